@@ -1,0 +1,173 @@
+"""The DuckDB warehouse: connections, the raw layer's tables, and idempotent loads.
+
+What this module owns:
+
+- ``connect()``: the one way to open the warehouse. DuckDB allows one writer per file, so
+  writers wait (bounded) for the lock instead of failing at once; in Airflow every writing task
+  also runs in the one-slot ``warehouse`` pool, so the wait is for strays (an analyst who opened
+  the live file instead of the snapshot).
+- the ``raw`` schema: one table per parsed layout plus ``raw.files``, the log of every file
+  loaded. Every raw row keeps ``source_file`` (the sha256 of the archived file it came from),
+  ``source_row`` (its line in that file) and ``vintage`` (the file's publication date), so any
+  figure traces back to the bytes it came from.
+- ``load_file()``: loads one parsed file in one transaction. A file already in ``raw.files`` is
+  not loaded again, so retries and re-runs never double-count.
+
+The ``monitor`` schema's tables belong to ``returnwatch.monitor.store``; ``init()`` creates both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from returnwatch import settings
+
+if TYPE_CHECKING:  # pandas is heavy; only tasks that load data import it
+    import pandas as pd
+
+RAW_DDL = [
+    "CREATE SCHEMA IF NOT EXISTS raw",
+    """
+    CREATE TABLE IF NOT EXISTS raw.files (
+        sha256        VARCHAR PRIMARY KEY,  -- content address of the archived file
+        source        VARCHAR NOT NULL,     -- key in config/sources.yaml
+        url           VARCHAR NOT NULL,     -- where it was fetched from (or 'manual:<path>')
+        vintage       DATE NOT NULL,        -- publication date of this file
+        fetched_at    TIMESTAMPTZ NOT NULL,
+        raw_table     VARCHAR NOT NULL,     -- which raw.* table holds its rows
+        rows_loaded   INTEGER NOT NULL,
+        loaded_at     TIMESTAMPTZ NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS raw.hhs_uc_daily (
+        report_date                       DATE NOT NULL,
+        apprehended_placed_in_cbp_custody INTEGER,  -- excludes Mexican children (publisher's footnote)
+        in_cbp_custody                    INTEGER,
+        transferred_out_of_cbp_custody    INTEGER,
+        in_hhs_care                       INTEGER,
+        discharged_from_hhs_care          INTEGER,
+        source_file                       VARCHAR NOT NULL,
+        source_row                        INTEGER NOT NULL,  -- line number in the file, header = 1
+        vintage                           DATE NOT NULL,
+        PRIMARY KEY (source_file, source_row)
+    )
+    """,
+]
+
+# How long a writer waits for another writer's lock before giving up with a clear error.
+LOCK_WAIT_SECONDS = 120
+
+
+class WarehouseLocked(RuntimeError):
+    """Another process holds the DuckDB write lock for longer than we are willing to wait."""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    source: str
+    sha256: str
+    table: str
+    rows_loaded: int
+    already_loaded: bool
+
+
+def connect(path: Path | None = None, *, read_only: bool = False,
+            wait_seconds: float = LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse (default: the live file), waiting a bounded time for the write lock."""
+    path = Path(path or settings.warehouse_path())
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.2
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                if "lock" in str(exc).lower():
+                    raise WarehouseLocked(
+                        f"warehouse {path} is locked by another process for more than "
+                        f"{wait_seconds:.0f} s; analysts should open the snapshot "
+                        f"{settings.snapshot_path()} instead"
+                    ) from exc
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+@contextlib.contextmanager
+def session(path: Path | None = None, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection that is closed afterwards, with the schemas created when writing."""
+    con = connect(path, read_only=read_only)
+    try:
+        if not read_only:
+            init(con)
+        yield con
+    finally:
+        con.close()
+
+
+def init(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw and monitor schemas and their tables if they do not exist."""
+    from returnwatch.monitor.store import MONITOR_DDL
+
+    for statement in RAW_DDL + MONITOR_DDL:
+        con.execute(statement)
+
+
+def is_loaded(con: duckdb.DuckDBPyConnection, sha256: str) -> bool:
+    return con.execute("SELECT count(*) FROM raw.files WHERE sha256 = ?", [sha256]).fetchone()[0] > 0
+
+
+def load_file(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    table: str,
+    frame: "pd.DataFrame",
+    source: str,
+    sha256: str,
+    url: str,
+    vintage: dt.date,
+    fetched_at: dt.datetime,
+) -> LoadResult:
+    """Insert one parsed file's rows into ``raw.<table>`` in a single transaction.
+
+    ``frame`` holds the table's columns except ``source_file`` and ``vintage``, which are added
+    here. Loading a file whose sha256 is already in ``raw.files`` changes nothing.
+    """
+    qualified = f"raw.{table}"
+    if is_loaded(con, sha256):
+        return LoadResult(source, sha256, qualified, 0, already_loaded=True)
+    columns = [row[0] for row in con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = 'raw' AND table_name = ? ORDER BY ordinal_position", [table]
+    ).fetchall()]
+    if not columns:
+        raise ValueError(f"no table {qualified} in the warehouse")
+    frame = frame.assign(source_file=sha256, vintage=vintage)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"rows for {qualified} lack columns {missing}")
+    con.begin()
+    try:
+        con.register("incoming_rows", frame[columns])
+        con.execute(f"INSERT INTO {qualified} SELECT * FROM incoming_rows")
+        con.unregister("incoming_rows")
+        con.execute(
+            "INSERT INTO raw.files VALUES (?, ?, ?, ?, ?, ?, ?, now())",
+            [sha256, source, url, vintage, fetched_at, qualified, len(frame)],
+        )
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return LoadResult(source, sha256, qualified, len(frame), already_loaded=False)
