@@ -1,0 +1,59 @@
+# returnwatch — the two commands a newcomer needs are `make demo` and `make test`.
+# Everything else is set up from nothing but Python 3.11 and make: a private copy of uv in
+# .tools/, then the locked environment in .venv/ (uv.lock is committed and used --frozen).
+
+PYTHON ?= python3.11
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
+RUN    := $(UV) run --frozen
+STAMP  := .venv/.returnwatch-installed
+
+export AIRFLOW_HOME := $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: help install demo test test-fast ui bench dbt summary lint clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(UV):
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv>=0.9,<0.14"
+
+$(STAMP): $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv from uv.lock (idempotent)
+
+demo: install  ## replay real history through Airflow and print a summary
+	$(RUN) returnwatch demo
+
+test: install  ## the whole test suite (unit, DAG integrity, dbt, end-to-end through Airflow)
+	$(RUN) pytest
+
+test-fast: install  ## everything but the end-to-end Airflow runs
+	$(RUN) pytest -m "not e2e"
+
+ui: install  ## Airflow UI on http://127.0.0.1:8080 with the demo's data (Ctrl-C to stop)
+	$(RUN) returnwatch airflow-setup
+	$(RUN) airflow standalone
+
+dbt: install  ## dbt build (models + tests) and publish the analysts' snapshot
+	$(RUN) returnwatch dbt
+
+summary: install  ## what the warehouse holds now
+	$(RUN) returnwatch summary
+
+bench: install  ## install, demo and test times, DagBag parse time, peak RSS (prints a table)
+	$(RUN) python bench/run.py
+
+lint: install
+	$(RUN) ruff check include dags tests bench
+
+clean:  ## remove the data, the embedded Airflow and the environments
+	rm -rf data .airflow .venv $(TOOLS) dbt_project/target dbt_project/logs

@@ -1,0 +1,12 @@
+{#-
+  Use a model's custom schema as is (`staging`, `marts`), instead of dbt's default
+  `<target schema>_<custom schema>` (`main_staging`): analysts and the monitors query
+  `marts.hhs_uc_daily`, whatever the target is called.
+-#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- if custom_schema_name is none -%}
+        {{ target.schema }}
+    {%- else -%}
+        {{ custom_schema_name | trim }}
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,71 @@
+"""The embedded Airflow: a project-local home with SQLite, no daemons, no settings to write.
+
+``configure()`` must run before the first ``import airflow`` of a process (the CLI does it on
+start-up; ``make`` exports the same variables). Values already in the environment win, so an
+operator's deployment (docker-compose, .env) is never overridden.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from returnwatch import settings
+
+
+def defaults() -> dict[str, str]:
+    home = settings.airflow_home()
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.PROJECT_DIR / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
+        # The local UI listens on the loopback only, so everyone who can reach it is the admin.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": os.environ.get("RETURNWATCH_UI_PORT", "8080"),
+        "AIRFLOW__API_AUTH__JWT_SECRET": _local_secret(home / "jwt_secret"),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "GX_ANALYTICS_ENABLED": "False",
+        "SCARF_ANALYTICS": "false",
+        "DO_NOT_TRACK": "1",
+    }
+
+
+def configure() -> None:
+    for key, value in defaults().items():
+        os.environ.setdefault(key, value)
+
+
+def _local_secret(path: Path) -> str:
+    """A per-checkout random secret (≥64 bytes, as the API server requires), never committed."""
+    if os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET"):
+        return os.environ["AIRFLOW__API_AUTH__JWT_SECRET"]
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(64)
+        path.write_text(value)
+        path.chmod(0o600)
+        return value
+
+
+def prepare_metadata_db() -> None:
+    """Create or upgrade Airflow's metadata DB and the one-slot warehouse pool (idempotent)."""
+    configure()
+    from airflow.models.pool import Pool
+    from airflow.utils import db
+
+    from returnwatch.airflow_support import WAREHOUSE_POOL
+
+    db.upgradedb()
+    Pool.create_or_update_pool(
+        name=WAREHOUSE_POOL, slots=1, include_deferred=False,
+        description="DuckDB allows one writer: every task that writes the warehouse runs here.",
+    )

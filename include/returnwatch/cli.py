@@ -1,0 +1,108 @@
+"""The ``returnwatch`` command: demo, replay mirror, manual ingest, dbt, SQL, status.
+
+click is used because it is already in the stack (dbt depends on it) and gives typed options,
+help texts and testable commands (CliRunner) for free.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+
+from returnwatch import airflow_env
+
+# Before anything imports Airflow: the embedded Airflow's home, DAG folder, SQLite DB.
+airflow_env.configure()
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """returnwatch: watch what happens to unaccompanied children at the US–Mexico border."""
+
+
+@main.command()
+@click.option("--from", "start", type=DATE, help="First replayed day (default 2025-06-08).")
+@click.option("--to", "end", type=DATE, help="Last replayed day (default 2025-06-19).")
+@click.option("--final", type=DATE, help="Catch-up day after the stretch (default 2025-12-22).")
+@click.option("--verbose", is_flag=True, help="Show Airflow's task logs.")
+def demo(start: dt.datetime | None, end: dt.datetime | None, final: dt.datetime | None,
+         verbose: bool) -> None:
+    """Replay real published history through the DAGs and print a summary."""
+    from returnwatch import demo as demo_module
+
+    demo_module.run(
+        start=start.date() if start else demo_module.DEFAULT_FROM,
+        end=end.date() if end else demo_module.DEFAULT_TO,
+        final=final.date() if final else demo_module.DEFAULT_FINAL,
+        verbose=verbose,
+    )
+
+
+@main.command()
+@click.option("--as-of", type=DATE, default="2025-12-22", show_default=True,
+              help="Serve only what the publishers had published by this day.")
+@click.option("--port", type=int, default=8765, show_default=True)
+def replay(as_of: dt.datetime, port: int) -> None:
+    """Serve the publishers' sites from real published data on 127.0.0.1."""
+    from returnwatch import replay as replay_module
+
+    replay_module.serve(as_of.date(), host="127.0.0.1", port=port)
+
+
+@main.command()
+@click.argument("source")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--vintage", type=DATE, help="Publication date of the file (default: today).")
+def ingest(source: str, path: Path, vintage: dt.datetime | None) -> None:
+    """Load a file downloaded by hand through the same parse → validate → load path."""
+    from returnwatch import ingest as ingest_module
+    from returnwatch.sources.errors import SourceFileError
+
+    now = dt.datetime.now(dt.timezone.utc)
+    try:
+        result = ingest_module.ingest_file(
+            source, path, vintage=vintage.date() if vintage else now.date(), run_at=now,
+            run_id=f"manual/{now:%Y%m%dT%H%M%S}")
+    except SourceFileError as error:
+        raise click.ClickException(str(error)) from None
+    if result["already_loaded"]:
+        click.echo(f"{path}: already loaded (sha256 {result['sha256']}); nothing changed")
+    else:
+        click.echo(f"{path}: loaded {result['rows_loaded']} rows into {result['table']}")
+
+
+@main.command()
+@click.option("--select", default=None, help="dbt node selection (default: everything).")
+def dbt(select: str | None) -> None:
+    """Build the dbt project (models and tests) and publish the analysts' snapshot."""
+    from returnwatch import transform
+
+    ok = transform.dbt_build(select=select)
+    if not ok:
+        sys.exit(1)
+    transform.publish_snapshot()
+    click.echo("dbt build passed; snapshot published")
+
+
+@main.command()
+def summary() -> None:
+    """Print what the warehouse holds now: rows, latest figures, freshness, alerts."""
+    from returnwatch import summary as summary_module
+
+    click.echo(summary_module.render())
+
+
+@main.command("airflow-setup")
+def airflow_setup() -> None:
+    """Create or upgrade the embedded Airflow's metadata DB and the warehouse pool."""
+    airflow_env.prepare_metadata_db()
+    click.echo(f"Airflow home ready: {airflow_env.defaults()['AIRFLOW_HOME']}")
+
+
+if __name__ == "__main__":
+    main()

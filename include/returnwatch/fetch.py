@@ -1,0 +1,445 @@
+"""Talking to publishers: one careful HTTP GET, and "fetch a source into the archive".
+
+What this module owns:
+
+- ``fetch()``: a GET that cannot hurt the worker running it. Every host, including every
+  redirect hop, must be on the source's allowlist; the body is streamed and cut at a size cap
+  (a ``Content-Length`` above the cap is refused before reading); each network step has a
+  timeout and the whole response a deadline; a conditional GET (``If-None-Match`` /
+  ``If-Modified-Since``) lets an unchanged file cost one 304; transient failures (timeouts,
+  dropped connections, 5xx, 429) are retried a bounded number of times with exponential
+  backoff, honouring ``Retry-After``; anything else fails at once with a ``FetchError`` that
+  names the source, the URL and what went wrong.
+- ``fetch_source()``: the one call a source DAG makes: fetch ``cfg.url`` and record the check in
+  the archive (``new``/``unchanged``/``not_modified``/``failed``), so every attempt, good or
+  bad, leaves a manifest row for the freshness monitor.
+
+Nothing here parses content; parsers live in ``returnwatch.sources``. Headers are never logged
+(a proxy or a future source could put credentials in them) and URLs are logged with
+credential-looking query values masked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email.utils
+import importlib.metadata
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+import httpx
+import tenacity
+
+if TYPE_CHECKING:
+    from returnwatch.archive import Archive, ManifestEntry
+    from returnwatch.config import SourceConfig
+
+log = logging.getLogger(__name__)
+
+try:
+    __version__ = importlib.metadata.version("returnwatch")
+except importlib.metadata.PackageNotFoundError:  # running from a source tree without install
+    __version__ = "0+unknown"
+
+# Publishers' admins should be able to see who we are and why we call.
+USER_AGENT = f"returnwatch/{__version__} (open-source monitoring of public statistics)"
+
+MAX_REDIRECTS = 5
+# First retry waits BACKOFF_BASE_SECONDS, then twice that, and so on, up to BACKOFF_MAX_SECONDS.
+# Short on purpose: Airflow's task retries (minutes apart) handle longer outages.
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 30.0
+# A server may ask us to wait (Retry-After on 429/503); we wait at most this long per retry.
+RETRY_AFTER_CAP_SECONDS = 60.0
+# ``timeout`` bounds each network step (connect, each read). A server dripping one byte at a time
+# would never trip it, so the whole response must also arrive within this many timeouts.
+WHOLE_RESPONSE_TIMEOUTS = 4
+_CHUNK_BYTES = 64 * 1024
+_REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# Query parameters whose values must never reach a log line or an error message.
+_SECRET_PARAM = re.compile(r"token|key|secret|passw|signature|sig$|auth", re.IGNORECASE)
+
+
+# ------------------------------------------------------------------------------------ errors
+
+
+class FetchError(Exception):
+    """A GET did not produce a usable response. ``kind`` says which way it failed."""
+
+    kind: ClassVar[str] = "fetch_error"
+
+    def __init__(self, *, source: str, url: str, reason: str, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        self.source = source
+        self.url = url  # masked (see _redact): safe to log
+        self.reason = reason
+        self.status = status
+        # Seconds the server asked us to wait before retrying (Retry-After), if it did.
+        self.retry_after = retry_after
+        # How many attempts were made in total; set by fetch() once retries are over.
+        self.attempts = 1
+        super().__init__(reason)
+
+    @property
+    def retryable(self) -> bool:
+        """True when trying again later may succeed (the server or the network had a hiccup)."""
+        return False
+
+    def __str__(self) -> str:
+        text = f"{self.source}: GET {self.url} failed: {self.reason}"
+        if self.attempts > 1:
+            text += f" (after {self.attempts} attempts)"
+        return text
+
+
+class HostNotAllowed(FetchError):
+    """The URL, or a redirect, points to a host that is not on the source's allowlist."""
+
+    kind = "host_not_allowed"
+
+
+class ResponseTooLarge(FetchError):
+    """The response is larger than the source's size cap."""
+
+    kind = "oversize"
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with a status we cannot use (4xx, 5xx, too many redirects...)."""
+
+    kind = "http_status"
+
+    @property
+    def retryable(self) -> bool:
+        return self.status is not None and (self.status >= 500 or self.status == 429)
+
+
+class FetchTimeout(FetchError):
+    """Connecting or reading took longer than the source's timeout."""
+
+    kind = "timeout"
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class FetchConnectionError(FetchError):
+    """The connection could not be made or broke mid-response."""
+
+    kind = "connection"
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class EmptyBody(FetchError):
+    """The server said 200 but sent no bytes: never a real publication."""
+
+    kind = "empty_body"
+
+
+# ------------------------------------------------------------------------------------ fetch
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one successful ``fetch()`` got."""
+
+    url: str  # the final URL, after redirects
+    status: int  # 200, or 304 (then ``content`` is None: the stored file is still current)
+    content: bytes | None
+    etag: str | None
+    last_modified: str | None
+    content_type: str | None
+    attempts: int
+
+
+def fetch(
+    url: str,
+    *,
+    source: str,
+    allowed_hosts: list[str] | set[str] | tuple[str, ...],
+    max_bytes: int,
+    timeout: float,
+    retries: int,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    transport: httpx.BaseTransport | None = None,
+    backoff_base: float = BACKOFF_BASE_SECONDS,
+) -> FetchResult:
+    """GET ``url`` within the limits given; see the module docstring for the rules.
+
+    ``retries`` is the number of *extra* attempts after the first one. ``transport`` lets tests
+    plug in an ``httpx.MockTransport``; ``backoff_base`` lets them keep backoff short.
+    Raises a ``FetchError`` subclass on any failure, after retries where retrying makes sense.
+    """
+    allowed = {_normal_host(h) for h in allowed_hosts}
+    headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    request = _Request(source=source, url=url, allowed=allowed, headers=headers,
+                       max_bytes=max_bytes, timeout=timeout,
+                       conditional=bool(etag or last_modified))
+    # Refuse a forbidden first host before even building a client.
+    request.check_host(url)
+
+    host = _normal_host(urlsplit(url).hostname or "")
+    attempts = 0
+
+    def one_attempt() -> FetchResult:
+        nonlocal attempts
+        attempts += 1
+        return request.get_once(client)
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(max(0, retries) + 1),
+        wait=_wait_strategy(backoff_base),
+        retry=tenacity.retry_if_exception(lambda exc: isinstance(exc, FetchError)
+                                          and exc.retryable),
+        before_sleep=_log_before_retry(source, retries),
+        reraise=True,
+    )
+    # Proxy settings from the environment apply to the real publishers, never to the loopback
+    # mirror (a corporate HTTP_PROXY would otherwise swallow 127.0.0.1).
+    with httpx.Client(transport=transport, timeout=httpx.Timeout(timeout),
+                      follow_redirects=False, trust_env=host not in _LOOPBACK_HOSTS) as client:
+        try:
+            result = retrying(one_attempt)
+        except FetchError as exc:
+            exc.attempts = attempts
+            raise
+    return dataclasses.replace(result, attempts=attempts)
+
+
+@dataclass
+class _Request:
+    """The fixed parts of one fetch, shared by its attempts."""
+
+    source: str
+    url: str
+    allowed: set[str]
+    headers: dict[str, str]
+    max_bytes: int
+    timeout: float
+    conditional: bool
+
+    def error(self, cls: type[FetchError], reason: str, **kwargs: object) -> FetchError:
+        return cls(source=self.source, url=_redact(self.url), reason=reason, **kwargs)
+
+    def check_host(self, url: str) -> None:
+        parts = urlsplit(url)
+        allowed = ", ".join(sorted(self.allowed)) or "nothing"
+        hop = "" if url == self.url else f"redirected to {_redact(url)}, but "
+        if parts.scheme not in {"http", "https"}:
+            raise self.error(HostNotAllowed, f"{hop}scheme {parts.scheme!r} is not http(s)")
+        host = _normal_host(parts.hostname or "")
+        if host not in self.allowed:
+            raise self.error(HostNotAllowed,
+                             f"{hop}host {host!r} is not in the allowlist ({allowed})")
+
+    def get_once(self, client: httpx.Client) -> FetchResult:
+        current = self.url
+        # Redirects are followed here, not by httpx, so that every hop's host is checked.
+        for _hop in range(MAX_REDIRECTS + 1):
+            self.check_host(current)
+            try:
+                with client.stream("GET", current, headers=self.headers) as response:
+                    if response.status_code in _REDIRECT_STATUSES:
+                        location = response.headers.get("location")
+                        if not location:
+                            raise self.error(HTTPStatusError, f"HTTP {response.status_code} "
+                                             "redirect without a Location header",
+                                             status=response.status_code)
+                        current = str(response.url.join(location))
+                        continue
+                    return self.read(current, response)
+            except httpx.TimeoutException as exc:
+                raise self.error(FetchTimeout, f"no answer within the {self.timeout:g} s "
+                                 f"timeout ({type(exc).__name__})") from exc
+            except httpx.TransportError as exc:
+                detail = str(exc) or type(exc).__name__
+                raise self.error(FetchConnectionError, f"connection problem: {detail}") from exc
+        raise self.error(HTTPStatusError, f"more than {MAX_REDIRECTS} redirects")
+
+    def read(self, url: str, response: httpx.Response) -> FetchResult:
+        status = response.status_code
+        if status == 304:
+            if not self.conditional:
+                # A 304 answers a conditional GET only; otherwise the server is confused.
+                raise self.error(HTTPStatusError, "HTTP 304 to a request that was not "
+                                 "conditional", status=status)
+            return FetchResult(url=url, status=304, content=None,
+                               etag=response.headers.get("etag"),
+                               last_modified=response.headers.get("last-modified"),
+                               content_type=response.headers.get("content-type"), attempts=1)
+        if status != 200:
+            retry_after = None
+            if status in (429, 503):
+                retry_after = _parse_retry_after(response.headers.get("retry-after"))
+            raise self.error(HTTPStatusError, f"HTTP {status} {response.reason_phrase}".strip(),
+                             status=status, retry_after=retry_after)
+
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise self.error(ResponseTooLarge, f"response larger than the {self.max_bytes}-byte "
+                             f"cap (Content-Length says {int(declared)} bytes)", status=status)
+        body = bytearray()
+        deadline = time.monotonic() + self.timeout * WHOLE_RESPONSE_TIMEOUTS
+        # iter_bytes() yields decoded bytes, so the cap also stops a gzip bomb.
+        for chunk in response.iter_bytes(_CHUNK_BYTES):
+            body += chunk[: self.max_bytes + 1 - len(body)]
+            if len(body) > self.max_bytes:
+                raise self.error(ResponseTooLarge, f"response larger than the "
+                                 f"{self.max_bytes}-byte cap (stopped at {len(body)} bytes)",
+                                 status=status)
+            if time.monotonic() > deadline:
+                raise self.error(FetchTimeout, f"the response took longer than "
+                                 f"{self.timeout * WHOLE_RESPONSE_TIMEOUTS:g} s to arrive "
+                                 f"({len(body)} bytes so far)", status=status)
+        if not body:
+            raise self.error(EmptyBody, "HTTP 200 with an empty body", status=status)
+        return FetchResult(url=url, status=200, content=bytes(body),
+                           etag=response.headers.get("etag"),
+                           last_modified=response.headers.get("last-modified"),
+                           content_type=response.headers.get("content-type"), attempts=1)
+
+
+def _wait_strategy(backoff_base: float) -> tenacity.wait.wait_base:
+    exponential = tenacity.wait_exponential(multiplier=backoff_base, max=BACKOFF_MAX_SECONDS)
+
+    class _RetryAfterOrExponential(tenacity.wait.wait_base):
+        """The server's Retry-After when it gave one (capped), else exponential backoff."""
+
+        def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+            exc = retry_state.outcome.exception() if retry_state.outcome else None
+            if isinstance(exc, FetchError) and exc.retry_after is not None:
+                return min(exc.retry_after, RETRY_AFTER_CAP_SECONDS)
+            return exponential(retry_state)
+
+    return _RetryAfterOrExponential()
+
+
+def _log_before_retry(source: str, retries: int):  # noqa: ANN202 - tenacity callback factory
+    def before_sleep(retry_state: tenacity.RetryCallState) -> None:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
+        log.warning("%s: attempt %d failed (%s); retry %d of %d in %.1f s", source,
+                    retry_state.attempt_number, getattr(exc, "reason", exc),
+                    retry_state.attempt_number, retries, wait)
+
+    return before_sleep
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """Retry-After is either seconds or an HTTP-date (RFC 9110 section 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def _normal_host(host: str) -> str:
+    return host.strip().lower().rstrip(".")
+
+
+def _redact(url: str) -> str:
+    """The URL without user:password and with credential-looking query values masked."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = urlencode([(k, "***" if _SECRET_PARAM.search(k) else v)
+                       for k, v in parse_qsl(parts.query, keep_blank_values=True)])
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+# ------------------------------------------------------------------------------- fetch_source
+
+
+def fetch_source(cfg: SourceConfig, archive: Archive, *, run_at: dt.datetime) -> ManifestEntry:
+    """Fetch one configured source into the archive and return the manifest row of this check.
+
+    ``run_at`` is the logical time of the pipeline run (Airflow's logical date; the replayed day
+    in replay). A ``FetchError`` is recorded as a ``failed`` row and then re-raised, so the task
+    fails and Airflow retries it, while the freshness monitor still sees the attempt.
+    """
+    url = str(httpx.URL(cfg.url).copy_merge_params(cfg.params))
+    shown_url = _redact(url)
+    latest = archive.latest_file(cfg.name)
+    # Validators belong to one resource: reuse them only for the same URL (the replay mirror and
+    # the real site are different resources, even for the same dataset).
+    validators = latest if latest is not None and latest.url == shown_url else None
+    try:
+        result = fetch(
+            url, source=cfg.name, allowed_hosts=cfg.effective_allowed_hosts,
+            max_bytes=cfg.max_bytes, timeout=cfg.timeout_seconds, retries=cfg.retries,
+            etag=validators.etag if validators else None,
+            last_modified=validators.last_modified if validators else None,
+        )
+    except FetchError as exc:
+        archive.record_failure(cfg.name, shown_url, fetched_at=dt.datetime.now(dt.UTC),
+                               run_at=run_at, error=f"{exc.kind}: {exc.reason}",
+                               http_status=exc.status)
+        log.error("%s (%s)", exc, exc.kind)
+        raise
+    fetched_at = dt.datetime.now(dt.UTC)
+
+    if result.status == 304:
+        entry = archive.record_not_modified(
+            cfg.name, shown_url, fetched_at=fetched_at, run_at=run_at,
+            etag=result.etag, last_modified=result.last_modified)
+        log.info("%s: not modified (HTTP 304) at %s; latest file is still sha256 %s "
+                 "(vintage %s)", cfg.name, shown_url, _short(entry.sha256), entry.vintage)
+        return entry
+
+    assert result.content is not None  # fetch() guarantees a body with every 200
+    vintage = _vintage(result.last_modified, run_at, cfg.timezone)
+    entry = archive.store(
+        cfg.name, shown_url, result.content, fetched_at=fetched_at, run_at=run_at,
+        vintage=vintage, http_status=result.status, etag=result.etag,
+        last_modified=result.last_modified, content_type=result.content_type)
+    if entry.outcome == "new":
+        log.info("%s: new file sha256 %s (%d bytes, vintage %s, %s) from %s in %d attempt(s)",
+                 cfg.name, _short(entry.sha256), entry.size, vintage,
+                 result.content_type or "no content type", shown_url, result.attempts)
+    else:
+        log.info("%s: same bytes as an earlier file (sha256 %s, %d bytes) from %s: nothing new",
+                 cfg.name, _short(entry.sha256), entry.size, shown_url)
+    return entry
+
+
+def _vintage(last_modified: str | None, run_at: dt.datetime, timezone: str) -> dt.date:
+    """The file's publication date in the publisher's time zone: from ``Last-Modified`` when
+    the server sent a readable one, else the run's date."""
+    zone = ZoneInfo(timezone)
+    if last_modified:
+        try:
+            stamp = email.utils.parsedate_to_datetime(last_modified)
+        except (TypeError, ValueError):
+            stamp = None
+        if stamp is not None:
+            if stamp.tzinfo is None:  # HTTP-dates are GMT by definition
+                stamp = stamp.replace(tzinfo=dt.UTC)
+            return stamp.astimezone(zone).date()
+    return run_at.astimezone(zone).date()
+
+
+def _short(sha: str | None) -> str:
+    return sha[:12] if sha else "-"

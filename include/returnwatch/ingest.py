@@ -1,0 +1,204 @@
+"""The steps that take one source's file from the publisher into ``raw.*``.
+
+fetch → parse → validate → load. Each step is a plain function taking and returning small
+JSON-able dicts, so a DAG task is a one-line wrapper, the CLI's manual ingest runs the same
+code, and tests call the steps without Airflow. Between steps the parsed rows travel as a
+Parquet file next to the archive (``data/parsed/<source>/<sha256>.parquet``), not through XCom.
+
+Guarantees:
+
+- the raw bytes are archived before anything can fail on their content;
+- a file that cannot be parsed or fails a ``fail`` expectation raises ``SourceFileError``
+  naming source, file, row and expectation; the warehouse is left unchanged;
+- a file already loaded is never loaded again (``raw.files`` is checked inside the load's
+  transaction), so retries and re-runs never double-count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from returnwatch import settings
+from returnwatch.sources import hhs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """How one source's files become rows: its parser module, raw table and GX suite."""
+
+    name: str
+    parser: ModuleType
+    raw_table: str
+    suite: str
+
+
+SOURCES: dict[str, SourceSpec] = {
+    "hhs_uc_daily": SourceSpec("hhs_uc_daily", hhs, hhs.RAW_TABLE, "hhs_uc_daily"),
+}
+
+
+def spec(source: str) -> SourceSpec:
+    try:
+        return SOURCES[source]
+    except KeyError:
+        raise ValueError(f"unknown source {source!r}; known: {sorted(SOURCES)}") from None
+
+
+def parsed_path(source: str, sha256: str) -> Path:
+    return settings.data_dir() / "parsed" / source / f"{sha256}.parquet"
+
+
+def fetch(source: str, *, run_at: dt.datetime) -> dict[str, Any]:
+    """Fetch the source's current file into the archive. ``is_new`` says whether to go on."""
+    from returnwatch import config
+    from returnwatch.archive import Archive
+    from returnwatch.fetch import fetch_source
+
+    entry = fetch_source(config.source(source), Archive(), run_at=run_at)
+    is_new = entry.outcome == "new"
+    log.info("%s: %s (%s) %s", source, entry.outcome, entry.url,
+             f"sha256 {entry.sha256}" if entry.sha256 else "")
+    return {"source": source, "outcome": entry.outcome, "is_new": is_new, "sha256": entry.sha256,
+            "url": entry.url, "vintage": entry.vintage.isoformat() if entry.vintage else None,
+            "fetched_at": entry.fetched_at.isoformat()}
+
+
+def parse(fetched: dict[str, Any]) -> dict[str, Any]:
+    """Parse the archived file into a Parquet file of typed rows (raises SourceFileError)."""
+    from returnwatch.archive import Archive
+
+    source, sha256 = fetched["source"], fetched["sha256"]
+    content = Archive().read(sha256, source)
+    parsed = spec(source).parser.parse(content, file=sha256)
+    path = parsed_path(source, sha256)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    parsed.frame().to_parquet(tmp, index=False)
+    tmp.replace(path)
+    summary = parsed.summary()
+    log.info("%s: parsed file %s: %s", source, sha256, summary)
+    return {**fetched, "parsed_path": str(path), "parse_summary": summary}
+
+
+def validate(parsed: dict[str, Any], *, run_at: dt.datetime) -> dict[str, Any]:
+    """Run the source's GX suite. ``fail`` expectations raise; ``warn`` ones are returned as
+    findings for the load step to record in the same transaction as the rows."""
+    import pandas as pd
+
+    from returnwatch import quality
+
+    source = parsed["source"]
+    frame = pd.read_parquet(parsed["parsed_path"])
+    tz = _source_timezone(source)
+    report = quality.validate(spec(source).suite, frame, source=source, file=parsed["sha256"],
+                              parameters={"latest_possible_date": run_at.astimezone(tz).date()})
+    report.raise_for_failures()
+    findings = [f.as_dict() for f in report.findings(run_at=run_at)]
+    log.info("%s: %d expectations met their 'fail' bar; %d warning(s)", source,
+             len(report.outcomes) - len(report.warnings), len(report.warnings))
+    return {**parsed, "warnings": findings}
+
+
+def load(validated: dict[str, Any], *, run_at: dt.datetime, run_id: str) -> dict[str, Any]:
+    """Load the validated rows into ``raw.<table>`` in one transaction (no-op if loaded)."""
+    import pandas as pd
+
+    from returnwatch import warehouse
+    from returnwatch.monitor import incidents, store
+    from returnwatch.monitor.findings import Finding
+
+    source = validated["source"]
+    frame = pd.read_parquet(validated["parsed_path"])
+    findings = [Finding.from_dict(f) for f in validated.get("warnings", [])]
+    with warehouse.session() as con:
+        result = warehouse.load_file(
+            con, table=spec(source).raw_table, frame=frame, source=source,
+            sha256=validated["sha256"], url=validated["url"],
+            vintage=dt.date.fromisoformat(validated["vintage"]),
+            fetched_at=dt.datetime.fromisoformat(validated["fetched_at"]),
+        )
+        if not result.already_loaded:
+            store.record_findings(con, findings, run_id=run_id)
+        # A file that loads closes any open "this source's file is broken" incident.
+        incidents.process_findings(con, [], run_at=run_at, run_id=run_id,
+                                   evaluated=[("ingest", source)])
+    log.info("%s: %s", source, "already loaded, nothing changed" if result.already_loaded
+             else f"loaded {result.rows_loaded} rows into {result.table}")
+    return {"source": source, "sha256": result.sha256, "rows_loaded": result.rows_loaded,
+            "already_loaded": result.already_loaded, "table": result.table}
+
+
+def report_bad_file(source: str, error: Exception, *, run_at: dt.datetime, run_id: str) -> None:
+    """Tell ops, once per incident, that a received file could not be used.
+
+    Records a ``layout_changed`` / ``bad_file`` / ``validation_failed`` finding; the incident it
+    opens stays open (and silent) until a file from this source loads again.
+    """
+    from returnwatch import warehouse
+    from returnwatch.alerts import deliver_pending
+    from returnwatch.monitor import incidents
+    from returnwatch.monitor.findings import Finding
+    from returnwatch.sources.errors import SourceFileError
+
+    details = error.as_dict() if isinstance(error, SourceFileError) else {"error": str(error)}
+    kind = getattr(error, "kind", "bad_file")
+    finding = Finding(monitor="ingest", kind=kind, source=source, series=source,
+                      severity="warning", message=str(error), run_at=run_at, details=details)
+    with warehouse.session() as con:
+        incidents.process_findings(con, [finding], run_at=run_at, run_id=run_id,
+                                   evaluated=[("ingest", source)])
+        deliver_pending(con)
+
+
+def ingest_file(source: str, path: Path, *, vintage: dt.date, run_at: dt.datetime,
+                run_id: str) -> dict[str, Any]:
+    """Manual ingest: a file somebody downloaded by hand goes through the same steps."""
+    from returnwatch.archive import Archive
+
+    entry = Archive().store_manual(source, path, vintage=vintage, run_at=run_at)
+    fetched = {"source": source, "outcome": entry.outcome, "is_new": True,
+               "sha256": entry.sha256, "url": entry.url, "vintage": vintage.isoformat(),
+               "fetched_at": entry.fetched_at.isoformat()}
+    return load(validate(parse(fetched), run_at=run_at), run_at=run_at, run_id=run_id)
+
+
+def _source_timezone(source: str) -> dt.tzinfo:
+    from zoneinfo import ZoneInfo
+
+    from returnwatch import config
+
+    return ZoneInfo(config.source(source).timezone)
+
+
+def guarded(step: Any, payload: dict[str, Any], *, context: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Run a parse/validate step inside an Airflow task.
+
+    - nothing new was fetched → the task (and the ones after it) are skipped, not failed;
+    - the file is bad (layout changed, bad value, failed expectation) → one ops alert through a
+      ``monitor.findings`` incident, then the task fails WITHOUT retrying: the same bytes would
+      fail the same way, and a crash loop helps nobody.
+    """
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from returnwatch.airflow_support import run_id, run_time
+    from returnwatch.sources.errors import SourceFileError
+
+    if not payload.get("is_new", True):
+        raise AirflowSkipException(
+            f"{payload['source']}: {payload['outcome']} — the publisher serves the file already "
+            f"received (sha256 {payload.get('sha256')}); nothing to load")
+    try:
+        return step(payload, **kwargs)
+    except SourceFileError as error:
+        log.error("%s", error)
+        report_bad_file(payload["source"], error, run_at=run_time(context), run_id=run_id(context))
+        failure = AirflowFailException(str(error))
+        failure.already_reported = True  # type: ignore[attr-defined]
+        raise failure from error

@@ -1,0 +1,604 @@
+"""The replay mirror: the publishers' sites as they were on a given day, served on 127.0.0.1.
+
+What this module owns: serving *real published data* the way the publishers serve it, so the
+demo and the tests run the real fetch code, with no internet, against bytes a publisher really
+published. Point a source at the mirror with ``RETURNWATCH_<SOURCE>_BASE_URL`` (``env()`` and
+``serve()`` print the lines); ``config.SourceConfig.url`` then lands here.
+
+Time: the mirror has an ``as_of`` date and serves only what had been published by then, so a
+backfill over past days sees the files grow day by day, as they did. Tests (or a demo in another
+process) move it with ``set_as_of()`` or ``POST /_replay/as_of``.
+
+Faults: ``set_fault(source, mode)`` (or ``POST /_replay/fault/<source>``) makes a source misbehave
+in one of the ways real publishers do (``FAULT_MODES``), for tests of bad input.
+
+Sources served:
+
+``hhs_uc_daily`` (healthdata.gov dataset ``ehpz-xc9n``; file and provenance in
+``include/replay/``):
+
+- ``GET /hhs_uc_daily/api/views/ehpz-xc9n/rows.csv?accessType=DOWNLOAD``: the real export,
+  keeping the header line and the original bytes of every published data line (quoting,
+  ``"2,484"``, line endings, newest-first order, trailing blank rows), minus rows not yet
+  published on ``as_of``. Validators: ``ETag`` (quoted sha256 of the body) and ``Last-Modified``
+  (the publication moment of the newest row served); conditional GETs get 304. Unknown query
+  parameters get a 400 with a JSON error body, as Socrata does.
+- ``GET /hhs_uc_daily/National/HHS-Unaccompanied-Alien-Children-Program/ehpz-xc9n``: a small
+  landing page linking the export.
+
+Publication model (documented assumption, not a fact of the publisher): a row dated D appears
+on D + ``PUBLICATION_LAG`` (one day) at ``PUBLICATION_TIME`` (10:00 America/New_York).
+
+This is a loopback test server: stdlib ``http.server`` is enough, each request is answered on
+its own daemon thread, and request logs go to this module's logger at DEBUG level.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import email.utils
+import hashlib
+import html
+import io
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
+
+from returnwatch import settings
+
+log = logging.getLogger(__name__)
+
+HHS_SOURCE = "hhs_uc_daily"
+HHS_DATASET = "ehpz-xc9n"
+HHS_EXPORT_PATH = f"/api/views/{HHS_DATASET}/rows.csv"
+HHS_LANDING_PATH = f"/National/HHS-Unaccompanied-Alien-Children-Program/{HHS_DATASET}"
+HHS_FILE = Path("hhs_uc") / "healthdata_ehpz-xc9n_copy_mihirg42.csv"
+
+# A row dated D is published on D + PUBLICATION_LAG at PUBLICATION_TIME in PUBLISHER_TZ.
+PUBLICATION_LAG = dt.timedelta(days=1)
+PUBLICATION_TIME = dt.time(10, 0)
+PUBLISHER_TZ = ZoneInfo("America/New_York")
+
+# Query parameters the Socrata export endpoint accepts; anything else is refused with a 400.
+SOCRATA_EXPORT_PARAMS = frozenset({"accessType", "bom", "$$app_token"})
+
+FAULT_MODES = (
+    "html_error",      # 200 text/html maintenance page instead of the CSV
+    "empty",           # 200 with an empty body
+    "truncated",       # the CSV cut in the middle of a data row, no trailing newline
+    "renamed_column",  # header "Children in HHS Care" renamed "Children in ORR Care"
+    "http_500",        # 500 Internal Server Error
+    "http_429",        # 429 Too Many Requests with Retry-After: 1
+    "oversize",        # a valid-looking CSV larger than 5 MB, streamed without Content-Length
+    "slow",            # waits SLOW_SECONDS before answering (timeout tests)
+)
+# Faults about availability hit every page of a source; the others change only the data file.
+_AVAILABILITY_FAULTS = {"http_500", "http_429", "slow"}
+SLOW_SECONDS = 3.0
+# Just above the 5,000,000-byte cap in config/sources.yaml.
+OVERSIZE_BYTES = 5_250_000
+# Control request bodies are a date or a mode name: anything longer is a mistake.
+_MAX_CONTROL_BODY = 1024
+
+
+# ------------------------------------------------------------------------------ the HHS file
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One record of the original file, with its bytes exactly as they are in the file."""
+
+    raw: bytes
+    date: dt.date | None  # None for a blank row (",,,,,")
+
+
+class HhsExport:
+    """The real healthdata.gov export, split into its original lines, filterable by day."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        records = _split_records(path.read_bytes())
+        if not records:
+            raise ValueError(f"{path} is empty")
+        self.header = records[0]
+        self.lines = [_parse_line(raw, path, number)
+                      for number, raw in enumerate(records[1:], start=2)]
+
+    @staticmethod
+    def published_on(row_date: dt.date) -> dt.datetime:
+        """When a row dated ``row_date`` appeared on the site (our publication model)."""
+        return dt.datetime.combine(row_date + PUBLICATION_LAG, PUBLICATION_TIME,
+                                   tzinfo=PUBLISHER_TZ)
+
+    def is_published(self, row_date: dt.date, as_of: dt.date) -> bool:
+        return row_date + PUBLICATION_LAG <= as_of
+
+    def body(self, as_of: dt.date) -> bytes:
+        """The file as published by ``as_of``: the header, the published rows and the blank
+        rows in their original places; only the header before the first publication."""
+        kept = [line for line in self.lines
+                if line.date is None or self.is_published(line.date, as_of)]
+        if not any(line.date is not None for line in kept):
+            return self.header
+        return self.header + b"".join(line.raw for line in kept)
+
+    def newest_published(self, as_of: dt.date) -> dt.date | None:
+        dates = [ln.date for ln in self.lines if ln.date and self.is_published(ln.date, as_of)]
+        return max(dates, default=None)
+
+    def last_modified(self, as_of: dt.date) -> dt.datetime | None:
+        newest = self.newest_published(as_of)
+        return self.published_on(newest) if newest else None
+
+
+def _split_records(data: bytes) -> list[bytes]:
+    """Split into CSV records, each with its own line ending, keeping every byte.
+
+    A quoted field may hold a newline, so physical lines are joined until the quotes balance.
+    """
+    records: list[bytes] = []
+    pending = b""
+    for physical in data.splitlines(keepends=True):
+        pending += physical
+        if pending.count(b'"') % 2 == 0:
+            records.append(pending)
+            pending = b""
+    if pending:
+        records.append(pending)
+    return records
+
+
+def _parse_line(raw: bytes, path: Path, number: int) -> _Line:
+    fields = next(csv.reader(io.StringIO(raw.decode("utf-8"))), [])
+    if not any(f.strip() for f in fields):
+        return _Line(raw=raw, date=None)
+    text = fields[0].strip()
+    for fmt in ("%B %d, %Y", "%B %d %Y"):
+        try:
+            return _Line(raw=raw, date=dt.datetime.strptime(text, fmt).date())
+        except ValueError:
+            continue
+    raise ValueError(f"{path} line {number}: cannot read date {text!r} (expected 'December 09, "
+                     "2025')")
+
+
+# ------------------------------------------------------------------------------ responses
+
+
+@dataclass
+class _Response:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    # When set, the body is streamed from this iterator without a Content-Length (the end of
+    # the body is the end of the connection, as HTTP/1.0 allows).
+    stream: Iterator[bytes] | None = None
+    delay: float = 0.0
+
+
+def _json_response(status: int, payload: dict[str, Any]) -> _Response:
+    body = json.dumps(payload, indent=2).encode("utf-8") + b"\n"
+    return _Response(status, {"Content-Type": "application/json; charset=utf-8"}, body)
+
+
+def _text_response(status: int, text: str, content_type: str = "text/plain") -> _Response:
+    return _Response(status, {"Content-Type": f"{content_type}; charset=utf-8"},
+                     text.encode("utf-8"))
+
+
+def _http_date(moment: dt.datetime) -> str:
+    return email.utils.format_datetime(moment.astimezone(dt.UTC), usegmt=True)
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest() + '"'
+
+
+def _not_modified(request_headers: Any, etag: str, last_modified: dt.datetime | None) -> bool:
+    """RFC 9110 section 13.2.2: If-None-Match decides when present; If-Modified-Since otherwise."""
+    if_none_match = request_headers.get("If-None-Match")
+    if if_none_match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return "*" in tags or etag in tags
+    if_modified_since = request_headers.get("If-Modified-Since")
+    if if_modified_since and last_modified is not None:
+        try:
+            since = email.utils.parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            return False  # an unreadable date is ignored, as the RFC says
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=dt.UTC)
+        # HTTP-dates have whole seconds.
+        return last_modified.replace(microsecond=0) <= since
+    return False
+
+
+def _with_validators(request_headers: Any, body: bytes, content_type: str,
+                     last_modified: dt.datetime | None) -> _Response:
+    headers = {"Content-Type": content_type, "ETag": _etag(body)}
+    if last_modified is not None:
+        headers["Last-Modified"] = _http_date(last_modified)
+    if _not_modified(request_headers, headers["ETag"], last_modified):
+        return _Response(304, headers)
+    return _Response(200, headers, body)
+
+
+_MAINTENANCE_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Site Maintenance | HealthData.gov</title></head>
+<body><h1>We&rsquo;ll be back soon</h1>
+<p>HealthData.gov is undergoing scheduled maintenance. Please try again later.</p>
+</body></html>
+"""
+
+
+# ------------------------------------------------------------------------------ the site
+
+
+class _HhsSite:
+    """healthdata.gov, as far as dataset ehpz-xc9n goes."""
+
+    name = HHS_SOURCE
+
+    def __init__(self, data_dir: Path) -> None:
+        self.export = HhsExport(data_dir / HHS_FILE)
+        self._oversize: bytes | None = None
+
+    def handle(self, path: str, query: str, headers: Any, as_of: dt.date,
+               fault: str | None) -> _Response:
+        if path == HHS_EXPORT_PATH:
+            return self._export(query, headers, as_of, fault)
+        if path.rstrip("/") == HHS_LANDING_PATH:
+            return self._landing(as_of)
+        return _text_response(404, "Not found\n")
+
+    def _export(self, query: str, headers: Any, as_of: dt.date, fault: str | None) -> _Response:
+        params = parse_qsl(query, keep_blank_values=True)
+        unknown = sorted({name for name, _ in params if name not in SOCRATA_EXPORT_PARAMS})
+        if unknown:
+            # Socrata's error body: code, error, message, data.
+            return _json_response(400, {
+                "code": "invalid_request", "error": True,
+                "message": f"Unrecognized query parameter(s): {', '.join(unknown)}",
+                "data": {"parameters": unknown, "accepted": sorted(SOCRATA_EXPORT_PARAMS)},
+            })
+        csv_type = "text/csv; charset=utf-8"
+        body = self.export.body(as_of)
+        last_modified = self.export.last_modified(as_of)
+        if dict(params).get("bom", "").lower() == "true":
+            body = b"\xef\xbb\xbf" + body
+
+        if fault == "html_error":
+            return _text_response(200, _MAINTENANCE_PAGE, "text/html")
+        if fault == "empty":
+            return _Response(200, {"Content-Type": csv_type}, b"")
+        if fault == "oversize":
+            return _Response(200, {"Content-Type": csv_type}, stream=self._oversize_chunks())
+        if fault == "truncated":
+            body = self._truncated(body)
+        elif fault == "renamed_column":
+            header, _, rest = body.partition(b"\n")
+            body = header.replace(b"Children in HHS Care", b"Children in ORR Care") + b"\n" + rest
+        return _with_validators(headers, body, csv_type, last_modified)
+
+    def _truncated(self, body: bytes) -> bytes:
+        """Cut in the middle of the middle data row: what a dropped export looks like."""
+        data_rows = [line.raw for line in self.export.lines if line.date is not None]
+        lines = body.splitlines(keepends=True)
+        served = [i for i, line in enumerate(lines) if line in set(data_rows)]
+        if not served:
+            return body[: max(1, len(body) // 2)]
+        middle = served[len(served) // 2]
+        start = sum(len(line) for line in lines[:middle])
+        return body[: start + len(lines[middle]) // 2]
+
+    def _oversize_chunks(self) -> Iterator[bytes]:
+        # Real rows repeated past the cap: looks like a CSV to anything that peeks at it.
+        if self._oversize is None:
+            rows = b"".join(line.raw for line in self.export.lines if line.date is not None)
+            copies = OVERSIZE_BYTES // len(rows) + 1
+            self._oversize = (self.export.header + rows * copies)[:OVERSIZE_BYTES]
+        data = self._oversize
+        for start in range(0, len(data), 64 * 1024):
+            yield data[start:start + 64 * 1024]
+
+    def _landing(self, as_of: dt.date) -> _Response:
+        newest = self.export.newest_published(as_of)
+        updated = self.export.published_on(newest).strftime("%B %d, %Y") if newest else "never"
+        export_href = f"/{HHS_SOURCE}{HHS_EXPORT_PATH}?accessType=DOWNLOAD"
+        page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>HHS Unaccompanied Alien Children Program | HealthData.gov</title></head>
+<body>
+<h1>HHS Unaccompanied Alien Children Program</h1>
+<p>Daily figures on unaccompanied children in CBP custody and in HHS care.</p>
+<p>Last updated: {html.escape(updated)}</p>
+<p><a href="{html.escape(export_href)}" type="text/csv">Export CSV</a></p>
+<p><small>*This number does not include children from Mexico, most of whom will be repatriated
+and will not remain in CBP custody.</small></p>
+<p><small>returnwatch replay mirror: the site as of {as_of.isoformat()}.</small></p>
+</body></html>
+"""
+        return _text_response(200, page, "text/html")
+
+
+# ------------------------------------------------------------------------------ the mirror
+
+
+@dataclass
+class _Fault:
+    mode: str
+    remaining: int | None  # None: until cleared
+
+
+class ReplayMirror:
+    """A loopback HTTP server replaying the publishers' sites as of a day.
+
+    Use as a context manager (``with ReplayMirror(date(2025, 6, 17)) as mirror: ...``) or call
+    ``start()``/``stop()``. All state changes are thread-safe.
+    """
+
+    def __init__(self, as_of: dt.date, host: str = "127.0.0.1", port: int = 0,
+                 data_dir: Path | None = None) -> None:
+        self._lock = threading.Lock()
+        self._as_of = as_of
+        self._faults: dict[str, _Fault] = {}
+        self._host = host
+        self._requested_port = port
+        data_dir = data_dir or settings.replay_data_dir()
+        self._sites = {site.name: site for site in [_HhsSite(data_dir)]}
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        # Set on stop() so that "slow" answers stop waiting.
+        self._stopping = threading.Event()
+
+    # -------------------------------------------------------------- lifecycle
+
+    def start(self) -> ReplayMirror:
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        self._server = _Server((self._host, self._requested_port), self)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name=f"replay-mirror-{self.port}", daemon=True)
+        self._thread.start()
+        log.info("replay mirror on %s (as of %s)", self.url, self.as_of)
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> ReplayMirror:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -------------------------------------------------------------- addresses
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the replay mirror is not started")
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def sources(self) -> list[str]:
+        return sorted(self._sites)
+
+    def base_url(self, source: str) -> str:
+        """What ``RETURNWATCH_<SOURCE>_BASE_URL`` must be for ``source`` to be fetched here."""
+        if source not in self._sites:
+            raise KeyError(f"the replay mirror does not serve {source!r} (it serves "
+                           f"{', '.join(self.sources)})")
+        return f"{self.url}/{source}"
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point every served source at this mirror."""
+        return {f"RETURNWATCH_{s.upper()}_BASE_URL": self.base_url(s) for s in self.sources}
+
+    # -------------------------------------------------------------- state
+
+    @property
+    def as_of(self) -> dt.date:
+        with self._lock:
+            return self._as_of
+
+    def set_as_of(self, as_of: dt.date) -> None:
+        with self._lock:
+            self._as_of = as_of
+
+    def set_fault(self, source: str, mode: str | None, *, times: int | None = None) -> None:
+        """Make ``source`` misbehave (``mode`` in ``FAULT_MODES``), or behave again (None).
+
+        With ``times``, the fault hits only the next ``times`` requests to the source, which
+        lets a test see a retry succeed.
+        """
+        if source not in self._sites:
+            raise KeyError(f"the replay mirror does not serve {source!r}")
+        if mode is not None and mode not in FAULT_MODES:
+            raise ValueError(f"unknown fault mode {mode!r}; known: {', '.join(FAULT_MODES)}")
+        if times is not None and times < 1:
+            raise ValueError("times must be at least 1")
+        with self._lock:
+            if mode is None:
+                self._faults.pop(source, None)
+            else:
+                self._faults[source] = _Fault(mode, times)
+
+    @property
+    def faults(self) -> dict[str, str]:
+        with self._lock:
+            return {source: fault.mode for source, fault in self._faults.items()}
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "as_of": self._as_of.isoformat(),
+                "faults": {s: {"mode": f.mode, "remaining": f.remaining}
+                           for s, f in self._faults.items()},
+                "sources": {s: f"/{s}" for s in sorted(self._sites)},
+                "fault_modes": list(FAULT_MODES),
+            }
+
+    def _take_fault(self, source: str, page_is_data: bool) -> str | None:
+        """The fault for this request, counting it down; None when the source behaves."""
+        with self._lock:
+            fault = self._faults.get(source)
+            if fault is None or (not page_is_data and fault.mode not in _AVAILABILITY_FAULTS):
+                return None
+            if fault.remaining is not None:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    del self._faults[source]
+            return fault.mode
+
+    # -------------------------------------------------------------- requests
+
+    def _answer(self, method: str, target: str, headers: Any, body: bytes) -> _Response:
+        parts = urlsplit(target)
+        path = parts.path
+        if path.startswith("/_replay/"):
+            return self._control(method, path, parts.query, body)
+        source, _, rest = path.lstrip("/").partition("/")
+        site = self._sites.get(source)
+        if site is None:
+            return _text_response(404, "Not found\n")
+        if method != "GET":
+            return _text_response(405, "Method not allowed\n")
+        rest = "/" + rest
+        is_data = rest == HHS_EXPORT_PATH if source == HHS_SOURCE else True
+        fault = self._take_fault(source, page_is_data=is_data)
+        if fault == "http_500":
+            return _text_response(500, "Internal Server Error\n")
+        if fault == "http_429":
+            response = _text_response(429, "Too Many Requests\n")
+            response.headers["Retry-After"] = "1"
+            return response
+        response = site.handle(rest, parts.query, headers, self.as_of, fault)
+        if fault == "slow":
+            response.delay = SLOW_SECONDS
+        return response
+
+    def _control(self, method: str, path: str, query: str, body: bytes) -> _Response:
+        text = body.decode("utf-8", "replace").strip()
+        if path == "/_replay/status" and method == "GET":
+            return _json_response(200, self.status())
+        if path == "/_replay/as_of" and method == "POST":
+            try:
+                self.set_as_of(dt.date.fromisoformat(text))
+            except ValueError:
+                return _json_response(400, {"error": f"body must be a date like 2025-06-17, "
+                                                     f"got {text[:40]!r}"})
+            return _json_response(200, self.status())
+        if path.startswith("/_replay/fault/") and method == "POST":
+            source = path.removeprefix("/_replay/fault/")
+            times_text = dict(parse_qsl(query)).get("times")
+            try:
+                times = int(times_text) if times_text else None
+                self.set_fault(source, text or None, times=times)
+            except KeyError as exc:
+                return _json_response(404, {"error": str(exc.args[0])})
+            except ValueError as exc:
+                return _json_response(400, {"error": str(exc)})
+            return _json_response(200, self.status())
+        return _json_response(404, {"error": f"no control endpoint {method} {path}"})
+
+
+class _Server(ThreadingHTTPServer):
+    # Daemon threads, not joined on close: a "slow" answer must not hold up stop().
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], mirror: ReplayMirror) -> None:
+        self.mirror = mirror
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # The default prints a traceback to stderr; a test server should not spam.
+        log.debug("replay mirror: error answering %s", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "returnwatch-replay/1"
+    sys_version = ""
+    # One request per connection keeps threads short-lived and lets "oversize" end its body by
+    # closing the connection.
+    protocol_version = "HTTP/1.0"
+    # A client that connects and says nothing does not hold a thread for ever.
+    timeout = 10
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._respond("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._respond("POST")
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        log.debug("replay mirror: %s %s", self.address_string(), format % args)
+
+    def _respond(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(min(length, _MAX_CONTROL_BODY)) if length > 0 else b""
+        response = self.server.mirror._answer(method, self.path, self.headers, body)
+        if response.delay and self.server.mirror._stopping.wait(response.delay):
+            return  # the mirror is stopping: drop the request
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            if response.stream is None:
+                self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if response.stream is not None:
+                for chunk in response.stream:
+                    self.wfile.write(chunk)
+            elif response.body and response.status != 304:
+                self.wfile.write(response.body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client hung up (gave up on a slow or oversize answer): nothing to do.
+            log.debug("replay mirror: client went away during %s %s", method, self.path)
+
+
+# ------------------------------------------------------------------------------ CLI helper
+
+
+def serve(as_of: dt.date, host: str = "127.0.0.1", port: int = 8765) -> None:
+    """Run the mirror in the foreground until Ctrl-C (for the ``returnwatch replay`` command)."""
+    mirror = ReplayMirror(as_of, host=host, port=port).start()
+    print(f"returnwatch replay mirror on {mirror.url}, serving the sites as of {as_of}")
+    for source in mirror.sources:
+        print(f"  {source}: {mirror.base_url(source)}")
+    print("Point returnwatch at it with:")
+    for name, value in mirror.env().items():
+        print(f"  export {name}={value}")
+    print(f"Move time with: curl -X POST --data 2025-06-17 {mirror.url}/_replay/as_of")
+    print("Press Ctrl-C to stop.")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        mirror.stop()
