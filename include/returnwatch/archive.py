@@ -124,7 +124,7 @@ class ManifestEntry:
     def from_json(cls, text: str) -> ManifestEntry:
         row = json.loads(text)
         if not isinstance(row, dict):
-            raise ValueError(f"manifest row is not a JSON object: {text[:80]!r}")
+            raise TypeError(f"manifest row is not a JSON object: {text[:80]!r}")
         # Unknown keys are ignored so that a newer writer's rows stay readable by older code.
         known = {f.name for f in dataclasses.fields(cls)}
         row = {k: v for k, v in row.items() if k in known}

@@ -28,6 +28,7 @@ import importlib.metadata
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -174,12 +175,13 @@ def fetch(
     etag: str | None = None,
     last_modified: str | None = None,
     transport: httpx.BaseTransport | None = None,
-    backoff_base: float = BACKOFF_BASE_SECONDS,
+    backoff_base: float | None = None,
 ) -> FetchResult:
     """GET ``url`` within the limits given; see the module docstring for the rules.
 
     ``retries`` is the number of *extra* attempts after the first one. ``transport`` lets tests
-    plug in an ``httpx.MockTransport``; ``backoff_base`` lets them keep backoff short.
+    plug in an ``httpx.MockTransport``; ``backoff_base`` (default ``BACKOFF_BASE_SECONDS``) lets
+    them keep backoff short.
     Raises a ``FetchError`` subclass on any failure, after retries where retrying makes sense.
     """
     allowed = {_normal_host(h) for h in allowed_hosts}
@@ -195,25 +197,25 @@ def fetch(
     request.check_host(url)
 
     host = _normal_host(urlsplit(url).hostname or "")
-    attempts = 0
-
-    def one_attempt() -> FetchResult:
-        nonlocal attempts
-        attempts += 1
-        return request.get_once(client)
-
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(max(0, retries) + 1),
-        wait=_wait_strategy(backoff_base),
+        wait=_wait_strategy(BACKOFF_BASE_SECONDS if backoff_base is None else backoff_base),
         retry=tenacity.retry_if_exception(lambda exc: isinstance(exc, FetchError)
                                           and exc.retryable),
         before_sleep=_log_before_retry(source, retries),
         reraise=True,
     )
+    attempts = 0
     # Proxy settings from the environment apply to the real publishers, never to the loopback
     # mirror (a corporate HTTP_PROXY would otherwise swallow 127.0.0.1).
     with httpx.Client(transport=transport, timeout=httpx.Timeout(timeout),
                       follow_redirects=False, trust_env=host not in _LOOPBACK_HOSTS) as client:
+
+        def one_attempt() -> FetchResult:
+            nonlocal attempts
+            attempts += 1
+            return request.get_once(client)
+
         try:
             result = retrying(one_attempt)
         except FetchError as exc:
@@ -330,7 +332,7 @@ def _wait_strategy(backoff_base: float) -> tenacity.wait.wait_base:
     return _RetryAfterOrExponential()
 
 
-def _log_before_retry(source: str, retries: int):  # noqa: ANN202 - tenacity callback factory
+def _log_before_retry(source: str, retries: int) -> Callable[[tenacity.RetryCallState], None]:
     def before_sleep(retry_state: tenacity.RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         wait = retry_state.next_action.sleep if retry_state.next_action else 0.0

@@ -43,12 +43,13 @@ import html
 import io
 import json
 import logging
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -247,6 +248,11 @@ class _HhsSite:
 
     name = HHS_SOURCE
 
+    @staticmethod
+    def is_data(path: str) -> bool:
+        """Whether ``path`` is the data file (content faults apply only there)."""
+        return path == HHS_EXPORT_PATH
+
     def __init__(self, data_dir: Path) -> None:
         self.export = HhsExport(data_dir / HHS_FILE)
         self._oversize: bytes | None = None
@@ -290,12 +296,12 @@ class _HhsSite:
 
     def _truncated(self, body: bytes) -> bytes:
         """Cut in the middle of the middle data row: what a dropped export looks like."""
-        data_rows = [line.raw for line in self.export.lines if line.date is not None]
         lines = body.splitlines(keepends=True)
-        served = [i for i, line in enumerate(lines) if line in set(data_rows)]
-        if not served:
+        # Data rows are the lines after the header that hold more than separators.
+        data = [i for i, line in enumerate(lines) if i > 0 and line.strip(b",\r\n")]
+        if not data:
             return body[: max(1, len(body) // 2)]
-        middle = served[len(served) // 2]
+        middle = data[len(data) // 2]
         start = sum(len(line) for line in lines[:middle])
         return body[: start + len(lines[middle]) // 2]
 
@@ -361,7 +367,7 @@ class ReplayMirror:
 
     # -------------------------------------------------------------- lifecycle
 
-    def start(self) -> ReplayMirror:
+    def start(self) -> Self:
         if self._server is not None:
             return self
         self._stopping.clear()
@@ -384,7 +390,7 @@ class ReplayMirror:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> ReplayMirror:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -480,6 +486,9 @@ class ReplayMirror:
         path = parts.path
         if path.startswith("/_replay/"):
             return self._control(method, path, parts.query, body)
+        if path == "/":
+            listing = "".join(f"{s}: /{s}\n" for s in self.sources)
+            return _text_response(200, f"returnwatch replay mirror, as of {self.as_of}\n{listing}")
         source, _, rest = path.lstrip("/").partition("/")
         site = self._sites.get(source)
         if site is None:
@@ -487,8 +496,7 @@ class ReplayMirror:
         if method != "GET":
             return _text_response(405, "Method not allowed\n")
         rest = "/" + rest
-        is_data = rest == HHS_EXPORT_PATH if source == HHS_SOURCE else True
-        fault = self._take_fault(source, page_is_data=is_data)
+        fault = self._take_fault(source, page_is_data=site.is_data(rest))
         if fault == "http_500":
             return _text_response(500, "Internal Server Error\n")
         if fault == "http_429":
@@ -537,7 +545,7 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # The default prints a traceback to stderr; a test server should not spam.
-        log.debug("replay mirror: error answering %s", client_address, exc_info=True)
+        log.debug("replay mirror: error answering %s", client_address, exc_info=sys.exc_info())
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -550,13 +558,13 @@ class _Handler(BaseHTTPRequestHandler):
     # A client that connects and says nothing does not hold a thread for ever.
     timeout = 10
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server calls do_<METHOD>
         self._respond("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._respond("POST")
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("replay mirror: %s %s", self.address_string(), format % args)
 
     def _respond(self, method: str) -> None:

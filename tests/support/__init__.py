@@ -1,0 +1,1 @@
+"""Helpers shared by tests: small loopback servers for fault injection."""

@@ -1,0 +1,329 @@
+"""The fetcher against the real replay mirror and a scripted fault server, all on 127.0.0.1."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from returnwatch import config
+from returnwatch import fetch as fetch_module
+from returnwatch.archive import Archive
+from returnwatch.fetch import (
+    USER_AGENT,
+    EmptyBody,
+    FetchConnectionError,
+    FetchError,
+    FetchTimeout,
+    HostNotAllowed,
+    HTTPStatusError,
+    ResponseTooLarge,
+    fetch,
+    fetch_source,
+)
+from returnwatch.replay import HHS_SOURCE, ReplayMirror
+
+from tests.support.scripted_server import Reply, ScriptedServer
+
+LOOPBACK = ["127.0.0.1"]
+EXPORT = "/api/views/ehpz-xc9n/rows.csv?accessType=DOWNLOAD"
+AS_OF = dt.date(2025, 6, 17)
+RUN_AT = dt.datetime(2025, 6, 17, 14, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def mirror() -> Iterator[ReplayMirror]:
+    with ReplayMirror(AS_OF) as running:
+        yield running
+
+
+@pytest.fixture
+def hhs_cfg(mirror: ReplayMirror, monkeypatch: pytest.MonkeyPatch) -> config.SourceConfig:
+    """The real hhs_uc_daily config, pointed at the mirror the way the demo does it."""
+    monkeypatch.setenv("RETURNWATCH_HHS_UC_DAILY_BASE_URL", mirror.base_url(HHS_SOURCE))
+    # Retries stay on; only their backoff is shortened so the suite stays fast.
+    monkeypatch.setattr(fetch_module, "BACKOFF_BASE_SECONDS", 0.01)
+    return config.source(HHS_SOURCE)
+
+
+def get(url: str, **overrides: object) -> fetch_module.FetchResult:
+    kwargs: dict[str, object] = {"source": HHS_SOURCE, "allowed_hosts": LOOPBACK,
+                                 "max_bytes": 5_000_000, "timeout": 5.0, "retries": 2,
+                                 "backoff_base": 0.01}
+    kwargs.update(overrides)
+    return fetch(url, **kwargs)  # type: ignore[arg-type]
+
+
+def blobs(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and p.name != "manifest.jsonl"]
+
+
+# ------------------------------------------------------------------ success and 304
+
+
+def test_200_then_304_with_conditional_headers(mirror: ReplayMirror) -> None:
+    url = mirror.base_url(HHS_SOURCE) + EXPORT
+    first = get(url)
+    assert (first.status, first.attempts) == (200, 1)
+    assert first.content and first.content.startswith(b"Date,Children apprehended")
+    assert first.content_type == "text/csv; charset=utf-8"
+    assert first.etag and first.last_modified
+
+    by_etag = get(url, etag=first.etag)
+    by_date = get(url, last_modified=first.last_modified)
+    assert (by_etag.status, by_etag.content) == (304, None)
+    assert (by_date.status, by_date.content) == (304, None)
+
+
+def test_request_headers_identify_us_and_carry_validators() -> None:
+    with ScriptedServer([Reply(304)]) as server:
+        get(server.url("/file.csv"), etag='"abc"', last_modified="Tue, 17 Jun 2025 14:00:00 GMT")
+    sent = server.requests[0].headers
+    assert sent["User-Agent"] == USER_AGENT
+    assert USER_AGENT.startswith("returnwatch/") and "open-source monitoring" in USER_AGENT
+    assert sent["If-None-Match"] == '"abc"'
+    assert sent["If-Modified-Since"] == "Tue, 17 Jun 2025 14:00:00 GMT"
+
+
+def test_304_to_an_unconditional_request_is_an_error() -> None:
+    with ScriptedServer([Reply(304)]) as server, pytest.raises(HTTPStatusError, match="304"):
+        get(server.url("/file.csv"))
+
+
+# ------------------------------------------------------------------ allowlist
+
+
+def test_host_not_in_allowlist_is_refused_before_connecting() -> None:
+    with ScriptedServer([Reply(200, b"x")]) as server, pytest.raises(HostNotAllowed) as caught:
+        get(server.url("/file.csv"), allowed_hosts=["healthdata.gov"])
+    assert server.requests == []
+    assert caught.value.kind == "host_not_allowed"
+    assert "'127.0.0.1' is not in the allowlist (healthdata.gov)" in str(caught.value)
+
+
+def test_redirect_to_a_foreign_host_is_refused() -> None:
+    # example.org is never contacted: the hop is checked before any connection is made.
+    script = [Reply(302, headers={"Location": "http://example.org/rows.csv"})]
+    with ScriptedServer(script) as server, pytest.raises(HostNotAllowed) as caught:
+        get(server.url("/file.csv"))
+    assert len(server.requests) == 1
+    assert "redirected to http://example.org/rows.csv" in str(caught.value)
+    assert "'example.org' is not in the allowlist" in str(caught.value)
+
+
+def test_redirects_within_the_allowlist_are_followed_and_bounded() -> None:
+    script = [Reply(301, headers={"Location": "/moved.csv"}), Reply(200, b"a,b\n")]
+    with ScriptedServer(script) as server:
+        result = get(server.url("/file.csv"))
+    assert result.content == b"a,b\n" and result.url.endswith("/moved.csv")
+
+    loop = [Reply(302, headers={"Location": "/again"})]
+    with ScriptedServer(loop) as server, pytest.raises(HTTPStatusError, match="more than 5"):
+        get(server.url("/file.csv"), retries=0)
+    assert len(server.requests) == 6  # the first request and five hops
+
+
+# ------------------------------------------------------------------ size cap
+
+
+def test_oversize_stops_at_the_cap_and_stores_only_a_failed_row(
+    hhs_cfg: config.SourceConfig, mirror: ReplayMirror, tmp_path: Path
+) -> None:
+    archive = Archive(tmp_path)
+    mirror.set_fault(HHS_SOURCE, "oversize")  # a >5 MB CSV without Content-Length
+    with pytest.raises(ResponseTooLarge) as caught:
+        fetch_source(hhs_cfg, archive, run_at=RUN_AT)
+    assert str(caught.value) == (
+        f"hhs_uc_daily: GET {mirror.base_url(HHS_SOURCE)}{EXPORT} failed: response larger than "
+        "the 5000000-byte cap (stopped at 5000001 bytes)")
+    assert blobs(tmp_path) == []
+    [row] = archive.entries(HHS_SOURCE)
+    assert (row.outcome, row.sha256, row.run_at) == ("failed", None, RUN_AT)
+    assert row.error and row.error.startswith("oversize: response larger")
+
+
+def test_declared_content_length_above_the_cap_is_refused_before_reading() -> None:
+    declared = ScriptedServer([Reply(200, b"x" * 2000)])
+    with declared, pytest.raises(ResponseTooLarge, match="Content-Length says 2000 bytes"):
+        get(declared.url("/big.csv"), max_bytes=1000)
+    undeclared = ScriptedServer([Reply(200, b"x" * 2000, content_length=None)])
+    with undeclared, pytest.raises(ResponseTooLarge, match=r"stopped at 1001 bytes"):
+        get(undeclared.url("/big.csv"), max_bytes=1000)
+    with ScriptedServer([Reply(200, b"x" * 1000, content_length=None)]) as server:
+        assert get(server.url("/big.csv"), max_bytes=1000).content == b"x" * 1000
+
+
+# ------------------------------------------------------------------ retries
+
+
+def test_500_then_success_after_a_retry(mirror: ReplayMirror) -> None:
+    mirror.set_fault(HHS_SOURCE, "http_500", times=1)
+    result = get(mirror.base_url(HHS_SOURCE) + EXPORT)
+    assert (result.status, result.attempts) == (200, 2)
+
+
+def test_persistent_500_gives_up_after_the_retries(mirror: ReplayMirror) -> None:
+    mirror.set_fault(HHS_SOURCE, "http_500")
+    with pytest.raises(HTTPStatusError) as caught:
+        get(mirror.base_url(HHS_SOURCE) + EXPORT, retries=2)
+    assert (caught.value.status, caught.value.attempts) == (500, 3)
+    assert str(caught.value).endswith("HTTP 500 Internal Server Error (after 3 attempts)")
+
+
+def test_429_waits_as_long_as_retry_after_says(mirror: ReplayMirror) -> None:
+    mirror.set_fault(HHS_SOURCE, "http_429", times=1)
+    started = time.monotonic()
+    result = get(mirror.base_url(HHS_SOURCE) + EXPORT, backoff_base=0.01)
+    waited = time.monotonic() - started
+    assert (result.status, result.attempts) == (200, 2)
+    assert 1.0 <= waited < 5.0  # Retry-After: 1, not the 0.01 s backoff
+
+
+def test_retry_after_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fetch_module, "RETRY_AFTER_CAP_SECONDS", 0.2)
+    script = [Reply(503, headers={"Retry-After": "3600"}), Reply(200, b"ok\n")]
+    with ScriptedServer(script) as server:
+        started = time.monotonic()
+        assert get(server.url("/f.csv")).content == b"ok\n"
+    assert time.monotonic() - started < 2.0
+    gap = server.requests[1].at - server.requests[0].at
+    assert gap >= 0.2
+
+
+def test_404_fails_at_once_without_retries() -> None:
+    server = ScriptedServer([Reply(404, b"Not found")])
+    with server, pytest.raises(HTTPStatusError) as caught:
+        get(server.url("/gone.csv"), retries=3)
+    assert len(server.requests) == 1
+    assert (caught.value.kind, caught.value.status, caught.value.attempts) == ("http_status",
+                                                                               404, 1)
+
+
+def test_timeout_fails_in_bounded_time(mirror: ReplayMirror) -> None:
+    mirror.set_fault(HHS_SOURCE, "slow")  # the mirror waits 3 s before answering
+    started = time.monotonic()
+    with pytest.raises(FetchTimeout) as caught:
+        get(mirror.base_url(HHS_SOURCE) + EXPORT, timeout=0.3, retries=1)
+    assert time.monotonic() - started < 2.0
+    assert (caught.value.kind, caught.value.attempts) == ("timeout", 2)
+
+
+def test_connection_refused_is_a_connection_error() -> None:
+    with socket.socket() as sock:  # a port nobody listens on once the socket is closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(FetchConnectionError) as caught:
+        get(f"http://127.0.0.1:{port}/f.csv", retries=1)
+    assert (caught.value.kind, caught.value.attempts) == ("connection", 2)
+
+
+def test_empty_200_body_is_an_error(mirror: ReplayMirror) -> None:
+    mirror.set_fault(HHS_SOURCE, "empty")
+    with pytest.raises(EmptyBody) as caught:
+        get(mirror.base_url(HHS_SOURCE) + EXPORT)
+    assert (caught.value.kind, caught.value.attempts) == ("empty_body", 1)
+
+
+def test_every_failure_is_a_fetch_error_with_a_kind() -> None:
+    kinds = {cls.kind for cls in (HostNotAllowed, ResponseTooLarge, HTTPStatusError,
+                                  FetchTimeout, FetchConnectionError, EmptyBody)}
+    assert kinds == {"host_not_allowed", "oversize", "http_status", "timeout", "connection",
+                     "empty_body"}
+    assert all(issubclass(cls, FetchError) for cls in (HostNotAllowed, EmptyBody))
+
+
+def test_credentials_never_reach_the_error_text() -> None:
+    with ScriptedServer([Reply(404)]) as server, pytest.raises(HTTPStatusError) as caught:
+        get(server.url("/f.csv?$$app_token=s3cret&accessType=DOWNLOAD").replace(
+            "http://", "http://user:pw@"))
+    assert "s3cret" not in str(caught.value) and "pw@" not in str(caught.value)
+    assert "accessType=DOWNLOAD" in str(caught.value)
+
+
+def test_mock_transport_can_stand_in_for_the_network() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=b"a\n"))
+    result = get("https://healthdata.gov/x.csv", allowed_hosts=["healthdata.gov"],
+                 transport=transport)
+    assert result.content == b"a\n"
+
+
+# ------------------------------------------------------------------ fetch_source
+
+
+def test_fetch_source_new_then_not_modified_then_new(
+    hhs_cfg: config.SourceConfig, mirror: ReplayMirror, tmp_path: Path
+) -> None:
+    archive = Archive(tmp_path)
+    first = fetch_source(hhs_cfg, archive, run_at=RUN_AT)
+    assert first.outcome == "new" and first.url == mirror.base_url(HHS_SOURCE) + EXPORT
+    # Newest row served on 2025-06-17 is dated 2025-06-10 (the copy has no 11th..16th), so the
+    # file was published on 2025-06-11 at 10:00 New York time: that is its vintage.
+    assert first.last_modified == "Wed, 11 Jun 2025 14:00:00 GMT"
+    assert first.vintage == dt.date(2025, 6, 11)
+    assert archive.read(first.sha256 or "", HHS_SOURCE) == mirror_body(mirror)
+
+    second = fetch_source(hhs_cfg, archive, run_at=RUN_AT + dt.timedelta(days=1))
+    assert second.outcome == "not_modified" and second.sha256 == first.sha256
+
+    mirror.set_as_of(dt.date(2025, 6, 19))
+    third = fetch_source(hhs_cfg, archive, run_at=RUN_AT + dt.timedelta(days=2))
+    assert third.outcome == "new" and third.vintage == dt.date(2025, 6, 18)
+    assert [e.outcome for e in archive.entries(HHS_SOURCE)] == ["new", "not_modified", "new"]
+    assert len(blobs(tmp_path)) == 2
+
+
+def test_fetch_source_same_bytes_without_validators_is_unchanged(
+    hhs_cfg: config.SourceConfig, tmp_path: Path
+) -> None:
+    archive = Archive(tmp_path)
+    first = fetch_source(hhs_cfg, archive, run_at=RUN_AT)
+    # A manual copy of the same file has no validators: the next check is unconditional.
+    archive.store_manual(HHS_SOURCE, archive.blob_path(first), vintage=first.vintage or AS_OF,
+                         run_at=RUN_AT)
+    again = fetch_source(hhs_cfg, archive, run_at=RUN_AT)
+    assert again.outcome == "unchanged" and again.http_status == 200
+
+
+def test_fetch_source_retries_then_records_the_file(
+    hhs_cfg: config.SourceConfig, mirror: ReplayMirror, tmp_path: Path
+) -> None:
+    mirror.set_fault(HHS_SOURCE, "http_500", times=2)
+    entry = fetch_source(hhs_cfg, Archive(tmp_path), run_at=RUN_AT)
+    assert entry.outcome == "new"
+
+
+def test_fetch_source_keeps_an_html_error_page_as_received(
+    hhs_cfg: config.SourceConfig, mirror: ReplayMirror, tmp_path: Path
+) -> None:
+    # The fetcher does not judge content: the parser will reject it, the bytes stay for people.
+    mirror.set_fault(HHS_SOURCE, "html_error")
+    entry = fetch_source(hhs_cfg, Archive(tmp_path), run_at=RUN_AT)
+    assert entry.outcome == "new" and entry.ext == ".html"
+
+
+def test_fetch_source_failure_is_recorded_and_raised(
+    hhs_cfg: config.SourceConfig, mirror: ReplayMirror, tmp_path: Path, caplog
+) -> None:
+    archive = Archive(tmp_path)
+    mirror.set_fault(HHS_SOURCE, "empty")
+    with pytest.raises(EmptyBody):
+        fetch_source(hhs_cfg, archive, run_at=RUN_AT)
+    [row] = archive.entries(HHS_SOURCE)
+    assert (row.outcome, row.http_status, row.error) == ("failed", 200,
+                                                         "empty_body: HTTP 200 with an empty body")
+    assert "hhs_uc_daily: GET" in caplog.text
+
+
+def test_vintage_is_the_last_modified_date_in_the_publisher_time_zone() -> None:
+    late_evening = "Fri, 13 Jan 2023 03:00:00 GMT"  # 22:00 on the 12th in New York
+    assert fetch_module._vintage(late_evening, RUN_AT, "America/New_York") == dt.date(2023, 1, 12)
+    assert fetch_module._vintage(None, RUN_AT, "America/New_York") == dt.date(2025, 6, 17)
+    assert fetch_module._vintage("garbage", RUN_AT, "UTC") == dt.date(2025, 6, 17)
+
+
+def mirror_body(mirror: ReplayMirror) -> bytes:
+    return httpx.get(mirror.base_url(HHS_SOURCE) + EXPORT, timeout=5).content
