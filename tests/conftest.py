@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from returnwatch import settings
+from returnwatch import airflow_env, settings
 
-# Airflow must never touch the user's ~/airflow from tests.
-os.environ.setdefault("AIRFLOW_HOME", str(settings.PROJECT_DIR / ".airflow"))
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
+# Before anything imports Airflow: the tests get an Airflow home (SQLite) of their own, so they
+# never touch the demo's .airflow/ nor a user's ~/airflow.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="returnwatch-test-airflow-")
+for _key, _value in airflow_env.defaults().items():
+    os.environ[_key] = _value
+os.environ.pop("SLACK_BOT_TOKEN", None)  # no test may reach a real Slack
+os.environ.pop("RETURNWATCH_SLACK_BASE_URL", None)
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 REAL_HHS_CSV = settings.replay_data_dir() / "hhs_uc" / "healthdata_ehpz-xc9n_copy_mihirg42.csv"

@@ -83,7 +83,7 @@ def run(start: dt.date = DEFAULT_FROM, end: dt.date = DEFAULT_TO,
 def load_dags() -> dict[str, Any]:
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(settings.PROJECT_DIR / "dags"), include_examples=False)
+    bag = DagBag(dag_folder=str(settings.PROJECT_DIR / "dags"))
     if bag.import_errors:
         raise SystemExit(f"DAG import errors: {bag.import_errors}")
     return bag.dags

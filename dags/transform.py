@@ -1,0 +1,49 @@
+"""Builds the warehouse's staging views and marts with dbt, then publishes the analysts' snapshot."""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, AssetAny, task
+from cosmos import DbtTaskGroup
+
+from returnwatch import transform
+from returnwatch.airflow_support import DEFAULT_ARGS, WAREHOUSE_POOL
+from returnwatch.assets import MARTS, RAW_ASSETS
+
+DOC = """
+### transform: dbt build, then the analysts' snapshot
+
+**Runs** when any source DAG loaded a new file into `raw.*` (their Assets). The `dbt` group
+runs the dbt project (`dbt_project/`: `staging` views, `marts` tables) as one `dbt build` in
+`dbt_producer_watcher`; every model (`<model>.run`) and its tests (`<model>.test`) show up as
+tasks that report that build's result. `publish_snapshot` then copies the warehouse to
+`data/snapshot/warehouse.duckdb` (read-only, for analysts) and each mart to
+`data/snapshot/parquet/`, only if every model and error-level test passed; it emits `marts`.
+
+**When it fails**: the failed `*.run` / `*.test` task names the model or test; dbt's message
+and failing SQL are in `dbt_producer_watcher`'s log. Tests at severity `warn` never fail a run.
+Fix the data or the model, then clear the failed task: it re-runs only its model or tests.
+A task `dbt` saying the manifest is missing: run `python -m returnwatch.transform parse`.
+All tasks run in the one-slot pool `warehouse` (DuckDB has one writer). See `docs/runbook.md`.
+"""
+
+with DAG(
+    dag_id="transform",
+    schedule=AssetAny(*RAW_ASSETS),  # any one raw table with a new file
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={**DEFAULT_ARGS, "pool": WAREHOUSE_POOL},
+    tags=["transform", "dbt", "warehouse"],
+    doc_md=DOC,
+):
+    if transform.manifest_path().is_file():
+        dbt = DbtTaskGroup(group_id="dbt", **transform.cosmos_configs()._asdict())
+    else:  # a fresh checkout: the DAG still imports, and its one task says what to run
+        dbt = task(task_id="dbt", retries=0)(transform.raise_manifest_missing)()
+
+    @task(outlets=[MARTS])
+    def publish_snapshot() -> dict:
+        return transform.publish_snapshot().as_dict()
+
+    dbt >> publish_snapshot()

@@ -1,0 +1,347 @@
+"""The words of an alert: Slack Block Kit blocks plus a plain-text version of the same message.
+
+What this module owns: turning an incident event (opened / resolved, later updated) or a failed
+task into a ``Message`` that a non-engineer can read on a phone: a header that says what
+happened, a paragraph with dates written out ("Tuesday 10 June 2025"), then a small context
+line with the source, a link to the publisher's page and, when configured, to the Airflow run.
+It also owns ``redact()``, used on anything that came from an exception.
+
+It is pure: no network, no warehouse. Messages are rendered when an alert is enqueued, so
+``monitor.alerts`` holds exactly what is (or was) sent, and the console fallback prints the
+same words.
+
+Never put a secret in a message: the only free text that reaches one comes from findings and
+exception messages, and the latter go through ``redact()``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+# Slack limits (Block Kit reference): header text 150 chars, section text 3000.
+_HEADER_MAX = 150
+_SECTION_MAX = 3000
+_FALLBACK_TZ = "America/New_York"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One alert's content: ``text`` is the notification / fallback / console version."""
+
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- secrets
+
+_SECRET_PATTERNS = [
+    re.compile(r"xox[abposrce]-[0-9A-Za-z-]+"),                 # Slack bot/user/app tokens
+    re.compile(r"xapp-[0-9A-Za-z-]+"),
+    re.compile(r"(?i)(bearer\s+)[^\s'\"]+"),
+    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
+    re.compile(r"(?i)((?:token|password|passwd|secret|api[_-]?key)=)[^&\s'\"]+"),
+    re.compile(r"(//[^/\s:@]+:)[^@/\s]+(@)"),                     # URL user:password@
+]
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` with known secrets and anything shaped like a credential replaced."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    for pattern in _SECRET_PATTERNS:
+        if pattern.groups == 2:
+            text = pattern.sub(r"\1[redacted]\2", text)
+        elif pattern.groups == 1:
+            text = pattern.sub(r"\1[redacted]", text)
+        else:
+            text = pattern.sub("[redacted]", text)
+    return text
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def long_date(day: dt.date) -> str:
+    """'Tuesday 10 June 2025' (no leading zero, weekday spelt out: read on a phone)."""
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+def short_date(day: dt.date) -> str:
+    """'10 June'."""
+    return f"{day.day} {day:%B}"
+
+
+def day_list(days: list[dt.date]) -> str:
+    """'11, 12, 15 and 16 June' / '30 May and 2 June' / '2 June to 20 June' when long."""
+    if not days:
+        return ""
+    if len(days) > 6:
+        return f"{short_date(days[0])} to {short_date(days[-1])}"
+    parts: list[str] = []
+    for i, day in enumerate(days):
+        last_of_month = i == len(days) - 1 or days[i + 1].month != day.month
+        parts.append(short_date(day) if last_of_month else str(day.day))
+    if len(parts) == 1:
+        return parts[0]
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _escape(text: str) -> str:
+    # Slack mrkdwn control characters (Slack docs, "Escaping text").
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class _Paragraph:
+    """Builds the plain and the mrkdwn version of a paragraph side by side."""
+
+    def __init__(self) -> None:
+        self.plain: list[str] = []
+        self.rich: list[str] = []
+
+    def add(self, text: str, bold: bool = False) -> _Paragraph:
+        self.plain.append(text)
+        self.rich.append(f"*{_escape(text)}*" if bold and text else _escape(text))
+        return self
+
+    def texts(self) -> tuple[str, str]:
+        return "".join(self.plain), "".join(self.rich)
+
+
+def _date(value: Any) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _moment(value: Any) -> dt.datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(str(value))
+
+
+def _local(value: Any, tz: str) -> dt.datetime | None:
+    moment = _moment(value)
+    return moment.astimezone(ZoneInfo(tz)) if moment is not None else None
+
+
+def airflow_run_url(run_id: str | None, task_id: str | None = None) -> str | None:
+    """Link to an Airflow run when RETURNWATCH_AIRFLOW_BASE_URL is set.
+
+    ``run_id`` is returnwatch's '<dag_id>/<airflow run id>' (airflow_support.run_id).
+    """
+    base = os.environ.get("RETURNWATCH_AIRFLOW_BASE_URL", "").rstrip("/")
+    if not base or not run_id or "/" not in run_id:
+        return None
+    dag_id, airflow_run = run_id.split("/", 1)
+    url = f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(airflow_run, safe='')}"
+    if task_id:
+        url += f"/tasks/{quote(task_id, safe='')}"
+    return url
+
+
+def _source_info(source: str) -> tuple[str, str | None, str]:
+    """(title, landing page, time zone) from config/sources.yaml, tolerant of unknown sources."""
+    from returnwatch import config
+
+    try:
+        src = config.source(source)
+    except config.ConfigError:
+        return source, None, _FALLBACK_TZ
+    return src.title, src.landing_page, src.timezone
+
+
+def _context(elements: list[tuple[str, str | None]]) -> tuple[str, dict[str, Any]]:
+    """A context block of 'label' or 'label' linked to a URL; plus the plain version."""
+    plain, rich = [], []
+    for label, url in elements:
+        if url:
+            rich.append(f"<{url}|{_escape(label)}>")
+            plain.append(f"{label}: {url}")
+        else:
+            rich.append(_escape(label))
+            plain.append(label)
+    block = {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(rich)}]}
+    return "\n".join(plain), block
+
+
+def _assemble(header: str, paragraphs: list[tuple[str, str]],
+              context: list[tuple[str, str | None]]) -> Message:
+    header = header if len(header) <= _HEADER_MAX else header[: _HEADER_MAX - 1] + "…"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
+    ]
+    for _, rich in paragraphs:
+        if len(rich) > _SECTION_MAX:
+            rich = rich[: _SECTION_MAX - 1] + "…"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": rich}})
+    context_plain, context_block = _context(context)
+    blocks.append(context_block)
+    text = "\n\n".join([header, *(plain for plain, _ in paragraphs), context_plain])
+    return Message(text=text, blocks=blocks)
+
+
+# --------------------------------------------------------------------------- incidents
+
+
+def incident_message(event: str, *, incident: Mapping[str, Any],
+                     finding: Mapping[str, Any] | None,
+                     resolution: Mapping[str, Any] | None = None,
+                     opening: Mapping[str, Any] | None = None,
+                     run_id: str | None = None) -> Message:
+    """The message for an incident event.
+
+    ``finding``: the finding behind the event (as ``Finding.as_dict()``), None for resolved.
+    ``resolution``: what the monitor saw when the problem went away (freshness details).
+    ``opening``: the finding that opened the incident (the resolved message quotes it).
+    """
+    if incident["monitor"] == "freshness":
+        if event == "resolved":
+            return _freshness_resolved(incident, resolution or {}, opening or {}, run_id)
+        return _freshness_problem(incident, finding or {}, run_id)
+    return _generic(event, incident, finding or {}, run_id)
+
+
+def _freshness_problem(incident: Mapping[str, Any], finding: Mapping[str, Any],
+                       run_id: str | None) -> Message:
+    details: Mapping[str, Any] = finding.get("details") or {}
+    source = incident["source"]
+    title, landing, tz = _source_info(source)
+    label = details.get("label") or title
+    site = details.get("site") or "The publisher"
+    state = details.get("state", "late")
+    newest = _date(details.get("newest_period"))
+    missed = [_date(d) for d in details.get("missed_periods", [])]
+    missed_days = [d for d in missed if d is not None]
+
+    header = (f"{label} have stopped arriving" if state == "stopped"
+              else f"{label} are late")
+    what = _Paragraph()
+    if newest is not None:
+        what.add(f"{site} has published no new figures since those for ")
+        what.add(long_date(newest), bold=True).add(". ")
+    if details.get("calendar"):
+        what.add(f"It normally posts {details['calendar']}. ")
+    count = len(missed_days)
+    what.add("Figures for ").add(
+        f"{count} publishing day{'s' if count != 1 else ''}", bold=True).add(" are now missing")
+    what.add(f": {day_list(missed_days)}." if missed_days else ".")
+
+    paragraphs = [what.texts()]
+    cause = _cause_paragraph(details, site, tz)
+    if cause:
+        paragraphs.append(cause)
+    opened = _date(_local(incident.get("opened_at"), tz))
+    context = [(f"Source: {title}", landing)]
+    if opened:
+        context.append((f"Noticed {short_date(opened)} {opened.year}", None))
+    context += _run_link(run_id)
+    return _assemble(header, paragraphs, context)
+
+
+def _cause_paragraph(details: Mapping[str, Any], site: str, tz: str) -> tuple[str, str] | None:
+    cause = details.get("cause")
+    last_check = _local(details.get("last_check_at"), tz)
+    when = (f"{long_date(last_check.date())}, {last_check:%H:%M} {_tz_name(tz)}"
+            if last_check else None)
+    p = _Paragraph()
+    if cause == "same_file_again":
+        n = details.get("unchanged_checks_since_new_file") or 0
+        p.add(f"{site} is up, but the file has not changed: returnwatch checked it ")
+        p.add(f"{n} time{'s' if n != 1 else ''}")
+        p.add(f" since the last new file" + (f" (latest check: {when})." if when else "."))
+    elif cause == "source_unreachable":
+        n = details.get("consecutive_failed_checks") or 0
+        status = details.get("last_check_http_status")
+        p.add(f"{site} is not answering: the last ")
+        p.add(f"{n} check{'s' if n != 1 else ''} failed", bold=True)
+        p.add((f" (latest: {when}" if when else " (")
+              + (f", HTTP {status})." if status else ")."))
+    elif cause == "not_checked":
+        p.add("returnwatch itself has not checked the site"
+              + (f" since {when}" if when else "")
+              + ", so this may be a problem on our side rather than the publisher's.")
+    elif cause == "no_new_figures":
+        p.add("New files did arrive, but none had newer figures.")
+    else:
+        return None
+    return p.texts()
+
+
+def _freshness_resolved(incident: Mapping[str, Any], resolution: Mapping[str, Any],
+                        opening: Mapping[str, Any], run_id: str | None) -> Message:
+    source = incident["source"]
+    title, landing, tz = _source_info(source)
+    label = resolution.get("label") or (opening.get("details") or {}).get("label") or title
+    newest = _date(resolution.get("newest_period"))
+    arrived = _local(resolution.get("newest_file_received_at"), tz)
+    resumed = arrived.date() if arrived else _date(_local(incident.get("resolved_at"), tz))
+    before = _date((opening.get("details") or {}).get("newest_period") or opening.get("period"))
+
+    p = _Paragraph().add("Resolved: figures resumed on ")
+    p.add(long_date(resumed) if resumed else "the latest check", bold=True)
+    p.add(f" (newest figures: {long_date(newest)})." if newest else ".")
+    if before:
+        p.add(f" No figures had arrived after those for {long_date(before)}.")
+    context = [(f"Source: {title}", landing), *_run_link(run_id)]
+    return _assemble(f"{label} are arriving again", [p.texts()], context)
+
+
+def _generic(event: str, incident: Mapping[str, Any], finding: Mapping[str, Any],
+             run_id: str | None) -> Message:
+    """Any other monitor: the finding's own message, framed."""
+    source = incident["source"]
+    title, landing, _ = _source_info(source)
+    kind = str(finding.get("kind") or incident.get("kind") or "problem").replace("_", " ")
+    if event == "resolved":
+        header = f"{title}: resolved ({kind})"
+        p = _Paragraph().add(f"Resolved: the {incident['monitor']} check of {incident['series']} "
+                             "no longer finds a problem.")
+    else:
+        header = f"{title}: {kind}"
+        p = _Paragraph().add(str(finding.get("message") or incident.get("summary") or kind))
+    # Ops read these: the run id helps even without a link to the Airflow UI.
+    context = [(f"Source: {title}", landing),
+               *(_run_link(run_id) or ([(f"Run {run_id}", None)] if run_id else []))]
+    return _assemble(header, [p.texts()], context)
+
+
+def _run_link(run_id: str | None) -> list[tuple[str, str | None]]:
+    url = airflow_run_url(run_id)
+    return [("Airflow run", url)] if url else []
+
+
+def _tz_name(tz: str) -> str:
+    return {"America/New_York": "New York time", "America/Mexico_City": "Mexico City time",
+            "UTC": "UTC"}.get(tz, tz)
+
+
+# --------------------------------------------------------------------------- task failures
+
+
+def task_failure_message(*, dag_id: str, task_id: str, run_id: str, try_number: int | None,
+                         max_tries: int | None, error: str, log_url: str | None = None) -> Message:
+    """Ops alert for a task that failed for good. ``error`` must already be redacted."""
+    header = f"Task failed: {dag_id}.{task_id}"
+    tries = ""
+    if try_number is not None:
+        total = (max_tries + 1) if max_tries is not None else None
+        tries = f" on try {try_number}" + (f" of {total}" if total else "")
+    p = _Paragraph().add("Task ").add(task_id, bold=True).add(" of DAG ").add(dag_id, bold=True)
+    p.add(f" failed{tries} in run {run_id}, with no retry left.")
+    e = _Paragraph().add("Error: ").add(error or "(no message)")
+    context = [("Airflow task", log_url)] if log_url else [(f"Run {run_id}", None)]
+    return _assemble(header, [p.texts(), e.texts()], context)

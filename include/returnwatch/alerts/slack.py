@@ -1,0 +1,172 @@
+"""Talking to Slack: the token, a bounded slack-sdk client, and posting one message.
+
+What this module owns:
+
+- ``slack_token()``: the Airflow connection ``slack_default`` (the Slack provider keeps the
+  token in the connection's *password* field, see ``SlackHook._get_conn_params``) when it
+  exists, else ``SLACK_BOT_TOKEN``, else None (= no Slack: alerts go to the console).
+- ``SlackPoster``: a ``slack_sdk.WebClient`` on ``settings.slack_base_url()`` (tests point it at
+  a loopback stand-in) with a bounded timeout and bounded retries, and ``post()``.
+- ``SlackDeliveryError``: what went wrong, with the token scrubbed from the text, and whether
+  it is worth trying again (``retryable``) and whether it concerns every message (``global_``:
+  Slack down, rate limited, bad token) or only this one (unknown channel, bad blocks).
+
+Retries, and why they are few: a retried ``chat.postMessage`` that had in fact reached Slack
+posts twice, so only what certainly did not reach Slack is retried here: a refused connection
+(slack-sdk's ``ConnectionErrorRetryHandler``, once) and HTTP 429 (Slack did not process the
+call; ``BoundedRateLimitRetryHandler`` waits Retry-After, at most twice, and only when the
+wait is short). Everything else goes back to the outbox, which tries again next run.
+
+The token is never logged: slack-sdk redacts the Authorization header in its debug log, and
+every error text built here goes through ``messages.redact`` with the token.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
+
+from returnwatch import settings
+from returnwatch.alerts.messages import redact
+
+log = logging.getLogger(__name__)
+
+SLACK_CONN_ID = "slack_default"
+
+# Slack error codes that concern the whole workspace/token, not one message: stop sending.
+_GLOBAL_ERRORS = {
+    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+    "no_permission", "missing_scope", "ratelimited", "service_unavailable", "fatal_error",
+    "internal_error", "request_timeout", "team_access_not_granted",
+}
+# Codes worth another try later (Slack's side); anything else needs a person to fix config.
+_TRANSIENT_ERRORS = {"ratelimited", "service_unavailable", "fatal_error", "internal_error",
+                     "request_timeout"}
+
+
+class SlackDeliveryError(RuntimeError):
+    """Slack did not take the message. The text never contains the token."""
+
+    def __init__(self, message: str, *, code: str | None, retryable: bool, global_: bool,
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.code, self.retryable, self.global_, self.status = code, retryable, global_, status
+
+
+@dataclass(frozen=True)
+class Posted:
+    """Where Slack put the message: the channel id it answered with and the message ts."""
+
+    channel: str
+    ts: str
+
+
+class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """slack-sdk's 429 handler, refusing waits longer than ``max_wait_seconds``.
+
+    The stock handler sleeps whatever Retry-After says; a long wait inside a task would hold the
+    one-slot warehouse pool, so a long one is left to the outbox's next run instead.
+    """
+
+    def __init__(self, max_retry_count: int = 2, max_wait_seconds: float = 30) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait_seconds = max_wait_seconds
+
+    def _can_retry(self, *, state: Any, request: Any, response: Any = None,
+                   error: Any = None) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        for name, values in (response.headers or {}).items():
+            if name.lower() == "retry-after":
+                try:
+                    return float(values[0]) <= self.max_wait_seconds
+                except (TypeError, ValueError, IndexError):
+                    return False
+        return True  # no header: the stock handler waits about 1-2 s
+
+
+def slack_token() -> str | None:
+    """The bot token: Airflow connection ``slack_default``, else ``SLACK_BOT_TOKEN``, else None."""
+    token = _token_from_airflow()
+    if token:
+        return token
+    return os.environ.get("SLACK_BOT_TOKEN") or None
+
+
+def _token_from_airflow() -> str | None:
+    try:
+        from airflow.sdk import BaseHook
+    except ImportError:  # returnwatch used without Airflow (CLI on a laptop)
+        return None
+    try:
+        conn = BaseHook.get_connection(SLACK_CONN_ID)
+    except Exception as exc:  # noqa: BLE001 - not defined, no metadata DB, no secrets backend
+        # Only the exception type: its text could in theory echo connection fields.
+        log.debug("no Airflow connection %s (%s); trying SLACK_BOT_TOKEN",
+                  SLACK_CONN_ID, type(exc).__name__)
+        return None
+    return conn.password or None
+
+
+class SlackPoster:
+    """Posts messages with one token, through one bounded client."""
+
+    def __init__(self, token: str, *, timeout_seconds: float = 10,
+                 max_rate_limit_wait_seconds: float = 30, base_url: str | None = None) -> None:
+        self._token = token
+        self.base_url = base_url or settings.slack_base_url()
+        self.client = WebClient(
+            token=token,
+            base_url=self.base_url,
+            timeout=int(max(1, round(timeout_seconds))),
+            retry_handlers=[
+                ConnectionErrorRetryHandler(max_retry_count=1),
+                BoundedRateLimitRetryHandler(max_retry_count=2,
+                                             max_wait_seconds=max_rate_limit_wait_seconds),
+            ],
+        )
+
+    def post(self, *, channel: str, text: str, blocks: list[dict[str, Any]],
+             thread_ts: str | None = None, metadata: dict[str, Any] | None = None) -> Posted:
+        """``chat.postMessage``; raises ``SlackDeliveryError`` (token-free) on any failure."""
+        kwargs: dict[str, Any] = {"channel": channel, "text": text, "blocks": blocks,
+                                  "unfurl_links": False, "unfurl_media": False}
+        if thread_ts:
+            # In the incident's thread, and shown in the channel too: a "resolved" that only
+            # lives in a thread is easy to miss.
+            kwargs.update(thread_ts=thread_ts, reply_broadcast=True)
+        if metadata:
+            kwargs["metadata"] = metadata
+        try:
+            response = self.client.chat_postMessage(**kwargs)
+        except SlackApiError as exc:
+            raise self._api_error(exc, channel) from None
+        except (SlackClientError, OSError, ValueError) as exc:
+            # URLError, timeouts, refused connections: Slack is unreachable for everyone.
+            message = redact(f"Slack unreachable at {self.base_url} posting to {channel}: "
+                             f"{type(exc).__name__}: {exc}", [self._token])
+            raise SlackDeliveryError(message, code=None, retryable=True, global_=True) from None
+        return Posted(channel=str(response.get("channel") or channel), ts=str(response["ts"]))
+
+    def _api_error(self, exc: SlackApiError, channel: str) -> SlackDeliveryError:
+        status = getattr(exc.response, "status_code", None)
+        data = getattr(exc.response, "data", None)
+        code = data.get("error") if isinstance(data, dict) else None
+        # A non-JSON answer (a proxy's HTML error page) comes back as a long "error": clip it.
+        code = str(code)[:80] if code else None
+        server_side = status is not None and (status == 429 or status >= 500)
+        retryable = server_side or code in _TRANSIENT_ERRORS
+        global_ = server_side or code in _GLOBAL_ERRORS
+        message = redact(f"Slack refused chat.postMessage to {channel}: "
+                         f"{code or 'no error code'} (HTTP {status})", [self._token])
+        return SlackDeliveryError(message, code=code, retryable=retryable, global_=global_,
+                                  status=status)

@@ -1,0 +1,173 @@
+"""Publishing calendars: which periods a publisher should have published by a given moment.
+
+This module owns the arithmetic of "what should exist by now". It knows nothing about the
+warehouse: freshness (``monitor.freshness``) asks it which periods are due and compares that
+with the data.
+
+Two words are kept apart on purpose:
+
+- a **release day** is a day the publisher posts (HHS: federal business days in Washington);
+- a **period** is the day (or month) the figures describe. HHS posts the previous day's figures,
+  so a period D exists exactly when D + ``lag_days`` is a release day.
+
+That is why the HHS file's dates run Sunday–Thursday: Monday's release carries Sunday, Friday's
+carries Thursday. Holidays remove a *release*, so the figures missing around a holiday are
+those of the day before it. Checked against the real healthdata.gov copy in
+``include/replay/hhs_uc`` (2023-01 .. 2025-12): no dated 2025-11-26 (Thanksgiving was 11-27),
+2025-06-18 (Juneteenth 06-19), 2025-08-31 (Labor Day 09-01), 2025-10-12 (Columbus Day 10-13),
+while the holidays' own dates are present. Modelled this way, 23 of 736 expected periods are
+absent in that file; modelled as "Sunday–Thursday minus holidays", 47 are.
+
+US federal holidays come from the ``holidays`` package (category ``public`` = the federal
+holidays in 5 U.S.C. 6103, with the observed-day rule: a Saturday holiday is observed on Friday,
+a Sunday holiday on Monday). A maintained list gets new holidays (Juneteenth, 2021) and observed
+days right; a list typed into this repo would silently go stale. Ad-hoc closures (an executive
+order giving federal staff a day off) are added in ``config/monitors.yaml`` as ``closed_days``.
+
+Times: every "moment" is an aware datetime; days are judged in the publisher's time zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+ONE_DAY = dt.timedelta(days=1)
+# A period older than this many days before the moment judged is never searched for: it bounds
+# the work when a source has no data at all (a year of silence is already "stopped").
+MAX_LOOKBACK_DAYS = 400
+
+
+@functools.cache
+def _federal_holidays(country: str, year: int) -> frozenset[dt.date]:
+    import holidays
+
+    return frozenset(holidays.country_holidays(country, years=year, observed=True).keys())
+
+
+@dataclass(frozen=True)
+class DailyCalendar:
+    """A publisher that releases on some weekdays, skipping public holidays, with a lag.
+
+    ``due_after_hours`` is measured from local midnight at the start of the release day: with
+    24, a release counts as missed only once its whole release day has passed in the
+    publisher's time zone (a monitor running at 02:00 New York time does not call Monday's
+    release missing).
+    """
+
+    timezone: str = "America/New_York"
+    release_weekdays: frozenset[int] = frozenset({0, 1, 2, 3, 4})
+    holiday_country: str | None = "US"
+    closed_days: frozenset[dt.date] = field(default_factory=frozenset)
+    lag_days: int = 1
+    due_after_hours: float = 24.0
+
+    def __post_init__(self) -> None:
+        if not self.release_weekdays:
+            raise ValueError("a daily calendar needs at least one release weekday")
+        if self.lag_days < 0 or self.due_after_hours < 0:
+            raise ValueError("lag_days and due_after_hours cannot be negative")
+        ZoneInfo(self.timezone)  # fail on a misspelt zone when the calendar is built
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    # ------------------------------------------------------------------ days
+
+    def is_holiday(self, day: dt.date) -> bool:
+        if day in self.closed_days:
+            return True
+        return bool(self.holiday_country) and day in _federal_holidays(self.holiday_country,
+                                                                        day.year)
+
+    def is_release_day(self, day: dt.date) -> bool:
+        return day.weekday() in self.release_weekdays and not self.is_holiday(day)
+
+    def release_day(self, period: dt.date) -> dt.date:
+        """The day the figures for ``period`` are posted (if ``period`` is a period)."""
+        return period + dt.timedelta(days=self.lag_days)
+
+    def is_period(self, day: dt.date) -> bool:
+        return self.is_release_day(self.release_day(day))
+
+    def release_days(self, start: dt.date, end: dt.date) -> list[dt.date]:
+        """Days the publisher posts, ``start`` to ``end`` inclusive."""
+        return [d for d in _days(start, end) if self.is_release_day(d)]
+
+    def periods(self, start: dt.date, end: dt.date) -> list[dt.date]:
+        """Days whose figures get published, ``start`` to ``end`` inclusive (HHS: Sun–Thu)."""
+        return [d for d in _days(start, end) if self.is_period(d)]
+
+    # ------------------------------------------------------------------ moments
+
+    def due_at(self, period: dt.date) -> dt.datetime:
+        """The moment from which the figures for ``period`` count as missing if absent."""
+        midnight = dt.datetime.combine(self.release_day(period), dt.time(), tzinfo=self.tz)
+        # Wall-clock arithmetic in the publisher's zone, so a DST change does not move it.
+        return midnight + dt.timedelta(hours=self.due_after_hours)
+
+    def newest_due_period(self, at: dt.datetime) -> dt.date | None:
+        """The newest period whose figures should exist at moment ``at``."""
+        _check_aware(at)
+        day = at.astimezone(self.tz).date()
+        for _ in range(MAX_LOOKBACK_DAYS):
+            if self.is_period(day) and self.due_at(day) <= at:
+                return day
+            day -= ONE_DAY
+        return None
+
+    def missed_periods(self, newest: dt.date | None, at: dt.datetime) -> list[dt.date]:
+        """Periods due by ``at`` that are newer than ``newest`` (the newest period held).
+
+        With no data at all (``newest`` None) the search is bounded by ``MAX_LOOKBACK_DAYS``.
+        """
+        due = self.newest_due_period(at)
+        if due is None:
+            return []
+        floor = at.astimezone(self.tz).date() - dt.timedelta(days=MAX_LOOKBACK_DAYS)
+        start = (newest + ONE_DAY) if newest is not None else floor
+        if start > due:
+            return []
+        return self.periods(max(start, floor), due)
+
+    def missed_publishing_days(self, newest: dt.date | None, at: dt.datetime) -> int:
+        """How many releases are missing: one per period due and not held."""
+        return len(self.missed_periods(newest, at))
+
+    def describe(self) -> str:
+        """Plain words for alert messages, e.g. 'every weekday except federal holidays'."""
+        names = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+        days = sorted(self.release_weekdays)
+        if days == [0, 1, 2, 3, 4]:
+            text = "every weekday"
+        elif len(days) == 7:
+            text = "every day"
+        else:
+            text = "on " + ", ".join(names[d] for d in days)
+        if self.holiday_country:
+            text += " except federal holidays" if self.holiday_country == "US" else (
+                f" except {self.holiday_country} public holidays")
+        if self.lag_days == 1:
+            text += ", each time with the previous day's figures"
+        elif self.lag_days > 1:
+            text += f", each time with the figures of {self.lag_days} days before"
+        return text
+
+
+def _days(start: dt.date, end: dt.date) -> list[dt.date]:
+    count = (end - start).days + 1
+    return [start + dt.timedelta(days=i) for i in range(max(count, 0))]
+
+
+def _check_aware(moment: dt.datetime) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"calendar moments must be time-zone aware, got {moment!r}")
+
+
+def hhs_daily() -> DailyCalendar:
+    """The HHS/DHS daily UC figures calendar with its defaults (config/monitors.yaml may override)."""
+    return DailyCalendar()

@@ -1,0 +1,406 @@
+"""Freshness: is each source still publishing on its calendar? Judged from the data.
+
+What this module owns:
+
+- the ``freshness`` section of ``config/monitors.yaml`` (pydantic models, validated on load);
+- ``assess_freshness()``: a ``FreshnessState`` for one source at one moment;
+- ``evaluate_freshness()``: the finding that state calls for, or None.
+
+Freshness is about the data, never about whether a DAG succeeded: the newest period is the
+newest ``period_column`` in the source's raw table (rows tied to their file through
+``raw.files``), compared with what the publishing calendar says is due. The archive manifest
+(``returnwatch.archive``) then says *why* data is late:
+
+- ``source_unreachable``: the newest checks all failed (the site is down or refusing us);
+- ``same_file_again``: since the last new file, every check got the same bytes (or a 304):
+  the site answers but the publisher has not updated it;
+- ``freshness_late`` / ``freshness_stopped``: anything else (including "returnwatch has not
+  checked at all", which says so in the details and the message).
+
+States: ``fresh``; ``late`` once ``late_after_missed`` releases are missing; ``stopped`` once
+``stopped_after_missed`` are (SOURCES.md: a gap of 3 calendar days is normal, a gap of 5
+business days is not); ``no_data`` when the source never loaded a row (an info finding: a new
+installation is not an outage).
+
+"As of run_at": a file counts only if the archive had received it by ``run_at`` (the manifest
+row's ``run_at``), and only checks made by ``run_at`` count. A re-run or a replay of an old day
+therefore judges the world as it was that day, and gives the same answer every time. Files in
+``raw.files`` that the manifest does not know (loaded by hand into a test warehouse) count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from returnwatch import config, settings
+from returnwatch.monitor.calendar import WEEKDAYS, DailyCalendar
+from returnwatch.monitor.findings import Finding
+
+if TYPE_CHECKING:
+    import duckdb
+
+MONITOR = "freshness"
+State = Literal["fresh", "late", "stopped", "no_data"]
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_QUALIFIED = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+
+
+# --------------------------------------------------------------------------- config
+
+
+class DailyCalendarConfig(BaseModel):
+    """``calendar:`` of a daily source in config/monitors.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["daily"] = "daily"
+    timezone: str
+    release_weekdays: list[str] = Field(min_length=1)
+    holidays: str | None = "US"
+    closed_days: list[dt.date] = Field(default_factory=list)
+    lag_days: int = Field(ge=0, le=31, default=1)
+    due_after_hours: float = Field(ge=0, le=24 * 14, default=24)
+
+    @field_validator("release_weekdays")
+    @classmethod
+    def _weekday_names(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v.lower() not in WEEKDAYS]
+        if unknown:
+            raise ValueError(f"unknown weekday(s) {unknown}; use {list(WEEKDAYS)}")
+        return [v.lower() for v in value]
+
+    def build(self) -> DailyCalendar:
+        return DailyCalendar(
+            timezone=self.timezone,
+            release_weekdays=frozenset(WEEKDAYS[d] for d in self.release_weekdays),
+            holiday_country=self.holidays,
+            closed_days=frozenset(self.closed_days),
+            lag_days=self.lag_days,
+            due_after_hours=self.due_after_hours,
+        )
+
+
+class FreshnessRule(BaseModel):
+    """One source's freshness rule (``freshness.<source>`` in config/monitors.yaml)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str                       # what advocates call these figures: "HHS daily figures"
+    table: str                       # raw table holding the source's rows: raw.hhs_uc_daily
+    period_column: str               # the column naming the period a row describes
+    calendar: DailyCalendarConfig
+    late_after_missed: int = Field(ge=1, default=3)
+    stopped_after_missed: int = Field(ge=1, default=5)
+    unreachable_after_failed_checks: int = Field(ge=1, default=2)
+    checks_expected_within_hours: float = Field(gt=0, default=48)
+
+    @field_validator("table")
+    @classmethod
+    def _qualified_table(cls, value: str) -> str:
+        # The name is put into SQL: allow only plain schema.table identifiers.
+        if not _QUALIFIED.match(value):
+            raise ValueError(f"{value!r} is not a schema.table name like raw.hhs_uc_daily")
+        return value
+
+    @field_validator("period_column")
+    @classmethod
+    def _column(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value):
+            raise ValueError(f"{value!r} is not a plain column name")
+        return value
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> FreshnessRule:
+        if self.stopped_after_missed < self.late_after_missed:
+            raise ValueError(
+                f"stopped_after_missed ({self.stopped_after_missed}) must be at least "
+                f"late_after_missed ({self.late_after_missed})"
+            )
+        return self
+
+
+class MonitorsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    freshness: dict[str, FreshnessRule] = Field(default_factory=dict)
+
+
+@functools.cache
+def _rules(directory: str) -> dict[str, FreshnessRule]:
+    return config.load_yaml("monitors.yaml", MonitorsFile, Path(directory)).freshness
+
+
+def rules() -> dict[str, FreshnessRule]:
+    """Freshness rules per source, from config/monitors.yaml (validated, cached per folder)."""
+    return _rules(str(settings.config_dir()))
+
+
+def rule(source: str) -> FreshnessRule:
+    try:
+        return rules()[source]
+    except KeyError:
+        raise config.ConfigError(
+            f"source {source!r} has no freshness rule in config/monitors.yaml") from None
+
+
+# --------------------------------------------------------------------------- assessment
+
+
+@dataclass
+class FreshnessState:
+    """What freshness saw for one source at one moment (one row of monitor.source_freshness)."""
+
+    source: str
+    run_at: dt.datetime
+    state: State
+    newest_period: dt.date | None
+    expected_period: dt.date | None
+    missed_periods: list[dt.date]
+    late_after_missed: int
+    stopped_after_missed: int
+    # From the archive manifest (None / 0 when the archive has no checks for the source).
+    last_check_at: dt.datetime | None = None
+    last_check_outcome: str | None = None
+    last_check_error: str | None = None
+    last_check_http_status: int | None = None
+    last_new_file_at: dt.datetime | None = None
+    consecutive_failed_checks: int = 0
+    checks_since_new_file: int = 0
+    unchanged_checks_since_new_file: int = 0
+    # When the newest file in the warehouse was received (manifest run_at, else raw.files).
+    newest_file_received_at: dt.datetime | None = None
+    # Why late: source_unreachable / same_file_again / not_checked / no_new_figures / never_loaded.
+    cause: str | None = None
+    finding: Finding | None = field(default=None, repr=False)
+
+    @property
+    def missed_publishing_days(self) -> int:
+        return len(self.missed_periods)
+
+    def details(self) -> dict[str, Any]:
+        """JSON-able facts, stored with the finding and quoted by alert messages."""
+        iso = _iso
+        return {
+            "state": self.state,
+            "cause": self.cause,
+            "newest_period": iso(self.newest_period),
+            "expected_period": iso(self.expected_period),
+            "missed_publishing_days": self.missed_publishing_days,
+            "missed_periods": [d.isoformat() for d in self.missed_periods],
+            "late_after_missed": self.late_after_missed,
+            "stopped_after_missed": self.stopped_after_missed,
+            "last_check_at": iso(self.last_check_at),
+            "last_check_outcome": self.last_check_outcome,
+            "last_check_error": self.last_check_error,
+            "last_check_http_status": self.last_check_http_status,
+            "last_new_file_at": iso(self.last_new_file_at),
+            "consecutive_failed_checks": self.consecutive_failed_checks,
+            "checks_since_new_file": self.checks_since_new_file,
+            "unchanged_checks_since_new_file": self.unchanged_checks_since_new_file,
+            "newest_file_received_at": iso(self.newest_file_received_at),
+        }
+
+
+def assess_freshness(con: "duckdb.DuckDBPyConnection", source: str, *, run_at: dt.datetime,
+                     archive: Any = None, rule_: FreshnessRule | None = None) -> FreshnessState:
+    """The freshness state of ``source`` as of ``run_at``, with its finding (``.finding``)."""
+    if run_at.tzinfo is None or run_at.utcoffset() is None:
+        raise ValueError(f"freshness of {source}: run_at must be time-zone aware, got {run_at!r}")
+    rule_ = rule_ or rule(source)
+    calendar = rule_.calendar.build()
+    checks = _Checks.from_archive(_archive(archive), source, run_at)
+
+    newest, newest_file_sha, newest_file_loaded = _newest_period(con, source, rule_,
+                                                                 checks.future_files)
+    missed = calendar.missed_periods(newest, run_at)
+    expected = calendar.newest_due_period(run_at)
+    if newest is None:
+        status: State = "no_data"
+    elif len(missed) >= rule_.stopped_after_missed:
+        status = "stopped"
+    elif len(missed) >= rule_.late_after_missed:
+        status = "late"
+    else:
+        status = "fresh"
+
+    state = FreshnessState(
+        source=source, run_at=run_at, state=status, newest_period=newest,
+        expected_period=expected, missed_periods=missed,
+        late_after_missed=rule_.late_after_missed, stopped_after_missed=rule_.stopped_after_missed,
+        last_check_at=checks.last.run_at if checks.last else None,
+        last_check_outcome=checks.last.outcome if checks.last else None,
+        last_check_error=checks.last.error if checks.last else None,
+        last_check_http_status=checks.last.http_status if checks.last else None,
+        last_new_file_at=checks.last_new.run_at if checks.last_new else None,
+        consecutive_failed_checks=checks.consecutive_failed,
+        checks_since_new_file=len(checks.since_new),
+        unchanged_checks_since_new_file=sum(
+            1 for e in checks.since_new if e.outcome in ("unchanged", "not_modified")),
+        newest_file_received_at=checks.received_at.get(newest_file_sha or "", newest_file_loaded),
+    )
+    state.cause = _cause(state, rule_, checks)
+    state.finding = _finding(state, rule_, calendar)
+    return state
+
+
+def evaluate_freshness(con: "duckdb.DuckDBPyConnection", source: str, *, run_at: dt.datetime,
+                       archive: Any = None) -> Finding | None:
+    """The finding freshness raises for ``source`` at ``run_at``, or None when all is well.
+
+    ``assess_freshness`` gives the full state (for ``monitor.source_freshness``).
+    """
+    return assess_freshness(con, source, run_at=run_at, archive=archive).finding
+
+
+# --------------------------------------------------------------------------- internals
+
+
+@dataclass
+class _Checks:
+    """The manifest rows known at run_at, reduced to what freshness needs."""
+
+    last: Any = None                  # newest check (any outcome)
+    last_new: Any = None              # newest check that brought new bytes
+    since_new: list[Any] = field(default_factory=list)  # checks after last_new
+    consecutive_failed: int = 0       # failed checks at the end, newest backwards
+    received_at: dict[str, dt.datetime] = field(default_factory=dict)  # sha256 -> first run_at
+    future_files: list[str] = field(default_factory=list)  # received only after run_at
+
+    @classmethod
+    def from_archive(cls, archive: Any, source: str, run_at: dt.datetime) -> _Checks:
+        if archive is None:
+            return cls()
+        checks = cls()
+        entries = archive.entries(source)
+        for entry in entries:
+            if entry.sha256 and entry.sha256 not in checks.received_at:
+                checks.received_at[entry.sha256] = entry.run_at
+        checks.future_files = [sha for sha, at in checks.received_at.items() if at > run_at]
+        known = [e for e in entries if e.run_at <= run_at]
+        if not known:
+            return checks
+        checks.last = known[-1]
+        new_positions = [i for i, e in enumerate(known) if e.outcome == "new"]
+        if new_positions:
+            checks.last_new = known[new_positions[-1]]
+            checks.since_new = known[new_positions[-1] + 1:]
+        else:
+            checks.since_new = known
+        for entry in reversed(known):
+            if entry.outcome != "failed":
+                break
+            checks.consecutive_failed += 1
+        return checks
+
+
+def _archive(archive: Any) -> Any:
+    if archive is not None:
+        return archive
+    from returnwatch.archive import Archive
+
+    return Archive()
+
+
+def _newest_period(con: "duckdb.DuckDBPyConnection", source: str, rule_: FreshnessRule,
+                   future_files: list[str]) -> tuple[dt.date | None, str | None,
+                                                     dt.datetime | None]:
+    """Newest period in the raw table among this source's files known at run_at.
+
+    Returns (newest period, sha256 of a file holding it, when that file was fetched).
+    """
+    row = con.execute(
+        f"""
+        SELECT t.{rule_.period_column} AS period, f.sha256, f.fetched_at
+        FROM {rule_.table} AS t
+        JOIN raw.files AS f ON f.sha256 = t.source_file
+        WHERE f.source = ? AND NOT list_contains(?::VARCHAR[], f.sha256)
+          AND t.{rule_.period_column} IS NOT NULL
+        ORDER BY t.{rule_.period_column} DESC, f.fetched_at ASC
+        LIMIT 1
+        """,
+        [source, future_files],
+    ).fetchone()
+    if row is None:
+        return None, None, None
+    period = row[0].date() if isinstance(row[0], dt.datetime) else row[0]
+    return period, row[1], row[2]
+
+
+def _cause(state: FreshnessState, rule_: FreshnessRule, checks: _Checks) -> str | None:
+    unreachable = state.consecutive_failed_checks >= rule_.unreachable_after_failed_checks
+    if state.state == "fresh":
+        # Data still on time, but the site has stopped answering: worth a record, not a page.
+        return "source_unreachable" if unreachable else None
+    if state.state == "no_data":
+        return "never_loaded"
+    if unreachable:
+        return "source_unreachable"
+    window = dt.timedelta(hours=rule_.checks_expected_within_hours)
+    if checks.last is None or state.run_at - checks.last.run_at > window:
+        # Our own fetcher has not looked: say so, so nobody blames the publisher for it.
+        return "not_checked"
+    if checks.since_new and all(e.outcome in ("unchanged", "not_modified")
+                                for e in checks.since_new):
+        return "same_file_again"
+    # New files did arrive (or checks were mixed), but none carried newer figures.
+    return "no_new_figures"
+
+
+def _finding(state: FreshnessState, rule_: FreshnessRule,
+             calendar: DailyCalendar) -> Finding | None:
+    if state.state == "fresh" and state.cause is None:
+        return None
+    if state.state == "fresh":
+        kind, severity = "source_unreachable", "info"
+    elif state.state == "no_data":
+        kind, severity = "freshness_no_data", "info"
+    else:
+        severity = "critical" if state.state == "stopped" else "warning"
+        if state.cause in ("source_unreachable", "same_file_again"):
+            kind = state.cause
+        else:
+            kind = f"freshness_{state.state}"
+    return Finding(
+        monitor=MONITOR, kind=kind, source=state.source, series=state.source,
+        severity=severity,  # type: ignore[arg-type]
+        message=_one_line(state, rule_),
+        run_at=state.run_at,
+        period=_iso(state.newest_period),
+        value=float(state.missed_publishing_days),
+        expected=_iso(state.expected_period),
+        details={**state.details(), "label": rule_.label,
+                 "calendar": calendar.describe(), "site": _site(state.source)},
+    )
+
+
+def _one_line(state: FreshnessState, rule_: FreshnessRule) -> str:
+    """The finding's message: one line for the warehouse and the logs."""
+    newest = _iso(state.newest_period) or "none"
+    text = (f"{rule_.label} ({state.source}) {state.state}: newest period {newest}, "
+            f"due {_iso(state.expected_period)}, {state.missed_publishing_days} publishing "
+            f"day(s) missed")
+    if state.cause:
+        text += f"; cause {state.cause}"
+    if state.consecutive_failed_checks:
+        text += f"; last {state.consecutive_failed_checks} check(s) failed"
+    return text
+
+
+def _site(source: str) -> str | None:
+    """The publisher's host name for messages (healthdata.gov), from config/sources.yaml."""
+    try:
+        return urlsplit(config.source(source).landing_page).hostname
+    except config.ConfigError:
+        return None
+
+
+def _iso(value: dt.date | dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,230 @@
+"""Incidents: findings open, update and resolve them; each opening and resolving queues one alert.
+
+What this module owns: ``process_findings()``, the only writer of ``monitor.incidents``, and
+the events it puts in the outbox ``monitor.alerts`` (``alerts.delivery`` sends them).
+
+Rules (this version):
+
+- An incident is keyed by ``(monitor, series)``; at most one is open per key.
+- A ``warning``/``critical`` finding opens an incident when none is open (one ``opened``
+  alert) or updates the open one (kind, severity, summary, last finding). Escalation
+  (late -> stopped) updates the row but queues no alert yet: one source going quiet is one
+  alert. (Later: an ``updated`` reply in the incident's thread.)
+- An open incident whose monitor evaluated the series in this run and found no problem is
+  resolved (one ``resolved`` alert). A monitor that did not evaluate the series (not run,
+  not configured, crashed) resolves nothing: which keys were evaluated is passed in.
+- ``info`` findings are recorded and count as "evaluated, no problem".
+
+Idempotency, so re-running a run (an Airflow clear, a retried task) changes nothing:
+
+- findings have deterministic ids (``Finding.finding_id``);
+- an incident's id is derived from its key and the run that opened it: re-running that run
+  after the incident was resolved finds the id taken and does not open a second one;
+- an alert's id is ``<incident_id>:<event>``: enqueued at most once;
+- a run older than the incident's latest update (a re-run of an old day, a backfill) leaves
+  the incident alone: state only moves forward in time.
+
+Everything happens in one transaction (joined if the caller already opened one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from returnwatch.monitor import store
+from returnwatch.monitor.findings import SEVERITY_RANK, Finding
+
+if TYPE_CHECKING:
+    import duckdb
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """An alert this run put in the outbox (status ``pending``)."""
+
+    alert_id: str
+    incident_id: str | None
+    event: str                     # opened / resolved (later: updated)
+    audience: str
+    channel: str | None
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    incident_key: str | None = None
+    severity: str | None = None
+
+
+def incident_key(monitor: str, series: str) -> str:
+    return f"{monitor}:{series}"
+
+
+def incident_id_for(key: str, opening_run_id: str) -> str:
+    digest = hashlib.sha256(f"{key}\x00{opening_run_id}".encode()).hexdigest()
+    return "i_" + digest[:20]
+
+
+def process_findings(con: "duckdb.DuckDBPyConnection", findings: Iterable[Finding], *,
+                     run_at: dt.datetime, run_id: str,
+                     evaluated: Mapping[Key, Mapping[str, Any]] | Iterable[Key] = ()
+                     ) -> list[AlertEvent]:
+    """Record ``findings`` and move incidents accordingly; returns the alerts enqueued.
+
+    ``evaluated``: the ``(monitor, series)`` keys the monitors evaluated in this run (keys
+    with a finding count anyway). As a mapping, each value is what the monitor saw (e.g.
+    freshness details with the newest period), quoted by the "resolved" message.
+    """
+    findings = list(findings)
+    if run_at.tzinfo is None or run_at.utcoffset() is None:
+        raise ValueError(f"run {run_id}: run_at must be time-zone aware, got {run_at!r}")
+    seen: dict[Key, Mapping[str, Any]] = (
+        {tuple(k): dict(v or {}) for k, v in evaluated.items()}  # type: ignore[misc]
+        if isinstance(evaluated, Mapping) else {tuple(k): {} for k in evaluated})  # type: ignore[misc]
+
+    problems: dict[Key, tuple[Finding, str]] = {}
+    events: list[AlertEvent] = []
+    with store.transaction(con):
+        ids = store.record_findings(con, findings, run_id)
+        for finding, finding_id in zip(findings, ids):
+            if not finding.opens_incident:
+                # Info: evaluated, nothing to page about; its details describe the all-clear.
+                seen.setdefault(finding.key, finding.details)
+                continue
+            current = problems.get(finding.key)
+            if current is None or SEVERITY_RANK[finding.severity] > SEVERITY_RANK[current[0].severity]:
+                problems[finding.key] = (finding, finding_id)
+
+        for key in sorted(set(seen) | set(problems)):
+            latest = _latest_incident(con, key)
+            if latest is not None and latest["updated_at"] > run_at:
+                log.info("%s: run %s (%s) is older than the incident's last update (%s); "
+                         "incident left as it is", incident_key(*key), run_id,
+                         run_at.isoformat(), latest["updated_at"].isoformat())
+                continue
+            open_incident = latest if latest is not None and latest["state"] == "open" else None
+            if key in problems:
+                finding, finding_id = problems[key]
+                if open_incident is not None:
+                    _update(con, open_incident, finding, finding_id, run_at, run_id)
+                else:
+                    event = _open(con, key, finding, finding_id, run_at, run_id)
+                    if event is not None:
+                        events.append(event)
+            elif open_incident is not None:
+                event = _resolve(con, open_incident, seen.get(key, {}), run_at, run_id)
+                if event is not None:
+                    events.append(event)
+    return events
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _latest_incident(con: "duckdb.DuckDBPyConnection", key: Key) -> dict[str, Any] | None:
+    # The open incident if any, else the newest: at most one is open per key.
+    rows = store.rows_as_dicts(con.execute(
+        "SELECT * FROM monitor.incidents WHERE incident_key = ? "
+        "ORDER BY (state = 'open') DESC, updated_at DESC LIMIT 1",
+        [incident_key(*key)]))
+    return rows[0] if rows else None
+
+
+def _update(con: "duckdb.DuckDBPyConnection", incident: dict[str, Any], finding: Finding,
+            finding_id: str, run_at: dt.datetime, run_id: str) -> None:
+    max_severity = max(incident["max_severity"], finding.severity, key=SEVERITY_RANK.__getitem__)
+    if SEVERITY_RANK[finding.severity] > SEVERITY_RANK[incident["max_severity"]]:
+        # Escalation changes the record; this version sends no second alert for it.
+        log.info("incident %s (%s) escalated from %s to %s", incident["incident_id"],
+                 incident["incident_key"], incident["max_severity"], finding.severity)
+    con.execute(
+        """
+        UPDATE monitor.incidents SET kind = ?, severity = ?, max_severity = ?, updated_at = ?,
+            updated_run_id = ?, last_finding_id = ?, summary = ?
+        WHERE incident_id = ?
+        """,
+        [finding.kind, finding.severity, max_severity, run_at, run_id, finding_id,
+         finding.message, incident["incident_id"]],
+    )
+
+
+def _open(con: "duckdb.DuckDBPyConnection", key: Key, finding: Finding, finding_id: str,
+          run_at: dt.datetime, run_id: str) -> AlertEvent | None:
+    from returnwatch.alerts.delivery import audience_for
+
+    ikey = incident_key(*key)
+    incident_id = incident_id_for(ikey, run_id)
+    taken = con.execute("SELECT count(*) FROM monitor.incidents WHERE incident_id = ?",
+                        [incident_id]).fetchone()[0]
+    if taken:
+        # This very run opened it before, and a later run has since resolved it.
+        return None
+    audience = audience_for(finding.monitor)
+    incident = {
+        "incident_id": incident_id, "incident_key": ikey, "monitor": finding.monitor,
+        "series": finding.series, "source": finding.source, "kind": finding.kind,
+        "state": "open", "severity": finding.severity, "max_severity": finding.severity,
+        "audience": audience, "opened_at": run_at, "opened_run_id": run_id,
+        "updated_at": run_at, "updated_run_id": run_id, "first_finding_id": finding_id,
+        "last_finding_id": finding_id, "summary": finding.message,
+    }
+    columns = list(incident)
+    con.execute(
+        f"INSERT INTO monitor.incidents ({', '.join(columns)}) "
+        f"VALUES ({', '.join('?' for _ in columns)})",
+        [incident[c] for c in columns],
+    )
+    return _enqueue(con, incident, "opened", finding=finding.as_dict(), run_id=run_id)
+
+
+def _resolve(con: "duckdb.DuckDBPyConnection", incident: dict[str, Any],
+             seen: Mapping[str, Any], run_at: dt.datetime, run_id: str) -> AlertEvent | None:
+    con.execute(
+        """
+        UPDATE monitor.incidents SET state = 'resolved', resolved_at = ?, resolved_run_id = ?,
+            updated_at = ?, updated_run_id = ?
+        WHERE incident_id = ?
+        """,
+        [run_at, run_id, run_at, run_id, incident["incident_id"]],
+    )
+    incident = {**incident, "state": "resolved", "resolved_at": run_at,
+                "resolved_run_id": run_id, "updated_at": run_at}
+    opening = con.execute("SELECT period, details FROM monitor.findings WHERE finding_id = ?",
+                          [incident["first_finding_id"]]).fetchone()
+    opening_finding = ({"period": opening[0], "details": _json(opening[1])}
+                       if opening else {})
+    return _enqueue(con, incident, "resolved", finding=None, run_id=run_id,
+                    resolution=seen, opening=opening_finding)
+
+
+def _enqueue(con: "duckdb.DuckDBPyConnection", incident: dict[str, Any], event: str, *,
+             finding: dict[str, Any] | None, run_id: str,
+             resolution: Mapping[str, Any] | None = None,
+             opening: Mapping[str, Any] | None = None) -> AlertEvent | None:
+    from returnwatch.alerts.delivery import channel_for
+    from returnwatch.alerts.messages import incident_message
+
+    message = incident_message(event, incident=incident, finding=finding,
+                               resolution=resolution, opening=opening, run_id=run_id)
+    alert_id = f"{incident['incident_id']}:{event}"
+    channel = channel_for(incident["audience"])
+    added = store.enqueue_alert(con, alert_id=alert_id, incident_id=incident["incident_id"],
+                                event=event, audience=incident["audience"], channel=channel,
+                                text=message.text, blocks=message.blocks, run_id=run_id)
+    if not added:
+        return None
+    return AlertEvent(alert_id=alert_id, incident_id=incident["incident_id"], event=event,
+                      audience=incident["audience"], channel=channel, text=message.text,
+                      blocks=message.blocks, incident_key=incident["incident_key"],
+                      severity=incident["severity"])
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else (value or {})

@@ -1,0 +1,105 @@
+"""A short, plain-text account of what the warehouse holds: printed at the end of the demo
+and by ``returnwatch summary``. Reads only; every figure comes from the warehouse tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from returnwatch import settings, warehouse
+
+
+def render(*, demo_seconds: float | None = None, dag_runs: int | None = None) -> str:
+    path = settings.warehouse_path()
+    if not path.exists():
+        return f"No warehouse yet at {path}: run `make demo` first."
+    con = warehouse.connect(read_only=True)
+    try:
+        out: list[str] = []
+        heading = "returnwatch — summary"
+        if demo_seconds is not None:
+            heading += f" (demo: {dag_runs} DAG runs in {demo_seconds:.0f} s)"
+        out += [heading, "=" * len(heading), ""]
+        out += _loads(con) + [""] + _latest(con) + [""] + _freshness(con) + [""] + _alerts(con)
+        out += ["", *_where()]
+        return "\n".join(out)
+    finally:
+        con.close()
+
+
+def _rows(con: Any, sql: str) -> list[tuple]:
+    try:
+        return con.execute(sql).fetchall()
+    except Exception:  # a table a later stage creates may not exist yet
+        return []
+
+
+def _loads(con: Any) -> list[str]:
+    out = ["Loaded"]
+    for source, files, rows, first, last in _rows(con, """
+        select f.source, count(*), sum(f.rows_loaded), min(f.vintage), max(f.vintage)
+        from raw.files f group by 1 order by 1"""):
+        out.append(f"  {source}: {files} file(s) received and loaded ({rows} raw rows, "
+                   f"every vintage kept), vintages {first} … {last}")
+    mart = _rows(con, "select count(*), min(report_date), max(report_date) from marts.hhs_uc_daily")
+    if mart and mart[0][0]:
+        count, first, last = mart[0]
+        out.append(f"  marts.hhs_uc_daily: {count} published days, {first} … {last}")
+    return out
+
+
+def _latest(con: Any) -> list[str]:
+    rows = _rows(con, """
+        select report_date, cbp_apprehended_excl_mexico, cbp_in_custody, cbp_transferred_out,
+               hhs_in_care, hhs_discharged
+        from marts.hhs_uc_daily order by report_date desc limit 5""")
+    if not rows:
+        return ["Latest figures: none yet (transform has not run)"]
+    out = ["Latest HHS/DHS daily figures (healthdata.gov ehpz-xc9n; first column excludes Mexican children)",
+           "  date         apprehended  in CBP  transferred  in HHS care  discharged"]
+    for date, *figures in rows:
+        cells = ["–" if v is None else f"{v:,}" for v in figures]
+        out.append(f"  {date}  {cells[0]:>11}  {cells[1]:>6}  {cells[2]:>11}  {cells[3]:>11}  {cells[4]:>10}")
+    return out
+
+
+def _freshness(con: Any) -> list[str]:
+    out = ["Freshness (by publishing calendar)"]
+    rows = _rows(con, """
+        select source, state, newest_period, expected_period, run_at
+        from monitor.source_freshness
+        qualify row_number() over (partition by source order by run_at desc) = 1
+        order by source""")
+    for source, state, newest, expected, run_at in rows:
+        out.append(f"  {source}: {state} at {run_at:%Y-%m-%d %H:%M} UTC — newest day {newest}, "
+                   f"expected {expected}")
+    kinds = _rows(con, "select kind, severity, count(*) from monitor.findings group by 1, 2 order by 1")
+    if kinds:
+        out.append("  findings: " + ", ".join(f"{k} ({s}) ×{n}" for k, s, n in kinds))
+    return out
+
+
+def _alerts(con: Any) -> list[str]:
+    rows = _rows(con, """
+        select a.created_at, a.event, a.delivered_via, a.status, a.text
+        from monitor.alerts a order by a.created_at""")
+    out = [f"Alerts: {len(rows)}"]
+    for created, event, via, status, text in rows:
+        first_line = (text or "").splitlines()[0] if text else ""
+        out.append(f"  {created:%Y-%m-%d} {event:<8} {status}/{via or '-'}: {first_line}")
+    incidents = _rows(con, "select state, count(*) from monitor.incidents group by 1 order by 1")
+    if incidents:
+        out.append("  incidents: " + ", ".join(f"{n} {s}" for s, n in incidents))
+    return out
+
+
+def _where() -> list[str]:
+    return [
+        "Where things are",
+        f"  warehouse (live, one writer): {settings.warehouse_path()}",
+        f"  snapshot for analysts (read-only, refreshed after each build): {settings.snapshot_path()}",
+        f"  raw files as received: {settings.archive_dir()}",
+        "  query it:  .venv/bin/python -c \"import duckdb; "
+        f"print(duckdb.connect('{settings.snapshot_path()}', read_only=True)"
+        ".sql('from marts.hhs_uc_daily order by report_date desc limit 5'))\"",
+        "  Airflow UI with these runs:  make ui   → http://127.0.0.1:8080",
+    ]

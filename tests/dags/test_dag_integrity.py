@@ -1,0 +1,95 @@
+"""Every DAG imports cleanly, fast, without I/O, and carries what ops need in the UI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from returnwatch import airflow_env, settings
+
+EXPECTED_DAGS = {"hhs_uc_daily", "transform", "monitor"}
+# Modules a DAG file must not import at parse time: Airflow re-parses DAG files every few
+# seconds, so these load inside tasks only.
+HEAVY_MODULES = ["great_expectations", "matplotlib", "slack_sdk", "returnwatch.quality",
+                 "returnwatch.warehouse", "returnwatch.fetch", "dbt.cli.main"]
+PARSE_BUDGET_SECONDS = 2.0
+
+PROBE = textwrap.dedent("""
+    import json, socket, sys, time
+    from returnwatch import airflow_env
+    airflow_env.configure()
+    from airflow.dag_processing.dagbag import DagBag
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("a DAG file opened a network connection at import time")
+    socket.socket.connect = refuse
+    socket.create_connection = refuse
+
+    before = set(sys.modules)
+    started = time.perf_counter()
+    bag = DagBag(dag_folder=sys.argv[1])
+    seconds = time.perf_counter() - started
+    dags = {}
+    for dag_id, dag in bag.dags.items():
+        tasks = {t.task_id: {"owner": t.owner, "retries": t.retries, "pool": t.pool,
+                             "on_failure_callback": bool(t.on_failure_callback)} for t in dag.tasks}
+        dags[dag_id] = {"tags": sorted(dag.tags), "doc_md": dag.doc_md or "", "tasks": tasks,
+                        "catchup": dag.catchup, "max_active_runs": dag.max_active_runs}
+    print(json.dumps({"seconds": seconds, "errors": {k: str(v) for k, v in bag.import_errors.items()},
+                      "dags": dags, "imported": sorted(set(sys.modules) - before)}))
+""")
+
+
+@pytest.fixture(scope="module")
+def parsed() -> dict:
+    """Parse the DAG folder in a fresh interpreter, as the dag-processor does."""
+    env = {**airflow_env.defaults(), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", PROBE, str(settings.PROJECT_DIR / "dags")],
+                            capture_output=True, text=True, timeout=300, env=env,
+                            cwd=settings.PROJECT_DIR)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_no_import_errors(parsed: dict) -> None:
+    assert parsed["errors"] == {}
+    assert set(parsed["dags"]) == EXPECTED_DAGS
+
+
+def test_dagbag_parse_time(parsed: dict, record_property) -> None:
+    record_property("dagbag_parse_seconds", parsed["seconds"])
+    print(f"\nDagBag parse time: {parsed['seconds']:.2f} s for {len(parsed['dags'])} DAGs")
+    assert parsed["seconds"] < PARSE_BUDGET_SECONDS * 5, "far beyond the 2 s budget; see make bench"
+
+
+def test_no_heavy_imports_at_parse_time(parsed: dict) -> None:
+    heavy = [m for m in HEAVY_MODULES if m in parsed["imported"]]
+    assert heavy == [], f"DAG files import {heavy} at parse time"
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAGS))
+def test_ops_metadata(parsed: dict, dag_id: str) -> None:
+    dag = parsed["dags"][dag_id]
+    assert dag["tags"], "tags let ops filter the DAG list"
+    assert len(dag["doc_md"]) > 200 and "fail" in dag["doc_md"].lower(), "doc_md says what to do when it fails"
+    assert dag["max_active_runs"] == 1 and dag["catchup"] is False
+    for task_id, task in dag["tasks"].items():
+        assert task["owner"] == "returnwatch", task_id
+        assert task["on_failure_callback"], f"{dag_id}.{task_id} must alert ops on its final failure"
+
+
+def test_retries(parsed: dict) -> None:
+    fetch = parsed["dags"]["hhs_uc_daily"]["tasks"]["fetch_export"]
+    assert fetch["retries"] >= 2, "a flaky publisher site deserves retries"
+    # A file that does not parse fails the same way every time: no retry loop.
+    assert parsed["dags"]["hhs_uc_daily"]["tasks"]["parse_export"]["retries"] == 0
+
+
+def test_warehouse_writers_share_the_one_slot_pool(parsed: dict) -> None:
+    writers = {("hhs_uc_daily", "load_rows"), ("monitor", "check_freshness"), ("monitor", "send_alerts")}
+    for dag_id, task_id in writers:
+        assert parsed["dags"][dag_id]["tasks"][task_id]["pool"] == "warehouse", (dag_id, task_id)
