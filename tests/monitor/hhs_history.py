@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from returnwatch import settings, warehouse
 from returnwatch.archive import Archive
 from returnwatch.sources import hhs
@@ -102,13 +101,18 @@ class HhsHistory:
 # ------------------------------------------------------------------ fixtures (imported by conftests)
 
 
+@pytest.fixture(autouse=True)
+def no_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Slack token and no Airflow link from the developer's shell (autouse: runs first, so
+    ``slack_standin`` can set its own)."""
+    for name in ("SLACK_BOT_TOKEN", "AIRFLOW_CONN_SLACK_DEFAULT", "RETURNWATCH_AIRFLOW_BASE_URL",
+                 "RETURNWATCH_SLACK_BASE_URL", "RETURNWATCH_CONFIG_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
-def con(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    """The warehouse of a fresh RETURNWATCH_DATA_DIR, schemas created; no Slack token, no
-    Airflow link (tests that want them set them)."""
-    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
-    monkeypatch.delenv("AIRFLOW_CONN_SLACK_DEFAULT", raising=False)
-    monkeypatch.delenv("RETURNWATCH_AIRFLOW_BASE_URL", raising=False)
+def con(data_dir: Path) -> Iterator:
+    """The warehouse of a fresh RETURNWATCH_DATA_DIR, schemas created."""
     with warehouse.session() as connection:
         yield connection
 

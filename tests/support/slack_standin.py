@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -77,8 +77,9 @@ class SlackStandIn:
         self.state = _State(token=token)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self.state))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="slack-standin")
+        # A short poll interval so that stopping takes milliseconds, not half a second.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True, name="slack-standin")
 
     # ------------------------------------------------------------ lifecycle
 
@@ -90,7 +91,7 @@ class SlackStandIn:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> SlackStandIn:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -158,10 +159,10 @@ def _handler_for(state: _State) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:  # keep pytest output clean
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 - Slack accepts GET for some methods
+        def do_GET(self) -> None:
             self._handle()
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._handle()
 
         # -------------------------------------------------------- plumbing

@@ -115,7 +115,7 @@ class DeliveryReport:
         return asdict(self)
 
 
-def deliver_pending(con: "duckdb.DuckDBPyConnection | None" = None, *,
+def deliver_pending(con: duckdb.DuckDBPyConnection | None = None, *,
                     channel_for: Callable[[str], str | None] | None = None,
                     alert_ids: Sequence[str] | None = None) -> DeliveryReport:
     """Send every pending alert once, oldest first (only ``alert_ids`` when given).
@@ -152,7 +152,7 @@ def deliver_pending(con: "duckdb.DuckDBPyConnection | None" = None, *,
     return report
 
 
-def requeue_failed(con: "duckdb.DuckDBPyConnection",
+def requeue_failed(con: duckdb.DuckDBPyConnection,
                    alert_ids: Sequence[str] | None = None) -> int:
     """Put ``failed`` alerts back to ``pending`` with a fresh attempt count; returns how many."""
     where, params = "status = 'failed'", []
@@ -165,7 +165,7 @@ def requeue_failed(con: "duckdb.DuckDBPyConnection",
     return int(count)
 
 
-def _pending(con: "duckdb.DuckDBPyConnection",
+def _pending(con: duckdb.DuckDBPyConnection,
              alert_ids: Sequence[str] | None) -> list[dict[str, Any]]:
     from returnwatch.monitor.store import rows_as_dicts
 
@@ -179,12 +179,14 @@ def _pending(con: "duckdb.DuckDBPyConnection",
 
 
 def _channel(row: dict[str, Any], override: Callable[[str], str | None] | None) -> str | None:
+    # Resolved at send time, so a channel fixed in config/alerts.yaml applies to alerts still
+    # waiting; the row's channel (routed at enqueue) is the fallback.
     if override is not None:
         return override(row["audience"])
-    return row["channel"] or channel_for(row["audience"])
+    return channel_for(row["audience"]) or row["channel"]
 
 
-def _deliver_to_console(con: "duckdb.DuckDBPyConnection", rows: list[dict[str, Any]],
+def _deliver_to_console(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]],
                         override: Callable[[str], str | None] | None,
                         report: DeliveryReport) -> None:
     from returnwatch.alerts.console import print_alert
@@ -203,7 +205,7 @@ def _deliver_to_console(con: "duckdb.DuckDBPyConnection", rows: list[dict[str, A
         report.sent.append(row["alert_id"])
 
 
-def _deliver_to_slack(con: "duckdb.DuckDBPyConnection", rows: list[dict[str, Any]],
+def _deliver_to_slack(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]],
                       override: Callable[[str], str | None] | None, poster: Any,
                       max_attempts: int, report: DeliveryReport) -> None:
     from returnwatch.alerts.slack import SlackDeliveryError
@@ -247,10 +249,10 @@ def _deliver_to_slack(con: "duckdb.DuckDBPyConnection", rows: list[dict[str, Any
         con.execute(
             """
             UPDATE monitor.alerts SET status = 'sent', delivered_via = 'slack', sent_at = ?,
-                slack_channel = ?, slack_ts = ?, thread_ts = ?, last_error = NULL
+                channel = ?, slack_channel = ?, slack_ts = ?, thread_ts = ?, last_error = NULL
             WHERE alert_id = ?
             """,
-            [_now(), posted.channel, posted.ts, thread_ts, alert_id],
+            [_now(), channel, posted.channel, posted.ts, thread_ts, alert_id],
         )
         if incident_id and row["event"] == "opened":
             # The opening message is the incident's thread: later events reply under it.
@@ -259,7 +261,7 @@ def _deliver_to_slack(con: "duckdb.DuckDBPyConnection", rows: list[dict[str, Any
         report.sent.append(alert_id)
 
 
-def _record_failure(con: "duckdb.DuckDBPyConnection", alert_id: str, attempts: int, *,
+def _record_failure(con: duckdb.DuckDBPyConnection, alert_id: str, attempts: int, *,
                     dead: bool, error: str, report: DeliveryReport) -> None:
     con.execute(
         "UPDATE monitor.alerts SET status = ?, attempts = ?, last_attempt_at = ?, last_error = ? "
@@ -322,7 +324,7 @@ def on_task_failure(context: dict[str, Any]) -> None:
             log.info("task failure alert skipped: the task will be retried")
             return
         _alert_task_failure(context)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("could not alert ops about the failed task")
 
 

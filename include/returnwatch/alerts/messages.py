@@ -262,7 +262,7 @@ def _cause_paragraph(details: Mapping[str, Any], site: str, tz: str) -> tuple[st
         n = details.get("unchanged_checks_since_new_file") or 0
         p.add(f"{site} is up, but the file has not changed: returnwatch checked it ")
         p.add(f"{n} time{'s' if n != 1 else ''}")
-        p.add(f" since the last new file" + (f" (latest check: {when})." if when else "."))
+        p.add(" since the last new file" + (f" (latest check: {when})." if when else "."))
     elif cause == "source_unreachable":
         n = details.get("consecutive_failed_checks") or 0
         status = details.get("last_check_http_status")

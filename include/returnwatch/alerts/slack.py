@@ -48,9 +48,6 @@ _GLOBAL_ERRORS = {
     "no_permission", "missing_scope", "ratelimited", "service_unavailable", "fatal_error",
     "internal_error", "request_timeout", "team_access_not_granted",
 }
-# Codes worth another try later (Slack's side); anything else needs a person to fix config.
-_TRANSIENT_ERRORS = {"ratelimited", "service_unavailable", "fatal_error", "internal_error",
-                     "request_timeout"}
 
 
 class SlackDeliveryError(RuntimeError):
@@ -164,8 +161,11 @@ class SlackPoster:
         # A non-JSON answer (a proxy's HTML error page) comes back as a long "error": clip it.
         code = str(code)[:80] if code else None
         server_side = status is not None and (status == 429 or status >= 500)
-        retryable = server_side or code in _TRANSIENT_ERRORS
         global_ = server_side or code in _GLOBAL_ERRORS
+        # A problem with Slack or with the token is fixed elsewhere (wait, or a new token):
+        # the alert waits. A refusal of this one message (unknown channel, bad blocks) needs a
+        # person to change something first: trying again as is would fail the same way.
+        retryable = global_
         message = redact(f"Slack refused chat.postMessage to {channel}: "
                          f"{code or 'no error code'} (HTTP {status})", [self._token])
         return SlackDeliveryError(message, code=code, retryable=retryable, global_=global_,

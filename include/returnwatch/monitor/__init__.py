@@ -43,7 +43,7 @@ class MonitorReport:
 
 
 def run_monitors(*, run_at: dt.datetime, run_id: str, sources: list[str] | None = None,
-                 con: "duckdb.DuckDBPyConnection | None" = None, archive: Any = None
+                 con: duckdb.DuckDBPyConnection | None = None, archive: Any = None
                  ) -> MonitorReport:
     """Evaluate freshness of each configured source at ``run_at`` and move incidents.
 
@@ -78,7 +78,7 @@ def run_monitors(*, run_at: dt.datetime, run_id: str, sources: list[str] | None 
 
             archive = Archive()
         states = [freshness.assess_freshness(con, name, run_at=run_at, archive=archive,
-                                             rule_=rules[name]) for name in names]
+                                             freshness_rule=rules[name]) for name in names]
         found = [s.finding for s in states if s.finding is not None]
         with store.transaction(con):
             events = incidents.process_findings(
@@ -99,7 +99,7 @@ def run_monitors(*, run_at: dt.datetime, run_id: str, sources: list[str] | None 
         try:
             _record_run(con, report, started, status="failed",
                         error=f"{type(exc).__name__}: {first_line}")
-        except Exception:  # noqa: BLE001 - the original error matters more
+        except Exception:
             log.exception("could not record the failed monitor run %s", run_id)
         raise
     for state in states:
@@ -109,7 +109,7 @@ def run_monitors(*, run_at: dt.datetime, run_id: str, sources: list[str] | None 
     return report
 
 
-def _record_state(con: "duckdb.DuckDBPyConnection", state: Any, run_id: str) -> None:
+def _record_state(con: duckdb.DuckDBPyConnection, state: Any, run_id: str) -> None:
     con.execute(
         """
         INSERT OR REPLACE INTO monitor.source_freshness (source, run_id, run_at, evaluated_at,
@@ -127,7 +127,7 @@ def _record_state(con: "duckdb.DuckDBPyConnection", state: Any, run_id: str) -> 
     )
 
 
-def _record_run(con: "duckdb.DuckDBPyConnection", report: MonitorReport,
+def _record_run(con: duckdb.DuckDBPyConnection, report: MonitorReport,
                 started: dt.datetime, *, status: str, error: str | None) -> None:
     con.execute(
         """

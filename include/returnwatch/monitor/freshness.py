@@ -209,12 +209,16 @@ class FreshnessState:
         }
 
 
-def assess_freshness(con: "duckdb.DuckDBPyConnection", source: str, *, run_at: dt.datetime,
-                     archive: Any = None, rule_: FreshnessRule | None = None) -> FreshnessState:
-    """The freshness state of ``source`` as of ``run_at``, with its finding (``.finding``)."""
+def assess_freshness(con: duckdb.DuckDBPyConnection, source: str, *, run_at: dt.datetime,
+                     archive: Any = None,
+                     freshness_rule: FreshnessRule | None = None) -> FreshnessState:
+    """The freshness state of ``source`` as of ``run_at``, with its finding (``.finding``).
+
+    ``freshness_rule`` defaults to the source's rule in config/monitors.yaml.
+    """
     if run_at.tzinfo is None or run_at.utcoffset() is None:
         raise ValueError(f"freshness of {source}: run_at must be time-zone aware, got {run_at!r}")
-    rule_ = rule_ or rule(source)
+    rule_ = freshness_rule or rule(source)
     calendar = rule_.calendar.build()
     checks = _Checks.from_archive(_archive(archive), source, run_at)
 
@@ -251,7 +255,7 @@ def assess_freshness(con: "duckdb.DuckDBPyConnection", source: str, *, run_at: d
     return state
 
 
-def evaluate_freshness(con: "duckdb.DuckDBPyConnection", source: str, *, run_at: dt.datetime,
+def evaluate_freshness(con: duckdb.DuckDBPyConnection, source: str, *, run_at: dt.datetime,
                        archive: Any = None) -> Finding | None:
     """The finding freshness raises for ``source`` at ``run_at``, or None when all is well.
 
@@ -309,7 +313,7 @@ def _archive(archive: Any) -> Any:
     return Archive()
 
 
-def _newest_period(con: "duckdb.DuckDBPyConnection", source: str, rule_: FreshnessRule,
+def _newest_period(con: duckdb.DuckDBPyConnection, source: str, rule_: FreshnessRule,
                    future_files: list[str]) -> tuple[dt.date | None, str | None,
                                                      dt.datetime | None]:
     """Newest period in the raw table among this source's files known at run_at.

@@ -72,7 +72,7 @@ def incident_id_for(key: str, opening_run_id: str) -> str:
     return "i_" + digest[:20]
 
 
-def process_findings(con: "duckdb.DuckDBPyConnection", findings: Iterable[Finding], *,
+def process_findings(con: duckdb.DuckDBPyConnection, findings: Iterable[Finding], *,
                      run_at: dt.datetime, run_id: str,
                      evaluated: Mapping[Key, Mapping[str, Any]] | Iterable[Key] = ()
                      ) -> list[AlertEvent]:
@@ -128,7 +128,7 @@ def process_findings(con: "duckdb.DuckDBPyConnection", findings: Iterable[Findin
 # --------------------------------------------------------------------------- internals
 
 
-def _latest_incident(con: "duckdb.DuckDBPyConnection", key: Key) -> dict[str, Any] | None:
+def _latest_incident(con: duckdb.DuckDBPyConnection, key: Key) -> dict[str, Any] | None:
     # The open incident if any, else the newest: at most one is open per key.
     rows = store.rows_as_dicts(con.execute(
         "SELECT * FROM monitor.incidents WHERE incident_key = ? "
@@ -137,7 +137,7 @@ def _latest_incident(con: "duckdb.DuckDBPyConnection", key: Key) -> dict[str, An
     return rows[0] if rows else None
 
 
-def _update(con: "duckdb.DuckDBPyConnection", incident: dict[str, Any], finding: Finding,
+def _update(con: duckdb.DuckDBPyConnection, incident: dict[str, Any], finding: Finding,
             finding_id: str, run_at: dt.datetime, run_id: str) -> None:
     max_severity = max(incident["max_severity"], finding.severity, key=SEVERITY_RANK.__getitem__)
     if SEVERITY_RANK[finding.severity] > SEVERITY_RANK[incident["max_severity"]]:
@@ -155,7 +155,7 @@ def _update(con: "duckdb.DuckDBPyConnection", incident: dict[str, Any], finding:
     )
 
 
-def _open(con: "duckdb.DuckDBPyConnection", key: Key, finding: Finding, finding_id: str,
+def _open(con: duckdb.DuckDBPyConnection, key: Key, finding: Finding, finding_id: str,
           run_at: dt.datetime, run_id: str) -> AlertEvent | None:
     from returnwatch.alerts.delivery import audience_for
 
@@ -184,7 +184,7 @@ def _open(con: "duckdb.DuckDBPyConnection", key: Key, finding: Finding, finding_
     return _enqueue(con, incident, "opened", finding=finding.as_dict(), run_id=run_id)
 
 
-def _resolve(con: "duckdb.DuckDBPyConnection", incident: dict[str, Any],
+def _resolve(con: duckdb.DuckDBPyConnection, incident: dict[str, Any],
              seen: Mapping[str, Any], run_at: dt.datetime, run_id: str) -> AlertEvent | None:
     con.execute(
         """
@@ -204,7 +204,7 @@ def _resolve(con: "duckdb.DuckDBPyConnection", incident: dict[str, Any],
                     resolution=seen, opening=opening_finding)
 
 
-def _enqueue(con: "duckdb.DuckDBPyConnection", incident: dict[str, Any], event: str, *,
+def _enqueue(con: duckdb.DuckDBPyConnection, incident: dict[str, Any], event: str, *,
              finding: dict[str, Any] | None, run_id: str,
              resolution: Mapping[str, Any] | None = None,
              opening: Mapping[str, Any] | None = None) -> AlertEvent | None:

@@ -157,7 +157,7 @@ ALERT_EVENTS = ("opened", "updated", "resolved", "task_failed")
 
 
 @contextlib.contextmanager
-def transaction(con: "duckdb.DuckDBPyConnection") -> Iterator[None]:
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """One transaction; joins the caller's transaction when one is already open.
 
     A caller that groups several steps (a load and its findings) keeps control of commit and
@@ -175,7 +175,7 @@ def transaction(con: "duckdb.DuckDBPyConnection") -> Iterator[None]:
         raise
 
 
-def in_transaction(con: "duckdb.DuckDBPyConnection") -> bool:
+def in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether ``con`` is inside an explicit transaction.
 
     DuckDB has no flag for it, and a BEGIN inside a transaction fails *and aborts* the open
@@ -187,7 +187,7 @@ def in_transaction(con: "duckdb.DuckDBPyConnection") -> bool:
     return first == second
 
 
-def record_findings(con: "duckdb.DuckDBPyConnection", findings: Iterable[Finding],
+def record_findings(con: duckdb.DuckDBPyConnection, findings: Iterable[Finding],
                     run_id: str) -> list[str]:
     """Insert findings (all severities) into ``monitor.findings``; returns their ids, in order.
 
@@ -213,7 +213,7 @@ def record_findings(con: "duckdb.DuckDBPyConnection", findings: Iterable[Finding
     return ids
 
 
-def enqueue_alert(con: "duckdb.DuckDBPyConnection", *, alert_id: str, incident_id: str | None,
+def enqueue_alert(con: duckdb.DuckDBPyConnection, *, alert_id: str, incident_id: str | None,
                   event: str, audience: str, channel: str | None, text: str,
                   blocks: list[dict[str, Any]], run_id: str | None) -> bool:
     """Add a ``pending`` alert to the outbox; False (and no change) if ``alert_id`` exists."""
@@ -235,7 +235,7 @@ def enqueue_alert(con: "duckdb.DuckDBPyConnection", *, alert_id: str, incident_i
     return True
 
 
-def rows_as_dicts(cursor: "duckdb.DuckDBPyConnection") -> list[dict[str, Any]]:
+def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """The rows of the last query as dicts (column name -> value)."""
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
