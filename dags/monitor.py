@@ -12,7 +12,7 @@ DOC = """
 ### Monitors and alerts
 
 **Checks** each source in `config/monitors.yaml` against its publishing calendar (HHS:
-Sunday–Thursday, US federal holidays off, next-day lag). Freshness is judged from the data
+figures dated Sunday–Thursday, released the next weekday, no release on US federal holidays). Freshness is judged from the data
 and the archive's manifest, never from whether a DAG succeeded: `fresh`, `late`, `stopped`,
 plus "site unreachable" and "same file again". Findings land in `monitor.findings`; they open,
 update or resolve incidents in `monitor.incidents`; each incident opening or resolving queues

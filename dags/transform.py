@@ -1,4 +1,4 @@
-"""Builds the warehouse's staging views and marts with dbt, then publishes the analysts' snapshot."""
+"""Builds the warehouse's staging views and marts with dbt, then the analysts' snapshot."""
 
 from __future__ import annotations
 

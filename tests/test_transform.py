@@ -17,7 +17,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from returnwatch import settings, transform, warehouse
 
 # Real figures: the newest rows of the replay copy (Date, apprehended, in CBP, transferred,
@@ -43,8 +42,13 @@ READ_IN_OTHER_PROCESS = textwrap.dedent("""
 
 def read_elsewhere(path: Path, sql: str) -> dict:
     """Run a query in a separate process, as an analyst's notebook would."""
-    out = subprocess.run([sys.executable, "-c", READ_IN_OTHER_PROCESS, str(path), sql],
-                         capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", READ_IN_OTHER_PROCESS, str(path), sql],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -64,8 +68,10 @@ def live(data_dir: Path) -> Path:
                 cbp_transferred_out INTEGER, hhs_in_care INTEGER, hhs_discharged INTEGER)
         """)
         insert_rows(con, REAL_ROWS)
-        con.execute("CREATE TABLE marts.hhs_uc_weekly AS SELECT date_trunc('week', report_date) AS week, "
-                    "sum(hhs_discharged) AS hhs_discharged FROM marts.hhs_uc_daily GROUP BY 1")
+        con.execute(
+            "CREATE TABLE marts.hhs_uc_weekly AS SELECT date_trunc('week', report_date) AS week, "
+            "sum(hhs_discharged) AS hhs_discharged FROM marts.hhs_uc_daily GROUP BY 1"
+        )
     finally:
         con.close()
     return settings.warehouse_path()
@@ -87,7 +93,10 @@ def test_publish_copies_the_warehouse_and_exports_every_mart(live: Path) -> None
     assert result.path == settings.snapshot_path()
     assert result.tables == {"hhs_uc_daily": 4, "hhs_uc_weekly": 1}
     assert set(result.parquet) == {"hhs_uc_daily", "hhs_uc_weekly"}
-    assert result.parquet["hhs_uc_daily"] == settings.data_dir() / "snapshot" / "parquet" / "hhs_uc_daily.parquet"
+    assert (
+        result.parquet["hhs_uc_daily"]
+        == settings.data_dir() / "snapshot" / "parquet" / "hhs_uc_daily.parquet"
+    )
     assert leftovers() == []
     assert json.loads(json.dumps(result.as_dict()))["tables"] == result.tables
     assert settings.snapshot_path().stat().st_mode & 0o222 == 0, "the snapshot is a read-only file"
@@ -96,16 +105,27 @@ def test_publish_copies_the_warehouse_and_exports_every_mart(live: Path) -> None
         for table, parquet in result.parquet.items():
             expected = snap.execute(f"SELECT * FROM marts.{table} ORDER BY ALL").fetchall()
             assert expected, table
-            assert snap.execute(f"SELECT * FROM read_parquet('{parquet}') ORDER BY ALL").fetchall() == expected
+            assert (
+                snap.execute(f"SELECT * FROM read_parquet('{parquet}') ORDER BY ALL").fetchall()
+                == expected
+            )
             # Same columns and types, except that Parquet has no HUGEINT (sum() of integers):
             # those counts are exported as BIGINT, not as DOUBLE.
-            columns = [(name, {"HUGEINT": "BIGINT"}.get(kind, kind)) for name, kind, *_ in
-                       snap.execute(f"DESCRIBE marts.{table}").fetchall()]
-            exported = [(name, kind) for name, kind, *_ in
-                        snap.execute(f"DESCRIBE SELECT * FROM read_parquet('{parquet}')").fetchall()]
+            columns = [
+                (name, {"HUGEINT": "BIGINT"}.get(kind, kind))
+                for name, kind, *_ in snap.execute(f"DESCRIBE marts.{table}").fetchall()
+            ]
+            exported = [
+                (name, kind)
+                for name, kind, *_ in snap.execute(
+                    f"DESCRIBE SELECT * FROM read_parquet('{parquet}')"
+                ).fetchall()
+            ]
             assert exported == columns
-        live_rows = sorted(tuple(str(v) if isinstance(v, dt.date) else v for v in row) for row in snap.execute(
-            "SELECT * FROM marts.hhs_uc_daily").fetchall())
+        live_rows = sorted(
+            tuple(str(v) if isinstance(v, dt.date) else v for v in row)
+            for row in snap.execute("SELECT * FROM marts.hhs_uc_daily").fetchall()
+        )
     assert live_rows == sorted(REAL_ROWS)
 
 
@@ -119,16 +139,24 @@ def test_snapshot_is_readable_while_the_live_file_is_written(live: Path) -> None
         # Another process cannot open the live file at all while it is being written...
         assert "lock" in read_elsewhere(live, "SELECT 1")["error"].lower()
         # ...but reads the snapshot fine.
-        assert read_elsewhere(settings.snapshot_path(), "SELECT count(*) FROM marts.hhs_uc_daily") == {"rows": [[4]]}
+        assert read_elsewhere(
+            settings.snapshot_path(), "SELECT count(*) FROM marts.hhs_uc_daily"
+        ) == {"rows": [[4]]}
         writer.close()
 
         transform.publish_snapshot()
 
-        assert settings.snapshot_path().stat().st_ino != old_inode, "replaced by rename, not rewritten"
-        assert read_elsewhere(settings.snapshot_path(), "SELECT count(*) FROM marts.hhs_uc_daily") == {"rows": [[5]]}
+        assert settings.snapshot_path().stat().st_ino != old_inode, (
+            "replaced by rename, not rewritten"
+        )
+        assert read_elsewhere(
+            settings.snapshot_path(), "SELECT count(*) FROM marts.hhs_uc_daily"
+        ) == {"rows": [[5]]}
         # The analyst who opened the old snapshot keeps a consistent, working session on it.
         assert reader.execute("SELECT count(*) FROM marts.hhs_uc_daily").fetchone()[0] == 4
-        assert reader.execute("SELECT max(hhs_in_care) FROM marts.hhs_uc_daily").fetchone()[0] == 2484
+        assert (
+            reader.execute("SELECT max(hhs_in_care) FROM marts.hhs_uc_daily").fetchone()[0] == 2484
+        )
     finally:
         reader.close()
         writer.close()
@@ -216,7 +244,6 @@ def parse_transform_dag():
 
 def test_dag_wiring(data_dir: Path) -> None:
     from airflow.sdk import AssetAny
-
     from returnwatch.assets import MARTS, RAW_ASSETS
 
     transform.ensure_manifest()
@@ -224,19 +251,29 @@ def test_dag_wiring(data_dir: Path) -> None:
     print(f"\ntransform DAG parsed in {seconds:.2f} s")
     assert seconds < 2.0, "parsing must not run dbt"
 
-    assert {"dbt.dbt_producer_watcher", "dbt.stg_hhs__uc_daily.run", "dbt.stg_hhs__uc_daily.test",
-            "dbt.hhs_uc_daily.run", "dbt.hhs_uc_daily.test", "publish_snapshot"} <= set(dag.task_dict)
+    assert {
+        "dbt.dbt_producer_watcher",
+        "dbt.stg_hhs__uc_daily.run",
+        "dbt.stg_hhs__uc_daily.test",
+        "dbt.hhs_uc_daily.run",
+        "dbt.hhs_uc_daily.test",
+        "publish_snapshot",
+    } <= set(dag.task_dict)
     assert isinstance(dag.timetable.asset_condition, AssetAny)
     assert set(dag.timetable.asset_condition.objects) == set(RAW_ASSETS)
     assert (dag.catchup, dag.max_active_runs) == (False, 1)
     for task in dag.tasks:
-        assert (task.owner, task.pool, task.retries) == ("returnwatch", "warehouse", 2), task.task_id
+        assert (task.owner, task.pool, task.retries) == ("returnwatch", "warehouse", 2), (
+            task.task_id
+        )
     publish = dag.task_dict["publish_snapshot"]
     assert publish.outlets == [MARTS]
     assert {"dbt.hhs_uc_daily.test", "dbt.dbt_producer_watcher_done"} <= publish.upstream_task_ids
-    # dbt gets the warehouse of this environment, as an absolute path.
+    # The warehouse is not frozen at parse time: the profile reads RETURNWATCH_DATA_DIR at run
+    # time, and falls back on the project's data/ as an absolute path.
     producer = dag.task_dict["dbt.dbt_producer_watcher"]
-    assert producer.env["RETURNWATCH_WAREHOUSE"] == str(data_dir / "warehouse.duckdb")
+    assert "RETURNWATCH_WAREHOUSE" not in producer.env
+    assert producer.env["RETURNWATCH_DEFAULT_DATA_DIR"] == str(settings.PROJECT_DIR / "data")
 
 
 def test_dag_imports_without_a_manifest_and_says_what_to_run(tmp_path: Path, monkeypatch) -> None:
@@ -250,12 +287,19 @@ def test_dag_imports_without_a_manifest_and_says_what_to_run(tmp_path: Path, mon
         transform.cosmos_configs()
 
 
+# The DAG is parsed while RETURNWATCH_DATA_DIR points elsewhere, as when a long-lived process
+# (the demo, the e2e tests) parses the DAGs once and then runs them against several data dirs.
 DAG_TEST = textwrap.dedent("""
-    import json, time
+    import json, os, time
     from returnwatch import airflow_env
     airflow_env.prepare_metadata_db()
     from airflow.dag_processing.dagbag import DagBag
+    run_data_dir = os.environ["RETURNWATCH_DATA_DIR"]
+    os.environ["RETURNWATCH_DATA_DIR"] = "{decoy}"
     dag = DagBag(dag_folder="{dag_file}").dags["transform"]
+    os.environ["RETURNWATCH_DATA_DIR"] = run_data_dir
+    for task in dag.tasks:  # a failure must fail the test now, not after the retry delays
+        task.retries = 0
     started = time.perf_counter()
     run = dag.test()
     print(json.dumps({{"state": str(run.state), "seconds": time.perf_counter() - started,
@@ -265,27 +309,52 @@ DAG_TEST = textwrap.dedent("""
 
 @pytest.mark.e2e
 def test_dag_runs_end_to_end_with_dag_test(tmp_path: Path, data_dir: Path, monkeypatch) -> None:
-    """One DAG run in a separate process with its own Airflow home, on a warehouse with real rows."""
+    """One DAG run in its own process and Airflow home, on a warehouse with real rows."""
     from returnwatch import airflow_env
     from returnwatch.sources import hhs
 
-    parsed = hhs.parse(settings.replay_data_dir().joinpath(
-        "hhs_uc", "healthdata_ehpz-xc9n_copy_mihirg42.csv").read_bytes(), file="replay copy")
+    parsed = hhs.parse(
+        settings.replay_data_dir()
+        .joinpath("hhs_uc", "healthdata_ehpz-xc9n_copy_mihirg42.csv")
+        .read_bytes(),
+        file="replay copy",
+    )
     with warehouse.session() as con:
-        warehouse.load_file(con, table="hhs_uc_daily", frame=parsed.frame(), source="hhs_uc_daily",
-                            sha256="ab" * 32, url="http://127.0.0.1/ehpz-xc9n.csv",
-                            vintage=dt.date(2025, 12, 22), fetched_at=dt.datetime.now(dt.timezone.utc))
+        warehouse.load_file(
+            con,
+            table="hhs_uc_daily",
+            frame=parsed.frame(),
+            source="hhs_uc_daily",
+            sha256="ab" * 32,
+            url="http://127.0.0.1/ehpz-xc9n.csv",
+            vintage=dt.date(2025, 12, 22),
+            fetched_at=dt.datetime.now(dt.UTC),
+        )
     transform.ensure_manifest()
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
-    env = {**os.environ, **airflow_env.defaults(), "AIRFLOW_HOME": str(tmp_path / "airflow"),
-           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow' / 'airflow.db'}"}
-    script = DAG_TEST.format(dag_file=settings.PROJECT_DIR / "dags" / "transform.py")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
-                         env=env, cwd=tmp_path)
+    env = {
+        **os.environ,
+        **airflow_env.defaults(),
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow' / 'airflow.db'}",
+    }
+    script = DAG_TEST.format(
+        dag_file=settings.PROJECT_DIR / "dags" / "transform.py", decoy=tmp_path / "decoy"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=env,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     run = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"\ndag.test of transform: {run['seconds']:.1f} s")
     assert run["state"] == "success", run
     assert set(run["tasks"].values()) == {"success"}, run["tasks"]
+    assert not (tmp_path / "decoy").exists(), "dbt built the warehouse seen at parse time"
     assert snapshot_count() == 720
     assert (transform.parquet_dir() / "hhs_uc_daily.parquet").exists()

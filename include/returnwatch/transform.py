@@ -13,9 +13,10 @@ What this module owns:
   ``data/snapshot/parquet/<table>.parquet``, each replaced atomically, so a reader never sees a
   half-written file and readers of the previous copy keep working.
 
-dbt always gets the warehouse as an absolute path in ``RETURNWATCH_WAREHOUSE`` (see
-``dbt_project/profiles.yml``): dbt-duckdb opens a relative path from the directory dbt runs in,
-and Cosmos runs dbt from a temporary copy of the project.
+dbt must get the warehouse as an absolute path (see ``dbt_project/profiles.yml``): dbt-duckdb
+opens a relative path from the directory dbt runs in, and Cosmos runs dbt from a temporary copy
+of the project. In-process runs here set ``RETURNWATCH_WAREHOUSE``; the DAG's tasks read
+``RETURNWATCH_DATA_DIR`` when they run (``cosmos_dbt_env()``).
 
 Only ``returnwatch.settings`` is imported at module level: the DAG file imports this module at
 parse time. Cosmos, dbt and DuckDB load inside the functions that need them.
@@ -73,9 +74,22 @@ def raise_manifest_missing() -> None:
 
 
 def dbt_env() -> dict[str, str]:
-    """Environment dbt needs: the warehouse as an absolute path, and no usage tracking calls."""
+    """Environment for dbt run now, in this process: the warehouse as an absolute path."""
     return {
         "RETURNWATCH_WAREHOUSE": str(settings.warehouse_path()),
+        "DO_NOT_TRACK": "1",
+    }
+
+
+def cosmos_dbt_env() -> dict[str, str]:
+    """Environment for dbt in the DAG's tasks, fixed when the DAG file is parsed.
+
+    Only what cannot change between parse and run: the warehouse itself is resolved by the
+    profile from ``RETURNWATCH_DATA_DIR`` as the task runs, with the project's own ``data/``
+    (absolute, unlike the profile's last-resort ``../data``) when that is not set.
+    """
+    return {
+        "RETURNWATCH_DEFAULT_DATA_DIR": str(settings.PROJECT_DIR / "data"),
         "DO_NOT_TRACK": "1",
     }
 
@@ -128,7 +142,7 @@ def cosmos_configs() -> CosmosConfigs:
             dbt_project_path=project_dir,
             manifest_path=manifest_path(),
             project_name=PROFILE_NAME,
-            env_vars=dbt_env(),
+            env_vars=cosmos_dbt_env(),
             install_dbt_deps=False,  # no dbt packages: the generic tests live in the project
         ),
         profile_config=ProfileConfig(
@@ -145,6 +159,9 @@ def cosmos_configs() -> CosmosConfigs:
             load_method=LoadMode.DBT_MANIFEST,
             test_behavior=TestBehavior.AFTER_EACH,
             invocation_mode=InvocationMode.DBT_RUNNER,
+            # Cosmos's per-model Assets are named after the warehouse file's absolute path and
+            # exist only at run time; the DAG emits the declared `marts` Asset instead.
+            emit_datasets=False,
         ),
         operator_args={
             "install_deps": False,
@@ -163,7 +180,7 @@ class BuildResult:
     """What one ``dbt build`` did: overall success and each node's status."""
 
     success: bool
-    # dbt unique_id -> status: success / error / skipped for models, pass / warn / fail / error for tests.
+    # dbt unique_id -> status: success/error/skipped (models), pass/warn/fail/error (tests).
     statuses: dict[str, str] = field(default_factory=dict)
     # dbt unique_id -> dbt's message for nodes that did not simply succeed or pass.
     messages: dict[str, str] = field(default_factory=dict)
@@ -231,7 +248,8 @@ def dbt_parse() -> Path:
         produced = Path(scratch) / "manifest.json"
         if not result.success or not produced.is_file():
             raise DbtBuildFailed(
-                f"dbt parse of {settings.dbt_project_dir()} failed: {result.exception or 'see the dbt log above'}"
+                f"dbt parse of {settings.dbt_project_dir()} failed: "
+                f"{result.exception or 'see the dbt log above'}"
             )
         os.replace(produced, manifest_path())
         # Keep dbt's partial-parse cache next to the manifest for the next parse or build.
@@ -255,7 +273,9 @@ def _newest_source_mtime(project_dir: Path) -> float:
 def ensure_manifest() -> Path:
     """The manifest path, parsing the project first if the manifest is missing or older than it."""
     path = manifest_path()
-    if not path.is_file() or path.stat().st_mtime < _newest_source_mtime(settings.dbt_project_dir()):
+    if not path.is_file() or path.stat().st_mtime < _newest_source_mtime(
+        settings.dbt_project_dir()
+    ):
         return dbt_parse()
     return path
 
@@ -332,7 +352,9 @@ def publish_snapshot() -> SnapshotResult:
     snapshot = settings.snapshot_path()
     exports = parquet_dir()
     if not live.is_file():
-        raise FileNotFoundError(f"no warehouse at {live} to publish: run the source DAGs and dbt first")
+        raise FileNotFoundError(
+            f"no warehouse at {live} to publish: run the source DAGs and dbt first"
+        )
     snapshot.parent.mkdir(parents=True, exist_ok=True)
     exports.mkdir(parents=True, exist_ok=True)
 
@@ -352,16 +374,21 @@ def publish_snapshot() -> SnapshotResult:
         staged_parquet: dict[str, Path] = {}
         tables: dict[str, int] = {}
         with contextlib.closing(duckdb.connect(str(staged), read_only=True)) as snap:
-            names = [row[0] for row in snap.execute(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY table_name",
-                [MARTS_SCHEMA],
-            ).fetchall()]
+            names = [
+                row[0]
+                for row in snap.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY table_name",
+                    [MARTS_SCHEMA],
+                ).fetchall()
+            ]
             for name in names:
                 out = Path(scratch) / f"{name}.parquet"
                 relation = f'{MARTS_SCHEMA}."{name}"'
                 select = _parquet_select_list(snap, name)
-                snap.execute(f"COPY (SELECT {select} FROM {relation}) TO '{_sql_path(out)}' (FORMAT parquet)")
+                snap.execute(
+                    f"COPY (SELECT {select} FROM {relation}) TO '{_sql_path(out)}' (FORMAT parquet)"
+                )
                 tables[name] = snap.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
                 staged_parquet[name] = out
 
@@ -382,7 +409,7 @@ def publish_snapshot() -> SnapshotResult:
 
     return SnapshotResult(
         path=snapshot,
-        published_at=dt.datetime.now(dt.timezone.utc),
+        published_at=dt.datetime.now(dt.UTC),
         tables=tables,
         parquet=published,
     )
@@ -402,7 +429,8 @@ def _parquet_select_list(con: Any, table: str) -> str:
     ).fetchall()
     return ", ".join(
         f'CAST("{column}" AS {_PARQUET_CASTS[data_type]}) AS "{column}"'
-        if data_type in _PARQUET_CASTS else f'"{column}"'
+        if data_type in _PARQUET_CASTS
+        else f'"{column}"'
         for column, data_type in columns
     )
 
@@ -415,10 +443,16 @@ def _sql_path(path: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m returnwatch.transform parse|build|publish`` (``make dbt`` runs parse and build)."""
+    """``python -m returnwatch.transform parse|build|publish``.
+
+    ``build`` refreshes the manifest if the project changed, runs ``dbt build`` and, if it
+    succeeded, publishes the snapshot; it exits 1 when the build failed.
+    """
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m returnwatch.transform", description=main.__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m returnwatch.transform", description=main.__doc__
+    )
     parser.add_argument("command", choices=["parse", "build", "publish"])
     parser.add_argument("--select", nargs="*", help="dbt node selection for build")
     args = parser.parse_args(argv)
@@ -430,8 +464,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = dbt_build(args.select)
         if result.warned:
             print("dbt tests that warned:", ", ".join(result.warned))
-        if not result.success:
-            print(f"dbt build failed: {', '.join(result.failed) or result.exception}", file=sys.stderr)
+        try:
+            result.raise_for_status()
+        except DbtBuildFailed as failure:
+            print(failure, file=sys.stderr)
             return 1
         print(publish_snapshot().as_dict())
         return 0

@@ -87,7 +87,8 @@ def test_airflow_dags_test_cli_then_transform(dags, mirror, data_dir, real_hhs_b
     assert rows == days == len(expected_days)
     assert (first, last) == (min(expected_days), max(expected_days)) == (dt.date(2023, 1, 12), dt.date(2025, 12, 17))
     [entry] = [e for e in Archive().entries("hhs_uc_daily") if e.outcome == "new"]
-    assert query("select sha256, vintage from raw.files") == [(entry.sha256, dt.date(2025, 12, 17))]
+    # Vintage = publication date: the mirror published 17 December's figures on the 18th.
+    assert query("select sha256, vintage from raw.files") == [(entry.sha256, dt.date(2025, 12, 18))]
 
     assert run(dags, "transform", dt.date(2025, 12, 18), hour=16) == "success"
     [(mart_days, traced)] = query(
