@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from returnwatch import archive as archive_module
 from returnwatch.archive import Archive, ArchiveError, ManifestEntry
 

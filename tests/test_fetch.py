@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from returnwatch import config
 from returnwatch import fetch as fetch_module
 from returnwatch.archive import Archive
@@ -26,7 +27,6 @@ from returnwatch.fetch import (
     fetch_source,
 )
 from returnwatch.replay import HHS_SOURCE, ReplayMirror
-
 from tests.support.scripted_server import Reply, ScriptedServer
 
 LOOPBACK = ["127.0.0.1"]

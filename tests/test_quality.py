@@ -32,7 +32,7 @@ def test_real_file_passes_with_the_two_real_friday_rows_as_warnings(real_frame) 
     assert report.failures == []
     assert [(w.expectation, w.rows) for w in report.warnings] == [
         ("expect_column_values_to_be_in_set", [169, 315])]
-    findings = report.findings(run_at=dt.datetime(2025, 12, 22, 15, tzinfo=dt.timezone.utc))
+    findings = report.findings(run_at=dt.datetime(2025, 12, 22, 15, tzinfo=dt.UTC))
     assert len(findings) == 1 and findings[0].severity == "info"
     assert findings[0].details["rows"] == [169, 315]
 

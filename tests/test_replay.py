@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+
 from returnwatch import replay
 from returnwatch.replay import FAULT_MODES, HHS_SOURCE, ReplayMirror
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+
 from returnwatch import settings, transform, warehouse
 
 # Real figures: the newest rows of the replay copy (Date, apprehended, in CBP, transferred,
@@ -244,6 +245,7 @@ def parse_transform_dag():
 
 def test_dag_wiring(data_dir: Path) -> None:
     from airflow.sdk import AssetAny
+
     from returnwatch.assets import MARTS, RAW_ASSETS
 
     transform.ensure_manifest()

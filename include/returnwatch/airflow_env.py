@@ -7,6 +7,7 @@ operator's deployment (docker-compose, .env) is never overridden.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from pathlib import Path
@@ -29,7 +30,9 @@ def defaults() -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": os.environ.get("RETURNWATCH_UI_PORT", "8080"),
-        "AIRFLOW__API_AUTH__JWT_SECRET": _local_secret(home / "jwt_secret"),
+        "AIRFLOW__API_AUTH__JWT_SECRET": _local_secret(home / "jwt_secret", "AIRFLOW__API_AUTH__JWT_SECRET"),
+        # Encrypts connection passwords (the Slack token) in the metadata DB.
+        "AIRFLOW__CORE__FERNET_KEY": _local_secret(home / "fernet_key", "AIRFLOW__CORE__FERNET_KEY", fernet=True),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "GX_ANALYTICS_ENABLED": "False",
         "SCARF_ANALYTICS": "false",
@@ -42,15 +45,19 @@ def configure() -> None:
         os.environ.setdefault(key, value)
 
 
-def _local_secret(path: Path) -> str:
-    """A per-checkout random secret (≥64 bytes, as the API server requires), never committed."""
-    if os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET"):
-        return os.environ["AIRFLOW__API_AUTH__JWT_SECRET"]
+def _local_secret(path: Path, variable: str, *, fernet: bool = False) -> str:
+    """A per-checkout random secret kept in the Airflow home (mode 600), never committed.
+
+    The JWT secret must be ≥64 bytes for the API server; a Fernet key is 32 url-safe bytes.
+    """
+    if os.environ.get(variable):
+        return os.environ[variable]
     try:
         return path.read_text().strip()
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
-        value = secrets.token_urlsafe(64)
+        value = (base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() if fernet
+                 else secrets.token_urlsafe(64))
         path.write_text(value)
         path.chmod(0o600)
         return value

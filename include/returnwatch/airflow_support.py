@@ -47,8 +47,8 @@ def run_time(context: dict[str, Any]) -> dt.datetime:
     dag_run = context.get("dag_run")
     for value in (context.get("logical_date"), getattr(dag_run, "run_after", None)):
         if value is not None:
-            return value.astimezone(dt.timezone.utc)
-    return dt.datetime.now(dt.timezone.utc)
+            return value.astimezone(dt.UTC)
+    return dt.datetime.now(dt.UTC)
 
 
 def run_id(context: dict[str, Any]) -> str:

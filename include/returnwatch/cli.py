@@ -63,7 +63,7 @@ def ingest(source: str, path: Path, vintage: dt.datetime | None) -> None:
     from returnwatch import ingest as ingest_module
     from returnwatch.sources.errors import SourceFileError
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     try:
         result = ingest_module.ingest_file(
             source, path, vintage=vintage.date() if vintage else now.date(), run_at=now,
@@ -82,11 +82,13 @@ def dbt(select: str | None) -> None:
     """Build the dbt project (models and tests) and publish the analysts' snapshot."""
     from returnwatch import transform
 
-    ok = transform.dbt_build(select=select)
-    if not ok:
+    transform.ensure_manifest()
+    result = transform.dbt_build(select=select)
+    if not result.success:
+        click.echo(f"dbt build failed: {result.failed}", err=True)
         sys.exit(1)
-    transform.publish_snapshot()
-    click.echo("dbt build passed; snapshot published")
+    snapshot = transform.publish_snapshot()
+    click.echo(f"dbt build passed ({len(result.warned)} warning(s)); snapshot published: {snapshot.path}")
 
 
 @main.command()
@@ -100,7 +102,10 @@ def summary() -> None:
 @main.command("airflow-setup")
 def airflow_setup() -> None:
     """Create or upgrade the embedded Airflow's metadata DB and the warehouse pool."""
+    from returnwatch import transform
+
     airflow_env.prepare_metadata_db()
+    transform.ensure_manifest()
     click.echo(f"Airflow home ready: {airflow_env.defaults()['AIRFLOW_HOME']}")
 
 

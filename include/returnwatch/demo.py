@@ -81,7 +81,13 @@ def run(start: dt.date = DEFAULT_FROM, end: dt.date = DEFAULT_TO,
 
 
 def load_dags() -> dict[str, Any]:
+    """The project's DAGs, parsed as the dag-processor would (after refreshing dbt's manifest,
+    from which Cosmos renders the transform DAG)."""
     from airflow.dag_processing.dagbag import DagBag
+
+    from returnwatch import transform
+
+    transform.ensure_manifest()
 
     bag = DagBag(dag_folder=str(settings.PROJECT_DIR / "dags"))
     if bag.import_errors:
@@ -93,8 +99,8 @@ def replay_day(dags: dict[str, Any], mirror: Any, day: dt.date, report: DemoRepo
                transform: bool) -> None:
     """Run one replayed day's DAGs, with the mirror showing what was published by then."""
     mirror.set_as_of(day)
-    source_at = dt.datetime.combine(day, dt.time(SOURCE_RUN_HOUR), tzinfo=dt.timezone.utc)
-    monitor_at = dt.datetime.combine(day, dt.time(MONITOR_RUN_HOUR), tzinfo=dt.timezone.utc)
+    source_at = dt.datetime.combine(day, dt.time(SOURCE_RUN_HOUR), tzinfo=dt.UTC)
+    monitor_at = dt.datetime.combine(day, dt.time(MONITOR_RUN_HOUR), tzinfo=dt.UTC)
     runs = [("hhs_uc_daily", source_at)]
     if transform:
         runs.append(("transform", source_at + dt.timedelta(minutes=30)))

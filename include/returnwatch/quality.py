@@ -18,8 +18,9 @@ import functools
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from returnwatch import settings
 from returnwatch.sources.errors import SourceFileError
@@ -89,7 +90,7 @@ class ValidationReport:
                                problem=f"{len(self.failures)} 'fail' expectation(s) of suite "
                                        f"{self.suite} did not hold: {problem}")
 
-    def findings(self, *, run_at: dt.datetime) -> list["Finding"]:
+    def findings(self, *, run_at: dt.datetime) -> list[Finding]:
         """One info finding per failed ``warn`` expectation."""
         from returnwatch.monitor.findings import Finding
 
@@ -109,7 +110,7 @@ class ValidationReport:
                 "warnings": [o.describe() for o in self.warnings]}
 
 
-def _hhs_prepare(frame: "pd.DataFrame") -> "pd.DataFrame":
+def _hhs_prepare(frame: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     frame = frame.copy()
@@ -118,10 +119,10 @@ def _hhs_prepare(frame: "pd.DataFrame") -> "pd.DataFrame":
 
 
 # Per raw table: derived columns some expectations need (kept out of the loaded rows).
-PREPARE: dict[str, Callable[["pd.DataFrame"], "pd.DataFrame"]] = {"hhs_uc_daily": _hhs_prepare}
+PREPARE: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {"hhs_uc_daily": _hhs_prepare}
 
 
-def validate(suite_name: str, frame: "pd.DataFrame", *, source: str, file: str,
+def validate(suite_name: str, frame: pd.DataFrame, *, source: str, file: str,
              parameters: dict[str, Any] | None = None) -> ValidationReport:
     """Run suite ``expectations/<suite_name>.json`` on ``frame`` (which has ``source_row``)."""
     prepared = PREPARE.get(suite_name, lambda f: f)(frame)

@@ -79,13 +79,17 @@ def _freshness(con: Any) -> list[str]:
 
 
 def _alerts(con: Any) -> list[str]:
+    # The date shown is the run's (replayed) date, not the wall clock of the demo.
     rows = _rows(con, """
-        select a.created_at, a.event, a.delivered_via, a.status, a.text
-        from monitor.alerts a order by a.created_at""")
+        select coalesce(case a.event when 'resolved' then i.resolved_at else i.opened_at end,
+                        a.created_at) as happened,
+               a.event, a.audience, a.delivered_via, a.status, a.text
+        from monitor.alerts a left join monitor.incidents i using (incident_id)
+        order by a.seq""")
     out = [f"Alerts: {len(rows)}"]
-    for created, event, via, status, text in rows:
+    for happened, event, audience, via, status, text in rows:
         first_line = (text or "").splitlines()[0] if text else ""
-        out.append(f"  {created:%Y-%m-%d} {event:<8} {status}/{via or '-'}: {first_line}")
+        out.append(f"  {happened:%Y-%m-%d} {event:<8} to {audience} ({status} via {via or '-'}): {first_line}")
     incidents = _rows(con, "select state, count(*) from monitor.incidents group by 1 order by 1")
     if incidents:
         out.append("  incidents: " + ", ".join(f"{n} {s}" for s, n in incidents))

@@ -132,7 +132,7 @@ def load_file(
     con: duckdb.DuckDBPyConnection,
     *,
     table: str,
-    frame: "pd.DataFrame",
+    frame: pd.DataFrame,
     source: str,
     sha256: str,
     url: str,

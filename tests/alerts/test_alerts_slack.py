@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
+
 from returnwatch import settings
 from returnwatch.alerts import deliver_pending, requeue_failed
 from returnwatch.monitor import run_monitors
 from returnwatch.monitor.findings import Finding
 from returnwatch.monitor.incidents import process_findings
-
 from tests.monitor.hhs_history import SOURCE, at
 
 LANDING = "https://healthdata.gov/National/HHS-Unaccompanied-Alien-Children-Program/ehpz-xc9n"

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 from airflow.utils.state import TaskInstanceState
+
 from returnwatch import warehouse
 from returnwatch.alerts import on_task_failure
 from returnwatch.alerts.delivery import is_final_failure

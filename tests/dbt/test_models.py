@@ -15,6 +15,7 @@ import types
 from pathlib import Path
 
 import pytest
+
 from returnwatch import settings
 
 REAL_HHS_CSV = settings.replay_data_dir() / "hhs_uc" / "healthdata_ehpz-xc9n_copy_mihirg42.csv"

@@ -22,7 +22,7 @@ from returnwatch.sources import hhs
 
 pytestmark = pytest.mark.e2e
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @pytest.fixture(scope="module")

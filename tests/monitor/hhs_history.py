@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from returnwatch import settings, warehouse
 from returnwatch.archive import Archive
 from returnwatch.sources import hhs

@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from returnwatch import config, settings
 from returnwatch.monitor import freshness
 from returnwatch.monitor.calendar import DailyCalendar
-
 from tests.monitor.hhs_history import at, real_dates
 
 D = dt.date.fromisoformat

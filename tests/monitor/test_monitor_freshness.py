@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from returnwatch.archive import Archive
 from returnwatch.monitor.freshness import assess_freshness, evaluate_freshness
-
 from tests.monitor.hhs_history import SOURCE, at
 
 D = dt.date.fromisoformat

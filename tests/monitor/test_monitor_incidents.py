@@ -6,11 +6,11 @@ import datetime as dt
 import json
 
 import pytest
+
 from returnwatch.alerts import deliver_pending
 from returnwatch.monitor import run_monitors, store
 from returnwatch.monitor.findings import Finding
 from returnwatch.monitor.incidents import process_findings
-
 from tests.monitor.hhs_history import SOURCE, at
 
 D = dt.date.fromisoformat
@@ -36,7 +36,7 @@ def test_frozen_source_over_ten_days_gives_exactly_one_alert(con, history, capsy
         delivered += deliver_pending(con).sent  # the monitor DAG's second task
     assert len(delivered) == 1
     assert rows(con, "SELECT event, status, delivered_via, audience FROM monitor.alerts") == [
-        ("opened", "sent", "console", "advocates")]
+        ("opened", "sent", "console", "ops")]
     assert rows(con, "SELECT state, severity, max_severity, kind FROM monitor.incidents") == [
         ("open", "critical", "critical", "same_file_again")]
     states = dict(rows(con, "SELECT run_at::DATE, state FROM monitor.source_freshness"))

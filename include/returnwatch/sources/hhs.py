@@ -83,7 +83,7 @@ class ParsedFile:
     footnote_star_in_header: bool = False
     order: str = "empty"
 
-    def frame(self) -> "pd.DataFrame":
+    def frame(self) -> pd.DataFrame:
         """The rows as a DataFrame with the raw table's columns (counts as nullable Int64)."""
         import pandas as pd
 
