@@ -8,6 +8,7 @@ well under a second after the first), replaying real days with the mirror's cloc
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from returnwatch import airflow_env, settings, warehouse
 from returnwatch.archive import Archive
 from returnwatch.replay import ReplayMirror
 from returnwatch.sources import hhs
+from tests.support.slack_standin import slack_standin  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -116,14 +118,25 @@ def test_normal_weekend_gives_no_alert(dags, mirror) -> None:
     assert query("select distinct state from monitor.source_freshness") == [("fresh",)]
 
 
-def test_stopped_source_gives_exactly_one_alert(dags, mirror) -> None:
-    # The mirror freezes on Thursday 11 December 2025; the clock moves 10 days on.
+def test_stopped_source_gives_exactly_one_slack_alert(dags, mirror, slack_standin) -> None:
+    # The mirror freezes on Thursday 11 December 2025; the clock moves 10 days on. Slack is
+    # the loopback stand-in speaking the Web API; the token is a fake from the environment.
     mirror.set_as_of(dt.date(2025, 12, 11))
     states = replay(dags, mirror, dt.date(2025, 12, 11), dt.date(2025, 12, 21), frozen=True)
     assert set(states) == {"success"}
-    alerts = query("select event, status, text from monitor.alerts order by created_at")
-    assert [(event, status) for event, status, _ in alerts] == [("opened", "sent")]
-    assert "HHS" in alerts[0][2]
+    alerts = query("select event, status, delivered_via, slack_ts from monitor.alerts order by seq")
+    assert [a[:3] for a in alerts] == [("opened", "sent", "slack")]
+
+    [message] = slack_standin.posted()
+    assert message["channel"] == "#returnwatch-ops"
+    blocks = message["blocks"]
+    assert blocks[0]["type"] == "header" and "HHS daily figures" in blocks[0]["text"]["text"]
+    body = json.dumps(blocks)
+    assert "healthdata.gov/National/HHS-Unaccompanied-Alien-Children-Program/ehpz-xc9n" in body
+    # Data frozen with 10 December's figures (published on the 11th).
+    assert "since those for Wednesday 10 December 2025" in message["text"]
+    assert slack_standin.token not in body and slack_standin.token not in message["text"]
+    assert alerts[0][3], "the message's ts is kept, for the incident's thread"
     freshness = dict(query("select run_at::date, state from monitor.source_freshness"))
     assert freshness[dt.date(2025, 12, 14)] == "fresh"  # a weekend is not late
     assert freshness[dt.date(2025, 12, 21)] == "stopped"
