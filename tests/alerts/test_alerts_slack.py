@@ -52,7 +52,7 @@ def test_alert_reaches_slack_with_readable_blocks_and_no_token(
     [call] = slack_standin.calls("chat.postMessage")
     assert call.headers["Authorization"] == f"Bearer {slack_standin.token}"
     payload = call.payload
-    assert payload["channel"] == "#returnwatch-alerts"
+    assert payload["channel"] == "#returnwatch-ops"  # freshness goes to ops (config/alerts.yaml)
     header, what, why, context = payload["blocks"]
     assert header == {"type": "header", "text": {"type": "plain_text", "emoji": True,
                                                  "text": "HHS daily figures are late"}}

@@ -1,0 +1,104 @@
+"""The ingest steps against the replay mirror, without Airflow: good files load once, bad files
+are kept in the archive, leave the warehouse unchanged and raise errors that say where."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from returnwatch import ingest, warehouse
+from returnwatch.archive import Archive
+from returnwatch.replay import ReplayMirror
+from returnwatch.sources.errors import SourceFileError
+
+RUN_AT = dt.datetime(2025, 12, 12, 15, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def mirror(data_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    with ReplayMirror(as_of=dt.date(2025, 12, 12)) as running:
+        monkeypatch.setenv("RETURNWATCH_HHS_UC_DAILY_BASE_URL", running.base_url("hhs_uc_daily"))
+        yield running
+
+
+def raw_state() -> tuple:
+    with warehouse.session() as con:
+        return con.execute("select (select count(*) from raw.hhs_uc_daily), "
+                           "(select count(*) from raw.files)").fetchone()
+
+
+def run_all(run_at: dt.datetime = RUN_AT) -> dict:
+    fetched = ingest.fetch("hhs_uc_daily", run_at=run_at)
+    return ingest.load(ingest.validate(ingest.parse(fetched), run_at=run_at), run_at=run_at,
+                       run_id="test/run")
+
+
+def test_good_file_loads_once(mirror) -> None:
+    first = run_all()
+    assert first["rows_loaded"] == 714 and not first["already_loaded"]  # days up to 11 Dec 2025
+    assert ingest.fetch("hhs_uc_daily", run_at=RUN_AT)["is_new"] is False
+    # Loading the same validated file again (an Airflow retry of load_rows) changes nothing.
+    fetched = {**ingest.fetch("hhs_uc_daily", run_at=RUN_AT), "is_new": True}
+    fetched["sha256"] = first["sha256"]
+    fetched["vintage"] = "2025-12-12"
+    again = ingest.load(ingest.validate(ingest.parse(fetched), run_at=RUN_AT), run_at=RUN_AT,
+                        run_id="test/rerun")
+    assert again["already_loaded"] and raw_state() == (714, 1)
+
+
+@pytest.mark.parametrize("fault, kind, row, words", [
+    ("html_error", "layout_changed", 1, "HTML page instead of the CSV export"),
+    ("renamed_column", "layout_changed", 1, "'Children in ORR Care'"),
+    ("truncated", "bad_value", None, "truncated"),
+])
+def test_bad_file_is_kept_and_changes_nothing(mirror, fault, kind, row, words) -> None:
+    run_all()
+    before = raw_state()
+    mirror.set_fault("hhs_uc_daily", fault)
+    mirror.set_as_of(dt.date(2025, 12, 15))
+    later = RUN_AT + dt.timedelta(days=3)
+    fetched = ingest.fetch("hhs_uc_daily", run_at=later)
+    with pytest.raises(SourceFileError) as caught:
+        ingest.parse(fetched)
+    error = caught.value
+    assert error.kind == kind and error.source == "hhs_uc_daily" and error.file == fetched["sha256"]
+    assert error.row == row if row else error.row > 1
+    message = str(error)
+    assert words in message
+    assert f"source hhs_uc_daily, file {fetched['sha256']}" in message and "row " in message
+    # The raw bytes are kept, exactly as served; the warehouse is unchanged.
+    assert Archive().read(fetched["sha256"], "hhs_uc_daily")
+    assert raw_state() == before
+
+
+def test_bad_file_opens_one_ops_incident_that_a_good_file_resolves(mirror) -> None:
+    run_all()
+    mirror.set_fault("hhs_uc_daily", "html_error")
+    mirror.set_as_of(dt.date(2025, 12, 15))
+    for days in (3, 4):  # the same broken page two days running: one incident, one alert
+        at = RUN_AT + dt.timedelta(days=days)
+        fetched = {**ingest.fetch("hhs_uc_daily", run_at=at), "is_new": True}
+        with pytest.raises(SourceFileError) as caught:
+            ingest.parse(fetched)
+        ingest.report_bad_file("hhs_uc_daily", caught.value, run_at=at, run_id=f"test/{days}")
+    mirror.set_fault("hhs_uc_daily", None)
+    mirror.set_as_of(dt.date(2025, 12, 17))
+    run_all(RUN_AT + dt.timedelta(days=5))
+    with warehouse.session() as con:
+        alerts = con.execute("select event, audience from monitor.alerts order by seq").fetchall()
+        incidents = con.execute("select kind, state from monitor.incidents").fetchall()
+    assert alerts == [("opened", "ops"), ("resolved", "ops")]
+    assert incidents == [("layout_changed", "resolved")]
+
+
+def test_manual_ingest_of_a_downloaded_file(data_dir, real_hhs_bytes, tmp_path) -> None:
+    path = tmp_path / "HHS_Unaccompanied_Alien_Children_Program.csv"
+    path.write_bytes(real_hhs_bytes)
+    result = ingest.ingest_file("hhs_uc_daily", path, vintage=dt.date(2025, 12, 22),
+                                run_at=RUN_AT + dt.timedelta(days=10), run_id="manual/1")
+    assert result["rows_loaded"] == 720
+    again = ingest.ingest_file("hhs_uc_daily", path, vintage=dt.date(2025, 12, 22),
+                               run_at=RUN_AT + dt.timedelta(days=10), run_id="manual/2")
+    assert again["already_loaded"] and raw_state() == (720, 1)
