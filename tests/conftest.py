@@ -20,6 +20,9 @@ os.environ.pop("SLACK_BOT_TOKEN", None)  # no test may reach a real Slack
 os.environ.pop("RETURNWATCH_SLACK_BASE_URL", None)
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
+# Shared fixtures that live in modules: `slack_standin` (a loopback Slack Web API).
+pytest_plugins = ["tests.support.slack_standin"]
+
 REAL_HHS_CSV = settings.replay_data_dir() / "hhs_uc" / "healthdata_ehpz-xc9n_copy_mihirg42.csv"
 
 

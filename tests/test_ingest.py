@@ -13,7 +13,7 @@ from returnwatch.archive import Archive
 from returnwatch.replay import ReplayMirror
 from returnwatch.sources.errors import SourceFileError
 
-RUN_AT = dt.datetime(2025, 12, 12, 15, tzinfo=dt.timezone.utc)
+RUN_AT = dt.datetime(2025, 12, 12, 15, tzinfo=dt.UTC)
 
 
 @pytest.fixture

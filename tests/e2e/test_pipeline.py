@@ -20,7 +20,6 @@ from returnwatch import airflow_env, settings, warehouse
 from returnwatch.archive import Archive
 from returnwatch.replay import ReplayMirror
 from returnwatch.sources import hhs
-from tests.support.slack_standin import slack_standin  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.e2e
 

@@ -6,4 +6,3 @@
 import airflow.sdk  # noqa: F401
 
 from tests.monitor.hhs_history import con, history, no_outside_settings  # noqa: F401 - fixtures
-from tests.support.slack_standin import slack_standin  # noqa: F401 - fixture
