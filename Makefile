@@ -40,8 +40,7 @@ test-fast: install  ## everything but the end-to-end Airflow runs
 	$(RUN) pytest -m "not e2e"
 
 ui: install  ## Airflow UI on http://127.0.0.1:8080 with the demo's data (Ctrl-C to stop)
-	$(RUN) returnwatch airflow-setup
-	$(RUN) airflow standalone
+	$(RUN) returnwatch ui
 
 dbt: install  ## dbt build (models + tests) and publish the analysts' snapshot
 	$(RUN) returnwatch dbt

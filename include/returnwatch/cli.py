@@ -99,6 +99,61 @@ def summary() -> None:
     click.echo(summary_module.render())
 
 
+@main.command()
+@click.option("--port", type=int, default=8080, show_default=True)
+def ui(port: int) -> None:
+    """Airflow UI with the demo's runs, on 127.0.0.1 only (Ctrl-C stops it).
+
+    Not ``airflow standalone``: it binds the API server to every interface, and the local UI
+    makes every visitor an admin, so it must stay on the loopback.
+    """
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import time
+
+    from returnwatch import transform
+
+    airflow_env.prepare_metadata_db()
+    transform.ensure_manifest()
+    # The venv's own airflow script, so `returnwatch ui` works without an activated venv.
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    if not Path(airflow).exists():
+        airflow = shutil.which("airflow") or "airflow"
+    env = {**os.environ, "AIRFLOW__API__PORT": str(port),
+           "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/"}
+    commands = [[airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)],
+                [airflow, "dag-processor"], [airflow, "scheduler"], [airflow, "triggerer"]]
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    # Ctrl-C and a plain `kill` both stop all four processes (each in its own session, so
+    # only this process decides when they go).
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    processes = [subprocess.Popen(cmd, env=env, start_new_session=True) for cmd in commands]
+    click.echo(f"Airflow UI: http://127.0.0.1:{port}  (DAGs start paused; Ctrl-C stops everything)")
+    try:
+        while all(p.poll() is None for p in processes):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        # A second Ctrl-C must not abort the clean-up and orphan the scheduler.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for process in processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
 @main.command("airflow-setup")
 def airflow_setup() -> None:
     """Create or upgrade the embedded Airflow's metadata DB and the warehouse pool."""
