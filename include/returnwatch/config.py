@@ -41,6 +41,9 @@ class SourceConfig(BaseModel):
     timeout_seconds: float = Field(gt=0, default=30)
     retries: int = Field(ge=0, le=10, default=3)
     timezone: str = "UTC"
+    # Source-specific discovery settings (e.g. SEGOB's first bulletin year), read by the
+    # source module's ``discover``.
+    options: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def effective_base_url(self) -> str:

@@ -359,7 +359,9 @@ class ReplayMirror:
         self._host = host
         self._requested_port = port
         data_dir = data_dir or settings.replay_data_dir()
-        self._sites = {site.name: site for site in [_HhsSite(data_dir)]}
+        from returnwatch.replay_sites import make_sites
+
+        self._sites = {site.name: site for site in [_HhsSite(data_dir), *make_sites(data_dir)]}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         # Set on stop() so that "slow" answers stop waiting.
@@ -531,6 +533,15 @@ class ReplayMirror:
                 return _json_response(400, {"error": str(exc)})
             return _json_response(200, self.status())
         return _json_response(404, {"error": f"no control endpoint {method} {path}"})
+
+
+# What the per-publisher sites in ``returnwatch.replay_sites`` build their answers with.
+Response = _Response
+text_response = _text_response
+json_response = _json_response
+http_date = _http_date
+with_validators = _with_validators
+MAINTENANCE_PAGE = _MAINTENANCE_PAGE
 
 
 class _Server(ThreadingHTTPServer):
