@@ -123,9 +123,13 @@ PREPARE: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {"hhs_uc_daily": _h
 
 
 def validate(suite_name: str, frame: pd.DataFrame, *, source: str, file: str,
-             parameters: dict[str, Any] | None = None) -> ValidationReport:
-    """Run suite ``expectations/<suite_name>.json`` on ``frame`` (which has ``source_row``)."""
-    prepared = PREPARE.get(suite_name, lambda f: f)(frame)
+             parameters: dict[str, Any] | None = None,
+             prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> ValidationReport:
+    """Run suite ``expectations/<suite_name>.json`` on ``frame`` (which has ``source_row``).
+
+    ``prepare`` adds derived columns the suite needs (the file kind's ``prepare``)."""
+    prepare = prepare or PREPARE.get(suite_name, lambda f: f)
+    prepared = prepare(frame)
     prepared = prepared.set_index("source_row", drop=False)
     batch = _batch_definition(suite_name).get_batch(batch_parameters={"dataframe": prepared})
     result = batch.validate(_suite(suite_name), result_format="COMPLETE",

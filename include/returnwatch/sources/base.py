@@ -54,6 +54,9 @@ class FileKind:
     value_columns: Sequence[str] = ()
     # Free text for the runbook and docs: what the file is.
     description: str = ""
+    # Derived columns some expectations need (e.g. weekday of a date), added to the frame
+    # that GX validates and never loaded.
+    prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None
 
 
 @dataclass(frozen=True)
