@@ -279,13 +279,26 @@ def test_fetch_source_new_then_not_modified_then_new(
 def test_fetch_source_same_bytes_without_validators_is_unchanged(
     hhs_cfg: config.SourceConfig, tmp_path: Path
 ) -> None:
-    archive = Archive(tmp_path)
-    first = fetch_source(hhs_cfg, archive, run_at=RUN_AT)
-    # A manual copy of the same file has no validators: the next check is unconditional.
-    archive.store_manual(HHS_SOURCE, archive.blob_path(first), vintage=first.vintage or AS_OF,
+    elsewhere = Archive(tmp_path / "elsewhere")
+    first = fetch_source(hhs_cfg, elsewhere, run_at=RUN_AT)
+    # An archive that holds the file only as a manual copy has no validators for the URL:
+    # the check is unconditional, and the same bytes are recognised by their sha256.
+    archive = Archive(tmp_path / "archive")
+    archive.store_manual(HHS_SOURCE, elsewhere.blob_path(first), vintage=first.vintage or AS_OF,
                          run_at=RUN_AT)
     again = fetch_source(hhs_cfg, archive, run_at=RUN_AT)
     assert again.outcome == "unchanged" and again.http_status == 200
+
+
+def test_validators_are_per_url_so_a_manual_copy_does_not_hide_them(
+    hhs_cfg: config.SourceConfig, tmp_path: Path
+) -> None:
+    archive = Archive(tmp_path)
+    first = fetch_source(hhs_cfg, archive, run_at=RUN_AT)
+    archive.store_manual(HHS_SOURCE, archive.blob_path(first), vintage=first.vintage or AS_OF,
+                         run_at=RUN_AT)
+    again = fetch_source(hhs_cfg, archive, run_at=RUN_AT)
+    assert again.outcome == "not_modified" and again.sha256 == first.sha256
 
 
 def test_fetch_source_retries_then_records_the_file(

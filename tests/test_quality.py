@@ -13,6 +13,11 @@ from returnwatch.sources import hhs
 RUN_DATE = {"latest_possible_date": dt.date(2025, 12, 22)}
 
 
+def validate(suite: str, frame, **kwargs):
+    """The suite as ingest runs it: with the export kind's derived columns (report weekday)."""
+    return quality.validate(suite, frame, prepare=hhs.KINDS["export_csv"].prepare, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def real_frame(real_hhs_bytes: bytes):
     return hhs.parse(real_hhs_bytes, file="real").frame()
@@ -27,7 +32,7 @@ def test_every_expectation_says_fail_or_warn_and_why() -> None:
 
 
 def test_real_file_passes_with_the_two_real_friday_rows_as_warnings(real_frame) -> None:
-    report = quality.validate("hhs_uc_daily", real_frame, source="hhs_uc_daily", file="real",
+    report = validate("hhs_uc_daily", real_frame, source="hhs_uc_daily", file="real",
                               parameters=RUN_DATE)
     assert report.failures == []
     assert [(w.expectation, w.rows) for w in report.warnings] == [
@@ -40,7 +45,7 @@ def test_real_file_passes_with_the_two_real_friday_rows_as_warnings(real_frame) 
 def test_negative_count_fails_naming_the_file_row(real_frame) -> None:
     frame = real_frame.copy()
     frame.loc[frame["source_row"] == 7, "in_cbp_custody"] = -1  # constructed: no real count is negative
-    report = quality.validate("hhs_uc_daily", frame, source="hhs_uc_daily", file="abc123",
+    report = validate("hhs_uc_daily", frame, source="hhs_uc_daily", file="abc123",
                               parameters=RUN_DATE)
     with pytest.raises(quality.ValidationFailed) as caught:
         report.raise_for_failures()
@@ -51,7 +56,7 @@ def test_negative_count_fails_naming_the_file_row(real_frame) -> None:
 
 
 def test_dates_after_the_run_date_fail(real_frame) -> None:
-    report = quality.validate("hhs_uc_daily", real_frame, source="hhs_uc_daily", file="real",
+    report = validate("hhs_uc_daily", real_frame, source="hhs_uc_daily", file="real",
                               parameters={"latest_possible_date": dt.date(2025, 12, 17)})
     [failure] = report.failures
     # The real file's newest rows are 21 and 18 December 2025 (rows 2 and 3).
@@ -60,6 +65,6 @@ def test_dates_after_the_run_date_fail(real_frame) -> None:
 
 
 def test_empty_export_fails(real_frame) -> None:
-    report = quality.validate("hhs_uc_daily", real_frame.iloc[0:0], source="hhs_uc_daily",
+    report = validate("hhs_uc_daily", real_frame.iloc[0:0], source="hhs_uc_daily",
                               file="empty", parameters=RUN_DATE)
     assert any(f.expectation == "expect_table_row_count_to_be_between" for f in report.failures)

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from returnwatch import airflow_env
+from returnwatch.sources import SOURCE_MODULES
 
 # Before anything imports Airflow: the embedded Airflow's home, DAG folder, SQLite DB.
 airflow_env.configure()
@@ -55,11 +56,18 @@ def replay(as_of: dt.datetime, port: int) -> None:
 
 
 @main.command()
-@click.argument("source")
+@click.argument("source", type=click.Choice(sorted(SOURCE_MODULES)))
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--vintage", type=DATE, help="Publication date of the file (default: today).")
-def ingest(source: str, path: Path, vintage: dt.datetime | None) -> None:
-    """Load a file downloaded by hand through the same parse → validate → load path."""
+@click.option("--kind", default=None,
+              help="Which of the source's layouts the file is (default: detected from it).")
+def ingest(source: str, path: Path, vintage: dt.datetime | None, kind: str | None) -> None:
+    """Load a file downloaded by hand through the same parse → validate → load path.
+
+    For when a publisher's site blocks robots or its TLS is broken: download the file in a
+    browser, then e.g. `returnwatch ingest segob_bulletin_monthly cuadro3.1.1.xls
+    --vintage 2025-06-07`. Loading the same file twice changes nothing.
+    """
     from returnwatch import ingest as ingest_module
     from returnwatch.sources.errors import SourceFileError
 
@@ -67,13 +75,15 @@ def ingest(source: str, path: Path, vintage: dt.datetime | None) -> None:
     try:
         result = ingest_module.ingest_file(
             source, path, vintage=vintage.date() if vintage else now.date(), run_at=now,
-            run_id=f"manual/{now:%Y%m%dT%H%M%S}")
-    except SourceFileError as error:
+            run_id=f"manual/{now:%Y%m%dT%H%M%S}", kind=kind)
+    except (SourceFileError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     if result["already_loaded"]:
         click.echo(f"{path}: already loaded (sha256 {result['sha256']}); nothing changed")
     else:
-        click.echo(f"{path}: loaded {result['rows_loaded']} rows into {result['table']}")
+        click.echo(f"{path}: loaded {result['rows_loaded']} rows ({result['kind']}) into "
+                   f"{result['table']}; {result['revisions']} figure(s) revised since the "
+                   f"previous vintage")
 
 
 @main.command()

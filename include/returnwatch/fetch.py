@@ -376,18 +376,26 @@ def _redact(url: str) -> str:
 
 
 def fetch_source(cfg: SourceConfig, archive: Archive, *, run_at: dt.datetime) -> ManifestEntry:
-    """Fetch one configured source into the archive and return the manifest row of this check.
+    """Fetch one configured single-file source (its ``base_url + path + params``) into the
+    archive and return the manifest row of this check; see ``fetch_url``."""
+    return fetch_url(cfg, str(httpx.URL(cfg.url).copy_merge_params(cfg.params)), archive,
+                     run_at=run_at)
 
-    ``run_at`` is the logical time of the pipeline run (Airflow's logical date; the replayed day
-    in replay). A ``FetchError`` is recorded as a ``failed`` row and then re-raised, so the task
-    fails and Airflow retries it, while the freshness monitor still sees the attempt.
+
+def fetch_url(cfg: SourceConfig, url: str, archive: Archive, *, run_at: dt.datetime) -> ManifestEntry:
+    """Fetch one file of a source into the archive and return the manifest row of this check.
+
+    ``url`` is the source's configured URL or a link read off its landing page. ``run_at`` is
+    the logical time of the pipeline run (Airflow's logical date; the replayed day in replay).
+    A ``FetchError`` is recorded as a ``failed`` row and then re-raised, so the task fails and
+    Airflow retries it, while the freshness monitor still sees the attempt.
     """
-    url = str(httpx.URL(cfg.url).copy_merge_params(cfg.params))
     shown_url = _redact(url)
-    latest = archive.latest_file(cfg.name)
     # Validators belong to one resource: reuse them only for the same URL (the replay mirror and
-    # the real site are different resources, even for the same dataset).
-    validators = latest if latest is not None and latest.url == shown_url else None
+    # the real site are different resources, even for the same dataset; a multi-file source
+    # has one resource per link).
+    validators = next((e for e in reversed(archive.entries(cfg.name))
+                       if e.sha256 and e.url == shown_url), None)
     try:
         result = fetch(
             url, source=cfg.name, allowed_hosts=cfg.effective_allowed_hosts,
@@ -425,6 +433,25 @@ def fetch_source(cfg: SourceConfig, archive: Archive, *, run_at: dt.datetime) ->
         log.info("%s: same bytes as an earlier file (sha256 %s, %d bytes) from %s: nothing new",
                  cfg.name, _short(entry.sha256), entry.size, shown_url)
     return entry
+
+
+# Landing and listing pages are small; a page over this is not the page we know.
+PAGE_MAX_BYTES = 2_000_000
+
+
+def page_getter(cfg: SourceConfig) -> Callable[[str], bytes]:
+    """``get_page(url) -> bytes`` for a source module's ``discover``: same host allowlist,
+    timeouts and bounded retries as file fetches, a small size cap, no archive (pages are
+    read to find links; the files they point to are what gets archived)."""
+
+    def get_page(url: str) -> bytes:
+        result = fetch(url, source=cfg.name, allowed_hosts=cfg.effective_allowed_hosts,
+                       max_bytes=min(cfg.max_bytes, PAGE_MAX_BYTES),
+                       timeout=cfg.timeout_seconds, retries=cfg.retries)
+        assert result.content is not None
+        return result.content
+
+    return get_page
 
 
 def _vintage(last_modified: str | None, run_at: dt.datetime, timezone: str) -> dt.date:

@@ -18,37 +18,42 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from returnwatch import settings
-from returnwatch.sources import hhs
+
+if TYPE_CHECKING:
+    from returnwatch.sources.base import FileKind
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class SourceSpec:
-    """How one source's files become rows: its parser module, raw table and GX suite."""
+def kinds(source: str) -> dict[str, FileKind]:
+    """The file layouts a source publishes (its module's ``KINDS``)."""
+    from returnwatch import sources
 
-    name: str
-    parser: ModuleType
-    raw_table: str
-    suite: str
+    return sources.module(source).KINDS
 
 
-SOURCES: dict[str, SourceSpec] = {
-    "hhs_uc_daily": SourceSpec("hhs_uc_daily", hhs, hhs.RAW_TABLE, "hhs_uc_daily"),
-}
-
-
-def spec(source: str) -> SourceSpec:
+def file_kind(source: str, kind: str | None) -> FileKind:
+    """One layout of a source; ``None`` means the source's first (main) layout."""
+    known = kinds(source)
+    if kind is None:
+        return next(iter(known.values()))
     try:
-        return SOURCES[source]
+        return known[kind]
     except KeyError:
-        raise ValueError(f"unknown source {source!r}; known: {sorted(SOURCES)}") from None
+        raise ValueError(f"{source} has no file kind {kind!r}; known: {sorted(known)}") from None
+
+
+def incident_series(payload: dict[str, Any]) -> str:
+    """What a "this file is broken" incident is about: the source for its main file, else the
+    source, kind and period (a bad 2019 SEGOB workbook is not resolved by a good 2024 one)."""
+    source, kind = payload["source"], payload.get("kind")
+    if kind is None or kind == next(iter(kinds(source))) and not payload.get("period"):
+        return source
+    return "/".join(p for p in (source, kind, payload.get("period")) if p)
 
 
 def parsed_path(source: str, sha256: str) -> Path:
@@ -62,11 +67,40 @@ def fetch(source: str, *, run_at: dt.datetime) -> dict[str, Any]:
     from returnwatch.fetch import fetch_source
 
     entry = fetch_source(config.source(source), Archive(), run_at=run_at)
-    is_new = entry.outcome == "new"
+    return _fetched(source, entry, kind=file_kind(source, None).kind)
+
+
+def discover(source: str, *, run_at: dt.datetime) -> list[dict[str, Any]]:
+    """The files a multi-file source publishes now, read off its pages (``discover``)."""
+    from returnwatch import config, sources
+    from returnwatch.fetch import page_getter
+
+    cfg = config.source(source)
+    links = sources.module(source).discover(page_getter(cfg), landing_url=cfg.url,
+                                            run_at=run_at, options=cfg.options)
+    log.info("%s: %d file(s) listed: %s", source, len(links),
+             "; ".join(f"{link.kind} {link.period or ''} {link.url}" for link in links))
+    return [{"source": source, **link.as_dict()} for link in links]
+
+
+def fetch_link(link: dict[str, Any], *, run_at: dt.datetime) -> dict[str, Any]:
+    """Fetch one discovered file into the archive. ``is_new`` says whether to go on."""
+    from returnwatch import config
+    from returnwatch.archive import Archive
+    from returnwatch.fetch import fetch_url
+
+    source = link["source"]
+    entry = fetch_url(config.source(source), link["url"], Archive(), run_at=run_at)
+    return _fetched(source, entry, kind=link["kind"], label=link.get("label"),
+                    period=link.get("period"))
+
+
+def _fetched(source: str, entry: Any, **about: Any) -> dict[str, Any]:
     log.info("%s: %s (%s) %s", source, entry.outcome, entry.url,
              f"sha256 {entry.sha256}" if entry.sha256 else "")
-    return {"source": source, "outcome": entry.outcome, "is_new": is_new, "sha256": entry.sha256,
-            "url": entry.url, "vintage": entry.vintage.isoformat() if entry.vintage else None,
+    return {"source": source, **about, "outcome": entry.outcome,
+            "is_new": entry.outcome == "new", "sha256": entry.sha256, "url": entry.url,
+            "vintage": entry.vintage.isoformat() if entry.vintage else None,
             "fetched_at": entry.fetched_at.isoformat()}
 
 
@@ -76,7 +110,7 @@ def parse(fetched: dict[str, Any]) -> dict[str, Any]:
 
     source, sha256 = fetched["source"], fetched["sha256"]
     content = Archive().read(sha256, source)
-    parsed = spec(source).parser.parse(content, file=sha256)
+    parsed = file_kind(source, fetched.get("kind")).parse(content, file=sha256)
     path = parsed_path(source, sha256)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -97,8 +131,10 @@ def validate(parsed: dict[str, Any], *, run_at: dt.datetime) -> dict[str, Any]:
     source = parsed["source"]
     frame = pd.read_parquet(parsed["parsed_path"])
     tz = _source_timezone(source)
-    report = quality.validate(spec(source).suite, frame, source=source, file=parsed["sha256"],
-                              parameters={"latest_possible_date": run_at.astimezone(tz).date()})
+    kind = file_kind(source, parsed.get("kind"))
+    report = quality.validate(kind.suite, frame, source=source, file=parsed["sha256"],
+                              parameters={"latest_possible_date": run_at.astimezone(tz).date()},
+                              prepare=kind.prepare)
     report.raise_for_failures()
     findings = [f.as_dict() for f in report.findings(run_at=run_at)]
     log.info("%s: %d expectations met their 'fail' bar; %d warning(s)", source,
@@ -111,31 +147,41 @@ def load(validated: dict[str, Any], *, run_at: dt.datetime, run_id: str) -> dict
     import pandas as pd
 
     from returnwatch import warehouse
-    from returnwatch.monitor import incidents, store
+    from returnwatch.monitor import incidents, revisions, store
     from returnwatch.monitor.findings import Finding
 
     source = validated["source"]
+    kind = file_kind(source, validated.get("kind"))
     frame = pd.read_parquet(validated["parsed_path"])
     findings = [Finding.from_dict(f) for f in validated.get("warnings", [])]
+    vintage = dt.date.fromisoformat(validated["vintage"])
+    revised: list[int] = []
+
+    def in_same_transaction(con: Any) -> None:
+        store.record_findings(con, findings, run_id=run_id)
+        revised.append(revisions.record(con, kind, source=source, sha256=validated["sha256"],
+                                        vintage=vintage, run_id=run_id))
+
     with warehouse.session() as con:
         result = warehouse.load_file(
-            con, table=spec(source).raw_table, frame=frame, source=source,
-            sha256=validated["sha256"], url=validated["url"],
-            vintage=dt.date.fromisoformat(validated["vintage"]),
+            con, table=kind.raw_table, frame=frame, source=source,
+            sha256=validated["sha256"], url=validated["url"], vintage=vintage,
             fetched_at=dt.datetime.fromisoformat(validated["fetched_at"]),
+            also=in_same_transaction,
         )
-        if not result.already_loaded:
-            store.record_findings(con, findings, run_id=run_id)
-        # A file that loads closes any open "this source's file is broken" incident.
+        # A file that loads closes any open "this file is broken" incident about it.
         incidents.process_findings(con, [], run_at=run_at, run_id=run_id,
-                                   evaluated=[("ingest", source)])
+                                   evaluated=[("ingest", incident_series(validated))])
     log.info("%s: %s", source, "already loaded, nothing changed" if result.already_loaded
-             else f"loaded {result.rows_loaded} rows into {result.table}")
-    return {"source": source, "sha256": result.sha256, "rows_loaded": result.rows_loaded,
-            "already_loaded": result.already_loaded, "table": result.table}
+             else f"loaded {result.rows_loaded} rows into {result.table} "
+                  f"({revised[0] if revised else 0} figure(s) revised since the previous vintage)")
+    return {"source": source, "kind": kind.kind, "sha256": result.sha256,
+            "rows_loaded": result.rows_loaded, "already_loaded": result.already_loaded,
+            "table": result.table, "revisions": revised[0] if revised else 0}
 
 
-def report_bad_file(source: str, error: Exception, *, run_at: dt.datetime, run_id: str) -> None:
+def report_bad_file(source: str, error: Exception, *, run_at: dt.datetime, run_id: str,
+                    series: str | None = None) -> None:
     """Tell ops, once per incident, that a received file could not be used.
 
     Records a ``layout_changed`` / ``bad_file`` / ``validation_failed`` finding; the incident it
@@ -149,21 +195,31 @@ def report_bad_file(source: str, error: Exception, *, run_at: dt.datetime, run_i
 
     details = error.as_dict() if isinstance(error, SourceFileError) else {"error": str(error)}
     kind = getattr(error, "kind", "bad_file")
-    finding = Finding(monitor="ingest", kind=kind, source=source, series=source,
+    series = series or source
+    finding = Finding(monitor="ingest", kind=kind, source=source, series=series,
                       severity="warning", message=str(error), run_at=run_at, details=details)
     with warehouse.session() as con:
         incidents.process_findings(con, [finding], run_at=run_at, run_id=run_id,
-                                   evaluated=[("ingest", source)])
+                                   evaluated=[("ingest", series)])
         deliver_pending(con)
 
 
 def ingest_file(source: str, path: Path, *, vintage: dt.date, run_at: dt.datetime,
-                run_id: str) -> dict[str, Any]:
-    """Manual ingest: a file somebody downloaded by hand goes through the same steps."""
+                run_id: str, kind: str | None = None) -> dict[str, Any]:
+    """Manual ingest: a file somebody downloaded by hand goes through the same steps.
+
+    ``kind`` (which of the source's layouts it is) is detected from the content when not given.
+    """
+    from returnwatch import sources
     from returnwatch.archive import Archive
 
+    path = Path(path)
+    if kind is None:
+        kind = sources.module(source).detect_kind(path.name, path.read_bytes())
+    file_kind(source, kind)  # an unknown kind fails before anything is archived
     entry = Archive().store_manual(source, path, vintage=vintage, run_at=run_at)
-    fetched = {"source": source, "outcome": entry.outcome, "is_new": True,
+    # Same bytes as an earlier file: the load step sees it in raw.files and changes nothing.
+    fetched = {"source": source, "kind": kind, "outcome": entry.outcome, "is_new": True,
                "sha256": entry.sha256, "url": entry.url, "vintage": vintage.isoformat(),
                "fetched_at": entry.fetched_at.isoformat()}
     return load(validate(parse(fetched), run_at=run_at), run_at=run_at, run_id=run_id)
@@ -198,7 +254,8 @@ def guarded(step: Any, payload: dict[str, Any], *, context: dict[str, Any], **kw
         return step(payload, **kwargs)
     except SourceFileError as error:
         log.error("%s", error)
-        report_bad_file(payload["source"], error, run_at=run_time(context), run_id=run_id(context))
+        report_bad_file(payload["source"], error, run_at=run_time(context),
+                        run_id=run_id(context), series=incident_series(payload))
         failure = AirflowFailException(str(error))
         failure.already_reported = True  # type: ignore[attr-defined]
         raise failure from error

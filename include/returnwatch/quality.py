@@ -110,26 +110,13 @@ class ValidationReport:
                 "warnings": [o.describe() for o in self.warnings]}
 
 
-def _hhs_prepare(frame: pd.DataFrame) -> pd.DataFrame:
-    import pandas as pd
-
-    frame = frame.copy()
-    frame["report_weekday"] = pd.to_datetime(frame["report_date"]).dt.day_name()
-    return frame
-
-
-# Per raw table: derived columns some expectations need (kept out of the loaded rows).
-PREPARE: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {"hhs_uc_daily": _hhs_prepare}
-
-
 def validate(suite_name: str, frame: pd.DataFrame, *, source: str, file: str,
              parameters: dict[str, Any] | None = None,
              prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> ValidationReport:
     """Run suite ``expectations/<suite_name>.json`` on ``frame`` (which has ``source_row``).
 
     ``prepare`` adds derived columns the suite needs (the file kind's ``prepare``)."""
-    prepare = prepare or PREPARE.get(suite_name, lambda f: f)
-    prepared = prepare(frame)
+    prepared = prepare(frame) if prepare else frame
     prepared = prepared.set_index("source_row", drop=False)
     batch = _batch_definition(suite_name).get_batch(batch_parameters={"dataframe": prepared})
     result = batch.validate(_suite(suite_name), result_format="COMPLETE",

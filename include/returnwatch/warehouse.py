@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,20 +45,6 @@ RAW_DDL = [
         raw_table     VARCHAR NOT NULL,     -- which raw.* table holds its rows
         rows_loaded   INTEGER NOT NULL,
         loaded_at     TIMESTAMPTZ NOT NULL
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS raw.hhs_uc_daily (
-        report_date                       DATE NOT NULL,
-        apprehended_placed_in_cbp_custody INTEGER,  -- excludes Mexican children (publisher's footnote)
-        in_cbp_custody                    INTEGER,
-        transferred_out_of_cbp_custody    INTEGER,
-        in_hhs_care                       INTEGER,
-        discharged_from_hhs_care          INTEGER,
-        source_file                       VARCHAR NOT NULL,
-        source_row                        INTEGER NOT NULL,  -- line number in the file, header = 1
-        vintage                           DATE NOT NULL,
-        PRIMARY KEY (source_file, source_row)
     )
     """,
 ]
@@ -119,8 +105,9 @@ def session(path: Path | None = None, *, read_only: bool = False) -> Iterator[du
 def init(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw and monitor schemas and their tables if they do not exist."""
     from returnwatch.monitor.store import MONITOR_DDL
+    from returnwatch.sources import raw_ddl
 
-    for statement in RAW_DDL + MONITOR_DDL:
+    for statement in RAW_DDL + raw_ddl() + MONITOR_DDL:
         con.execute(statement)
 
 
@@ -138,11 +125,14 @@ def load_file(
     url: str,
     vintage: dt.date,
     fetched_at: dt.datetime,
+    also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> LoadResult:
     """Insert one parsed file's rows into ``raw.<table>`` in a single transaction.
 
     ``frame`` holds the table's columns except ``source_file`` and ``vintage``, which are added
-    here. Loading a file whose sha256 is already in ``raw.files`` changes nothing.
+    here. Loading a file whose sha256 is already in ``raw.files`` changes nothing. ``also``
+    runs inside the same transaction after the rows are in (e.g. recording revisions), so a
+    file's rows and what was derived from them commit together or not at all.
     """
     qualified = f"raw.{table}"
     if is_loaded(con, sha256):
@@ -166,6 +156,8 @@ def load_file(
             "INSERT INTO raw.files VALUES (?, ?, ?, ?, ?, ?, ?, now())",
             [sha256, source, url, vintage, fetched_at, qualified, len(frame)],
         )
+        if also is not None:
+            also(con)
         con.commit()
     except BaseException:
         con.rollback()

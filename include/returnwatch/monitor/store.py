@@ -150,6 +150,24 @@ MONITOR_DDL: list[str] = [
         PRIMARY KEY (source, run_id)
     )
     """,
+    """
+    CREATE TABLE IF NOT EXISTS monitor.revisions (
+        revision_id  VARCHAR PRIMARY KEY,   -- hash of new_file + raw_table + figure + key
+        source       VARCHAR NOT NULL,
+        raw_table    VARCHAR NOT NULL,      -- raw.<table> both files were loaded into
+        figure       VARCHAR NOT NULL,      -- the value column that changed
+        key          VARCHAR NOT NULL,      -- JSON object of the key columns, e.g. {"month": "2021-01-01"}
+        old_value    DOUBLE,                -- NULL: the older vintage left it empty
+        new_value    DOUBLE,                -- NULL: the newer vintage left it empty
+        change       DOUBLE,                -- new - old (NULL when either is empty)
+        old_vintage  DATE NOT NULL,
+        new_vintage  DATE NOT NULL,
+        old_file     VARCHAR NOT NULL,      -- sha256 of the older file (raw.files)
+        new_file     VARCHAR NOT NULL,      -- sha256 of the newer file
+        run_id       VARCHAR NOT NULL,
+        detected_at  TIMESTAMPTZ NOT NULL
+    )
+    """,
 ]
 
 # Event names an alert row may carry (see monitor.alerts.event).

@@ -52,6 +52,9 @@ class FileKind:
     # ``value_columns`` differ for the same key, a row goes to monitor.revisions.
     key_columns: Sequence[str] = ()
     value_columns: Sequence[str] = ()
+    # True: a key repeated inside one file is that file's own conflict (reported by its
+    # parser/suite), so revision checks ignore it. False: rows of a key are summed per file.
+    unique_keys_only: bool = False
     # Free text for the runbook and docs: what the file is.
     description: str = ""
     # Derived columns some expectations need (e.g. weekday of a date), added to the frame

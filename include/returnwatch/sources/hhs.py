@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from returnwatch.sources.base import FileKind
 from returnwatch.sources.errors import BadValue, LayoutChanged
 
 if TYPE_CHECKING:
@@ -244,3 +245,73 @@ def _order(rows: list[dict[str, object]]) -> str:
     if all(a <= b for a, b in zip(dates, dates[1:])):
         return "oldest_first"
     return "mixed"
+
+
+# ------------------------------------------------------------------ the source module contract
+# (see sources/base.py): what ingest, the DAG and `returnwatch ingest` need to know.
+
+RAW_DDL = [
+    """
+    CREATE TABLE IF NOT EXISTS raw.hhs_uc_daily (
+        report_date                       DATE NOT NULL,
+        apprehended_placed_in_cbp_custody INTEGER,  -- excludes Mexican children (publisher's footnote)
+        in_cbp_custody                    INTEGER,
+        transferred_out_of_cbp_custody    INTEGER,
+        in_hhs_care                       INTEGER,
+        discharged_from_hhs_care          INTEGER,
+        source_file                       VARCHAR NOT NULL,
+        source_row                        INTEGER NOT NULL,  -- line number in the file, header = 1
+        vintage                           DATE NOT NULL,
+        PRIMARY KEY (source_file, source_row)
+    )
+    """,
+]
+
+
+def _prepare_for_validation(frame: pd.DataFrame) -> pd.DataFrame:
+    """The weekday of each report date, for the publishing-calendar expectation."""
+    import pandas as pd
+
+    frame = frame.copy()
+    frame["report_weekday"] = pd.to_datetime(frame["report_date"]).dt.day_name()
+    return frame
+
+
+def _kinds() -> dict[str, FileKind]:
+    kinds = {
+        "export_csv": FileKind(
+            kind="export_csv", parse=parse, raw_table=RAW_TABLE, suite="hhs_uc_daily",
+            # A date whose figures change in a later export is a revision. A date repeated
+            # with different figures inside one file is an in-file conflict (a quality
+            # warning), not a revision, so revision checks skip keys repeated in a file.
+            key_columns=("report_date",), value_columns=tuple(COUNT_COLUMNS),
+            unique_keys_only=True,
+            description="Socrata CSV export of dataset ehpz-xc9n (the whole history, daily)",
+            prepare=_prepare_for_validation,
+        ),
+    }
+    import importlib
+
+    try:  # the daily report PDF (manual ingest: no stable public URL for it is known)
+        hhs_report = importlib.import_module("returnwatch.sources.hhs_report")
+    except ModuleNotFoundError:  # TODO(integration): a plain import once issue 4 lands
+        return kinds
+    RAW_DDL.extend(hhs_report.RAW_DDL)
+    return {**kinds, hhs_report.KIND.kind: hhs_report.KIND}
+
+
+KINDS = _kinds()
+
+
+def detect_kind(name: str, content: bytes) -> str:
+    """Which of this source's layouts a hand-downloaded file is."""
+    if "daily_report_pdf" in KINDS and content[:5] == b"%PDF-":
+        return "daily_report_pdf"
+    head = content[:4096].decode("utf-8-sig", "replace").lower()
+    if "children in cbp custody" in head and "date" in head:
+        return "export_csv"
+    raise LayoutChanged(source=SOURCE, file=name, row=1,
+                        problem="not a file this source publishes",
+                        expected="the ehpz-xc9n CSV export" +
+                                 (" or the daily report PDF" if "daily_report_pdf" in KINDS else ""),
+                        seen=head[:120])

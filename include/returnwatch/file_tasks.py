@@ -1,0 +1,116 @@
+"""The Airflow tasks of a source whose files are found on its pages (CBP, SEGOB, HHS monthly).
+
+A run lists the files (``discover_files``), then each file goes through its own chain of
+fetch → parse → validate → load in a mapped task group, so the Airflow grid shows one row per
+file: a bad 2019 workbook fails its own chain and ops see which file, while the others load.
+The steps are the ``ingest`` functions the single-file HHS DAG and the CLI use.
+
+Imported by DAG files at parse time: only Airflow's light SDK at top level.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import get_current_context, task
+
+from returnwatch.airflow_support import WAREHOUSE_POOL, run_id, run_time
+
+
+@task
+def discover_files(source: str) -> list[dict[str, Any]]:
+    """Read the publisher's pages and list the files to fetch (never built from a pattern).
+
+    A page that no longer looks like the one we know is a ``layout_changed`` incident for ops
+    (once) and a failure without retries; a site that is down is retried like any fetch.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from returnwatch import ingest
+    from returnwatch.sources.errors import SourceFileError
+
+    context = get_current_context()
+    try:
+        return ingest.discover(source, run_at=run_time(context))
+    except SourceFileError as error:
+        ingest.report_bad_file(source, error, run_at=run_time(context), run_id=run_id(context),
+                               series=f"{source}/discovery")
+        failure = AirflowFailException(str(error))
+        failure.already_reported = True  # type: ignore[attr-defined]
+        raise failure from error
+
+
+# The grid names each mapped file by what it is ("cuadro_3_1_1 2024"), not by 0, 1, 2...
+# Airflow renders this after the task ran, from the context the task filled in.
+FILE_LABEL = "{{ file_label }}"
+
+
+def _context_for(payload: dict[str, Any]) -> Any:
+    context = get_current_context()
+    context["file_label"] = " ".join(
+        str(p) for p in (payload.get("kind"), payload.get("period")) if p) or payload["url"]
+    return context
+
+
+@task(map_index_template=FILE_LABEL)
+def fetch_file(link: dict[str, Any]) -> dict[str, Any]:
+    """Fetch one listed file into the archive (conditional GET, size cap, bounded retries)."""
+    from returnwatch import ingest
+
+    return ingest.fetch_link(link, run_at=run_time(_context_for(link)))
+
+
+@task(pool=WAREHOUSE_POOL, retries=0, map_index_template=FILE_LABEL)
+def parse_file(fetched: dict[str, Any]) -> dict[str, Any]:
+    from returnwatch import ingest
+
+    return ingest.guarded(ingest.parse, fetched, context=_context_for(fetched))
+
+
+@task(pool=WAREHOUSE_POOL, retries=0, map_index_template=FILE_LABEL)
+def validate_file(parsed: dict[str, Any]) -> dict[str, Any]:
+    from returnwatch import ingest
+
+    context = _context_for(parsed)
+    return ingest.guarded(ingest.validate, parsed, context=context, run_at=run_time(context))
+
+
+@task(pool=WAREHOUSE_POOL, map_index_template=FILE_LABEL)
+def load_file(validated: dict[str, Any]) -> dict[str, Any]:
+    """Load into ``raw.*`` in one transaction with the file's revisions; idempotent."""
+    from returnwatch import ingest
+
+    context = _context_for(validated)
+    return ingest.load(validated, run_at=run_time(context), run_id=run_id(context))
+
+
+def files_dag(*, source: str, cron: str, tags: list[str], doc_md: str, outlet: Any) -> Any:
+    """The DAG of a multi-file source: ``discover_files`` then one mapped group per file.
+
+    Every multi-file source has the same shape, so the DAG files only say what differs
+    (schedule, tags, documentation, Asset) and the shape lives here once.
+    """
+    import pendulum
+    from airflow.sdk import DAG, task_group
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    from returnwatch.airflow_support import DEFAULT_ARGS
+
+    with DAG(
+        dag_id=source,
+        schedule=CronTriggerTimetable(cron, timezone="UTC"),
+        start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["source", *tags],
+        doc_md=doc_md,
+    ) as dag:
+
+        @task_group(group_id="file")
+        def each_file(link: dict[str, Any]) -> None:
+            validated = validate_file(parse_file(fetch_file(link)))
+            load_file.override(outlets=[outlet])(validated)
+
+        each_file.expand(link=discover_files(source))
+    return dag
