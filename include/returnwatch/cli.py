@@ -110,6 +110,38 @@ def summary() -> None:
 
 
 @main.command()
+@click.argument("statement", required=False)
+@click.option("--csv", "as_csv", is_flag=True, help="Print the result as CSV (for scripts).")
+@click.option("--live", is_flag=True,
+              help="Open the live warehouse read-only instead of the snapshot (waits while a "
+                   "load or build holds the write lock).")
+def sql(statement: str | None, as_csv: bool, live: bool) -> None:
+    """An SQL prompt (or one STATEMENT) on the read-only analysts' snapshot.
+
+    \b
+    returnwatch sql                                   # prompt; .tables, .schema, .quit
+    returnwatch sql "from marts.hhs_uc_daily limit 5"
+    """
+    from returnwatch import settings, sql_shell
+
+    path = settings.warehouse_path() if live else settings.snapshot_path()
+    try:
+        con = sql_shell.connect(path)
+    except FileNotFoundError as error:
+        raise click.ClickException(str(error)) from None
+    try:
+        if statement:
+            try:
+                sql_shell.run_statement(con, statement, sys.stdout, max_rows=0, csv=as_csv)
+            except Exception as error:  # duckdb.Error, shown without a traceback
+                raise click.ClickException(str(error)) from None
+        else:
+            sql_shell.repl(con, path)
+    finally:
+        con.close()
+
+
+@main.command()
 @click.option("--port", type=int, default=8080, show_default=True)
 def ui(port: int) -> None:
     """Airflow UI with the demo's runs, on 127.0.0.1 only (Ctrl-C stops it).
