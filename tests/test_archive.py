@@ -134,6 +134,18 @@ def test_record_not_modified_points_at_latest_file(tmp_path: Path) -> None:
     assert archive.latest_file(SOURCE) == entry
 
 
+def test_not_modified_points_at_the_file_of_its_own_url(tmp_path: Path) -> None:
+    # A multi-file source (one SEGOB workbook per year): a 304 for the 2019 workbook must not
+    # point at the 2024 workbook fetched after it.
+    archive = Archive(tmp_path)
+    url_2019, url_2024 = URL + "?year=2019", URL + "?year=2024"
+    first = archive.store(SOURCE, url_2019, b"2019\n", fetched_at=FETCHED, run_at=RUN,
+                          vintage=VINTAGE)
+    archive.store(SOURCE, url_2024, b"2024\n", fetched_at=FETCHED, run_at=RUN, vintage=VINTAGE)
+    entry = archive.record_not_modified(SOURCE, url_2019, fetched_at=FETCHED, run_at=RUN)
+    assert entry.sha256 == first.sha256 and entry.url == url_2019
+
+
 def test_record_failure_has_no_file(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
     stored = store(archive, b"x\n")

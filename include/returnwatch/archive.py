@@ -206,7 +206,9 @@ class Archive:
         last_modified: str | None = None,
         http_status: int = 304,
     ) -> ManifestEntry:
-        """Append a ``not_modified`` row pointing at the latest file (the server said 304).
+        """Append a ``not_modified`` row pointing at the latest file fetched from ``url`` (the
+        server said 304). A source with several files (one per link) has one latest file per
+        URL; a source's only file may also have been stored by hand, which any URL can match.
 
         The server's validators are kept when it sent them (a 304 may carry a fresher ETag);
         otherwise the latest file's are repeated, so the next conditional GET can use this row.
@@ -216,7 +218,9 @@ class Archive:
         fetched_at = fetched_at.astimezone(dt.UTC)
         with self._locked_manifest(source) as manifest:
             previous = _read_entries(manifest, self._manifest_path(source))
-            latest = next((e for e in reversed(previous) if e.sha256), None)
+            latest = next((e for e in reversed(previous) if e.sha256 and e.url == url), None)
+            if latest is None:
+                latest = next((e for e in reversed(previous) if e.sha256), None)
             if latest is None:
                 # A 304 answers a conditional GET, whose validators came from a stored file.
                 raise ArchiveError(

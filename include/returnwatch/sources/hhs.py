@@ -290,12 +290,9 @@ def _kinds() -> dict[str, FileKind]:
             prepare=_prepare_for_validation,
         ),
     }
-    import importlib
+    # The daily report PDF: manual ingest only (no stable public URL for it is known).
+    from returnwatch.sources import hhs_report
 
-    try:  # the daily report PDF (manual ingest: no stable public URL for it is known)
-        hhs_report = importlib.import_module("returnwatch.sources.hhs_report")
-    except ModuleNotFoundError:  # TODO(integration): a plain import once issue 4 lands
-        return kinds
     RAW_DDL.extend(hhs_report.RAW_DDL)
     return {**kinds, hhs_report.KIND.kind: hhs_report.KIND}
 
@@ -303,15 +300,20 @@ def _kinds() -> dict[str, FileKind]:
 KINDS = _kinds()
 
 
+def _looks_like_report(content: bytes) -> bool:
+    from returnwatch.sources import hhs_report
+
+    return hhs_report.looks_like(content)
+
+
 def detect_kind(name: str, content: bytes) -> str:
     """Which of this source's layouts a hand-downloaded file is."""
-    if "daily_report_pdf" in KINDS and content[:5] == b"%PDF-":
+    if _looks_like_report(content):
         return "daily_report_pdf"
     head = content[:4096].decode("utf-8-sig", "replace").lower()
     if "children in cbp custody" in head and "date" in head:
         return "export_csv"
     raise LayoutChanged(source=SOURCE, file=name, row=1,
                         problem="not a file this source publishes",
-                        expected="the ehpz-xc9n CSV export" +
-                                 (" or the daily report PDF" if "daily_report_pdf" in KINDS else ""),
+                        expected="the ehpz-xc9n CSV export or the daily report PDF",
                         seen=head[:120])

@@ -1,0 +1,492 @@
+"""HHS's monthly "Latest UC Data – FY{YYYY}" pages (source ``hhs_uc_monthly``).
+
+This module owns the source ``hhs_uc_monthly``: which pages to fetch (``discover``) and how one
+page becomes long rows of ``raw.hhs_uc_monthly`` (``parse``, kind ``fy_page``). Pure apart from
+``discover``, which reads pages only through the ``get_page`` it is given.
+
+The pages (``SOURCES.md`` A.3): one page per fiscal year at the stable address
+``/programs/social-services/unaccompanied-children/latest-uc-data-fy{YYYY}/index.html``; HTML
+tables under section headings (``Overall Data``, ``Gender``, ``Age``, ``Tender Age (0-12) UC By
+Shelter Type``, ``Total Monthly Discharges to Individual Sponsors Only (By Category)``); months
+as columns (``Oct`` … ``Sep``, only the months published so far); one row per label
+(``Average Number of Children in Care:``, ``Average Occupancy Rate:``, ``Male``, ``0-5``,
+``Category 1``...); figures like ``1,929``, ``15%`` or ``1.8``.
+
+How a page is read (with BeautifulSoup on lxml, cells by label, never by position):
+
+- the fiscal year comes from the page's heading (``Latest UC Data – FY2021``); a month column's
+  date is the first of that month, October–December in calendar year FY−1;
+- a table is a data table when one of its rows is a header of month names; its section is its
+  ``<caption>`` or the nearest heading before it;
+- the page renders each row label twice (two consecutive cells): the header row's cells before
+  the months say how many label cells each row has; their repeats are dropped, a repeated
+  *figure* never is (two months can have the same value, and the label ``17`` looks like one);
+- ``%`` makes a figure a ``Percent`` (0–100, as printed), anything else a ``Number``; the
+  label is kept as published (``category``), with a stable ``measure`` id for known labels
+  (``MEASURES``: e.g. ``17`` in FY2018–FY2019 and ``17+`` from FY2020 are both ``age_17_plus``).
+
+What is refused: an empty page, an HTML page that is not a UC data page (an error or
+maintenance page), a page without its fiscal year, a table whose rows do not line up with its
+month header, and a page that lacks a row the warehouse relies on (``REQUIRED_MEASURES``):
+``LayoutChanged``. A page cut short (no ``</html>``) or a figure that is not a number:
+``BadValue``.
+
+A renamed label, decided: if it is a required row, the page is refused (``LayoutChanged``
+naming the missing row and the unknown labels seen), because marts would silently lose the
+series; any other unknown label is loaded as published with ``measure`` NULL, listed in the
+parse summary, and the GX suite's ``warn`` expectation on ``measure`` makes it a finding, so a
+new or renamed breakdown row never blocks the headline figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from returnwatch.sources.base import FileKind, GetPage, Link
+from returnwatch.sources.errors import BadValue, LayoutChanged
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from bs4 import Tag
+
+log = logging.getLogger(__name__)
+
+SOURCE = "hhs_uc_monthly"
+RAW_TABLE = "hhs_uc_monthly"
+KIND_FY_PAGE = "fy_page"
+PUBLISHER_TZ = ZoneInfo("America/New_York")
+DEFAULT_FIRST_FISCAL_YEAR = 2018
+
+# Section heading as published -> its known row labels (normalised, see _norm) -> measure id.
+MEASURES: dict[str, dict[str, str]] = {
+    "Overall Data": {
+        "average number of children in care": "children_in_care_avg",
+        "maximum number of operations beds": "operational_beds_max",
+        "average occupancy rate": "occupancy_rate_avg",
+        "average length of care (for those discharged)": "length_of_care_discharged_avg",
+        "average length of care (for those in care)": "length_of_care_in_care_avg",
+        "30-day average number of uc referrals": "uc_referrals_30day_avg",
+        "30-day average uc discharge rate": "uc_discharge_rate_30day_avg",
+    },
+    "Gender": {"male": "gender_male", "female": "gender_female"},
+    "Age": {
+        "0-5": "age_0_5", "6-12": "age_6_12", "13-14": "age_13_14", "15-16": "age_15_16",
+        # FY2018-FY2019 pages say "17", FY2020 on "17+": the same band (UC are under 18).
+        "17": "age_17_plus", "17+": "age_17_plus",
+    },
+    "Tender Age (0-12) UC By Shelter Type": {
+        "standard shelter": "tender_age_standard_shelter",
+        "transitional foster care": "tender_age_transitional_foster_care",
+        "residential treatment": "tender_age_residential_treatment",
+        "staff secure": "tender_age_staff_secure",
+        "secure": "tender_age_secure",
+        "therapeutic": "tender_age_therapeutic",
+        "long term foster care": "tender_age_long_term_foster_care",
+    },
+    "Total Monthly Discharges to Individual Sponsors Only (By Category)": {
+        "category 1": "discharges_sponsor_category_1",
+        "category 2": "discharges_sponsor_category_2",
+        "category 3": "discharges_sponsor_category_3",
+        "total": "discharges_sponsor_total",
+    },
+}
+# Rows the marts and monitors read (SOURCES.md A.3 names them): a page without one of them is
+# refused rather than loaded with a hole.
+REQUIRED_MEASURES = (
+    "children_in_care_avg", "occupancy_rate_avg", "uc_referrals_30day_avg",
+    "uc_discharge_rate_30day_avg", "discharges_sponsor_category_1",
+    "discharges_sponsor_category_2", "discharges_sponsor_category_3",
+)
+NUMBER_TYPES = ("Number", "Percent")
+COLUMNS = ["fiscal_year", "month", "section", "category", "measure", "value", "number_type",
+           "source_row"]
+
+_MONTHS = {"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8,
+           "sep": 9, "oct": 10, "nov": 11, "dec": 12}
+# "Oct", "October", "Oct.", "Sept", "Oct 2020", "Oct-20".
+_MONTH_HEADER = re.compile(r"^(?P<name>[a-z]{3})[a-z]*\.?(?:[\s\-]+(?P<year>\d{2}|\d{4}))?$")
+_FISCAL_YEAR = re.compile(r"\bFY\s*(?P<fy>\d{4})\b|\bFiscal\s+Year\s+(?P<fy2>\d{4})\b", re.I)
+_FIGURE = re.compile(r"^(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*(?P<percent>%)?$")
+_BLANK = {"", "-", "\u2013", "\u2014"}
+_MAX_SPAN = 50  # a colspan larger than any real table: a broken page, not a reason to loop
+_SECTION_BY_NORM = {" ".join(name.lower().split()): name for name in MEASURES}
+
+
+@dataclass
+class ParsedPage:
+    """The long rows of one fiscal year's page, plus what the parser noticed."""
+
+    source: str
+    file: str
+    fiscal_year: int
+    rows: list[dict[str, object]] = field(default_factory=list)
+    tables: int = 0
+    tables_skipped: int = 0  # tables without a month header (layout tables, notes)
+    repeated_label_cells: int = 0  # label cells dropped because the page renders labels twice
+    unknown_labels: list[str] = field(default_factory=list)  # "section / label"
+    repeated_labels: list[str] = field(default_factory=list)  # same label twice in a section
+    blank_values: int = 0
+
+    def frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        frame = pd.DataFrame(self.rows, columns=COLUMNS)
+        frame["fiscal_year"] = frame["fiscal_year"].astype("int64")
+        frame["value"] = frame["value"].astype("Float64")
+        frame["source_row"] = frame["source_row"].astype("int64")
+        return frame
+
+    def summary(self) -> dict[str, object]:
+        months = sorted({r["month"] for r in self.rows})
+        return {
+            "fiscal_year": self.fiscal_year,
+            "rows": len(self.rows),
+            "months": len(months),
+            "first_month": months[0].isoformat() if months else None,
+            "last_month": months[-1].isoformat() if months else None,
+            "tables": self.tables,
+            "tables_skipped": self.tables_skipped,
+            "repeated_label_cells": self.repeated_label_cells,
+            "unknown_labels": self.unknown_labels,
+            "repeated_labels": self.repeated_labels,
+            "blank_values": self.blank_values,
+        }
+
+
+# ------------------------------------------------------------------ parse
+
+
+def parse(content: bytes, *, file: str) -> ParsedPage:
+    """Parse one ``latest-uc-data-fy{YYYY}`` page. ``file`` names it in errors."""
+    from bs4 import BeautifulSoup
+
+    expected_page = "an HHS 'Latest UC Data – FY{YYYY}' page with tables of months as columns"
+    if not content.strip():
+        raise LayoutChanged(source=SOURCE, file=file, problem="the page is empty",
+                            expected=expected_page, seen="")
+    head = content.lstrip()[:200].lower()
+    if not (head.startswith((b"<!doctype html", b"<html")) or b"<html" in head):
+        raise LayoutChanged(source=SOURCE, file=file, problem="the response is not an HTML page",
+                            expected=expected_page, seen=content[:120].decode("utf-8", "replace"))
+    if b"</html>" not in content.rstrip()[-64:].lower():
+        raise BadValue(source=SOURCE, file=file,
+                       problem="the page ends before </html> (truncated download?)",
+                       expected="a complete HTML page",
+                       seen=content.rstrip()[-80:].decode("utf-8", "replace"))
+
+    soup = BeautifulSoup(content, "lxml")
+    fiscal_year = _fiscal_year(soup, file)
+    page = ParsedPage(source=SOURCE, file=file, fiscal_year=fiscal_year)
+    seen_keys: set[tuple[str, str]] = set()
+    for number, table in enumerate(soup.find_all("table"), start=1):
+        _read_table(page, table, number, seen_keys, file)
+    if page.tables == 0:
+        raise LayoutChanged(source=SOURCE, file=file,
+                            problem="no table with months as columns on the page",
+                            expected=expected_page, seen=_page_text(soup))
+    _check_required(page, file)
+    return page
+
+
+def _fiscal_year(soup: Any, file: str) -> int:
+    candidates = [tag.get_text(" ", strip=True) for tag in soup.find_all(["h1", "title"])]
+    for text in candidates:
+        found = _FISCAL_YEAR.search(text)
+        if found:
+            return int(found["fy"] or found["fy2"])
+    raise LayoutChanged(source=SOURCE, file=file,
+                        problem="the page does not say which fiscal year it covers",
+                        expected="a heading like 'Latest UC Data – FY2021'",
+                        seen=" | ".join(candidates) or _page_text(soup))
+
+
+def _read_table(page: ParsedPage, table: Tag, number: int, seen_keys: set[tuple[str, str]],
+                file: str) -> None:
+    """Read one table. Its month header row says how many label cells come before the months
+    (two on these pages: every label is rendered twice); every data row must have that many
+    label cells, all the same label, then one figure per month."""
+    months: list[dt.date] | None = None
+    label_cells = 1
+    section: str | None = None
+    where = f"table {number}"
+    for row_number, tr in enumerate(table.find_all("tr"), start=1):
+        cells = _cells(tr)
+        if not any(cells):
+            continue
+        header = _month_header(cells, page.fiscal_year, file, where, row_number)
+        if header is not None:
+            months, label_cells = header, max(1, len(cells) - len(header))
+            if section is None:
+                section = _section(table, file, where)
+                where = f"table {number} ({section})"
+                page.tables += 1
+            continue
+        if months is None:
+            continue  # rows above the month header (a title row), or not a data table
+        if len({_norm(cell) for cell in cells}) == 1 and not _FIGURE.match(cells[0]):
+            continue  # a sub-heading row inside the table (one cell spanning the columns)
+        if len(cells) != label_cells + len(months):
+            raise LayoutChanged(source=SOURCE, file=file, sheet=where, row=row_number,
+                                problem=f"the row has {len(cells)} cells; the header has "
+                                        f"{label_cells} label cell(s) and {len(months)} month "
+                                        "columns",
+                                expected="the row's label, then one figure per month column",
+                                seen=" | ".join(cells))
+        label = _label(cells[:label_cells], file, where, row_number, cells)
+        page.repeated_label_cells += label_cells - 1
+        _add_rows(page, section or "", label, cells[label_cells:], months, seen_keys, file,
+                  where, row_number)
+    if months is None:
+        page.tables_skipped += 1
+
+
+def _label(label_cells: list[str], file: str, where: str, row_number: int,
+           cells: list[str]) -> str:
+    """The row's label: its label cells must all say the same (the page repeats it)."""
+    distinct = {_norm(text) for text in label_cells}
+    if len(distinct) != 1 or not label_cells[0]:
+        problem = ("a row of figures without a label" if distinct <= {""}
+                   else f"the row has {len(distinct)} different label cells")
+        raise LayoutChanged(source=SOURCE, file=file, sheet=where, row=row_number,
+                            problem=problem,
+                            expected="one label (rendered once per label column), then one "
+                                     "figure per month", seen=" | ".join(cells))
+    return label_cells[0]
+
+
+def _add_rows(page: ParsedPage, section: str, label: str, figures: list[str],
+              months: list[dt.date], seen_keys: set[tuple[str, str]], file: str, where: str,
+              row_number: int) -> None:
+    canonical_section = _SECTION_BY_NORM.get(_norm(section))
+    measure = MEASURES.get(canonical_section or "", {}).get(_norm(label))
+    if measure is None:
+        page.unknown_labels.append(f"{section} / {label}")
+    key = (_norm(section), _norm(label))
+    if key in seen_keys:
+        page.repeated_labels.append(f"{section} / {label}")
+    seen_keys.add(key)
+    parsed = [_figure(text, file, where, row_number, month) for text, month in zip(figures, months)]
+    # A blank cell takes the row's type, so "Percent" rows stay Percent where a month is empty.
+    row_type = "Percent" if any(p and p[1] == "Percent" for p in parsed) else "Number"
+    for month, figure in zip(months, parsed):
+        if figure is None:
+            page.blank_values += 1
+        page.rows.append({
+            "fiscal_year": page.fiscal_year, "month": month, "section": section,
+            "category": label, "measure": measure,
+            "value": figure[0] if figure else None,
+            "number_type": figure[1] if figure else row_type,
+            # The n-th figure on the page: tables top to bottom, rows, then months left to right.
+            "source_row": len(page.rows) + 1,
+        })
+
+
+def _cells(tr: Tag) -> list[str]:
+    """The row's cell texts, a cell spanning n columns counted n times (so rows line up)."""
+    cells: list[str] = []
+    for cell in tr.find_all(["th", "td"]):
+        text = " ".join(cell.get_text(" ", strip=True).split())
+        span = str(cell.get("colspan") or "1")
+        cells.extend([text] * min(int(span) if span.isdigit() and int(span) > 0 else 1, _MAX_SPAN))
+    return cells
+
+
+def _month_header(cells: list[str], fiscal_year: int, file: str, where: str,
+                  row_number: int) -> list[dt.date] | None:
+    """The month columns' dates when the row ends in month names after its caption cells
+    (none of them a figure), else None."""
+    matches = [_MONTH_HEADER.match(cell.lower()) for cell in cells]
+    trailing = 0  # how many cells at the end of the row are month names
+    for match in reversed(matches):
+        if not (match and match["name"] in _MONTHS):
+            break
+        trailing += 1
+    first = len(cells) - trailing
+    if trailing == 0 or any(_FIGURE.match(cell) for cell in cells[:first]):
+        return None
+    dates = []
+    for cell, match in zip(cells[first:], matches[first:]):
+        month = _MONTHS[match["name"]]
+        date = month_date(fiscal_year, month)
+        if match["year"]:
+            year = int(match["year"])
+            year = year + 2000 if year < 100 else year
+            if year != date.year:
+                raise LayoutChanged(source=SOURCE, file=file, sheet=where, row=row_number,
+                                    problem=f"the month column {cell!r} is not in FY{fiscal_year}",
+                                    expected=f"months October {fiscal_year - 1} to September "
+                                             f"{fiscal_year}", seen=" | ".join(cells))
+        dates.append(date)
+    if len(set(dates)) != len(dates):
+        raise LayoutChanged(source=SOURCE, file=file, sheet=where, row=row_number,
+                            problem="a month appears twice in the header",
+                            expected="each month once", seen=" | ".join(cells))
+    return dates
+
+
+def _section(table: Tag, file: str, where: str) -> str:
+    caption = table.find("caption")
+    heading = caption or table.find_previous(["h2", "h3", "h4", "h5", "h6"])
+    text = " ".join(heading.get_text(" ", strip=True).split()) if heading else ""
+    if not text:
+        raise LayoutChanged(source=SOURCE, file=file, sheet=where,
+                            problem="the table has no section heading",
+                            expected="a heading such as 'Overall Data' or 'Gender' before it",
+                            seen=" ".join(table.get_text(" ", strip=True).split())[:160])
+    return text
+
+
+def _figure(text: str, file: str, where: str, row_number: int,
+            month: dt.date) -> tuple[float, str] | None:
+    if text.strip() in _BLANK:
+        return None  # empty is not zero
+    found = _FIGURE.match(text.strip())
+    if not found:
+        raise BadValue(source=SOURCE, file=file, sheet=where, row=row_number,
+                       column=month.strftime("%b %Y"), problem="the figure is not a number",
+                       expected="a number like 1,929, 1.8 or 15%", seen=text)
+    value = float(found["number"].replace(",", ""))
+    return value, "Percent" if found["percent"] else "Number"
+
+
+def _check_required(page: ParsedPage, file: str) -> None:
+    seen = {row["measure"] for row in page.rows}
+    missing = [m for m in REQUIRED_MEASURES if m not in seen]
+    if not missing:
+        return
+    labels = {measure: label for rows in MEASURES.values() for label, measure in rows.items()}
+    raise LayoutChanged(source=SOURCE, file=file,
+                        problem="rows the warehouse relies on are missing: "
+                                + ", ".join(repr(labels[m]) for m in missing),
+                        expected="the rows " + ", ".join(repr(labels[m]) for m in REQUIRED_MEASURES),
+                        seen="labels not recognised: " + ("; ".join(page.unknown_labels) or "none"))
+
+
+def _norm(label: str) -> str:
+    """Compare labels without case, spacing, or the trailing ':' and footnote '*'s."""
+    return " ".join(label.replace("\u00a0", " ").split()).lower().rstrip(":* ").strip()
+
+
+def _page_text(soup: Any) -> str:
+    return " ".join(soup.get_text(" ", strip=True).split())[:160]
+
+
+def month_date(fiscal_year: int, month: int) -> dt.date:
+    """First day of ``month`` of US federal fiscal year ``fiscal_year`` (Oct–Dec: FY−1)."""
+    return dt.date(fiscal_year - 1 if month >= 10 else fiscal_year, month, 1)
+
+
+def fiscal_year_of(day: dt.date) -> int:
+    return day.year + 1 if day.month >= 10 else day.year
+
+
+# ------------------------------------------------------------------ discover
+
+
+def discover(get_page: GetPage, *, landing_url: str, run_at: dt.datetime,
+             options: Mapping[str, Any]) -> list[Link]:
+    """The FY pages that exist, FY ``options['first_fiscal_year']`` .. the run's FY.
+
+    ``landing_url`` is the configured pattern with ``{fiscal_year}`` in it: HHS's documented,
+    stable address per fiscal year, not a link the publisher changes. Each page is asked for
+    once (``get_page``): a 404 is a fiscal year whose first month is not out yet (October and
+    early November) or a page that is gone; it is logged and left out, since failing the
+    whole run for it would stop the other years. Every other fetch error propagates. If no
+    page exists at all, the site has moved: ``LayoutChanged``.
+    """
+    from returnwatch.fetch import HTTPStatusError
+
+    if "{fiscal_year}" not in landing_url:
+        raise ValueError(f"{SOURCE}: the configured path must contain '{{fiscal_year}}', got "
+                         f"{landing_url!r} (config/sources.yaml)")
+    first = int(options.get("first_fiscal_year", DEFAULT_FIRST_FISCAL_YEAR))
+    current = fiscal_year_of(run_at.astimezone(PUBLISHER_TZ).date())
+    links: list[Link] = []
+    missing: list[int] = []
+    for fiscal_year in range(first, current + 1):  # bounded: one request per fiscal year
+        url = landing_url.replace("{fiscal_year}", str(fiscal_year))
+        try:
+            get_page(url)
+        except HTTPStatusError as exc:
+            if exc.status != 404:
+                raise
+            missing.append(fiscal_year)
+            continue
+        links.append(Link(url=url, kind=KIND_FY_PAGE, label=f"Latest UC Data – FY{fiscal_year}",
+                          period=f"FY{fiscal_year}", extra={"fiscal_year": str(fiscal_year)}))
+    if missing:
+        log.warning("%s: no page (HTTP 404) for FY %s", SOURCE, ", ".join(map(str, missing)))
+    if not links and current >= first:
+        raise LayoutChanged(source=SOURCE, file=landing_url,
+                            problem=f"none of the pages FY{first}..FY{current} exists (HTTP 404)",
+                            expected="HHS's 'Latest UC Data – FY{YYYY}' pages at the configured "
+                                     "address", seen=f"404 for FY {', '.join(map(str, missing))}")
+    return links
+
+
+def detect_kind(name: str, content: bytes) -> str:
+    """Which of this source's layouts a hand-downloaded file is (only one: the FY page)."""
+    head = content[:200_000].decode("utf-8", "replace").lower()
+    if "<html" in head and ("latest uc data" in head
+                            or "average number of children in care" in head):
+        return KIND_FY_PAGE
+    raise LayoutChanged(source=SOURCE, file=name, problem="not a file this source publishes",
+                        expected="an HHS 'Latest UC Data – FY{YYYY}' HTML page",
+                        seen=content[:120].decode("utf-8", "replace"))
+
+
+# ------------------------------------------------------------------ the source module contract
+
+
+RAW_DDL = [
+    f"""
+    CREATE TABLE IF NOT EXISTS raw.{RAW_TABLE} (
+        fiscal_year   INTEGER NOT NULL,  -- US federal fiscal year of the page (Oct-Sep)
+        month         DATE NOT NULL,     -- first day of the month; Oct-Dec are in fiscal_year - 1
+        section       VARCHAR NOT NULL,  -- the table's heading as published ('Overall Data')
+        category      VARCHAR NOT NULL,  -- the row label as published ('Average Occupancy Rate:')
+        measure       VARCHAR,           -- stable id of a known label; NULL for an unknown one
+        value         DOUBLE,            -- NULL where the cell is blank (empty is not zero)
+        number_type   VARCHAR NOT NULL,  -- 'Number', or 'Percent' (0-100, as printed with '%')
+        source_file   VARCHAR NOT NULL,
+        source_row    INTEGER NOT NULL,  -- n-th figure on the page (tables, rows, months)
+        vintage       DATE NOT NULL,
+        PRIMARY KEY (source_file, source_row)
+    )
+    """,
+]
+
+
+def _prepare_for_validation(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns for expectations: the month's own fiscal year, and Percent figures alone."""
+    import pandas as pd
+
+    frame = frame.copy()
+    months = pd.to_datetime(frame["month"])
+    frame["month_fiscal_year"] = (months.dt.year + (months.dt.month >= 10).astype("int64")).astype("int64")
+    frame["month_day"] = months.dt.day.astype("int64")
+    frame["percent_value"] = frame["value"].where(frame["number_type"] == "Percent")
+    return frame
+
+
+KINDS: dict[str, FileKind] = {
+    KIND_FY_PAGE: FileKind(
+        kind=KIND_FY_PAGE,
+        parse=parse,
+        raw_table=RAW_TABLE,
+        suite="hhs_uc_monthly",
+        # A month's figure for a label that changes on a later fetch of the page is a revision.
+        key_columns=("month", "section", "category"),
+        value_columns=("value",),
+        unique_keys_only=True,
+        description="HHS 'Latest UC Data – FY{YYYY}' page: monthly ORR in-care statistics, "
+                    "one page per fiscal year, months as columns",
+        prepare=_prepare_for_validation,
+    ),
+}

@@ -1,0 +1,367 @@
+"""HHS/DHS "Unaccompanied Children Daily Report" PDFs (the bulletin published since March 2021).
+
+This module owns reading one report PDF into one typed row of ``raw.hhs_uc_daily_report``. It
+is a file kind of source ``hhs_uc_daily`` (``KIND``, kind ``daily_report_pdf``) for the manual
+ingest of reports somebody downloaded by hand: no stable public URL for them is known. Pure:
+bytes in, rows out, no network, no warehouse.
+
+The layout, as the text of real reports reads (e.g. the report released April 14, 2021, as
+transcribed at scribd.com/document/503038617)::
+
+    Release date: April 14, 2021
+    Unaccompanied Children Daily Report
+    Data represent a joint, preliminary daily tally provided by the U.S. Department of Health and
+    Human Services (HHS) and the Department of Homeland Security (DHS).
+    April 13th Data
+    Unaccompanied children apprehended and placed into CBP custody* 492
+    Children in CBP custody 2,853
+    Children transferred out of CBP custody 649
+    Children in HHS care 19,120
+    Children discharged from HHS care 303
+    30-Day Average Data
+    Unaccompanied children apprehended and placed into CBP custody* 496
+    Children in CBP custody 4,608
+    Children transferred out of CBP custody 620
+    *This number does not include children from Mexico, ...
+
+How it is read: pdfplumber extracts the text (no positions are relied on); rows are found by
+their label at the start of a line, so a reordered table or a label wrapped over two lines
+still reads. The data day comes from the ``April 13th Data`` heading (ordinal suffixes; no
+year: the year is the release date's, or the year before when the heading's day would fall
+after the release, as a December 31st report released on January 1 does).
+
+A PDF without the title, the release date, the data heading, the 30-day block or one of the
+rows raises ``LayoutChanged`` naming the file, the page and the text seen; a figure that is not
+a number raises ``BadValue``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from returnwatch.sources.base import FileKind
+from returnwatch.sources.errors import BadValue, LayoutChanged
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# The report carries the same five daily figures as the healthdata.gov dataset, so its rows
+# belong to that source; they go to their own raw table (they add the 30-day averages and a
+# release date, and are a different vintage stream).
+SOURCE = "hhs_uc_daily"
+RAW_TABLE = "hhs_uc_daily_report"
+TITLE = "Unaccompanied Children Daily Report"
+AVERAGE_HEADING = "30-Day Average Data"
+# The footnote's first words (its full text is in sources/hhs.py, MEXICO_FOOTNOTE).
+FOOTNOTE_START = "*This number does not include children from Mexico"
+
+# Row label as published (without its '*') -> raw column. Same column names as raw.hhs_uc_daily.
+DAILY_ROWS: dict[str, str] = {
+    "Unaccompanied children apprehended and placed into CBP custody": "apprehended_placed_in_cbp_custody",
+    "Children in CBP custody": "in_cbp_custody",
+    "Children transferred out of CBP custody": "transferred_out_of_cbp_custody",
+    "Children in HHS care": "in_hhs_care",
+    "Children discharged from HHS care": "discharged_from_hhs_care",
+}
+# The 30-Day Average block repeats the first three rows.
+AVERAGE_ROWS: dict[str, str] = {
+    label: f"{column}_30day_avg" for label, column in list(DAILY_ROWS.items())[:3]
+}
+COUNT_COLUMNS = list(DAILY_ROWS.values())
+AVERAGE_COLUMNS = list(AVERAGE_ROWS.values())
+COLUMNS = ["report_date", "release_date", *COUNT_COLUMNS, *AVERAGE_COLUMNS, "source_row"]
+
+_MONTH_NAMES = "January|February|March|April|May|June|July|August|September|October|November|December"
+_RELEASE = re.compile(r"Release\s+date:\s*(?P<date>.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+# "April 13th Data", "June 1st Data", "April 13 Data", "April 13th, 2021 Data".
+_DATA_HEADING = re.compile(
+    rf"^(?P<month>{_MONTH_NAMES})\.?\s+(?P<day>\d{{1,2}})(?P<suffix>st|nd|rd|th)?"
+    r"(?:,?\s+(?P<year>\d{4}))?\s+Data\s*$",
+    re.IGNORECASE | re.MULTILINE)
+_COUNT = re.compile(r"^\d{1,3}(,\d{3})+$|^\d+$")
+_AVERAGE = re.compile(r"^(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
+
+
+@dataclass
+class ParsedReport:
+    """One report: a single row, plus what the parser noticed."""
+
+    source: str
+    file: str
+    rows: list[dict[str, object]]
+    pages: int
+    footnote_present: bool
+    notes: list[str] = field(default_factory=list)
+
+    def frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        frame = pd.DataFrame(self.rows, columns=COLUMNS)
+        for column in COUNT_COLUMNS:
+            frame[column] = frame[column].astype("Int64")
+        for column in AVERAGE_COLUMNS:
+            frame[column] = frame[column].astype("Float64")
+        frame["source_row"] = frame["source_row"].astype("int64")
+        return frame
+
+    def summary(self) -> dict[str, object]:
+        row = self.rows[0] if self.rows else {}
+        return {
+            "rows": len(self.rows),
+            "report_date": row["report_date"].isoformat() if row else None,
+            "release_date": row["release_date"].isoformat() if row else None,
+            "pages": self.pages,
+            "footnote_present": self.footnote_present,
+        }
+
+
+@dataclass(frozen=True)
+class _Line:
+    page: int  # 1-based
+    number: int  # 1-based line of that page's extracted text
+    text: str  # whitespace-normalised
+
+
+def parse(content: bytes, *, file: str) -> ParsedReport:
+    """Parse one daily report PDF. ``file`` names it in errors (sha256 or file name)."""
+    lines, pages = _text_lines(content, file)
+    first_page = "page 1"
+    title = _find(lines, lambda text: TITLE.lower() in text.lower())
+    if title is None:
+        raise LayoutChanged(source=SOURCE, file=file, sheet=first_page, row=1,
+                            problem=f"the title {TITLE!r} is not in the PDF",
+                            expected=f"a report titled {TITLE!r}", seen=_show(lines[:4]))
+    text_by_page = {p: "\n".join(ln.text for ln in lines if ln.page == p) for p in range(1, pages + 1)}
+
+    release_date = _release_date(lines, file)
+    report_date, heading = _report_date(lines, release_date, file)
+
+    average_heading = _find(lines, lambda text: text.lower() == AVERAGE_HEADING.lower())
+    if average_heading is None or _position(average_heading) < _position(heading):
+        raise LayoutChanged(source=SOURCE, file=file, sheet=f"page {heading.page}",
+                            problem=f"the {AVERAGE_HEADING!r} block is missing after the "
+                                    f"{heading.text!r} block",
+                            expected=f"a line {AVERAGE_HEADING!r} followed by the first three rows",
+                            seen=text_by_page[heading.page])
+    daily_block = [ln for ln in lines if _position(heading) < _position(ln) < _position(average_heading)]
+    average_block = [ln for ln in lines if _position(ln) > _position(average_heading)]
+
+    record: dict[str, object] = {"report_date": report_date, "release_date": release_date}
+    for label, column in DAILY_ROWS.items():
+        record[column] = _figure(daily_block, label, heading, file, whole=True)
+    for label, column in AVERAGE_ROWS.items():
+        record[column] = _figure(average_block, label, average_heading, file, whole=False)
+    # One report per file: its row is where its data heading is (the n-th non-empty line of
+    # the extracted text, all pages), so a validation message points at the heading.
+    record["source_row"] = lines.index(heading) + 1
+    footnote = any(ln.text.startswith(FOOTNOTE_START) for ln in lines)
+    return ParsedReport(source=SOURCE, file=file, rows=[record], pages=pages,
+                        footnote_present=footnote)
+
+
+def looks_like(content: bytes) -> bool:
+    """Whether ``content`` is a daily report PDF (for ``detect_kind`` in manual ingest)."""
+    if not content.startswith(b"%PDF-"):
+        return False
+    try:
+        lines, _ = _text_lines(content, "looks_like")
+    except (LayoutChanged, BadValue):
+        return False
+    return any(TITLE.lower() in ln.text.lower() for ln in lines)
+
+
+# ------------------------------------------------------------------ text
+
+
+def _text_lines(content: bytes, file: str) -> tuple[list[_Line], int]:
+    """Every non-empty line of the PDF's text, page by page."""
+    import pdfplumber
+    from pdfminer.pdfparser import PDFSyntaxError
+    from pdfminer.psparser import PSException
+    from pdfplumber.utils.exceptions import PdfminerException
+
+    if not content.startswith(b"%PDF-"):
+        raise LayoutChanged(source=SOURCE, file=file, problem="the file is not a PDF",
+                            expected="a PDF (starting with %PDF-)",
+                            seen=content[:80].decode("latin-1"))
+    lines: list[_Line] = []
+    try:
+        with pdfplumber.open(io.BytesIO(content)) as pdf:
+            pages = len(pdf.pages)
+            for page_number, page in enumerate(pdf.pages, start=1):
+                text = page.extract_text() or ""
+                for line_number, raw in enumerate(text.splitlines(), start=1):
+                    normal = " ".join(raw.split())
+                    if normal:
+                        lines.append(_Line(page_number, line_number, normal))
+    except (PdfminerException, PDFSyntaxError, PSException, ValueError, KeyError,
+            TypeError) as exc:
+        # pdfplumber wraps what pdfminer raises on open; pages read later can still raise
+        # pdfminer's own or builtin errors on a broken file.
+        raise LayoutChanged(source=SOURCE, file=file,
+                            problem=f"the PDF cannot be read ({type(exc).__name__}: {exc})",
+                            expected="a readable PDF with a text layer",
+                            seen=content[:80].decode("latin-1")) from None
+    if not lines:
+        raise LayoutChanged(source=SOURCE, file=file, sheet="page 1",
+                            problem="the PDF has no extractable text (a scanned image?)",
+                            expected=f"a report titled {TITLE!r} with a text layer", seen="")
+    return lines, pages
+
+
+def _find(lines: list[_Line], match: Callable[[str], bool]) -> _Line | None:
+    return next((ln for ln in lines if match(ln.text)), None)
+
+
+def _position(line: _Line) -> tuple[int, int]:
+    return (line.page, line.number)
+
+
+def _show(lines: list[_Line]) -> str:
+    return " | ".join(ln.text for ln in lines)
+
+
+# ------------------------------------------------------------------ dates
+
+
+def _release_date(lines: list[_Line], file: str) -> dt.date:
+    for line in lines:
+        found = _RELEASE.search(line.text)
+        if found:
+            return _read_date(found["date"], line, file)
+    raise LayoutChanged(source=SOURCE, file=file, sheet="page 1",
+                        problem="the 'Release date:' line is missing",
+                        expected="a line like 'Release date: April 14, 2021'",
+                        seen=_show(lines[:4]))
+
+
+def _read_date(text: str, line: _Line, file: str) -> dt.date:
+    cleaned = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", text.strip().rstrip("."), flags=re.IGNORECASE)
+    for fmt in ("%B %d, %Y", "%B %d %Y", "%b %d, %Y", "%b. %d, %Y", "%m/%d/%Y"):
+        try:
+            return dt.datetime.strptime(cleaned, fmt).date()
+        except ValueError:
+            continue
+    raise BadValue(source=SOURCE, file=file, sheet=f"page {line.page}", row=line.number,
+                   column="Release date", problem="the release date cannot be read",
+                   expected="a date like 'April 14, 2021'", seen=line.text)
+
+
+def _report_date(lines: list[_Line], release: dt.date, file: str) -> tuple[dt.date, _Line]:
+    """The data day from the 'April 13th Data' heading; its year from the release date."""
+    headings = [(ln, m) for ln in lines if (m := _DATA_HEADING.match(ln.text))]
+    if not headings:
+        raise LayoutChanged(source=SOURCE, file=file, sheet="page 1",
+                            problem="the data-day heading is missing",
+                            expected="a line like 'April 13th Data'", seen=_show(lines[:8]))
+    if len(headings) > 1:
+        raise LayoutChanged(source=SOURCE, file=file, sheet=f"page {headings[1][0].page}",
+                            row=headings[1][0].number,
+                            problem="more than one data-day heading: several reports in one file",
+                            expected="one report per PDF",
+                            seen=", ".join(ln.text for ln, _ in headings))
+    line, match = headings[0]
+    month = dt.datetime.strptime(match["month"][:3], "%b").month
+    day = int(match["day"])
+    year = int(match["year"]) if match["year"] else release.year
+    try:
+        date = dt.date(year, month, day)
+        if not match["year"] and date > release:  # "December 31st Data" released January 1
+            date = dt.date(year - 1, month, day)
+    except ValueError:
+        raise BadValue(source=SOURCE, file=file, sheet=f"page {line.page}", row=line.number,
+                       column="data heading", problem="the data-day heading is not a real date",
+                       expected="a heading like 'April 13th Data'", seen=line.text) from None
+    return date, line
+
+
+# ------------------------------------------------------------------ figures
+
+
+def _figure(block: list[_Line], label: str, heading: _Line, file: str, *,
+            whole: bool) -> int | float:
+    """The number after ``label`` at the start of a line of ``block``.
+
+    The block's lines are joined with newlines and the label's words may be separated by any
+    whitespace, so a label wrapped over two lines is still found.
+    """
+    text = "\n".join(ln.text for ln in block)
+    words = r"\s+".join(re.escape(word) for word in label.split())
+    found = re.search(rf"(?:^|\n){words}\s*\*?[ \t]*(?P<value>[^\s]*)", text, re.IGNORECASE)
+    where = f"page {heading.page}"
+    if found is None:
+        raise LayoutChanged(source=SOURCE, file=file, sheet=where,
+                            problem=f"the row {label!r} is missing from the {heading.text!r} block",
+                            expected=f"a line starting with {label!r} followed by a number",
+                            seen=_show(block))
+    value = found["value"]
+    line = _line_of(block, text, found.start("value"))
+    pattern = _COUNT if whole else _AVERAGE
+    if not pattern.match(value):
+        raise BadValue(source=SOURCE, file=file, sheet=f"page {line.page}", row=line.number,
+                       column=label, problem="the figure is not a number",
+                       expected="a whole number like 2,853" if whole
+                       else "a number like 4,608 or 312.5", seen=line.text)
+    number = value.replace(",", "")
+    return int(number) if whole else float(number)
+
+
+def _line_of(block: list[_Line], text: str, offset: int) -> _Line:
+    """The block line that holds character ``offset`` of the newline-joined ``text``."""
+    index = text.count("\n", 0, offset)
+    return block[min(index, len(block) - 1)]
+
+
+# ------------------------------------------------------------------ the file kind
+
+
+RAW_DDL = [
+    f"""
+    CREATE TABLE IF NOT EXISTS raw.{RAW_TABLE} (
+        report_date                                  DATE NOT NULL,  -- the data day ('April 13th Data')
+        release_date                                 DATE NOT NULL,  -- 'Release date: April 14, 2021'
+        apprehended_placed_in_cbp_custody            INTEGER,  -- excludes Mexican children (footnote)
+        in_cbp_custody                               INTEGER,
+        transferred_out_of_cbp_custody               INTEGER,
+        in_hhs_care                                  INTEGER,
+        discharged_from_hhs_care                     INTEGER,
+        apprehended_placed_in_cbp_custody_30day_avg  DOUBLE,
+        in_cbp_custody_30day_avg                     DOUBLE,
+        transferred_out_of_cbp_custody_30day_avg     DOUBLE,
+        source_file                                  VARCHAR NOT NULL,
+        source_row                                   INTEGER NOT NULL,  -- text line of the data heading
+        vintage                                      DATE NOT NULL,
+        PRIMARY KEY (source_file, source_row)
+    )
+    """,
+]
+
+
+def _prepare_for_validation(frame: pd.DataFrame) -> pd.DataFrame:
+    """Days between the data day and the release, for the release-lag expectations."""
+    import pandas as pd
+
+    frame = frame.copy()
+    lag = pd.to_datetime(frame["release_date"]) - pd.to_datetime(frame["report_date"])
+    frame["release_lag_days"] = lag.dt.days
+    return frame
+
+
+KIND = FileKind(
+    kind="daily_report_pdf",
+    parse=parse,
+    raw_table=RAW_TABLE,
+    suite="hhs_uc_daily_report",
+    # A data day whose figures differ in another report (a re-issued PDF) is a revision.
+    key_columns=("report_date",),
+    value_columns=(*COUNT_COLUMNS, *AVERAGE_COLUMNS),
+    unique_keys_only=True,
+    description="HHS/DHS 'Unaccompanied Children Daily Report' PDF: one data day's five "
+                "figures and three 30-day averages (manual ingest)",
+    prepare=_prepare_for_validation,
+)
