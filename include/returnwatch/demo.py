@@ -4,10 +4,14 @@ What it does, in order:
 
 1. prepares the project-local Airflow (SQLite metadata DB, the one-slot ``warehouse`` pool);
 2. starts the replay mirror on 127.0.0.1 and points the sources' base URLs at it;
-3. for each replayed day: tells the mirror "today is D" (it then serves only what the
+3. runs the monthly sources (``cbp_encounters_monthly``, ``segob_bulletin_monthly``,
+   ``hhs_uc_monthly``) as of 20 March 2021, when the older CBP vintage was current;
+4. for each replayed day: tells the mirror "today is D" (it then serves only what the
    publisher had published by D) and runs ``hhs_uc_daily`` and ``monitor`` through Airflow's
    ``dag.test()`` with D as the logical date, exactly as the scheduler would have run them;
-4. catches up to the end of the real file, runs ``transform`` (dbt through Cosmos) and the
+   on 17 June 2025 the monthly sources run again and find CBP's and SEGOB's newer files,
+   whose restated figures go to ``monitor.revisions``;
+5. catches up to the end of the real file, runs ``transform`` (dbt through Cosmos) and the
    monitors once more, and prints a summary.
 
 Everything runs in one Python process because one ``airflow dags test`` CLI call costs ~18 s
@@ -30,6 +34,15 @@ from typing import Any
 
 from returnwatch import airflow_env, settings
 
+# The monthly sources' history first: the world as of 20 March 2021, when CBP's file of
+# 2 March 2021 (the figures the Washington Post scraped) was current, SEGOB's bulletin ran to
+# January 2021 and HHS's monthly pages to January 2021.
+HISTORY_DAY = dt.date(2021, 3, 20)
+MONTHLY_SOURCES = ("cbp_encounters_monthly", "segob_bulletin_monthly", "hhs_uc_monthly")
+# ... then during the daily replay, the day after CBP's June 2025 release (16 June; SEGOB's
+# bulletin through April 2025 came out on 7 June): the new vintages restate earlier months,
+# and those restatements land in monitor.revisions.
+MONTHLY_CHECK_DAY = dt.date(2025, 6, 17)
 DEFAULT_FROM = dt.date(2025, 6, 8)
 DEFAULT_TO = dt.date(2025, 6, 19)
 # The day after the newest row of the real file (2025-12-21) is published: catch-up target.
@@ -48,7 +61,9 @@ class DemoReport:
 
 def run(start: dt.date = DEFAULT_FROM, end: dt.date = DEFAULT_TO,
         final: dt.date | None = DEFAULT_FINAL, *, verbose: bool = False,
-        print_summary: bool = True) -> DemoReport:
+        print_summary: bool = True, history: bool = True) -> DemoReport:
+    """Replay ``start``..``end`` day by day, then ``final``; ``history`` adds the monthly
+    sources (CBP, SEGOB, HHS monthly pages) as of March 2021 and June 2025."""
     began = time.monotonic()
     airflow_env.configure()
     if not verbose:
@@ -61,13 +76,22 @@ def run(start: dt.date = DEFAULT_FROM, end: dt.date = DEFAULT_TO,
 
     report = DemoReport()
     with ReplayMirror(as_of=start) as mirror:
-        os.environ["RETURNWATCH_HHS_UC_DAILY_BASE_URL"] = mirror.base_url("hhs_uc_daily")
-        _say(f"Replay mirror of the publishers on {mirror.base_url('hhs_uc_daily')} "
-             "(real published data, see include/replay/PROVENANCE.md)")
+        _say(f"Replay mirror of the publishers on {mirror.url} (real published data, "
+             "see include/replay/PROVENANCE.md)")
+        for source, base_url in mirror.env().items():
+            os.environ[source] = base_url
         dags = load_dags()
+        if history:
+            _say(f"The monthly sources as they stood on {HISTORY_DAY:%d %B %Y} …")
+            replay_day(dags, mirror, HISTORY_DAY, report, transform=False,
+                       sources=MONTHLY_SOURCES, monitor=False)
+        _say(f"Daily replay {start:%d %b} – {end:%d %b %Y} (HHS daily figures; the monthly "
+             f"sources on {MONTHLY_CHECK_DAY:%d %b}) …")
         day = start
         while day <= end:
-            replay_day(dags, mirror, day, report, transform=False)
+            monthly = MONTHLY_SOURCES if history and day == MONTHLY_CHECK_DAY else ()
+            replay_day(dags, mirror, day, report, transform=False,
+                       sources=("hhs_uc_daily", *monthly))
             day += dt.timedelta(days=1)
         if final and final > end:
             _say(f"Catching up to {final:%a %d %b %Y} (the end of the real file) …")
@@ -96,20 +120,23 @@ def load_dags() -> dict[str, Any]:
 
 
 def replay_day(dags: dict[str, Any], mirror: Any, day: dt.date, report: DemoReport, *,
-               transform: bool) -> None:
+               transform: bool, sources: tuple[str, ...] = ("hhs_uc_daily",),
+               monitor: bool = True) -> None:
     """Run one replayed day's DAGs, with the mirror showing what was published by then."""
     mirror.set_as_of(day)
     source_at = dt.datetime.combine(day, dt.time(SOURCE_RUN_HOUR), tzinfo=dt.UTC)
     monitor_at = dt.datetime.combine(day, dt.time(MONITOR_RUN_HOUR), tzinfo=dt.UTC)
-    runs = [("hhs_uc_daily", source_at)]
+    runs = [(source, source_at) for source in sources]
     if transform:
         runs.append(("transform", source_at + dt.timedelta(minutes=30)))
-    runs.append(("monitor", monitor_at))
+    if monitor:
+        runs.append(("monitor", monitor_at))
     states = []
     for dag_id, at in runs:
+        began = time.monotonic()
         state = run_dag(dags[dag_id], at)
         report.dag_runs += 1
-        states.append(f"{dag_id} {state}")
+        states.append(f"{dag_id} {state} ({time.monotonic() - began:.1f} s)")
         if state != "success":
             report.failed_runs.append(f"{dag_id}@{at:%Y-%m-%d}")
     report.days += 1

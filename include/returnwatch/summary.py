@@ -33,18 +33,51 @@ def _rows(con: Any, sql: str) -> list[tuple]:
         return []
 
 
+# The column that says which period a raw row describes, by preference.
+_PERIOD_COLUMNS = ("report_date", "month", "repatriation_date")
+# Mirror files made by hand because no public copy exists (include/replay/segob_upm/*_constructed.*).
+_CONSTRUCTED = {"raw.segob_mexican_minor_repatriations", "raw.segob_repatriation_events"}
+
+
 def _loads(con: Any) -> list[str]:
-    out = ["Loaded"]
+    out = ["Loaded (every vintage kept; latest period = newest period in any vintage)"]
     for source, files, rows, first, last in _rows(con, """
         select f.source, count(*), sum(f.rows_loaded), min(f.vintage), max(f.vintage)
         from raw.files f group by 1 order by 1"""):
-        out.append(f"  {source}: {files} file(s) received and loaded ({rows} raw rows, "
-                   f"every vintage kept), vintages {first} … {last}")
+        out.append(f"  {source}: {files} file(s), {rows:,} raw rows, vintages {first} … {last}")
+        for table, table_files, table_rows in _rows(con, f"""
+                select raw_table, count(*), sum(rows_loaded) from raw.files
+                where source = '{source}' group by 1 order by 1"""):
+            latest = _latest_period(con, table)
+            note = ("  [demo: CONSTRUCTED figures, see include/replay/segob_upm/PROVENANCE.md]"
+                    if table in _CONSTRUCTED else "")
+            out.append(f"    {table}: {table_rows:,} rows from {table_files} file(s), "
+                       f"latest period {latest}{note}")
+    revised = _rows(con, """select source, count(*), count(distinct new_file)
+                           from monitor.revisions group by 1 order by 1""")
+    for source, figures, files in revised:
+        out.append(f"  revisions: {source}: {figures} figure(s) restated by {files} newer file(s) "
+                   "(monitor.revisions)")
     mart = _rows(con, "select count(*), min(report_date), max(report_date) from marts.hhs_uc_daily")
     if mart and mart[0][0]:
         count, first, last = mart[0]
         out.append(f"  marts.hhs_uc_daily: {count} published days, {first} … {last}")
     return out
+
+
+def _latest_period(con: Any, table: str) -> str:
+    schema, _, name = table.partition(".")
+    columns = {row[0] for row in _rows(con, f"""
+        select column_name from information_schema.columns
+        where table_schema = '{schema}' and table_name = '{name}'""")}
+    column = next((c for c in _PERIOD_COLUMNS if c in columns), None)
+    if column is None:
+        return "?"
+    found = _rows(con, f"select max({column}) from {table}")
+    value = found[0][0] if found else None
+    if value is None:
+        return "none"
+    return f"{value:%Y-%m}" if column == "month" else f"{value}"
 
 
 def _latest(con: Any) -> list[str]:
