@@ -218,8 +218,9 @@ def test_fault_slow(mirror: ReplayMirror, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_every_fault_mode_is_covered() -> None:
+    # empty_page is exercised by tests/replay_sites/test_segob_site.py (SEGOB's listing pages).
     assert set(FAULT_MODES) == {"html_error", "empty", "truncated", "renamed_column", "http_500",
-                                "http_429", "oversize", "slow"}
+                                "http_429", "oversize", "slow", "empty_page"}
 
 
 def test_stop_does_not_wait_for_a_slow_answer() -> None:
@@ -250,8 +251,10 @@ def test_env_lines_point_sources_at_the_mirror(mirror: ReplayMirror,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from returnwatch import config
 
-    assert mirror.env() == {"RETURNWATCH_HHS_UC_DAILY_BASE_URL":
-                            f"http://127.0.0.1:{mirror.port}/hhs_uc_daily"}
+    assert mirror.env() == {
+        f"RETURNWATCH_{source.upper()}_BASE_URL": f"http://127.0.0.1:{mirror.port}/{source}"
+        for source in ("hhs_uc_daily", "hhs_uc_monthly", "cbp_encounters_monthly",
+                       "segob_bulletin_monthly")}
     for name, value in mirror.env().items():
         monkeypatch.setenv(name, value)
     cfg = config.source(HHS_SOURCE)

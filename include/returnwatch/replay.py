@@ -80,9 +80,11 @@ FAULT_MODES = (
     "http_429",        # 429 Too Many Requests with Retry-After: 1
     "oversize",        # a valid-looking CSV larger than 5 MB, streamed without Content-Length
     "slow",            # waits SLOW_SECONDS before answering (timeout tests)
+    "empty_page",      # a listing page answers 200 with no content (SEGOB does this for weeks)
 )
-# Faults about availability hit every page of a source; the others change only the data file.
-_AVAILABILITY_FAULTS = {"http_500", "http_429", "slow"}
+# Faults about availability hit every page of a source; the others change only the data file
+# (empty_page is for the sites that answer it on their pages: the site decides where).
+_AVAILABILITY_FAULTS = {"http_500", "http_429", "slow", "empty_page"}
 SLOW_SECONDS = 3.0
 # Just above the 5,000,000-byte cap in config/sources.yaml.
 OVERSIZE_BYTES = 5_250_000

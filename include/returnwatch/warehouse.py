@@ -143,14 +143,19 @@ def load_file(
     ).fetchall()]
     if not columns:
         raise ValueError(f"no table {qualified} in the warehouse")
-    frame = frame.assign(source_file=sha256, vintage=vintage)
-    missing = [c for c in columns if c not in frame.columns]
+    # source_file and vintage are the same for every row: SQL constants, not two more
+    # DataFrame columns (a year of SEGOB microdata is 250k rows).
+    added = {"source_file", "vintage"}
+    missing = [c for c in columns if c not in frame.columns and c not in added]
     if missing:
         raise ValueError(f"rows for {qualified} lack columns {missing}")
+    select = ", ".join("$sha256" if c == "source_file" else "$vintage" if c == "vintage"
+                       else f'"{c}"' for c in columns)
     con.begin()
     try:
-        con.register("incoming_rows", frame[columns])
-        con.execute(f"INSERT INTO {qualified} SELECT * FROM incoming_rows")
+        con.register("incoming_rows", frame)
+        con.execute(f"INSERT INTO {qualified} SELECT {select} FROM incoming_rows",
+                    {"sha256": sha256, "vintage": vintage})
         con.unregister("incoming_rows")
         con.execute(
             "INSERT INTO raw.files VALUES (?, ?, ?, ?, ?, ?, ?, now())",

@@ -24,13 +24,5 @@ SITE_MODULES = ("cbp", "segob", "hhs_gov")
 
 
 def make_sites(data_dir: Path) -> list[Any]:
-    sites = []
-    for name in SITE_MODULES:
-        try:
-            module = importlib.import_module(f"returnwatch.replay_sites.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"returnwatch.replay_sites.{name}":
-                raise
-            continue  # TODO(integration): every module exists once issue 4 lands
-        sites.append(module.make_site(data_dir))
-    return sites
+    return [importlib.import_module(f"returnwatch.replay_sites.{name}").make_site(data_dir)
+            for name in SITE_MODULES]

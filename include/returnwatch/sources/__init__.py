@@ -31,9 +31,5 @@ def raw_ddl() -> list[str]:
     """Every source's ``CREATE TABLE IF NOT EXISTS raw.*`` statements."""
     statements: list[str] = []
     for source in SOURCE_MODULES:
-        try:
-            statements.extend(module(source).RAW_DDL)
-        except ModuleNotFoundError as exc:  # TODO(integration): remove once issue 4 lands
-            if not (exc.name or "").startswith("returnwatch.sources."):
-                raise
+        statements.extend(module(source).RAW_DDL)
     return statements
