@@ -14,7 +14,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install demo test test-fast ui bench dbt summary lint clean
+.PHONY: help install demo test test-fast ui bench dbt summary lint clean bench-detect
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -50,6 +50,9 @@ summary: install  ## what the warehouse holds now
 
 bench: install  ## install, demo and test times, DagBag parse time, peak RSS (prints a table)
 	$(RUN) python bench/run.py
+
+bench-detect: install  ## anomaly detector vs z-score and ±10% baselines on real series -> bench/results/detection.json
+	$(RUN) python bench/detect.py
 
 lint: install
 	$(RUN) ruff check include dags tests bench

@@ -131,6 +131,10 @@ class MonitorsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     freshness: dict[str, FreshnessRule] = Field(default_factory=dict)
+    # Validated by monitor/anomalies.py and monitor/rules.py (plain dicts here so this module
+    # stays light: no numpy/pandas at import).
+    anomalies: dict[str, Any] = Field(default_factory=dict)
+    rules: dict[str, Any] = Field(default_factory=dict)
 
 
 @functools.cache

@@ -1,0 +1,628 @@
+"""Anomalies: a figure that breaks from its own recent history, judged robustly.
+
+What this module owns:
+
+- the ``anomalies`` section of ``config/monitors.yaml`` (pydantic models: ``AnomaliesConfig``,
+  ``DetectorParams``, ``MetricMonitor``, ``Regime``);
+- ``scan()``: the detector, a pure vectorised function over one series (numpy arrays in, one
+  ``Scan`` of arrays out: baseline, band, score, exceedance and alert for every period);
+- ``missing_periods()`` (a period is missing when it is absent, not when it looks odd) and
+  ``detect_restatements()`` (a figure changed between two vintages, beyond a tolerance);
+- ``findings()`` / ``evaluate_frame()`` / ``evaluate_metric()``: ``Finding`` records with the
+  value, baseline, band, method and periods used; ``evaluate_metric`` reads a metric's rows
+  from DuckDB (``marts.*`` or ``raw.*``) and hands them to the pure functions.
+
+The method ("robust_step") and why
+----------------------------------
+The series are counts of children, monthly (CBP, SEGOB) or daily with weekend and holiday gaps
+(HHS), many of them small (a handful of children of one nationality), and dominated by regime
+changes (Title 42, the 2021 surge, the 2025 collapse) rather than by seasonality. So:
+
+1. **Log scale** (``log(x + 1)``): policy changes act multiplicatively (a doubling matters as
+   much for 40 children as for 4,000), and the variance of counts grows with the level.
+2. **Baseline level = median of the last L periods** (L=3 months / 7 publishing days), not a
+   12-month mean: after a regime change the baseline follows the new level within L periods
+   instead of raising alerts for a year, and one odd month cannot move it.
+3. **Noise = MAD of period-to-period log changes over the last W periods** (W=12 / 60),
+   not the spread of levels: a series that moved from 2,000 to 8,000 over a year has a huge
+   level spread but ordinary month-to-month noise; the level spread would blind the detector
+   for a year after every regime change, the change spread does not.
+4. **Poisson floor**: the noise is never taken below the counting noise of the baseline
+   (``sqrt(m)/(m+1)`` on the log scale) nor below ``min_scale``; 4 children instead of 2 is
+   noise, 400 instead of 200 is not.
+5. **Floors**: an exceedance must also change the figure by ``absolute_floor`` children and by
+   ``relative_floor`` of the baseline, so tiny series never page anyone.
+6. **Persistence**: an alert needs 2 exceedances in the same direction within 3 periods, except
+   a change of x``strong_ratio`` (2.5) or more, a score beyond ``strong_threshold``, or a drop to
+   zero, which alert at once. This is what keeps one noisy month quiet.
+7. **Minimum history**: nothing is judged before ``min_history`` published periods.
+
+Seasonal decomposition was rejected: seasonality is weak next to the regime changes, the daily
+series have 3 years at most, and a decomposition fitted across Title 42 mostly learns Title 42.
+A z-score on raw counts (mean/SD of 14 periods) was measured against this method in
+``bench/detect.py`` (``make bench-detect``): it pages on every trend and every small count.
+
+Known regime changes (``regimes:``, e.g. Title 42 2020-03-21 .. 2023-05-11) do not silence
+anything: a finding near one says so in ``details.regimes`` so advocates read it in context.
+
+Restatements are not a time-series question: a figure changed between vintages is found by
+comparing the vintages (``detect_restatements``), which ``monitor.revisions`` records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from returnwatch.monitor.findings import Finding
+
+if TYPE_CHECKING:
+    import duckdb
+
+MONITOR = "anomaly"
+METHOD = "robust_step"
+Frequency = Literal["month", "day"]
+Direction = Literal["up", "down", "both"]
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_QUALIFIED = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+
+
+# --------------------------------------------------------------------------- config
+
+
+class DetectorParams(BaseModel):
+    """How one series is judged. Defaults per frequency live in config/monitors.yaml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transform: Literal["log", "identity"] = "log"   # log for counts; identity for rates, gaps
+    level_periods: int = Field(ge=1, le=60, default=3)      # L: baseline = median of these
+    noise_periods: int = Field(ge=3, le=400, default=12)    # W: noise from these changes
+    min_history: int = Field(ge=2, le=400, default=12)      # published periods before judging
+    threshold: float = Field(gt=0, default=3.5)             # robust score for an exceedance
+    strong_threshold: float = Field(gt=0, default=7.0)      # ... alerting at once
+    strong_ratio: float = Field(gt=1, default=2.5)          # x2.5 or /2.5 alerts at once
+    relative_floor: float = Field(ge=0, default=0.25)       # |value/baseline - 1| at least
+    absolute_floor: float = Field(ge=0, default=10.0)       # |value - baseline| at least
+    zero_floor: float = Field(ge=0, default=10.0)           # a 0 after a baseline >= this
+    min_scale: float = Field(gt=0, default=0.05)            # noise floor (log units / units)
+    persistence: tuple[int, int] = (2, 3)                   # need N exceedances of the last M
+    direction: Direction = "both"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DetectorParams:
+        need, of = self.persistence
+        if not 1 <= need <= of <= 12:
+            raise ValueError(f"persistence {self.persistence}: need 1 <= N <= M <= 12")
+        if self.strong_threshold < self.threshold:
+            raise ValueError("strong_threshold must be at least threshold")
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class Regime(BaseModel):
+    """A known regime change, quoted on findings near it (never used to silence one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str
+    start: dt.date
+    end: dt.date | None = None
+    source: str
+
+
+class MetricMonitor(BaseModel):
+    """One monitored metric (``anomalies.metrics.<name>``): which rows, which series."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str                              # what advocates call it
+    source: str                             # returnwatch source it comes from (Finding.source)
+    table: str                              # schema.table in the warehouse
+    period_column: str
+    value_columns: list[str] = Field(min_length=1)   # one series per column (and per group)
+    series_by: list[str] = Field(default_factory=list)  # split into one series per group
+    where: dict[str, list[str]] = Field(default_factory=dict)  # column -> allowed values
+    frequency: Frequency = "month"
+    # A month with no row: "zero" for tables that list only non-zero cells (CBP's), "missing"
+    # where every period has a row and an absent one is a gap to report.
+    absent_rows: Literal["zero", "missing"] = "missing"
+    detector: dict[str, Any] = Field(default_factory=dict)    # overrides of the defaults
+
+    @field_validator("table")
+    @classmethod
+    def _qualified_table(cls, value: str) -> str:
+        if not _QUALIFIED.match(value):
+            raise ValueError(f"{value!r} is not a schema.table name like marts.hhs_uc_daily")
+        return value
+
+    @field_validator("period_column", "value_columns", "series_by", "where")
+    @classmethod
+    def _columns(cls, value: Any) -> Any:
+        names = [value] if isinstance(value, str) else list(value)
+        bad = [n for n in names if not _IDENTIFIER.match(n)]
+        if bad:
+            raise ValueError(f"{bad} are not plain column names")
+        return value
+
+
+class AnomaliesConfig(BaseModel):
+    """The ``anomalies:`` section of config/monitors.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    annotate_within_periods: int = Field(ge=0, default=3)
+    regimes: dict[str, Regime] = Field(default_factory=dict)
+    defaults: dict[Frequency, DetectorParams] = Field(default_factory=dict)
+    metrics: dict[str, MetricMonitor] = Field(default_factory=dict)
+
+    def params(self, metric: str | MetricMonitor) -> DetectorParams:
+        monitor = self.metrics[metric] if isinstance(metric, str) else metric
+        base = self.defaults.get(monitor.frequency) or default_params(monitor.frequency)
+        return DetectorParams.model_validate({**base.model_dump(), **monitor.detector})
+
+    @model_validator(mode="after")
+    def _overrides_valid(self) -> AnomaliesConfig:
+        for name, monitor in self.metrics.items():
+            try:
+                self.params(monitor)
+            except ValueError as exc:
+                raise ValueError(f"metrics.{name}.detector: {exc}") from None
+        return self
+
+
+class _MonitorsFile(BaseModel):
+    # Only this module's section is validated here; freshness.py validates its own.
+    model_config = ConfigDict(extra="allow")
+
+    anomalies: AnomaliesConfig = Field(default_factory=AnomaliesConfig)
+
+
+def default_params(frequency: Frequency) -> DetectorParams:
+    """The built-in defaults (what the benchmark measured) for monthly or daily series."""
+    if frequency == "day":
+        return DetectorParams(level_periods=7, noise_periods=60, min_history=20)
+    return DetectorParams()
+
+
+@functools.cache
+def _load(directory: str) -> AnomaliesConfig:
+    from returnwatch import config
+
+    return config.load_yaml("monitors.yaml", _MonitorsFile, Path(directory)).anomalies
+
+
+def load_config(directory: Path | str | None = None) -> AnomaliesConfig:
+    """The ``anomalies`` section of config/monitors.yaml (validated, cached per folder)."""
+    from returnwatch import settings
+
+    return _load(str(directory or settings.config_dir()))
+
+
+# --------------------------------------------------------------------------- detector
+
+
+@dataclass
+class Scan:
+    """The detector's view of every period of one series (all arrays of the series' length).
+
+    ``exceed`` is +1 / -1 / 0 (outside the band, above or below); ``alert`` is True where the
+    persistence rule (or a strong change) makes the exceedance an alert; ``onset`` where an
+    alert starts (the period before did not alert in that direction). ``kind`` names it:
+    ``spike`` (at once, up), ``drop`` (at once, down), ``drop_to_zero``, ``level_up``,
+    ``level_down`` (persistent), or "".
+    """
+
+    values: np.ndarray
+    baseline: np.ndarray       # expected value (original units)
+    low: np.ndarray            # band, original units, floors included
+    high: np.ndarray
+    score: np.ndarray          # robust score on the transformed scale
+    scale: np.ndarray          # noise used (transformed scale)
+    history: np.ndarray        # published periods before this one
+    exceed: np.ndarray
+    alert: np.ndarray
+    onset: np.ndarray
+    kind: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def _trailing(a: np.ndarray, width: int) -> np.ndarray:
+    """Rows t = a[t-width .. t-1] (the ``width`` periods before t), NaN-padded."""
+    padded = np.concatenate([np.full(width, np.nan), a])
+    return np.lib.stride_tricks.sliding_window_view(padded, width)[: len(a)]
+
+
+def _nanmedian_rows(block: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(block, axis=1)
+
+
+def scan(values: Sequence[float] | np.ndarray | pd.Series,
+         params: DetectorParams | None = None) -> Scan:
+    """Judge every period of one series against its own past. Pure and vectorised.
+
+    ``values`` is the series in period order; NaN means "no figure published for this period"
+    (it is neither judged nor used). Each period is compared only with periods before it, so
+    the result for period t is what a monitor running right after t was published would say.
+    """
+    p = params or DetectorParams()
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    valid = ~np.isnan(x)
+    if p.transform == "log":
+        y = np.log1p(np.clip(x, 0, None))
+    else:
+        y = x.copy()
+    history = np.concatenate([[0], np.cumsum(valid)[:-1]]) if n else np.zeros(0)
+
+    level = _nanmedian_rows(_trailing(y, p.level_periods))
+    diffs = np.full(n, np.nan)
+    if n > 1:
+        diffs[1:] = y[1:] - y[:-1]   # NaN next to a missing period
+    window = _trailing(diffs, p.noise_periods)
+    centre = _nanmedian_rows(window)
+    mad = _nanmedian_rows(np.abs(window - centre[:, None]))
+    # Noise of one value around a median-of-L baseline: one-step change noise / sqrt(2),
+    # inflated by the baseline median's own error (variance ~ pi/(2L) of one value's).
+    inflate = math.sqrt(1.0 + math.pi / (2.0 * p.level_periods))
+    scale = 1.4826 * mad / math.sqrt(2.0) * inflate
+    if p.transform == "log":
+        expected = np.expm1(level)
+        poisson = np.sqrt(np.clip(expected, 0, None)) / (np.clip(expected, 0, None) + 1.0)
+        scale = np.fmax(scale, poisson * inflate)
+    else:
+        expected = level
+    scale = np.fmax(scale, p.min_scale)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = (y - level) / scale
+        if p.transform == "log":
+            stat_high = np.expm1(level + p.threshold * scale)
+            stat_low = np.expm1(level - p.threshold * scale)
+            rel_high = expected * (1 + p.relative_floor)
+            rel_low = expected / (1 + p.relative_floor)
+        else:
+            stat_high = level + p.threshold * scale
+            stat_low = level - p.threshold * scale
+            rel_high = expected + p.relative_floor * np.abs(expected)
+            rel_low = expected - p.relative_floor * np.abs(expected)
+        high = np.fmax(np.fmax(stat_high, rel_high), expected + p.absolute_floor)
+        low = np.fmin(np.fmin(stat_low, rel_low), expected - p.absolute_floor)
+        if p.transform == "log":
+            low = np.fmax(low, 0.0)  # a count's band stops at 0 (a 0 is judged on its own)
+
+    judged = valid & (history >= p.min_history) & ~np.isnan(level) & ~np.isnan(scale)
+    up = judged & (x > high)
+    down = judged & (x < low)
+    if p.direction == "up":
+        down[:] = False
+    elif p.direction == "down":
+        up[:] = False
+    exceed = up.astype(np.int8) - down.astype(np.int8)
+
+    zero = judged & (x == 0) & (expected >= p.zero_floor) & (p.direction != "up")
+    if p.transform == "log":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = (x + 1.0) / (expected + 1.0)
+        strong_up = up & ((ratio >= p.strong_ratio) | (score >= p.strong_threshold))
+        strong_down = down & ((ratio <= 1 / p.strong_ratio) | (score <= -p.strong_threshold))
+    else:
+        strong_up = up & (score >= p.strong_threshold)
+        strong_down = down & (score <= -p.strong_threshold)
+    zero_alert = zero & (down | (x < expected))  # a 0 below baseline >= zero_floor
+
+    need, of = p.persistence
+    count_up = _trailing_sum(up, of)
+    count_down = _trailing_sum(down, of)
+    level_up = up & (count_up >= need)
+    level_down = down & (count_down >= need)
+
+    kind = np.full(n, "", dtype=object)
+    kind[level_up] = "level_up"
+    kind[level_down] = "level_down"
+    kind[strong_up] = "spike"
+    kind[strong_down] = "drop"
+    kind[zero_alert] = "drop_to_zero"
+    alert = kind != ""
+    direction = np.where(kind == "", 0, np.where(np.isin(kind, ["spike", "level_up"]), 1, -1))
+    previous = np.concatenate([[0], direction[:-1]]) if n else direction
+    onset = alert & (previous != direction)
+    return Scan(values=x, baseline=expected, low=low, high=high, score=score, scale=scale,
+                history=history, exceed=np.where(zero_alert, -1, exceed).astype(np.int8),
+                alert=alert, onset=onset, kind=kind)
+
+
+def _trailing_sum(flags: np.ndarray, width: int) -> np.ndarray:
+    """For each t, how many of flags[t-width+1 .. t] are set (the current period included)."""
+    c = np.concatenate([[0], np.cumsum(flags.astype(np.int64))])
+    idx = np.arange(1, len(flags) + 1)
+    return c[idx] - c[np.maximum(idx - width, 0)]
+
+
+# --------------------------------------------------------------------------- other detectors
+
+
+def expected_months(first: pd.Timestamp, last: pd.Timestamp) -> pd.DatetimeIndex:
+    """Every month start from ``first`` to ``last`` (a monthly publisher skips none)."""
+    return pd.date_range(pd.Timestamp(first).to_period("M").to_timestamp(),
+                         pd.Timestamp(last).to_period("M").to_timestamp(), freq="MS")
+
+
+def missing_periods(present: Iterable[Any], expected: Iterable[Any] | None = None, *,
+                    frequency: Frequency = "month") -> list[pd.Timestamp]:
+    """Periods that should be there and are not: a missing period is found by its absence.
+
+    ``expected`` defaults, for monthly series, to every month between the first and the last
+    present one; daily series must pass their publishing calendar's periods
+    (``monitor.calendar.DailyCalendar.periods``), because weekends and holidays are not gaps.
+    A period with a NaN value counts as absent.
+    """
+    if isinstance(present, pd.Series):
+        present = present.dropna().index
+    have = pd.DatetimeIndex(pd.to_datetime(list(present))).normalize()
+    if len(have) == 0:
+        return []
+    if expected is None:
+        if frequency != "month":
+            raise ValueError("daily series need their expected periods (publishing calendar)")
+        expected_index = expected_months(have.min(), have.max())
+    else:
+        expected_index = pd.DatetimeIndex(pd.to_datetime(list(expected))).normalize()
+    return list(expected_index.difference(have))
+
+
+def detect_restatements(old: pd.Series, new: pd.Series, tolerance: float = 0.02,
+                        absolute_floor: float = 2.0) -> pd.DataFrame:
+    """Periods whose figure changed between two vintages beyond a tolerance.
+
+    A change counts when it is at least ``tolerance`` of the old figure AND at least
+    ``absolute_floor`` (CBP's routine revisions are well under 1%: Jan 2021 UC 5,707 in March
+    2021, 5,688 in June 2025; a 2% tolerance keeps those quiet). A figure present in one vintage
+    and absent from the other is reported too (``withdrawn`` / ``added``).
+    Returns columns period, old, new, change, relative_change, kind.
+    """
+    both = pd.concat({"old": old, "new": new}, axis=1)
+    o, nw = both["old"].to_numpy(float), both["new"].to_numpy(float)
+    change = nw - o
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative = np.where(o != 0, change / np.abs(o), np.inf * np.sign(change))
+    changed = ((np.abs(change) >= absolute_floor) & (np.abs(relative) >= tolerance))
+    withdrawn = ~np.isnan(o) & np.isnan(nw)
+    added = np.isnan(o) & ~np.isnan(nw)
+    mask = changed | withdrawn | added
+    kind = np.where(withdrawn, "withdrawn", np.where(added, "added", "restated"))
+    return pd.DataFrame({"period": both.index[mask], "old": o[mask], "new": nw[mask],
+                         "change": change[mask], "relative_change": relative[mask],
+                         "kind": kind[mask]}).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def _iso(period: Any, frequency: Frequency) -> str:
+    ts = pd.Timestamp(period)
+    return ts.strftime("%Y-%m") if frequency == "month" else ts.date().isoformat()
+
+
+def regime_notes(period: Any, regimes: dict[str, Regime], *, frequency: Frequency,
+                 within_periods: int) -> list[dict[str, Any]]:
+    """Known regime changes in force during ``period`` or started/ended shortly before it."""
+    ts = pd.Timestamp(period)
+    if frequency == "month":
+        start, end = ts, ts + pd.offsets.MonthEnd(0)
+        lookback = ts - pd.DateOffset(months=within_periods)
+    else:
+        start = end = ts
+        lookback = ts - pd.Timedelta(days=within_periods * 7 // 5 + 1)  # publishing days
+    notes = []
+    for name, regime in regimes.items():
+        r_start = pd.Timestamp(regime.start)
+        r_end = pd.Timestamp(regime.end) if regime.end else None
+        in_force = r_start <= end and (r_end is None or r_end >= start)
+        changes = [(label, day) for label, day in (("started", r_start), ("ended", r_end))
+                   if day is not None and lookback <= day <= end]
+        if in_force or changes:
+            notes.append({"regime": name, "label": regime.label, "in_force": bool(in_force),
+                          "changed": [f"{label} {day.date().isoformat()}"
+                                      for label, day in changes],
+                          "source": regime.source})
+    return notes
+
+
+def findings(result: Scan, index: Sequence[Any], *, metric: str, series: str, source: str,
+             label: str, run_at: dt.datetime, params: DetectorParams,
+             frequency: Frequency = "month", regimes: dict[str, Regime] | None = None,
+             annotate_within_periods: int = 3, since: Any = None,
+             onsets_only: bool = False) -> list[Finding]:
+    """One ``Finding`` per alerting period (or per onset) of a scan, from ``since`` on.
+
+    ``details`` holds the value, the baseline, the band, the score and noise, the method and
+    its parameters, and the periods the baseline and the noise were computed from.
+    """
+    idx = pd.DatetimeIndex(pd.to_datetime(list(index)))
+    mask = result.onset if onsets_only else result.alert
+    if since is not None:
+        mask = mask & (idx >= pd.Timestamp(since))
+    out: list[Finding] = []
+    published = np.flatnonzero(~np.isnan(result.values))
+    for t in np.flatnonzero(mask):
+        before = published[published < t]
+        level_used = before[-params.level_periods:]
+        noise_used = np.arange(max(0, t - params.noise_periods), t)
+        value, base = float(result.values[t]), float(result.baseline[t])
+        kind = str(result.kind[t])
+        ratio = (value + 1) / (base + 1) if params.transform == "log" else None
+        severity = _severity(kind, float(result.score[t]), ratio, params)
+        change = f"x{ratio:.2f}" if ratio is not None else f"{value - base:+.3g}"
+        period = _iso(idx[t], frequency)
+        band = [round(float(result.low[t]), 4), round(float(result.high[t]), 4)]
+        details = {
+            "metric": metric, "label": label, "method": METHOD, "value": value,
+            "baseline": round(base, 4), "band": band, "score": round(float(result.score[t]), 2),
+            "noise": round(float(result.scale[t]), 4), "change": change,
+            "direction": "up" if kind in ("spike", "level_up") else "down",
+            "onset": bool(result.onset[t]),
+            "baseline_periods": [_iso(idx[i], frequency) for i in level_used],
+            "noise_periods": ([_iso(idx[noise_used[0]], frequency),
+                               _iso(idx[noise_used[-1]], frequency)]
+                              if len(noise_used) else []),
+            "history_periods": int(result.history[t]),
+            "params": params.describe(),
+            "regimes": regime_notes(idx[t], regimes or {}, frequency=frequency,
+                                    within_periods=annotate_within_periods),
+        }
+        out.append(Finding(
+            monitor=MONITOR, kind=f"anomaly_{kind}", source=source, series=series,
+            severity=severity,  # type: ignore[arg-type]
+            message=(f"{label} ({series}) {period}: {value:,.4g} against a baseline of "
+                     f"{base:,.4g} ({change}; band {band[0]:,.4g} .. {band[1]:,.4g}), {kind}"),
+            run_at=run_at, period=period, value=value,
+            expected=f"{band[0]:.4g} .. {band[1]:.4g}", details=details))
+    return out
+
+
+def _severity(kind: str, score: float, ratio: float | None, params: DetectorParams) -> str:
+    """critical: a drop to zero, or a change both far beyond the noise and x3 (or /3) or more
+    (rates: far beyond the noise); warning: every other alert."""
+    if kind == "drop_to_zero":
+        return "critical"
+    far = abs(score) >= params.strong_threshold
+    if ratio is None:
+        return "critical" if far else "warning"
+    return "critical" if far and (ratio >= 3 or ratio <= 1 / 3) else "warning"
+
+
+def missing_findings(missing: Iterable[Any], *, metric: str, series: str, source: str,
+                     label: str, run_at: dt.datetime,
+                     frequency: Frequency = "month") -> list[Finding]:
+    """One warning per period absent from a series that has periods after it."""
+    return [Finding(monitor=MONITOR, kind="missing_period", source=source, series=series,
+                    severity="warning",
+                    message=f"{label} ({series}): no figure for {_iso(p, frequency)}, "
+                            "though later periods are published",
+                    run_at=run_at, period=_iso(p, frequency), value=None, expected="a figure",
+                    details={"metric": metric, "label": label, "method": "absence"})
+            for p in missing]
+
+
+def restatement_findings(restated: pd.DataFrame, *, metric: str, series: str, source: str,
+                         label: str, run_at: dt.datetime, tolerance: float,
+                         frequency: Frequency = "month") -> list[Finding]:
+    """One warning per restated figure (``detect_restatements`` output)."""
+    out = []
+    for row in restated.itertuples(index=False):
+        period = _iso(row.period, frequency)
+        out.append(Finding(
+            monitor=MONITOR, kind=f"restatement_{row.kind}", source=source, series=series,
+            severity="warning",
+            message=(f"{label} ({series}) {period}: {row.old:,.4g} in the older vintage, "
+                     f"{row.new:,.4g} now ({row.relative_change:+.1%})"),
+            run_at=run_at, period=period, value=None if math.isnan(row.new) else row.new,
+            expected=None if math.isnan(row.old) else f"{row.old:.4g}",
+            details={"metric": metric, "label": label, "method": "vintage_comparison",
+                     "old": row.old, "new": row.new, "change": row.change,
+                     "relative_change": row.relative_change, "tolerance": tolerance}))
+    return out
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def series_frames(frame: pd.DataFrame, monitor: MetricMonitor) -> dict[str, pd.Series]:
+    """Split a metric's rows into its series: ``<value column>[:<group values>]`` -> values.
+
+    Rows are filtered by ``where``, summed per period and group, and put on a full period
+    index (months with no row are zero for count tables; use NaN-holding rows for "absent").
+    """
+    rows = frame
+    for column, allowed in monitor.where.items():
+        rows = rows[rows[column].isin(allowed)]
+    rows = rows.assign(_period=pd.to_datetime(rows[monitor.period_column]))
+    out: dict[str, pd.Series] = {}
+    groups = rows.groupby(monitor.series_by, dropna=True, sort=True) if monitor.series_by \
+        else [((), rows)]
+    # Tables listing only non-zero cells: every series runs over the span of the table's rows
+    # that have its grouping columns and its figure (CBP names nationalities only from October
+    # 2019 on; a mart may start one figure later than another).
+    keyed = rows.dropna(subset=monitor.series_by) if monitor.series_by else rows
+    spans = {c: (keyed.loc[keyed[c].notna(), "_period"].min(),
+                 keyed.loc[keyed[c].notna(), "_period"].max())
+             for c in monitor.value_columns if keyed[c].notna().any()}
+    for key, part in groups:
+        keys = key if isinstance(key, tuple) else (key,)
+        for column in monitor.value_columns:
+            values = part.groupby("_period")[column].sum(min_count=1).sort_index()
+            if values.isna().all():
+                continue  # this group never has this figure (e.g. presented by nationality)
+            if monitor.frequency == "month" and len(values):
+                if monitor.absent_rows == "zero" and column in spans:
+                    values = values.reindex(expected_months(*spans[column]), fill_value=0.0)
+                else:
+                    values = values.reindex(expected_months(values.index.min(),
+                                                            values.index.max()))
+            name = ":".join([column, *(str(k) for k in keys)])
+            out[name] = values.astype(float)
+    return out
+
+
+def evaluate_frame(frame: pd.DataFrame, metric: str, monitor: MetricMonitor, *,
+                   run_at: dt.datetime, params: DetectorParams | None = None,
+                   regimes: dict[str, Regime] | None = None, annotate_within_periods: int = 3,
+                   since: Any = None, onsets_only: bool = False) -> list[Finding]:
+    """Findings of one metric over the rows in ``frame`` (pure: no warehouse, no config file)."""
+    p = params or default_params(monitor.frequency)
+    out: list[Finding] = []
+    for name, values in series_frames(frame, monitor).items():
+        result = scan(values.to_numpy(), p)
+        out += findings(result, values.index, metric=metric, series=f"{metric}:{name}",
+                        source=monitor.source, label=monitor.label, run_at=run_at, params=p,
+                        frequency=monitor.frequency, regimes=regimes,
+                        annotate_within_periods=annotate_within_periods, since=since,
+                        onsets_only=onsets_only)
+        if monitor.frequency == "month" and monitor.absent_rows == "missing":
+            gaps = [m for m in missing_periods(values) if since is None
+                    or m >= pd.Timestamp(since)]
+            out += missing_findings(gaps, metric=metric, series=f"{metric}:{name}",
+                                    source=monitor.source, label=monitor.label, run_at=run_at)
+    return out
+
+
+def metric_rows(con: duckdb.DuckDBPyConnection, monitor: MetricMonitor) -> pd.DataFrame:
+    """The rows a metric needs, read from the warehouse (the only SQL in this module)."""
+    columns = list(dict.fromkeys([monitor.period_column, *monitor.series_by,
+                                  *monitor.value_columns, *monitor.where]))
+    select = ", ".join(f'"{c}"' for c in columns)
+    return con.execute(f"SELECT {select} FROM {monitor.table}").df()
+
+
+def evaluate_metric(con: duckdb.DuckDBPyConnection, metric: str, *, run_at: dt.datetime,
+                    config: AnomaliesConfig | None = None, since: Any = None) -> list[Finding]:
+    """Findings of one configured metric, reading its table from DuckDB."""
+    cfg = config or load_config()
+    monitor = cfg.metrics[metric]
+    return evaluate_frame(metric_rows(con, monitor), metric, monitor, run_at=run_at,
+                          params=cfg.params(monitor), regimes=cfg.regimes,
+                          annotate_within_periods=cfg.annotate_within_periods, since=since)
+
+
+__all__ = ["METHOD", "MONITOR", "AnomaliesConfig", "DetectorParams", "MetricMonitor", "Regime",
+           "Scan", "default_params", "detect_restatements", "evaluate_frame", "evaluate_metric",
+           "expected_months", "findings", "load_config", "metric_rows", "missing_findings",
+           "missing_periods", "regime_notes", "restatement_findings", "scan", "series_frames"]
