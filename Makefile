@@ -14,7 +14,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install demo test test-fast ui bench dbt summary lint clean bench-detect
+.PHONY: help install demo test test-fast ui bench dbt docs sql summary lint clean bench-detect
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -44,6 +44,13 @@ ui: install  ## Airflow UI on http://127.0.0.1:8080 with the demo's data (Ctrl-C
 
 dbt: install  ## dbt build (models + tests) and publish the analysts' snapshot
 	$(RUN) returnwatch dbt
+
+docs: install  ## dbt docs site for the warehouse on http://127.0.0.1:8081 (after make demo or make dbt)
+	cd dbt_project && ../.venv/bin/dbt docs generate --profiles-dir . --target snapshot --target-path target/docs
+	cd dbt_project && ../.venv/bin/dbt docs serve --profiles-dir . --target snapshot --target-path target/docs --host 127.0.0.1 --port 8081 --no-browser
+
+sql: install  ## SQL prompt on the analysts' read-only snapshot
+	$(RUN) returnwatch sql
 
 summary: install  ## what the warehouse holds now
 	$(RUN) returnwatch summary

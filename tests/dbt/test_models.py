@@ -173,8 +173,8 @@ def test_build_passes_and_only_warn_tests_warn(built):
     warned = sorted(node.split(".")[2] for node in result.warned)
     # The made-up negative count reaches staging and the mart; the made-up Dec 17 row conflicts.
     assert warned == [
-        "non_negative_hhs_uc_daily_hhs_discharged",
-        "non_negative_stg_hhs__uc_daily_hhs_discharged",
+        "hhs_uc_daily_counts_non_negative",
+        "stg_hhs__uc_daily_counts_non_negative",
         "stg_hhs__uc_daily_no_conflicting_copies_in_file",
     ]
     tests = {node: status for node, status in result.statuses.items() if node.startswith("test.")}
@@ -184,17 +184,28 @@ def test_build_passes_and_only_warn_tests_warn(built):
     }
 
 
-def test_schemas_are_exactly_staging_and_marts(built):
+def test_schemas_are_exactly_the_layers(built):
     _, data = built
     relations = query(
         data,
         "SELECT table_schema, table_name, table_type FROM information_schema.tables "
         "WHERE table_schema NOT IN ('raw', 'monitor') ORDER BY 1",
     )
-    assert relations == [
-        {"table_schema": "marts", "table_name": "hhs_uc_daily", "table_type": "BASE TABLE"},
-        {"table_schema": "staging", "table_name": "stg_hhs__uc_daily", "table_type": "VIEW"},
-    ]
+    # Every layer in its schema, views or tables as the layer says (the other sources' models
+    # are built too, on their empty raw tables).
+    kinds = {(row["table_schema"], row["table_type"]) for row in relations}
+    assert kinds == {
+        ("staging", "VIEW"),
+        ("intermediate", "VIEW"),
+        ("marts", "BASE TABLE"),
+        ("reference", "BASE TABLE"),
+    }
+    assert {"table_schema": "marts", "table_name": "hhs_uc_daily", "table_type": "BASE TABLE"} in (
+        relations
+    )
+    assert {"table_schema": "staging", "table_name": "stg_hhs__uc_daily", "table_type": "VIEW"} in (
+        relations
+    )
 
 
 def test_staging_keeps_the_newest_vintage_per_date(built):
