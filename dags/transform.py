@@ -14,7 +14,7 @@ DOC = """
 ### transform: dbt build, then the analysts' snapshot
 
 **Runs** when any source DAG loaded a new file into `raw.*` (their Assets). The `dbt` group
-runs the dbt project (`dbt_project/`: `staging` views, `marts` tables) as one `dbt build` in
+runs the dbt project (`dbt_project/`: `staging` and `intermediate` views, `reference` seeds, `marts` tables) as one `dbt build` in
 `dbt_producer_watcher`; every model (`<model>.run`) and its tests (`<model>.test`) show up as
 tasks that report that build's result. `publish_snapshot` then copies the warehouse to
 `data/snapshot/warehouse.duckdb` (read-only, for analysts) and each mart to
