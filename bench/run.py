@@ -113,7 +113,10 @@ def main() -> int:
             rows.append((f"{name}", "failed", "—", "FAILED"))
             continue
         for row in json.loads(result.stdout.strip().splitlines()[-1]):
-            rows.append((row["measure"], row["value"], row["target"], row["verdict"]))
+            verdict = row.get("verdict") or ("ok" if row.get("ok", True) else "over")
+            if row["target"] == "—" and verdict == "ok":
+                verdict = "—"
+            rows.append((row["measure"], row["value"], row["target"], verdict))
 
     if not args.skip_tests:
         seconds, _, code = timed(["make", "test"], clone, env, logs / "test.log")
