@@ -8,20 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from returnwatch import airflow_env, warehouse
+from returnwatch import warehouse
 from returnwatch.replay import ReplayMirror
 
 pytestmark = pytest.mark.e2e
 
 CBP = "cbp_encounters_monthly"
-
-
-@pytest.fixture(scope="module")
-def dags() -> dict:
-    airflow_env.prepare_metadata_db()
-    from returnwatch.demo import load_dags
-
-    return load_dags()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from returnwatch import airflow_env, settings, warehouse
+from returnwatch import settings, warehouse
 from returnwatch.archive import Archive
 from returnwatch.replay import ReplayMirror
 from returnwatch.sources import hhs
@@ -24,14 +24,6 @@ from returnwatch.sources import hhs
 pytestmark = pytest.mark.e2e
 
 UTC = dt.UTC
-
-
-@pytest.fixture(scope="module")
-def dags() -> dict:
-    airflow_env.prepare_metadata_db()
-    from returnwatch.demo import load_dags
-
-    return load_dags()
 
 
 @pytest.fixture
