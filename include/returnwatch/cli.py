@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from returnwatch import airflow_env
+from returnwatch.alerts import cli as alerts_cli
 from returnwatch.sources import SOURCE_MODULES
 
 # Before anything imports Airflow: the embedded Airflow's home, DAG folder, SQLite DB.
@@ -204,6 +205,10 @@ def airflow_setup() -> None:
     airflow_env.prepare_metadata_db()
     transform.ensure_manifest()
     click.echo(f"Airflow home ready: {airflow_env.defaults()['AIRFLOW_HOME']}")
+
+
+# `returnwatch alerts ...`: list, show, acknowledge and mute incidents (alerts/cli.py).
+main.add_command(alerts_cli.alerts)
 
 
 if __name__ == "__main__":

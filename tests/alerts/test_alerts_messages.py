@@ -34,10 +34,12 @@ def test_generic_incident_message_escapes_and_fits_slack_limits() -> None:
     finding = {"kind": "layout_changed",
                "message": "header <Children in ORR Care> & more " + "x" * 4000}
     message = incident_message("opened", incident=incident, finding=finding, run_id="r")
-    header, section, _ = message.blocks
+    header, what, section, _ = message.blocks
     assert header["text"]["text"] == (
-        "HHS Unaccompanied Alien Children Program (daily): layout changed")
-    assert section["text"]["text"].startswith("header &lt;Children in ORR Care&gt; &amp; more")
+        "HHS Unaccompanied Alien Children Program (daily): the file layout changed")
+    assert "parser needs updating" in what["text"]["text"]
+    assert section["text"]["text"].startswith(
+        "Details: header &lt;Children in ORR Care&gt; &amp; more")
     assert len(section["text"]["text"]) <= 3000
     assert "<Children in ORR Care>" in message.text  # plain text is not escaped
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import time
@@ -18,6 +19,11 @@ from tests.monitor.hhs_history import SOURCE, at
 
 LANDING = "https://healthdata.gov/National/HHS-Unaccompanied-Alien-Children-Program/ehpz-xc9n"
 RUN_17 = "monitor/scheduled__2025-06-17T16:00:00+00:00"
+
+
+def later(minutes: float) -> dt.datetime:
+    """A clock past the outbox's backoff (tests control time; nothing sleeps)."""
+    return dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
 
 
 def june_gap(con, history) -> list[str]:
@@ -53,7 +59,9 @@ def test_alert_reaches_slack_with_readable_blocks_and_no_token(
     assert call.headers["Authorization"] == f"Bearer {slack_standin.token}"
     payload = call.payload
     assert payload["channel"] == "#returnwatch-ops"  # freshness goes to ops (config/alerts.yaml)
-    header, what, why, context = payload["blocks"]
+    header, status, what, why, context = payload["blocks"]
+    assert status["block_id"] == "rw_status"
+    assert status["elements"][0]["text"].startswith("Status: open since Tuesday 17 June 2025")
     assert header == {"type": "header", "text": {"type": "plain_text", "emoji": True,
                                                  "text": "HHS daily figures are late"}}
     assert what["text"]["text"] == (
@@ -65,7 +73,8 @@ def test_alert_reaches_slack_with_readable_blocks_and_no_token(
     assert f"<{LANDING}|Source: HHS Unaccompanied Alien Children Program (daily)>" in links
     assert ("<http://localhost:8080/dags/monitor/runs/"
             "scheduled__2025-06-17T16%3A00%3A00%2B00%3A00|Airflow run>") in links
-    assert payload["text"].startswith("HHS daily figures are late\n\nhealthdata.gov has")
+    assert payload["text"].startswith("HHS daily figures are late\nStatus: open since")
+    assert "\n\nhealthdata.gov has published" in payload["text"]
     assert payload["metadata"]["event_payload"]["alert_id"] == alert_id
     body = call.raw.decode()
     assert slack_standin.token not in body and "xoxb" not in body
@@ -118,7 +127,8 @@ def test_a_long_retry_after_leaves_the_alert_for_next_run(con, history, slack_st
     report = deliver_pending(con)
     assert time.monotonic() - started < 5
     assert report.sent == [] and len(report.retry_later) == 1
-    assert deliver_pending(con).sent == report.retry_later
+    assert deliver_pending(con).sent == [], "backoff: not tried again at once"
+    assert deliver_pending(con, now=later(2)).sent == report.retry_later
 
 
 def test_slack_down_keeps_the_alert_pending_then_delivers_it_once(
@@ -132,8 +142,8 @@ def test_slack_down_keeps_the_alert_pending_then_delivers_it_once(
     assert (status, attempts) == ("pending", 1)
     assert "HTTP 503" in error and slack_standin.token not in error
 
-    assert deliver_pending(con).sent == [alert_id]
-    assert deliver_pending(con).sent == []
+    assert deliver_pending(con, now=later(2)).sent == [alert_id]
+    assert deliver_pending(con, now=later(3)).sent == []
     assert len(slack_standin.posted()) == 1
     assert alert_rows(con) == [("opened", "sent", 2, "slack")]
 
@@ -145,10 +155,10 @@ def test_when_slack_is_down_the_rest_waits_in_order(con, slack_standin) -> None:
     report = deliver_pending(con)
     assert len(report.retry_later) == 1 and report.sent == []
     assert len(slack_standin.calls("chat.postMessage")) == 1, "the second was not tried"
-    deliver_pending(con)
+    deliver_pending(con, now=later(2))
     texts = [p["text"] for p in slack_standin.posted()]
-    assert [t.split("\n\n")[1] for t in texts] == ["first: unknown header",
-                                                  "second: unknown header"]
+    assert [t.split("\n\n")[2] for t in texts] == ["Details: first: unknown header",
+                                                  "Details: second: unknown header"]
     assert all(p["channel"] == "#returnwatch-ops" for p in slack_standin.posted())
 
 
@@ -164,14 +174,21 @@ def test_a_refused_message_fails_alone_and_can_be_requeued(con, slack_standin) -
     assert len(slack_standin.posted()) == 2
 
 
-def test_attempts_are_bounded(con, history, slack_standin) -> None:
+def test_attempts_are_bounded_for_a_message_slack_keeps_refusing(con, slack_standin) -> None:
+    ops_problem(con, "first", "run-1")
+    slack_standin.fail_next(5, error="invalid_blocks")  # refused: not worth retrying
+    assert len(deliver_pending(con).failed) == 1
+    assert deliver_pending(con, now=later(60)).sent == []
+    assert len(slack_standin.calls("chat.postMessage")) == 1
+
+
+def test_an_outage_older_than_the_limit_gives_up(con, history, slack_standin) -> None:
     june_gap(con, history)
-    slack_standin.fail_next(5, status=500)
-    for _ in range(5):
-        deliver_pending(con)
-    assert alert_rows(con) == [("opened", "failed", 5, None)]
-    assert deliver_pending(con).sent == []
-    assert len(slack_standin.calls("chat.postMessage")) == 5
+    slack_standin.fail_next(1, status=500)
+    deliver_pending(con)
+    report = deliver_pending(con, now=later(73 * 60))
+    assert len(report.failed) == 1 and "not delivered within 72 hours" in report.errors[0]
+    assert alert_rows(con) == [("opened", "failed", 1, None)]
 
 
 def test_a_slow_slack_is_cut_off_by_the_timeout(con, history, slack_standin, tmp_path: Path,

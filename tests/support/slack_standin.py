@@ -3,14 +3,16 @@
 Tests point ``RETURNWATCH_SLACK_BASE_URL`` at it (``http://127.0.0.1:<port>/api/``) and give
 the client an obviously fake token. It:
 
-- answers ``POST /api/<method>`` for ``chat.postMessage``, ``chat.update``, ``auth.test`` and the
+- answers ``POST /api/<method>`` for ``chat.postMessage``, ``chat.update``, ``auth.test``,
+  ``conversations.history`` (accepted top-level messages per channel, with their metadata when
+  ``include_all_metadata`` is set) and the
   file upload flow (``files.getUploadURLExternal``, then a POST of the bytes to the upload URL it
   handed out, then ``files.completeUploadExternal``), with the shapes Slack documents
   (``{"ok": true, "channel": "C…", "ts": "1718…"}``);
 - checks ``Authorization: Bearer <token>`` like Slack does: HTTP 200 with ``ok: false`` and
   ``not_authed`` / ``invalid_auth``;
 - records every request it receives (method, headers, parsed JSON or form body) for asserts;
-- can be told to fail the next N calls: 429 with ``Retry-After``, 5xx (with a non-JSON body,
+- can be taken down (``outage(status)`` until ``restore()``) or told to fail the next N calls: 429 with ``Retry-After``, 5xx (with a non-JSON body,
   as a proxy would), a Slack error code, or a slow answer.
 
 It binds 127.0.0.1 port 0 (a free port) and runs in a daemon thread; use it as a context
@@ -46,6 +48,7 @@ class Received:
     raw: bytes
     status: int = 200           # what the stand-in answered
     answered: dict[str, Any] | None = None
+    received_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -66,6 +69,9 @@ class _State:
     received: list[Received] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     uploads: dict[str, bytes] = field(default_factory=dict)
+    # Messages accepted per channel id (conversations.history answers from it).
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    outage: Failure | None = None    # every call fails like this until restore()
     lock: threading.Lock = field(default_factory=threading.Lock)
     counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -115,6 +121,15 @@ class SlackStandIn:
         """Make the next ``count`` calls (of ``method`` if given) fail as described."""
         with self.state.lock:
             self.state.failures.extend(Failure(**failure) for _ in range(count))
+
+    def outage(self, status: int = 503) -> None:
+        """Slack is down: every API call fails with ``status`` until ``restore()``."""
+        with self.state.lock:
+            self.state.outage = Failure(status=status)
+
+    def restore(self) -> None:
+        with self.state.lock:
+            self.state.outage = None
 
     def rate_limit_next(self, count: int = 1, retry_after: int = 1,
                         method: str | None = "chat.postMessage") -> None:
@@ -187,6 +202,8 @@ def _handler_for(state: _State) -> type[BaseHTTPRequestHandler]:
                                 if f.method is None or f.method == method), None)
                 if failure is not None:
                     state.failures.remove(failure)
+                elif state.outage is not None:
+                    failure = state.outage
             if failure is not None:
                 if failure.delay:
                     time.sleep(failure.delay)
@@ -246,13 +263,30 @@ def _handler_for(state: _State) -> type[BaseHTTPRequestHandler]:
                     return {"ok": False, "error": "channel_not_found"}
                 if not p.get("text") and not p.get("blocks"):
                     return {"ok": False, "error": "no_text"}
-                ts = f"{1718000000 + next(state.counter)}.000100"
+                # Wall-clock seconds like Slack's, made unique by the counter.
+                ts = f"{int(time.time())}.{next(state.counter):06d}"
                 message = {"type": "message", "text": p.get("text", ""), "ts": ts,
                            "bot_id": "B0TEST", "blocks": p.get("blocks", [])}
                 if p.get("thread_ts"):
                     message["thread_ts"] = p["thread_ts"]
+                if p.get("metadata"):
+                    message["metadata"] = p["metadata"]
+                with state.lock:
+                    state.history.setdefault(_channel_id(p["channel"]), []).insert(0, message)
                 return {"ok": True, "channel": _channel_id(p["channel"]), "ts": ts,
                         "message": message}
+            if method == "conversations.history":
+                if not p.get("channel"):
+                    return {"ok": False, "error": "channel_not_found"}
+                oldest = float(p.get("oldest") or 0)
+                with state.lock:
+                    messages = [dict(m) for m in state.history.get(_channel_id(p["channel"]), [])
+                                if float(m["ts"]) > oldest and "thread_ts" not in m]
+                if str(p.get("include_all_metadata")).lower() not in ("1", "true"):
+                    for m in messages:
+                        m.pop("metadata", None)
+                return {"ok": True, "messages": messages[: int(p.get("limit") or 100)],
+                        "has_more": False}
             if method == "chat.update":
                 if not p.get("channel") or not p.get("ts"):
                     return {"ok": False, "error": "message_not_found"}

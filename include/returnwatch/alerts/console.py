@@ -14,7 +14,7 @@ _RULE = "─" * 72
 
 
 def print_alert(*, text: str, audience: str, channel: str | None, event: str,
-                alert_id: str, stream: TextIO | None = None) -> None:
+                alert_id: str, stream: TextIO | None = None, chart: str | None = None) -> None:
     """Print one alert's plain-text version, framed so it stands out in a log."""
     out = stream or sys.stdout
     where = f"{audience} → {channel}" if channel else audience
@@ -22,5 +22,7 @@ def print_alert(*, text: str, audience: str, channel: str | None, event: str,
     print(f"returnwatch alert ({event}, for {where}; Slack not configured)", file=out)
     print(_RULE, file=out)
     print(text, file=out)
+    if chart:
+        print(f"({chart})", file=out)
     print(f"[{alert_id}]", file=out)
     print(_RULE, file=out, flush=True)

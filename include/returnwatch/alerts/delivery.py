@@ -51,12 +51,98 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- routing
 
 
+class Override(BaseModel):
+    """One routing exception: findings of ``monitor`` (and ``kind`` / ``severity``) -> audience."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    monitor: str
+    kind: str | None = None          # exact kind, or a prefix ending in '*' (restatement_*)
+    severity: str | None = None      # warning / critical
+    audience: str
+
+    def matches(self, monitor: str, kind: str | None, severity: str | None) -> bool:
+        if self.monitor != monitor:
+            return False
+        if self.kind is not None:
+            if kind is None:
+                return False
+            if self.kind.endswith("*") and not kind.startswith(self.kind[:-1]):
+                return False
+            if not self.kind.endswith("*") and kind != self.kind:
+                return False
+        return self.severity is None or self.severity == severity
+
+
+class QuietHours(BaseModel):
+    """Hours when an audience is not disturbed: alerts wait until ``end`` (local time)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: dt.time
+    end: dt.time
+    timezone: str = "America/New_York"
+    # Alerts of this severity go out anyway (a child expelled after a court order can't wait).
+    except_severity: str | None = "critical"
+
+    def deferred_until(self, now: dt.datetime, severity: str | None) -> dt.datetime | None:
+        """When an alert of ``severity`` may go out, if ``now`` is quiet; else None."""
+        from zoneinfo import ZoneInfo
+
+        if self.except_severity and severity == self.except_severity:
+            return None
+        local = now.astimezone(ZoneInfo(self.timezone))
+        t = local.time()
+        quiet = (self.start <= t < self.end) if self.start < self.end else (
+            t >= self.start or t < self.end)
+        if not quiet:
+            return None
+        day = local.date() if t < self.end else local.date() + dt.timedelta(days=1)
+        return dt.datetime.combine(day, self.end, tzinfo=ZoneInfo(self.timezone))
+
+
+class Digest(BaseModel):
+    """Gather an audience's non-urgent alerts into one message a day, sent at ``at``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: dt.time
+    timezone: str = "America/New_York"
+    except_severity: str | None = "critical"
+
+    def next_time(self, now: dt.datetime) -> dt.datetime:
+        from zoneinfo import ZoneInfo
+
+        local = now.astimezone(ZoneInfo(self.timezone))
+        moment = dt.datetime.combine(local.date(), self.at, tzinfo=ZoneInfo(self.timezone))
+        return moment if moment > local else moment + dt.timedelta(days=1)
+
+
+class AudienceSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    quiet_hours: QuietHours | None = None
+    digest: Digest | None = None
+
+
+class Suppression(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # An incident's "updated" alerts: at most one per this many hours (later ones are kept in
+    # monitor.alerts as 'suppressed'). Openings and resolutions are never suppressed.
+    updates_within_hours: float = Field(ge=0, le=24 * 30, default=24)
+
+
 class DeliverySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_attempts: int = Field(ge=1, le=100, default=5)
     timeout_seconds: float = Field(gt=0, le=120, default=10)
     max_rate_limit_wait_seconds: float = Field(ge=0, le=600, default=30)
+    backoff_first_seconds: float = Field(ge=0, le=3600, default=60)
+    backoff_max_seconds: float = Field(ge=1, le=24 * 3600, default=3600)
+    give_up_after_hours: float = Field(gt=0, le=24 * 60, default=72)
+    charts: bool = True
 
 
 class AlertsConfig(BaseModel):
@@ -66,12 +152,17 @@ class AlertsConfig(BaseModel):
 
     channels: dict[str, str]
     routes: dict[str, str] = Field(default_factory=dict)
+    overrides: list[Override] = Field(default_factory=list)
     default_audience: str = "ops"
+    audiences: dict[str, AudienceSettings] = Field(default_factory=dict)
+    suppression: Suppression = Field(default_factory=Suppression)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
 
     @model_validator(mode="after")
     def _audiences_have_channels(self) -> AlertsConfig:
-        unknown = sorted({*self.routes.values(), self.default_audience} - set(self.channels))
+        used = {*self.routes.values(), self.default_audience,
+                *(o.audience for o in self.overrides), *self.audiences}
+        unknown = sorted(used - set(self.channels))
         if unknown:
             raise ValueError(f"audience(s) {unknown} have no entry under channels")
         return self
@@ -86,15 +177,71 @@ def alerts_config() -> AlertsConfig:
     return _alerts_config(str(settings.config_dir()))
 
 
-def audience_for(monitor: str) -> str:
-    """Who hears about findings of ``monitor`` (advocates / ops)."""
+def audience_for(monitor: str, kind: str | None = None, severity: str | None = None) -> str:
+    """Who hears about a finding of ``monitor`` (and ``kind``, ``severity``): advocates / ops."""
     cfg = alerts_config()
+    for override in cfg.overrides:
+        if override.matches(monitor, kind, severity):
+            return override.audience
     return cfg.routes.get(monitor, cfg.default_audience)
 
 
 def channel_for(audience: str) -> str | None:
     """The Slack channel of an audience, from config/alerts.yaml."""
     return alerts_config().channels.get(audience)
+
+
+# --------------------------------------------------------------------------- schema
+
+# Alerts-side additions to the monitor schema (monitor/store.py owns the base tables; these are
+# added here, idempotently, so the outbox can grow without touching the monitors' code).
+ALERTS_DDL: list[str] = [
+    # When a pending alert may next be tried (backoff after a failure, quiet hours, digest).
+    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS next_attempt_at TIMESTAMPTZ",
+    # The last failure concerned Slack as a whole (down, rate limited): later rows wait too.
+    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS last_error_global BOOLEAN",
+    # Text/blocks re-rendered at delivery with every finding of the run, vintage, status line.
+    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS composed_at TIMESTAMPTZ",
+    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS severity VARCHAR",
+    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS suppressed_reason VARCHAR",
+    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS chart_file_id VARCHAR",
+    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS chart_error VARCHAR",
+    # Parent message's status line updated (chat.update) after this reply.
+    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS parent_updated_at TIMESTAMPTZ",
+    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS parent_update_error VARCHAR",
+    # Digest message that carried this alert (its alert_id).
+    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS digest_id VARCHAR",
+    """
+    CREATE TABLE IF NOT EXISTS monitor.alert_charts (
+        alert_id   VARCHAR PRIMARY KEY,   -- -> monitor.alerts
+        png        BLOB NOT NULL,
+        width      INTEGER NOT NULL,
+        height     INTEGER NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS monitor.incident_controls (
+        incident_id      VARCHAR PRIMARY KEY,  -- -> monitor.incidents
+        acknowledged_at  TIMESTAMPTZ,
+        acknowledged_by  VARCHAR,
+        muted_until      TIMESTAMPTZ,          -- no alert for this incident until then
+        updated_at       TIMESTAMPTZ NOT NULL
+    )
+    """,
+]
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """The monitor schema (``warehouse.init``) plus the alerts-side columns and tables."""
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE "
+                         "table_schema = 'monitor' AND table_name = 'alerts'").fetchone()[0]
+    if not exists:
+        from returnwatch import warehouse
+
+        warehouse.init(con)
+    for statement in ALERTS_DDL:
+        con.execute(statement)
 
 
 # --------------------------------------------------------------------------- delivery
@@ -108,6 +255,8 @@ class DeliveryReport:
     sent: list[str] = field(default_factory=list)    # alert ids delivered now
     retry_later: list[str] = field(default_factory=list)  # attempted, failed, still pending
     failed: list[str] = field(default_factory=list)  # gave up on (status failed)
+    suppressed: list[str] = field(default_factory=list)  # muted / acknowledged / too soon
+    deferred: list[str] = field(default_factory=list)    # quiet hours, digest, backoff
     pending_left: int = 0                            # rows still pending after this run
     errors: list[str] = field(default_factory=list)  # redacted error texts
 
@@ -117,51 +266,73 @@ class DeliveryReport:
 
 def deliver_pending(con: duckdb.DuckDBPyConnection | None = None, *,
                     channel_for: Callable[[str], str | None] | None = None,
-                    alert_ids: Sequence[str] | None = None) -> DeliveryReport:
-    """Send every pending alert once, oldest first (only ``alert_ids`` when given).
+                    alert_ids: Sequence[str] | None = None,
+                    now: dt.datetime | None = None) -> DeliveryReport:
+    """Send every pending alert that is due, oldest first (only ``alert_ids`` when given).
 
-    ``channel_for`` overrides the channel per audience (default: the channel stored on the row
-    when it was enqueued, which came from config/alerts.yaml).
+    ``channel_for`` overrides the channel per audience (default: config/alerts.yaml, else the
+    channel stored on the row). ``now`` is the clock (tests; default: the wall clock).
+    Must run after the data and the findings are committed: it commits its own bookkeeping.
     """
     if con is None:
         from returnwatch import warehouse
 
         with warehouse.session() as own:
-            return deliver_pending(own, channel_for=channel_for, alert_ids=alert_ids)
+            return deliver_pending(own, channel_for=channel_for, alert_ids=alert_ids, now=now)
     from returnwatch.alerts.slack import SlackPoster, slack_token
 
+    clock = _Clock(now)
+    ensure_schema(con)
     report = DeliveryReport()
     rows = _pending(con, alert_ids)
+    if rows:
+        from returnwatch.alerts import compose
+
+        cfg = alerts_config()
+        for row in rows:
+            if row["composed_at"] is None:
+                compose.compose(con, row, now=clock())
+        rows = _pending(con, alert_ids)
+        rows = _apply_policies(con, rows, cfg, clock(), report)
     if rows:
         token = slack_token()
         if token is None:
             report.via = "console"
-            _deliver_to_console(con, rows, channel_for, report)
+            _deliver_to_console(con, rows, channel_for, report, clock)
         else:
             report.via = "slack"
             cfg = alerts_config().delivery
             poster = SlackPoster(token, timeout_seconds=cfg.timeout_seconds,
                                  max_rate_limit_wait_seconds=cfg.max_rate_limit_wait_seconds)
-            _deliver_to_slack(con, rows, channel_for, poster, cfg.max_attempts, report)
+            _deliver_to_slack(con, rows, channel_for, poster, cfg, report, clock)
     report.pending_left = con.execute(
         "SELECT count(*) FROM monitor.alerts WHERE status = 'pending'").fetchone()[0]
-    if report.sent or report.errors:
-        log.info("alerts: %d sent via %s, %d to retry, %d given up, %d pending",
+    if report.sent or report.errors or report.suppressed:
+        log.info("alerts: %d sent via %s, %d to retry, %d given up, %d suppressed, %d pending",
                  len(report.sent), report.via, len(report.retry_later), len(report.failed),
-                 report.pending_left)
+                 len(report.suppressed), report.pending_left)
     return report
+
+
+class _Clock:
+    def __init__(self, fixed: dt.datetime | None) -> None:
+        self.fixed = fixed
+
+    def __call__(self) -> dt.datetime:
+        return self.fixed if self.fixed is not None else dt.datetime.now(dt.UTC)
 
 
 def requeue_failed(con: duckdb.DuckDBPyConnection,
                    alert_ids: Sequence[str] | None = None) -> int:
     """Put ``failed`` alerts back to ``pending`` with a fresh attempt count; returns how many."""
+    ensure_schema(con)
     where, params = "status = 'failed'", []
     if alert_ids is not None:
         where += " AND list_contains(?::VARCHAR[], alert_id)"
         params.append(list(alert_ids))
     count = con.execute(f"SELECT count(*) FROM monitor.alerts WHERE {where}", params).fetchone()[0]
-    con.execute(f"UPDATE monitor.alerts SET status = 'pending', attempts = 0 WHERE {where}",
-                params)
+    con.execute(f"UPDATE monitor.alerts SET status = 'pending', attempts = 0, "
+                f"next_attempt_at = NULL, created_at = now() WHERE {where}", params)
     return int(count)
 
 
@@ -169,13 +340,66 @@ def _pending(con: duckdb.DuckDBPyConnection,
              alert_ids: Sequence[str] | None) -> list[dict[str, Any]]:
     from returnwatch.monitor.store import rows_as_dicts
 
-    where, params = "status = 'pending'", []
+    where, params = "a.status = 'pending'", []
     if alert_ids is not None:
-        where += " AND list_contains(?::VARCHAR[], alert_id)"
+        where += " AND list_contains(?::VARCHAR[], a.alert_id)"
         params.append(list(alert_ids))
     return rows_as_dicts(con.execute(
-        f"SELECT alert_id, incident_id, event, audience, channel, text, blocks, attempts "
-        f"FROM monitor.alerts WHERE {where} ORDER BY seq", params))
+        f"SELECT a.alert_id, a.incident_id, a.event, a.audience, a.channel, a.text, a.blocks, "
+        f"a.attempts, a.run_id, a.created_at, a.next_attempt_at, a.last_error, "
+        f"a.last_error_global, a.composed_at, a.severity, a.last_attempt_at, "
+        f"c.muted_until, c.acknowledged_at "
+        f"FROM monitor.alerts a LEFT JOIN monitor.incident_controls c USING (incident_id) "
+        f"WHERE {where} ORDER BY a.seq", params))
+
+
+def _apply_policies(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]],
+                    cfg: AlertsConfig, now: dt.datetime,
+                    report: DeliveryReport) -> list[dict[str, Any]]:
+    """Mutes, acknowledgements, the update window, quiet hours, digests: what goes now."""
+    due: list[dict[str, Any]] = []
+    window = dt.timedelta(hours=cfg.suppression.updates_within_hours)
+    for row in rows:
+        reason = None
+        if row["muted_until"] is not None and row["muted_until"] > now:
+            reason = f"muted until {row['muted_until'].isoformat()}"
+        elif row["event"] == "updated" and row["acknowledged_at"] is not None:
+            reason = "incident acknowledged"
+        elif row["event"] == "updated" and window:
+            last = con.execute(
+                "SELECT max(sent_at) FROM monitor.alerts WHERE incident_id = ? AND "
+                "status = 'sent' AND event IN ('opened', 'updated')",
+                [row["incident_id"]]).fetchone()[0]
+            if last is not None and now - last < window:
+                reason = f"an alert for this incident went out less than {window} ago"
+        if reason is not None:
+            con.execute("UPDATE monitor.alerts SET status = 'suppressed', suppressed_reason = ? "
+                        "WHERE alert_id = ?", [reason, row["alert_id"]])
+            report.suppressed.append(row["alert_id"])
+            continue
+        audience = cfg.audiences.get(row["audience"])
+        wait = None
+        if audience is not None and row["event"] != "task_failed":
+            if audience.quiet_hours is not None:
+                wait = audience.quiet_hours.deferred_until(now, row["severity"])
+            if (wait is None and audience.digest is not None and row["event"] == "opened"
+                    and row["severity"] != audience.digest.except_severity):
+                wait = _digest_wait(con, row, audience.digest, now)
+        if wait is not None and (row["next_attempt_at"] is None
+                                 or row["next_attempt_at"] < wait):
+            con.execute("UPDATE monitor.alerts SET next_attempt_at = ? WHERE alert_id = ?",
+                        [wait, row["alert_id"]])
+            row = {**row, "next_attempt_at": wait}
+        due.append(row)
+    return due
+
+
+def _digest_wait(con: duckdb.DuckDBPyConnection, row: dict[str, Any], digest: Digest,
+                 now: dt.datetime) -> dt.datetime | None:
+    # A digest row waits for the first digest time after it was created.
+    created = row["created_at"]
+    moment = digest.next_time(created if created is not None else now)
+    return moment if moment > now else None
 
 
 def _channel(row: dict[str, Any], override: Callable[[str], str | None] | None) -> str | None:
@@ -188,26 +412,34 @@ def _channel(row: dict[str, Any], override: Callable[[str], str | None] | None) 
 
 def _deliver_to_console(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]],
                         override: Callable[[str], str | None] | None,
-                        report: DeliveryReport) -> None:
+                        report: DeliveryReport, clock: _Clock) -> None:
     from returnwatch.alerts.console import print_alert
 
     for row in rows:
+        if row["next_attempt_at"] is not None and row["next_attempt_at"] > clock():
+            report.deferred.append(row["alert_id"])
+            continue
+        chart = con.execute("SELECT width, height FROM monitor.alert_charts WHERE alert_id = ?",
+                            [row["alert_id"]]).fetchone()
         print_alert(text=row["text"], audience=row["audience"], channel=_channel(row, override),
-                    event=row["event"], alert_id=row["alert_id"])
+                    event=row["event"], alert_id=row["alert_id"],
+                    chart=(f"chart {chart[0]}x{chart[1]} PNG kept in monitor.alert_charts "
+                           f"(returnwatch alerts show {row['incident_id']} --chart FILE)"
+                           if chart else None))
         con.execute(
             """
             UPDATE monitor.alerts SET status = 'sent', delivered_via = 'console',
                 attempts = attempts + 1, last_attempt_at = ?, sent_at = ?, last_error = NULL
             WHERE alert_id = ? AND status = 'pending'
             """,
-            [_now(), _now(), row["alert_id"]],
+            [clock(), clock(), row["alert_id"]],
         )
         report.sent.append(row["alert_id"])
 
 
 def _deliver_to_slack(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]],
                       override: Callable[[str], str | None] | None, poster: Any,
-                      max_attempts: int, report: DeliveryReport) -> None:
+                      cfg: DeliverySettings, report: DeliveryReport, clock: _Clock) -> None:
     from returnwatch.alerts.slack import SlackDeliveryError
 
     held_back: set[str] = set()  # incidents whose earlier alert did not go out this run
@@ -215,33 +447,59 @@ def _deliver_to_slack(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
         alert_id, incident_id = row["alert_id"], row["incident_id"]
         if incident_id and incident_id in held_back:
             continue
+        now = clock()
+        if row["next_attempt_at"] is not None and row["next_attempt_at"] > now:
+            report.deferred.append(alert_id)
+            if row["last_error_global"]:
+                break  # Slack was down: nothing after it goes first (order is kept)
+            held_back.add(incident_id or "")
+            continue
+        if row["created_at"] is not None and (
+                now - row["created_at"] > dt.timedelta(hours=cfg.give_up_after_hours)):
+            _record_failure(con, alert_id, row["attempts"], dead=True, global_=False, now=now,
+                            cfg=cfg, report=report,
+                            error=f"not delivered within {cfg.give_up_after_hours:g} hours "
+                                  f"(last error: {row['last_error'] or 'none'})")
+            held_back.add(incident_id or "")
+            continue
         attempts = row["attempts"] + 1
-        channel, thread_ts = _channel(row, override), None
+        channel, thread_ts, parent = _channel(row, override), None, None
         if incident_id and row["event"] != "opened":
-            thread = con.execute("SELECT slack_channel, slack_ts FROM monitor.incidents "
-                                 "WHERE incident_id = ?", [incident_id]).fetchone()
-            if thread and thread[0] and thread[1]:
-                channel, thread_ts = thread[0], thread[1]
+            parent = con.execute(
+                "SELECT i.slack_channel, i.slack_ts, a.text, a.blocks FROM monitor.incidents i "
+                "LEFT JOIN monitor.alerts a ON a.alert_id = i.incident_id || ':opened' "
+                "WHERE i.incident_id = ?", [incident_id]).fetchone()
+            if parent and parent[0] and parent[1]:
+                channel, thread_ts = parent[0], parent[1]
+            else:
+                parent = None
         if not channel:
-            _record_failure(con, alert_id, attempts, dead=True,
+            _record_failure(con, alert_id, attempts, dead=True, global_=False, now=now, cfg=cfg,
                             error=f"no Slack channel for audience {row['audience']!r} in "
                                   "config/alerts.yaml", report=report)
             held_back.add(incident_id or "")
             continue
+        # A previous attempt that may have reached Slack (timeout, 5xx, or the process died
+        # before recording the answer): look for the message before posting it again.
+        already = None
+        if row["attempts"] > 0 and _ambiguous(row["last_error"]):
+            already = poster.find_posted(channel=channel, alert_id=alert_id,
+                                         oldest=row["last_attempt_at"])
         # Count the attempt before calling Slack (see the module docstring).
         con.execute("UPDATE monitor.alerts SET attempts = ?, last_attempt_at = ? "
-                    "WHERE alert_id = ?", [attempts, _now(), alert_id])
+                    "WHERE alert_id = ?", [attempts, now, alert_id])
         try:
-            posted = poster.post(
+            posted = already or poster.post(
                 channel=channel, text=row["text"], blocks=_blocks(row["blocks"]),
-                thread_ts=thread_ts,
+                thread_ts=thread_ts, broadcast=row["event"] == "resolved",
                 metadata={"event_type": "returnwatch_alert",
                           "event_payload": {"alert_id": alert_id, "event": row["event"],
                                             "incident_id": incident_id or ""}},
             )
         except SlackDeliveryError as exc:
-            dead = not exc.retryable or attempts >= max_attempts
-            _record_failure(con, alert_id, attempts, dead=dead, error=str(exc), report=report)
+            dead = not exc.retryable or (not exc.global_ and attempts >= cfg.max_attempts)
+            _record_failure(con, alert_id, attempts, dead=dead, global_=exc.global_, now=now,
+                            cfg=cfg, error=str(exc), report=report)
             held_back.add(incident_id or "")
             if exc.global_:
                 break  # Slack itself is unavailable: the rest waits, in order, for next run
@@ -249,29 +507,92 @@ def _deliver_to_slack(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
         con.execute(
             """
             UPDATE monitor.alerts SET status = 'sent', delivered_via = 'slack', sent_at = ?,
-                channel = ?, slack_channel = ?, slack_ts = ?, thread_ts = ?, last_error = NULL
+                channel = ?, slack_channel = ?, slack_ts = ?, thread_ts = ?, last_error = NULL,
+                last_error_global = NULL, next_attempt_at = NULL
             WHERE alert_id = ?
             """,
-            [_now(), channel, posted.channel, posted.ts, thread_ts, alert_id],
+            [now, channel, posted.channel, posted.ts, thread_ts, alert_id],
         )
         if incident_id and row["event"] == "opened":
             # The opening message is the incident's thread: later events reply under it.
             con.execute("UPDATE monitor.incidents SET slack_channel = ?, slack_ts = ? "
                         "WHERE incident_id = ?", [posted.channel, posted.ts, incident_id])
         report.sent.append(alert_id)
+        # After "sent" is recorded: neither extra can ever cause a second post.
+        _upload_chart(con, poster, alert_id, posted.channel,
+                      thread_ts or posted.ts, cfg, row)
+        if parent is not None and incident_id:
+            _update_parent(con, poster, alert_id, incident_id, parent, now)
+
+
+def _ambiguous(error: str | None) -> bool:
+    if error is None:
+        return True  # attempt counted, no answer recorded: the process died mid-call
+    lowered = error.lower()
+    return any(word in lowered for word in ("timed out", "timeout", "unreachable", "http 5"))
+
+
+def _upload_chart(con: duckdb.DuckDBPyConnection, poster: Any, alert_id: str, channel: str,
+                  thread_ts: str, cfg: DeliverySettings, row: dict[str, Any]) -> None:
+    if not cfg.charts:
+        return
+    chart = con.execute("SELECT png FROM monitor.alert_charts WHERE alert_id = ?",
+                        [alert_id]).fetchone()
+    if not chart:
+        return
+    from returnwatch.alerts.slack import SlackDeliveryError
+
+    title = (row["text"].split("\n", 1)[0] or "returnwatch chart")[:120]
+    try:
+        file_id = poster.upload_chart(channel=channel, thread_ts=thread_ts, png=bytes(chart[0]),
+                                      filename=f"{alert_id.replace(':', '_')}.png", title=title)
+    except SlackDeliveryError as exc:
+        con.execute("UPDATE monitor.alerts SET chart_error = ? WHERE alert_id = ?",
+                    [str(exc)[:500], alert_id])
+        log.warning("alert %s: chart not uploaded: %s", alert_id, exc)
+        return
+    con.execute("UPDATE monitor.alerts SET chart_file_id = ? WHERE alert_id = ?",
+                [file_id, alert_id])
+
+
+def _update_parent(con: duckdb.DuckDBPyConnection, poster: Any, alert_id: str,
+                   incident_id: str, parent: tuple[Any, ...], now: dt.datetime) -> None:
+    """chat.update the incident's opening message with its new status line."""
+    from returnwatch.alerts.compose import incident_status
+    from returnwatch.alerts.messages import replace_status_in_text, with_status_line
+    from returnwatch.alerts.slack import SlackDeliveryError
+
+    channel, ts, text, blocks = parent
+    if not text:
+        return
+    line = incident_status(con, incident_id)
+    try:
+        poster.update(channel=channel, ts=ts, text=replace_status_in_text(text, line),
+                      blocks=with_status_line(_blocks(blocks), line))
+    except SlackDeliveryError as exc:
+        con.execute("UPDATE monitor.alerts SET parent_update_error = ? WHERE alert_id = ?",
+                    [str(exc)[:500], alert_id])
+        log.warning("alert %s: status line of the thread not updated: %s", alert_id, exc)
+        return
+    con.execute("UPDATE monitor.alerts SET parent_updated_at = ? WHERE alert_id = ?",
+                [now, alert_id])
 
 
 def _record_failure(con: duckdb.DuckDBPyConnection, alert_id: str, attempts: int, *,
-                    dead: bool, error: str, report: DeliveryReport) -> None:
+                    dead: bool, global_: bool, now: dt.datetime, cfg: DeliverySettings,
+                    error: str, report: DeliveryReport) -> None:
+    # Exponential backoff: 1, 2, 4 ... minutes, capped; an outage of hours costs a few calls.
+    wait = min(cfg.backoff_max_seconds, cfg.backoff_first_seconds * 2 ** max(0, attempts - 1))
     con.execute(
-        "UPDATE monitor.alerts SET status = ?, attempts = ?, last_attempt_at = ?, last_error = ? "
-        "WHERE alert_id = ?",
-        ["failed" if dead else "pending", attempts, _now(), error[:1000], alert_id],
+        "UPDATE monitor.alerts SET status = ?, attempts = ?, last_attempt_at = ?, last_error = ?, "
+        "last_error_global = ?, next_attempt_at = ? WHERE alert_id = ?",
+        ["failed" if dead else "pending", attempts, now, error[:1000], global_,
+         None if dead else now + dt.timedelta(seconds=wait), alert_id],
     )
     (report.failed if dead else report.retry_later).append(alert_id)
     report.errors.append(error)
     log.warning("alert %s not delivered (attempt %d%s): %s", alert_id, attempts,
-                ", giving up" if dead else "", error)
+                ", giving up" if dead else f", next try in {wait:.0f} s", error)
 
 
 def _blocks(value: Any) -> list[dict[str, Any]]:

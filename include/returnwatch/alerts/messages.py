@@ -201,18 +201,87 @@ def incident_message(event: str, *, incident: Mapping[str, Any],
                      finding: Mapping[str, Any] | None,
                      resolution: Mapping[str, Any] | None = None,
                      opening: Mapping[str, Any] | None = None,
-                     run_id: str | None = None) -> Message:
+                     run_id: str | None = None,
+                     related: list[Mapping[str, Any]] | None = None,
+                     vintage: Any = None, document_url: str | None = None,
+                     status: str | None = None) -> Message:
     """The message for an incident event.
 
     ``finding``: the finding behind the event (as ``Finding.as_dict()``), None for resolved.
     ``resolution``: what the monitor saw when the problem went away (freshness details).
     ``opening``: the finding that opened the incident (the resolved message quotes it).
+    ``related``: every finding of this run for this incident (grouped into one message);
+    defaults to ``[finding]``.
+    ``vintage`` / ``document_url``: publication date of the newest file the figures come from
+    and where it was fetched (the message links to it).
+    ``status``: a status line for a thread's parent message (``status_line()``).
     """
     if incident["monitor"] == "freshness":
         if event == "resolved":
-            return _freshness_resolved(incident, resolution or {}, opening or {}, run_id)
-        return _freshness_problem(incident, finding or {}, run_id)
-    return _generic(event, incident, finding or {}, run_id)
+            message = _freshness_resolved(incident, resolution or {}, opening or {}, run_id)
+        else:
+            message = _freshness_problem(incident, finding or {}, run_id)
+        return _with_status(message, status)
+    found = [f for f in (related or ([finding] if finding else [])) if f]
+    if incident["monitor"] in DATA_MONITORS:
+        from returnwatch.alerts.wording import data_message
+
+        message = data_message(event, incident=incident, findings=found, opening=opening,
+                               run_id=run_id, vintage=vintage, document_url=document_url)
+    elif incident["monitor"] == "ingest" and event != "resolved":
+        from returnwatch.alerts.wording import ingest_message
+
+        message = ingest_message(incident=incident, finding=found[0] if found else {},
+                                 run_id=run_id)
+    else:
+        message = _generic(event, incident, finding or {}, run_id)
+    return _with_status(message, status)
+
+
+# Monitors whose findings are about the figures themselves (advocates read them).
+DATA_MONITORS = ("anomaly", "policy_rule", "revision", "discrepancy")
+STATUS_BLOCK_ID = "rw_status"
+
+
+def status_line(state: str, *, opened: Any = None, resolved: Any = None,
+                acknowledged_by: str | None = None, updates: int = 0) -> str:
+    """The parent message's status line ('Status: open since 17 June 2025 · 2 updates')."""
+    opened_day, resolved_day = _date(opened), _date(resolved)
+    if state == "resolved":
+        text = "Status: resolved" + (f" on {long_date(resolved_day)}" if resolved_day else "")
+    else:
+        text = "Status: open" + (f" since {long_date(opened_day)}" if opened_day else "")
+    if updates:
+        text += f" · {updates} update{'s' if updates != 1 else ''} in the thread"
+    if acknowledged_by and state != "resolved":
+        text += f" · acknowledged by {acknowledged_by}"
+    return text
+
+
+def with_status_line(blocks: list[dict[str, Any]], line: str) -> list[dict[str, Any]]:
+    """``blocks`` with the status context block set to ``line`` (added when absent)."""
+    block = {"type": "context", "block_id": STATUS_BLOCK_ID,
+             "elements": [{"type": "mrkdwn", "text": _escape(line)}]}
+    out = [b for b in blocks if b.get("block_id") != STATUS_BLOCK_ID]
+    # Right under the header, where a phone shows it first.
+    position = 1 if out and out[0].get("type") == "header" else 0
+    out.insert(position, block)
+    return out
+
+
+def replace_status_in_text(text: str, line: str) -> str:
+    lines = text.split("\n")
+    kept = [x for x in lines if not x.startswith("Status: ")]
+    if kept and len(kept) > 1:
+        return "\n".join([kept[0], line, *kept[1:]])
+    return "\n".join([*kept, line])
+
+
+def _with_status(message: Message, status: str | None) -> Message:
+    if not status:
+        return message
+    return Message(text=replace_status_in_text(message.text, status),
+                   blocks=with_status_line(message.blocks, status))
 
 
 def _freshness_problem(incident: Mapping[str, Any], finding: Mapping[str, Any],

@@ -133,28 +133,79 @@ class SlackPoster:
         )
 
     def post(self, *, channel: str, text: str, blocks: list[dict[str, Any]],
-             thread_ts: str | None = None, metadata: dict[str, Any] | None = None) -> Posted:
-        """``chat.postMessage``; raises ``SlackDeliveryError`` (token-free) on any failure."""
+             thread_ts: str | None = None, metadata: dict[str, Any] | None = None,
+             broadcast: bool = True) -> Posted:
+        """``chat.postMessage``; raises ``SlackDeliveryError`` (token-free) on any failure.
+
+        ``broadcast``: a thread reply is also shown in the channel (a "resolved" that only
+        lives in a thread is easy to miss); updates stay in the thread.
+        """
         kwargs: dict[str, Any] = {"channel": channel, "text": text, "blocks": blocks,
                                   "unfurl_links": False, "unfurl_media": False}
         if thread_ts:
-            # In the incident's thread, and shown in the channel too: a "resolved" that only
-            # lives in a thread is easy to miss.
-            kwargs.update(thread_ts=thread_ts, reply_broadcast=True)
+            kwargs["thread_ts"] = thread_ts
+            if broadcast:
+                kwargs["reply_broadcast"] = True
         if metadata:
             kwargs["metadata"] = metadata
-        try:
-            response = self.client.chat_postMessage(**kwargs)
-        except SlackApiError as exc:
-            raise self._api_error(exc, channel) from None
-        except (SlackClientError, OSError, ValueError) as exc:
-            # URLError, timeouts, refused connections: Slack is unreachable for everyone.
-            message = redact(f"Slack unreachable at {self.base_url} posting to {channel}: "
-                             f"{type(exc).__name__}: {exc}", [self._token])
-            raise SlackDeliveryError(message, code=None, retryable=True, global_=True) from None
+        response = self._call("chat.postMessage", channel,
+                              lambda: self.client.chat_postMessage(**kwargs))
         return Posted(channel=str(response.get("channel") or channel), ts=str(response["ts"]))
 
-    def _api_error(self, exc: SlackApiError, channel: str) -> SlackDeliveryError:
+    def update(self, *, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
+        """``chat.update`` of a message this bot posted (the incident's status line)."""
+        self._call("chat.update", channel,
+                   lambda: self.client.chat_update(channel=channel, ts=ts, text=text,
+                                                   blocks=blocks))
+
+    def upload_chart(self, *, channel: str, thread_ts: str | None, png: bytes, filename: str,
+                     title: str) -> str:
+        """The chart into the thread, through ``files_upload_v2`` (files.getUploadURLExternal,
+        the upload, files.completeUploadExternal); returns the file id."""
+        response = self._call(
+            "files.upload", channel,
+            lambda: self.client.files_upload_v2(channel=channel, thread_ts=thread_ts,
+                                                content=png, filename=filename, title=title))
+        file = response.get("file") or (response.get("files") or [{}])[0]
+        return str(file.get("id") or "")
+
+    def find_posted(self, *, channel: str, alert_id: str, oldest: Any = None) -> Posted | None:
+        """A message this bot already posted for ``alert_id`` (Slack metadata), if any.
+
+        Used before re-posting after an attempt whose outcome is unknown (a timeout, a 5xx,
+        a process that died mid-call). Best effort: a lookup that fails returns None.
+        """
+        kwargs: dict[str, Any] = {"channel": channel, "limit": 200,
+                                  "include_all_metadata": True}
+        if oldest is not None:
+            moment = oldest.timestamp() if hasattr(oldest, "timestamp") else float(oldest)
+            kwargs["oldest"] = f"{moment - 120:.6f}"
+        try:
+            response = self._call("conversations.history", channel,
+                                  lambda: self.client.conversations_history(**kwargs))
+        except SlackDeliveryError as exc:
+            log.info("could not check %s for an earlier post (%s); posting", channel, exc.code)
+            return None
+        for message in response.get("messages") or []:
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("alert_id") == alert_id:
+                return Posted(channel=str(response.get("channel") or channel),
+                              ts=str(message["ts"]))
+        return None
+
+    def _call(self, method: str, channel: str, call: Any) -> Any:
+        try:
+            return call()
+        except SlackApiError as exc:
+            raise self._api_error(exc, channel, method) from None
+        except (SlackClientError, OSError, ValueError) as exc:
+            # URLError, timeouts, refused connections: Slack is unreachable for everyone.
+            message = redact(f"Slack unreachable at {self.base_url} ({method} to {channel}): "
+                             f"{type(exc).__name__}: {exc}", [self._token])
+            raise SlackDeliveryError(message, code=None, retryable=True, global_=True) from None
+
+    def _api_error(self, exc: SlackApiError, channel: str,
+                   method: str = "chat.postMessage") -> SlackDeliveryError:
         status = getattr(exc.response, "status_code", None)
         data = getattr(exc.response, "data", None)
         code = data.get("error") if isinstance(data, dict) else None
@@ -166,7 +217,7 @@ class SlackPoster:
         # the alert waits. A refusal of this one message (unknown channel, bad blocks) needs a
         # person to change something first: trying again as is would fail the same way.
         retryable = global_
-        message = redact(f"Slack refused chat.postMessage to {channel}: "
+        message = redact(f"Slack refused {method} to {channel}: "
                          f"{code or 'no error code'} (HTTP {status})", [self._token])
         return SlackDeliveryError(message, code=code, retryable=retryable, global_=global_,
                                   status=status)

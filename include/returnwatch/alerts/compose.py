@@ -1,0 +1,160 @@
+"""Composing an outbox row before it is sent: every finding of its run, vintage, status, chart.
+
+The monitors enqueue an alert with the message rendered from the incident's worst finding
+(``monitor/incidents.py``). Before the first attempt, delivery calls ``compose()`` once per row:
+
+- the findings of the same run and the same incident (``monitor.findings`` with the row's
+  ``run_id`` and the incident's monitor and series, warning or critical) become ONE message;
+- the newest file of the source (``raw.files``) gives the vintage and the document link;
+- routing is applied with the finding's kind and severity (config/alerts.yaml ``overrides``);
+- an opening message gets its status line (later replaced by ``chat.update``);
+- the chart (``charts.spec_for`` + ``render_png``) is stored in ``monitor.alert_charts``.
+
+The composed text and blocks replace the row's, and ``composed_at`` is set, in one statement,
+before any call to Slack: ``monitor.alerts`` keeps exactly what was sent. A freshness message
+keeps its words (its "resolved" quotes what the monitor saw, which is not stored elsewhere);
+it gains the status line and the chart. Composition never stops delivery: on any error the
+row goes out as it was enqueued.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import duckdb
+
+log = logging.getLogger(__name__)
+
+
+def compose(con: duckdb.DuckDBPyConnection, row: dict[str, Any], *, now: dt.datetime) -> None:
+    """Re-render ``row`` (a pending ``monitor.alerts`` row) and store its chart."""
+    text, blocks, audience, severity = row["text"], None, row["audience"], None
+    try:
+        if row["incident_id"]:
+            text, blocks, audience, severity = _compose_incident(con, row)
+    except Exception as exc:  # noqa: BLE001 - a richer message is not worth a lost alert
+        log.warning("alert %s: composed as enqueued (%s: %s)", row["alert_id"],
+                    type(exc).__name__, str(exc)[:300])
+        text, blocks = row["text"], None
+    from returnwatch.alerts.delivery import channel_for
+
+    con.execute(
+        "UPDATE monitor.alerts SET text = ?, blocks = coalesce(?::JSON, blocks), audience = ?, "
+        "channel = coalesce(?, channel), severity = ?, composed_at = ? WHERE alert_id = ?",
+        [text, json.dumps(blocks, ensure_ascii=False) if blocks is not None else None,
+         audience, channel_for(audience), severity, now, row["alert_id"]])
+
+
+def _compose_incident(con: duckdb.DuckDBPyConnection, row: dict[str, Any]
+                      ) -> tuple[str, list[dict[str, Any]] | None, str, str | None]:
+    from returnwatch.alerts import charts
+    from returnwatch.alerts.delivery import alerts_config, audience_for
+    from returnwatch.alerts.messages import (
+        incident_message,
+        replace_status_in_text,
+        with_status_line,
+    )
+    from returnwatch.monitor.store import rows_as_dicts
+
+    incident = rows_as_dicts(con.execute("SELECT * FROM monitor.incidents WHERE incident_id = ?",
+                                         [row["incident_id"]]))
+    if not incident:
+        return row["text"], None, row["audience"], None
+    inc = incident[0]
+    event = row["event"]
+    findings = _findings(con, inc, row["run_id"]) if event != "resolved" else []
+    lead = max(findings, key=_rank) if findings else None
+    audience = (audience_for(inc["monitor"], lead["kind"], lead["severity"]) if lead
+                else row["audience"])
+    vintage, document = _newest_file(con, inc["source"])
+    status = incident_status(con, inc["incident_id"]) if event == "opened" else None
+    if inc["monitor"] == "freshness" or (event == "resolved" and inc["monitor"] not in
+                                         ("anomaly", "policy_rule", "revision", "discrepancy")):
+        text, blocks = row["text"], json.loads(row["blocks"]) if isinstance(
+            row["blocks"], str) else list(row["blocks"])
+        if status:
+            text, blocks = replace_status_in_text(text, status), with_status_line(blocks, status)
+    else:
+        opening = None
+        if event == "resolved":
+            first = rows_as_dicts(con.execute(
+                "SELECT kind, period, value, details FROM monitor.findings "
+                "WHERE finding_id = ?", [inc["first_finding_id"]]))
+            opening = _with_details(first[0]) if first else None
+        message = incident_message(event, incident=inc, finding=lead, opening=opening,
+                                   run_id=row["run_id"], related=findings or None,
+                                   vintage=vintage, document_url=document, status=status)
+        text, blocks = message.text, message.blocks
+    if alerts_config().delivery.charts and event != "resolved":
+        chart_findings = findings or []
+        if inc["monitor"] == "freshness" and not chart_findings:
+            chart_findings = _findings(con, inc, inc["opened_run_id"])
+        spec = charts.spec_for(inc, chart_findings, con, note=_note(inc["source"], vintage))
+        if spec is not None:
+            png = charts.render_png(spec)
+            width, height = charts.CHART_SIZE_PX
+            con.execute("INSERT OR REPLACE INTO monitor.alert_charts VALUES (?, ?, ?, ?, ?)",
+                        [row["alert_id"], png, width, height, dt.datetime.now(dt.UTC)])
+    return text, blocks, audience, (lead or {}).get("severity") or inc["severity"]
+
+
+def _rank(finding: dict[str, Any]) -> tuple[int, str]:
+    return ({"critical": 2, "warning": 1}.get(finding["severity"], 0), finding["period"] or "")
+
+
+def _findings(con: duckdb.DuckDBPyConnection, incident: dict[str, Any],
+              run_id: str | None) -> list[dict[str, Any]]:
+    from returnwatch.monitor.store import rows_as_dicts
+
+    rows = rows_as_dicts(con.execute(
+        "SELECT monitor, kind, source, series, severity, period, value, expected, message, "
+        "details, run_at FROM monitor.findings WHERE run_id = ? AND monitor = ? AND series = ? "
+        "AND severity IN ('warning', 'critical') ORDER BY period, kind",
+        [run_id, incident["monitor"], incident["series"]]))
+    return [_with_details(r) for r in rows]
+
+
+def _with_details(row: dict[str, Any]) -> dict[str, Any]:
+    details = row.get("details")
+    return {**row, "details": json.loads(details) if isinstance(details, str) else
+            (details or {})}
+
+
+def _newest_file(con: duckdb.DuckDBPyConnection, source: str) -> tuple[Any, str | None]:
+    try:
+        found = con.execute("SELECT vintage, url FROM raw.files WHERE source = ? "
+                            "ORDER BY vintage DESC, loaded_at DESC LIMIT 1", [source]).fetchone()
+    except Exception:  # noqa: BLE001 - no raw layer (a monitor-only warehouse)
+        return None, None
+    if not found:
+        return None, None
+    url = found[1] if str(found[1]).startswith(("http://", "https://")) else None
+    return found[0], url
+
+
+def _note(source: str, vintage: Any) -> str:
+    from returnwatch.alerts.messages import _source_info
+
+    title = _source_info(source)[0]
+    return f"Source: {title}" + (f" · file of {vintage:%d %B %Y}" if vintage else "")
+
+
+def incident_status(con: duckdb.DuckDBPyConnection, incident_id: str) -> str:
+    """The status line of an incident's opening message, from its row and its controls."""
+    from returnwatch.alerts.messages import status_line
+
+    row = con.execute(
+        "SELECT i.state, i.opened_at, i.resolved_at, c.acknowledged_by, "
+        "(SELECT count(*) FROM monitor.alerts a WHERE a.incident_id = i.incident_id "
+        " AND a.event = 'updated' AND a.status = 'sent') "
+        "FROM monitor.incidents i LEFT JOIN monitor.incident_controls c USING (incident_id) "
+        "WHERE i.incident_id = ?", [incident_id]).fetchone()
+    if row is None:
+        return "Status: unknown"
+    state, opened, resolved, acked_by, updates = row
+    return status_line(state, opened=opened, resolved=resolved, acknowledged_by=acked_by,
+                       updates=int(updates or 0))
