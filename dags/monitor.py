@@ -1,4 +1,4 @@
-"""Monitors: is every source publishing on its calendar? Findings → incidents → alerts."""
+"""Monitors: freshness, anomalies, policy rules, revisions. Findings → incidents → alerts."""
 
 from __future__ import annotations
 
@@ -11,12 +11,20 @@ from returnwatch.airflow_support import DEFAULT_ARGS, WAREHOUSE_POOL, run_id, ru
 DOC = """
 ### Monitors and alerts
 
-**Checks** each source in `config/monitors.yaml` against its publishing calendar (HHS:
-figures dated Sunday–Thursday, released the next weekday, no release on US federal holidays). Freshness is judged from the data
-and the archive's manifest, never from whether a DAG succeeded: `fresh`, `late`, `stopped`,
-plus "site unreachable" and "same file again". Findings land in `monitor.findings`; they open,
-update or resolve incidents in `monitor.incidents`; each incident opening or resolving queues
-one alert in `monitor.alerts`.
+**Checks**, in one task and one transaction (`config/monitors.yaml`):
+
+- *freshness* of every source against its publishing calendar (HHS daily: figures dated
+  Sunday–Thursday, released the next weekday, no release on US federal holidays; CBP month M by
+  mid M+1; SEGOB month M around day 7 of M+2; HHS's monthly pages by mid M+1), judged from the
+  data and the archive's manifest, never from whether a DAG succeeded: `fresh`, `late`,
+  `stopped`, plus "site unreachable", "same file again" and "new file, no new period";
+- *anomalies* in the marts' series, *policy rules*, and *revisions* of settled figures.
+
+A metric or rule whose mart does not exist yet is skipped (named in the log). Each data monitor
+judges only periods newer than those it judged before (`monitor.judged`), and only a series'
+newest period can alert: a backfill or catch-up records history as `info`, never pages.
+Findings land in `monitor.findings`; they open, update or resolve incidents in
+`monitor.incidents`; each incident opening or resolving queues one alert in `monitor.alerts`.
 
 **Sends** queued alerts to Slack (connection `slack_default` or `SLACK_BOT_TOKEN`), or to the
 task log and `monitor.alerts` when no token is set. An alert is sent once, even if this task

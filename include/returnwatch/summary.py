@@ -103,7 +103,7 @@ def _freshness(con: Any) -> list[str]:
         qualify row_number() over (partition by source order by run_at desc) = 1
         order by source""")
     for source, state, newest, expected, run_at in rows:
-        out.append(f"  {source}: {state} at {run_at:%Y-%m-%d %H:%M} UTC — newest day {newest}, "
+        out.append(f"  {source}: {state} at {run_at:%Y-%m-%d %H:%M} UTC — newest period {newest}, "
                    f"expected {expected}")
     kinds = _rows(con, "select kind, severity, count(*) from monitor.findings group by 1, 2 order by 1")
     if kinds:

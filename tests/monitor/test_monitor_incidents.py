@@ -39,7 +39,8 @@ def test_frozen_source_over_ten_days_gives_exactly_one_alert(con, history, capsy
         ("opened", "sent", "console", "ops")]
     assert rows(con, "SELECT state, severity, max_severity, kind FROM monitor.incidents") == [
         ("open", "critical", "critical", "same_file_again")]
-    states = dict(rows(con, "SELECT run_at::DATE, state FROM monitor.source_freshness"))
+    states = dict(rows(con, "SELECT run_at::DATE, state FROM monitor.source_freshness "
+                            f"WHERE source = '{SOURCE}'"))
     assert len(states) == 10
     assert states[D("2025-12-14")] == "fresh" and states[D("2025-12-21")] == "stopped"
     assert rows(con, "SELECT count(*), count(*) FILTER (WHERE status = 'succeeded') "

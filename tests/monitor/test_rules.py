@@ -148,7 +148,7 @@ def test_shipped_rules_parse_and_cite_sources(shipped) -> None:
 @pytest.mark.parametrize("change, complaint", [
     ("    sources:\n      - citation: \"P.J.E.S. v. Wolf, No. 1:20-cv-02245 (D.D.C.), order of 18",
      "sources"),
-    ("    source: cbp_encounters\n    table: marts.cbp_uc_encounters_monthly\n", "table"),
+    ("    source: cbp_encounters_monthly\n    table: marts.cbp_uc_encounters_monthly\n", "table"),
     ("      title_of_authority: {in: [Title 42]}\n", "title_of_authority"),
 ])
 def test_a_bad_rule_fails_loudly(tmp_path: Path, change: str, complaint: str) -> None:
@@ -158,7 +158,7 @@ def test_a_bad_rule_fails_loudly(tmp_path: Path, change: str, complaint: str) ->
         broken = text.replace(change, "    sources: []\n    x_citation: \"P.J.E.S. v. Wolf, "
                                       "No. 1:20-cv-02245 (D.D.C.), order of 18", 1)
     elif complaint == "table":
-        broken = text.replace(change, "    source: cbp_encounters\n    table: cbp uc\n", 1)
+        broken = text.replace(change, "    source: cbp_encounters_monthly\n    table: cbp uc\n", 1)
     else:
         broken = text.replace(change, "      title_of_authority: {in: [Title 42], "
                                       "not_in: [Title 8]}\n", 1)

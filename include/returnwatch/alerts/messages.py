@@ -295,19 +295,24 @@ def _freshness_problem(incident: Mapping[str, Any], finding: Mapping[str, Any],
     newest = _date(details.get("newest_period"))
     missed = [_date(d) for d in details.get("missed_periods", [])]
     missed_days = [d for d in missed if d is not None]
+    # Monthly sources (CBP, SEGOB, HHS's monthly pages): months, named by freshness.
+    monthly = details.get("frequency") == "month"
 
     header = (f"{label} have stopped arriving" if state == "stopped"
               else f"{label} are late")
     what = _Paragraph()
     if newest is not None:
         what.add(f"{site} has published no new figures since those for ")
-        what.add(long_date(newest), bold=True).add(". ")
+        what.add(details.get("newest_label") if monthly else long_date(newest),
+                 bold=True).add(". ")
     if details.get("calendar"):
         what.add(f"It normally posts {details['calendar']}. ")
     count = len(missed_days)
+    unit = "month" if monthly else "publishing day"
     what.add("Figures for ").add(
-        f"{count} publishing day{'s' if count != 1 else ''}", bold=True).add(" are now missing")
-    what.add(f": {day_list(missed_days)}." if missed_days else ".")
+        f"{count} {unit}{'s' if count != 1 else ''}", bold=True).add(" are now missing")
+    listed = details.get("missed_label") if monthly else day_list(missed_days)
+    what.add(f": {listed}." if missed_days else ".")
 
     paragraphs = [what.texts()]
     cause = _cause_paragraph(details, site, tz)
@@ -359,12 +364,19 @@ def _freshness_resolved(incident: Mapping[str, Any], resolution: Mapping[str, An
     arrived = _local(resolution.get("newest_file_received_at"), tz)
     resumed = arrived.date() if arrived else _date(_local(incident.get("resolved_at"), tz))
     before = _date((opening.get("details") or {}).get("newest_period") or opening.get("period"))
+    monthly = resolution.get("frequency") == "month"
+    before_label = (opening.get("details") or {}).get("newest_label")
 
     p = _Paragraph().add("Resolved: figures resumed on ")
     p.add(long_date(resumed) if resumed else "the latest check", bold=True)
-    p.add(f" (newest figures: {long_date(newest)})." if newest else ".")
+    if newest:
+        shown = resolution.get("newest_label") if monthly else long_date(newest)
+        p.add(f" (newest figures: {shown}).")
+    else:
+        p.add(".")
     if before:
-        p.add(f" No figures had arrived after those for {long_date(before)}.")
+        p.add(" No figures had arrived after those for "
+              f"{before_label if monthly and before_label else long_date(before)}.")
     context = [(f"Source: {title}", landing), *_run_link(run_id)]
     return _assemble(f"{label} are arriving again", [p.texts()], context)
 

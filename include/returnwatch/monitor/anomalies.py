@@ -587,9 +587,22 @@ def evaluate_frame(frame: pd.DataFrame, metric: str, monitor: MetricMonitor, *,
                    regimes: dict[str, Regime] | None = None, annotate_within_periods: int = 3,
                    since: Any = None, onsets_only: bool = False) -> list[Finding]:
     """Findings of one metric over the rows in ``frame`` (pure: no warehouse, no config file)."""
+    return evaluate_series(series_frames(frame, monitor), metric, monitor, run_at=run_at,
+                           params=params, regimes=regimes,
+                           annotate_within_periods=annotate_within_periods, since=since,
+                           onsets_only=onsets_only)
+
+
+def evaluate_series(series: dict[str, pd.Series], metric: str, monitor: MetricMonitor, *,
+                    run_at: dt.datetime, params: DetectorParams | None = None,
+                    regimes: dict[str, Regime] | None = None, annotate_within_periods: int = 3,
+                    since: Any = None, onsets_only: bool = False) -> list[Finding]:
+    """Findings of one metric's series (``series_frames`` output), each named
+    ``<metric>:<series>``: for a caller that needs the series themselves too (the monitor run
+    reads each series' newest period from them)."""
     p = params or default_params(monitor.frequency)
     out: list[Finding] = []
-    for name, values in series_frames(frame, monitor).items():
+    for name, values in series.items():
         result = scan(values.to_numpy(), p)
         out += findings(result, values.index, metric=metric, series=f"{metric}:{name}",
                         source=monitor.source, label=monitor.label, run_at=run_at, params=p,
@@ -624,5 +637,6 @@ def evaluate_metric(con: duckdb.DuckDBPyConnection, metric: str, *, run_at: dt.d
 
 __all__ = ["METHOD", "MONITOR", "AnomaliesConfig", "DetectorParams", "MetricMonitor", "Regime",
            "Scan", "default_params", "detect_restatements", "evaluate_frame", "evaluate_metric",
+           "evaluate_series",
            "expected_months", "findings", "load_config", "metric_rows", "missing_findings",
            "missing_periods", "regime_notes", "restatement_findings", "scan", "series_frames"]

@@ -25,10 +25,18 @@ days right; a list typed into this repo would silently go stale. Ad-hoc closures
 order giving federal staff a day off) are added in ``config/monitors.yaml`` as ``closed_days``.
 
 Times: every "moment" is an aware datetime; days are judged in the publisher's time zone.
+
+Monthly publishers (``MonthlyCalendar``): the period is a month (its first day) and month M is
+released around day ``release_day`` of month M + ``lag_months`` (CBP: the 15th of M+1; SEGOB's
+bulletin: the 7th of M+2; HHS's fiscal-year pages: the 15th of M+1). None of them keeps a
+published day to the hour, so a release counts as missing only once ``grace_days`` whole days
+after the nominal day have passed in the publisher's time zone: the calendar is "expected by",
+not "published on".
 """
 
 from __future__ import annotations
 
+import calendar as calendar_module
 import datetime as dt
 import functools
 from dataclasses import dataclass, field
@@ -39,6 +47,8 @@ ONE_DAY = dt.timedelta(days=1)
 # A period older than this many days before the moment judged is never searched for: it bounds
 # the work when a source has no data at all (a year of silence is already "stopped").
 MAX_LOOKBACK_DAYS = 400
+# The same bound for monthly publishers, in months (ten years of silence is "stopped" too).
+MAX_LOOKBACK_MONTHS = 120
 
 
 @functools.cache
@@ -75,6 +85,10 @@ class DailyCalendar:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def frequency(self) -> str:
+        return "day"
 
     # ------------------------------------------------------------------ days
 
@@ -158,6 +172,106 @@ class DailyCalendar:
         return text
 
 
+@dataclass(frozen=True)
+class MonthlyCalendar:
+    """A publisher that releases month M's figures once, around a day of a later month.
+
+    ``release_day`` of month M + ``lag_months`` is the nominal release day (clamped to the
+    month's last day); month M counts as missing from local midnight at the end of
+    ``grace_days`` days after it. Periods are month starts (``dt.date(2025, 5, 1)`` = May 2025).
+    """
+
+    timezone: str = "America/New_York"
+    release_day: int = 15
+    lag_months: int = 1
+    grace_days: int = 7
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.release_day <= 31:
+            raise ValueError(f"release_day {self.release_day} is not a day of a month")
+        if self.lag_months < 0 or self.grace_days < 0:
+            raise ValueError("lag_months and grace_days cannot be negative")
+        ZoneInfo(self.timezone)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def frequency(self) -> str:
+        return "month"
+
+    # ------------------------------------------------------------------ months
+
+    def is_period(self, day: dt.date) -> bool:
+        return day.day == 1
+
+    def release_date(self, period: dt.date) -> dt.date:
+        """The nominal day the figures for month ``period`` come out."""
+        year, month = _add_months(period.year, period.month, self.lag_months)
+        return dt.date(year, month, min(self.release_day, calendar_module.monthrange(year,
+                                                                                     month)[1]))
+
+    def periods(self, start: dt.date, end: dt.date) -> list[dt.date]:
+        """Month starts from ``start``'s month to ``end``'s month, inclusive."""
+        out: list[dt.date] = []
+        year, month = start.year, start.month
+        while (year, month) <= (end.year, end.month):
+            out.append(dt.date(year, month, 1))
+            year, month = _add_months(year, month, 1)
+        return out
+
+    # ------------------------------------------------------------------ moments
+
+    def due_at(self, period: dt.date) -> dt.datetime:
+        """The moment from which month ``period`` counts as missing if absent."""
+        last_grace_day = self.release_date(period) + dt.timedelta(days=self.grace_days)
+        return dt.datetime.combine(last_grace_day + ONE_DAY, dt.time(), tzinfo=self.tz)
+
+    def newest_due_period(self, at: dt.datetime) -> dt.date | None:
+        """The newest month whose figures should exist at moment ``at``."""
+        _check_aware(at)
+        local = at.astimezone(self.tz).date()
+        year, month = local.year, local.month
+        for _ in range(MAX_LOOKBACK_MONTHS):
+            period = dt.date(year, month, 1)
+            if self.due_at(period) <= at:
+                return period
+            year, month = _add_months(year, month, -1)
+        return None
+
+    def missed_periods(self, newest: dt.date | None, at: dt.datetime) -> list[dt.date]:
+        """Months due by ``at`` that are newer than ``newest`` (the newest month held)."""
+        due = self.newest_due_period(at)
+        if due is None:
+            return []
+        local = at.astimezone(self.tz).date()
+        floor = dt.date(*_add_months(local.year, local.month, -MAX_LOOKBACK_MONTHS), 1)
+        if newest is None:
+            start = floor
+        else:
+            start = dt.date(*_add_months(newest.year, newest.month, 1), 1)
+        if start > due:
+            return []
+        return self.periods(max(start, floor), due)
+
+    def missed_publishing_days(self, newest: dt.date | None, at: dt.datetime) -> int:
+        """How many monthly releases are missing (the daily calendar's name, kept for both)."""
+        return len(self.missed_periods(newest, at))
+
+    def describe(self) -> str:
+        """Plain words for alert messages: 'each month, month M's figures around 15 M+1'."""
+        later = {0: "the same month", 1: "the next month", 2: "the month after next"}.get(
+            self.lag_months, f"{self.lag_months} months later")
+        return (f"once a month, each month's figures around day {self.release_day} of {later} "
+                f"(counted missing {self.grace_days} days after that)")
+
+
+def _add_months(year: int, month: int, months: int) -> tuple[int, int]:
+    index = year * 12 + (month - 1) + months
+    return index // 12, index % 12 + 1
+
+
 def _days(start: dt.date, end: dt.date) -> list[dt.date]:
     count = (end - start).days + 1
     return [start + dt.timedelta(days=i) for i in range(max(count, 0))]
@@ -166,6 +280,9 @@ def _days(start: dt.date, end: dt.date) -> list[dt.date]:
 def _check_aware(moment: dt.datetime) -> None:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"calendar moments must be time-zone aware, got {moment!r}")
+
+
+Calendar = DailyCalendar | MonthlyCalendar
 
 
 def hhs_daily() -> DailyCalendar:

@@ -14,8 +14,22 @@ newest ``period_column`` in the source's raw table (rows tied to their file thro
 - ``source_unreachable``: the newest checks all failed (the site is down or refusing us);
 - ``same_file_again``: since the last new file, every check got the same bytes (or a 304):
   the site answers but the publisher has not updated it;
+- ``new_file_no_new_period``: a file newer than the one holding the newest period arrived,
+  without a newer period (a re-issued or corrected file);
 - ``freshness_late`` / ``freshness_stopped``: anything else (including "returnwatch has not
   checked at all", which says so in the details and the message).
+
+A *check* is one fetch round: all manifest rows one run wrote for the source. Multi-file
+sources (CBP's CSVs, SEGOB's workbooks, HHS's fiscal-year pages) write one row per URL; the
+round is ``new`` if any file was new, ``failed`` only if every file failed.
+
+Calendars are daily (HHS/DHS figures) or monthly (CBP, SEGOB, HHS's monthly pages; see
+``monitor.calendar``). A monthly source checked on its own cadence can use ``count_missed:
+checked``: a release counts as missed only if it was due when returnwatch last checked the
+site, so the monitor never blames a publisher for a release nobody looked for (those are
+reported as ``unverified``; an info ``not_checked`` finding while the figures held were on time
+at that check). A source judged late or stopped at its last check stays so until a check says
+otherwise.
 
 States: ``fresh``; ``late`` once ``late_after_missed`` releases are missing; ``stopped`` once
 ``stopped_after_missed`` are (SOURCES.md: a gap of 3 calendar days is normal, a gap of 5
@@ -35,13 +49,21 @@ import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from returnwatch import config, settings
-from returnwatch.monitor.calendar import WEEKDAYS, DailyCalendar
+from returnwatch.monitor.calendar import WEEKDAYS, DailyCalendar, MonthlyCalendar
 from returnwatch.monitor.findings import Finding
 
 if TYPE_CHECKING:
@@ -88,6 +110,36 @@ class DailyCalendarConfig(BaseModel):
         )
 
 
+class MonthlyCalendarConfig(BaseModel):
+    """``calendar:`` of a monthly source: month M around ``release_day`` of M + lag_months."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["monthly"]
+    timezone: str
+    release_day: int = Field(ge=1, le=31)
+    lag_months: int = Field(ge=0, le=12, default=1)
+    grace_days: int = Field(ge=0, le=62, default=7)
+
+    def build(self) -> MonthlyCalendar:
+        return MonthlyCalendar(timezone=self.timezone, release_day=self.release_day,
+                               lag_months=self.lag_months, grace_days=self.grace_days)
+
+
+def _calendar_kind(value: Any) -> str:
+    kind = value.get("kind", "daily") if isinstance(value, dict) else getattr(value, "kind",
+                                                                              "daily")
+    return str(kind)
+
+
+# ``kind: daily`` (the default, as before monthly calendars existed) or ``kind: monthly``.
+CalendarConfig = Annotated[
+    Annotated[DailyCalendarConfig, Tag("daily")] | Annotated[MonthlyCalendarConfig,
+                                                             Tag("monthly")],
+    Discriminator(_calendar_kind),
+]
+
+
 class FreshnessRule(BaseModel):
     """One source's freshness rule (``freshness.<source>`` in config/monitors.yaml)."""
 
@@ -96,11 +148,16 @@ class FreshnessRule(BaseModel):
     label: str                       # what advocates call these figures: "HHS daily figures"
     table: str                       # raw table holding the source's rows: raw.hhs_uc_daily
     period_column: str               # the column naming the period a row describes
-    calendar: DailyCalendarConfig
+    calendar: CalendarConfig
     late_after_missed: int = Field(ge=1, default=3)
     stopped_after_missed: int = Field(ge=1, default=5)
     unreachable_after_failed_checks: int = Field(ge=1, default=2)
     checks_expected_within_hours: float = Field(gt=0, default=48)
+    # Which due releases count as missed. "due": every release due by now (the data's age,
+    # whoever is at fault; "not_checked" is then the cause). "checked": only releases that
+    # were due when returnwatch last checked the site; those due since are "unverified" and,
+    # while the figures held were on time at that check, give an info finding, not an alert.
+    count_missed: Literal["due", "checked"] = "due"
 
     @field_validator("table")
     @classmethod
@@ -131,10 +188,11 @@ class MonitorsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     freshness: dict[str, FreshnessRule] = Field(default_factory=dict)
-    # Validated by monitor/anomalies.py and monitor/rules.py (plain dicts here so this module
-    # stays light: no numpy/pandas at import).
+    # Validated by monitor/anomalies.py, monitor/rules.py and monitor/engine.py (plain dicts
+    # here so this module stays light: no numpy/pandas at import).
     anomalies: dict[str, Any] = Field(default_factory=dict)
     rules: dict[str, Any] = Field(default_factory=dict)
+    revisions: dict[str, Any] = Field(default_factory=dict)
 
 
 @functools.cache
@@ -170,7 +228,9 @@ class FreshnessState:
     missed_periods: list[dt.date]
     late_after_missed: int
     stopped_after_missed: int
-    # From the archive manifest (None / 0 when the archive has no checks for the source).
+    # From the archive manifest (None / 0 when the archive has no checks for the source). A
+    # "check" is one fetch round: every manifest row of one run (one per URL for multi-file
+    # sources) taken together.
     last_check_at: dt.datetime | None = None
     last_check_outcome: str | None = None
     last_check_error: str | None = None
@@ -183,6 +243,15 @@ class FreshnessState:
     newest_file_received_at: dt.datetime | None = None
     # Why late: source_unreachable / same_file_again / not_checked / no_new_figures / never_loaded.
     cause: str | None = None
+    # "day" or "month": what a period is (the calendar's).
+    frequency: str = "day"
+    # count_missed "checked": the moment the releases were judged at (the last check), and the
+    # releases due since then that nobody looked for.
+    judged_at: dt.datetime | None = None
+    unverified_periods: list[dt.date] = field(default_factory=list)
+    # URLs in the last check, and how many of them failed (multi-file sources).
+    last_check_files: int = 0
+    last_check_failed_files: int = 0
     finding: Finding | None = field(default=None, repr=False)
 
     @property
@@ -192,24 +261,36 @@ class FreshnessState:
     def details(self) -> dict[str, Any]:
         """JSON-able facts, stored with the finding and quoted by alert messages."""
         iso = _iso
+        monthly = self.frequency == "month"
         return {
             "state": self.state,
             "cause": self.cause,
+            "frequency": self.frequency,
             "newest_period": iso(self.newest_period),
             "expected_period": iso(self.expected_period),
             "missed_publishing_days": self.missed_publishing_days,
             "missed_periods": [d.isoformat() for d in self.missed_periods],
+            "missing_since": iso(self.missed_periods[0]) if self.missed_periods else None,
+            "unverified_periods": [d.isoformat() for d in self.unverified_periods],
+            "judged_at": iso(self.judged_at),
             "late_after_missed": self.late_after_missed,
             "stopped_after_missed": self.stopped_after_missed,
             "last_check_at": iso(self.last_check_at),
             "last_check_outcome": self.last_check_outcome,
             "last_check_error": self.last_check_error,
             "last_check_http_status": self.last_check_http_status,
+            "last_check_files": self.last_check_files,
+            "last_check_failed_files": self.last_check_failed_files,
             "last_new_file_at": iso(self.last_new_file_at),
             "consecutive_failed_checks": self.consecutive_failed_checks,
             "checks_since_new_file": self.checks_since_new_file,
             "unchanged_checks_since_new_file": self.unchanged_checks_since_new_file,
             "newest_file_received_at": iso(self.newest_file_received_at),
+            # Words for messages about monthly sources ("January 2021", "February 2021 to
+            # April 2025"); None for daily ones.
+            "newest_label": _month_name(self.newest_period) if monthly else None,
+            "expected_label": _month_name(self.expected_period) if monthly else None,
+            "missed_label": _month_span(self.missed_periods) if monthly else None,
         }
 
 
@@ -228,7 +309,12 @@ def assess_freshness(con: duckdb.DuckDBPyConnection, source: str, *, run_at: dt.
 
     newest, newest_file_sha, newest_file_loaded = _newest_period(con, source, rule_,
                                                                  checks.future_files)
-    missed = calendar.missed_periods(newest, run_at)
+    # "checked": releases count as missed only if they were due when returnwatch last looked.
+    judged_at = run_at
+    if rule_.count_missed == "checked" and checks.last is not None:
+        judged_at = min(run_at, checks.last.run_at)
+    missed = calendar.missed_periods(newest, judged_at)
+    unverified = [p for p in calendar.missed_periods(newest, run_at) if p not in set(missed)]
     expected = calendar.newest_due_period(run_at)
     if newest is None:
         status: State = "no_data"
@@ -253,6 +339,11 @@ def assess_freshness(con: duckdb.DuckDBPyConnection, source: str, *, run_at: dt.
         unchanged_checks_since_new_file=sum(
             1 for e in checks.since_new if e.outcome in ("unchanged", "not_modified")),
         newest_file_received_at=checks.received_at.get(newest_file_sha or "", newest_file_loaded),
+        frequency=calendar.frequency,
+        judged_at=judged_at if rule_.count_missed == "checked" else None,
+        unverified_periods=unverified,
+        last_check_files=checks.last.files if checks.last else 0,
+        last_check_failed_files=checks.last.failed_files if checks.last else 0,
     )
     state.cause = _cause(state, rule_, checks)
     state.finding = _finding(state, rule_, calendar)
@@ -272,13 +363,53 @@ def evaluate_freshness(con: duckdb.DuckDBPyConnection, source: str, *, run_at: d
 
 
 @dataclass
-class _Checks:
-    """The manifest rows known at run_at, reduced to what freshness needs."""
+class _Round:
+    """One fetch round: the manifest rows a run wrote for a source (one per URL it checked).
 
-    last: Any = None                  # newest check (any outcome)
-    last_new: Any = None              # newest check that brought new bytes
-    since_new: list[Any] = field(default_factory=list)  # checks after last_new
-    consecutive_failed: int = 0       # failed checks at the end, newest backwards
+    A single-file source has one row per round. A multi-file source (CBP's CSVs, SEGOB's
+    workbooks, HHS's fiscal-year pages) has one per file, so it is judged as a whole:
+    ``new`` if any file was new, ``failed`` only if every file failed (one dead link among
+    thirty is not "the site is down"), else the same files again (``unchanged`` /
+    ``not_modified``).
+    """
+
+    run_at: dt.datetime
+    outcome: str
+    error: str | None
+    http_status: int | None
+    files: int
+    failed_files: int
+    new_files: list[str]
+
+    @classmethod
+    def of(cls, entries: list[Any]) -> _Round:
+        outcomes = [e.outcome for e in entries]
+        failed = [e for e in entries if e.outcome == "failed"]
+        if "new" in outcomes:
+            outcome = "new"
+        elif len(failed) == len(entries):
+            outcome = "failed"
+        elif "unchanged" in outcomes:
+            outcome = "unchanged"
+        else:
+            outcome = "not_modified"
+        last_failed = failed[-1] if failed else None
+        return cls(run_at=entries[0].run_at, outcome=outcome,
+                   error=last_failed.error if last_failed else None,
+                   http_status=(last_failed.http_status if outcome == "failed" and last_failed
+                                else entries[-1].http_status),
+                   files=len(entries), failed_files=len(failed),
+                   new_files=[e.sha256 for e in entries if e.outcome == "new" and e.sha256])
+
+
+@dataclass
+class _Checks:
+    """The manifest's fetch rounds known at run_at, reduced to what freshness needs."""
+
+    last: _Round | None = None        # newest round (any outcome)
+    last_new: _Round | None = None    # newest round that brought new bytes
+    since_new: list[_Round] = field(default_factory=list)  # rounds after last_new
+    consecutive_failed: int = 0       # failed rounds at the end, newest backwards
     received_at: dict[str, dt.datetime] = field(default_factory=dict)  # sha256 -> first run_at
     future_files: list[str] = field(default_factory=list)  # received only after run_at
 
@@ -292,7 +423,11 @@ class _Checks:
             if entry.sha256 and entry.sha256 not in checks.received_at:
                 checks.received_at[entry.sha256] = entry.run_at
         checks.future_files = [sha for sha, at in checks.received_at.items() if at > run_at]
-        known = [e for e in entries if e.run_at <= run_at]
+        by_run: dict[dt.datetime, list[Any]] = {}
+        for entry in entries:
+            if entry.run_at <= run_at:
+                by_run.setdefault(entry.run_at, []).append(entry)
+        known = [_Round.of(by_run[at]) for at in sorted(by_run)]
         if not known:
             return checks
         checks.last = known[-1]
@@ -317,13 +452,23 @@ def _archive(archive: Any) -> Any:
     return Archive()
 
 
+def _table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, name = qualified.split(".", 1)
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+        "AND table_name = ?", [schema, name]).fetchone()[0])
+
+
 def _newest_period(con: duckdb.DuckDBPyConnection, source: str, rule_: FreshnessRule,
                    future_files: list[str]) -> tuple[dt.date | None, str | None,
                                                      dt.datetime | None]:
     """Newest period in the raw table among this source's files known at run_at.
 
-    Returns (newest period, sha256 of a file holding it, when that file was fetched).
+    Returns (newest period, sha256 of a file holding it, when that file was fetched). A raw
+    table that does not exist yet (raw tables are created by their first load) holds nothing.
     """
+    if not _table_exists(con, rule_.table):
+        return None, None, None
     row = con.execute(
         f"""
         SELECT t.{rule_.period_column} AS period, f.sha256, f.fetched_at
@@ -344,17 +489,29 @@ def _newest_period(con: duckdb.DuckDBPyConnection, source: str, rule_: Freshness
 
 def _cause(state: FreshnessState, rule_: FreshnessRule, checks: _Checks) -> str | None:
     unreachable = state.consecutive_failed_checks >= rule_.unreachable_after_failed_checks
+    window = dt.timedelta(hours=rule_.checks_expected_within_hours)
+    unchecked = checks.last is None or state.run_at - checks.last.run_at > window
     if state.state == "fresh":
         # Data still on time, but the site has stopped answering: worth a record, not a page.
-        return "source_unreachable" if unreachable else None
+        if unreachable:
+            return "source_unreachable"
+        # "checked" sources: on time when last looked at, but releases fell due since then.
+        if rule_.count_missed == "checked" and unchecked and state.unverified_periods:
+            return "not_checked"
+        return None
     if state.state == "no_data":
         return "never_loaded"
     if unreachable:
         return "source_unreachable"
-    window = dt.timedelta(hours=rule_.checks_expected_within_hours)
-    if checks.last is None or state.run_at - checks.last.run_at > window:
+    if unchecked:
         # Our own fetcher has not looked: say so, so nobody blames the publisher for it.
         return "not_checked"
+    received = state.newest_file_received_at
+    if checks.last_new is not None and received is not None \
+            and checks.last_new.run_at > received:
+        # A newer file did arrive after the one holding the newest period, without a newer
+        # period: the publisher re-issued its figures (or changed the file) but added none.
+        return "no_new_figures"
     if checks.since_new and all(e.outcome in ("unchanged", "not_modified")
                                 for e in checks.since_new):
         return "same_file_again"
@@ -362,28 +519,32 @@ def _cause(state: FreshnessState, rule_: FreshnessRule, checks: _Checks) -> str 
     return "no_new_figures"
 
 
-def _finding(state: FreshnessState, rule_: FreshnessRule,
-             calendar: DailyCalendar) -> Finding | None:
+# Finding kinds by cause while late or stopped: the three the issue keeps apart, from the
+# archive's manifest and the data ("site unreachable", "same file again", "new file, no new
+# period"); anything else is freshness_late / freshness_stopped.
+_KIND_BY_CAUSE = {"source_unreachable": "source_unreachable",
+                  "same_file_again": "same_file_again",
+                  "no_new_figures": "new_file_no_new_period"}
+
+
+def _finding(state: FreshnessState, rule_: FreshnessRule, calendar: Any) -> Finding | None:
     if state.state == "fresh" and state.cause is None:
         return None
     if state.state == "fresh":
-        kind, severity = "source_unreachable", "info"
+        kind, severity = state.cause or "source_unreachable", "info"
     elif state.state == "no_data":
         kind, severity = "freshness_no_data", "info"
     else:
         severity = "critical" if state.state == "stopped" else "warning"
-        if state.cause in ("source_unreachable", "same_file_again"):
-            kind = state.cause
-        else:
-            kind = f"freshness_{state.state}"
+        kind = _KIND_BY_CAUSE.get(state.cause or "", f"freshness_{state.state}")
     return Finding(
         monitor=MONITOR, kind=kind, source=state.source, series=state.source,
         severity=severity,  # type: ignore[arg-type]
         message=_one_line(state, rule_),
         run_at=state.run_at,
-        period=_iso(state.newest_period),
+        period=_period_text(state.newest_period, state.frequency),
         value=float(state.missed_publishing_days),
-        expected=_iso(state.expected_period),
+        expected=_period_text(state.expected_period, state.frequency),
         details={**state.details(), "label": rule_.label,
                  "calendar": calendar.describe(), "site": _site(state.source)},
     )
@@ -391,6 +552,8 @@ def _finding(state: FreshnessState, rule_: FreshnessRule,
 
 def _one_line(state: FreshnessState, rule_: FreshnessRule) -> str:
     """The finding's message: one line for the warehouse and the logs."""
+    if state.frequency == "month":
+        return _one_line_monthly(state, rule_)
     newest = _iso(state.newest_period) or "none"
     text = (f"{rule_.label} ({state.source}) {state.state}: newest period {newest}, "
             f"due {_iso(state.expected_period)}, {state.missed_publishing_days} publishing "
@@ -400,6 +563,41 @@ def _one_line(state: FreshnessState, rule_: FreshnessRule) -> str:
     if state.consecutive_failed_checks:
         text += f"; last {state.consecutive_failed_checks} check(s) failed"
     return text
+
+
+def _one_line_monthly(state: FreshnessState, rule_: FreshnessRule) -> str:
+    newest = _month_name(state.newest_period) or "none"
+    text = (f"{rule_.label} ({state.source}) {state.state}: newest month {newest}, "
+            f"due through {_month_name(state.expected_period)}")
+    if state.missed_periods:
+        text += (f"; nothing since {_month_name(state.missed_periods[0])} "
+                 f"({len(state.missed_periods)} monthly release(s) missed)")
+    if state.unverified_periods:
+        text += (f"; {len(state.unverified_periods)} release(s) due since returnwatch last "
+                 f"checked ({_iso(state.last_check_at)}) unverified")
+    if state.cause:
+        text += f"; cause {state.cause}"
+    if state.consecutive_failed_checks:
+        text += f"; last {state.consecutive_failed_checks} check(s) failed"
+    return text
+
+
+def _month_name(value: dt.date | None) -> str | None:
+    return f"{value:%B %Y}" if value is not None else None
+
+
+def _month_span(months: list[dt.date]) -> str | None:
+    if not months:
+        return None
+    if len(months) == 1:
+        return _month_name(months[0])
+    return f"{_month_name(months[0])} to {_month_name(months[-1])}"
+
+
+def _period_text(value: dt.date | None, frequency: str) -> str | None:
+    if value is None:
+        return None
+    return f"{value:%Y-%m}" if frequency == "month" else value.isoformat()
 
 
 def _site(source: str) -> str | None:

@@ -14,6 +14,8 @@ Rules (this version):
   resolved (one ``resolved`` alert). A monitor that did not evaluate the series (not run,
   not configured, crashed) resolves nothing: which keys were evaluated is passed in.
 - ``info`` findings are recorded and count as "evaluated, no problem".
+- Incidents of event monitors (``QUIET_RESOLVE``: a revision is something that happened, not
+  a condition that ends) are resolved without an alert: "resolved" would say nothing.
 
 Idempotency, so re-running a run (an Airflow clear, a retried task) changes nothing:
 
@@ -46,6 +48,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
+
+# Monitors whose findings are events: their incidents close on the next run without a message.
+QUIET_RESOLVE = frozenset({"revision"})
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,14 @@ def process_findings(con: duckdb.DuckDBPyConnection, findings: Iterable[Finding]
             if current is None or SEVERITY_RANK[finding.severity] > SEVERITY_RANK[current[0].severity]:
                 problems[finding.key] = (finding, finding_id)
 
+        # Most evaluated keys have no incident at all (hundreds of series, all quiet): only the
+        # keys with a problem or with an open incident need a look.
+        open_keys = {row[0] for row in con.execute(
+            "SELECT DISTINCT incident_key FROM monitor.incidents WHERE state = 'open'"
+        ).fetchall()}
         for key in sorted(set(seen) | set(problems)):
+            if key not in problems and incident_key(*key) not in open_keys:
+                continue
             latest = _latest_incident(con, key)
             if latest is not None and latest["updated_at"] > run_at:
                 log.info("%s: run %s (%s) is older than the incident's last update (%s); "
@@ -196,6 +208,10 @@ def _resolve(con: duckdb.DuckDBPyConnection, incident: dict[str, Any],
     )
     incident = {**incident, "state": "resolved", "resolved_at": run_at,
                 "resolved_run_id": run_id, "updated_at": run_at}
+    if incident["monitor"] in QUIET_RESOLVE:
+        log.info("incident %s (%s) closed quietly: an event, not a condition",
+                 incident["incident_id"], incident["incident_key"])
+        return None
     opening = con.execute("SELECT period, details FROM monitor.findings WHERE finding_id = ?",
                           [incident["first_finding_id"]]).fetchone()
     opening_finding = ({"period": opening[0], "details": _json(opening[1])}

@@ -24,6 +24,9 @@ Tables, and why they look like this:
 - ``monitor.runs``: bookkeeping of each monitor run (latest execution per run_id).
 - ``monitor.source_freshness``: what freshness saw for each source at each run (history; the
   newest row per source is the current state).
+- ``monitor.judged``: per (monitor, series), the newest period the data monitors (anomalies,
+  rules, revisions) have judged, so a run judges only what is new and a backfill or catch-up
+  never pages about old periods.
 
 No CHECK constraints on the value lists (states, events, kinds): DuckDB cannot alter a
 constraint, and later monitors add kinds and events. The allowed values are written next to
@@ -169,6 +172,22 @@ MONITOR_DDL: list[str] = [
     )
     """,
 ]
+
+# Added with the data monitors (additive: existing warehouses get it on their next init).
+MONITOR_DDL.append(
+    """
+    CREATE TABLE IF NOT EXISTS monitor.judged (
+        monitor    VARCHAR NOT NULL,      -- anomaly / policy_rule / revision
+        series     VARCHAR NOT NULL,      -- as in monitor.findings; (monitor, series) = incident key
+        period     VARCHAR NOT NULL,      -- newest period judged ('2025-05', '2025-12-21'); revision: newest detected_at judged
+        previous   VARCHAR,               -- the value before run_id moved it: a re-run of that run judges from here again
+        run_id     VARCHAR NOT NULL,      -- the run that last moved it
+        run_at     TIMESTAMPTZ NOT NULL,  -- that run's logical time
+        judged_at  TIMESTAMPTZ NOT NULL,  -- wall clock
+        PRIMARY KEY (monitor, series)
+    )
+    """
+)
 
 # Event names an alert row may carry (see monitor.alerts.event).
 ALERT_EVENTS = ("opened", "updated", "resolved", "task_failed")

@@ -1,0 +1,561 @@
+"""The data monitors of a monitor run: anomalies, policy rules and revisions, each judging only
+what it has not judged before.
+
+What this module owns:
+
+- ``evaluate()``: runs the configured anomaly metrics (``monitor.anomalies``), policy rules
+  (``monitor.rules``) and the revision monitor over the warehouse, and returns their findings,
+  the ``(monitor, series)`` keys they evaluated (so incidents resolve) and the new marks;
+- ``record_marks()``: writes those marks to ``monitor.judged`` (inside the run's transaction);
+- the ``revisions`` section of ``config/monitors.yaml`` (``RevisionsConfig``) and the revision
+  monitor (``revision_findings``): which rows of ``monitor.revisions`` matter.
+
+It imports numpy/pandas (through anomalies and rules) when called: ``run_monitors`` imports it
+inside the function, so DAG files stay light.
+
+Judging once: the ``monitor.judged`` mark
+-----------------------------------------
+For each ``(monitor, series)`` the warehouse keeps the newest period judged. A run:
+
+- judges the periods from that mark on; the mark itself is judged again while it is the
+  series' newest period, so a condition that persists *updates* its incident every run (no
+  second alert) and a newer, normal period *resolves* it;
+- lets only each series' **newest** period open or update an incident; periods between the
+  mark and the newest (a catch-up run, a backfill, a publisher releasing two months at once)
+  are recorded as ``info`` findings (``details.history = "catch_up"``), never alerted;
+- on a series' **first** run (no mark: a new installation, a new metric, a new nationality)
+  judges its newest period and records its whole history as ``info`` (``"history"``);
+- never moves a mark backwards; a re-run of the same run (an Airflow clear) starts from the
+  mark as it was before that run (``previous``), so it judges, and finds, the same again.
+
+Figures the project constructed by hand (a mart column ``*figures_constructed`` true for the
+period: the replay mirror's SEGOB section 5) are judged and recorded, never alerted.
+
+A metric or rule whose table does not exist yet (marts are built by ``transform``) is skipped
+and named in the result; its open incidents stay as they are (not evaluated = not resolved).
+
+Revisions
+---------
+``monitor.revisions`` has one row per changed cell (written at load time). The revision
+monitor judges the rows recorded since its mark (``detected_at``): per newer file, configured
+table, figure and ``series_by`` key, it sums the cells of each period in the old and the new
+file and passes the totals to ``anomalies.detect_restatements`` (tolerance and floor from the
+config). Only *settled* periods count (the older file came out ``settled_after_days`` or more
+after the period ended); a provisional figure finished by the publisher is an ``info``. One
+finding per newer file and series. A restatement is an event: its incident closes quietly on
+the next run (``incidents.QUIET_RESOLVE``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import logging
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from returnwatch.monitor.findings import Finding
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+ANOMALY = "anomaly"
+POLICY_RULE = "policy_rule"
+REVISION = "revision"
+DATA_MONITORS: tuple[str, ...] = (ANOMALY, POLICY_RULE, REVISION)
+# The revision monitor keeps one mark (the newest detected_at judged), under this series.
+REVISION_MARK = "*"
+# A revision mark meaning "judged: there was nothing" (first run on an empty table).
+EMPTY_MARK = "1970-01-01T00:00:00+00:00"
+
+Key = tuple[str, str]
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_QUALIFIED = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+
+
+# --------------------------------------------------------------------------- config
+
+
+class RevisionTable(BaseModel):
+    """How the revisions of one raw table are judged (``revisions.tables.<schema.table>``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str
+    source: str
+    period_column: str
+    frequency: Literal["month", "day"] = "month"
+    series_by: list[str] = Field(default_factory=list)
+    settled_after_days: int = Field(ge=0, default=60)
+
+    @field_validator("period_column", "series_by")
+    @classmethod
+    def _columns(cls, value: Any) -> Any:
+        names = [value] if isinstance(value, str) else list(value)
+        bad = [n for n in names if not _IDENTIFIER.match(n)]
+        if bad:
+            raise ValueError(f"{bad} are not plain column names")
+        return value
+
+
+class RevisionsConfig(BaseModel):
+    """The ``revisions:`` section of config/monitors.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tolerance: float = Field(ge=0, default=0.02)
+    absolute_floor: float = Field(ge=0, default=2.0)
+    tables: dict[str, RevisionTable] = Field(default_factory=dict)
+
+    @field_validator("tables")
+    @classmethod
+    def _qualified(cls, value: dict[str, RevisionTable]) -> dict[str, RevisionTable]:
+        bad = [name for name in value if not _QUALIFIED.match(name)]
+        if bad:
+            raise ValueError(f"{bad} are not schema.table names like raw.cbp_encounters_aor")
+        return value
+
+
+class _MonitorsFile(BaseModel):
+    # Only this module's section is validated here; the other modules validate theirs.
+    model_config = ConfigDict(extra="allow")
+
+    revisions: RevisionsConfig = Field(default_factory=RevisionsConfig)
+
+
+@functools.cache
+def _load(directory: str) -> RevisionsConfig:
+    from returnwatch import config
+
+    return config.load_yaml("monitors.yaml", _MonitorsFile, Path(directory)).revisions
+
+
+def load_revisions_config(directory: Path | str | None = None) -> RevisionsConfig:
+    """The ``revisions`` section of config/monitors.yaml (validated, cached per folder)."""
+    from returnwatch import settings
+
+    return _load(str(directory or settings.config_dir()))
+
+
+# --------------------------------------------------------------------------- marks
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A row of ``monitor.judged``."""
+
+    period: str
+    previous: str | None
+    run_id: str
+
+
+def load_judged(con: duckdb.DuckDBPyConnection) -> dict[Key, Judged]:
+    rows = con.execute("SELECT monitor, series, period, previous, run_id FROM monitor.judged")
+    return {(m, s): Judged(p, prev, r) for m, s, p, prev, r in rows.fetchall()}
+
+
+def _mark(key: Key, judged: dict[Key, Judged], run_id: str) -> str | None:
+    """The mark this run judges from: None on the series' first run."""
+    row = judged.get(key)
+    if row is None:
+        return None
+    return row.previous if row.run_id == run_id else row.period
+
+
+def record_marks(con: duckdb.DuckDBPyConnection, marks: dict[Key, str], *, run_id: str,
+                 run_at: dt.datetime) -> None:
+    """Move the marks forward (never back); call inside the run's transaction."""
+    if not marks:
+        return
+    judged = load_judged(con)
+    now = dt.datetime.now(dt.UTC)
+    for (monitor, series), period in sorted(marks.items()):
+        row = judged.get((monitor, series))
+        if row is None:
+            previous = None
+        elif row.run_id == run_id:
+            previous = row.previous          # a re-run: the mark before this run stays
+        else:
+            previous = row.period
+        if row is not None:
+            period = max(period, row.period)
+        con.execute(
+            """
+            INSERT OR REPLACE INTO monitor.judged (monitor, series, period, previous, run_id,
+                run_at, judged_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """,
+            [monitor, series, period, previous, run_id, run_at, now],
+        )
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass
+class DataMonitorResult:
+    """What the data monitors found in one run."""
+
+    findings: list[Finding] = field(default_factory=list)
+    # Keys evaluated in this run -> what the monitor saw (quoted by "resolved" messages).
+    evaluated: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    marks: dict[Key, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def history(self) -> int:
+        return sum(1 for f in self.findings if f.details.get("history"))
+
+
+def evaluate(con: duckdb.DuckDBPyConnection, *, run_at: dt.datetime, run_id: str,
+             monitors: Iterable[str] = DATA_MONITORS) -> DataMonitorResult:
+    """Run the data monitors over the warehouse (reads only; nothing is written here)."""
+    wanted = list(monitors)
+    unknown = [m for m in wanted if m not in DATA_MONITORS]
+    if unknown:
+        raise ValueError(f"unknown data monitor(s) {unknown}; known: {list(DATA_MONITORS)}")
+    judged = load_judged(con)
+    result = DataMonitorResult()
+    steps = {ANOMALY: _anomalies, POLICY_RULE: _rules, REVISION: _revisions}
+    for name in wanted:
+        started = time.perf_counter()
+        steps[name](con, result, judged, run_at=run_at, run_id=run_id)
+        result.seconds[name] = round(time.perf_counter() - started, 3)
+    for line in result.skipped:
+        log.info("skipped: %s", line)
+    return result
+
+
+# --------------------------------------------------------------------------- placing
+
+
+def _place(finding: Finding, *, newest: str, mark: str | None,
+           constructed: set[str]) -> Finding | None:
+    """What becomes of a finding: kept (it may page), history (info) or dropped (judged)."""
+    period = finding.period or ""
+    if mark is not None and newest < mark:
+        return None                          # the series went back (rows withdrawn): judged
+    if period != newest:
+        if mark is not None and period <= mark:
+            return None                      # judged in an earlier run
+        finding = _as_info(finding, history="history" if mark is None else "catch_up")
+    if period in constructed and finding.severity != "info":
+        finding = _as_info(finding, constructed_figures=True)
+    return finding
+
+
+def _as_info(finding: Finding, **note: Any) -> Finding:
+    if finding.severity == "info" and all(finding.details.get(k) == v for k, v in note.items()):
+        return finding
+    details = {**finding.details, **note, "severity_found": finding.details.get(
+        "severity_found", finding.severity)}
+    suffix = ("; constructed figures: recorded, not alerted" if note.get("constructed_figures")
+              else f"; {note.get('history')}: recorded, not alerted")
+    return dataclasses.replace(finding, severity="info", details=details,
+                               message=finding.message + suffix)
+
+
+def _period_iso(value: Any, frequency: str) -> str:
+    import pandas as pd
+
+    ts = pd.Timestamp(value)
+    return ts.strftime("%Y-%m") if frequency == "month" else ts.date().isoformat()
+
+
+def _mark_date(mark: str) -> dt.date:
+    return dt.date.fromisoformat(mark + "-01" if len(mark) == 7 else mark[:10])
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, name = qualified.split(".", 1)
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+        "AND table_name = ?", [schema, name]).fetchone()[0])
+
+
+def _constructed_periods(con: duckdb.DuckDBPyConnection, table: str, period_column: str,
+                         frequency: str) -> set[str]:
+    """Periods with figures we constructed by hand (a ``*figures_constructed`` column true)."""
+    schema, name = table.split(".", 1)
+    flags = [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND "
+        "table_name = ? AND column_name LIKE '%figures_constructed' "
+        "AND data_type = 'BOOLEAN'", [schema, name]).fetchall()]
+    if not flags:
+        return set()
+    where = " OR ".join(f'"{c}"' for c in flags)
+    rows = con.execute(f'SELECT DISTINCT "{period_column}" FROM {table} WHERE {where}')
+    return {_period_iso(r[0], frequency) for r in rows.fetchall() if r[0] is not None}
+
+
+# --------------------------------------------------------------------------- anomalies
+
+
+def _anomalies(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
+               judged: dict[Key, Judged], *, run_at: dt.datetime, run_id: str) -> None:
+    import duckdb
+
+    from returnwatch.monitor import anomalies as an
+
+    cfg = an.load_config()
+    for metric, monitor in cfg.metrics.items():
+        if not _exists(con, monitor.table):
+            result.skipped.append(f"anomaly {metric}: table {monitor.table} does not exist yet")
+            continue
+        try:
+            frame = an.metric_rows(con, monitor)
+            constructed = _constructed_periods(con, monitor.table, monitor.period_column,
+                                               monitor.frequency)
+        except duckdb.Error as exc:
+            result.skipped.append(f"anomaly {metric}: cannot read {monitor.table}: "
+                                  f"{_first_line(exc)}")
+            continue
+        series = an.series_frames(frame, monitor)
+        found = an.evaluate_series(series, metric, monitor, run_at=run_at,
+                                   params=cfg.params(monitor), regimes=cfg.regimes,
+                                   annotate_within_periods=cfg.annotate_within_periods)
+        by_series: dict[str, list[Finding]] = {}
+        for finding in found:
+            by_series.setdefault(finding.series, []).append(finding)
+        for name, values in series.items():
+            present = values.dropna()
+            if present.empty:
+                continue
+            key = (ANOMALY, f"{metric}:{name}")
+            newest = _period_iso(present.index[-1], monitor.frequency)
+            mark = _mark(key, judged, run_id)
+            for finding in by_series.get(key[1], []):
+                placed = _place(finding, newest=newest, mark=mark, constructed=constructed)
+                if placed is not None:
+                    result.findings.append(placed)
+            result.evaluated[key] = {"label": monitor.label, "metric": metric,
+                                     "newest_period": newest}
+            result.marks[key] = newest
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _rules(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
+           judged: dict[Key, Judged], *, run_at: dt.datetime, run_id: str) -> None:
+    import duckdb
+
+    from returnwatch.monitor import rules as rl
+
+    for name, rule in rl.load_rules().items():
+        if not _exists(con, rule.table):
+            result.skipped.append(f"policy_rule {name}: table {rule.table} does not exist yet")
+            continue
+        key = (POLICY_RULE, name)
+        try:
+            # The rule's newest period: the table's, wherever the figure is published (not
+            # only rows the rule selects: a rule about Title 42 must not judge May 2023 again).
+            newest_value = con.execute(
+                f'SELECT max("{rule.period_column}") FROM {rule.table} '
+                f'WHERE "{rule.value_column}" IS NOT NULL').fetchone()[0]
+            if newest_value is None:
+                result.evaluated[key] = {"label": rule.label, "newest_period": None}
+                continue
+            newest = _period_iso(newest_value, rule.period)
+            mark = _mark(key, judged, run_id)
+            since = None if mark is None else _mark_date(min(mark, newest))
+            found = rl.evaluate_rules(con, run_at=run_at, rules={name: rule}, since=since)
+            constructed = _constructed_periods(con, rule.table, rule.period_column, rule.period)
+        except (duckdb.Error, KeyError) as exc:
+            result.skipped.append(f"policy_rule {name}: cannot evaluate on {rule.table}: "
+                                  f"{_first_line(exc)}")
+            continue
+        for finding in found:
+            placed = _place(finding, newest=newest, mark=mark, constructed=constructed)
+            if placed is not None:
+                result.findings.append(placed)
+        result.evaluated[key] = {"label": rule.label, "newest_period": newest}
+        result.marks[key] = newest
+
+
+# --------------------------------------------------------------------------- revisions
+
+
+def _revisions(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
+               judged: dict[Key, Judged], *, run_at: dt.datetime, run_id: str) -> None:
+    import duckdb
+
+    cfg = load_revisions_config()
+    mark_key = (REVISION, REVISION_MARK)
+    mark = _mark(mark_key, judged, run_id)
+    after = mark or EMPTY_MARK
+    newest_row = con.execute(
+        "SELECT max(detected_at) FROM monitor.revisions WHERE detected_at > CAST(? AS "
+        "TIMESTAMPTZ)", [after]).fetchone()[0]
+    result.marks[mark_key] = (newest_row.astimezone(dt.UTC).isoformat()
+                              if newest_row is not None else after)
+    # Every open revision incident was evaluated by this run: with no new restatement it closes.
+    for (series,) in con.execute(
+            "SELECT DISTINCT series FROM monitor.incidents WHERE monitor = ? AND state = 'open'",
+            [REVISION]).fetchall():
+        result.evaluated.setdefault((REVISION, series), {})
+    if newest_row is None:
+        return
+    pairs = con.execute(
+        "SELECT DISTINCT raw_table, figure FROM monitor.revisions WHERE detected_at > "
+        "CAST(? AS TIMESTAMPTZ) ORDER BY 1, 2", [after]).fetchall()
+    for table, figure in pairs:
+        spec = cfg.tables.get(table)
+        if spec is None:
+            result.skipped.append(f"revision {table}.{figure}: table not configured under "
+                                  "revisions.tables (recorded, not judged)")
+            continue
+        if not _IDENTIFIER.match(figure) or not _exists(con, table):
+            result.skipped.append(f"revision {table}.{figure}: cannot be read")
+            continue
+        try:
+            cells = _revision_totals(con, table, figure, spec, after)
+        except duckdb.Error as exc:
+            result.skipped.append(f"revision {table}.{figure}: {_first_line(exc)}")
+            continue
+        found = revision_findings(cells, table=table, figure=figure, spec=spec, run_at=run_at,
+                                  tolerance=cfg.tolerance, absolute_floor=cfg.absolute_floor)
+        for finding in found:
+            if mark is None:
+                # First run: restatements already in the warehouse are history.
+                finding = _as_info(finding, history="history")
+            result.findings.append(finding)
+            result.evaluated.setdefault((REVISION, finding.series), {})
+
+
+def _revision_totals(con: duckdb.DuckDBPyConnection, table: str, figure: str,
+                     spec: RevisionTable, after: str) -> pd.DataFrame:
+    """Per (new file, old file, period, series_by values): both files' totals."""
+    period = spec.period_column
+    groups = spec.series_by
+    json_groups = "".join(f", json_extract_string(key, '$.{g}') AS \"{g}\"" for g in groups)
+    raw_groups = "".join(f', CAST("{g}" AS VARCHAR) AS "{g}"' for g in groups)
+    join_groups = "".join(f' AND t.\"{g}\" IS NOT DISTINCT FROM r.\"{g}\"' for g in groups)
+    group_cols = "".join(f', r."{g}"' for g in groups)
+    return con.execute(f"""
+        WITH r AS (
+            SELECT DISTINCT new_file, old_file, new_vintage, old_vintage,
+                   CAST(json_extract_string(key, '$.{period}') AS DATE) AS period
+                   {json_groups}
+            FROM monitor.revisions
+            WHERE raw_table = ? AND figure = ? AND detected_at > CAST(? AS TIMESTAMPTZ)
+        ),
+        files AS (SELECT new_file AS f FROM r UNION SELECT old_file FROM r),
+        t AS (
+            SELECT source_file, CAST("{period}" AS DATE) AS period {raw_groups},
+                   sum("{figure}")::DOUBLE AS total
+            FROM {table} WHERE source_file IN (SELECT f FROM files)
+            GROUP BY ALL
+        )
+        SELECT r.new_file, r.old_file, r.new_vintage, r.old_vintage, r.period {group_cols},
+               o.total AS old_total, n.total AS new_total
+        FROM r
+        LEFT JOIN t AS o ON o.source_file = r.old_file AND o.period = r.period
+            {join_groups.replace('t.', 'o.')}
+        LEFT JOIN t AS n ON n.source_file = r.new_file AND n.period = r.period
+            {join_groups.replace('t.', 'n.')}
+        ORDER BY r.new_vintage, r.new_file, r.period
+    """, [table, figure, after]).df()
+
+
+def revision_findings(cells: pd.DataFrame, *, table: str, figure: str, spec: RevisionTable,
+                      run_at: dt.datetime, tolerance: float,
+                      absolute_floor: float) -> list[Finding]:
+    """One finding per newer file and series: restated settled periods (warning) or only
+    provisional ones (info); nothing when every change is within the tolerance.
+
+    ``cells``: ``_revision_totals`` rows (new_file, old_file, new_vintage, old_vintage, period,
+    series_by columns, old_total, new_total). Pure (pandas only). Of several newer files of one
+    series in one run, only the newest may page; the older ones are catch-up (info).
+    """
+    import pandas as pd
+
+    from returnwatch.monitor.anomalies import detect_restatements
+
+    if cells.empty:
+        return []
+    cells = cells.copy()
+    period = pd.to_datetime(cells["period"])
+    end = period + pd.offsets.MonthEnd(0) if spec.frequency == "month" else period
+    settled_by = pd.to_datetime(cells["old_vintage"]) - pd.Timedelta(days=spec.settled_after_days)
+    cells["settled"] = (end <= settled_by).to_numpy()
+    groups = ["new_file", *spec.series_by]
+    out: list[Finding] = []
+    newest_file: dict[str, Any] = {}
+    for key, part in cells.groupby(groups, dropna=False, sort=False):
+        keys = key if isinstance(key, tuple) else (key,)
+        new_file, group_values = keys[0], [str(v) for v in keys[1:]]
+        series = ":".join([f"{table}.{figure}", *group_values])
+        # One old figure per period: the newest older vintage the cells were compared with.
+        part = part.sort_values(["period", "old_vintage"]).drop_duplicates("period", keep="last")
+        found = {}
+        for settled in (True, False):
+            rows = part[part["settled"] == settled]
+            index = pd.DatetimeIndex(pd.to_datetime(rows["period"]))
+            found[settled] = detect_restatements(
+                pd.Series(rows["old_total"].to_numpy(float), index=index),
+                pd.Series(rows["new_total"].to_numpy(float), index=index),
+                tolerance=tolerance, absolute_floor=absolute_floor)
+        settled_rows, provisional_rows = found[True], found[False]
+        if settled_rows.empty and provisional_rows.empty:
+            continue
+        first = part.iloc[0]
+        restated = settled_rows if not settled_rows.empty else provisional_rows
+        listed = [{"period": _period_iso(r.period, spec.frequency), "old": r.old, "new": r.new,
+                   "change": r.change, "relative_change": round(float(r.relative_change), 4)}
+                  for r in restated.itertuples(index=False)]
+        shown = ", ".join(f"{x['period']} {x['old']:,.0f} → {x['new']:,.0f} "
+                          f"({x['relative_change']:+.1%})" for x in listed[:4])
+        more = f" and {len(listed) - 4} more" if len(listed) > 4 else ""
+        what = "settled" if not settled_rows.empty else "provisional"
+        new_vintage = pd.Timestamp(first["new_vintage"]).date()
+        old_vintage = pd.Timestamp(part["old_vintage"].max()).date()
+        finding = Finding(
+            monitor=REVISION,
+            kind="revision_restated" if what == "settled" else "revision_provisional",
+            source=spec.source, series=series,
+            severity="warning" if what == "settled" else "info",
+            message=(f"{spec.label} ({series}): the file of {new_vintage.isoformat()} restates "
+                     f"{len(listed)} {what} figure(s) of the file of {old_vintage.isoformat()} "
+                     f"beyond {tolerance:.0%}: {shown}{more}"),
+            run_at=run_at, period=listed[-1]["period"], value=float(len(listed)),
+            expected=f"within {tolerance:.0%} (and {absolute_floor:g})",
+            details={"table": table, "figure": figure, "label": spec.label,
+                     "series_by": dict(zip(spec.series_by, group_values)),
+                     "new_file": new_file, "new_vintage": new_vintage.isoformat(),
+                     "old_files": sorted(set(part["old_file"])),
+                     "old_vintage": old_vintage.isoformat(), "restated": listed,
+                     "settled": what == "settled",
+                     "provisional_restated": len(provisional_rows),
+                     "tolerance": tolerance, "absolute_floor": absolute_floor,
+                     "settled_after_days": spec.settled_after_days,
+                     "method": "vintage_comparison"})
+        if series not in newest_file or new_vintage >= newest_file[series][0]:
+            newest_file[series] = (new_vintage, len(out))
+        out.append(finding)
+    newest_positions = {pos for _, pos in newest_file.values()}
+    return [f if i in newest_positions else _as_info(f, history="catch_up")
+            for i, f in enumerate(out)]
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+__all__ = ["ANOMALY", "DATA_MONITORS", "POLICY_RULE", "REVISION", "DataMonitorResult",
+           "Judged", "RevisionTable", "RevisionsConfig", "evaluate", "load_judged",
+           "load_revisions_config", "record_marks", "revision_findings"]
