@@ -25,6 +25,13 @@ Guarantees and their limits:
   between Slack's answer and the "sent" update, the next run sends that alert again: the only
   way to repost. The message carries Slack metadata (``returnwatch_alert`` with the alert id),
   so a later version can look for it before resending.
+- Digest (``audiences.<name>.digest``): a non-critical opening is held until the digest time
+  and tagged with the digest's key (``digest_id``: audience, channel, digest slot). At that
+  time all pending rows with that key go out as ONE message, under the same rules as a single
+  alert: attempts counted on every row before the call, the key in the message metadata (the
+  history lookup after an unknown outcome), every row marked ``sent`` by one statement, a
+  failure leaving all of them pending, in order. The digest message becomes the thread of each
+  of its incidents: later updates and "resolved" reply there (its text is not edited).
 """
 
 from __future__ import annotations
@@ -102,13 +109,19 @@ class QuietHours(BaseModel):
 
 
 class Digest(BaseModel):
-    """Gather an audience's non-urgent alerts into one message a day, sent at ``at``."""
+    """Gather an audience's non-urgent openings into one message a day, sent at ``at``."""
 
     model_config = ConfigDict(extra="forbid")
 
     at: dt.time
     timezone: str = "America/New_York"
     except_severity: str | None = "critical"
+
+    def holds(self, event: str, severity: str | None) -> bool:
+        """Whether an alert waits for the digest: openings, never ``except_severity`` (as
+        quiet hours); updates and resolutions follow their opening (see the outbox)."""
+        return event == "opened" and not (self.except_severity
+                                          and severity == self.except_severity)
 
     def next_time(self, now: dt.datetime) -> dt.datetime:
         from zoneinfo import ZoneInfo
@@ -293,7 +306,7 @@ def deliver_pending(con: duckdb.DuckDBPyConnection | None = None, *,
             if row["composed_at"] is None:
                 compose.compose(con, row, now=clock())
         rows = _pending(con, alert_ids)
-        rows = _apply_policies(con, rows, cfg, clock(), report)
+        rows = _apply_policies(con, rows, cfg, clock(), report, channel_for)
     if rows:
         token = slack_token()
         if token is None:
@@ -347,15 +360,16 @@ def _pending(con: duckdb.DuckDBPyConnection,
     return rows_as_dicts(con.execute(
         f"SELECT a.alert_id, a.incident_id, a.event, a.audience, a.channel, a.text, a.blocks, "
         f"a.attempts, a.run_id, a.created_at, a.next_attempt_at, a.last_error, "
-        f"a.last_error_global, a.composed_at, a.severity, a.last_attempt_at, "
+        f"a.last_error_global, a.composed_at, a.severity, a.last_attempt_at, a.digest_id, "
         f"c.muted_until, c.acknowledged_at "
         f"FROM monitor.alerts a LEFT JOIN monitor.incident_controls c USING (incident_id) "
         f"WHERE {where} ORDER BY a.seq", params))
 
 
 def _apply_policies(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]],
-                    cfg: AlertsConfig, now: dt.datetime,
-                    report: DeliveryReport) -> list[dict[str, Any]]:
+                    cfg: AlertsConfig, now: dt.datetime, report: DeliveryReport,
+                    override: Callable[[str], str | None] | None = None
+                    ) -> list[dict[str, Any]]:
     """Mutes, acknowledgements, the update window, quiet hours, digests: what goes now."""
     due: list[dict[str, Any]] = []
     window = dt.timedelta(hours=cfg.suppression.updates_within_hours)
@@ -382,9 +396,18 @@ def _apply_policies(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]],
         if audience is not None and row["event"] != "task_failed":
             if audience.quiet_hours is not None:
                 wait = audience.quiet_hours.deferred_until(now, row["severity"])
-            if (wait is None and audience.digest is not None and row["event"] == "opened"
-                    and row["severity"] != audience.digest.except_severity):
-                wait = _digest_wait(con, row, audience.digest, now)
+            digest = audience.digest
+            if wait is None and digest is not None and digest.holds(row["event"],
+                                                                    row["severity"]):
+                wait = _digest_wait(con, row, digest, now)
+                if wait is not None and row["digest_id"] is None:
+                    # The digest's idempotency key: audience, channel, digest slot. Fixed
+                    # while the row waits, so retries of the digest carry the same alerts.
+                    digest_id = (f"digest:{row['audience']}:{_channel(row, override) or '-'}:"
+                                 f"{wait.isoformat()}")
+                    con.execute("UPDATE monitor.alerts SET digest_id = ? WHERE alert_id = ?",
+                                [digest_id, row["alert_id"]])
+                    row = {**row, "digest_id": digest_id}
         if wait is not None and (row["next_attempt_at"] is None
                                  or row["next_attempt_at"] < wait):
             con.execute("UPDATE monitor.alerts SET next_attempt_at = ? WHERE alert_id = ?",
@@ -402,6 +425,23 @@ def _digest_wait(con: duckdb.DuckDBPyConnection, row: dict[str, Any], digest: Di
     return moment if moment > now else None
 
 
+def _digest_group(row: dict[str, Any], rows: list[dict[str, Any]],
+                  skip: set[str]) -> list[dict[str, Any]]:
+    """The rows that go out in one message with ``row``: itself, or all rows of its digest."""
+    if not row["digest_id"]:
+        return [row]
+    return [r for r in rows if r["digest_id"] == row["digest_id"] and r["alert_id"] not in skip]
+
+
+def _digest_message(group: list[dict[str, Any]]) -> Any:
+    from returnwatch.alerts.messages import digest_message
+
+    # The key ends with the digest slot (local time): it gathers the day before it.
+    slot = dt.datetime.fromisoformat(group[0]["digest_id"].split(":", 3)[3])
+    return digest_message([{**r, "blocks": _blocks(r["blocks"])} for r in group],
+                          since=slot - dt.timedelta(days=1))
+
+
 def _channel(row: dict[str, Any], override: Callable[[str], str | None] | None) -> str | None:
     # Resolved at send time, so a channel fixed in config/alerts.yaml applies to alerts still
     # waiting; the row's channel (routed at enqueue) is the fallback.
@@ -415,9 +455,29 @@ def _deliver_to_console(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any
                         report: DeliveryReport, clock: _Clock) -> None:
     from returnwatch.alerts.console import print_alert
 
+    done: set[str] = set()  # sent this run within a digest
     for row in rows:
+        if row["alert_id"] in done:
+            continue
         if row["next_attempt_at"] is not None and row["next_attempt_at"] > clock():
             report.deferred.append(row["alert_id"])
+            continue
+        if row["digest_id"]:
+            group = _digest_group(row, rows, done)
+            print_alert(text=_digest_message(group).text, audience=row["audience"],
+                        channel=_channel(row, override), event="digest",
+                        alert_id=row["digest_id"])
+            ids = [r["alert_id"] for r in group]
+            con.execute(
+                """
+                UPDATE monitor.alerts SET status = 'sent', delivered_via = 'console',
+                    attempts = attempts + 1, last_attempt_at = ?, sent_at = ?, last_error = NULL
+                WHERE list_contains(?::VARCHAR[], alert_id) AND status = 'pending'
+                """,
+                [clock(), clock(), ids],
+            )
+            report.sent.extend(ids)
+            done.update(ids)
             continue
         chart = con.execute("SELECT width, height FROM monitor.alert_charts WHERE alert_id = ?",
                             [row["alert_id"]]).fetchone()
@@ -443,9 +503,10 @@ def _deliver_to_slack(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
     from returnwatch.alerts.slack import SlackDeliveryError
 
     held_back: set[str] = set()  # incidents whose earlier alert did not go out this run
+    done: set[str] = set()       # rows that went (or were tried) within a digest this run
     for row in rows:
         alert_id, incident_id = row["alert_id"], row["incident_id"]
-        if incident_id and incident_id in held_back:
+        if (incident_id and incident_id in held_back) or alert_id in done:
             continue
         now = clock()
         if row["next_attempt_at"] is not None and row["next_attempt_at"] > now:
@@ -463,44 +524,59 @@ def _deliver_to_slack(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
             held_back.add(incident_id or "")
             continue
         attempts = row["attempts"] + 1
+        # One message: this row, or every row of its digest (all openings, one key for all).
+        group = _digest_group(row, rows, done | set(report.failed))
+        ids, key = [r["alert_id"] for r in group], row["digest_id"] or alert_id
+        done.update(ids if row["digest_id"] else ())
         channel, thread_ts, parent = _channel(row, override), None, None
         if incident_id and row["event"] != "opened":
             parent = con.execute(
-                "SELECT i.slack_channel, i.slack_ts, a.text, a.blocks FROM monitor.incidents i "
+                "SELECT i.slack_channel, i.slack_ts, a.text, a.blocks, a.digest_id "
+                "FROM monitor.incidents i "
                 "LEFT JOIN monitor.alerts a ON a.alert_id = i.incident_id || ':opened' "
                 "WHERE i.incident_id = ?", [incident_id]).fetchone()
             if parent and parent[0] and parent[1]:
                 channel, thread_ts = parent[0], parent[1]
+                # Opened in a digest: reply in the digest's thread, leave its text alone.
+                parent = None if parent[4] else parent[:4]
             else:
                 parent = None
         if not channel:
-            _record_failure(con, alert_id, attempts, dead=True, global_=False, now=now, cfg=cfg,
-                            error=f"no Slack channel for audience {row['audience']!r} in "
-                                  "config/alerts.yaml", report=report)
-            held_back.add(incident_id or "")
+            for r in group:
+                _record_failure(con, r["alert_id"], attempts, dead=True, global_=False,
+                                now=now, cfg=cfg, report=report,
+                                error=f"no Slack channel for audience {row['audience']!r} in "
+                                      "config/alerts.yaml")
+                held_back.add(r["incident_id"] or "")
             continue
         # A previous attempt that may have reached Slack (timeout, 5xx, or the process died
         # before recording the answer): look for the message before posting it again.
         already = None
         if row["attempts"] > 0 and _ambiguous(row["last_error"]):
-            already = poster.find_posted(channel=channel, alert_id=alert_id,
+            already = poster.find_posted(channel=channel, alert_id=key,
                                          oldest=row["last_attempt_at"])
         # Count the attempt before calling Slack (see the module docstring).
         con.execute("UPDATE monitor.alerts SET attempts = ?, last_attempt_at = ? "
-                    "WHERE alert_id = ?", [attempts, now, alert_id])
+                    "WHERE list_contains(?::VARCHAR[], alert_id)", [attempts, now, ids])
+        if row["digest_id"]:
+            message = _digest_message(group)
+            text, blocks, event = message.text, message.blocks, "digest"
+        else:
+            text, blocks, event = row["text"], _blocks(row["blocks"]), row["event"]
         try:
             posted = already or poster.post(
-                channel=channel, text=row["text"], blocks=_blocks(row["blocks"]),
+                channel=channel, text=text, blocks=blocks,
                 thread_ts=thread_ts, broadcast=row["event"] == "resolved",
                 metadata={"event_type": "returnwatch_alert",
-                          "event_payload": {"alert_id": alert_id, "event": row["event"],
+                          "event_payload": {"alert_id": key, "event": event,
                                             "incident_id": incident_id or ""}},
             )
         except SlackDeliveryError as exc:
             dead = not exc.retryable or (not exc.global_ and attempts >= cfg.max_attempts)
-            _record_failure(con, alert_id, attempts, dead=dead, global_=exc.global_, now=now,
-                            cfg=cfg, error=str(exc), report=report)
-            held_back.add(incident_id or "")
+            for r in group:
+                _record_failure(con, r["alert_id"], attempts, dead=dead, global_=exc.global_,
+                                now=now, cfg=cfg, error=str(exc), report=report)
+                held_back.add(r["incident_id"] or "")
             if exc.global_:
                 break  # Slack itself is unavailable: the rest waits, in order, for next run
             continue
@@ -509,18 +585,21 @@ def _deliver_to_slack(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
             UPDATE monitor.alerts SET status = 'sent', delivered_via = 'slack', sent_at = ?,
                 channel = ?, slack_channel = ?, slack_ts = ?, thread_ts = ?, last_error = NULL,
                 last_error_global = NULL, next_attempt_at = NULL
-            WHERE alert_id = ?
+            WHERE list_contains(?::VARCHAR[], alert_id)
             """,
-            [now, channel, posted.channel, posted.ts, thread_ts, alert_id],
+            [now, channel, posted.channel, posted.ts, thread_ts, ids],
         )
-        if incident_id and row["event"] == "opened":
-            # The opening message is the incident's thread: later events reply under it.
+        if row["event"] == "opened":
+            # The opening message (or the digest) is the incident's thread: later events
+            # reply under it.
             con.execute("UPDATE monitor.incidents SET slack_channel = ?, slack_ts = ? "
-                        "WHERE incident_id = ?", [posted.channel, posted.ts, incident_id])
-        report.sent.append(alert_id)
+                        "WHERE list_contains(?::VARCHAR[], incident_id)",
+                        [posted.channel, posted.ts, [r["incident_id"] for r in group]])
+        report.sent.extend(ids)
         # After "sent" is recorded: neither extra can ever cause a second post.
-        _upload_chart(con, poster, alert_id, posted.channel,
-                      thread_ts or posted.ts, cfg, row)
+        if not row["digest_id"]:
+            _upload_chart(con, poster, alert_id, posted.channel,
+                          thread_ts or posted.ts, cfg, row)
         if parent is not None and incident_id:
             _update_parent(con, poster, alert_id, incident_id, parent, now)
 

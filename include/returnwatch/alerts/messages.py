@@ -426,3 +426,37 @@ def task_failure_message(*, dag_id: str, task_id: str, run_id: str, try_number: 
     e = _Paragraph().add("Error: ").add(error or "(no message)")
     context = [("Airflow task", log_url)] if log_url else [(f"Run {run_id}", None)]
     return _assemble(header, [p.texts(), e.texts()], context)
+
+
+# --------------------------------------------------------------------------- digests
+
+# Slack takes at most 50 blocks per message: a header, this many alerts, one "and N more".
+_DIGEST_MAX_ITEMS = 45
+
+
+def digest_message(alerts: list[Mapping[str, Any]], *, since: dt.datetime) -> Message:
+    """One message for the alerts an audience's digest held (rows of ``monitor.alerts``, in
+    creation order): a header "N alerts since <time>", then per alert its headline and a
+    reference to its incident (``returnwatch alerts show ID``) with the alert's own links."""
+    count = len(alerts)
+    header = (f"{count} alert{'' if count == 1 else 's'} since "
+              f"{long_date(since.date())}, {since:%H:%M}")
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}}]
+    plain = [header]
+    for i, alert in enumerate(alerts):
+        headline = str(alert["text"]).split("\n", 1)[0]
+        ref = alert.get("incident_id") or alert["alert_id"]
+        plain.append(f"• {headline}\n  Incident {ref} (returnwatch alerts show {ref})")
+        if i >= _DIGEST_MAX_ITEMS:
+            continue
+        rich = f"*{_escape(headline)}*\nIncident `{_escape(ref)}`"
+        links = [b for b in alert.get("blocks") or [] if b.get("type") == "context"]
+        if links:
+            rich += " · " + links[-1]["elements"][0]["text"]
+        blocks.append({"type": "section", "text": {"type": "mrkdwn",
+                                                   "text": rich[:_SECTION_MAX]}})
+    if count > _DIGEST_MAX_ITEMS:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": (
+            f"…and {count - _DIGEST_MAX_ITEMS} more: `returnwatch alerts list --all`")}})
+    return Message(text="\n".join(plain), blocks=blocks)
