@@ -106,7 +106,8 @@ def test_normal_weekend_gives_no_alert(dags, mirror) -> None:
     states = replay(dags, mirror, dt.date(2025, 12, 11), dt.date(2025, 12, 15))
     assert set(states) == {"success"}
     assert query("select count(*) from monitor.alerts") == [(0,)]
-    assert query("select distinct state from monitor.source_freshness") == [("fresh",)]
+    assert query("select distinct state from monitor.source_freshness "
+                 "where source = 'hhs_uc_daily'") == [("fresh",)]
 
 
 def test_stopped_source_gives_exactly_one_slack_alert(dags, mirror, slack_standin) -> None:
@@ -128,7 +129,8 @@ def test_stopped_source_gives_exactly_one_slack_alert(dags, mirror, slack_standi
     assert "since those for Wednesday 10 December 2025" in message["text"]
     assert slack_standin.token not in body and slack_standin.token not in message["text"]
     assert alerts[0][3], "the message's ts is kept, for the incident's thread"
-    freshness = dict(query("select run_at::date, state from monitor.source_freshness"))
+    freshness = dict(query("select run_at::date, state from monitor.source_freshness "
+                           "where source = 'hhs_uc_daily'"))
     assert freshness[dt.date(2025, 12, 14)] == "fresh"  # a weekend is not late
     assert freshness[dt.date(2025, 12, 21)] == "stopped"
     assert query("select state, severity from monitor.incidents") == [("open", "critical")]
