@@ -19,7 +19,8 @@ def render(*, demo_seconds: float | None = None, dag_runs: int | None = None) ->
         if demo_seconds is not None:
             heading += f" (demo: {dag_runs} DAG runs in {demo_seconds:.0f} s)"
         out += [heading, "=" * len(heading), ""]
-        out += _loads(con) + [""] + _latest(con) + [""] + _freshness(con) + [""] + _alerts(con)
+        out += _loads(con) + [""] + _headlines(con) + [""] + _latest(con) + [""]
+        out += _freshness(con) + [""] + _alerts(con)
         out += ["", *_where()]
         return "\n".join(out)
     finally:
@@ -65,6 +66,28 @@ def _loads(con: Any) -> list[str]:
     return out
 
 
+def _headlines(con: Any) -> list[str]:
+    """The cross-source figures the project exists for, newest months with both sides."""
+    rows = _rows(con, """
+        select month, cbp_count, segob_count, difference, pct_difference, segob_figures_constructed
+        from marts.cbp_segob_discrepancy_monthly
+        where comparison = 'unaccompanied_minors' and both_sides_published
+        order by month desc limit 3""")
+    if not rows:
+        return ["Headline figures: none yet (transform has not run, or no month has both sides)"]
+    out = ["Unaccompanied Mexican children: CBP encounters vs SEGOB repatriations "
+           "(marts.cbp_segob_discrepancy_monthly; events on both sides)",
+           "  month      CBP    SEGOB  difference"]
+    constructed = False
+    for month, cbp, segob, difference, pct, made_up in rows:
+        constructed = constructed or bool(made_up)
+        share = "" if pct is None else f" ({pct:+.0%})"
+        out.append(f"  {month:%Y-%m}  {cbp:>5,}  {segob:>6,}  {difference:>+9,}{share}")
+    if constructed:
+        out.append("  [demo: the SEGOB side is CONSTRUCTED (section 5 has no public offline copy)]")
+    return out
+
+
 def _latest_period(con: Any, table: str) -> str:
     schema, _, name = table.partition(".")
     columns = {row[0] for row in _rows(con, f"""
@@ -98,13 +121,19 @@ def _latest(con: Any) -> list[str]:
 def _freshness(con: Any) -> list[str]:
     out = ["Freshness (by publishing calendar)"]
     rows = _rows(con, """
-        select source, state, newest_period, expected_period, run_at
+        select source, state, newest_period, expected_period, run_at, last_check_at
         from monitor.source_freshness
         qualify row_number() over (partition by source order by run_at desc) = 1
         order by source""")
-    for source, state, newest, expected, run_at in rows:
-        out.append(f"  {source}: {state} at {run_at:%Y-%m-%d %H:%M} UTC — newest period {newest}, "
-                   f"expected {expected}")
+    for source, state, newest, expected, run_at, checked in rows:
+        line = (f"  {source}: {state} at {run_at:%Y-%m-%d %H:%M} UTC — newest period {newest}, "
+                f"expected {expected}")
+        if checked is not None:
+            line += f"; site last checked {checked:%Y-%m-%d}"
+            if state == "fresh" and newest is not None and expected is not None and newest < expected:
+                # Monthly sources count a month missed only if it was due at the last check.
+                line += " (months due since then are not verified yet)"
+        out.append(line)
     kinds = _rows(con, "select kind, severity, count(*) from monitor.findings group by 1, 2 order by 1")
     if kinds:
         out.append("  findings: " + ", ".join(f"{k} ({s}) ×{n}" for k, s, n in kinds))

@@ -54,7 +54,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-import re
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -65,6 +64,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from returnwatch.monitor import sql_names
 from returnwatch.monitor.findings import Finding
 
 if TYPE_CHECKING:
@@ -74,8 +74,6 @@ MONITOR = "anomaly"
 METHOD = "robust_step"
 Frequency = Literal["month", "day"]
 Direction = Literal["up", "down", "both"]
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-_QUALIFIED = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 
 
 # --------------------------------------------------------------------------- config
@@ -145,18 +143,12 @@ class MetricMonitor(BaseModel):
     @field_validator("table")
     @classmethod
     def _qualified_table(cls, value: str) -> str:
-        if not _QUALIFIED.match(value):
-            raise ValueError(f"{value!r} is not a schema.table name like marts.hhs_uc_daily")
-        return value
+        return sql_names.qualified_table(value)
 
     @field_validator("period_column", "value_columns", "series_by", "where")
     @classmethod
     def _columns(cls, value: Any) -> Any:
-        names = [value] if isinstance(value, str) else list(value)
-        bad = [n for n in names if not _IDENTIFIER.match(n)]
-        if bad:
-            raise ValueError(f"{bad} are not plain column names")
-        return value
+        return sql_names.column_names(value)
 
 
 class AnomaliesConfig(BaseModel):

@@ -52,7 +52,6 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
-import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -61,6 +60,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from returnwatch.monitor import sql_names
 from returnwatch.monitor.findings import Finding
 
 if TYPE_CHECKING:
@@ -79,8 +79,6 @@ REVISION_MARK = "*"
 EMPTY_MARK = "1970-01-01T00:00:00+00:00"
 
 Key = tuple[str, str]
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-_QUALIFIED = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 
 
 # --------------------------------------------------------------------------- config
@@ -101,11 +99,7 @@ class RevisionTable(BaseModel):
     @field_validator("period_column", "series_by")
     @classmethod
     def _columns(cls, value: Any) -> Any:
-        names = [value] if isinstance(value, str) else list(value)
-        bad = [n for n in names if not _IDENTIFIER.match(n)]
-        if bad:
-            raise ValueError(f"{bad} are not plain column names")
-        return value
+        return sql_names.column_names(value)
 
 
 class RevisionsConfig(BaseModel):
@@ -120,7 +114,7 @@ class RevisionsConfig(BaseModel):
     @field_validator("tables")
     @classmethod
     def _qualified(cls, value: dict[str, RevisionTable]) -> dict[str, RevisionTable]:
-        bad = [name for name in value if not _QUALIFIED.match(name)]
+        bad = [name for name in value if not sql_names.QUALIFIED.match(name)]
         if bad:
             raise ValueError(f"{bad} are not schema.table names like raw.cbp_encounters_aor")
         return value
@@ -419,7 +413,7 @@ def _revisions(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
             result.skipped.append(f"revision {table}.{figure}: table not configured under "
                                   "revisions.tables (recorded, not judged)")
             continue
-        if not _IDENTIFIER.match(figure) or not _exists(con, table):
+        if not sql_names.IDENTIFIER.match(figure) or not _exists(con, table):
             result.skipped.append(f"revision {table}.{figure}: cannot be read")
             continue
         try:

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -63,6 +62,7 @@ from pydantic import (
 )
 
 from returnwatch import config, settings
+from returnwatch.monitor import sql_names
 from returnwatch.monitor.calendar import WEEKDAYS, DailyCalendar, MonthlyCalendar
 from returnwatch.monitor.findings import Finding
 
@@ -71,8 +71,6 @@ if TYPE_CHECKING:
 
 MONITOR = "freshness"
 State = Literal["fresh", "late", "stopped", "no_data"]
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-_QUALIFIED = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 
 
 # --------------------------------------------------------------------------- config
@@ -162,15 +160,12 @@ class FreshnessRule(BaseModel):
     @field_validator("table")
     @classmethod
     def _qualified_table(cls, value: str) -> str:
-        # The name is put into SQL: allow only plain schema.table identifiers.
-        if not _QUALIFIED.match(value):
-            raise ValueError(f"{value!r} is not a schema.table name like raw.hhs_uc_daily")
-        return value
+        return sql_names.qualified_table(value)
 
     @field_validator("period_column")
     @classmethod
     def _column(cls, value: str) -> str:
-        if not _IDENTIFIER.match(value):
+        if not sql_names.IDENTIFIER.match(value):
             raise ValueError(f"{value!r} is not a plain column name")
         return value
 

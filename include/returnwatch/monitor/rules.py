@@ -28,21 +28,19 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from returnwatch.monitor import sql_names
 from returnwatch.monitor.findings import Finding
 
 if TYPE_CHECKING:
     import duckdb
 
 MONITOR = "policy_rule"
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-_QUALIFIED = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 
 
 # --------------------------------------------------------------------------- config
@@ -151,18 +149,12 @@ class PolicyRule(BaseModel):
     @field_validator("table")
     @classmethod
     def _qualified_table(cls, value: str) -> str:
-        if not _QUALIFIED.match(value):
-            raise ValueError(f"{value!r} is not a schema.table name like marts.x")
-        return value
+        return sql_names.qualified_table(value)
 
     @field_validator("period_column", "value_column", "show_columns", "where")
     @classmethod
     def _columns(cls, value: Any) -> Any:
-        names = [value] if isinstance(value, str) else list(value)
-        bad = [n for n in names if not _IDENTIFIER.match(n)]
-        if bad:
-            raise ValueError(f"{bad} are not plain column names")
-        return value
+        return sql_names.column_names(value)
 
     def columns(self) -> list[str]:
         """Every column the rule reads."""
@@ -310,7 +302,7 @@ def rule_rows(con: duckdb.DuckDBPyConnection, rule: PolicyRule) -> pd.DataFrame:
         return con.execute(f"SELECT {select} FROM {rule.table}").df()
     lv = rule.latest_vintage
     for c in [lv.vintage_column, *lv.key_columns]:
-        if not _IDENTIFIER.match(c):
+        if not sql_names.IDENTIFIER.match(c):
             raise ValueError(f"{c!r} is not a plain column name")
     keys = ", ".join(f'"{c}"' for c in lv.key_columns)
     return con.execute(
