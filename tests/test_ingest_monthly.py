@@ -80,3 +80,18 @@ def test_an_oversize_file_is_refused_at_the_cap_and_nothing_is_loaded(mirror, so
     [entry] = Archive().entries(source)[-1:]
     assert entry.outcome == "failed" and "oversize" in (entry.error or "")
     assert warehouse_state()[:2] == (0, None)
+
+
+def test_a_landing_page_that_is_down_is_recorded_as_a_failed_check(mirror, monkeypatch) -> None:
+    from returnwatch import config
+    from returnwatch.fetch import HTTPStatusError
+
+    # No retries: the 500 is final at once (retries are the fetcher's own tests' business).
+    cfg = config.source("cbp_encounters_monthly").model_copy(update={"retries": 0})
+    monkeypatch.setattr(config, "source", lambda name: cfg)
+    mirror.set_fault("cbp_encounters_monthly", "http_500")
+    with pytest.raises(HTTPStatusError):
+        ingest.discover("cbp_encounters_monthly", run_at=RUN_AT)
+    [entry] = Archive().entries("cbp_encounters_monthly")
+    assert entry.outcome == "failed" and entry.http_status == 500
+    assert entry.url.endswith("/document/stats/nationwide-encounters")

@@ -73,11 +73,20 @@ def fetch(source: str, *, run_at: dt.datetime) -> dict[str, Any]:
 def discover(source: str, *, run_at: dt.datetime) -> list[dict[str, Any]]:
     """The files a multi-file source publishes now, read off its pages (``discover``)."""
     from returnwatch import config, sources
-    from returnwatch.fetch import page_getter
+    from returnwatch.archive import Archive
+    from returnwatch.fetch import FetchError, page_getter
 
     cfg = config.source(source)
-    links = sources.module(source).discover(page_getter(cfg), landing_url=cfg.url,
-                                            run_at=run_at, options=cfg.options)
+    try:
+        links = sources.module(source).discover(page_getter(cfg), landing_url=cfg.url,
+                                                run_at=run_at, options=cfg.options)
+    except FetchError as exc:
+        # The site is down before any file could be listed: record the failed check so the
+        # freshness monitor can say "site unreachable" rather than only a task failing.
+        Archive().record_failure(source, exc.url, fetched_at=dt.datetime.now(dt.UTC),
+                                 run_at=run_at, error=f"{exc.kind}: {exc.reason}",
+                                 http_status=exc.status)
+        raise
     log.info("%s: %d file(s) listed: %s", source, len(links),
              "; ".join(f"{link.kind} {link.period or ''} {link.url}" for link in links))
     return [{"source": source, **link.as_dict()} for link in links]
