@@ -143,6 +143,35 @@ def sql(statement: str | None, as_csv: bool, live: bool) -> None:
 
 
 @main.command()
+def status() -> None:
+    """Is every source healthy? Freshness, newest period, open incidents, revisions.
+
+    Reads the live warehouse read-only (monitor runs update it after the last build); when a
+    load holds the write lock for more than a few seconds, reads the analysts' snapshot.
+    """
+    from returnwatch import settings, sql_shell, warehouse
+    from returnwatch import status as status_module
+
+    try:
+        con = warehouse.connect(read_only=True, wait_seconds=5)
+        where = f"live warehouse {settings.warehouse_path()}"
+    except warehouse.WarehouseLocked:
+        try:
+            con = sql_shell.connect(settings.snapshot_path())
+        except FileNotFoundError as error:
+            raise click.ClickException(str(error)) from None
+        where = f"snapshot {settings.snapshot_path()} (the live file is busy)"
+    except Exception as error:  # no warehouse yet
+        raise click.ClickException(f"cannot open the warehouse: {error}; run `make demo` "
+                                   "first") from None
+    try:
+        click.echo(status_module.render(con))
+        click.echo(f"(read from the {where})")
+    finally:
+        con.close()
+
+
+@main.command()
 @click.option("--port", type=int, default=8080, show_default=True)
 def ui(port: int) -> None:
     """Airflow UI with the demo's runs, on 127.0.0.1 only (Ctrl-C stops it).
