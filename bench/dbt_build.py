@@ -16,64 +16,22 @@ Run alone: ``.venv/bin/python bench/dbt_build.py`` prints the rows.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parents[1]
+# The sibling module, whether run alone, by bench/run.py or imported by a test.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scratch_history import BUILD, LOAD, child, scratch_env  # noqa: E402
+
 BUILD_TARGET_SECONDS = 15.0
-
-LOAD = """
-import json
-from returnwatch import warehouse
-from tests.dbt import realdata
-
-with warehouse.session() as con:
-    loaded = realdata.load_history(con, full=True)
-print(json.dumps({"files": len(loaded), "raw_rows": sum(item.rows for item in loaded)}))
-"""
-
-# What `make dbt` runs (python -m returnwatch.transform build), with the publish timed apart.
-BUILD = """
-import json, sys, time
-from returnwatch import transform
-
-result = transform.dbt_build()
-result.raise_for_status()
-out = {"nodes": len(result.statuses), "warned": result.warned}
-if sys.argv[1] == "publish":
-    started = time.perf_counter()
-    published = transform.publish_snapshot()
-    out["publish"] = time.perf_counter() - started
-    out["marts"] = len(published.tables)
-    out["mart_rows"] = sum(published.tables.values())
-    out["snapshot_mb"] = published.path.stat().st_size / 1e6
-print(json.dumps(out))
-"""
-
-
-def _child(code: str, env: dict[str, str], *args: str) -> tuple[dict, float]:
-    started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code, *args], cwd=PROJECT, env=env,
-                         capture_output=True, text=True, timeout=900)
-    seconds = time.perf_counter() - started
-    if out.returncode != 0:
-        raise RuntimeError(f"dbt bench step failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1]), seconds
 
 
 def measure() -> dict:
-    with tempfile.TemporaryDirectory(prefix="returnwatch-bench-dbt-") as scratch:
-        env = {**os.environ, "RETURNWATCH_DATA_DIR": str(Path(scratch) / "data"),
-               "PYTHONPATH": str(PROJECT)}
-        env.pop("RETURNWATCH_WAREHOUSE", None)
-        m, _ = _child(LOAD, env)
-        _, m["cold"] = _child(BUILD, env, "no-publish")
-        warm, m["warm"] = _child(BUILD, env, "publish")
+    with scratch_env("dbt") as env:
+        m, _ = child(LOAD, env, timeout=900)
+        _, m["cold"] = child(BUILD, env, timeout=900)
+        warm, m["warm"] = child(BUILD, env, "publish", timeout=900)
         m.update(warm)
         m["warm"] -= warm["publish"]
         return m

@@ -18,35 +18,14 @@ Run alone: ``.venv/bin/python bench/monitors.py`` prints the rows.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parents[1]
+# The sibling module, whether run alone, by bench/run.py or imported by a test.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scratch_history import BUILD, LOAD, child, scratch_env  # noqa: E402
+
 TARGET_SECONDS = 5.0
-
-LOAD = """
-import json
-from returnwatch import warehouse
-from tests.dbt import realdata
-
-with warehouse.session() as con:
-    loaded = realdata.load_history(con, full=True)
-print(json.dumps({"files": len(loaded), "raw_rows": sum(item.rows for item in loaded)}))
-"""
-
-BUILD = """
-import json
-from returnwatch import transform
-
-result = transform.dbt_build()
-result.raise_for_status()
-print(json.dumps({"nodes": len(result.statuses)}))
-"""
 
 MONITOR = """
 import datetime as dt, json, time
@@ -74,24 +53,11 @@ print(json.dumps({"imports": imported, "first": first_s, "next": next_s,
 """
 
 
-def _child(code: str, env: dict[str, str]) -> dict:
-    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, env=env,
-                         capture_output=True, text=True, timeout=1200)
-    if out.returncode != 0:
-        raise RuntimeError(f"monitor bench step failed:\n{out.stdout[-2000:]}\n"
-                           f"{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def measure() -> dict:
-    with tempfile.TemporaryDirectory(prefix="returnwatch-bench-monitors-") as scratch:
-        env = {**os.environ, "RETURNWATCH_DATA_DIR": str(Path(scratch) / "data"),
-               "PYTHONPATH": str(PROJECT)}
-        loaded = _child(LOAD, env)
-        built = _child(BUILD, env)
-        started = time.perf_counter()
-        m = _child(MONITOR, env)
-        m["process"] = time.perf_counter() - started
+    with scratch_env("monitors") as env:
+        loaded, _ = child(LOAD, env)
+        built, _ = child(BUILD, env)
+        m, _ = child(MONITOR, env)
         return {**loaded, **built, **m}
 
 
