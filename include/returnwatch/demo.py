@@ -78,8 +78,7 @@ def run(start: dt.date = DEFAULT_FROM, end: dt.date = DEFAULT_TO,
     with ReplayMirror(as_of=start) as mirror:
         _say(f"Replay mirror of the publishers on {mirror.url} (real published data, "
              "see include/replay/PROVENANCE.md)")
-        for source, base_url in mirror.env().items():
-            os.environ[source] = base_url
+        os.environ.update(mirror.env())  # every source's base URL -> the mirror
         dags = load_dags()
         if history:
             _say(f"The monthly sources as they stood on {HISTORY_DAY:%d %B %Y} …")

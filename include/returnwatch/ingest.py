@@ -51,7 +51,7 @@ def incident_series(payload: dict[str, Any]) -> str:
     """What a "this file is broken" incident is about: the source for its main file, else the
     source, kind and period (a bad 2019 SEGOB workbook is not resolved by a good 2024 one)."""
     source, kind = payload["source"], payload.get("kind")
-    if kind is None or kind == next(iter(kinds(source))) and not payload.get("period"):
+    if kind is None or (kind == next(iter(kinds(source))) and not payload.get("period")):
         return source
     return "/".join(p for p in (source, kind, payload.get("period")) if p)
 

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from returnwatch.sources import hhs_report
 from returnwatch.sources.base import FileKind
 from returnwatch.sources.errors import BadValue, LayoutChanged
 
@@ -265,6 +266,7 @@ RAW_DDL = [
         PRIMARY KEY (source_file, source_row)
     )
     """,
+    *hhs_report.RAW_DDL,
 ]
 
 
@@ -277,39 +279,26 @@ def _prepare_for_validation(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _kinds() -> dict[str, FileKind]:
-    kinds = {
-        "export_csv": FileKind(
-            kind="export_csv", parse=parse, raw_table=RAW_TABLE, suite="hhs_uc_daily",
-            # A date whose figures change in a later export is a revision. A date repeated
-            # with different figures inside one file is an in-file conflict (a quality
-            # warning), not a revision, so revision checks skip keys repeated in a file.
-            key_columns=("report_date",), value_columns=tuple(COUNT_COLUMNS),
-            unique_keys_only=True,
-            description="Socrata CSV export of dataset ehpz-xc9n (the whole history, daily)",
-            prepare=_prepare_for_validation,
-        ),
-    }
+KINDS: dict[str, FileKind] = {
+    "export_csv": FileKind(
+        kind="export_csv", parse=parse, raw_table=RAW_TABLE, suite="hhs_uc_daily",
+        # A date whose figures change in a later export is a revision. A date repeated
+        # with different figures inside one file is an in-file conflict (a quality
+        # warning), not a revision, so revision checks skip keys repeated in a file.
+        key_columns=("report_date",), value_columns=tuple(COUNT_COLUMNS),
+        unique_keys_only=True,
+        description="Socrata CSV export of dataset ehpz-xc9n (the whole history, daily)",
+        prepare=_prepare_for_validation,
+    ),
     # The daily report PDF: manual ingest only (no stable public URL for it is known).
-    from returnwatch.sources import hhs_report
-
-    RAW_DDL.extend(hhs_report.RAW_DDL)
-    return {**kinds, hhs_report.KIND.kind: hhs_report.KIND}
-
-
-KINDS = _kinds()
-
-
-def _looks_like_report(content: bytes) -> bool:
-    from returnwatch.sources import hhs_report
-
-    return hhs_report.looks_like(content)
+    hhs_report.KIND.kind: hhs_report.KIND,
+}
 
 
 def detect_kind(name: str, content: bytes) -> str:
     """Which of this source's layouts a hand-downloaded file is."""
-    if _looks_like_report(content):
-        return "daily_report_pdf"
+    if hhs_report.looks_like(content):
+        return hhs_report.KIND.kind
     head = content[:4096].decode("utf-8-sig", "replace").lower()
     if "children in cbp custody" in head and "date" in head:
         return "export_csv"
