@@ -14,7 +14,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install demo test test-fast ui bench dbt docs sql summary lint clean bench-detect
+.PHONY: help install system-deps demo test test-fast ui bench dbt docs sql summary lint clean bench-detect
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -29,6 +29,9 @@ $(STAMP): $(UV) uv.lock pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP)  ## create .venv from uv.lock (idempotent)
+
+system-deps:  ## Debian packages some tests start on loopback: PostgreSQL, Redis, Chromium (needs root)
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql redis-server chromium
 
 demo: install  ## replay real history through Airflow and print a summary
 	$(RUN) returnwatch demo

@@ -1,0 +1,1 @@
+"""The ops view: returnwatch's page inside the Airflow UI (see ``plugin.py``)."""

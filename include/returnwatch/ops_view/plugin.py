@@ -1,0 +1,7 @@
+"""Placeholder until the ops page lands: registers nothing yet."""
+
+from airflow.plugins_manager import AirflowPlugin
+
+
+class ReturnwatchPlugin(AirflowPlugin):
+    name = "returnwatch"
