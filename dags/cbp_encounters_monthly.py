@@ -14,20 +14,34 @@ SOURCE = "cbp_encounters_monthly"
 DOC = """
 ### CBP nationwide encounters (monthly)
 
-**Discovers** the current CSV links on CBP's *Nationwide Encounters* page (their folder and
-name change with every upload, so they are read off the page, never built), then for **each
-file** (AOR, state, Southwest border) fetches it into the archive, parses it
-(`sources/cbp.py`: `UC / Single Minors` vs `UAC`, `2023 (FYTD)`, OCT–DEC of FY−1, float
-counts), validates it (`expectations/cbp_encounters_*.json`) and loads `raw.cbp_encounters_*`
-keeping every vintage. A figure that changed since the previous vintage is written to
-`monitor.revisions`. A new file emits the `raw.cbp_encounters` Asset (→ `transform`).
+**Fetches** the CSVs linked from CBP's *Nationwide Encounters* page,
+`sources.cbp_encounters_monthly` in `config/sources.yaml`:
+https://www.cbp.gov/document/stats/nationwide-encounters. Their
+folder and name change with every upload, so `discover_files` reads them off the page, never
+builds them. Then for **each file** (AOR, state, Southwest border; the current fiscal-year
+window and the older one still listed) a `file` group: `fetch_file` into the archive,
+`parse_file` (`sources/cbp.py`: `UC / Single Minors` vs `UAC`, `2023 (FYTD)`, OCT–DEC of FY−1,
+float counts), `validate_file` (`expectations/cbp_encounters_*.json`) and `load_file` into
+`raw.cbp_encounters_*`, keeping every vintage. A figure that changed since the previous vintage
+is written to `monitor.revisions`. A new file emits the `raw.cbp_encounters` Asset
+(→ `transform`).
 
-**Schedule**: daily 14:00 UTC. CBP publishes around mid-month; on other days every file
+**Schedule**: daily at 14:00 UTC. CBP publishes around mid-month; on other days every file
 answers "not modified" and the per-file chains are skipped (normal).
 
-**When it fails** (`docs/runbook.md`): `discover_files` failing on a layout = the landing page
-changed (ops got one `layout_changed` alert); a `file.*` task failing names the file, row and
-expectation in its first log line; the raw file stays in the archive, nothing was loaded.
+**When it fails** ([runbook: cbp_encounters_monthly](docs/runbook.md#cbp_encounters_monthly),
+[sources found on their pages](docs/runbook.md#sources-found-on-their-pages)): `discover_files`
+failing on a layout = the landing page changed (ops got one
+[layout_changed](docs/runbook.md#layout_changed) alert); failing on a fetch = the site is down
+(retried; [task_failed](docs/runbook.md#task_failed), then
+[source_unreachable](docs/runbook.md#source_unreachable) if it lasts); a `file.*` task failing
+names file, sheet, row and expectation in its first log line
+([layout_changed](docs/runbook.md#layout_changed), [bad_value](docs/runbook.md#bad_value),
+[bad_file](docs/runbook.md#bad_file), [validation_failed](docs/runbook.md#validation_failed));
+only that file is affected, its raw bytes stay in the archive, nothing of it was loaded, ops got
+one alert. Once the parser is fixed, `returnwatch backfill` over its period loads it
+([backfill](docs/runbook.md#backfill)). Restated figures:
+[revision_restated](docs/runbook.md#revision_restated).
 """
 
 

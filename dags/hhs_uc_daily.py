@@ -14,18 +14,26 @@ SOURCE = "hhs_uc_daily"
 DOC = """
 ### HHS/DHS daily figures on unaccompanied children (healthdata.gov `ehpz-xc9n`)
 
-**Fetches** the dataset's CSV export (URL in `config/sources.yaml`), keeps the bytes in the
-archive, parses them, validates them with `expectations/hhs_uc_daily.json` and loads
+**Fetches** the dataset's CSV export, `sources.hhs_uc_daily` in `config/sources.yaml`:
+https://healthdata.gov/api/views/ehpz-xc9n/rows.csv?accessType=DOWNLOAD (one file, every day
+in it). `fetch_export` keeps the bytes in the archive, `parse_export` reads them,
+`validate_rows` checks them with `expectations/hhs_uc_daily.json` and `load_rows` loads
 `raw.hhs_uc_daily`; a new file emits the `raw.hhs_uc_daily` Asset, which triggers `transform`.
 
-**Schedule**: daily 15:00 UTC. The publisher posts Sunday–Thursday; a run on other days finds
+**Schedule**: daily at 15:00 UTC. The publisher posts Sunday–Thursday; a run on other days finds
 the same file again, records the check and skips the rest (that is normal, not a failure).
 
-**When it fails** (see `docs/runbook.md`): `fetch_export` failing = the site is down or
-refused us (retried, then ops are told); `parse_export` / `validate_rows` failing = the file
-changed layout or broke an expectation: the first log line names file, row and expectation,
-the raw file stays in the archive, the warehouse is unchanged, ops got one alert. Fix the
-parser or the suite, then re-run the task.
+**When it fails** ([runbook: hhs_uc_daily](docs/runbook.md#hhs_uc_daily)): `fetch_export`
+failing = the site is down or refused us (retried, then ops are told:
+[task_failed](docs/runbook.md#task_failed); if it lasts,
+[source_unreachable](docs/runbook.md#source_unreachable)). `parse_export` / `validate_rows`
+failing = the file changed layout or broke an expectation
+([layout_changed](docs/runbook.md#layout_changed), [bad_value](docs/runbook.md#bad_value),
+[bad_file](docs/runbook.md#bad_file),
+[validation_failed](docs/runbook.md#validation_failed)): the first log line names file, row
+and expectation, the raw file stays in the archive, the warehouse is unchanged, ops got one
+alert. Fix the parser or the suite, then re-run the task. No new figures for days:
+[freshness_late](docs/runbook.md#freshness_late).
 """
 
 
@@ -42,18 +50,21 @@ parser or the suite, then re-run the task.
 def hhs_uc_daily():
     @task
     def fetch_export() -> dict:
+        """Fetch the export into the archive (conditional GET, size cap, bounded retries)."""
         from returnwatch import ingest
 
         return ingest.fetch(SOURCE, run_at=run_time(get_current_context()))
 
     @task(pool=WAREHOUSE_POOL, retries=0)
     def parse_export(fetched: dict) -> dict:
+        """Parse the archived file into typed rows (skipped when nothing new was fetched)."""
         from returnwatch import ingest
 
         return ingest.guarded(ingest.parse, fetched, context=get_current_context())
 
     @task(pool=WAREHOUSE_POOL, retries=0)
     def validate_rows(parsed: dict) -> dict:
+        """Check the rows with the source's Great Expectations suite before anything loads."""
         from returnwatch import ingest
 
         context = get_current_context()
@@ -61,6 +72,7 @@ def hhs_uc_daily():
 
     @task(pool=WAREHOUSE_POOL, outlets=[RAW_HHS_UC_DAILY])
     def load_rows(validated: dict) -> dict:
+        """Load the rows into ``raw.hhs_uc_daily`` in one transaction; idempotent."""
         from returnwatch import ingest
 
         context = get_current_context()

@@ -14,17 +14,29 @@ SOURCE = "hhs_uc_monthly"
 DOC = """
 ### HHS "Latest UC Data" monthly pages (one per fiscal year)
 
-For **each fiscal year** page from `first_fiscal_year` (config/sources.yaml) to the current one:
-fetch into the archive, parse the HTML tables (`sources/hhs_monthly.py`: months as columns
-Oct…Sep, each label rendered twice), validate (`expectations/hhs_uc_monthly.json`) and load
-`raw.hhs_uc_monthly` keeping every vintage (a changed month goes to `monitor.revisions`).
-A new page emits the `raw.hhs_uc_monthly` Asset (→ `transform`).
+**Fetches** one page per fiscal year from `first_fiscal_year` to the current one,
+`sources.hhs_uc_monthly` in `config/sources.yaml`:
+https://www.hhs.gov/programs/social-services/unaccompanied-children/latest-uc-data-fy{fiscal_year}/index.html
+(HHS's documented address per fiscal year; `discover_files` leaves out a year whose page does
+not exist yet). Then for **each page** a `file` group: `fetch_file` into the archive,
+`parse_file` (the HTML tables, `sources/hhs_monthly.py`: months as columns Oct…Sep, each label
+rendered twice), `validate_file` (`expectations/hhs_uc_monthly.json`) and `load_file` into
+`raw.hhs_uc_monthly`, keeping every vintage (a changed month goes to `monitor.revisions`). A
+new page emits the `raw.hhs_uc_monthly` Asset (→ `transform`).
 
-**Schedule**: Mondays 13:00 UTC; a page that did not change answers "not modified" and its
+**Schedule**: Mondays at 13:00 UTC; a page that did not change answers "not modified" and its
 chain is skipped.
 
-**When it fails** (`docs/runbook.md`): a `file.*` task names the page, table and row it did
-not recognise; the raw page stays in the archive, nothing was loaded; ops got one alert.
+**When it fails** ([runbook: hhs_uc_monthly](docs/runbook.md#hhs_uc_monthly), [sources found on
+their pages](docs/runbook.md#sources-found-on-their-pages)): `discover_files` = the site is down
+([task_failed](docs/runbook.md#task_failed), then
+[source_unreachable](docs/runbook.md#source_unreachable)) or no page exists any more
+([layout_changed](docs/runbook.md#layout_changed)); a `file.*` task failing names file, sheet,
+row and expectation in its first log line ([layout_changed](docs/runbook.md#layout_changed),
+[bad_value](docs/runbook.md#bad_value), [bad_file](docs/runbook.md#bad_file),
+[validation_failed](docs/runbook.md#validation_failed)); only that file is affected, its raw
+bytes stay in the archive, nothing of it was loaded, ops got one alert. Once the parser is
+fixed, `returnwatch backfill` over its period loads it ([backfill](docs/runbook.md#backfill)).
 """
 
 

@@ -13,18 +13,25 @@ from returnwatch.assets import MARTS, RAW_ASSETS
 DOC = """
 ### transform: dbt build, then the analysts' snapshot
 
-**Runs** when any source DAG loaded a new file into `raw.*` (their Assets). The `dbt` group
-runs the dbt project (`dbt_project/`: `staging` and `intermediate` views, `reference` seeds, `marts` tables) as one `dbt build` in
-`dbt_producer_watcher`; every model (`<model>.run`) and its tests (`<model>.test`) show up as
-tasks that report that build's result. `publish_snapshot` then copies the warehouse to
-`data/snapshot/warehouse.duckdb` (read-only, for analysts) and each mart to
-`data/snapshot/parquet/`, only if every model and error-level test passed; it emits `marts`.
+**Fetches** nothing: it builds from the `raw.*` tables the source DAGs load.
 
-**When it fails**: the failed `*.run` / `*.test` task names the model or test; dbt's message
-and failing SQL are in `dbt_producer_watcher`'s log. Tests at severity `warn` never fail a run.
-Fix the data or the model, then clear the failed task: it re-runs only its model or tests.
-A task `dbt` saying the manifest is missing: run `python -m returnwatch.transform parse`.
-All tasks run in the one-slot pool `warehouse` (DuckDB has one writer). See `docs/runbook.md`.
+**Schedule**: not on a clock: when any of the Assets `raw.hhs_uc_daily`, `raw.hhs_uc_monthly`,
+`raw.cbp_encounters` or `raw.segob_bulletin` is updated, i.e. a source DAG loaded a new file.
+
+**Runs** the dbt project (`dbt_project/`: `staging` and `intermediate` views, `reference`
+seeds, `marts` tables) as one `dbt build` in the `dbt` group's `dbt_producer_watcher`; every
+model (`<model>.run`) and its tests (`<model>.test`) show up as tasks that report that build's
+result. `publish_snapshot` then copies the warehouse to `data/snapshot/warehouse.duckdb`
+(read-only, for analysts) and each mart to `data/snapshot/parquet/`, only if every model and
+error-level test passed; it emits the `marts` Asset.
+
+**When it fails** ([runbook: transform](docs/runbook.md#transform),
+[task_failed](docs/runbook.md#task_failed)): the failed `*.run` / `*.test` task names the
+model or test; dbt's message and failing SQL are in `dbt_producer_watcher`'s log. Tests at
+severity `warn` never fail a run. Fix the data or the model, then clear the failed task: it
+re-runs only its model or tests. A task `dbt` saying the manifest is missing: run
+`python -m returnwatch.transform parse`. All tasks run in the one-slot pool `warehouse`
+(DuckDB has one writer).
 """
 
 with DAG(

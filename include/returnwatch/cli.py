@@ -1,4 +1,4 @@
-"""The ``returnwatch`` command: demo, replay mirror, manual ingest, dbt, SQL, status.
+"""The ``returnwatch`` command: demo, replay mirror, manual ingest, backfill, dbt, SQL, status.
 
 click is used because it is already in the stack (dbt depends on it) and gives typed options,
 help texts and testable commands (CliRunner) for free.
@@ -85,6 +85,48 @@ def ingest(source: str, path: Path, vintage: dt.datetime | None, kind: str | Non
         click.echo(f"{path}: loaded {result['rows_loaded']} rows ({result['kind']}) into "
                    f"{result['table']}; {result['revisions']} figure(s) revised since the "
                    f"previous vintage")
+
+
+@main.command()
+@click.argument("source", type=click.Choice(sorted(SOURCE_MODULES)))
+@click.option("--from", "start", type=DATE, required=True,
+              help="First day of the periods to re-fetch.")
+@click.option("--to", "end", type=DATE, required=True,
+              help="Last day of the periods to re-fetch.")
+@click.option("--dry-run", is_flag=True, help="List the files that would be fetched, and stop.")
+@click.option("--no-transform", is_flag=True,
+              help="Skip dbt build and the snapshot (when backfilling several sources, pass it "
+                   "to all but the last). The monitors are still evaluated, quietly.")
+def backfill(source: str, start: dt.datetime, end: dt.datetime, dry_run: bool,
+             no_transform: bool) -> None:
+    """Re-fetch SOURCE's files for the periods from --from to --to, load what the warehouse
+    lacks, then rebuild the marts once. Never alerts.
+
+    \b
+    returnwatch backfill segob_bulletin_monthly --from 2019-01-01 --to 2020-12-31
+    returnwatch backfill cbp_encounters_monthly --from 2020-10-01 --to 2021-09-30 --dry-run
+
+    The files are read off the publisher's pages as the DAG does; a file is fetched when its
+    period (a SEGOB year, an HHS or CBP fiscal-year window) overlaps the range; the HHS daily
+    export is one file. Each goes through the DAG's fetch → parse → validate → load: a file
+    already loaded changes nothing, a restated one becomes a new vintage with its revisions.
+    Then dbt build, the monitors and the snapshot, once. Monitor findings are recorded as info:
+    a backfill queues no alert, and the monitor DAG will not page about the old periods or the
+    restatements it brought. Exit code 1 if a file failed (its raw bytes stay in the archive;
+    the error names file, sheet and row) or dbt failed.
+
+    On a deployment, run it inside a worker container (e.g. `docker compose exec
+    airflow-worker returnwatch backfill ...`), where the archive, warehouse and settings are
+    the DAGs' own. It takes the warehouse's write lock like the DAG tasks do, one file at a
+    time with a bounded wait, so it is safe beside a running deployment.
+    """
+    from returnwatch import backfill as backfill_module
+
+    if start > end:
+        raise click.BadParameter(f"--from {start:%Y-%m-%d} is after --to {end:%Y-%m-%d}",
+                                 param_hint="--from/--to")
+    sys.exit(backfill_module.main(source, start.date(), end.date(), dry_run=dry_run,
+                                  build=not no_transform))
 
 
 @main.command()

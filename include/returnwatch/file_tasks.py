@@ -3,7 +3,9 @@
 A run lists the files (``discover_files``), then each file goes through its own chain of
 fetch → parse → validate → load in a mapped task group, so the Airflow grid shows one row per
 file: a bad 2019 workbook fails its own chain and ops see which file, while the others load.
-The steps are the ``ingest`` functions the single-file HHS DAG and the CLI use.
+The steps are the ``ingest`` functions the single-file HHS DAG and the CLI use. Task names
+read as the steps (``discover_files``, then ``file.fetch_file`` → ``file.parse_file`` →
+``file.validate_file`` → ``file.load_file``); docs/runbook.md and the tests refer to them.
 
 Imported by DAG files at parse time: only Airflow's light SDK at top level.
 """
@@ -63,6 +65,12 @@ def fetch_file(link: dict[str, Any]) -> dict[str, Any]:
 
 @task(pool=WAREHOUSE_POOL, retries=0, map_index_template=FILE_LABEL)
 def parse_file(fetched: dict[str, Any]) -> dict[str, Any]:
+    """Parse the archived file into typed rows (skipped when nothing new was fetched).
+
+    A file the parser does not recognise fails this task without retries (the same bytes
+    would fail the same way) and opens one ops incident (``layout_changed``, ``bad_value``,
+    ``bad_file``; see docs/runbook.md).
+    """
     from returnwatch import ingest
 
     return ingest.guarded(ingest.parse, fetched, context=_context_for(fetched))
@@ -70,6 +78,8 @@ def parse_file(fetched: dict[str, Any]) -> dict[str, Any]:
 
 @task(pool=WAREHOUSE_POOL, retries=0, map_index_template=FILE_LABEL)
 def validate_file(parsed: dict[str, Any]) -> dict[str, Any]:
+    """Check the rows with the file kind's Great Expectations suite before anything loads
+    (a failed ``fail`` expectation: ``validation_failed``, no retries, one ops incident)."""
     from returnwatch import ingest
 
     context = _context_for(parsed)
