@@ -370,8 +370,8 @@ _INGEST_WHAT = {
                       "were loaded. The parser needs updating.",
     "bad_value": "The newest file has a value returnwatch could not read as a number or a "
                  "date, so none of its figures were loaded.",
-    "validation_failed": "The newest figures were loaded but failed the validation checks, so "
-                         "they were not published to the marts.",
+    "validation_failed": "The newest file's figures failed a validation check that must "
+                         "hold, so none of them were loaded. The file is kept for review.",
     "bad_file": "The newest file could not be opened or read, so none of its figures were "
                 "loaded.",
 }
