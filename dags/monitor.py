@@ -1,4 +1,5 @@
-"""Monitors: freshness, anomalies, policy rules, revisions. Findings → incidents → alerts."""
+"""Monitors: freshness, anomalies, policy rules, revisions. Findings → incidents → alerts,
+then the snapshot's copy of the results (what the returnwatch page and CLI read)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from returnwatch.airflow_support import DEFAULT_ARGS, WAREHOUSE_POOL, run_id, ru
 DOC = """
 ### Monitors and alerts
 
-**Checks**, in one task and one transaction (`config/monitors.yaml`):
+**evaluate_monitors** checks, in one task and one transaction (`config/monitors.yaml`):
 
 - *freshness* of every source against its publishing calendar (HHS daily: figures dated
   Sunday–Thursday, released the next weekday, no release on US federal holidays; CBP month M by
@@ -26,14 +27,25 @@ newest period can alert: a backfill or catch-up records history as `info`, never
 Findings land in `monitor.findings`; they open, update or resolve incidents in
 `monitor.incidents`; each incident opening or resolving queues one alert in `monitor.alerts`.
 
-**Sends** queued alerts to Slack (connection `slack_default` or `SLACK_BOT_TOKEN`), or to the
-task log and `monitor.alerts` when no token is set. An alert is sent once, even if this task
-is retried; one that Slack refused stays queued for the next run.
+**send_alerts** sends queued alerts to Slack (connection `slack_default` or
+`SLACK_BOT_TOKEN`), or to the task log and `monitor.alerts` when no token is set. An alert is
+sent once, even if this task is retried; one that Slack refused stays queued for the next run.
+
+**refresh_snapshot** copies the `monitor` tables into the analysts' read-only snapshot
+(`data/snapshot/warehouse.duckdb`), which the *returnwatch* page of this UI and
+`returnwatch status` read: `transform` publishes the whole snapshot only after a build, so
+without this they would show the judgement of the last build. Only the monitor tables are
+replaced, never the marts. Before the first `transform` there is no snapshot and it does nothing.
 
 **Schedule**: daily 16:00 UTC, after the source DAGs. The run's logical date is the "now" the
 calendar is judged against, so a replay or backfill judges history as it was.
 
-**When it fails**: see `docs/runbook.md` (section "monitor").
+Every task opens the live warehouse, so each runs in the one-slot `warehouse` pool.
+
+**When it fails** ([runbook: monitor](docs/runbook.md#monitor)): a failed `evaluate_monitors`
+wrote nothing of its run (one transaction): fix, then clear the task. Alerts a failed
+`send_alerts` left `pending` go out on the next run, never twice. A failed `refresh_snapshot`
+leaves the previous snapshot in place; clear it to retry.
 """
 
 
@@ -49,7 +61,7 @@ calendar is judged against, so a replay or backfill judges history as it was.
 )
 def monitor():
     @task(pool=WAREHOUSE_POOL)
-    def check_freshness() -> dict:
+    def evaluate_monitors() -> dict:
         from returnwatch.monitor import run_monitors
 
         context = get_current_context()
@@ -61,7 +73,14 @@ def monitor():
 
         return deliver_pending().as_dict()
 
-    send_alerts(check_freshness())
+    @task(pool=WAREHOUSE_POOL)
+    def refresh_snapshot(sent: dict) -> dict | None:
+        from returnwatch.status import refresh_snapshot
+
+        refreshed = refresh_snapshot()
+        return refreshed.as_dict() if refreshed else None
+
+    refresh_snapshot(send_alerts(evaluate_monitors()))
 
 
 monitor()

@@ -1,59 +1,392 @@
-"""``returnwatch status``: is every source healthy? One line per source, from the warehouse.
+"""Is every source healthy? The status data, its two renderings, and keeping it current.
 
-Per source: its freshness state at the latest monitor run (by publishing calendar), the newest
-period it has published, when a new file last arrived, open incidents and revisions in the
-last 90 days. It reads a read-only connection (the snapshot by default, so it never waits for
-the pipeline's write lock) and never writes.
+What this module owns:
+
+- ``collect(con)``: the status read from the ``monitor`` tables of a warehouse connection (the
+  snapshot, or the live file opened read-only): per source its freshness state at the latest
+  monitor run (by publishing calendar), the newest period it has published, when a new file
+  last arrived; the open incidents; the revisions recorded in the last 90 days, each with its
+  series, period, old and new value and both vintages. It only reads.
+- ``render(con)`` / ``render_text(status)``: ``returnwatch status`` in the terminal, one line
+  per source. The Airflow UI page (``returnwatch.ops_view``) renders the same ``Status`` as
+  HTML and JSON (``Status.as_dict()``).
+- ``read_snapshot()``: the status of the analysts' snapshot, or ``None`` when none exists yet.
+- ``refresh_snapshot()``: copies the live ``monitor`` schema into the snapshot after a monitor
+  run (the monitor DAG's last task), so the page and the CLI show today's judgement and not
+  the one of the last ``transform``.
+
+A monitor table a later run creates may not exist yet in an old warehouse: it then reads as
+empty, never as an error.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
+from returnwatch import settings
 from returnwatch.sources import SOURCE_MODULES
 
+log = logging.getLogger(__name__)
+
+# The state in the terminal (one word, loud when wrong) and on the page (plain words).
 STATE_MARK = {"fresh": "ok", "late": "LATE", "stopped": "STOPPED", "no_data": "NO-DATA"}
+STATE_LABEL = {"fresh": "fresh", "late": "late", "stopped": "stopped", "no_data": "no data"}
+REVISION_WINDOW_DAYS = 90
+# The page lists the newest revisions only: one new CBP file can restate dozens of figures.
+REVISIONS_LISTED = 50
+# Key columns that name the period a figure is for (sources' FileKind.key_columns); the
+# other key columns name the series.
+PERIOD_KEYS = ("report_date", "month", "period", "date")
 
 
-def _rows(con: Any, sql: str) -> list[tuple]:
+@dataclass(frozen=True)
+class SourceStatus:
+    """One source as the latest monitor run judged it (``state`` None: never judged)."""
+
+    source: str
+    title: str | None
+    calendar: str | None              # daily / monthly (config/monitors.yaml), None: no rule
+    state: str | None                 # fresh / late / stopped / no_data
+    newest_period: dt.date | None     # newest period in the raw data at the run
+    expected_period: dt.date | None   # newest period the publishing calendar says is due
+    missed_periods: int               # periods due but absent after newest_period
+    last_new_file_at: dt.datetime | None
+    last_check_at: dt.datetime | None
+    last_check_outcome: str | None    # new / unchanged / not_modified / failed
+    judged_at: dt.datetime | None     # run_at (logical time) of the run that judged it
+    open_incidents: int
+    recent_revisions: int
+
+    @property
+    def mark(self) -> str:
+        """The state as one short word (``ok``, ``LATE`` ...; ``unknown`` before any run)."""
+        return STATE_MARK.get(self.state or "", self.state or "unknown")
+
+    @property
+    def label(self) -> str:
+        """The state in plain words, as the page shows it."""
+        return STATE_LABEL.get(self.state, self.state) if self.state else "not judged yet"
+
+    def period_text(self, period: dt.date | None) -> str:
+        """A period as the publisher counts it: '2025-05' for a monthly source, else the day."""
+        if period is None:
+            return "-"
+        return f"{period:%Y-%m}" if self.calendar == "monthly" else f"{period:%Y-%m-%d}"
+
+    @property
+    def missed_text(self) -> str:
+        """'3 publishing days missing' / '51 months missing' ('' when none)."""
+        if not self.missed_periods:
+            return ""
+        unit = "month" if self.calendar == "monthly" else "publishing day"
+        plural = "" if self.missed_periods == 1 else "s"
+        return f"{self.missed_periods} {unit}{plural} missing"
+
+    @property
+    def unverified(self) -> bool:
+        """Periods fell due after returnwatch last checked the site, so they are neither
+        found nor missed yet (a monthly source counts only what it checked)."""
+        return (self.state == "fresh" and not self.missed_periods
+                and None not in (self.expected_period, self.newest_period)
+                and self.expected_period > self.newest_period)
+
+
+@dataclass(frozen=True)
+class OpenIncident:
+    source: str
+    monitor: str
+    series: str
+    kind: str
+    severity: str                     # of the latest finding: warning / critical
+    audience: str                     # advocates / ops
+    opened_at: dt.datetime
+    updated_at: dt.datetime
+    summary: str                      # the latest finding's message
+
+    @property
+    def headline(self) -> str:
+        return self.summary.splitlines()[0] if self.summary else ""
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A figure a publisher restated between two of its files."""
+
+    source: str
+    raw_table: str
+    figure: str
+    period: str | None                # '2021-01' (month) or '2025-06-10' (day)
+    series: str                       # figure and the other key values, e.g. 'encounters · MEXICO'
+    old_value: float | None
+    new_value: float | None
+    change: float | None
+    old_vintage: dt.date
+    new_vintage: dt.date
+    detected_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Status:
+    sources: list[SourceStatus]
+    incidents: list[OpenIncident]     # open, oldest first
+    revisions: list[Revision]         # newest first, at most REVISIONS_LISTED
+    revisions_total: int              # all recorded in the window
+    judged_at: dt.datetime | None     # the latest monitor run's logical time
+    revision_window_days: int = REVISION_WINDOW_DAYS
+    # Where it was read and when that copy was made (set by read_snapshot()).
+    read_from: str | None = None
+    snapshot_at: dt.datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly (dates and UTC times as ISO strings): the ops view's JSON endpoint."""
+        return json.loads(json.dumps(asdict(self), default=_iso))
+
+
+# ---------------------------------------------------------------------------------- reading ---
+
+
+def collect(con: Any, *, now: dt.datetime | None = None,
+            window_days: int = REVISION_WINDOW_DAYS) -> Status:
+    """The status in the warehouse ``con`` (read only). ``now`` anchors the revision window:
+    revisions are stamped with the wall clock when their file was loaded, so the default is
+    the wall clock too."""
+    now = now or dt.datetime.now(dt.UTC)
+    since = now - dt.timedelta(days=window_days)
+    freshness = {row["source"]: row for row in _rows(con, """
+        select source, state, newest_period, expected_period, missed_publishing_days,
+               last_new_file_at, last_check_at, last_check_outcome, run_at
+        from monitor.source_freshness
+        qualify row_number() over (partition by source order by run_at desc, evaluated_at desc) = 1
+        """)}
+    incidents = [OpenIncident(**row) for row in _rows(con, """
+        select source, monitor, series, kind, severity, audience, opened_at, updated_at, summary
+        from monitor.incidents where state = 'open' order by opened_at, source, series""")]
+    revision_rows = _rows(con, """
+        select source, raw_table, figure, key, old_value, new_value, change, old_vintage,
+               new_vintage, detected_at
+        from monitor.revisions where detected_at >= ?
+        order by detected_at desc, source, raw_table, figure, key""", [since])
+    titles, calendars = _titles(), _calendars()
+
+    sources = []
+    for source in _source_order(freshness):
+        row = freshness.get(source, {})
+        sources.append(SourceStatus(
+            source=source,
+            title=titles.get(source),
+            calendar=calendars.get(source),
+            state=row.get("state"),
+            newest_period=row.get("newest_period"),
+            expected_period=row.get("expected_period"),
+            missed_periods=row.get("missed_publishing_days") or 0,
+            last_new_file_at=row.get("last_new_file_at"),
+            last_check_at=row.get("last_check_at"),
+            last_check_outcome=row.get("last_check_outcome"),
+            judged_at=row.get("run_at"),
+            open_incidents=sum(1 for i in incidents if i.source == source),
+            recent_revisions=sum(1 for r in revision_rows if r["source"] == source),
+        ))
+    judged = [s.judged_at for s in sources if s.judged_at is not None]
+    return Status(
+        sources=sources,
+        incidents=incidents,
+        revisions=[_revision(row) for row in revision_rows[:REVISIONS_LISTED]],
+        revisions_total=len(revision_rows),
+        judged_at=max(judged) if judged else None,
+        revision_window_days=window_days,
+    )
+
+
+def read_snapshot(path: Path | None = None) -> Status | None:
+    """The status in the analysts' snapshot; ``None`` when no snapshot has been published."""
+    import duckdb
+
+    path = Path(path or settings.snapshot_path())
+    if not path.is_file():
+        return None
+    # A reader keeps the file it opened even if a publish renames a new one over it.
+    with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
+        status = collect(con)
+    # The file is replaced in one rename when published or refreshed: its mtime is that moment.
+    published = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+    return replace(status, read_from=str(path), snapshot_at=published)
+
+
+def _rows(con: Any, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    import duckdb
+
     try:
-        return con.execute(sql).fetchall()
-    except Exception:  # a monitor table a later run creates may not exist yet
+        cursor = con.execute(sql, params or [])
+    except duckdb.CatalogException:  # a monitor table a later run creates may not exist yet
         return []
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def _source_order(freshness: dict[str, Any]) -> list[str]:
+    """Configured sources first, in their usual order, then any other the tables name."""
+    # An incident about a task rather than a source is listed with the incidents only.
+    return list(SOURCE_MODULES) + sorted(set(freshness) - set(SOURCE_MODULES))
+
+
+def _titles() -> dict[str, str]:
+    from returnwatch import config
+
+    try:
+        return {name: source.title for name, source in config.sources().items()}
+    except Exception as error:  # the page must render even when someone broke sources.yaml
+        log.warning("source titles unavailable: %s", error)
+        return {}
+
+
+def _calendars() -> dict[str, str]:
+    from returnwatch.monitor import freshness
+
+    try:
+        return {name: rule.calendar.kind for name, rule in freshness.rules().items()}
+    except Exception as error:  # as for titles: the status stays readable without them
+        log.warning("publishing calendars unavailable: %s", error)
+        return {}
+
+
+def _revision(row: dict[str, Any]) -> Revision:
+    key = json.loads(row["key"]) if isinstance(row["key"], str) else dict(row["key"] or {})
+    period_key = next((k for k in PERIOD_KEYS if k in key), None)
+    period = key.pop(period_key) if period_key else None
+    if period_key == "month" and isinstance(period, str):
+        period = period[:7]  # months are stored as their first day
+    series = " · ".join([row["figure"], *(str(v) for v in key.values() if v not in (None, ""))])
+    return Revision(source=row["source"], raw_table=row["raw_table"], figure=row["figure"],
+                    period=period, series=series, old_value=row["old_value"],
+                    new_value=row["new_value"], change=row["change"],
+                    old_vintage=row["old_vintage"], new_vintage=row["new_vintage"],
+                    detected_at=row["detected_at"])
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.datetime):
+        return as_utc(value).isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# --------------------------------------------------------------------------------- terminal ---
 
 
 def render(con: Any) -> str:
-    freshness = {row[0]: row[1:] for row in _rows(con, """
-        select source, state, newest_period, last_new_file_at, run_at
-        from monitor.source_freshness
-        qualify row_number() over (partition by source order by run_at desc) = 1""")}
-    incidents: dict[str, list[tuple]] = {}
-    for source, kind, severity, opened_at, summary in _rows(con, """
-            select source, kind, severity, opened_at, summary from monitor.incidents
-            where state = 'open' order by opened_at"""):
-        incidents.setdefault(source, []).append((kind, severity, opened_at, summary))
-    revisions = dict(_rows(con, """
-        select source, count(*) from monitor.revisions
-        where detected_at >= now() - interval 90 day group by 1"""))
+    """``returnwatch status``: the text for the warehouse ``con``."""
+    return render_text(collect(con))
 
+
+def render_text(status: Status) -> str:
     header = f"{'source':<24} {'state':<8} {'newest period':<13} {'last new file':<13} " \
              f"{'open incidents':>14} {'revisions 90d':>13}"
     out = [header, "-" * len(header)]
-    for source in SOURCE_MODULES:
-        state, newest, new_file_at, _ = freshness.get(source, (None, None, None, None))
-        out.append(f"{source:<24} {STATE_MARK.get(state, state or 'unknown'):<8} "
-                   f"{_day(newest):<13} {_day(new_file_at):<13} "
-                   f"{len(incidents.get(source, [])):>14} {revisions.get(source, 0):>13}")
-    judged = [row[3] for row in freshness.values() if row[3] is not None]
+    for source in status.sources:
+        out.append(f"{source.source:<24} {source.mark:<8} "
+                   f"{source.period_text(source.newest_period):<13} "
+                   f"{_day(source.last_new_file_at):<13} "
+                   f"{source.open_incidents:>14} {source.recent_revisions:>13}")
     out.append("")
-    out.append(f"judged by the monitor run of {max(judged):%Y-%m-%d %H:%M} UTC" if judged
-               else "no monitor run yet: run the `monitor` DAG (or `make demo`)")
-    for source, rows in incidents.items():
-        for kind, severity, opened_at, summary in rows:
-            out.append(f"  open since {opened_at:%Y-%m-%d} [{severity}] {source} {kind}: "
-                       f"{summary.splitlines()[0][:140]}")
+    out.append(f"judged by the monitor run of {as_utc(status.judged_at):%Y-%m-%d %H:%M} UTC"
+               if status.judged_at else
+               "no monitor run yet: run the `monitor` DAG (or `make demo`)")
+    for incident in status.incidents:
+        out.append(f"  open since {as_utc(incident.opened_at):%Y-%m-%d} [{incident.severity}] "
+                   f"{incident.source} {incident.kind}: {incident.headline[:140]}")
     return "\n".join(out)
 
 
 def _day(value: Any) -> str:
-    return "-" if value is None else f"{value:%Y-%m-%d}"
+    return "-" if value is None else f"{as_utc(value):%Y-%m-%d}"
+
+
+def as_utc(value: Any) -> Any:
+    """DuckDB hands TIMESTAMPTZ over in the session's time zone; returnwatch speaks UTC."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC)
+    return value
+
+
+# ----------------------------------------------------------------------- snapshot refresh ---
+
+
+@dataclass(frozen=True)
+class SnapshotRefresh:
+    path: Path
+    tables: dict[str, int]            # monitor table -> rows copied
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "tables": dict(self.tables),
+                "seconds": round(self.seconds, 3)}
+
+
+def refresh_snapshot() -> SnapshotRefresh | None:
+    """Copy the live warehouse's ``monitor`` tables into the analysts' snapshot.
+
+    ``transform`` publishes the whole warehouse after a successful build; monitors run later
+    (and daily, built or not), so without this the snapshot would show the judgement of the
+    last build. Only the ``monitor`` schema is replaced: after a failed build the live marts
+    can be half rebuilt, and those must not reach analysts. Returns None (and changes
+    nothing) when no snapshot has been published yet.
+
+    Same atomic replacement as ``transform.publish_snapshot``: the new copy is built under a
+    temporary name next to the snapshot and renamed over it, so readers see the old file or
+    the new one, never a mix. Run it in the ``warehouse`` pool: it reads the live file (a
+    stray writer holding that file makes the read-only ATTACH fail; the task's retries cover it).
+    """
+    import time
+
+    import duckdb
+
+    started = time.monotonic()
+    live = settings.warehouse_path()
+    snapshot = settings.snapshot_path()
+    if not snapshot.is_file():
+        log.info("no snapshot at %s yet: transform publishes the first after a successful "
+                 "build; nothing to refresh", snapshot)
+        return None
+    if not live.is_file():
+        raise FileNotFoundError(f"no live warehouse at {live} to refresh the snapshot from")
+
+    tables: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix=".refresh-", dir=snapshot.parent) as scratch:
+        # Same base name: DuckDB names the catalog after the file, and dbt's views refer to it.
+        staged = Path(scratch) / snapshot.name
+        shutil.copyfile(snapshot, staged)
+        os.chmod(staged, 0o644)
+        with contextlib.closing(duckdb.connect(str(staged))) as con:
+            # Read-only: a reader never blocks another reader, and this cannot change live.
+            con.execute(f"ATTACH '{_sql_path(live)}' AS live (READ_ONLY)")
+            names = [row[0] for row in con.execute(
+                "select table_name from information_schema.tables where table_catalog = 'live' "
+                "and table_schema = 'monitor' and table_type = 'BASE TABLE' order by 1"
+            ).fetchall()]
+            con.execute("CREATE SCHEMA IF NOT EXISTS monitor")
+            for name in names:
+                # CREATE OR REPLACE follows columns the live table gained since the build; the
+                # copy has no keys or defaults, which a read-only snapshot never needs.
+                con.execute(f'CREATE OR REPLACE TABLE monitor."{name}" AS '
+                            f'SELECT * FROM live.monitor."{name}"')
+                tables[name] = con.execute(f'select count(*) from monitor."{name}"').fetchone()[0]
+            con.execute("DETACH live")
+            con.execute("CHECKPOINT")
+        os.chmod(staged, 0o444)  # a snapshot is for reading; changes belong in the live file
+        wal = snapshot.with_name(snapshot.name + ".wal")
+        if wal.exists():  # left by someone who opened the old copy for writing
+            wal.unlink()
+        os.replace(staged, snapshot)
+    return SnapshotRefresh(path=snapshot, tables=tables, seconds=time.monotonic() - started)
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")

@@ -91,6 +91,7 @@ def test_retries(parsed: dict) -> None:
 
 
 def test_warehouse_writers_share_the_one_slot_pool(parsed: dict) -> None:
-    writers = {("hhs_uc_daily", "load_rows"), ("monitor", "check_freshness"), ("monitor", "send_alerts")}
+    writers = {("hhs_uc_daily", "load_rows"), ("monitor", "evaluate_monitors"),
+               ("monitor", "send_alerts"), ("monitor", "refresh_snapshot")}
     for dag_id, task_id in writers:
         assert parsed["dags"][dag_id]["tasks"][task_id]["pool"] == "warehouse", (dag_id, task_id)
