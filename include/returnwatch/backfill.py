@@ -56,13 +56,11 @@ judgement. dbt runs in this process (``dbtRunner``) and shares the held connecti
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
-import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Literal
 
@@ -307,8 +305,7 @@ def rederive(*, run_at: dt.datetime, run_id: str, build: bool = True) -> Rederiv
             transform.ensure_manifest()
             # dbt's per-node lines would bury the backfill's own output; they are in dbt's log
             # file (<data dir>/dbt/logs) and a failure's messages are in the BuildResult.
-            with _environ(DBT_QUIET="true"):
-                result = transform.dbt_build()
+            result = transform.dbt_build(quiet=True)
             done.dbt_ran, done.dbt_passed = True, result.success
             done.dbt_nodes, done.dbt_warned = len(result.statuses), len(result.warned)
             if not result.success:
@@ -320,21 +317,6 @@ def rederive(*, run_at: dt.datetime, run_id: str, build: bool = True) -> Rederiv
         if build and done.dbt_passed:
             done.snapshot = str(transform.publish_snapshot().path)
     return done
-
-
-@contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    """Environment variables set for the time of a block (dbt reads its flags from them)."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 # --------------------------------------------------------------------------- the command

@@ -280,18 +280,21 @@ def ensure_manifest() -> Path:
     return path
 
 
-def dbt_build(select: str | Sequence[str] | None = None) -> BuildResult:
+def dbt_build(select: str | Sequence[str] | None = None, *, quiet: bool = False) -> BuildResult:
     """Run ``dbt build`` (models and their tests) in this process against the live warehouse.
 
     dbt's own output (run_results.json, logs) goes to ``<data dir>/dbt/``, not into the source
     tree, so builds against different data folders (tests, a demo) do not overwrite each other.
+    ``quiet`` keeps dbt's per-node lines off the console (they stay in its log file), for
+    commands with output of their own (``returnwatch backfill``).
     Returns a ``BuildResult``; call ``raise_for_status()`` on it to stop on failure.
     """
     out = settings.data_dir() / "dbt"
     args = ["build", "--target-path", str(out / "target"), "--log-path", str(out / "logs")]
     if select:
         args += ["--select", *([select] if isinstance(select, str) else select)]
-    result = _invoke(args)
+    with _environ({"DBT_QUIET": "true"} if quiet else {}):
+        result = _invoke(args)
     statuses: dict[str, str] = {}
     messages: dict[str, str] = {}
     for node_result in getattr(result.result, "results", None) or []:

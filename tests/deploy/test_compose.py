@@ -374,11 +374,19 @@ def test_the_locked_packages_have_what_these_settings_make_airflow_load(common_e
     # Airflow 3 opens the metadata DB twice: with this URL, and through an async engine whose
     # URL it derives from it (postgresql+psycopg2 -> postgresql+asyncpg).
     async_url = airflow_settings._get_async_conn_uri_from_sync(sync_url)
-    for url in (sync_url, async_url):
+    # Celery's result backend is SQLAlchemy too ("db+" + a URL): without a named driver
+    # SQLAlchemy 2.1 picks psycopg (v3), which is not installed, and the worker dies at start.
+    backend_url = common_env["AIRFLOW__CELERY__RESULT_BACKEND"].removeprefix("db+")
+    for url in (sync_url, async_url, backend_url):
         driver = url.split(":", 1)[0].partition("+")[2]
         assert driver and importlib.util.find_spec(driver), (
-            f"Airflow connects to its metadata DB as {url.split(':', 1)[0]}://, but the driver "
-            f"{driver!r} is not in the locked environment: add it to pyproject.toml and re-lock")
+            f"Airflow or Celery connects to PostgreSQL as {url.split(':', 1)[0]}://, but the "
+            f"driver {driver!r} is not named or not in the locked environment: name an installed "
+            f"driver (postgresql+psycopg2) or add it to pyproject.toml and re-lock")
+    # The worker imports these at start-up (shared by every task process it forks).
+    for module in json.loads(common_env["AIRFLOW__CELERY__EXTRA_CELERY_CONFIG"])["imports"]:
+        assert importlib.util.find_spec(module), (
+            f"AIRFLOW__CELERY__EXTRA_CELERY_CONFIG imports {module!r}, which is not installed")
     try:
         importlib.import_module("airflow.providers.celery.executors.celery_executor_utils")
     except ImportError as error:
