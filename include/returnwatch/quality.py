@@ -182,11 +182,17 @@ def _gx_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
     return {k: v.date() if isinstance(v, dt.datetime) else v for k, v in parameters.items()}
 
 
-@functools.cache
-def _context() -> Any:
+def quiet_gx_logging() -> None:
+    """Silence GX's import-time chatter ("Skipping registering function ...", hundreds of lines
+    under Airflow's logging) and its usage analytics. Call before importing great_expectations."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     for name in ("great_expectations", "great_expectations._docs_decorators"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@functools.cache
+def _context() -> Any:
+    quiet_gx_logging()
     import great_expectations as gx
 
     context = gx.get_context(mode="ephemeral")

@@ -140,6 +140,8 @@ def test_every_task_ran_on_the_celery_worker(production_stack: ProductionStack,
     assert not_on_celery == [], f"task instances with no finished Celery task: {not_on_celery[:10]}"
     worker_log = production_stack.component("celery-worker").tail(100_000)
     assert worker_log.count("Executing workload in Celery") >= len(executed)
+    # The worker preloads Great Expectations (returnwatch.worker_preload) with its loggers quiet.
+    assert "Skipping registering function" not in worker_log, "GX's import chatter in the worker log"
 
 
 def test_the_warehouse_pool_let_one_writer_run_at_a_time(production_stack: ProductionStack,
