@@ -2,7 +2,7 @@
 #
 # returnwatch's production image: the official Apache Airflow image for the Airflow version
 # uv.lock pins, plus exactly the locked dependencies and the project (package, DAGs, dbt
-# project, config, expectations). docker-compose.yaml builds it; docs/operations.md says how
+# project, config, expectations, docs). docker-compose.yaml builds it; docs/operations.md says how
 # to run, upgrade and scale it.
 #
 # Upgrading Airflow: change apache-airflow in uv.lock (uv lock --upgrade-package apache-airflow)
@@ -70,6 +70,8 @@ COPY --chown=airflow:0 dags/ dags/
 COPY --chown=airflow:0 dbt_project/ dbt_project/
 COPY --chown=airflow:0 config/ config/
 COPY --chown=airflow:0 expectations/ expectations/
+# The runbook and guides: the returnwatch page in the UI serves them (DAG docs link there).
+COPY --chown=airflow:0 docs/ docs/
 
 # The project is installed, not only put on PYTHONPATH: its `airflow.plugins` entry point (the
 # returnwatch page in the UI) is found through the installed distribution's metadata. Editable

@@ -8,6 +8,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 
 from returnwatch.airflow_support import DEFAULT_ARGS, WAREHOUSE_POOL, run_id, run_time
 from returnwatch.assets import RAW_HHS_UC_DAILY
+from returnwatch.ops_view.documents import ui_links
 
 SOURCE = "hhs_uc_daily"
 
@@ -45,7 +46,7 @@ alert. Fix the parser or the suite, then re-run the task. No new figures for day
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["source", "hhs", "daily"],
-    doc_md=DOC,
+    doc_md=ui_links(DOC),  # runbook links lead to the plugin's copy in the UI
 )
 def hhs_uc_daily():
     @task

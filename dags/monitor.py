@@ -8,6 +8,7 @@ from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from returnwatch.airflow_support import DEFAULT_ARGS, WAREHOUSE_POOL, run_id, run_time
+from returnwatch.ops_view.documents import ui_links
 
 DOC = """
 ### Monitors and alerts
@@ -57,7 +58,7 @@ leaves the previous snapshot in place; clear it to retry.
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["monitor", "alerts"],
-    doc_md=DOC,
+    doc_md=ui_links(DOC),  # runbook links lead to the plugin's copy in the UI
 )
 def monitor():
     @task(pool=WAREHOUSE_POOL)

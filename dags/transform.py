@@ -9,6 +9,7 @@ from cosmos import DbtTaskGroup
 from returnwatch import transform
 from returnwatch.airflow_support import DEFAULT_ARGS, WAREHOUSE_POOL
 from returnwatch.assets import MARTS, RAW_ASSETS
+from returnwatch.ops_view.documents import ui_links
 
 DOC = """
 ### transform: dbt build, then the analysts' snapshot
@@ -42,7 +43,7 @@ with DAG(
     max_active_runs=1,
     default_args={**DEFAULT_ARGS, "pool": WAREHOUSE_POOL},
     tags=["transform", "dbt", "warehouse"],
-    doc_md=DOC,
+    doc_md=ui_links(DOC),  # runbook links lead to the plugin's copy in the UI
 ):
     if transform.manifest_path().is_file():
         dbt = DbtTaskGroup(group_id="dbt", **transform.cosmos_configs()._asdict())

@@ -18,6 +18,7 @@ from typing import Any
 from airflow.sdk import get_current_context, task
 
 from returnwatch.airflow_support import WAREHOUSE_POOL, run_id, run_time
+from returnwatch.ops_view.documents import ui_links
 
 
 @task
@@ -118,7 +119,7 @@ def files_dag(*, source: str, cron: str, tags: list[str], doc_md: str, outlet: A
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
         tags=["source", *tags],
-        doc_md=doc_md,
+        doc_md=ui_links(doc_md),  # runbook links lead to the plugin's copy in the UI
     ) as dag:
 
         @task_group(group_id="file")

@@ -41,6 +41,10 @@ ROOT = settings.PROJECT_DIR
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
+# What the image needs from the repository: the package, DAGs, dbt project, config, GX suites,
+# the lock, and docs/ (the runbook the UI serves from the DAGs' "when it fails" links).
+IMAGE_PATHS = ("include", "dags", "dbt_project", "config", "expectations", "docs",
+               "pyproject.toml", "uv.lock", "README.md")
 ENV_EXAMPLE = ROOT / ".env.example"
 SCHEMA_FILE = ROOT / "deploy" / "compose-spec.json"
 UV_LOCK = ROOT / "uv.lock"
@@ -343,8 +347,7 @@ def test_dockerfile_installs_the_locked_dependencies_and_the_project():
         if any(word.startswith("--from=") for word in words):
             continue  # from another build stage, not from the build context
         copied |= {word.rstrip("/") for word in words[:-1] if not word.startswith("--")}
-    for path in ("include", "dags", "dbt_project", "config", "expectations", "pyproject.toml",
-                 "uv.lock", "README.md"):
+    for path in IMAGE_PATHS:
         assert path in copied, f"Dockerfile does not COPY {path}, which the image needs"
 
 
@@ -355,8 +358,7 @@ def test_dockerignore_lets_in_only_what_the_dockerfile_copies():
         ".dockerignore should start by excluding everything (`*`), so .env, data/ and .venv/ "
         "never reach the build context")
     included = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
-    for path in ("include", "dags", "dbt_project", "config", "expectations", "pyproject.toml",
-                 "uv.lock", "README.md"):
+    for path in IMAGE_PATHS:
         assert path in included, f".dockerignore excludes {path}, which the Dockerfile copies"
     leaked = included & {".env", "data", ".venv", ".airflow", ".tools"}
     assert not leaked, f".dockerignore lets {sorted(leaked)} into the build context"

@@ -216,3 +216,49 @@ def test_a_snapshot_before_any_monitor_run_says_not_judged(client: Any, token: s
               for row in html.select("#sources tbody tr")}
     assert set(states.values()) == {"not judged yet"} and len(states) == 4
     assert html.select_one("#no-incidents") and html.select_one("#no-revisions")
+
+
+# ------------------------------------------------------------------- the runbook in the UI ---
+
+
+def test_every_runbook_link_in_a_dag_doc_opens_its_section_in_the_ui(client: Any,
+                                                                     token: str) -> None:
+    """DAG docs link `docs/runbook.md#<section>`; in the UI that must be a page, and the section
+    an element with that id (GitHub's anchors), for every link every DAG's doc has."""
+    import re
+
+    from returnwatch.demo import load_dags
+
+    dags = load_dags()
+    links = {link for dag in dags.values()
+             for link in re.findall(r"\]\((/returnwatch/docs/[a-z_]+\.md)#([\w-]+)\)", dag.doc_md)}
+    assert links and not [d for d in dags.values() if "](docs/" in d.doc_md], (
+        "DAG docs' links to docs/*.md were not rewritten for the UI")
+    client.cookies.set("_token", token)
+    try:
+        pages = {path: client.get(path) for path in {path for path, _ in links}}
+    finally:
+        client.cookies.clear()
+    for path, answer in pages.items():
+        assert answer.status_code == 200, (path, answer.text[:300])
+    ids = {path: {tag["id"] for tag in BeautifulSoup(answer.text, "html.parser").select("[id]")}
+           for path, answer in pages.items()}
+    missing = sorted((path, anchor) for path, anchor in links if anchor not in ids[path])
+    assert missing == [], f"runbook sections the DAG docs link but the page lacks: {missing}"
+
+
+def test_docs_pages_are_only_the_projects_docs_and_only_for_signed_in_users(
+        client: Any, token: str) -> None:
+    answer = client.get("/returnwatch/docs/runbook.md", follow_redirects=False)
+    assert answer.status_code == 303 and "runbook" not in answer.text.lower()
+    client.cookies.set("_token", token)
+    try:
+        for name in ("README.md", "..%2Fpyproject.toml", "img"):
+            assert client.get(f"/returnwatch/docs/{name}").status_code == 404, name
+        html = client.get("/returnwatch/docs/runbook.md").text
+    finally:
+        client.cookies.clear()
+    soup = BeautifulSoup(html, "html.parser")
+    assert soup.select_one("article h1").get_text() == "returnwatch runbook"
+    assert soup.select_one("h3#freshness_late") is not None
+    assert "<script" not in html  # the Markdown's raw HTML is not rendered

@@ -5,7 +5,9 @@ The Airflow API server mounts ``app`` under ``/returnwatch`` (see ``plugin.py``)
 - ``GET /returnwatch/``: the page the UI shows in its nav. One row per source with its
   freshness state, newest period and last new file; the open incidents; the revisions of the
   last 90 days; which monitor run judged it and when the snapshot was made.
-- ``GET /returnwatch/status.json``: the same data for scripts (404 while no snapshot exists).
+- ``GET /returnwatch/status.json``: the same data for scripts (404 while no snapshot exists);
+- ``GET /returnwatch/docs/<name>.md``: the runbook, alerts and operations guides (``docs/``),
+  where the DAG docs' "when it fails" links lead (``documents.py``).
 
 Both read the analysts' snapshot (``returnwatch.status.read_snapshot``), never the live
 warehouse, so the page never waits for the pipeline's write lock. The monitor DAG refreshes the
@@ -32,6 +34,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
 from returnwatch import settings, status
+from returnwatch.ops_view import documents
 
 app = FastAPI(
     title="returnwatch status",
@@ -63,10 +66,23 @@ def status_json() -> JSONResponse:
     return JSONResponse(current.as_dict())
 
 
+@app.get("/docs/{name}", response_class=HTMLResponse)
+def document(request: Request, name: str) -> Response:
+    try:
+        title, body = documents.render(name)
+    except KeyError:
+        raise HTTPException(status_code=404, detail=f"no document {name!r}; served: "
+                                                    f"{', '.join(documents.DOCS)}") from None
+    return templates.TemplateResponse(request, "document.html", {
+        "title": title, "body": body, "source": f"docs/{name}",
+        "status_path": request.url_for("page").path,
+    })
+
+
 @app.exception_handler(HTTPException)
 async def login_first(request: Request, exc: HTTPException) -> Response:
     """A person who opens the page without being signed in goes to Airflow's login page."""
-    if exc.status_code == 401 and request.url.path == request.url_for("page").path:
+    if exc.status_code == 401 and request.url.path != request.url_for("status_json").path:
         login = get_auth_manager().get_url_login(next_url=str(request.url))
         return RedirectResponse(login, status_code=303)
     return await http_exception_handler(request, exc)

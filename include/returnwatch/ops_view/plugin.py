@@ -17,20 +17,13 @@ when ``fastapi_apps`` is first read: FastAPI, Jinja2 and Airflow's security modu
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from airflow.plugins_manager import AirflowPlugin
 
+from returnwatch.ops_view import documents
+
 URL_PREFIX = "/returnwatch"
 URL_ROUTE = "returnwatch"  # the UI shows the page at /plugin/returnwatch
-
-
-def _api_root_path() -> str:
-    """The path Airflow's API server is served under (``[api] base_url``), without a trailing
-    slash: the nav entry's link must include it, as the mounted app does."""
-    from airflow.configuration import conf
-
-    return urlsplit(conf.get("api", "base_url", fallback="") or "/").path.rstrip("/")
 
 
 class ReturnwatchPlugin(AirflowPlugin):
@@ -46,7 +39,7 @@ class ReturnwatchPlugin(AirflowPlugin):
     def external_views(self) -> list[dict[str, Any]]:  # type: ignore[override]
         return [{
             "name": "returnwatch",
-            "href": f"{_api_root_path()}{URL_PREFIX}/",
+            "href": f"{documents.api_root_path()}{URL_PREFIX}/",
             "destination": "nav",
             "url_route": URL_ROUTE,
             # A button of its own in the nav bar, not an entry in the "Plugins" menu.
