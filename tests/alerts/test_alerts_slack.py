@@ -73,6 +73,9 @@ def test_alert_reaches_slack_with_readable_blocks_and_no_token(
     assert f"<{LANDING}|Source: HHS Unaccompanied Alien Children Program (daily)>" in links
     assert ("<http://localhost:8080/dags/monitor/runs/"
             "scheduled__2025-06-17T16%3A00%3A00%2B00%3A00|Airflow run>") in links
+    # What to do: the runbook section of the incident's kind (late, and the same file again).
+    assert ("<http://localhost:8080/returnwatch/docs/runbook.md#same_file_again"
+            "|What to do (runbook)>") in links
     assert payload["text"].startswith("HHS daily figures are late\nStatus: open since")
     assert "\n\nhealthdata.gov has published" in payload["text"]
     assert payload["metadata"]["event_payload"]["alert_id"] == alert_id

@@ -153,6 +153,16 @@ def airflow_run_url(run_id: str | None, task_id: str | None = None) -> str | Non
     return url
 
 
+def runbook_link(kind: str | None) -> list[tuple[str, str | None]]:
+    """Ops alerts link what to do: the runbook section of their kind (every finding kind has
+    one, whose anchor is the kind; tests/dags/test_dag_docs.py holds that), as the returnwatch
+    plugin serves it in the Airflow UI. Only when RETURNWATCH_AIRFLOW_BASE_URL is set."""
+    base = os.environ.get("RETURNWATCH_AIRFLOW_BASE_URL", "").rstrip("/")
+    if not base or not kind:
+        return []
+    return [("What to do (runbook)", f"{base}/returnwatch/docs/runbook.md#{quote(kind)}")]
+
+
 def _source_info(source: str) -> tuple[str, str | None, str]:
     """(title, landing page, time zone) from config/sources.yaml, tolerant of unknown sources."""
     from returnwatch import config
@@ -322,7 +332,7 @@ def _freshness_problem(incident: Mapping[str, Any], finding: Mapping[str, Any],
     context = [(f"Source: {title}", landing)]
     if opened:
         context.append((f"Noticed {short_date(opened)} {opened.year}", None))
-    context += _run_link(run_id)
+    context += _run_link(run_id) + runbook_link(incident.get("kind") or finding.get("kind"))
     return _assemble(header, paragraphs, context)
 
 
@@ -425,7 +435,7 @@ def task_failure_message(*, dag_id: str, task_id: str, run_id: str, try_number: 
     p.add(f" failed{tries} in run {run_id}, with no retry left.")
     e = _Paragraph().add("Error: ").add(error or "(no message)")
     context = [("Airflow task", log_url)] if log_url else [(f"Run {run_id}", None)]
-    return _assemble(header, [p.texts(), e.texts()], context)
+    return _assemble(header, [p.texts(), e.texts()], context + runbook_link("task_failed"))
 
 
 # --------------------------------------------------------------------------- digests

@@ -30,6 +30,7 @@ from returnwatch.alerts.messages import (
     _source_info,
     long_date,
     redact,
+    runbook_link,
 )
 
 # A finding list longer than this is summarised ("and 4 more periods").
@@ -389,5 +390,6 @@ def ingest_message(*, incident: Mapping[str, Any], finding: Mapping[str, Any],
     if detail:
         paragraphs.append(_Paragraph().add("Details: ").add(detail[:1500]).texts())
     context = [(f"Source: {title}", landing),
-               *(_run_link(run_id) or ([(f"Run {run_id}", None)] if run_id else []))]
+               *(_run_link(run_id) or ([(f"Run {run_id}", None)] if run_id else [])),
+               *runbook_link(kind)]
     return _assemble(header, paragraphs, context)
