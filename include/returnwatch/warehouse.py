@@ -111,6 +111,15 @@ def init(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(statement)
 
 
+def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    """Whether ``schema.table`` exists (raw tables appear with their first load, marts with
+    the first build, monitor tables with ``init``)."""
+    schema, name = qualified.split(".", 1)
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+        "AND table_name = ?", [schema, name]).fetchone()[0])
+
+
 def is_loaded(con: duckdb.DuckDBPyConnection, sha256: str) -> bool:
     return con.execute("SELECT count(*) FROM raw.files WHERE sha256 = ?", [sha256]).fetchone()[0] > 0
 

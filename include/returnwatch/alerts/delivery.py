@@ -247,11 +247,9 @@ ALERTS_DDL: list[str] = [
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """The monitor schema (``warehouse.init``) plus the alerts-side columns and tables."""
-    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE "
-                         "table_schema = 'monitor' AND table_name = 'alerts'").fetchone()[0]
-    if not exists:
-        from returnwatch import warehouse
+    from returnwatch import warehouse
 
+    if not warehouse.table_exists(con, "monitor.alerts"):
         warehouse.init(con)
     for statement in ALERTS_DDL:
         con.execute(statement)

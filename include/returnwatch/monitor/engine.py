@@ -274,13 +274,6 @@ def _mark_date(mark: str) -> dt.date:
 # --------------------------------------------------------------------------- tables
 
 
-def _exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, name = qualified.split(".", 1)
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-        "AND table_name = ?", [schema, name]).fetchone()[0])
-
-
 def _constructed_periods(con: duckdb.DuckDBPyConnection, table: str, period_column: str,
                          frequency: str) -> set[str]:
     """Periods with figures we constructed by hand (a ``*figures_constructed`` column true)."""
@@ -304,10 +297,11 @@ def _anomalies(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
     import duckdb
 
     from returnwatch.monitor import anomalies as an
+    from returnwatch.warehouse import table_exists
 
     cfg = an.load_config()
     for metric, monitor in cfg.metrics.items():
-        if not _exists(con, monitor.table):
+        if not table_exists(con, monitor.table):
             result.skipped.append(f"anomaly {metric}: table {monitor.table} does not exist yet")
             continue
         try:
@@ -349,9 +343,10 @@ def _rules(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
     import duckdb
 
     from returnwatch.monitor import rules as rl
+    from returnwatch.warehouse import table_exists
 
     for name, rule in rl.load_rules().items():
-        if not _exists(con, rule.table):
+        if not table_exists(con, rule.table):
             result.skipped.append(f"policy_rule {name}: table {rule.table} does not exist yet")
             continue
         key = (POLICY_RULE, name)
@@ -388,6 +383,8 @@ def _revisions(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
                judged: dict[Key, Judged], *, run_at: dt.datetime, run_id: str) -> None:
     import duckdb
 
+    from returnwatch.warehouse import table_exists
+
     cfg = load_revisions_config()
     mark_key = (REVISION, REVISION_MARK)
     mark = _mark(mark_key, judged, run_id)
@@ -413,7 +410,7 @@ def _revisions(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
             result.skipped.append(f"revision {table}.{figure}: table not configured under "
                                   "revisions.tables (recorded, not judged)")
             continue
-        if not sql_names.IDENTIFIER.match(figure) or not _exists(con, table):
+        if not sql_names.IDENTIFIER.match(figure) or not table_exists(con, table):
             result.skipped.append(f"revision {table}.{figure}: cannot be read")
             continue
         try:

@@ -447,13 +447,6 @@ def _archive(archive: Any) -> Any:
     return Archive()
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, name = qualified.split(".", 1)
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-        "AND table_name = ?", [schema, name]).fetchone()[0])
-
-
 def _newest_period(con: duckdb.DuckDBPyConnection, source: str, rule_: FreshnessRule,
                    future_files: list[str]) -> tuple[dt.date | None, str | None,
                                                      dt.datetime | None]:
@@ -462,7 +455,9 @@ def _newest_period(con: duckdb.DuckDBPyConnection, source: str, rule_: Freshness
     Returns (newest period, sha256 of a file holding it, when that file was fetched). A raw
     table that does not exist yet (raw tables are created by their first load) holds nothing.
     """
-    if not _table_exists(con, rule_.table):
+    from returnwatch.warehouse import table_exists
+
+    if not table_exists(con, rule_.table):
         return None, None, None
     row = con.execute(
         f"""
@@ -553,11 +548,7 @@ def _one_line(state: FreshnessState, rule_: FreshnessRule) -> str:
     text = (f"{rule_.label} ({state.source}) {state.state}: newest period {newest}, "
             f"due {_iso(state.expected_period)}, {state.missed_publishing_days} publishing "
             f"day(s) missed")
-    if state.cause:
-        text += f"; cause {state.cause}"
-    if state.consecutive_failed_checks:
-        text += f"; last {state.consecutive_failed_checks} check(s) failed"
-    return text
+    return text + _cause_and_failures(state)
 
 
 def _one_line_monthly(state: FreshnessState, rule_: FreshnessRule) -> str:
@@ -570,8 +561,12 @@ def _one_line_monthly(state: FreshnessState, rule_: FreshnessRule) -> str:
     if state.unverified_periods:
         text += (f"; {len(state.unverified_periods)} release(s) due since returnwatch last "
                  f"checked ({_iso(state.last_check_at)}) unverified")
-    if state.cause:
-        text += f"; cause {state.cause}"
+    return text + _cause_and_failures(state)
+
+
+def _cause_and_failures(state: FreshnessState) -> str:
+    """The tail both one-line messages share: why, and how many checks failed in a row."""
+    text = f"; cause {state.cause}" if state.cause else ""
     if state.consecutive_failed_checks:
         text += f"; last {state.consecutive_failed_checks} check(s) failed"
     return text
