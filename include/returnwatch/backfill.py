@@ -66,6 +66,8 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 import click
 
+from returnwatch.sources.base import file_label
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -140,11 +142,6 @@ def plan(source: str, start: dt.date, end: dt.date, *, run_at: dt.datetime) -> P
                 left_out=[link for link in links if link not in kept], single_file=False)
 
 
-def describe(link: dict[str, Any]) -> str:
-    """How a file is named in the output: its kind and period, as the Airflow grid names it."""
-    return " ".join(str(p) for p in (link.get("kind"), link.get("period")) if p) or link["url"]
-
-
 def file_name(url: str) -> str:
     """The last part of a URL (with its query, where SEGOB's microdata puts the file name)."""
     return url.rstrip("/").rsplit("/", 1)[-1]
@@ -168,7 +165,7 @@ class FileResult:
 
     @property
     def label(self) -> str:
-        return describe(self.link)
+        return file_label(self.link)
 
 
 def loaded_files(source: str) -> set[str]:
@@ -368,7 +365,7 @@ def main(source: str, start: dt.date, end: dt.date, *, dry_run: bool = False,
     echo(_plan_line(the_plan))
     if dry_run:
         for link in the_plan.files:
-            echo(f"  {describe(link)}  {link['url']}")
+            echo(f"  {file_label(link)}  {link['url']}")
         echo("dry run: nothing fetched, nothing loaded")
         return 0
     if not the_plan.files:
@@ -412,7 +409,7 @@ def _run_files(the_plan: Plan, *, run_at: dt.datetime, run_id: str,
 
     if _is_terminal(out):
         with click.progressbar(the_plan.files, label=f"{the_plan.source}", file=out,
-                               item_show_func=lambda link: describe(link) if link else None,
+                               item_show_func=lambda link: file_label(link) if link else None,
                                show_pos=True) as bar:
             for link in bar:
                 results.append(one(link))
@@ -498,4 +495,4 @@ def _period_in(period: str | None, start: dt.date, end: dt.date) -> bool:
 
 
 __all__ = ["FileResult", "Plan", "Rederived", "Summary", "as_backfill_info", "backfill_file",
-           "describe", "in_range", "judge_quietly", "main", "period_span", "plan", "rederive"]
+           "in_range", "judge_quietly", "main", "period_span", "plan", "rederive"]

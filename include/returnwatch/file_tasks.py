@@ -19,6 +19,7 @@ from airflow.sdk import get_current_context, task
 
 from returnwatch.airflow_support import WAREHOUSE_POOL, run_id, run_time
 from returnwatch.ops_view.documents import ui_links
+from returnwatch.sources.base import file_label
 
 
 @task
@@ -51,8 +52,7 @@ FILE_LABEL = "{{ file_label }}"
 
 def _context_for(payload: dict[str, Any]) -> Any:
     context = get_current_context()
-    context["file_label"] = " ".join(
-        str(p) for p in (payload.get("kind"), payload.get("period")) if p) or payload["url"]
+    context["file_label"] = file_label(payload)
     return context
 
 

@@ -83,4 +83,10 @@ class Link:
                    period=data.get("period"), extra=dict(data.get("extra") or {}))
 
 
+def file_label(link: dict[str, Any]) -> str:
+    """How a listed file is named to people: its kind and period ("cuadro_3_1_1 2024"), else
+    its URL. The Airflow grid's mapped tasks and ``returnwatch backfill`` both use it."""
+    return " ".join(str(p) for p in (link.get("kind"), link.get("period")) if p) or link["url"]
+
+
 GetPage = Callable[[str], bytes]
