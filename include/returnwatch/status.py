@@ -348,6 +348,8 @@ def refresh_snapshot() -> SnapshotRefresh | None:
 
     import duckdb
 
+    from returnwatch import transform
+
     started = time.monotonic()
     live = settings.warehouse_path()
     snapshot = settings.snapshot_path()
@@ -366,7 +368,7 @@ def refresh_snapshot() -> SnapshotRefresh | None:
         os.chmod(staged, 0o644)
         with contextlib.closing(duckdb.connect(str(staged))) as con:
             # Read-only: a reader never blocks another reader, and this cannot change live.
-            con.execute(f"ATTACH '{_sql_path(live)}' AS live (READ_ONLY)")
+            con.execute(f"ATTACH '{transform.sql_path(live)}' AS live (READ_ONLY)")
             names = [row[0] for row in con.execute(
                 "select table_name from information_schema.tables where table_catalog = 'live' "
                 "and table_schema = 'monitor' and table_type = 'BASE TABLE' order by 1"
@@ -380,13 +382,5 @@ def refresh_snapshot() -> SnapshotRefresh | None:
                 tables[name] = con.execute(f'select count(*) from monitor."{name}"').fetchone()[0]
             con.execute("DETACH live")
             con.execute("CHECKPOINT")
-        os.chmod(staged, 0o444)  # a snapshot is for reading; changes belong in the live file
-        wal = snapshot.with_name(snapshot.name + ".wal")
-        if wal.exists():  # left by someone who opened the old copy for writing
-            wal.unlink()
-        os.replace(staged, snapshot)
+        transform.replace_snapshot(staged)
     return SnapshotRefresh(path=snapshot, tables=tables, seconds=time.monotonic() - started)
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")

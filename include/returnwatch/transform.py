@@ -390,17 +390,12 @@ def publish_snapshot() -> SnapshotResult:
                 relation = f'{MARTS_SCHEMA}."{name}"'
                 select = _parquet_select_list(snap, name)
                 snap.execute(
-                    f"COPY (SELECT {select} FROM {relation}) TO '{_sql_path(out)}' (FORMAT parquet)"
+                    f"COPY (SELECT {select} FROM {relation}) TO '{sql_path(out)}' (FORMAT parquet)"
                 )
                 tables[name] = snap.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
                 staged_parquet[name] = out
 
-        os.chmod(staged, 0o444)  # a snapshot is for reading; changes belong in the live file
-        # A WAL left by someone who opened the old snapshot for writing belongs to the old file.
-        wal = snapshot.with_name(snapshot.name + ".wal")
-        if wal.exists():
-            wal.unlink()
-        os.replace(staged, snapshot)
+        replace_snapshot(staged)
         published: dict[str, Path] = {}
         for name, staged_file in staged_parquet.items():
             published[name] = exports / f"{name}.parquet"
@@ -438,7 +433,24 @@ def _parquet_select_list(con: Any, table: str) -> str:
     )
 
 
-def _sql_path(path: Path) -> str:
+def replace_snapshot(staged: Path) -> Path:
+    """Put a staged copy in place as the analysts' snapshot, read-only, in one rename.
+
+    Readers of the previous copy keep reading it (their open file outlives the rename); new
+    readers get the new one. ``publish_snapshot`` and ``status.refresh_snapshot`` end here.
+    """
+    snapshot = settings.snapshot_path()
+    os.chmod(staged, 0o444)  # a snapshot is for reading; changes belong in the live file
+    # A WAL left by someone who opened the old snapshot for writing belongs to the old file.
+    wal = snapshot.with_name(snapshot.name + ".wal")
+    if wal.exists():
+        wal.unlink()
+    os.replace(staged, snapshot)
+    return snapshot
+
+
+def sql_path(path: Path) -> str:
+    """A file path as the body of a SQL string literal (quotes doubled)."""
     return str(path).replace("'", "''")
 
 
