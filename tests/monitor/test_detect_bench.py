@@ -132,5 +132,42 @@ def test_main_writes_the_results_file(tmp_path: Path, capsys) -> None:
                                 "false_alerts_per_series_year"}
     printed = capsys.readouterr().out
     assert "recall by type" in printed and "targets (robust_step)" in printed
+    assert "operating curves" in printed and "turned to our recall" in printed
     detail = json.loads((tmp_path / "detection_detail.json").read_text())
     assert detail["meta"]["events"] >= 500
+    assert detail["meta"]["matched_recall"]["baseline"] == "zscore_14"
+    assert {row["setting"] for row in detail["meta"]["curves"]["robust_step"]} >= {
+        "threshold 3.5, x2.5 at once (default)"}
+
+
+def test_each_curve_has_its_default_and_the_default_scores_as_the_headline(gtm) -> None:
+    for family, settings in bench.CURVES.items():
+        assert sum("(default)" in label for label, _ in settings) == 1, family
+    events = [bench.Event(gtm.name, "level_shift", 20, 2.5, 1),
+              bench.Event(gtm.name, "spike", 26, 4.0)]
+    report = bench.run([gtm], events=events, with_curves=True)
+    for family, rows in report["curves"].items():
+        default = next(row for row in rows if "(default)" in row["setting"])
+        headline = report["results"][family]
+        assert default["recall"] == headline["recall"]
+        assert default["false_alerts_per_series_year"] == (
+            headline["false_alerts_per_series_year"])
+
+
+def _curve(*points: tuple[str, float, float, float]) -> list[dict]:
+    return [{"setting": s, "recall_x2_shifts": x2, "recall_time_series_events": ts,
+             "false_alerts_per_series_year": fa} for s, x2, ts, fa in points]
+
+
+def test_matched_recall_takes_the_quietest_setting_that_reaches_ours() -> None:
+    ours = {"recall_by_type": {"level_shift_x2_or_more": 0.5},
+            "recall_time_series_events": 0.6, "false_alerts_per_series_year": 0.5}
+    curves = {"zscore_14": _curve(("3 SD", 0.45, 0.45, 0.7),
+                                  ("2 SD", 0.55, 0.55, 2.0),    # x2 enough, time-series not
+                                  ("1.5 SD", 0.52, 0.61, 3.0),
+                                  ("1 SD", 0.60, 0.70, 6.0))}
+    matched = bench.matched_recall(curves, ours)
+    assert matched["baseline_setting"] == "1.5 SD"
+    assert matched["ratio"] == 6.0
+    unreachable = bench.matched_recall({"zscore_14": curves["zscore_14"][:2]}, ours)
+    assert unreachable["ratio"] is None and unreachable["baseline_max_recall_x2"] == 0.55
