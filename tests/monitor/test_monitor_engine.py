@@ -169,6 +169,43 @@ def test_catch_up_pages_only_about_the_newest_period(con, cbp_rows) -> None:
     assert first.alerts == [] and len(later.alerts) == 1
 
 
+@pytest.mark.parametrize(("day", "pages"), [("2025-03-24", True), ("2025-06-02", False)])
+def test_a_first_look_at_an_old_newest_period_does_not_page(con, cbp_rows, day, pages) -> None:
+    """Guatemalan children under Title 8 through February 2025 (real: a critical drop), judged
+    for the first time. In March it is news; on 2 June 2025, 94 days after February ended (a new
+    installation, or a source that has not published since), it is recorded, not alerted."""
+    publish_mart(con, cbp_rows[cbp_rows["citizenship"] == "GUATEMALA"], "2025-02-01")
+    report = run(con, day, ("anomaly",))
+    assert bool(report.alerts) is pages
+    [(severity, history, message)] = rows(
+        con, "SELECT severity, details->>'history', message FROM monitor.findings "
+             "WHERE period = '2025-02' AND kind LIKE 'anomaly%'")
+    if pages:
+        assert (severity, history) == ("critical", None)
+    else:
+        assert (severity, history) == ("info", "old_period")
+        assert message.endswith("first judged long after the period ended: recorded, not "
+                                "alerted")
+
+
+def test_an_open_incident_is_not_dropped_when_its_period_grows_old(con, cbp_rows) -> None:
+    """The drop opened in March stays the newest period through the summer (no new file): it
+    keeps updating its incident; growing old does not resolve it or alert again."""
+    publish_mart(con, cbp_rows[cbp_rows["citizenship"] == "GUATEMALA"], "2025-02-01")
+    assert len(run(con, "2025-03-24", ("anomaly",)).alerts) == 1
+    later = run(con, "2025-08-01", ("anomaly",))
+    assert later.alerts == []
+    assert rows(con, "SELECT count(*) FROM monitor.incidents WHERE state = 'open'") == [(1,)]
+
+
+@pytest.mark.parametrize(("newest", "day", "old"), [
+    ("2025-02", "2025-05-31", False), ("2025-02", "2025-06-01", True),
+    ("2025-06-10", "2025-06-24", False), ("2025-06-10", "2025-06-25", True)])
+def test_old_means_longer_ago_than_any_publisher_waits(newest, day, old) -> None:
+    frequency = "month" if len(newest) == 7 else "day"
+    assert engine._is_old(newest, frequency, at(day)) is old
+
+
 # --------------------------------------------------------------------------- revisions
 
 

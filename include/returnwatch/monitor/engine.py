@@ -25,6 +25,10 @@ For each ``(monitor, series)`` the warehouse keeps the newest period judged. A r
   are recorded as ``info`` findings (``details.history = "catch_up"``), never alerted;
 - on a series' **first** run (no mark: a new installation, a new metric, a new nationality)
   judges its newest period and records its whole history as ``info`` (``"history"``);
+- lets a newest period judged for the first time page only while it is recent: one that ended
+  more than ``OLD_PERIOD_AFTER`` before the run (92 days for months, 14 for days: a new
+  installation whose figures are months old, a source that stopped long ago) is recorded as
+  ``info`` (``"old_period"``);
 - never moves a mark backwards; a re-run of the same run (an Airflow clear) starts from the
   mark as it was before that run (``previous``), so it judges, and finds, the same again.
 
@@ -234,9 +238,29 @@ def evaluate(con: duckdb.DuckDBPyConnection, *, run_at: dt.datetime, run_id: str
 # --------------------------------------------------------------------------- placing
 
 
-def _place(finding: Finding, *, newest: str, mark: str | None,
-           constructed: set[str]) -> Finding | None:
-    """What becomes of a finding: kept (it may page), history (info) or dropped (judged)."""
+# A newest period first judged this long after it ended is old news: recorded, not alerted
+# (a new installation, or a backfill on an empty one, whose newest figures are months old; a
+# source that stopped long ago). The longest normal wait is SEGOB's: month M around day 7 of
+# M+2, plus 14 days' grace, ~52 days after M ends.
+OLD_PERIOD_AFTER = {"month": dt.timedelta(days=92), "day": dt.timedelta(days=14)}
+
+
+def _is_old(newest: str, frequency: str, run_at: dt.datetime) -> bool:
+    """Whether ``newest`` ended more than ``OLD_PERIOD_AFTER`` before ``run_at``."""
+    import pandas as pd
+
+    start = pd.Timestamp(_mark_date(newest))
+    end = (start + pd.offsets.MonthEnd(0)) if frequency == "month" else start
+    return run_at.date() - end.date() > OLD_PERIOD_AFTER.get(frequency, OLD_PERIOD_AFTER["day"])
+
+
+def _place(finding: Finding, *, newest: str, mark: str | None, constructed: set[str],
+           old: bool = False) -> Finding | None:
+    """What becomes of a finding: kept (it may page), history (info) or dropped (judged).
+
+    ``old``: the newest period ended long before this run (``_is_old``); judged for the first
+    time, it is recorded as history too. Once judged, it keeps its incident as it was.
+    """
     period = finding.period or ""
     if mark is not None and newest < mark:
         return None                          # the series went back (rows withdrawn): judged
@@ -244,9 +268,14 @@ def _place(finding: Finding, *, newest: str, mark: str | None,
         if mark is not None and period <= mark:
             return None                      # judged in an earlier run
         finding = _as_info(finding, history="history" if mark is None else "catch_up")
+    elif old and (mark is None or period > mark):
+        finding = _as_info(finding, history="old_period")
     if period in constructed and finding.severity != "info":
         finding = _as_info(finding, constructed_figures=True)
     return finding
+
+
+_HISTORY_WORDS = {"old_period": "first judged long after the period ended"}
 
 
 def _as_info(finding: Finding, **note: Any) -> Finding:
@@ -255,7 +284,8 @@ def _as_info(finding: Finding, **note: Any) -> Finding:
     details = {**finding.details, **note, "severity_found": finding.details.get(
         "severity_found", finding.severity)}
     suffix = ("; constructed figures: recorded, not alerted" if note.get("constructed_figures")
-              else f"; {note.get('history')}: recorded, not alerted")
+              else f"; {_HISTORY_WORDS.get(note.get('history'), note.get('history'))}: "
+                   "recorded, not alerted")
     return dataclasses.replace(finding, severity="info", details=details,
                                message=finding.message + suffix)
 
@@ -326,8 +356,10 @@ def _anomalies(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
             key = (ANOMALY, f"{metric}:{name}")
             newest = _period_iso(present.index[-1], monitor.frequency)
             mark = _mark(key, judged, run_id)
+            old = _is_old(newest, monitor.frequency, run_at)
             for finding in by_series.get(key[1], []):
-                placed = _place(finding, newest=newest, mark=mark, constructed=constructed)
+                placed = _place(finding, newest=newest, mark=mark, constructed=constructed,
+                                old=old)
                 if placed is not None:
                     result.findings.append(placed)
             result.evaluated[key] = {"label": monitor.label, "metric": metric,
@@ -368,8 +400,9 @@ def _rules(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
             result.skipped.append(f"policy_rule {name}: cannot evaluate on {rule.table}: "
                                   f"{_first_line(exc)}")
             continue
+        old = _is_old(newest, rule.period, run_at)
         for finding in found:
-            placed = _place(finding, newest=newest, mark=mark, constructed=constructed)
+            placed = _place(finding, newest=newest, mark=mark, constructed=constructed, old=old)
             if placed is not None:
                 result.findings.append(placed)
         result.evaluated[key] = {"label": rule.label, "newest_period": newest}
