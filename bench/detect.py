@@ -116,6 +116,14 @@ def robust_step_with(**overrides: object) -> Callable[..., tuple[np.ndarray, np.
     return detect
 
 
+def _outside(deviation: np.ndarray, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Onsets where ``|deviation| > limit`` (+1 above, -1 below; nothing where either is NaN)."""
+    with np.errstate(invalid="ignore"):
+        flag = np.where(deviation > limit, 1, np.where(deviation < -limit, -1, 0))
+    flag[np.isnan(deviation) | np.isnan(limit)] = 0
+    return _onsets(flag)
+
+
 def zscore_with(threshold: float = 3.0,
                 window: int = 14) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     """|x - mean| > ``threshold`` SD of the previous ``window`` periods, on the raw values."""
@@ -125,12 +133,7 @@ def zscore_with(threshold: float = 3.0,
         s = pd.Series(values)
         mean = s.rolling(window, min_periods=window).mean().shift(1)
         sd = s.rolling(window, min_periods=window).std().shift(1)
-        dev = (s - mean).to_numpy()
-        thr = threshold * sd.to_numpy()
-        with np.errstate(invalid="ignore"):
-            flag = np.where(dev > thr, 1, np.where(dev < -thr, -1, 0))
-        flag[np.isnan(dev) | np.isnan(thr)] = 0
-        return _onsets(flag)
+        return _outside((s - mean).to_numpy(), threshold * sd.to_numpy())
 
     return detect
 
@@ -143,12 +146,7 @@ def pct_of_mean_with(share: float = 0.10,
                frequency: str) -> tuple[np.ndarray, np.ndarray]:
         s = pd.Series(values)
         mean = s.rolling(window, min_periods=window).mean().shift(1).to_numpy()
-        dev = values - mean
-        with np.errstate(invalid="ignore"):
-            flag = np.where(dev > share * np.abs(mean), 1,
-                            np.where(dev < -share * np.abs(mean), -1, 0))
-        flag[np.isnan(dev)] = 0
-        return _onsets(flag)
+        return _outside(values - mean, share * np.abs(mean))
 
     return detect
 
