@@ -381,6 +381,23 @@ def summarise(outcomes: list[Outcome], natural: list[dict], total_copies_alerts:
     }
 
 
+def score_method(method: Method, series: Sequence[RealSeries],
+                 events: Sequence[Event]) -> dict:
+    """One method's figures on the events (``summarise``) and its alerts on the real history."""
+    by_name = {s.name: s for s in series}
+    bases = {s.name: method.detect(s.values.to_numpy(float), None, s.frequency)
+             for s in series}
+    outcomes = [score_event(method, by_name[e.series], e, bases[e.series]) for e in events]
+    natural = [natural_alerts(method, s, bases[s.name]) | {"series": s.name} for s in series]
+    # precision_all: each injected copy also carries the method's natural alerts.
+    copies_alerts = sum(next(n["alerts"] for n in natural if n["series"] == e.series)
+                        for e in events)
+    result = summarise(outcomes, natural, copies_alerts)
+    result["natural_alerts_by_series"] = {
+        n["series"]: n["periods"] for n in natural if n["alerts"]}
+    return result
+
+
 def run(series: Sequence[RealSeries] | None = None, *, seed: int = SEED,
         per_series: dict[str, int] | None = None, methods: Sequence[Method] = METHODS,
         events: Sequence[Event] | None = None, with_curves: bool = False) -> dict:
@@ -393,21 +410,7 @@ def run(series: Sequence[RealSeries] | None = None, *, seed: int = SEED,
     all_series = list(series) if series is not None else real_series()
     if events is None:
         events = plan_events(all_series, np.random.default_rng(seed), per_series)
-    by_name = {s.name: s for s in all_series}
-    results: dict[str, dict] = {}
-    for method in methods:
-        bases = {s.name: method.detect(s.values.to_numpy(float), None, s.frequency)
-                 for s in all_series}
-        outcomes = [score_event(method, by_name[e.series], e, bases[e.series])
-                    for e in events]
-        natural = [natural_alerts(method, s, bases[s.name]) | {"series": s.name}
-                   for s in all_series]
-        # precision_all: each injected copy also carries the method's natural alerts.
-        copies_alerts = sum(next(n["alerts"] for n in natural if n["series"] == e.series)
-                            for e in events)
-        results[method.name] = summarise(outcomes, natural, copies_alerts)
-        results[method.name]["natural_alerts_by_series"] = {
-            n["series"]: n["periods"] for n in natural if n["alerts"]}
+    results = {method.name: score_method(method, all_series, events) for method in methods}
     report = {"results": results, "events": len(events),
               "natural_x2_steps": natural_steps(all_series),
               "events_by_type": {t: sum(e.type == t for e in events) for t in EVENT_TYPES},
@@ -423,9 +426,11 @@ def run(series: Sequence[RealSeries] | None = None, *, seed: int = SEED,
 # Each method's operating curve: its knobs turned from quiet to sensitive (the first setting of
 # each list is quieter than the default, the default is marked). A target that no setting of any
 # method reaches is a property of the data, not of a threshold.
+_OURS = an.default_params("month")
 CURVES: dict[str, list[tuple[str, Callable[..., tuple[np.ndarray, np.ndarray]]]]] = {
     "robust_step": [
-        (f"threshold {t:g}, x{r:g} at once" + (" (default)" if (t, r) == (3.5, 2.5) else ""),
+        (f"threshold {t:g}, x{r:g} at once"
+         + (" (default)" if (t, r) == (_OURS.threshold, _OURS.strong_ratio) else ""),
          robust_step_with(threshold=t, strong_ratio=r))
         for t, r in ((5.0, 4.0), (4.5, 3.0), (3.5, 2.5), (3.0, 2.0), (2.5, 2.0), (2.0, 1.75),
                      (1.5, 1.5), (1.0, 1.5))],
@@ -446,8 +451,7 @@ def operating_curves(series: Sequence[RealSeries], events: Sequence[Event]) -> d
     for family, settings in CURVES.items():
         rows = []
         for label, detect in settings:
-            r = run(series, events=events, methods=[Method(family, detect)],
-                    with_curves=False)["results"][family]
+            r = score_method(Method(family, detect), series, events)
             rows.append({"setting": label, "recall": r["recall"],
                          "recall_x2_shifts": r["recall_by_type"]["level_shift_x2_or_more"],
                          "recall_time_series_events": r["recall_time_series_events"],
