@@ -57,6 +57,7 @@ import datetime as dt
 import functools
 import logging
 import time
+from calendar import monthrange
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,11 +248,10 @@ OLD_PERIOD_AFTER = {"month": dt.timedelta(days=92), "day": dt.timedelta(days=14)
 
 def _is_old(newest: str, frequency: str, run_at: dt.datetime) -> bool:
     """Whether ``newest`` ended more than ``OLD_PERIOD_AFTER`` before ``run_at``."""
-    import pandas as pd
-
-    start = pd.Timestamp(_mark_date(newest))
-    end = (start + pd.offsets.MonthEnd(0)) if frequency == "month" else start
-    return run_at.date() - end.date() > OLD_PERIOD_AFTER.get(frequency, OLD_PERIOD_AFTER["day"])
+    end = _mark_date(newest)
+    if frequency == "month":
+        end = end.replace(day=monthrange(end.year, end.month)[1])
+    return run_at.date() - end > OLD_PERIOD_AFTER[frequency]
 
 
 def _place(finding: Finding, *, newest: str, mark: str | None, constructed: set[str],
