@@ -46,7 +46,7 @@ RENAMED = dict(
     )
 )
 
-# The publisher's footnote on the first count, verbatim (SOURCES.md A.1).
+# The publisher's footnote on the first count, verbatim (docs/sources.md A.1).
 MEXICO_FOOTNOTE = (
     "*This number does not include children from Mexico, most of whom will be repatriated "
     "and will not remain in CBP custody."

@@ -1,4 +1,4 @@
-"""The CBP encounters parser on real figures: every quirk of SOURCES.md B, and every way a file
+"""The CBP encounters parser on real figures: every quirk of docs/sources.md B, and every way a file
 can be wrong, named by file, row and what was expected.
 
 The AOR files are the replay mirror's (real figures re-laid in CBP's layout, see

@@ -32,7 +32,7 @@ at that check). A source judged late or stopped at its last check stays so until
 otherwise.
 
 States: ``fresh``; ``late`` once ``late_after_missed`` releases are missing; ``stopped`` once
-``stopped_after_missed`` are (SOURCES.md: a gap of 3 calendar days is normal, a gap of 5
+``stopped_after_missed`` are (docs/sources.md: a gap of 3 calendar days is normal, a gap of 5
 business days is not); ``no_data`` when the source never loaded a row (an info finding: a new
 installation is not an outage).
 

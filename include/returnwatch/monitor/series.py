@@ -1,11 +1,11 @@
 """The real series the anomaly benchmark and the monitor tests run on, read from real files.
 
 What this module owns: turning the real published figures in ``include/replay/`` (or a
-folder passed in, such as ``/work/shared/real-data``) into
+folder passed in, of real published series) into
 
 - ``cbp_uc_rows()``: CBP Southwest-border encounters of unaccompanied children, one row per
   month x component x area x citizenship x title x encounter type, shaped like
-  ``marts.cbp_uc_encounters_monthly`` (DESIGN.md) so the policy rules run on it unchanged;
+  ``marts.cbp_uc_encounters_monthly`` (docs/architecture.md) so the policy rules run on it unchanged;
 - ``real_series()``: the monthly and daily count series the detector is benchmarked on;
 - ``inm_children_return_rate()``: INM assisted returns of children / minors presented.
 
@@ -95,7 +95,7 @@ def _path(root: Path | str | None, relative: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(
             f"real data file {relative} not found under {base}: pass the folder holding it "
-            "(e.g. /work/shared/real-data) as root")
+            "(the real published series) as root")
     return path
 
 
@@ -255,7 +255,7 @@ def inm_children_return_rate(root: Path | str | None = None) -> pd.Series:
 
 
 def inm_minor_returns_rows(root: Path | str | None = None) -> pd.DataFrame:
-    """SEGOB rows shaped like ``marts.inm_minor_returns_monthly`` (DESIGN.md), as far as real.
+    """SEGOB rows shaped like ``marts.inm_minor_returns_monthly`` (docs/architecture.md), as far as real.
 
     Columns month, nationality_key (ISO3, or ``ALL``), minors_presented, minors_returned,
     minor_return_rate. Per nationality only ``minors_returned`` is published (3.2.4);

@@ -8,7 +8,7 @@ pages of HHS's monthly in-care statistics for unaccompanied children, FY2018–F
 The figures are real: every value on a page is a row of ``include/replay/hhs_gov/
 wapo_fy2018_fy2021.csv``, The Washington Post's long-format scrape of these very pages
 (provenance in ``include/replay/hhs_gov/PROVENANCE.md``). The page around them is a
-reconstruction in HHS's layout, as far as ``SOURCES.md`` A.3 and the Post's scraper
+reconstruction in HHS's layout, as far as ``docs/sources.md`` A.3 and the Post's scraper
 (``scripts/01_hhs_scraper.R``) show it. The scraper read the cells (``td``, ``th``, ``.color2
 strong``), dropped consecutive repeated labels, dropped a header cell ``In Care Statistics
 Calculated on the Last Day of the Month`` and assigned sections by row position (so the

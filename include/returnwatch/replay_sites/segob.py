@@ -1,7 +1,7 @@
 """SEGOB / UPM's bulletin site on the replay mirror (source ``segob_bulletin_monthly``).
 
 What this module owns: serving the ``Boletín Mensual de Estadísticas Migratorias`` the way
-``portales.segob.gob.mx`` serves it (``/work/shared/SOURCES.md`` section C), as it stood on the
+``portales.segob.gob.mx`` serves it (``docs/sources.md`` section C), as it stood on the
 mirror's ``as_of`` day, so discovery, fetch and the parsers of ``sources/segob.py`` run against
 it unchanged.
 
@@ -37,7 +37,7 @@ What the files hold (``include/replay/segob_upm/``, provenance in its ``PROVENAN
   **constructed by hand** — no public copy exists — from ``*_constructed.csv``; the section 5
   page and the workbook say so. The microdata is served in Latin-1 for 2024 and UTF-8 for 2025.
 
-Publication model (documented assumption from SOURCES.md: "the file through month M appears
+Publication model (documented assumption from docs/sources.md: "the file through month M appears
 around day 7 of month M+2"): month M is published on day 7 of M+2 at 10:00 Mexico City. As of
 a day, each year's workbook holds the months published by then (the file is overwritten in
 place; ``Last-Modified`` is the publication of its newest month), and years not started yet are

@@ -5,7 +5,7 @@ three layouts apart, and turning each into typed rows for ``raw.cbp_encounters_a
 ``raw.cbp_encounters_state`` and ``raw.cbp_encounters_sbo``. Parsing is a pure function of the
 bytes: no network, no warehouse.
 
-The layouts (``/work/shared/SOURCES.md`` section B), matched by header label, never position:
+The layouts (``docs/sources.md`` section B), matched by header label, never position:
 
 - ``aor``: ``nationwide-encounters-fy{a}-fy{b}[-{mon}]-aor.csv``, 12 columns, one row per
   month x component x area of responsibility x demographic x citizenship x title x type;
@@ -77,7 +77,7 @@ _LABEL_COLUMNS: dict[str, str] = {
     "Encounter Count": "encounters",
 }
 
-# The headers, verbatim and in CBP's order (SOURCES.md B).
+# The headers, verbatim and in CBP's order (docs/sources.md B).
 HEADERS: dict[str, tuple[str, ...]] = {
     "aor": ("Fiscal Year", "Month Grouping", "Month (abbv)", "Component", "Land Border Region",
             "Area of Responsibility", "AOR (Abbv)", "Demographic", "Citizenship",
@@ -113,7 +113,7 @@ FISCAL_MONTHS = ("OCT", "NOV", "DEC", "JAN", "FEB", "MAR", "APR", "MAY", "JUN", 
 _CALENDAR_MONTH = {abbv: (i + 9) % 12 + 1 for i, abbv in enumerate(FISCAL_MONTHS)}
 
 # One name per demographic; CBP's files print the unaccompanied children as ``UAC`` in some
-# vintages and ``UC / Single Minors`` in others (SOURCES.md B; PROVENANCE "Quirks found").
+# vintages and ``UC / Single Minors`` in others (docs/sources.md B; PROVENANCE "Quirks found").
 UC = "UC / Single Minors"
 _DEMOGRAPHICS = {
     "uac": UC,
@@ -417,7 +417,7 @@ def _facts(raw: pd.DataFrame, table: pd.DataFrame, text: str, blank: int) -> dic
 # ------------------------------------------------------------------------------ validation
 
 
-# What each component records under each title (CBP's definitions, SOURCES.md B).
+# What each component records under each title (CBP's definitions, docs/sources.md B).
 _EXPECTED_TYPE = {
     ("U.S. Border Patrol", "Title 8"): "Apprehensions",
     ("Office of Field Operations", "Title 8"): "Inadmissibles",

@@ -3,7 +3,7 @@
 This module owns reading the dataset's CSV export into typed rows for ``raw.hhs_uc_daily``.
 It is a pure function of the bytes: no network, no warehouse.
 
-The quirks it handles, all seen in real copies (``../SOURCES.md`` section A):
+The quirks it handles, all seen in real copies (``docs/sources.md`` section A):
 
 - ``Date`` as ``December 09, 2025``, as ``March 23 2021`` (later exports: no comma), as ISO
   ``2025-12-09``, as ``12/09/2025``, or as a spreadsheet serial number (copies that passed
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 SOURCE = "hhs_uc_daily"
 RAW_TABLE = "hhs_uc_daily"
 
-# The publisher's footnote on the first count, verbatim (SOURCES.md A.1).
+# The publisher's footnote on the first count, verbatim (docs/sources.md A.1).
 MEXICO_FOOTNOTE = (
     "*This number does not include children from Mexico, most of whom will be repatriated "
     "and will not remain in CBP custody."

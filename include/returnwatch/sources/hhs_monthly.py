@@ -4,7 +4,7 @@ This module owns the source ``hhs_uc_monthly``: which pages to fetch (``discover
 page becomes long rows of ``raw.hhs_uc_monthly`` (``parse``, kind ``fy_page``). Pure apart from
 ``discover``, which reads pages only through the ``get_page`` it is given.
 
-The pages (``SOURCES.md`` A.3): one page per fiscal year at the stable address
+The pages (``docs/sources.md`` A.3): one page per fiscal year at the stable address
 ``/programs/social-services/unaccompanied-children/latest-uc-data-fy{YYYY}/index.html``; HTML
 tables under section headings (``Overall Data``, ``Gender``, ``Age``, ``Tender Age (0-12) UC By
 Shelter Type``, ``Total Monthly Discharges to Individual Sponsors Only (By Category)``); months
@@ -96,7 +96,7 @@ MEASURES: dict[str, dict[str, str]] = {
         "total": "discharges_sponsor_total",
     },
 }
-# Rows the marts and monitors read (SOURCES.md A.3 names them): a page without one of them is
+# Rows the marts and monitors read (docs/sources.md A.3 names them): a page without one of them is
 # refused rather than loaded with a hole.
 REQUIRED_MEASURES = (
     "children_in_care_avg", "occupancy_rate_avg", "uc_referrals_30day_avg",

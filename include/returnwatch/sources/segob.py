@@ -1,7 +1,7 @@
 """SEGOB / Unidad de Política Migratoria (UPM), Mexico: the monthly migration bulletin.
 
 What this module owns: reading the ``Boletín Mensual de Estadísticas Migratorias``
-(``/work/shared/SOURCES.md`` section C) into typed rows, and finding its files on the
+(``docs/sources.md`` section C) into typed rows, and finding its files on the
 publisher's pages. It is pure (bytes in, rows out) apart from ``discover``, which reads pages
 through the ``get_page`` it is given.
 
@@ -411,7 +411,7 @@ TABLES = {
                   ("nacionalidad", "pais", "continente"),
                   "Foreigners returned by the Mexican migration authority, by nationality and "
                   "type of return"),
-        # No public copy of section 5's minors table was found (SOURCES.md C): its number and
+        # No public copy of section 5's minors table was found (docs/sources.md C): its number and
         # layout follow the bulletin's other tables and are an assumption to check against the
         # first real file (the parser then fails loudly, with the header it saw).
         TableSpec("5.2.1", "section_5_minors", "segob_mexican_minor_repatriations", "sex_age",
@@ -1451,7 +1451,7 @@ def detect_kind(name: str, content: bytes) -> str:
 
 # ------------------------------------------------------------------------------ discovery
 
-# The site answers with an empty page now and then (SOURCES.md C): a page is asked for again
+# The site answers with an empty page now and then (docs/sources.md C): a page is asked for again
 # this many times, with these pauses, before the emptiness counts as a finding.
 EMPTY_PAGE_ATTEMPTS = 3
 EMPTY_PAGE_PAUSES = (2.0, 5.0)

@@ -1,4 +1,4 @@
--- CBP and SEGOB count the same returns of Mexican children from two sides (SOURCES.md): the
+-- CBP and SEGOB count the same returns of Mexican children from two sides (docs/sources.md): the
 -- gap between them by month, for two comparisons that keep definitions apart:
 --   unaccompanied_minors  CBP encounters of Mexican UC  vs  SEGOB repatriations of
 --                         unaccompanied Mexican minors;

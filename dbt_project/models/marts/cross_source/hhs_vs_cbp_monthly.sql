@@ -1,4 +1,4 @@
--- A cross-check between the US agencies (SOURCES.md): HHS/DHS's daily count of children
+-- A cross-check between the US agencies (docs/sources.md): HHS/DHS's daily count of children
 -- apprehended and placed in CBP custody, which excludes Mexican children, summed by month,
 -- against CBP's monthly encounters of non-Mexican unaccompanied children. Daily figures are
 -- not published every day (no Fridays or Saturdays since March 2021), so the comparison is made

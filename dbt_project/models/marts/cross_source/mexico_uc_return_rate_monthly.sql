@@ -1,4 +1,4 @@
--- The rate that matters (SOURCES.md, "What the numbers mean together"): SEGOB's repatriations
+-- The rate that matters (docs/sources.md, "What the numbers mean together"): SEGOB's repatriations
 -- of unaccompanied Mexican minors from the US divided by CBP's encounters of unaccompanied
 -- children with citizenship MEXICO, month by month. A side that has not published a month is
 -- NULL (and so is the rate), never 0.

@@ -42,7 +42,7 @@ select
     cbp_in_custody - previous_cbp_in_custody as cbp_custody_net_change,
     hhs_in_care - previous_hhs_in_care as hhs_care_net_change,
     -- Recorded, never tested or alerted on: the publisher's stocks and flows do not balance on
-    -- most days (SOURCES.md A.1).
+    -- most days (docs/sources.md A.1).
     hhs_in_care - (previous_hhs_in_care + cbp_transferred_out - hhs_discharged)
         as hhs_care_flow_residual,
 
