@@ -14,7 +14,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install system-deps demo test test-fast ui bench dbt docs sql summary lint clean bench-detect
+.PHONY: help install system-deps demo test test-fast ui bench dbt docs sql summary lint typecheck clean bench-detect
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -64,8 +64,15 @@ bench: install  ## install, demo and test times, DagBag parse time, peak RSS (pr
 bench-detect: install  ## anomaly detector vs z-score and ±10% baselines on real series -> bench/results/detection.json
 	$(RUN) python bench/detect.py
 
-lint: install
-	$(RUN) ruff check include dags tests bench
+LINTED := include dags tests bench
+
+lint: install  ## the gates CI runs before the tests: ruff format + check, sqlfluff on the dbt models
+	$(RUN) ruff format --check $(LINTED)
+	$(RUN) ruff check $(LINTED)
+	$(RUN) sqlfluff lint dbt_project/models
+
+typecheck: install  ## mypy over include/returnwatch and dags (settings in pyproject.toml)
+	$(RUN) mypy
 
 clean:  ## remove the data, the embedded Airflow and the environments
 	rm -rf data .airflow .venv $(TOOLS) dbt_project/target dbt_project/logs
