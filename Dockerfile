@@ -64,7 +64,7 @@ RUN pip install --no-cache-dir --no-deps --require-hashes -r /tmp/requirements.t
  && rm /tmp/requirements.txt
 
 WORKDIR /opt/returnwatch
-COPY --chown=airflow:0 pyproject.toml uv.lock README.md ./
+COPY --chown=airflow:0 pyproject.toml uv.lock README.md LICENSE ./
 COPY --chown=airflow:0 include/ include/
 COPY --chown=airflow:0 dags/ dags/
 COPY --chown=airflow:0 dbt_project/ dbt_project/

@@ -24,7 +24,7 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv>=0.9,<0.14"
 
-$(STAMP): $(UV) uv.lock pyproject.toml
+$(STAMP): $(UV) uv.lock pyproject.toml replay/pyproject.toml
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $(STAMP)
 
@@ -64,7 +64,7 @@ bench: install  ## install, demo and test times, DagBag parse time, peak RSS (pr
 bench-detect: install  ## anomaly detector vs z-score and ±10% baselines on real series -> bench/results/detection.json
 	$(RUN) python bench/detect.py
 
-LINTED := include dags tests bench
+LINTED := include dags tests bench replay
 
 lint: install  ## the gates CI runs before the tests: ruff format + check, sqlfluff on the dbt models
 	$(RUN) ruff format --check $(LINTED)

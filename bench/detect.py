@@ -2,7 +2,7 @@
 
 What it does (fixed seed, no network, well under a minute):
 
-1. Loads the real series (``returnwatch.monitor.series.real_series``): CBP monthly UC encounters
+1. Loads the real series (``returnwatch_replay.series.real_series``): CBP monthly UC encounters
    by nationality x title and in total, SEGOB minors presented (3.1.3, by age) and children
    returned (3.2.4, by nationality), HHS/DHS daily flows.
 2. Injects labelled events, **one per copy of a series** so events never mask each other:
@@ -52,7 +52,7 @@ if str(PROJECT / "include") not in sys.path:
     sys.path.insert(0, str(PROJECT / "include"))
 
 from returnwatch.monitor import anomalies as an  # noqa: E402
-from returnwatch.monitor.series import RealSeries, real_series  # noqa: E402
+from returnwatch_replay.series import RealSeries, real_series  # noqa: E402
 
 SEED = 20251123
 # An onset 0..K periods after the event start detects it: 3 months, or 5 publishing days (one
@@ -494,7 +494,7 @@ def time_all_monitors(root: str | None = None) -> dict:
     import datetime as dt
 
     from returnwatch.monitor import rules
-    from returnwatch.monitor.series import monitor_frames
+    from returnwatch_replay.series import monitor_frames
 
     run_at = dt.datetime.now(dt.UTC)
     started = time.perf_counter()

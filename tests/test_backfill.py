@@ -34,7 +34,7 @@ from click.testing import CliRunner, Result
 from returnwatch import backfill, settings, warehouse
 from returnwatch.archive import Archive
 from returnwatch.cli import main
-from returnwatch.replay import ReplayMirror
+from returnwatch_replay.mirror import ReplayMirror
 
 SEGOB = "segob_bulletin_monthly"
 CBP = "cbp_encounters_monthly"

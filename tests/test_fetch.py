@@ -26,7 +26,7 @@ from returnwatch.fetch import (
     fetch,
     fetch_source,
 )
-from returnwatch.replay import HHS_SOURCE, ReplayMirror
+from returnwatch_replay.mirror import HHS_SOURCE, ReplayMirror
 from tests.support.scripted_server import Reply, ScriptedServer
 
 LOOPBACK = ["127.0.0.1"]

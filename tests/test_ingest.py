@@ -10,8 +10,8 @@ import pytest
 
 from returnwatch import ingest, warehouse
 from returnwatch.archive import Archive
-from returnwatch.replay import ReplayMirror
 from returnwatch.sources.errors import SourceFileError
+from returnwatch_replay.mirror import ReplayMirror
 
 RUN_AT = dt.datetime(2025, 12, 12, 15, tzinfo=dt.UTC)
 

@@ -12,7 +12,7 @@ import pytest
 from returnwatch import ingest, warehouse
 from returnwatch.archive import Archive
 from returnwatch.fetch import ResponseTooLarge
-from returnwatch.replay import ReplayMirror
+from returnwatch_replay.mirror import ReplayMirror
 
 RUN_AT = dt.datetime(2025, 6, 17, 14, tzinfo=dt.UTC)
 SOURCES = ("cbp_encounters_monthly", "segob_bulletin_monthly", "hhs_uc_monthly")

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from returnwatch import replay
-from returnwatch.replay import FAULT_MODES, HHS_SOURCE, ReplayMirror
+from returnwatch_replay import mirror as replay
+from returnwatch_replay.mirror import FAULT_MODES, HHS_SOURCE, ReplayMirror
 
 EXPORT = "/api/views/ehpz-xc9n/rows.csv?accessType=DOWNLOAD"
 LANDING = "/National/HHS-Unaccompanied-Alien-Children-Program/ehpz-xc9n"

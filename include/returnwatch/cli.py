@@ -22,6 +22,24 @@ airflow_env.configure()
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
+def _dev_tool(module: str):
+    """A module of the replay mirror and demo, which ship apart from the runtime package.
+
+    ``returnwatch_replay`` is a test double (the publishers' sites served from recorded files,
+    the demo driver): it is installed with the development dependencies, never in production.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(f"returnwatch_replay.{module}")
+    except ModuleNotFoundError as missing:
+        if missing.name != "returnwatch_replay":
+            raise
+        raise click.ClickException(
+            "the demo and the replay mirror are development tools, not installed here: run "
+            "them from a checkout with the development dependencies (`make demo`)") from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """returnwatch: watch what happens to unaccompanied children at the US–Mexico border."""
@@ -35,7 +53,7 @@ def main() -> None:
 def demo(start: dt.datetime | None, end: dt.datetime | None, final: dt.datetime | None,
          verbose: bool) -> None:
     """Replay real published history through the DAGs and print a summary."""
-    from returnwatch import demo as demo_module
+    demo_module = _dev_tool("demo")
 
     demo_module.run(
         start=start.date() if start else demo_module.DEFAULT_FROM,
@@ -51,7 +69,7 @@ def demo(start: dt.datetime | None, end: dt.datetime | None, final: dt.datetime 
 @click.option("--port", type=int, default=8765, show_default=True)
 def replay(as_of: dt.datetime, port: int) -> None:
     """Serve the publishers' sites from real published data on 127.0.0.1."""
-    from returnwatch import replay as replay_module
+    replay_module = _dev_tool("mirror")
 
     replay_module.serve(as_of.date(), host="127.0.0.1", port=port)
 

@@ -57,7 +57,8 @@ def test_ops_kinds_have_no_chart() -> None:
 
 
 def test_a_real_series_chart_has_the_band_of_every_period() -> None:
-    from returnwatch.monitor import anomalies, series
+    from returnwatch.monitor import anomalies
+    from returnwatch_replay import series
 
     cfg = anomalies.load_config()
     monitor = cfg.metrics["cbp_uc_encounters"]

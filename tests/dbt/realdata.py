@@ -1,6 +1,6 @@
 """Load the replay mirror's real files into a warehouse, fast, for the dbt tests and the bench.
 
-The files are the mirror's own (``include/returnwatch/replay_sites/``: CBP AOR CSVs re-laid from
+The files are the mirror's own (``replay/returnwatch_replay/sites/``: CBP AOR CSVs re-laid from
 IOM's copy of CBP's files, SEGOB workbooks of IOM's series of tables 3.1.1 / 3.1.3 / 3.2.4 and the
 constructed section 5, HHS's monthly pages) and the real healthdata.gov copy, rendered in process
 instead of over HTTP, parsed by the real parsers and loaded by ``warehouse.load_file`` with the
@@ -53,7 +53,7 @@ def _load(con: Any, *, source: str, table: str, body: bytes, frame: Any, url: st
 
 def cbp_files(published: Iterable[dt.date] | None = None) -> list[Any]:
     """The mirror's CBP AOR files, all of them or those published on the given days."""
-    from returnwatch.replay_sites import cbp as site
+    from returnwatch_replay.sites import cbp as site
 
     files = {f.path: f for r in site.RELEASES for f in r.files}.values()
     wanted = set(published) if published is not None else None
@@ -62,8 +62,8 @@ def cbp_files(published: Iterable[dt.date] | None = None) -> list[Any]:
 
 
 def load_cbp(con: Any, files: Iterable[Any]) -> list[Loaded]:
-    from returnwatch.replay_sites import cbp as site
     from returnwatch.sources import cbp
+    from returnwatch_replay.sites import cbp as site
 
     mirror = site.CbpSite(settings.replay_data_dir())
     loaded = []
@@ -82,8 +82,8 @@ def load_cbp(con: Any, files: Iterable[Any]) -> list[Loaded]:
 def load_segob(con: Any, as_of: dt.date, years: Iterable[int],
                tables: Iterable[str] = tuple(SEGOB_TABLES)) -> list[Loaded]:
     """Each table's workbook of each year as the mirror served it on ``as_of``."""
-    from returnwatch.replay_sites import segob as site
     from returnwatch.sources import segob
+    from returnwatch_replay.sites import segob as site
 
     mirror = site.SegobSite(settings.replay_data_dir())
     loaded = []
@@ -121,8 +121,8 @@ def load_hhs_daily(con: Any, vintage: dt.date = dt.date(2025, 12, 22)) -> Loaded
 
 def load_hhs_monthly(con: Any, fiscal_years: Iterable[int], as_of: dt.date) -> list[Loaded]:
     """HHS's "Latest UC Data – FY" pages as the mirror served them on ``as_of``."""
-    from returnwatch.replay_sites import hhs_gov as site
     from returnwatch.sources import hhs_monthly
+    from returnwatch_replay.sites import hhs_gov as site
 
     mirror = site.HhsGovSite(settings.replay_data_dir())
     loaded = []

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pytest
 
-from returnwatch.replay import ReplayMirror
+from returnwatch_replay.mirror import ReplayMirror
 from tests.support.production_stack import (
     ALL_DAGS,
     DAILY_SOURCE,

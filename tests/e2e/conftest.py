@@ -11,6 +11,6 @@ from returnwatch import airflow_env
 def dags() -> dict:
     """The DAGs as the dag-processor parses them, with a migrated metadata DB."""
     airflow_env.prepare_metadata_db()
-    from returnwatch.demo import load_dags
+    from returnwatch_replay.demo import load_dags
 
     return load_dags()

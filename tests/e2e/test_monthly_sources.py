@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from returnwatch import warehouse
-from returnwatch.replay import ReplayMirror
+from returnwatch_replay.mirror import ReplayMirror
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +26,7 @@ def mirror(data_dir: Path, monkeypatch: pytest.MonkeyPatch):
 
 def run(dags: dict, dag_id: str, day: dt.date) -> tuple[str, dict[str, list[str]]]:
     """Run ``dag_id`` for ``day``; return its state and each task's states by map index."""
-    from returnwatch.demo import run_dag
+    from returnwatch_replay.demo import run_dag
 
     at = dt.datetime.combine(day, dt.time(14), tzinfo=dt.UTC)
     state = run_dag(dags[dag_id], at)

@@ -18,8 +18,8 @@ import pytest
 
 from returnwatch import settings, warehouse
 from returnwatch.archive import Archive
-from returnwatch.replay import ReplayMirror
 from returnwatch.sources import hhs
+from returnwatch_replay.mirror import ReplayMirror
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +34,7 @@ def mirror(data_dir: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def run(dags: dict, dag_id: str, day: dt.date, hour: int = 15) -> str:
-    from returnwatch.demo import run_dag
+    from returnwatch_replay.demo import run_dag
 
     return run_dag(dags[dag_id], dt.datetime.combine(day, dt.time(hour), tzinfo=UTC))
 

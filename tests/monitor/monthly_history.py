@@ -1,6 +1,6 @@
 """The monthly publishers' real files as they stood on a day, archived and loaded like a fetch.
 
-``MonthlyHistory`` takes the files the replay mirror serves (``returnwatch.replay_sites``: CBP's
+``MonthlyHistory`` takes the files the replay mirror serves (``returnwatch_replay.sites``: CBP's
 AOR CSVs re-laid from IOM's copy of CBP's files, SEGOB's table 3.1.1 workbooks from IOM's copy
 of the bulletin, HHS's fiscal-year pages from the Washington Post's copy), stores their bytes in
 the archive the way the fetcher does (one manifest row per URL per check, ``run_at`` = the check)
@@ -20,10 +20,10 @@ from typing import Any
 from returnwatch import settings, warehouse
 from returnwatch.archive import Archive
 from returnwatch.monitor import revisions
-from returnwatch.replay_sites import cbp as cbp_site
-from returnwatch.replay_sites import hhs_gov as hhs_site
-from returnwatch.replay_sites import segob as segob_site
 from returnwatch.sources import cbp, hhs_monthly, segob
+from returnwatch_replay.sites import cbp as cbp_site
+from returnwatch_replay.sites import hhs_gov as hhs_site
+from returnwatch_replay.sites import segob as segob_site
 
 CBP = "cbp_encounters_monthly"
 SEGOB = "segob_bulletin_monthly"

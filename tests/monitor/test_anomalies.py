@@ -15,8 +15,8 @@ import pytest
 
 from returnwatch import config, settings
 from returnwatch.monitor import anomalies as an
-from returnwatch.monitor import series as real
 from returnwatch.monitor.calendar import hhs_daily
+from returnwatch_replay import series as real
 
 RUN_AT = dt.datetime(2025, 7, 1, 12, tzinfo=dt.UTC)
 MONTH = an.default_params("month")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bench import detect as bench
-from returnwatch.monitor import series as real
+from returnwatch_replay import series as real
 
 
 @pytest.fixture(scope="module")

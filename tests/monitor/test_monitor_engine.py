@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from returnwatch.monitor import engine, run_monitors
-from returnwatch.monitor import series as real
+from returnwatch_replay import series as real
 from tests.monitor.hhs_history import at
 from tests.monitor.monthly_history import CBP, MonthlyHistory
 

@@ -11,7 +11,7 @@ import pytest
 
 from returnwatch import ingest
 from returnwatch.monitor import run_monitors
-from returnwatch.replay import ReplayMirror
+from returnwatch_replay.mirror import ReplayMirror
 from tests.monitor.hhs_history import at
 
 DAY = dt.date(2025, 6, 17)

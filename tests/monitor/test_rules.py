@@ -11,7 +11,7 @@ import pytest
 
 from returnwatch import config, settings
 from returnwatch.monitor import rules as rl
-from returnwatch.monitor import series as real
+from returnwatch_replay import series as real
 
 RUN_AT = dt.datetime(2025, 7, 1, 12, tzinfo=dt.UTC)
 

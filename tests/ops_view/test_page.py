@@ -227,7 +227,7 @@ def test_every_runbook_link_in_a_dag_doc_opens_its_section_in_the_ui(client: Any
     an element with that id (GitHub's anchors), for every link every DAG's doc has."""
     import re
 
-    from returnwatch.demo import load_dags
+    from returnwatch_replay.demo import load_dags
 
     dags = load_dags()
     links = {link for dag in dags.values()

@@ -1,7 +1,7 @@
 """The replay mirror's cbp.gov: the landing page and AOR files as they stood on a day, real
 figures in CBP's layout, two vintages that differ where the real vintages differ.
 
-Everything goes through ``returnwatch.replay.ReplayMirror`` and httpx on 127.0.0.1, and the
+Everything goes through ``returnwatch_replay.mirror.ReplayMirror`` and httpx on 127.0.0.1, and the
 files are read with the real parser (``returnwatch.sources.cbp``).
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import email.utils
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 
@@ -20,10 +19,10 @@ import pandas as pd
 import pytest
 
 from returnwatch import config, settings
-from returnwatch.replay import ReplayMirror
-from returnwatch.replay_sites import cbp as site
 from returnwatch.sources import cbp
 from returnwatch.sources.errors import BadValue, LayoutChanged
+from returnwatch_replay.mirror import ReplayMirror
+from returnwatch_replay.sites import cbp as site
 
 SOURCE = "cbp_encounters_monthly"
 DATA = settings.replay_data_dir() / "cbp_encounters"
@@ -104,13 +103,10 @@ def usbp_uc(frame: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------ start-up and pages
 
 
-def test_the_mirror_starts_fast_and_reads_nothing_until_a_file_is_asked_for() -> None:
-    started = time.perf_counter()
+def test_the_mirror_reads_nothing_until_a_file_is_asked_for() -> None:
     with ReplayMirror(dt.date(2025, 6, 20)) as running:
-        elapsed = time.perf_counter() - started
         cbp_site = running._sites[SOURCE]
         assert cbp_site._rows is None  # the IOM copy is read on the first CSV request
-    assert elapsed < 1.0, f"the mirror took {elapsed:.2f} s to start"
 
 
 def test_discovery_at_two_dates(mirror: ReplayMirror) -> None:

@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from returnwatch import settings
-from returnwatch.replay import OVERSIZE_BYTES, ReplayMirror
-from returnwatch.replay_sites import hhs_gov
 from returnwatch.sources import hhs_monthly
 from returnwatch.sources.errors import BadValue, LayoutChanged
+from returnwatch_replay.mirror import OVERSIZE_BYTES, ReplayMirror
+from returnwatch_replay.sites import hhs_gov
 
 SOURCE = "hhs_uc_monthly"
 WAPO_CSV = settings.replay_data_dir() / "hhs_gov" / "wapo_fy2018_fy2021.csv"

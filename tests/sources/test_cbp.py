@@ -11,17 +11,16 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from returnwatch import quality, settings
-from returnwatch.replay_sites import cbp as site
 from returnwatch.sources import cbp
 from returnwatch.sources.base import FileKind, Link
 from returnwatch.sources.errors import BadValue, LayoutChanged
+from returnwatch_replay.sites import cbp as site
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cbp"
 IOM = settings.replay_data_dir() / "cbp_encounters" / "iom_gdidata_irreg_usa.csv"
@@ -258,14 +257,12 @@ def test_citizenship_names_with_commas_both_components_both_titles(
     assert max(title42["month"]) == dt.date(2023, 5, 1)
 
 
-def test_a_100k_row_file_parses_in_a_few_seconds(bodies: dict[str, bytes]) -> None:
+def test_a_nationwide_size_file_parses_whole(bodies: dict[str, bytes]) -> None:
+    # Its speed is measured by `make bench` (bench/cbp_parse.py), not here.
     header, _, rows = bodies[FY21_FY24].partition(b"\r\n")
     big = header + b"\r\n" + rows * 4  # 113,776 rows, as large as a real nationwide file
-    started = time.perf_counter()
     result = cbp.parse_aor(big, file="big")
-    elapsed = time.perf_counter() - started
     assert len(result.frame()) == 4 * (rows.count(b"\r\n"))
-    assert elapsed < 5.0, f"parsing 113,776 rows took {elapsed:.1f} s"
 
 
 # ------------------------------------------------------------------ what is not a CBP file

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from returnwatch import settings
-from returnwatch.replay import ReplayMirror
-from returnwatch.replay_sites import hhs_gov
 from returnwatch.sources import hhs_monthly
 from returnwatch.sources.errors import BadValue, LayoutChanged
+from returnwatch_replay.mirror import ReplayMirror
+from returnwatch_replay.sites import hhs_gov
 
 FIXTURE = (Path(__file__).resolve().parents[1] / "fixtures" / "hhs"
            / "latest-uc-data-fy2021_as_of_2021-03-11_constructed.html")

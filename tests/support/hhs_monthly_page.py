@@ -15,7 +15,7 @@ import datetime as dt
 from pathlib import Path
 
 from returnwatch import settings
-from returnwatch.replay_sites import hhs_gov
+from returnwatch_replay.sites import hhs_gov
 
 FIXTURE = (settings.PROJECT_DIR / "tests" / "fixtures" / "hhs"
            / "latest-uc-data-fy2021_as_of_2021-03-11_constructed.html")

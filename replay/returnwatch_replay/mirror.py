@@ -361,7 +361,7 @@ class ReplayMirror:
         self._host = host
         self._requested_port = port
         data_dir = data_dir or settings.replay_data_dir()
-        from returnwatch.replay_sites import make_sites
+        from returnwatch_replay.sites import make_sites
 
         self._sites = {site.name: site for site in [_HhsSite(data_dir), *make_sites(data_dir)]}
         self._server: _Server | None = None
@@ -537,7 +537,7 @@ class ReplayMirror:
         return _json_response(404, {"error": f"no control endpoint {method} {path}"})
 
 
-# What the per-publisher sites in ``returnwatch.replay_sites`` build their answers with.
+# What the per-publisher sites in ``returnwatch_replay.sites`` build their answers with.
 Response = _Response
 text_response = _text_response
 json_response = _json_response

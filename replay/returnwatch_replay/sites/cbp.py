@@ -75,7 +75,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from returnwatch.replay import Response, text_response, with_validators
+from returnwatch import reference
+from returnwatch_replay.mirror import Response, text_response, with_validators
 
 SOURCE = "cbp_encounters_monthly"
 LANDING_PATH = "/document/stats/nationwide-encounters"
@@ -96,14 +97,9 @@ HEADER = ("Fiscal Year", "Month Grouping", "Month (abbv)", "Component", "Land Bo
 # What the renamed_column fault does to the header.
 RENAMED = ("Encounter Count", "Encounters")
 
-# IOM's ISO3 codes -> CBP's citizenship names (upper case, CBP's spelling).
-CITIZENSHIP = {
-    "BRA": "BRAZIL", "CAN": "CANADA", "CHN": "CHINA, PEOPLES REPUBLIC OF", "COL": "COLOMBIA",
-    "CUB": "CUBA", "ECU": "ECUADOR", "GTM": "GUATEMALA", "HND": "HONDURAS", "HTI": "HAITI",
-    "IND": "INDIA", "MEX": "MEXICO", "MMR": "MYANMAR (BURMA)", "NIC": "NICARAGUA",
-    "OOO": "OTHER", "PER": "PERU", "PHL": "PHILIPPINES", "ROU": "ROMANIA", "RUS": "RUSSIA",
-    "SLV": "EL SALVADOR", "TUR": "TURKEY", "UKR": "UKRAINE", "VEN": "VENEZUELA",
-}
+# IOM's ISO3 codes -> CBP's citizenship names (upper case, CBP's spelling), from the project's
+# countries table.
+CITIZENSHIP = reference.cbp_citizenship_by_iso3()
 # Area of Responsibility -> AOR (Abbv): sector codes for Border Patrol, the city for OFO.
 AOR_ABBV = {
     "Big Bend Sector": "BBT", "Del Rio Sector": "DRT", "El Centro Sector": "ELC",

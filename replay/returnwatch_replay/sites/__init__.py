@@ -24,5 +24,5 @@ SITE_MODULES = ("cbp", "segob", "hhs_gov")
 
 
 def make_sites(data_dir: Path) -> list[Any]:
-    return [importlib.import_module(f"returnwatch.replay_sites.{name}").make_site(data_dir)
+    return [importlib.import_module(f"returnwatch_replay.sites.{name}").make_site(data_dir)
             for name in SITE_MODULES]

@@ -1,6 +1,6 @@
 """The README's example alert, rendered from real published figures (CBP, via IOM's copy).
 
-``python -m returnwatch.alerts.example docs/img/alert_example.png`` writes the chart and prints
+``python -m returnwatch_replay.example docs/img/alert_example.png`` writes the chart and prints
 the message's plain text: CBP encounters of unaccompanied Mexican children under Title 8 in
 late 2020, after the court order of 18 November 2020 stopped Title 42 expulsions of children
 (``include/replay/cbp_encounters/iom_gdidata_irreg_usa.csv``).
@@ -22,7 +22,8 @@ def example() -> tuple[Message, bytes]:
     """(message, PNG) for the real December 2020 finding."""
     from returnwatch.alerts.charts import anomaly_spec, render_png
     from returnwatch.alerts.messages import incident_message, status_line
-    from returnwatch.monitor import anomalies, series
+    from returnwatch.monitor import anomalies
+    from returnwatch_replay import series
 
     cfg = anomalies.load_config()
     monitor = cfg.metrics["cbp_uc_encounters"]

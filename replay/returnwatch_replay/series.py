@@ -33,7 +33,7 @@ from typing import Literal
 
 import pandas as pd
 
-from returnwatch import settings
+from returnwatch import reference, settings
 
 Frequency = Literal["month", "day"]
 
@@ -44,16 +44,10 @@ HHS_FILE = "hhs_uc/healthdata_ehpz-xc9n_copy_mihirg42.csv"
 
 UC_DEMOGRAPHICS = ("UC / Single Minors", "UAC")
 
-# IOM ISO3 code -> citizenship as CBP prints it (upper case). Constructed by us from CBP's
-# naming habits ("CHINA, PEOPLES REPUBLIC OF", "OTHER"); only used to shape IOM's rows like the
-# warehouse's, so the same rule text runs on both. Unknown codes keep the ISO3 code.
-CBP_CITIZENSHIP: dict[str, str] = {
-    "MEX": "MEXICO", "GTM": "GUATEMALA", "HND": "HONDURAS", "SLV": "EL SALVADOR",
-    "ECU": "ECUADOR", "VEN": "VENEZUELA", "NIC": "NICARAGUA", "OOO": "OTHER", "HTI": "HAITI",
-    "COL": "COLOMBIA", "CUB": "CUBA", "IND": "INDIA", "PER": "PERU", "BRA": "BRAZIL",
-    "TUR": "TURKEY", "ROU": "ROMANIA", "CHN": "CHINA, PEOPLES REPUBLIC OF", "RUS": "RUSSIA",
-    "UKR": "UKRAINE", "CAN": "CANADA", "PHL": "PHILIPPINES",
-}
+# IOM ISO3 code -> citizenship as CBP prints it (upper case), from the project's countries
+# table; only used to shape IOM's rows like the warehouse's, so the same rule text runs on both.
+# Unknown codes keep the ISO3 code.
+CBP_CITIZENSHIP: dict[str, str] = reference.cbp_citizenship_by_iso3()
 
 HHS_FLOWS: dict[str, str] = {
     "apprehended": "Children apprehended and placed in CBP custody",

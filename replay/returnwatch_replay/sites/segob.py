@@ -65,8 +65,8 @@ from typing import Any
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
-from returnwatch.replay import Response, with_validators
 from returnwatch.sources import segob
+from returnwatch_replay.mirror import Response, with_validators
 
 SOURCE = segob.SOURCE
 DATA_DIR = Path("segob_upm")

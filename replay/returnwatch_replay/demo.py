@@ -72,7 +72,7 @@ def run(start: dt.date = DEFAULT_FROM, end: dt.date = DEFAULT_TO,
     airflow_env.prepare_metadata_db()
     _quiet_loggers(verbose)
 
-    from returnwatch.replay import ReplayMirror
+    from returnwatch_replay.mirror import ReplayMirror
 
     report = DemoReport()
     with ReplayMirror(as_of=start) as mirror:
