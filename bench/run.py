@@ -56,7 +56,7 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[fl
     return seconds, result["peak_kb"] / 1024, result["code"]
 
 
-EXTRA_BENCHES = ("segob_microdata", "dbt_build", "monitors")
+EXTRA_BENCHES = ("segob_microdata", "cbp_parse", "dbt_build", "monitors")
 EXTRA_PROBE = ("import json, runpy, sys; module = runpy.run_path(sys.argv[1]); "
                "print(json.dumps(module['run'](), default=str))")
 
