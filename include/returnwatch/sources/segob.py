@@ -75,6 +75,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
+from returnwatch import reference
 from returnwatch.sources.base import FileKind, GetPage, Link
 from returnwatch.sources.errors import BadValue, LayoutChanged
 
@@ -125,180 +126,6 @@ NOT_SPLIT = "not_split"  # an age group the table does not split by travel condi
 
 # ------------------------------------------------------------------------------ nationalities
 
-# ISO3 | label as SEGOB's tables spell it | continent | region (America only).
-# Every nationality of the IOM series of tables 3.1.1 and 3.2.4 (include/replay/segob_upm/), in
-# the bulletin's "Name, Rep." style; ALIASES below catches other spellings.
-_COUNTRY_TABLE = """
-ABW|Aruba|América|El Caribe
-AFG|Afganistán|Asia|
-AGO|Angola|África|
-ALB|Albania|Europa|
-AND|Andorra|Europa|
-ARG|Argentina|América|América del Sur
-ARM|Armenia|Asia|
-ATG|Antigua y Barbuda|América|El Caribe
-AUS|Australia|Oceanía|
-AUT|Austria|Europa|
-AZE|Azerbaiyán|Asia|
-BDI|Burundi|África|
-BEL|Bélgica|Europa|
-BEN|Benín|África|
-BFA|Burkina Faso|África|
-BGD|Bangladesh|Asia|
-BGR|Bulgaria|Europa|
-BHS|Bahamas|América|El Caribe
-BIH|Bosnia y Herzegovina|Europa|
-BLR|Bielorrusia|Europa|
-BLZ|Belice|América|América Central
-BOL|Bolivia|América|América del Sur
-BRA|Brasil|América|América del Sur
-BTN|Bután|Asia|
-CAF|Centroafricana, Rep.|África|
-CAN|Canadá|América|América del Norte
-CHE|Suiza|Europa|
-CHL|Chile|América|América del Sur
-CHN|China|Asia|
-CIV|Costa de Marfil|África|
-CMR|Camerún|África|
-COD|Congo, Rep. Dem. del|África|
-COL|Colombia|América|América del Sur
-COM|Comoras|África|
-CPV|Cabo Verde|África|
-CRI|Costa Rica|América|América Central
-CUB|Cuba|América|El Caribe
-CYP|Chipre|Europa|
-CZE|Checa, Rep.|Europa|
-DEU|Alemania|Europa|
-DJI|Yibuti|África|
-DNK|Dinamarca|Europa|
-DOM|Dominicana, Rep.|América|El Caribe
-DZA|Argelia|África|
-ECU|Ecuador|América|América del Sur
-EGY|Egipto|África|
-ERI|Eritrea|África|
-ESP|España|Europa|
-EST|Estonia|Europa|
-ETH|Etiopía|África|
-FIN|Finlandia|Europa|
-FJI|Fiyi|Oceanía|
-FRA|Francia|Europa|
-FSM|Micronesia|Oceanía|
-GAB|Gabón|África|
-GBR|Reino Unido|Europa|
-GEO|Georgia|Asia|
-GHA|Ghana|África|
-GIN|Guinea|África|
-GMB|Gambia|África|
-GNB|Guinea-Bisáu|África|
-GRC|Grecia|Europa|
-GRD|Granada|América|El Caribe
-GTM|Guatemala|América|América Central
-GUY|Guyana|América|América del Sur
-HKG|Hong Kong|Asia|
-HND|Honduras|América|América Central
-HRV|Croacia|Europa|
-HTI|Haití|América|El Caribe
-HUN|Hungría|Europa|
-IDN|Indonesia|Asia|
-IND|India|Asia|
-IRL|Irlanda|Europa|
-IRN|Irán|Asia|
-IRQ|Irak|Asia|
-ISL|Islandia|Europa|
-ISR|Israel|Asia|
-ITA|Italia|Europa|
-JAM|Jamaica|América|El Caribe
-JOR|Jordania|Asia|
-JPN|Japón|Asia|
-KAZ|Kazajistán|Asia|
-KEN|Kenia|África|
-KGZ|Kirguistán|Asia|
-KHM|Camboya|Asia|
-KOR|Corea, Rep. de|Asia|
-KWT|Kuwait|Asia|
-LAO|Laos|Asia|
-LBN|Líbano|Asia|
-LBR|Liberia|África|
-LBY|Libia|África|
-LKA|Sri Lanka|Asia|
-LSO|Lesoto|África|
-LTU|Lituania|Europa|
-LUX|Luxemburgo|Europa|
-LVA|Letonia|Europa|
-MAR|Marruecos|África|
-MDA|Moldavia|Europa|
-MDG|Madagascar|África|
-MKD|Macedonia del Norte|Europa|
-MLI|Malí|África|
-MLT|Malta|Europa|
-MMR|Myanmar|Asia|
-MNE|Montenegro|Europa|
-MNG|Mongolia|Asia|
-MOZ|Mozambique|África|
-MRT|Mauritania|África|
-MTQ|Martinica|América|El Caribe
-MUS|Mauricio|África|
-MWI|Malaui|África|
-MYS|Malasia|Asia|
-NAM|Namibia|África|
-NER|Níger|África|
-NGA|Nigeria|África|
-NIC|Nicaragua|América|América Central
-NLD|Países Bajos|Europa|
-NOR|Noruega|Europa|
-NPL|Nepal|Asia|
-NZL|Nueva Zelandia|Oceanía|
-PAK|Pakistán|Asia|
-PAN|Panamá|América|América Central
-PER|Perú|América|América del Sur
-PHL|Filipinas|Asia|
-POL|Polonia|Europa|
-PRK|Corea, Rep. Pop. Dem. de|Asia|
-PRT|Portugal|Europa|
-PRY|Paraguay|América|América del Sur
-PSE|Palestina|Asia|
-ROU|Rumania|Europa|
-RUS|Rusia|Europa|
-RWA|Ruanda|África|
-SAU|Arabia Saudita|Asia|
-SDN|Sudán|África|
-SEN|Senegal|África|
-SGP|Singapur|Asia|
-SLE|Sierra Leona|África|
-SLV|El Salvador|América|América Central
-SOM|Somalia|África|
-SRB|Serbia|Europa|
-STP|Santo Tomé y Príncipe|África|
-SUR|Surinam|América|América del Sur
-SVK|Eslovaquia|Europa|
-SVN|Eslovenia|Europa|
-SWE|Suecia|Europa|
-SYR|Siria|Asia|
-TCD|Chad|África|
-TGO|Togo|África|
-THA|Tailandia|Asia|
-TJK|Tayikistán|Asia|
-TKM|Turkmenistán|Asia|
-TON|Tonga|Oceanía|
-TTO|Trinidad y Tobago|América|El Caribe
-TUN|Túnez|África|
-TUR|Turquía|Asia|
-TWN|Taiwán|Asia|
-TZA|Tanzania|África|
-UGA|Uganda|África|
-UKR|Ucrania|Europa|
-URY|Uruguay|América|América del Sur
-USA|Estados Unidos|América|América del Norte
-UZB|Uzbekistán|Asia|
-VEN|Venezuela|América|América del Sur
-VNM|Vietnam|Asia|
-VUT|Vanuatu|Oceanía|
-XKX|Kosovo|Europa|
-YEM|Yemen|Asia|
-ZAF|Sudáfrica|África|
-ZMB|Zambia|África|
-ZWE|Zimbabue|África|
-"""
 
 # Other spellings of the same nationalities (older editions, other SEGOB tables, common usage).
 ALIASES = {
@@ -335,11 +162,12 @@ class Country:
     region: str | None
 
 
-COUNTRIES: dict[str, Country] = {}
-for _line in _COUNTRY_TABLE.strip().splitlines():
-    _iso3, _label, _continent, _region = _line.split("|")
-    COUNTRIES[_iso3] = Country(_iso3, _label, _continent, _region or None)
-del _line, _iso3, _label, _continent, _region
+# The bulletin's countries (its spelling, continent and region block) from the project's one
+# countries table (returnwatch.reference, dbt_project/seeds/countries.csv).
+COUNTRIES: dict[str, Country] = {
+    row.iso3: Country(row.iso3, row.segob_country, row.segob_continent or "", row.segob_region)
+    for row in reference.countries() if row.segob_country
+}
 _ISO3_BY_KEY = {_key(c.label): c.iso3 for c in COUNTRIES.values()}
 _ISO3_BY_KEY.update({_key(name): iso3 for name, iso3 in ALIASES.items()})
 
