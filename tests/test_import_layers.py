@@ -1,6 +1,6 @@
 """Imports go one way: no cycle between modules, and none between packages.
 
-Every ``import`` in ``include/returnwatch`` counts, the ones inside functions included: an
+Every ``import`` in ``include/returnwatch`` and ``replay/returnwatch_replay`` counts, the ones inside functions included: an
 import moved into a function to dodge a cycle at start-up still ties the two modules together.
 The graph is read from the source with ``ast`` (nothing is imported), then searched for
 strongly connected components.
@@ -16,8 +16,10 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "include"
-PACKAGE = "returnwatch"
+ROOT = Path(__file__).resolve().parents[1]
+# The product, and the test doubles beside it (which may import the product, never the reverse:
+# tests/test_packaging.py).
+PACKAGES = {"returnwatch": ROOT / "include", "returnwatch_replay": ROOT / "replay"}
 
 # Cycles present when this test was written; each is a set of modules (or packages) that import
 # one another. Remove an entry when the cycle is broken; never add one.
@@ -27,13 +29,13 @@ KNOWN_MODULE_CYCLES: list[frozenset[str]] = [
 ]
 KNOWN_PACKAGE_CYCLES: list[frozenset[str]] = [
     frozenset({"returnwatch.alerts", "returnwatch.monitor", "returnwatch.warehouse"}),
-    # the replay mirror (a test double) and its sites: to leave the runtime package together
-    frozenset({"returnwatch.replay", "returnwatch.replay_sites"}),
+    # the replay mirror and its per-publisher sites
+    frozenset({"returnwatch_replay.mirror", "returnwatch_replay.sites"}),
 ]
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE_ROOT).with_suffix("").parts
+def module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -67,7 +69,8 @@ def imports_of(path: Path, name: str, modules: set[str]) -> set[str]:
 
 
 def module_graph() -> dict[str, set[str]]:
-    paths = {module_name(p): p for p in (PACKAGE_ROOT / PACKAGE).rglob("*.py")}
+    paths = {module_name(p, root): p for package, root in PACKAGES.items()
+             for p in (root / package).rglob("*.py")}
     modules = set(paths)
     return {name: imports_of(path, name, modules) for name, path in paths.items()}
 
