@@ -156,32 +156,47 @@ def summary() -> None:
 @click.argument("statement", required=False)
 @click.option("--csv", "as_csv", is_flag=True, help="Print the result as CSV (for scripts).")
 @click.option("--live", is_flag=True,
-              help="Open the live warehouse read-only instead of the snapshot (waits while a "
-                   "load or build holds the write lock).")
-def sql(statement: str | None, as_csv: bool, live: bool) -> None:
-    """An SQL prompt (or one STATEMENT) on the read-only analysts' snapshot.
+              help="Read the live warehouse instead of the snapshot: opened read-only for "
+                   "each statement and closed before its result prints, so writers are never "
+                   "held out for more than one statement. While a load or build holds the "
+                   "file, a statement waits (up to --wait) and says so.")
+@click.option("--wait", "wait_seconds", type=click.FloatRange(min=0, max=3600),
+              default=60, show_default=True,
+              help="With --live: seconds a statement waits for a writer to let go.")
+def sql(statement: str | None, as_csv: bool, live: bool, wait_seconds: float) -> None:
+    """A sandboxed SQL prompt (or one STATEMENT) on the read-only analysts' snapshot.
 
     \b
     returnwatch sql                                   # prompt; .tables, .schema, .quit
     returnwatch sql "from marts.hhs_uc_daily limit 5"
+    returnwatch sql --csv "from marts.hhs_uc_daily" > daily.csv
+
+    Read-only, with DuckDB's file and URL access off (only the snapshot's Parquet exports can be
+    read), extensions off and settings locked: COPY, EXPORT, ATTACH, INSTALL/LOAD and SET are
+    refused with one line saying why. Use --csv to save a result.
     """
+    import duckdb
+
     from returnwatch import settings, sql_shell
 
     path = settings.warehouse_path() if live else settings.snapshot_path()
     try:
-        con = sql_shell.connect(path)
+        session = sql_shell.Session(path, live=live, wait_seconds=wait_seconds,
+                                    notice=lambda message: click.echo(message, err=True))
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from None
-    try:
+    except duckdb.Error as error:  # e.g. the snapshot being replaced, a damaged file
+        raise click.ClickException(f"cannot open {path}: {sql_shell.one_line(error)}") from None
+    with session:
         if statement:
             try:
-                sql_shell.run_statement(con, statement, sys.stdout, max_rows=0, csv=as_csv)
-            except Exception as error:  # duckdb.Error, shown without a traceback
+                sys.stdout.write(session.run(statement, max_rows=0, csv=as_csv))
+            except (sql_shell.Refused, sql_shell.LiveBusy) as error:
                 raise click.ClickException(str(error)) from None
+            except duckdb.Error as error:  # shown without a traceback
+                raise click.ClickException(sql_shell.one_line(error)) from None
         else:
-            sql_shell.repl(con, path)
-    finally:
-        con.close()
+            sql_shell.repl(session)
 
 
 @main.command()
@@ -191,7 +206,7 @@ def status() -> None:
     Reads the live warehouse read-only (monitor runs update it after the last build); when a
     load holds the write lock for more than a few seconds, reads the analysts' snapshot.
     """
-    from returnwatch import settings, sql_shell, warehouse
+    from returnwatch import settings, warehouse
     from returnwatch import status as status_module
 
     try:
@@ -199,9 +214,9 @@ def status() -> None:
         where = f"live warehouse {settings.warehouse_path()}"
     except warehouse.WarehouseLocked:
         try:
-            con = sql_shell.connect(settings.snapshot_path())
-        except FileNotFoundError as error:
-            raise click.ClickException(str(error)) from None
+            con = warehouse.connect(settings.snapshot_path(), read_only=True, wait_seconds=0)
+        except Exception as error:
+            raise click.ClickException(f"cannot open the snapshot: {error}") from None
         where = f"snapshot {settings.snapshot_path()} (the live file is busy)"
     except Exception as error:  # no warehouse yet
         raise click.ClickException(f"cannot open the warehouse: {error}; run `make demo` "
