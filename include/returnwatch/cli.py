@@ -7,6 +7,7 @@ help texts and testable commands (CliRunner) for free.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from pathlib import Path
 
@@ -86,8 +87,15 @@ def ingest(source: str, path: Path, vintage: dt.datetime | None, kind: str | Non
     For when a publisher's site blocks robots or its TLS is broken: download the file in a
     browser, then e.g. `returnwatch ingest segob_bulletin_monthly cuadro3.1.1.xls
     --vintage 2025-06-07`. Loading the same file twice changes nothing.
+
+    While another process writes the warehouse it waits (RETURNWATCH_LOCK_WAIT_SECONDS,
+    default 120), then gives up. A bad file, a held lock, a read-only or full disk: one line
+    saying which, exit code 1.
     """
+    import duckdb
+
     from returnwatch import ingest as ingest_module
+    from returnwatch import warehouse
     from returnwatch.sources.errors import SourceFileError
 
     now = dt.datetime.now(dt.UTC)
@@ -97,12 +105,37 @@ def ingest(source: str, path: Path, vintage: dt.datetime | None, kind: str | Non
             run_id=f"manual/{now:%Y%m%dT%H%M%S}", kind=kind)
     except (SourceFileError, ValueError) as error:
         raise click.ClickException(str(error)) from None
+    except warehouse.WarehouseLocked as error:
+        raise click.ClickException(f"cannot ingest {path}: {error}") from None
+    except (OSError, duckdb.Error) as error:
+        raise click.ClickException(f"cannot ingest {path}: {storage_problem(error)}") from None
     if result["already_loaded"]:
         click.echo(f"{path}: already loaded (sha256 {result['sha256']}); nothing changed")
     else:
         click.echo(f"{path}: loaded {result['rows_loaded']} rows ({result['kind']}) into "
                    f"{result['table']}; {result['revisions']} figure(s) revised since the "
                    f"previous vintage")
+
+
+def storage_problem(error: BaseException) -> str:
+    """An error from writing the archive or the warehouse as one line that names the problem
+    (read-only file system, full disk, no permission) and the data folder."""
+    import errno
+
+    from returnwatch import settings
+
+    text = " ".join(str(error).split())  # DuckDB's messages span lines
+    code = getattr(error, "errno", None)
+    folder = settings.data_dir()
+    if code == errno.EROFS or "read-only file system" in text.lower():
+        problem = f"the data folder {folder} is on a read-only file system"
+    elif code in (errno.ENOSPC, errno.EDQUOT) or "no space left" in text.lower():
+        problem = f"the disk holding the data folder {folder} is full"
+    elif code in (errno.EACCES, errno.EPERM) or "permission denied" in text.lower():
+        problem = f"no permission to write in the data folder {folder}"
+    else:
+        return text
+    return f"{problem} ({text})"
 
 
 @main.command()
@@ -163,72 +196,119 @@ def dbt(select: str | None) -> None:
 
 
 @main.command()
-def summary() -> None:
-    """Print what the warehouse holds now: rows, latest figures, freshness, alerts."""
-    from returnwatch import summary as summary_module
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON document instead of the text (docs/cli-json.schema.json, "
+                   "'summary').")
+def summary(as_json: bool) -> None:
+    """Print what the warehouse holds now: rows, latest figures, freshness, alerts.
 
-    click.echo(summary_module.render())
+    Only reads (the live file read-only, or the snapshot while a writer holds it); exit code 2
+    when there is no warehouse to read.
+    """
+    import duckdb
+
+    from returnwatch import summary as summary_module
+    from returnwatch import warehouse
+
+    try:
+        if as_json:
+            click.echo(json.dumps(summary_module.collect(), indent=2, ensure_ascii=False))
+        else:
+            click.echo(summary_module.render())
+    except (FileNotFoundError, warehouse.WarehouseLocked, duckdb.Error) as error:
+        raise NoStatus(f"cannot read the warehouse: {error}") from None
 
 
 @main.command()
 @click.argument("statement", required=False)
 @click.option("--csv", "as_csv", is_flag=True, help="Print the result as CSV (for scripts).")
 @click.option("--live", is_flag=True,
-              help="Open the live warehouse read-only instead of the snapshot (waits while a "
-                   "load or build holds the write lock).")
-def sql(statement: str | None, as_csv: bool, live: bool) -> None:
-    """An SQL prompt (or one STATEMENT) on the read-only analysts' snapshot.
+              help="Read the live warehouse instead of the snapshot: opened read-only for "
+                   "each statement and closed before its result prints, so writers are never "
+                   "held out for more than one statement. While a load or build holds the "
+                   "file, a statement waits (up to --wait) and says so.")
+@click.option("--wait", "wait_seconds", type=click.FloatRange(min=0, max=3600),
+              default=60, show_default=True,
+              help="With --live: seconds a statement waits for a writer to let go.")
+def sql(statement: str | None, as_csv: bool, live: bool, wait_seconds: float) -> None:
+    """A sandboxed SQL prompt (or one STATEMENT) on the read-only analysts' snapshot.
 
     \b
     returnwatch sql                                   # prompt; .tables, .schema, .quit
     returnwatch sql "from marts.hhs_uc_daily limit 5"
+    returnwatch sql --csv "from marts.hhs_uc_daily" > daily.csv
+
+    Read-only, with DuckDB's file and URL access off (only the snapshot's Parquet exports can be
+    read), extensions off and settings locked: COPY, EXPORT, ATTACH, INSTALL/LOAD and SET are
+    refused with one line saying why. Use --csv to save a result.
     """
+    import duckdb
+
     from returnwatch import settings, sql_shell
 
     path = settings.warehouse_path() if live else settings.snapshot_path()
     try:
-        con = sql_shell.connect(path)
+        session = sql_shell.Session(path, live=live, wait_seconds=wait_seconds,
+                                    notice=lambda message: click.echo(message, err=True))
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from None
-    try:
+    except duckdb.Error as error:  # e.g. the snapshot being replaced, a damaged file
+        raise click.ClickException(f"cannot open {path}: {sql_shell.one_line(error)}") from None
+    with session:
         if statement:
             try:
-                sql_shell.run_statement(con, statement, sys.stdout, max_rows=0, csv=as_csv)
-            except Exception as error:  # duckdb.Error, shown without a traceback
+                sys.stdout.write(session.run(statement, max_rows=0, csv=as_csv))
+            except (sql_shell.Refused, sql_shell.LiveBusy) as error:
                 raise click.ClickException(str(error)) from None
+            except duckdb.Error as error:  # shown without a traceback
+                raise click.ClickException(sql_shell.one_line(error)) from None
         else:
-            sql_shell.repl(con, path)
-    finally:
-        con.close()
+            sql_shell.repl(session)
+
+
+class NoStatus(click.ClickException):
+    """``status``/``summary`` could not read any warehouse: exit code 2, not 1 ("attention")."""
+
+    exit_code = 2
 
 
 @main.command()
-def status() -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON document instead of the table (docs/cli-json.schema.json, "
+                   "'status').")
+def status(as_json: bool) -> None:
     """Is every source healthy? Freshness, newest period, open incidents, revisions.
 
     Reads the live warehouse read-only (monitor runs update it after the last build); when a
-    load holds the write lock for more than a few seconds, reads the analysts' snapshot.
+    load holds the write lock for more than a few seconds, reads the analysts' snapshot. Never
+    takes the write lock; works on a read-only data folder.
+
+    \b
+    Exit codes (for scripts and cron):
+      0  every source is healthy (fresh) and no critical incident is open
+      1  attention: a source is late, stopped, unchecked, without data or not judged
+         yet (any state but fresh), or a critical incident is open
+      2  no status: no warehouse yet, it cannot be read, or a bad option
     """
-    from returnwatch import settings, sql_shell, warehouse
+    import duckdb
+
     from returnwatch import status as status_module
+    from returnwatch import warehouse
 
     try:
-        con = warehouse.connect(read_only=True, wait_seconds=5)
-        where = f"live warehouse {settings.warehouse_path()}"
-    except warehouse.WarehouseLocked:
-        try:
-            con = sql_shell.connect(settings.snapshot_path())
-        except FileNotFoundError as error:
-            raise click.ClickException(str(error)) from None
-        where = f"snapshot {settings.snapshot_path()} (the live file is busy)"
-    except Exception as error:  # no warehouse yet
-        raise click.ClickException(f"cannot open the warehouse: {error}; run `make demo` "
-                                   "first") from None
-    try:
-        click.echo(status_module.render(con))
+        with warehouse.reading() as (con, where):
+            current = status_module.collect(con)
+    except (FileNotFoundError, warehouse.WarehouseLocked, duckdb.Error) as error:
+        raise NoStatus(f"cannot read the status: {error}") from None
+    if as_json:
+        click.echo(json.dumps(status_module.as_json_document(current, read_from=where),
+                              indent=2, ensure_ascii=False))
+    else:
+        click.echo(status_module.render_text(current))
+        for reason in status_module.needs_attention(current):
+            click.echo(f"needs attention: {reason}")
         click.echo(f"(read from the {where})")
-    finally:
-        con.close()
+    sys.exit(status_module.exit_code(current))
 
 
 @main.command()

@@ -10,6 +10,10 @@ What this module owns:
 - ``render(con)`` / ``render_text(status)``: ``returnwatch status`` in the terminal, one line
   per source. The Airflow UI page (``returnwatch.ops_view``) renders the same ``Status`` as
   HTML and JSON (``Status.as_dict()``).
+- ``needs_attention(status)`` / ``exit_code(status)`` / ``as_json_document(status)``: what
+  makes ``returnwatch status`` exit non-zero for scripts and cron (a source in any state but a
+  healthy one, or an open critical incident) and its ``--json`` document
+  (docs/cli-json.schema.json, ``status``).
 - ``read_snapshot()``: the status of the analysts' snapshot, or ``None`` when none exists yet.
 - ``refresh_snapshot()``: copies the live ``monitor`` schema into the snapshot after a monitor
   run (the monitor DAG's last task), so the page and the CLI show today's judgement and not
@@ -41,6 +45,13 @@ log = logging.getLogger(__name__)
 STATE_MARK = {"fresh": "ok", "late": "LATE", "stopped": "STOPPED", "no_data": "NO-DATA"}
 STATE_LABEL = {"fresh": "fresh", "late": "late", "stopped": "stopped", "no_data": "no data"}
 REVISION_WINDOW_DAYS = 90
+# The only states in which a source needs nobody. Anything else (late, stopped, no_data,
+# unchecked, a state a newer version adds, or never judged) needs attention: a monitoring
+# command must not read "ok" for a state it does not know.
+HEALTHY_STATES = frozenset({"fresh"})
+# `returnwatch status` exit codes (docs/operations.md): everything healthy; something needs
+# attention; no status could be read (no warehouse, a bad option).
+EXIT_OK, EXIT_ATTENTION, EXIT_ERROR = 0, 1, 2
 # The page lists the newest revisions only: one new CBP file can restate dozens of figures.
 REVISIONS_LISTED = 50
 # Key columns that name the period a figure is for (sources' FileKind.key_columns); the
@@ -276,6 +287,33 @@ def _iso(value: Any) -> Any:
     if isinstance(value, dt.date | dt.datetime):
         return as_utc(value).isoformat()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# ------------------------------------------------------------------ scripts: exit code, JSON ---
+
+
+def needs_attention(status: Status) -> list[str]:
+    """Why ``returnwatch status`` exits 1: one line per unhealthy source and per open critical
+    incident (empty: all healthy)."""
+    reasons = [f"{s.source}: {s.state or 'not judged yet'}" for s in status.sources
+               if s.state not in HEALTHY_STATES]
+    reasons += [f"{i.source}: open critical incident ({i.kind}): {i.headline[:100]}"
+                for i in status.incidents if i.severity == "critical"]
+    return reasons
+
+
+def exit_code(status: Status) -> int:
+    return EXIT_ATTENTION if needs_attention(status) else EXIT_OK
+
+
+def as_json_document(status: Status, *, read_from: str | None = None) -> dict[str, Any]:
+    """``returnwatch status --json``: ``Status.as_dict()`` plus the verdict scripts act on."""
+    reasons = needs_attention(status)
+    document = status.as_dict()
+    if read_from is not None:
+        document["read_from"] = read_from
+    return {"command": "status", "exit_code": EXIT_ATTENTION if reasons else EXIT_OK,
+            "healthy": not reasons, "attention": reasons, **document}
 
 
 # --------------------------------------------------------------------------------- terminal ---

@@ -1,8 +1,11 @@
 """A short, plain-text account of what the warehouse holds: printed at the end of the demo
-and by ``returnwatch summary``. Reads only; every figure comes from the warehouse tables."""
+and by ``returnwatch summary``; ``collect()`` is the same as data for ``summary --json``
+(docs/cli-json.schema.json, ``summary``). Reads only; every figure comes from the warehouse
+tables."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from returnwatch import settings, warehouse
@@ -12,8 +15,8 @@ def render(*, demo_seconds: float | None = None, dag_runs: int | None = None) ->
     path = settings.warehouse_path()
     if not path.exists():
         return f"No warehouse yet at {path}: run `make demo` first."
-    con = warehouse.connect(read_only=True)
-    try:
+    # Read-only (never the write lock): the snapshot if a writer holds the live file.
+    with warehouse.reading() as (con, where):
         out: list[str] = []
         heading = "returnwatch — summary"
         if demo_seconds is not None:
@@ -21,10 +24,8 @@ def render(*, demo_seconds: float | None = None, dag_runs: int | None = None) ->
         out += [heading, "=" * len(heading), ""]
         out += _loads(con) + [""] + _headlines(con) + [""] + _latest(con) + [""]
         out += _freshness(con) + [""] + _alerts(con)
-        out += ["", *_where()]
+        out += ["", *_where(), f"  (read from the {where})"]
         return "\n".join(out)
-    finally:
-        con.close()
 
 
 def _rows(con: Any, sql: str) -> list[tuple]:
@@ -169,3 +170,69 @@ def _where() -> list[str]:
         ".sql('from marts.hhs_uc_daily order by report_date desc limit 5'))\"",
         "  Airflow UI with these runs:  make ui   → http://127.0.0.1:8080",
     ]
+
+
+# ------------------------------------------------------------------------- summary --json ---
+
+
+def collect() -> dict[str, Any]:
+    """``returnwatch summary --json``: what ``render()`` prints, as data. Freshness and open
+    incidents are ``returnwatch status``'s (``status.collect``), so both always agree."""
+    from returnwatch import status
+
+    with warehouse.reading() as (con, where):
+        loads = []
+        for source, files, rows, first, last in _rows(con, """
+                select source, count(*), sum(rows_loaded), min(vintage), max(vintage)
+                from raw.files group by 1 order by 1"""):
+            tables = [{"table": table, "files": table_files, "rows": int(table_rows),
+                       "latest_period": _latest_period(con, table),
+                       "constructed": table in _CONSTRUCTED}
+                      for table, table_files, table_rows in _rows(con, f"""
+                          select raw_table, count(*), sum(rows_loaded) from raw.files
+                          where source = '{source}' group by 1 order by 1""")]
+            loads.append({"source": source, "files": files, "rows": int(rows),
+                          "first_vintage": first, "last_vintage": last, "tables": tables})
+        headlines = [
+            {"month": month, "cbp_count": cbp, "segob_count": segob, "difference": difference,
+             "pct_difference": pct, "segob_figures_constructed": bool(made_up)}
+            for month, cbp, segob, difference, pct, made_up in _rows(con, """
+                select month, cbp_count, segob_count, difference, pct_difference,
+                       segob_figures_constructed
+                from marts.cbp_segob_discrepancy_monthly
+                where comparison = 'unaccompanied_minors' and both_sides_published
+                order by month desc limit 3""")]
+        latest = [dict(zip(("report_date", "cbp_apprehended_excl_mexico", "cbp_in_custody",
+                            "cbp_transferred_out", "hhs_in_care", "hhs_discharged"), row))
+                  for row in _rows(con, """
+                      select report_date, cbp_apprehended_excl_mexico, cbp_in_custody,
+                             cbp_transferred_out, hhs_in_care, hhs_discharged
+                      from marts.hhs_uc_daily order by report_date desc limit 5""")]
+        alerts = [{"event": event, "audience": audience, "status": state, "delivered_via": via}
+                  for event, audience, state, via in _rows(con, """
+                      select event, audience, status, delivered_via from monitor.alerts
+                      order by seq""")]
+        incidents = dict(_rows(con, "select state, count(*) from monitor.incidents "
+                                    "group by 1 order by 1"))
+        current = status.collect(con)
+    document = {
+        "command": "summary",
+        "read_from": where,
+        "loads": loads,
+        "headlines": headlines,
+        "latest_hhs_daily": latest,
+        "status": current.as_dict(),
+        "alerts": alerts,
+        "incidents_by_state": incidents,
+    }
+    return json.loads(json.dumps(document, default=_iso))
+
+
+def _iso(value: Any) -> Any:
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):
+        return (value.astimezone(dt.UTC) if value.tzinfo else value).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

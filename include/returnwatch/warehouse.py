@@ -3,9 +3,13 @@
 What this module owns:
 
 - ``connect()``: the one way to open the warehouse. DuckDB allows one writer per file, so
-  writers wait (bounded) for the lock instead of failing at once; in Airflow every writing task
-  also runs in the one-slot ``warehouse`` pool, so the wait is for strays (an analyst who opened
-  the live file instead of the snapshot).
+  writers wait (bounded: ``RETURNWATCH_LOCK_WAIT_SECONDS``, default 120) for the lock instead
+  of failing at once; in Airflow every writing task also runs in the one-slot ``warehouse``
+  pool, so the wait is for strays (an analyst who opened the live file instead of the snapshot).
+- ``reading()``: for commands that only read (``status``, ``summary``, ``alerts list/show``):
+  the live file opened read-only, so they never take the write lock and never create a file
+  or folder (they work on a read-only data folder); when a writer holds the file for more than
+  a few seconds, the analysts' snapshot instead, saying so.
 - the ``raw`` schema: one table per parsed layout plus ``raw.files``, the log of every file
   loaded. Every raw row keeps ``source_file`` (the sha256 of the archived file it came from),
   ``source_row`` (its line in that file) and ``vintage`` (the file's publication date), so any
@@ -49,8 +53,23 @@ RAW_DDL = [
     """,
 ]
 
-# How long a writer waits for another writer's lock before giving up with a clear error.
+# How long a writer waits for another writer's lock before giving up with a clear error
+# (RETURNWATCH_LOCK_WAIT_SECONDS overrides it, e.g. for a cron job that should fail fast).
 LOCK_WAIT_SECONDS = 120
+# How long a read-only command waits for a writer before it reads the snapshot instead.
+READ_WAIT_SECONDS = 5
+
+
+def lock_wait_seconds() -> float:
+    """The writers' bounded wait for the lock, in seconds."""
+    import os
+
+    value = os.environ.get("RETURNWATCH_LOCK_WAIT_SECONDS", "")
+    try:
+        return max(0.0, float(value)) if value else float(LOCK_WAIT_SECONDS)
+    except ValueError:
+        raise ValueError(f"RETURNWATCH_LOCK_WAIT_SECONDS={value!r} is not a number of "
+                         "seconds") from None
 
 
 class WarehouseLocked(RuntimeError):
@@ -67,9 +86,12 @@ class LoadResult:
 
 
 def connect(path: Path | None = None, *, read_only: bool = False,
-            wait_seconds: float = LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse (default: the live file), waiting a bounded time for the write lock."""
+            wait_seconds: float | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse (default: the live file), waiting a bounded time for the write lock
+    (``wait_seconds``, default ``lock_wait_seconds()``)."""
     path = Path(path or settings.warehouse_path())
+    if wait_seconds is None:
+        wait_seconds = lock_wait_seconds()
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_seconds
@@ -81,13 +103,44 @@ def connect(path: Path | None = None, *, read_only: bool = False,
             if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
                 if "lock" in str(exc).lower():
                     raise WarehouseLocked(
-                        f"warehouse {path} is locked by another process for more than "
-                        f"{wait_seconds:.0f} s; analysts should open the snapshot "
-                        f"{settings.snapshot_path()} instead"
+                        f"warehouse {path} is locked by another process (a load, a dbt build "
+                        f"or an open connection) for more than {wait_seconds:.0f} s; try "
+                        f"again later (RETURNWATCH_LOCK_WAIT_SECONDS sets the wait); analysts "
+                        f"should open the snapshot {settings.snapshot_path()} instead"
                     ) from exc
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+@contextlib.contextmanager
+def reading(*, wait_seconds: float | None = None
+            ) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
+    """A read-only connection for a command that only reads, and where it was read from.
+
+    The live warehouse read-only (no write lock, nothing created: this works on a read-only
+    data folder); if a writer holds it for more than ``wait_seconds``, the analysts' snapshot
+    (copied after each build, the monitor tables after each monitor run). Raises
+    ``FileNotFoundError`` when there is no warehouse yet, ``WarehouseLocked`` when the live
+    file is busy and there is no snapshot.
+    """
+    live, snapshot = settings.warehouse_path(), settings.snapshot_path()
+    wait_seconds = READ_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    if not live.is_file():
+        raise FileNotFoundError(f"no warehouse at {live} yet: run `make demo` (or the source "
+                                "DAGs) first")
+    try:
+        con = connect(live, read_only=True, wait_seconds=wait_seconds)
+        where = f"live warehouse {live}"
+    except WarehouseLocked:
+        if not snapshot.is_file():
+            raise
+        con = duckdb.connect(str(snapshot), read_only=True)
+        where = f"snapshot {snapshot} (the live file is busy with a write)"
+    try:
+        yield con, where
+    finally:
+        con.close()
 
 
 @contextlib.contextmanager
@@ -174,6 +227,9 @@ def load_file(
             also(con)
         con.commit()
     except BaseException:
-        con.rollback()
+        # A failed COMMIT (a full disk) has already ended the transaction: the rollback then
+        # fails too, and must not hide the error that says what happened.
+        with contextlib.suppress(duckdb.TransactionException):
+            con.rollback()
         raise
     return LoadResult(source, sha256, qualified, len(frame), already_loaded=False)

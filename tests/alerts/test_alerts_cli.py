@@ -13,6 +13,7 @@ from tests.alerts.test_alerts_threads import T0, open_rate_incident
 
 def test_list_show_ack_mute(con, monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(cli, "_session", lambda: contextlib.nullcontext(con))
+    monkeypatch.setattr(cli, "_reading", lambda: contextlib.nullcontext(con))
     open_rate_incident(con)
     deliver_pending(con, now=T0)  # no token: console
     [incident_id] = con.execute("SELECT incident_id FROM monitor.incidents").fetchone()

@@ -1,7 +1,8 @@
 """``returnwatch alerts``: incidents and their alerts from the command line (no Slack needed).
 
-    returnwatch alerts list [--all]          open incidents (all with --all), newest first
-    returnwatch alerts show ID [--chart F]   one incident: its alerts' text, status, thread
+    returnwatch alerts list [--all] [--json] open incidents (all with --all), newest first
+    returnwatch alerts show ID [--chart F] [--json]
+                                             one incident: its alerts' text, status, thread
     returnwatch alerts ack ID [--by NAME]    acknowledged: no more "updated" alerts
     returnwatch alerts mute ID --for HOURS   no alert at all for this incident until then
     returnwatch alerts requeue               failed alerts back to pending
@@ -9,11 +10,19 @@
 
 ID is an incident id (``i_...``) or a unique prefix of one. Importing this module loads click
 only; the warehouse is opened inside the commands.
+
+``list`` and ``show`` only read: they open the warehouse read-only (``warehouse.reading()``),
+never take the write lock, create nothing, and so work on a read-only data folder and beside a
+running load (reading the snapshot if a writer holds the live file). Their ``--json`` output
+follows docs/cli-json.schema.json.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -31,6 +40,33 @@ def _session() -> Any:
     from returnwatch import warehouse
 
     return warehouse.session()
+
+
+@contextlib.contextmanager
+def _reading() -> Iterator[Any]:
+    """The warehouse read-only for list/show (see the module's docstring); one clear line if
+    there is none or it cannot be read."""
+    from returnwatch import warehouse
+
+    try:
+        with warehouse.reading() as (con, _where):
+            yield con
+    except (FileNotFoundError, warehouse.WarehouseLocked) as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    """The columns ``monitor.<table>`` has (none if it does not exist): a warehouse from an
+    older version lacks what the alerts side adds, and a reader must not add it."""
+    return {row[0] for row in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'monitor' "
+        "AND table_name = ?", [table]).fetchall()}
+
+
+def _pick(columns: set[str], names: list[str], alias: str = "") -> str:
+    """``alias.name`` for the columns that exist, ``NULL AS name`` for the rest."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f"{prefix}{n}" if n in columns else f"NULL AS {n}" for n in names)
 
 
 def _resolve_id(con: duckdb.DuckDBPyConnection, prefix: str) -> str:
@@ -73,25 +109,71 @@ def acknowledge_incident(con: duckdb.DuckDBPyConnection, incident_id: str, *, by
 
 def incident_rows(con: duckdb.DuckDBPyConnection, *, everything: bool = False
                   ) -> list[dict[str, Any]]:
-    from returnwatch.alerts.delivery import ensure_schema
+    """Incidents (open ones, or all), newest first, with their controls and alert count.
+    Only reads: tables or columns a newer version adds read as empty."""
     from returnwatch.monitor.store import rows_as_dicts
 
-    ensure_schema(con)
+    if not _columns(con, "incidents"):
+        return []
+    controls = _columns(con, "incident_controls")
+    control_columns = _pick(controls, ["acknowledged_by", "muted_until"], "c")
+    join = ("LEFT JOIN monitor.incident_controls c USING (incident_id)" if controls else "")
+    count = ("(SELECT count(*) FROM monitor.alerts a WHERE a.incident_id = i.incident_id)"
+             if _columns(con, "alerts") else "0")
     where = "" if everything else "WHERE i.state = 'open'"
     return rows_as_dicts(con.execute(
-        f"SELECT i.incident_id, i.state, i.monitor, i.series, i.severity, i.audience, "
-        f"i.opened_at, i.resolved_at, i.summary, c.acknowledged_by, c.muted_until, "
-        f"(SELECT count(*) FROM monitor.alerts a WHERE a.incident_id = i.incident_id) AS alerts "
-        f"FROM monitor.incidents i LEFT JOIN monitor.incident_controls c USING (incident_id) "
-        f"{where} ORDER BY i.opened_at DESC, i.incident_id"))
+        f"SELECT i.incident_id, i.state, i.monitor, i.series, i.source, i.severity, i.audience, "
+        f"i.opened_at, i.resolved_at, i.summary, {control_columns}, {count} AS alerts "
+        f"FROM monitor.incidents i {join} {where} ORDER BY i.opened_at DESC, i.incident_id"))
+
+
+_ALERT_COLUMNS = ["alert_id", "event", "status", "delivered_via", "sent_at", "text",
+                  "suppressed_reason", "last_error"]
+
+
+def incident_detail(con: duckdb.DuckDBPyConnection, incident_id: str) -> dict[str, Any]:
+    """One incident, its alerts in order, and its newest chart (PNG bytes, or None)."""
+    from returnwatch.monitor.store import rows_as_dicts
+
+    [incident] = rows_as_dicts(con.execute(
+        "SELECT incident_id, state, monitor, series, source, severity, audience, opened_at, "
+        "resolved_at, summary, slack_channel, slack_ts FROM monitor.incidents "
+        "WHERE incident_id = ?", [incident_id]))
+    alert_columns = _columns(con, "alerts")
+    incident["alerts"] = rows_as_dicts(con.execute(
+        f"SELECT {_pick(alert_columns, _ALERT_COLUMNS)} FROM monitor.alerts "
+        "WHERE incident_id = ? ORDER BY seq", [incident_id])) if alert_columns else []
+    chart = con.execute(
+        "SELECT c.png FROM monitor.alert_charts c JOIN monitor.alerts a USING (alert_id) "
+        "WHERE a.incident_id = ? ORDER BY a.seq DESC LIMIT 1", [incident_id]
+    ).fetchone() if _columns(con, "alert_charts") else None
+    incident["chart"] = bytes(chart[0]) if chart else None
+    return incident
+
+
+def as_json(value: Any) -> str:
+    """--json output: dates and times as ISO 8601 (times in UTC), keys in a stable order."""
+    def default(item: Any) -> Any:
+        if isinstance(item, dt.datetime):
+            return (item.astimezone(dt.UTC) if item.tzinfo else item).isoformat()
+        if isinstance(item, dt.date):
+            return item.isoformat()
+        raise TypeError(f"not JSON serialisable: {type(item).__name__}")
+
+    return json.dumps(value, default=default, indent=2, ensure_ascii=False)
 
 
 @alerts.command("list")
 @click.option("--all", "everything", is_flag=True, help="Resolved incidents too.")
-def list_(everything: bool) -> None:
-    """Open incidents (with --all, every incident), newest first."""
-    with _session() as con:
+@click.option("--json", "as_json_output", is_flag=True,
+              help="One JSON document (docs/cli-json.schema.json, 'alerts_list').")
+def list_(everything: bool, as_json_output: bool) -> None:
+    """Open incidents (with --all, every incident), newest first. Only reads."""
+    with _reading() as con:
         rows = incident_rows(con, everything=everything)
+    if as_json_output:
+        click.echo(as_json({"command": "alerts list", "all": everything, "incidents": rows}))
+        return
     if not rows:
         click.echo("No open incidents." if not everything else "No incidents.")
         return
@@ -111,37 +193,39 @@ def list_(everything: bool) -> None:
 @click.argument("incident")
 @click.option("--chart", "chart_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the incident's chart (PNG) to this file.")
-def show(incident: str, chart_path: str | None) -> None:
-    """One incident and the text of each of its alerts."""
-    from returnwatch.alerts.delivery import ensure_schema
-
-    with _session() as con:
-        ensure_schema(con)
-        incident_id = _resolve_id(con, incident)
-        inc = con.execute("SELECT state, monitor, series, source, opened_at, resolved_at, "
-                          "slack_channel, slack_ts FROM monitor.incidents "
-                          "WHERE incident_id = ?", [incident_id]).fetchone()
-        rows = con.execute("SELECT alert_id, event, status, delivered_via, sent_at, text, "
-                           "suppressed_reason, last_error FROM monitor.alerts "
-                           "WHERE incident_id = ? ORDER BY seq", [incident_id]).fetchall()
-        chart = con.execute("SELECT c.png FROM monitor.alert_charts c JOIN monitor.alerts a "
-                            "USING (alert_id) WHERE a.incident_id = ? ORDER BY a.seq DESC "
-                            "LIMIT 1", [incident_id]).fetchone()
-    state, monitor, series, source, opened, resolved, channel, ts = inc
-    click.echo(f"{incident_id}: {monitor}:{series} ({source}), {state}; opened {opened}"
-               + (f", resolved {resolved}" if resolved else "")
-               + (f"; Slack thread {channel}/{ts}" if ts else ""))
-    for alert_id, event, status, via, sent_at, text, suppressed, error in rows:
-        click.echo(f"\n--- {event}: {status}" + (f" via {via} at {sent_at}" if via else "")
-                   + (f" ({suppressed})" if suppressed else "")
-                   + (f" (last error: {error})" if error and status != "sent" else "")
-                   + f"  [{alert_id}]")
-        click.echo(text)
+@click.option("--json", "as_json_output", is_flag=True,
+              help="One JSON document (docs/cli-json.schema.json, 'alerts_show').")
+def show(incident: str, chart_path: str | None, as_json_output: bool) -> None:
+    """One incident and the text of each of its alerts. Only reads."""
+    with _reading() as con:
+        if not _columns(con, "incidents"):
+            raise click.ClickException(f"no incident {incident!r}")
+        detail = incident_detail(con, _resolve_id(con, incident))
+    chart = detail.pop("chart")
     if chart_path:
         if not chart:
             raise click.ClickException("this incident has no chart")
         with open(chart_path, "wb") as out:
-            out.write(bytes(chart[0]))
+            out.write(chart)
+    if as_json_output:
+        click.echo(as_json({"command": "alerts show", "incident": detail,
+                            "has_chart": chart is not None,
+                            "chart_written_to": chart_path}))
+        return
+    d = detail
+    click.echo(f"{d['incident_id']}: {d['monitor']}:{d['series']} ({d['source']}), {d['state']}; "
+               f"opened {d['opened_at']}"
+               + (f", resolved {d['resolved_at']}" if d["resolved_at"] else "")
+               + (f"; Slack thread {d['slack_channel']}/{d['slack_ts']}" if d["slack_ts"] else ""))
+    for a in d["alerts"]:
+        click.echo(f"\n--- {a['event']}: {a['status']}"
+                   + (f" via {a['delivered_via']} at {a['sent_at']}" if a["delivered_via"] else "")
+                   + (f" ({a['suppressed_reason']})" if a["suppressed_reason"] else "")
+                   + (f" (last error: {a['last_error']})"
+                      if a["last_error"] and a["status"] != "sent" else "")
+                   + f"  [{a['alert_id']}]")
+        click.echo(a["text"])
+    if chart_path:
         click.echo(f"\nchart written to {chart_path}")
 
 
