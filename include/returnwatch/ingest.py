@@ -11,7 +11,14 @@ Guarantees:
 - a file that cannot be parsed or fails a ``fail`` expectation raises ``SourceFileError``
   naming source, file, row and expectation; the warehouse is left unchanged;
 - a file already loaded is never loaded again (``raw.files`` is checked inside the load's
-  transaction), so retries and re-runs never double-count.
+  transaction), so retries and re-runs never double-count;
+- a file received but not loaded is never forgotten: whether a run goes on past the fetch is
+  decided by the warehouse (is the file's sha256 in ``raw.files``?), not by the archive. A
+  worker killed between fetch and load commit, or a load that failed all its tries, leaves a
+  file the archive calls "not modified"/"unchanged"; the next run still parses and loads it.
+  A file that was refused (bad layout) is therefore parsed again on every run until it loads
+  or the publisher replaces it: a parser fix takes effect on the next run, and the open
+  bad-file incident keeps ops informed once, not once a run.
 """
 
 from __future__ import annotations
@@ -61,7 +68,7 @@ def parsed_path(source: str, sha256: str) -> Path:
 
 
 def fetch(source: str, *, run_at: dt.datetime) -> dict[str, Any]:
-    """Fetch the source's current file into the archive. ``is_new`` says whether to go on."""
+    """Fetch the source's current file into the archive. ``to_load`` says whether to go on."""
     from returnwatch import config
     from returnwatch.archive import Archive
     from returnwatch.fetch import fetch_source
@@ -93,7 +100,7 @@ def discover(source: str, *, run_at: dt.datetime) -> list[dict[str, Any]]:
 
 
 def fetch_link(link: dict[str, Any], *, run_at: dt.datetime) -> dict[str, Any]:
-    """Fetch one discovered file into the archive. ``is_new`` says whether to go on."""
+    """Fetch one discovered file into the archive. ``to_load`` says whether to go on."""
     from returnwatch import config
     from returnwatch.archive import Archive
     from returnwatch.fetch import fetch_url
@@ -105,10 +112,17 @@ def fetch_link(link: dict[str, Any], *, run_at: dt.datetime) -> dict[str, Any]:
 
 
 def _fetched(source: str, entry: Any, **about: Any) -> dict[str, Any]:
-    log.info("%s: %s (%s) %s", source, entry.outcome, entry.url,
-             f"sha256 {entry.sha256}" if entry.sha256 else "")
+    from returnwatch import warehouse
+
+    # The archive says whether the bytes are new; the warehouse says whether they are loaded.
+    # Only the second decides whether the run goes on (see the module docstring).
+    loaded = entry.sha256 is not None and warehouse.file_is_loaded(entry.sha256)
+    log.info("%s: %s (%s) %s%s", source, entry.outcome, entry.url,
+             f"sha256 {entry.sha256}" if entry.sha256 else "",
+             "; already in the warehouse" if loaded else "; not in the warehouse yet")
     return {"source": source, **about, "outcome": entry.outcome,
-            "is_new": entry.outcome == "new", "sha256": entry.sha256, "url": entry.url,
+            "is_new": entry.outcome == "new", "to_load": not loaded,
+            "sha256": entry.sha256, "url": entry.url,
             "vintage": entry.vintage.isoformat() if entry.vintage else None,
             "fetched_at": entry.fetched_at.isoformat()}
 
@@ -229,6 +243,7 @@ def ingest_file(source: str, path: Path, *, vintage: dt.date, run_at: dt.datetim
     entry = Archive().store_manual(source, path, vintage=vintage, run_at=run_at)
     # Same bytes as an earlier file: the load step sees it in raw.files and changes nothing.
     fetched = {"source": source, "kind": kind, "outcome": entry.outcome, "is_new": True,
+               "to_load": True,
                "sha256": entry.sha256, "url": entry.url, "vintage": vintage.isoformat(),
                "fetched_at": entry.fetched_at.isoformat()}
     return load(validate(parse(fetched), run_at=run_at), run_at=run_at, run_id=run_id)
@@ -245,7 +260,8 @@ def _source_timezone(source: str) -> dt.tzinfo:
 def guarded(step: Any, payload: dict[str, Any], *, context: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     """Run a parse/validate step inside an Airflow task.
 
-    - nothing new was fetched → the task (and the ones after it) are skipped, not failed;
+    - the fetched file is already in the warehouse → the task (and the ones after it) are
+      skipped, not failed (whether its bytes are new to the archive does not matter);
     - the file is bad (layout changed, bad value, failed expectation) → one ops alert through a
       ``monitor.findings`` incident, then the task fails WITHOUT retrying: the same bytes would
       fail the same way, and a crash loop helps nobody.
@@ -255,10 +271,10 @@ def guarded(step: Any, payload: dict[str, Any], *, context: dict[str, Any], **kw
     from returnwatch.airflow_support import run_id, run_time
     from returnwatch.sources.errors import SourceFileError
 
-    if not payload.get("is_new", True):
+    if not payload.get("to_load", True):
         raise AirflowSkipException(
-            f"{payload['source']}: {payload['outcome']} — the publisher serves the file already "
-            f"received (sha256 {payload.get('sha256')}); nothing to load")
+            f"{payload['source']}: {payload['outcome']} — the publisher serves a file already "
+            f"loaded into the warehouse (sha256 {payload.get('sha256')}); nothing to load")
     try:
         return step(payload, **kwargs)
     except SourceFileError as error:
