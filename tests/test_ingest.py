@@ -102,3 +102,45 @@ def test_manual_ingest_of_a_downloaded_file(data_dir, real_hhs_bytes, tmp_path) 
     again = ingest.ingest_file("hhs_uc_daily", path, vintage=dt.date(2025, 12, 22),
                                run_at=RUN_AT + dt.timedelta(days=10), run_id="manual/2")
     assert again["already_loaded"] and raw_state() == (720, 1)
+
+
+# ------------------------------------------------------------ archived before judged
+
+REFUSED_BODIES = {
+    "html_error_page": b"<!DOCTYPE html><html><body><h1>Service unavailable</h1></body></html>",
+    "json_error_body": b'{"error": true, "message": "Dataset not found"}',
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("name", [*REFUSED_BODIES, "utf16"])
+def test_a_file_handed_to_ingest_is_archived_before_it_is_refused(
+        data_dir, real_hhs_bytes, tmp_path, name) -> None:
+    content = (real_hhs_bytes.decode("utf-8-sig").encode("utf-16") if name == "utf16"
+               else REFUSED_BODIES[name])
+    path = tmp_path / f"{name}.csv"
+    path.write_bytes(content)
+    with pytest.raises(SourceFileError):
+        ingest.ingest_file("hhs_uc_daily", path, vintage=dt.date(2025, 12, 22), run_at=RUN_AT,
+                           run_id="manual/refused")
+    archive = Archive()
+    [check] = archive.entries("hhs_uc_daily")
+    assert check.outcome == "new" and check.url == f"manual:{path.name}"
+    assert archive.read(check.sha256, "hhs_uc_daily") == content  # the evidence, as received
+    [refusal] = archive.refusals("hhs_uc_daily")
+    assert refusal.sha256 == check.sha256 and refusal.error.startswith("layout_changed: ")
+    assert raw_state() == (0, 0)
+
+
+def test_a_fetched_error_page_is_kept_and_recorded_as_refused(mirror) -> None:
+    mirror.set_fault("hhs_uc_daily", "html_error")
+    fetched = ingest.fetch("hhs_uc_daily", run_at=RUN_AT)
+    with pytest.raises(SourceFileError):
+        ingest.parse(fetched)
+    archive = Archive()
+    rows = archive.entries("hhs_uc_daily", include_refusals=True)
+    assert [(r.outcome, r.sha256) for r in rows] == [("new", fetched["sha256"]),
+                                                     ("refused", fetched["sha256"])]
+    assert rows[1].run_at == RUN_AT and "HTML page" in rows[1].error
+    # The freshness monitor still sees one check, the one that brought new bytes.
+    assert [r.outcome for r in archive.entries("hhs_uc_daily")] == ["new"]

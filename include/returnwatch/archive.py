@@ -20,7 +20,15 @@ Outcomes of a check:
   on sha256), and a warning is logged so a person can look.
 - ``not_modified``: the server answered 304 to a conditional GET; the row points at the latest
   file's sha256.
-- ``failed``: nothing usable arrived; ``error`` says why and ``sha256`` is None.
+- ``failed``: nothing usable arrived; ``error`` says why and ``sha256`` is None (an empty
+  body has no bytes to keep: its ``failed`` row is the record of it).
+
+Judgements: a file is archived *before* anything judges it, so an error page or a file in an
+unknown layout is kept as evidence of what the publisher served. When the pipeline then
+refuses it, a ``refused`` row is appended (``record_refusal``) pointing at the same sha256,
+with ``error`` naming why. A ``refused`` row is a verdict on a file, not a check of the
+publisher: ``entries()`` leaves them out unless asked (``refusals()`` lists them), so the
+freshness monitor counts checks exactly as before.
 
 Several Airflow workers may fetch the same source at once, so each append (and the read that
 decides new/unchanged) happens under an exclusive ``fcntl.flock`` on the manifest. A process
@@ -51,8 +59,10 @@ from returnwatch import settings
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["new", "unchanged", "not_modified", "failed"]
-OUTCOMES: tuple[Outcome, ...] = ("new", "unchanged", "not_modified", "failed")
+Outcome = Literal["new", "unchanged", "not_modified", "failed", "refused"]
+OUTCOMES: tuple[Outcome, ...] = ("new", "unchanged", "not_modified", "failed", "refused")
+# Outcomes of a check of the publisher (a ``refused`` row is a verdict on a stored file).
+CHECK_OUTCOMES: frozenset[str] = frozenset({"new", "unchanged", "not_modified", "failed"})
 
 MANIFEST_NAME = "manifest.jsonl"
 
@@ -260,6 +270,27 @@ class Archive:
             _append(manifest, entry)
         return entry
 
+    def record_refusal(self, source: str, sha256: str, *, url: str, run_at: dt.datetime,
+                       error: str) -> ManifestEntry:
+        """Append a ``refused`` row: the stored file ``sha256`` was judged unusable (``error``).
+
+        The file must already be in the archive: nothing is judged before it is kept.
+        """
+        _check_source(source)
+        _check_aware(run_at=run_at)
+        blob = self._find_blob(source, sha256) if _SHA256.match(sha256) else None
+        if blob is None:
+            raise ArchiveError(f"{source}: cannot record a refusal of {sha256!r}: "
+                               "no such file in the archive")
+        entry = ManifestEntry(
+            source=source, url=url, outcome="refused", sha256=sha256, size=blob.stat().st_size,
+            fetched_at=dt.datetime.now(dt.UTC), run_at=run_at, vintage=None, http_status=None,
+            error=error[:2000], ext=blob.name[len(sha256):],
+        )
+        with self._locked_manifest(source) as manifest:
+            _append(manifest, entry)
+        return entry
+
     def store_manual(
         self, source: str, path: Path, *, vintage: dt.date, run_at: dt.datetime
     ) -> ManifestEntry:
@@ -280,8 +311,10 @@ class Archive:
 
     # ---------------------------------------------------------------- reading
 
-    def entries(self, source: str, *, limit: int | None = None) -> list[ManifestEntry]:
-        """The source's manifest rows, oldest first (the last ``limit`` rows when given)."""
+    def entries(self, source: str, *, limit: int | None = None,
+                include_refusals: bool = False) -> list[ManifestEntry]:
+        """The source's checks, oldest first (the last ``limit`` rows when given); with
+        ``include_refusals`` also the ``refused`` verdicts, in the order they were written."""
         _check_source(source)
         path = self._manifest_path(source)
         if not path.exists():
@@ -291,12 +324,17 @@ class Archive:
             # a torn line); writers hold it for milliseconds.
             fcntl.flock(handle, fcntl.LOCK_SH)
             try:
-                rows = _read_entries(handle, path)
+                rows = _read_entries(handle, path, include_refusals=include_refusals)
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
         if limit is None:
             return rows
         return rows[-limit:] if limit > 0 else []
+
+    def refusals(self, source: str) -> list[ManifestEntry]:
+        """The source's ``refused`` rows, oldest first."""
+        return [e for e in self.entries(source, include_refusals=True)
+                if e.outcome == "refused"]
 
     def latest_file(self, source: str) -> ManifestEntry | None:
         """The most recent row that points at a file (new, unchanged or not_modified)."""
@@ -373,7 +411,8 @@ class Archive:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _read_entries(handle: IO[bytes], path: Path) -> list[ManifestEntry]:
+def _read_entries(handle: IO[bytes], path: Path, *,
+                  include_refusals: bool = False) -> list[ManifestEntry]:
     handle.seek(0)
     rows: list[ManifestEntry] = []
     # Iterating a file is bounded by its size; each line is one row.
@@ -382,10 +421,13 @@ def _read_entries(handle: IO[bytes], path: Path) -> list[ManifestEntry]:
         if not line:
             continue
         try:
-            rows.append(ManifestEntry.from_json(line.decode("utf-8")))
+            entry = ManifestEntry.from_json(line.decode("utf-8"))
         except (ValueError, KeyError, TypeError) as exc:
             # A torn line from a writer that died mid-append: skip it, say so, keep going.
             log.warning("%s line %d: unreadable manifest row skipped (%s)", path, number, exc)
+            continue
+        if include_refusals or entry.outcome in CHECK_OUTCOMES:
+            rows.append(entry)
     return rows
 
 

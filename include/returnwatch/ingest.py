@@ -74,7 +74,7 @@ def fetch(source: str, *, run_at: dt.datetime) -> dict[str, Any]:
     from returnwatch.fetch import fetch_source
 
     entry = fetch_source(config.source(source), Archive(), run_at=run_at)
-    return _fetched(source, entry, kind=file_kind(source, None).kind)
+    return _fetched(source, entry, run_at, kind=file_kind(source, None).kind)
 
 
 def discover(source: str, *, run_at: dt.datetime) -> list[dict[str, Any]]:
@@ -107,11 +107,11 @@ def fetch_link(link: dict[str, Any], *, run_at: dt.datetime) -> dict[str, Any]:
 
     source = link["source"]
     entry = fetch_url(config.source(source), link["url"], Archive(), run_at=run_at)
-    return _fetched(source, entry, kind=link["kind"], label=link.get("label"),
+    return _fetched(source, entry, run_at, kind=link["kind"], label=link.get("label"),
                     period=link.get("period"))
 
 
-def _fetched(source: str, entry: Any, **about: Any) -> dict[str, Any]:
+def _fetched(source: str, entry: Any, run_at: dt.datetime, **about: Any) -> dict[str, Any]:
     from returnwatch import warehouse
 
     # The archive says whether the bytes are new; the warehouse says whether they are loaded.
@@ -122,9 +122,35 @@ def _fetched(source: str, entry: Any, **about: Any) -> dict[str, Any]:
              "; already in the warehouse" if loaded else "; not in the warehouse yet")
     return {"source": source, **about, "outcome": entry.outcome,
             "is_new": entry.outcome == "new", "to_load": not loaded,
-            "sha256": entry.sha256, "url": entry.url,
+            "sha256": entry.sha256, "url": entry.url, "run_at": run_at.isoformat(),
             "vintage": entry.vintage.isoformat() if entry.vintage else None,
             "fetched_at": entry.fetched_at.isoformat()}
+
+
+def _recording_refusals(payload: dict[str, Any]) -> Any:
+    """Around a step that judges an archived file: a ``SourceFileError`` is also written to
+    the archive's manifest as a ``refused`` row for that file, then raised on."""
+    import contextlib
+
+    from returnwatch.archive import Archive
+    from returnwatch.sources.errors import SourceFileError
+
+    @contextlib.contextmanager
+    def recording() -> Any:
+        try:
+            yield
+        except SourceFileError as error:
+            Archive().record_refusal(
+                payload["source"], payload["sha256"], url=payload.get("url") or "",
+                run_at=_run_at(payload), error=f"{getattr(error, 'kind', 'bad_file')}: {error}")
+            raise
+
+    return recording()
+
+
+def _run_at(payload: dict[str, Any]) -> dt.datetime:
+    value = payload.get("run_at") or payload.get("fetched_at")
+    return dt.datetime.fromisoformat(value) if value else dt.datetime.now(dt.UTC)
 
 
 def parse(fetched: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +159,8 @@ def parse(fetched: dict[str, Any]) -> dict[str, Any]:
 
     source, sha256 = fetched["source"], fetched["sha256"]
     content = Archive().read(sha256, source)
-    parsed = file_kind(source, fetched.get("kind")).parse(content, file=sha256)
+    with _recording_refusals(fetched):
+        parsed = file_kind(source, fetched.get("kind")).parse(content, file=sha256)
     path = parsed_path(source, sha256)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -158,7 +185,8 @@ def validate(parsed: dict[str, Any], *, run_at: dt.datetime) -> dict[str, Any]:
     report = quality.validate(kind.suite, frame, source=source, file=parsed["sha256"],
                               parameters={"latest_possible_date": run_at.astimezone(tz).date()},
                               prepare=kind.prepare)
-    report.raise_for_failures()
+    with _recording_refusals({**parsed, "run_at": run_at.isoformat()}):
+        report.raise_for_failures()
     findings = [f.as_dict() for f in report.findings(run_at=run_at)]
     log.info("%s: %d expectations met their 'fail' bar; %d warning(s)", source,
              len(report.outcomes) - len(report.warnings), len(report.warnings))
@@ -237,15 +265,21 @@ def ingest_file(source: str, path: Path, *, vintage: dt.date, run_at: dt.datetim
     from returnwatch.archive import Archive
 
     path = Path(path)
-    if kind is None:
-        kind = sources.module(source).detect_kind(path.name, path.read_bytes())
-    file_kind(source, kind)  # an unknown kind fails before anything is archived
-    entry = Archive().store_manual(source, path, vintage=vintage, run_at=run_at)
+    if kind is not None:
+        file_kind(source, kind)  # a mistyped --kind is the user's slip, not the file's fault
+    # Kept before anything looks at it: an error page saved by mistake is evidence too.
+    archive = Archive()
+    entry = archive.store_manual(source, path, vintage=vintage, run_at=run_at)
     # Same bytes as an earlier file: the load step sees it in raw.files and changes nothing.
     fetched = {"source": source, "kind": kind, "outcome": entry.outcome, "is_new": True,
                "to_load": True,
                "sha256": entry.sha256, "url": entry.url, "vintage": vintage.isoformat(),
-               "fetched_at": entry.fetched_at.isoformat()}
+               "fetched_at": entry.fetched_at.isoformat(), "run_at": run_at.isoformat()}
+    if kind is None:
+        with _recording_refusals(fetched):
+            kind = sources.module(source).detect_kind(
+                path.name, archive.read(entry.sha256, source))
+        fetched["kind"] = kind
     return load(validate(parse(fetched), run_at=run_at), run_at=run_at, run_id=run_id)
 
 
