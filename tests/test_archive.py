@@ -272,3 +272,15 @@ def test_a_refusal_is_a_verdict_row_on_a_kept_file_not_a_check(tmp_path: Path) -
                                        run_at=RUN).sha256 == page.sha256
     with pytest.raises(ArchiveError, match="no such file"):
         archive.record_refusal(SOURCE, "0" * 64, url=URL, run_at=RUN, error="x")
+
+
+def test_temporary_files_of_a_killed_writer_are_removed_by_the_next_write(
+        tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(archive_module, "_SWEPT", set())
+    shard = tmp_path / SOURCE / "ab"
+    shard.mkdir(parents=True)
+    stale = shard / ".abcdef012345.k3j2.tmp"  # what mkstemp left when the writer was killed
+    stale.write_bytes(b"half a file")
+    entry = store(Archive(tmp_path), b"a,b\n1,2\n")
+    assert not stale.exists()
+    assert blobs(tmp_path) == [tmp_path / entry.path]

@@ -24,6 +24,8 @@ from returnwatch.archive import Archive
 from returnwatch.replay import ReplayMirror
 from returnwatch.sources.errors import SourceFileError
 
+pytestmark = pytest.mark.faults  # also run by make test-faults
+
 SOURCE = "hhs_uc_daily"
 DAY_1 = dt.datetime(2025, 12, 12, 15, tzinfo=dt.UTC)
 DAY_2 = DAY_1 + dt.timedelta(days=3)   # a new file is published: the crash happens on it

@@ -87,6 +87,10 @@ _EXT_BY_CONTENT_TYPE = {
 }
 
 
+# Sources whose stale temporary files this process has already swept (see remove_stale_temps).
+_SWEPT: set[tuple[Path, str]] = set()
+
+
 class ArchiveError(RuntimeError):
     """The archive cannot do what was asked (missing blob, corrupted blob, bad argument)."""
 
@@ -185,6 +189,9 @@ class Archive:
             latest = next((e for e in reversed(previous) if e.sha256), None)
             existing = self._find_blob(source, sha)
             if existing is None:
+                if (self.root, source) not in _SWEPT:  # once per process and archive
+                    self.remove_stale_temps(source)
+                    _SWEPT.add((self.root, source))
                 chosen_ext = _choose_ext(ext, content_type, url)
                 self._write_blob(source, sha, chosen_ext, content)
             else:
@@ -376,6 +383,22 @@ class Archive:
             if rest == "" or _EXT.match(rest):
                 return candidate
         return None
+
+    def remove_stale_temps(self, source: str) -> list[Path]:
+        """Remove temporary blob files a killed writer left in ``source``'s shards.
+
+        Call it holding the source's manifest lock: blobs are only written under that lock, so
+        any temporary file found then belongs to a writer that is gone.
+        """
+        removed = []
+        for tmp in (self.root / source).glob("??/.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed.append(tmp)
+        if removed:
+            log.warning("%s: removed %d temporary file(s) left by an interrupted write: %s",
+                        source, len(removed), ", ".join(p.name for p in removed))
+        return removed
 
     def _write_blob(self, source: str, sha: str, ext: str, content: bytes) -> Path:
         shard = self.root / source / sha[:2]

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +67,40 @@ def incident_series(payload: dict[str, Any]) -> str:
 
 def parsed_path(source: str, sha256: str) -> Path:
     return settings.data_dir() / "parsed" / source / f"{sha256}.parquet"
+
+
+# Retention of ``parsed/``: a parsed file only carries rows from the parse task to the validate
+# and load tasks of one run. Each parse removes, in its source's folder, parsed files older than
+# PARSED_KEEP_DAYS (long after any retry of that run) and temporary files older than
+# PARSED_TEMP_STALE_HOURS (left by a killed parse). Nothing is lost: the archive keeps the raw
+# file, and a file not yet loaded is parsed again by the next run.
+PARSED_KEEP_DAYS = 7
+PARSED_TEMP_STALE_HOURS = 6
+
+
+def prune_parsed(source: str, *, now: float | None = None) -> list[Path]:
+    """Apply the retention rule above to ``parsed/<source>/``; returns what was removed."""
+    import time
+
+    folder = settings.data_dir() / "parsed" / source
+    if not folder.is_dir():
+        return []
+    now = time.time() if now is None else now
+    removed = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".tmp"):
+            limit = PARSED_TEMP_STALE_HOURS * 3600
+        elif entry.suffix == ".parquet":
+            limit = PARSED_KEEP_DAYS * 86400
+        else:
+            continue
+        try:
+            if now - entry.stat().st_mtime > limit:
+                entry.unlink()
+                removed.append(entry)
+        except FileNotFoundError:
+            continue  # another parse pruned it first
+    return removed
 
 
 def fetch(source: str, *, run_at: dt.datetime) -> dict[str, Any]:
@@ -163,9 +199,18 @@ def parse(fetched: dict[str, Any]) -> dict[str, Any]:
         parsed = file_kind(source, fetched.get("kind")).parse(content, file=sha256)
     path = parsed_path(source, sha256)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    parsed.frame().to_parquet(tmp, index=False)
-    tmp.replace(path)
+    prune_parsed(source)
+    # A temporary name of this process's own: two parses of one file (a retry racing a zombie,
+    # a backfill beside a DAG run) must not write into or rename each other's temp file.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{sha256[:16]}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        parsed.frame().to_parquet(tmp, index=False)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     summary = parsed.summary()
     log.info("%s: parsed file %s: %s", source, sha256, summary)
     return {**fetched, "parsed_path": str(path), "parse_summary": summary}
@@ -203,7 +248,19 @@ def load(validated: dict[str, Any], *, run_at: dt.datetime, run_id: str) -> dict
 
     source = validated["source"]
     kind = file_kind(source, validated.get("kind"))
-    frame = pd.read_parquet(validated["parsed_path"])
+    parsed_file = Path(validated["parsed_path"])
+    if not parsed_file.exists():
+        # Pruned (see PARSED_KEEP_DAYS) after a long pause, e.g. a cleared old task instance.
+        if warehouse.file_is_loaded(validated["sha256"]):
+            log.info("%s: file %s already loaded; its parsed rows were pruned, nothing to do",
+                     source, validated["sha256"])
+            return {"source": source, "kind": kind.kind, "sha256": validated["sha256"],
+                    "rows_loaded": 0, "already_loaded": True, "table": f"raw.{kind.raw_table}",
+                    "revisions": 0}
+        raise FileNotFoundError(
+            f"{source}: the parsed rows of file {validated['sha256']} ({parsed_file}) are gone "
+            "(pruned after a long pause?); run the whole chain again from the fetch")
+    frame = pd.read_parquet(parsed_file)
     findings = [Finding.from_dict(f) for f in validated.get("warnings", [])]
     vintage = dt.date.fromisoformat(validated["vintage"])
     revised: list[int] = []
