@@ -14,7 +14,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install system-deps demo test test-fast ui bench dbt docs sql summary lint typecheck clean bench-detect
+.PHONY: help install system-deps demo test test-fast test-faults ui bench dbt docs sql summary lint typecheck clean bench-detect
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -38,6 +38,9 @@ demo: install  ## replay real history through Airflow and print a summary
 
 test: install  ## the whole test suite (unit, DAG integrity, dbt, end-to-end through Airflow)
 	$(RUN) pytest
+
+test-faults: install  ## workers killed or failing mid-step; the warehouse compared with a clean run's
+	$(RUN) pytest -m faults
 
 test-fast: install  ## everything but the end-to-end Airflow runs
 	$(RUN) pytest -m "not e2e"

@@ -22,7 +22,9 @@ in it). `fetch_export` keeps the bytes in the archive, `parse_export` reads them
 `raw.hhs_uc_daily`; a new file emits the `raw.hhs_uc_daily` Asset, which triggers `transform`.
 
 **Schedule**: daily at 15:00 UTC. The publisher posts Sunday–Thursday; a run on other days finds
-the same file again, records the check and skips the rest (that is normal, not a failure).
+the same file again, records the check and, once that file is in the warehouse, skips the
+rest (that is normal, not a failure). A file received but never loaded (a killed worker) is
+loaded by the next run.
 
 **When it fails** ([runbook: hhs_uc_daily](docs/runbook.md#hhs_uc_daily)): `fetch_export`
 failing = the site is down or refused us (retried, then ops are told:
@@ -58,7 +60,7 @@ def hhs_uc_daily():
 
     @task(pool=WAREHOUSE_POOL, retries=0)
     def parse_export(fetched: dict) -> dict:
-        """Parse the archived file into typed rows (skipped when nothing new was fetched)."""
+        """Parse the archived file into typed rows (skipped when the warehouse already has it)."""
         from returnwatch import ingest
 
         return ingest.guarded(ingest.parse, fetched, context=get_current_context())

@@ -252,3 +252,35 @@ def test_concurrent_threads_lose_no_rows(tmp_path: Path) -> None:
         thread.join(timeout=30)
         assert not thread.is_alive()
     _check_concurrent_result(tmp_path)
+
+
+def test_a_refusal_is_a_verdict_row_on_a_kept_file_not_a_check(tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    page = store(archive, b"<html>maintenance</html>", content_type="text/html")
+    refusal = archive.record_refusal(SOURCE, page.sha256, url=URL, run_at=RUN,
+                                     error="layout_changed: an HTML page")
+    assert (refusal.outcome, refusal.sha256, refusal.size, refusal.ext) == (
+        "refused", page.sha256, page.size, ".html")
+    # Checks (what freshness counts) are unchanged; the verdict is listed on its own.
+    assert [e.outcome for e in archive.entries(SOURCE)] == ["new"]
+    assert archive.refusals(SOURCE) == [refusal]
+    assert [e.outcome for e in archive.entries(SOURCE, include_refusals=True)] == [
+        "new", "refused"]
+    # The same bytes again are still "unchanged", and a 304 still points at the check's row.
+    assert store(archive, b"<html>maintenance</html>").outcome == "unchanged"
+    assert archive.record_not_modified(SOURCE, URL, fetched_at=FETCHED,
+                                       run_at=RUN).sha256 == page.sha256
+    with pytest.raises(ArchiveError, match="no such file"):
+        archive.record_refusal(SOURCE, "0" * 64, url=URL, run_at=RUN, error="x")
+
+
+def test_temporary_files_of_a_killed_writer_are_removed_by_the_next_write(
+        tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(archive_module, "_SWEPT", set())
+    shard = tmp_path / SOURCE / "ab"
+    shard.mkdir(parents=True)
+    stale = shard / ".abcdef012345.k3j2.tmp"  # what mkstemp left when the writer was killed
+    stale.write_bytes(b"half a file")
+    entry = store(Archive(tmp_path), b"a,b\n1,2\n")
+    assert not stale.exists()
+    assert blobs(tmp_path) == [tmp_path / entry.path]

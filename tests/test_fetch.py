@@ -16,6 +16,7 @@ from returnwatch import fetch as fetch_module
 from returnwatch.archive import Archive
 from returnwatch.fetch import (
     USER_AGENT,
+    ContentEncodingRefused,
     EmptyBody,
     FetchConnectionError,
     FetchError,
@@ -230,9 +231,10 @@ def test_empty_200_body_is_an_error(mirror: ReplayMirror) -> None:
 
 def test_every_failure_is_a_fetch_error_with_a_kind() -> None:
     kinds = {cls.kind for cls in (HostNotAllowed, ResponseTooLarge, HTTPStatusError,
-                                  FetchTimeout, FetchConnectionError, EmptyBody)}
+                                  FetchTimeout, FetchConnectionError, EmptyBody,
+                                  ContentEncodingRefused)}
     assert kinds == {"host_not_allowed", "oversize", "http_status", "timeout", "connection",
-                     "empty_body"}
+                     "empty_body", "content_encoding"}
     assert all(issubclass(cls, FetchError) for cls in (HostNotAllowed, EmptyBody))
 
 
@@ -340,3 +342,203 @@ def test_vintage_is_the_last_modified_date_in_the_publisher_time_zone() -> None:
 
 def mirror_body(mirror: ReplayMirror) -> bytes:
     return httpx.get(mirror.base_url(HHS_SOURCE) + EXPORT, timeout=5).content
+
+
+# ------------------------------------------------------------------ bounded fetches
+# A raw-socket server on 127.0.0.1 that answers one scripted byte stream per connection:
+# bombs and slow drips that http.server cannot produce. Every send loop is bounded.
+
+
+class RawServer:
+    """Accepts connections on 127.0.0.1 and writes ``head`` then ``body`` to each, dripping
+    ``drip_bytes`` at a time every ``drip_seconds`` when asked (at most ``MAX_DRIPS`` drips)."""
+
+    MAX_DRIPS = 400
+
+    def __init__(self, head: bytes, body: bytes = b"", *, drip_head: bool = False,
+                 drip_body: bool = False, drip_seconds: float = 0.05) -> None:
+        import threading
+
+        self.head, self.body = head, body
+        self.drip_head, self.drip_body, self.drip_seconds = drip_head, drip_body, drip_seconds
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def url(self, path: str = "/file.csv") -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}{path}"
+
+    def __enter__(self) -> RawServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=10)
+        self.listener.close()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                try:
+                    conn.recv(65536)  # the request (small, one read is enough here)
+                    self._send(conn, self.head, self.drip_head)
+                    self._send(conn, self.body, self.drip_body)
+                except OSError:
+                    pass  # the client hung up: that is what these tests expect
+
+    def _send(self, conn: socket.socket, data: bytes, drip: bool) -> None:
+        if not drip:
+            conn.sendall(data)
+            return
+        for i in range(min(len(data), self.MAX_DRIPS)):
+            if self.stopped.wait(self.drip_seconds):
+                return
+            conn.sendall(data[i:i + 1])
+
+
+def _gzip(data_chunks: Iterator[bytes]) -> bytes:
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return b"".join(packer.compress(chunk) for chunk in data_chunks) + packer.flush()
+
+
+@pytest.fixture(scope="module")
+def gzip_bomb() -> bytes:
+    """About 260 kB of gzip that expands to 256 MiB of zeros (compressed once per module)."""
+    return _gzip(bytes(1 << 20) for _ in range(256))
+
+
+def _head(content_encoding: str | None, length: int | None) -> bytes:
+    lines = ["HTTP/1.1 200 OK", "Content-Type: text/csv", "Connection: close"]
+    if content_encoding:
+        lines.append(f"Content-Encoding: {content_encoding}")
+    if length is not None:
+        lines.append(f"Content-Length: {length}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_we_ask_for_identity_encoding() -> None:
+    with ScriptedServer([Reply(200, b"a\n")]) as server:
+        get(server.url("/file.csv"))
+    assert server.requests[0].headers["Accept-Encoding"] == "identity"
+
+
+def test_a_gzip_bomb_stops_at_the_cap_as_it_is_decoded(gzip_bomb: bytes) -> None:
+    import tracemalloc
+
+    cap = 4_000_000
+    with RawServer(_head("gzip", len(gzip_bomb)), gzip_bomb) as server:
+        tracemalloc.start()
+        try:
+            with pytest.raises(ResponseTooLarge, match="cap"):
+                get(server.url(), max_bytes=cap, retries=0)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    # Decoded whole it would take 256 MiB; decoding stops one cap (plus a chunk) in.
+    assert peak < 8 * cap, f"peak {peak / 1e6:.1f} MB for a {cap / 1e6:.0f} MB cap"
+
+
+def test_stacked_or_unknown_encodings_are_refused_before_decoding(gzip_bomb: bytes) -> None:
+    twice = _gzip(iter([gzip_bomb]))  # "gzip, gzip": a few kB that expand to 256 MiB
+    assert len(twice) < 20_000
+    with RawServer(_head("gzip, gzip", len(twice)), twice) as server, \
+            pytest.raises(ContentEncodingRefused, match="stacked") as caught:
+        get(server.url(), retries=0)
+    assert caught.value.kind == "content_encoding"
+    with RawServer(_head("br", 3), b"abc") as server, \
+            pytest.raises(ContentEncodingRefused, match="'br'"):
+        get(server.url(), retries=0)
+
+
+def test_one_honest_gzip_layer_is_decoded() -> None:
+    body = b"date,count\n2025-01-01,3\n" * 100
+    packed = _gzip(iter([body]))
+    with RawServer(_head("gzip", len(packed)), packed) as server:
+        assert get(server.url(), retries=0).content == body
+    with RawServer(_head("gzip", 10), packed[:10]) as server, \
+            pytest.raises(ContentEncodingRefused, match="ends before"):
+        get(server.url(), retries=0)
+
+
+def test_headers_dripped_byte_by_byte_hit_the_header_deadline() -> None:
+    # Each byte comes well inside the read timeout, so only a deadline over the whole header
+    # phase stops it; the drip itself would last 400 x 0.05 s = 20 s.
+    head = _head(None, 3) + b"abc"
+    head = head.replace(b"Content-Type", b"X-Padding: " + b"x" * 300 + b"\r\nContent-Type")
+    with RawServer(head, drip_head=True) as server:
+        started = time.monotonic()
+        with pytest.raises(FetchTimeout, match="no complete headers within 1 s"):
+            get(server.url(), timeout=0.5, retries=0)
+        elapsed = time.monotonic() - started
+    assert elapsed < 10, f"held {elapsed:.1f} s against a 1 s header deadline"
+
+
+def test_a_body_dripped_byte_by_byte_hits_the_whole_response_deadline(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = b"x" * 400
+    with RawServer(_head(None, len(body)), body, drip_body=True) as server:
+        started = time.monotonic()
+        with pytest.raises(FetchTimeout, match="longer than 2 s") as caught:
+            get(server.url(), timeout=0.5, retries=0)
+        elapsed = time.monotonic() - started
+    assert elapsed < 10, f"held {elapsed:.1f} s against a 2 s deadline"
+    assert caught.value.retryable
+
+
+def test_a_timeout_or_memory_error_leaves_a_failed_manifest_row(
+        hhs_cfg: config.SourceConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = Archive(tmp_path)
+
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise MemoryError("decompression")
+
+    with monkeypatch.context() as patched, pytest.raises(MemoryError):
+        patched.setattr(fetch_module, "fetch", out_of_memory)
+        fetch_source(hhs_cfg, archive, run_at=RUN_AT)
+    [row] = archive.entries(HHS_SOURCE)
+    assert (row.outcome, row.error) == ("failed", "MemoryError: decompression")
+
+    body = b"x" * 400
+    cfg = hhs_cfg.model_copy(update={"timeout_seconds": 0.5, "retries": 0})
+    with RawServer(_head(None, len(body)), body, drip_body=True) as server:
+        with pytest.raises(FetchTimeout):
+            fetch_module.fetch_url(cfg, server.url(), archive, run_at=RUN_AT)
+    last = archive.entries(HHS_SOURCE)[-1]
+    assert last.outcome == "failed" and last.error.startswith("timeout: the response took")
+
+
+@pytest.mark.parametrize("first, hop, words", [
+    ("https://healthdata.gov/x.csv", "http://healthdata.gov/x.csv", "downgrades https to http"),
+    ("https://healthdata.gov/x.csv", "https://healthdata.gov:8443/x.csv", "changes port"),
+    ("http://healthdata.gov/x.csv", "http://healthdata.gov:8080/x.csv", "changes port"),
+])
+def test_redirects_may_not_downgrade_or_change_port(first: str, hop: str, words: str) -> None:
+    asked: list[str] = []
+
+    def publisher(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        return httpx.Response(302, headers={"Location": hop})
+
+    with pytest.raises(HostNotAllowed, match=words):
+        get(first, allowed_hosts=["healthdata.gov"], transport=httpx.MockTransport(publisher))
+    assert asked == [first]  # the forbidden hop is never requested
+
+
+def test_an_upgrade_from_http_to_https_is_followed() -> None:
+    def publisher(request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "http":
+            return httpx.Response(301, headers={"Location": "https://healthdata.gov/x.csv"})
+        return httpx.Response(200, content=b"a\n")
+
+    result = get("http://healthdata.gov/x.csv", allowed_hosts=["healthdata.gov"],
+                 transport=httpx.MockTransport(publisher))
+    assert result.content == b"a\n" and result.url.startswith("https://")

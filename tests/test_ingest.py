@@ -102,3 +102,107 @@ def test_manual_ingest_of_a_downloaded_file(data_dir, real_hhs_bytes, tmp_path) 
     again = ingest.ingest_file("hhs_uc_daily", path, vintage=dt.date(2025, 12, 22),
                                run_at=RUN_AT + dt.timedelta(days=10), run_id="manual/2")
     assert again["already_loaded"] and raw_state() == (720, 1)
+
+
+# ------------------------------------------------------------ archived before judged
+
+REFUSED_BODIES = {
+    "html_error_page": b"<!DOCTYPE html><html><body><h1>Service unavailable</h1></body></html>",
+    "json_error_body": b'{"error": true, "message": "Dataset not found"}',
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("name", [*REFUSED_BODIES, "utf16"])
+def test_a_file_handed_to_ingest_is_archived_before_it_is_refused(
+        data_dir, real_hhs_bytes, tmp_path, name) -> None:
+    content = (real_hhs_bytes.decode("utf-8-sig").encode("utf-16") if name == "utf16"
+               else REFUSED_BODIES[name])
+    path = tmp_path / f"{name}.csv"
+    path.write_bytes(content)
+    with pytest.raises(SourceFileError):
+        ingest.ingest_file("hhs_uc_daily", path, vintage=dt.date(2025, 12, 22), run_at=RUN_AT,
+                           run_id="manual/refused")
+    archive = Archive()
+    [check] = archive.entries("hhs_uc_daily")
+    assert check.outcome == "new" and check.url == f"manual:{path.name}"
+    assert archive.read(check.sha256, "hhs_uc_daily") == content  # the evidence, as received
+    [refusal] = archive.refusals("hhs_uc_daily")
+    assert refusal.sha256 == check.sha256 and refusal.error.startswith("layout_changed: ")
+    assert raw_state() == (0, 0)
+
+
+def test_a_fetched_error_page_is_kept_and_recorded_as_refused(mirror) -> None:
+    mirror.set_fault("hhs_uc_daily", "html_error")
+    fetched = ingest.fetch("hhs_uc_daily", run_at=RUN_AT)
+    with pytest.raises(SourceFileError):
+        ingest.parse(fetched)
+    archive = Archive()
+    rows = archive.entries("hhs_uc_daily", include_refusals=True)
+    assert [(r.outcome, r.sha256) for r in rows] == [("new", fetched["sha256"]),
+                                                     ("refused", fetched["sha256"])]
+    assert rows[1].run_at == RUN_AT and "HTML page" in rows[1].error
+    # The freshness monitor still sees one check, the one that brought new bytes.
+    assert [r.outcome for r in archive.entries("hhs_uc_daily")] == ["new"]
+
+
+# ------------------------------------------------------------ parsed/ files
+
+
+def test_concurrent_parses_of_one_file_use_their_own_temp_names(data_dir, real_hhs_bytes,
+                                                                tmp_path) -> None:
+    """Two processes parse the same archived file at once; both succeed, no temp is left."""
+    import multiprocessing
+
+    entry = Archive().store_manual("hhs_uc_daily", _write(tmp_path, real_hhs_bytes),
+                                   vintage=dt.date(2025, 12, 22), run_at=RUN_AT)
+    fetched = {"source": "hhs_uc_daily", "kind": "export_csv", "sha256": entry.sha256,
+               "url": entry.url, "vintage": "2025-12-22", "run_at": RUN_AT.isoformat(),
+               "fetched_at": entry.fetched_at.isoformat()}
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_parse_many, args=(fetched, 3)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert [w.exitcode for w in workers] == [0, 0, 0]
+    folder = data_dir / "parsed" / "hhs_uc_daily"
+    assert sorted(p.name for p in folder.iterdir()) == [f"{entry.sha256}.parquet"]
+
+
+def _write(folder: Path, content: bytes) -> Path:
+    path = folder / "rows.csv"
+    path.write_bytes(content)
+    return path
+
+
+def _parse_many(fetched: dict, times: int) -> None:
+    for _ in range(times):
+        ingest.parse(fetched)
+
+
+def test_parsed_files_are_pruned_by_age_and_a_pruned_loaded_file_is_no_error(
+        data_dir, real_hhs_bytes, tmp_path) -> None:
+    import os
+    import time
+
+    later = RUN_AT + dt.timedelta(days=10)
+    result = ingest.ingest_file("hhs_uc_daily", _write(tmp_path, real_hhs_bytes),
+                                vintage=dt.date(2025, 12, 22), run_at=later, run_id="m/1")
+    folder = data_dir / "parsed" / "hhs_uc_daily"
+    parsed = folder / f"{result['sha256']}.parquet"
+    stale_tmp, fresh_tmp = folder / ".abc.1.tmp", folder / ".abc.2.tmp"
+    stale_tmp.write_bytes(b"x")
+    fresh_tmp.write_bytes(b"x")
+    now = time.time()
+    eight_days_ago = now - 8 * 86400
+    os.utime(parsed, (eight_days_ago, eight_days_ago))
+    os.utime(stale_tmp, (now - 7 * 3600, now - 7 * 3600))
+    assert sorted(p.name for p in ingest.prune_parsed("hhs_uc_daily", now=now)) == sorted(
+        [parsed.name, stale_tmp.name])
+    assert fresh_tmp.exists()
+    # A load re-run after the prune (ops cleared an old task): the file is loaded, all is well.
+    validated = {"source": "hhs_uc_daily", "kind": "export_csv", "sha256": result["sha256"],
+                 "parsed_path": str(parsed)}
+    again = ingest.load(validated, run_at=later, run_id="m/2")
+    assert again["already_loaded"] and raw_state() == (720, 1)

@@ -30,7 +30,7 @@ def load_all(source: str, run_at: dt.datetime = RUN_AT) -> list[dict]:
     results = []
     for link in ingest.discover(source, run_at=run_at):
         fetched = ingest.fetch_link(link, run_at=run_at)
-        if not fetched["is_new"]:
+        if not fetched["to_load"]:
             results.append(fetched)
             continue
         validated = ingest.validate(ingest.parse(fetched), run_at=run_at)

@@ -20,7 +20,15 @@ Outcomes of a check:
   on sha256), and a warning is logged so a person can look.
 - ``not_modified``: the server answered 304 to a conditional GET; the row points at the latest
   file's sha256.
-- ``failed``: nothing usable arrived; ``error`` says why and ``sha256`` is None.
+- ``failed``: nothing usable arrived; ``error`` says why and ``sha256`` is None (an empty
+  body has no bytes to keep: its ``failed`` row is the record of it).
+
+Judgements: a file is archived *before* anything judges it, so an error page or a file in an
+unknown layout is kept as evidence of what the publisher served. When the pipeline then
+refuses it, a ``refused`` row is appended (``record_refusal``) pointing at the same sha256,
+with ``error`` naming why. A ``refused`` row is a verdict on a file, not a check of the
+publisher: ``entries()`` leaves them out unless asked (``refusals()`` lists them), so the
+freshness monitor counts checks exactly as before.
 
 Several Airflow workers may fetch the same source at once, so each append (and the read that
 decides new/unchanged) happens under an exclusive ``fcntl.flock`` on the manifest. A process
@@ -51,8 +59,10 @@ from returnwatch import settings
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["new", "unchanged", "not_modified", "failed"]
-OUTCOMES: tuple[Outcome, ...] = ("new", "unchanged", "not_modified", "failed")
+Outcome = Literal["new", "unchanged", "not_modified", "failed", "refused"]
+OUTCOMES: tuple[Outcome, ...] = ("new", "unchanged", "not_modified", "failed", "refused")
+# Outcomes of a check of the publisher (a ``refused`` row is a verdict on a stored file).
+CHECK_OUTCOMES: frozenset[str] = frozenset({"new", "unchanged", "not_modified", "failed"})
 
 MANIFEST_NAME = "manifest.jsonl"
 
@@ -75,6 +85,10 @@ _EXT_BY_CONTENT_TYPE = {
     "application/zip": ".zip",
     "text/plain": ".txt",
 }
+
+
+# Sources whose stale temporary files this process has already swept (see remove_stale_temps).
+_SWEPT: set[tuple[Path, str]] = set()
 
 
 class ArchiveError(RuntimeError):
@@ -175,6 +189,9 @@ class Archive:
             latest = next((e for e in reversed(previous) if e.sha256), None)
             existing = self._find_blob(source, sha)
             if existing is None:
+                if (self.root, source) not in _SWEPT:  # once per process and archive
+                    self.remove_stale_temps(source)
+                    _SWEPT.add((self.root, source))
                 chosen_ext = _choose_ext(ext, content_type, url)
                 self._write_blob(source, sha, chosen_ext, content)
             else:
@@ -260,6 +277,27 @@ class Archive:
             _append(manifest, entry)
         return entry
 
+    def record_refusal(self, source: str, sha256: str, *, url: str, run_at: dt.datetime,
+                       error: str) -> ManifestEntry:
+        """Append a ``refused`` row: the stored file ``sha256`` was judged unusable (``error``).
+
+        The file must already be in the archive: nothing is judged before it is kept.
+        """
+        _check_source(source)
+        _check_aware(run_at=run_at)
+        blob = self._find_blob(source, sha256) if _SHA256.match(sha256) else None
+        if blob is None:
+            raise ArchiveError(f"{source}: cannot record a refusal of {sha256!r}: "
+                               "no such file in the archive")
+        entry = ManifestEntry(
+            source=source, url=url, outcome="refused", sha256=sha256, size=blob.stat().st_size,
+            fetched_at=dt.datetime.now(dt.UTC), run_at=run_at, vintage=None, http_status=None,
+            error=error[:2000], ext=blob.name[len(sha256):],
+        )
+        with self._locked_manifest(source) as manifest:
+            _append(manifest, entry)
+        return entry
+
     def store_manual(
         self, source: str, path: Path, *, vintage: dt.date, run_at: dt.datetime
     ) -> ManifestEntry:
@@ -280,8 +318,10 @@ class Archive:
 
     # ---------------------------------------------------------------- reading
 
-    def entries(self, source: str, *, limit: int | None = None) -> list[ManifestEntry]:
-        """The source's manifest rows, oldest first (the last ``limit`` rows when given)."""
+    def entries(self, source: str, *, limit: int | None = None,
+                include_refusals: bool = False) -> list[ManifestEntry]:
+        """The source's checks, oldest first (the last ``limit`` rows when given); with
+        ``include_refusals`` also the ``refused`` verdicts, in the order they were written."""
         _check_source(source)
         path = self._manifest_path(source)
         if not path.exists():
@@ -291,12 +331,17 @@ class Archive:
             # a torn line); writers hold it for milliseconds.
             fcntl.flock(handle, fcntl.LOCK_SH)
             try:
-                rows = _read_entries(handle, path)
+                rows = _read_entries(handle, path, include_refusals=include_refusals)
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
         if limit is None:
             return rows
         return rows[-limit:] if limit > 0 else []
+
+    def refusals(self, source: str) -> list[ManifestEntry]:
+        """The source's ``refused`` rows, oldest first."""
+        return [e for e in self.entries(source, include_refusals=True)
+                if e.outcome == "refused"]
 
     def latest_file(self, source: str) -> ManifestEntry | None:
         """The most recent row that points at a file (new, unchanged or not_modified)."""
@@ -339,6 +384,22 @@ class Archive:
                 return candidate
         return None
 
+    def remove_stale_temps(self, source: str) -> list[Path]:
+        """Remove temporary blob files a killed writer left in ``source``'s shards.
+
+        Call it holding the source's manifest lock: blobs are only written under that lock, so
+        any temporary file found then belongs to a writer that is gone.
+        """
+        removed = []
+        for tmp in (self.root / source).glob("??/.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed.append(tmp)
+        if removed:
+            log.warning("%s: removed %d temporary file(s) left by an interrupted write: %s",
+                        source, len(removed), ", ".join(p.name for p in removed))
+        return removed
+
     def _write_blob(self, source: str, sha: str, ext: str, content: bytes) -> Path:
         shard = self.root / source / sha[:2]
         shard.mkdir(parents=True, exist_ok=True)
@@ -373,7 +434,8 @@ class Archive:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _read_entries(handle: IO[bytes], path: Path) -> list[ManifestEntry]:
+def _read_entries(handle: IO[bytes], path: Path, *,
+                  include_refusals: bool = False) -> list[ManifestEntry]:
     handle.seek(0)
     rows: list[ManifestEntry] = []
     # Iterating a file is bounded by its size; each line is one row.
@@ -382,10 +444,13 @@ def _read_entries(handle: IO[bytes], path: Path) -> list[ManifestEntry]:
         if not line:
             continue
         try:
-            rows.append(ManifestEntry.from_json(line.decode("utf-8")))
+            entry = ManifestEntry.from_json(line.decode("utf-8"))
         except (ValueError, KeyError, TypeError) as exc:
             # A torn line from a writer that died mid-append: skip it, say so, keep going.
             log.warning("%s line %d: unreadable manifest row skipped (%s)", path, number, exc)
+            continue
+        if include_refusals or entry.outcome in CHECK_OUTCOMES:
+            rows.append(entry)
     return rows
 
 

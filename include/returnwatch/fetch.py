@@ -3,16 +3,25 @@
 What this module owns:
 
 - ``fetch()``: a GET that cannot hurt the worker running it. Every host, including every
-  redirect hop, must be on the source's allowlist; the body is streamed and cut at a size cap
-  (a ``Content-Length`` above the cap is refused before reading); each network step has a
-  timeout and the whole response a deadline; a conditional GET (``If-None-Match`` /
+  redirect hop, must be on the source's allowlist, and a redirect may neither downgrade
+  https to http nor change port; the body is streamed and cut at a size cap (a
+  ``Content-Length`` above the cap is refused before reading). We ask for
+  ``Accept-Encoding: identity``; a server that compresses anyway may use one gzip or deflate
+  layer, which is decoded here chunk by chunk with the cap applied to the *decoded* bytes as
+  they come out of the decompressor (a gzip bomb stops at the cap, never in memory), and
+  stacked or unknown encodings are refused. Deadlines: connecting and each read have the
+  source's timeout; the headers must arrive within ``HEADER_TIMEOUTS`` timeouts and the whole
+  response (headers included) within ``WHOLE_RESPONSE_TIMEOUTS``, enforced by a watchdog that
+  shuts the socket, so a server dripping a byte at a time cannot hold a worker; a conditional
+  GET (``If-None-Match`` /
   ``If-Modified-Since``) lets an unchanged file cost one 304; transient failures (timeouts,
   dropped connections, 5xx, 429) are retried a bounded number of times with exponential
   backoff, honouring ``Retry-After``; anything else fails at once with a ``FetchError`` that
   names the source, the URL and what went wrong.
 - ``fetch_source()``: the one call a source DAG makes: fetch ``cfg.url`` and record the check in
   the archive (``new``/``unchanged``/``not_modified``/``failed``), so every attempt, good or
-  bad, leaves a manifest row for the freshness monitor.
+  bad, leaves a manifest row for the freshness monitor (a ``MemoryError`` or any other
+  unexpected error too: the row is written, then the error goes on).
 
 Nothing here parses content; parsers live in ``returnwatch.sources``. Headers are never logged
 (a proxy or a future source could put credentials in them) and URLs are logged with
@@ -27,7 +36,10 @@ import email.utils
 import importlib.metadata
 import logging
 import re
+import socket
+import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -59,8 +71,13 @@ BACKOFF_MAX_SECONDS = 30.0
 # A server may ask us to wait (Retry-After on 429/503); we wait at most this long per retry.
 RETRY_AFTER_CAP_SECONDS = 60.0
 # ``timeout`` bounds each network step (connect, each read). A server dripping one byte at a time
-# would never trip it, so the whole response must also arrive within this many timeouts.
+# would never trip it, so the headers must arrive within HEADER_TIMEOUTS timeouts of the
+# request and the whole response (headers included) within WHOLE_RESPONSE_TIMEOUTS.
+HEADER_TIMEOUTS = 2
 WHOLE_RESPONSE_TIMEOUTS = 4
+# Content codings we decode ourselves, with the cap applied as bytes come out (one layer only).
+_ZLIB_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS,
+               "deflate": zlib.MAX_WBITS}
 _CHUNK_BYTES = 64 * 1024
 _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -142,6 +159,12 @@ class FetchConnectionError(FetchError):
         return True
 
 
+class ContentEncodingRefused(FetchError):
+    """The body is compressed in a way we refuse (stacked or unknown codings) or is corrupt."""
+
+    kind = "content_encoding"
+
+
 class EmptyBody(FetchError):
     """The server said 200 but sent no bytes: never a real publication."""
 
@@ -185,7 +208,8 @@ def fetch(
     Raises a ``FetchError`` subclass on any failure, after retries where retrying makes sense.
     """
     allowed = {_normal_host(h) for h in allowed_hosts}
-    headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
+    # identity: a compressed body can expand a thousandfold past the cap before it is counted.
+    headers = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
@@ -239,7 +263,9 @@ class _Request:
     def error(self, cls: type[FetchError], reason: str, **kwargs: object) -> FetchError:
         return cls(source=self.source, url=_redact(self.url), reason=reason, **kwargs)
 
-    def check_host(self, url: str) -> None:
+    def check_host(self, url: str, previous: str | None = None) -> None:
+        """Refuse a URL off the allowlist; for a redirect from ``previous``, also a downgrade
+        from https to http or a change of port (another service on an allowed host)."""
         parts = urlsplit(url)
         allowed = ", ".join(sorted(self.allowed)) or "nothing"
         hop = "" if url == self.url else f"redirected to {_redact(url)}, but "
@@ -249,32 +275,62 @@ class _Request:
         if host not in self.allowed:
             raise self.error(HostNotAllowed,
                              f"{hop}host {host!r} is not in the allowlist ({allowed})")
+        if previous is None:
+            return
+        before = urlsplit(previous)
+        if before.scheme == "https" and parts.scheme == "http":
+            raise self.error(HostNotAllowed, f"{hop}it downgrades https to http")
+        if _port(before) != _port(parts) and not (_is_default_port(before)
+                                                  and _is_default_port(parts)):
+            raise self.error(HostNotAllowed, f"{hop}it changes port "
+                             f"({_port(before)} to {_port(parts)})")
 
     def get_once(self, client: httpx.Client) -> FetchResult:
-        current = self.url
+        current, previous = self.url, None
         # Redirects are followed here, not by httpx, so that every hop's host is checked.
         for _hop in range(MAX_REDIRECTS + 1):
-            self.check_host(current)
+            self.check_host(current, previous)
+            watchdog = _Watchdog(headers_within=self.timeout * HEADER_TIMEOUTS,
+                                 whole_within=self.timeout * WHOLE_RESPONSE_TIMEOUTS)
             try:
-                with client.stream("GET", current, headers=self.headers) as response:
+                with watchdog, client.stream("GET", current, headers=self.headers,
+                                             extensions={"trace": watchdog.trace}) as response:
+                    watchdog.headers_arrived()
                     if response.status_code in _REDIRECT_STATUSES:
                         location = response.headers.get("location")
                         if not location:
                             raise self.error(HTTPStatusError, f"HTTP {response.status_code} "
                                              "redirect without a Location header",
                                              status=response.status_code)
-                        current = str(response.url.join(location))
+                        current, previous = str(response.url.join(location)), current
                         continue
-                    return self.read(current, response)
-            except httpx.TimeoutException as exc:
-                raise self.error(FetchTimeout, f"no answer within the {self.timeout:g} s "
-                                 f"timeout ({type(exc).__name__})") from exc
+                    return self.read(current, response, watchdog)
             except httpx.TransportError as exc:
+                if watchdog.fired:
+                    raise self.error(FetchTimeout, watchdog.reason) from exc
+                if isinstance(exc, httpx.TimeoutException):
+                    raise self.error(FetchTimeout, f"no answer within the {self.timeout:g} s "
+                                     f"timeout ({type(exc).__name__})") from exc
                 detail = str(exc) or type(exc).__name__
                 raise self.error(FetchConnectionError, f"connection problem: {detail}") from exc
         raise self.error(HTTPStatusError, f"more than {MAX_REDIRECTS} redirects")
 
-    def read(self, url: str, response: httpx.Response) -> FetchResult:
+    def decoder(self, content_encoding: str, status: int) -> _CappedDecoder:
+        """The decoder for the response's ``Content-Encoding``; stacked or unknown refused."""
+        codings = [c.strip().lower() for c in content_encoding.split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        if len(codings) > 1:
+            raise self.error(ContentEncodingRefused, "stacked content encodings "
+                             f"({content_encoding!r}) are refused: we asked for identity",
+                             status=status)
+        if codings and codings[0] not in _ZLIB_WBITS:
+            raise self.error(ContentEncodingRefused, f"content encoding {codings[0]!r} is "
+                             "refused: we asked for identity", status=status)
+        return _CappedDecoder(codings[0] if codings else None,
+                              on_error=lambda reason: self.error(ContentEncodingRefused,
+                                                                 reason, status=status))
+
+    def read(self, url: str, response: httpx.Response, watchdog: _Watchdog) -> FetchResult:
         status = response.status_code
         if status == 304:
             if not self.conditional:
@@ -296,25 +352,164 @@ class _Request:
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise self.error(ResponseTooLarge, f"response larger than the {self.max_bytes}-byte "
                              f"cap (Content-Length says {int(declared)} bytes)", status=status)
+        if response.is_stream_consumed:
+            # An in-process transport (tests' MockTransport) built the body in memory and
+            # httpx already decoded it: nothing came over a network to bound.
+            decoder, chunks = _CappedDecoder(None, on_error=FetchError), iter([response.content])
+        else:
+            decoder = self.decoder(response.headers.get("content-encoding", ""), status)
+            # iter_raw(): the bytes as sent; the decoder caps what decompression produces.
+            chunks = response.iter_raw(_CHUNK_BYTES)
         body = bytearray()
-        deadline = time.monotonic() + self.timeout * WHOLE_RESPONSE_TIMEOUTS
-        # iter_bytes() yields decoded bytes, so the cap also stops a gzip bomb.
-        for chunk in response.iter_bytes(_CHUNK_BYTES):
-            body += chunk[: self.max_bytes + 1 - len(body)]
+        for chunk in chunks:
+            body += decoder.decode(chunk, self.max_bytes + 1 - len(body))
             if len(body) > self.max_bytes:
                 raise self.error(ResponseTooLarge, f"response larger than the "
-                                 f"{self.max_bytes}-byte cap (stopped at {len(body)} bytes)",
+                                 f"{self.max_bytes}-byte cap (stopped at {len(body)} bytes"
+                                 f"{' decoded' if decoder.coding else ''})", status=status)
+            if watchdog.expired():
+                raise self.error(FetchTimeout, f"{watchdog.reason} ({len(body)} bytes so far)",
                                  status=status)
-            if time.monotonic() > deadline:
-                raise self.error(FetchTimeout, f"the response took longer than "
-                                 f"{self.timeout * WHOLE_RESPONSE_TIMEOUTS:g} s to arrive "
-                                 f"({len(body)} bytes so far)", status=status)
+        decoder.finish()
         if not body:
             raise self.error(EmptyBody, "HTTP 200 with an empty body", status=status)
         return FetchResult(url=url, status=200, content=bytes(body),
                            etag=response.headers.get("etag"),
                            last_modified=response.headers.get("last-modified"),
                            content_type=response.headers.get("content-type"), attempts=1)
+
+
+class _CappedDecoder:
+    """Decodes one content coding chunk by chunk, never producing more than asked for.
+
+    ``zlib``'s ``max_length`` bounds each call's output, so a few hundred compressed bytes that
+    expand to gigabytes cost at most the cap in memory before the fetch is refused.
+    """
+
+    def __init__(self, coding: str | None,
+                 on_error: Callable[[str], FetchError]) -> None:
+        self.coding = coding
+        self._on_error = on_error
+        self._zlib = zlib.decompressobj(_ZLIB_WBITS[coding]) if coding else None
+        self._first = True
+
+    def decode(self, chunk: bytes, budget: int) -> bytes:
+        """At most ``budget`` decoded bytes of ``chunk`` (more means "over the cap")."""
+        if self._zlib is None:
+            return chunk[:budget]
+        try:
+            out = self._zlib.decompress(chunk, budget)
+        except zlib.error as exc:
+            if self.coding == "deflate" and self._first:
+                # Some servers send raw deflate without the zlib header (as httpx allows).
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                self._first = False
+                return self.decode(chunk, budget)
+            raise self._on_error(f"the {self.coding} body is corrupt: {exc}") from exc
+        self._first = False
+        # Output short of the budget means zlib used all the input; a full budget means the
+        # caller is over the cap (the budget is cap + 1) and stops reading.
+        if self._zlib.eof and self._zlib.unused_data:
+            raise self._on_error(f"bytes after the end of the {self.coding} stream (several "
+                                 "members or layers) are refused")
+        return out
+
+    def finish(self) -> None:
+        if self._zlib is not None and not self._zlib.eof:
+            raise self._on_error(f"the {self.coding} body ends before its stream does")
+
+
+class _Watchdog:
+    """Deadlines for one request: headers within one span, the whole response within another.
+
+    httpx bounds each read, not their sum; a server sending a byte just inside every read
+    timeout could hold a worker forever. The watchdog is a timer that, when a deadline passes,
+    shuts the connection's socket down (found through httpx's public ``trace`` extension), so
+    the blocked read returns at once and the fetch fails as a timeout.
+    """
+
+    def __init__(self, *, headers_within: float, whole_within: float) -> None:
+        self.started = time.monotonic()
+        self.headers_within = headers_within
+        self.whole_within = whole_within
+        self.fired = False
+        self.reason = ""
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._waiting_for_headers = True
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True,
+                                        name="returnwatch-fetch-watchdog")
+
+    def __enter__(self) -> _Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def trace(self, event: str, info: dict[str, object]) -> None:
+        """httpcore calls this at each step; keep the socket of the connection in use."""
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            stream = info.get("return_value")
+            sock = getattr(stream, "get_extra_info", lambda _name: None)("socket")
+            with self._lock:
+                self._socket = sock if isinstance(sock, socket.socket) else self._socket
+                if self.fired:
+                    self._shut()
+
+    def headers_arrived(self) -> None:
+        with self._lock:
+            self._waiting_for_headers = False
+
+    def expired(self) -> bool:
+        if not self.fired and time.monotonic() - self.started > self.whole_within:
+            self._fire()
+        return self.fired
+
+    def _watch(self) -> None:
+        # Two waits at most: the header deadline, then the whole-response one.
+        if self._stop.wait(self.headers_within):
+            return
+        with self._lock:
+            waiting = self._waiting_for_headers
+        if waiting:
+            self._fire()
+            return
+        if self._stop.wait(max(0.0, self.whole_within - self.headers_within)):
+            return
+        self._fire()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self.fired:
+                return
+            self.fired = True
+            if self._waiting_for_headers:
+                self.reason = (f"no complete headers within {self.headers_within:g} s "
+                               "(the server is too slow or dripping bytes)")
+            else:
+                self.reason = (f"the response took longer than {self.whole_within:g} s "
+                               "to arrive")
+            self._shut()
+
+    def _shut(self) -> None:
+        if self._socket is not None:
+            try:
+                self._socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed: the read is over anyway
+
+
+def _port(parts: object) -> int:
+    port = getattr(parts, "port", None)
+    return port if port is not None else (443 if getattr(parts, "scheme", "") == "https" else 80)
+
+
+def _is_default_port(parts: object) -> bool:
+    return getattr(parts, "port", None) in (None, 443 if getattr(parts, "scheme", "") == "https"
+                                            else 80)
 
 
 def _wait_strategy(backoff_base: float) -> tenacity.wait.wait_base:
@@ -408,6 +603,11 @@ def fetch_url(cfg: SourceConfig, url: str, archive: Archive, *, run_at: dt.datet
                                run_at=run_at, error=f"{exc.kind}: {exc.reason}",
                                http_status=exc.status)
         log.error("%s (%s)", exc, exc.kind)
+        raise
+    except Exception as exc:  # MemoryError included: the check happened, say it failed
+        archive.record_failure(cfg.name, shown_url, fetched_at=dt.datetime.now(dt.UTC),
+                               run_at=run_at, error=f"{type(exc).__name__}: {exc}"[:500])
+        log.error("%s: GET %s failed: %s: %s", cfg.name, shown_url, type(exc).__name__, exc)
         raise
     fetched_at = dt.datetime.now(dt.UTC)
 

@@ -66,7 +66,7 @@ def fetch_file(link: dict[str, Any]) -> dict[str, Any]:
 
 @task(pool=WAREHOUSE_POOL, retries=0, map_index_template=FILE_LABEL)
 def parse_file(fetched: dict[str, Any]) -> dict[str, Any]:
-    """Parse the archived file into typed rows (skipped when nothing new was fetched).
+    """Parse the archived file into typed rows (skipped when the warehouse already has it).
 
     A file the parser does not recognise fails this task without retries (the same bytes
     would fail the same way) and opens one ops incident (``layout_changed``, ``bad_value``,

@@ -11,13 +11,22 @@ Guarantees:
 - a file that cannot be parsed or fails a ``fail`` expectation raises ``SourceFileError``
   naming source, file, row and expectation; the warehouse is left unchanged;
 - a file already loaded is never loaded again (``raw.files`` is checked inside the load's
-  transaction), so retries and re-runs never double-count.
+  transaction), so retries and re-runs never double-count;
+- a file received but not loaded is never forgotten: whether a run goes on past the fetch is
+  decided by the warehouse (is the file's sha256 in ``raw.files``?), not by the archive. A
+  worker killed between fetch and load commit, or a load that failed all its tries, leaves a
+  file the archive calls "not modified"/"unchanged"; the next run still parses and loads it.
+  A file that was refused (bad layout) is therefore parsed again on every run until it loads
+  or the publisher replaces it: a parser fix takes effect on the next run, and the open
+  bad-file incident keeps ops informed once, not once a run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,14 +69,48 @@ def parsed_path(source: str, sha256: str) -> Path:
     return settings.data_dir() / "parsed" / source / f"{sha256}.parquet"
 
 
+# Retention of ``parsed/``: a parsed file only carries rows from the parse task to the validate
+# and load tasks of one run. Each parse removes, in its source's folder, parsed files older than
+# PARSED_KEEP_DAYS (long after any retry of that run) and temporary files older than
+# PARSED_TEMP_STALE_HOURS (left by a killed parse). Nothing is lost: the archive keeps the raw
+# file, and a file not yet loaded is parsed again by the next run.
+PARSED_KEEP_DAYS = 7
+PARSED_TEMP_STALE_HOURS = 6
+
+
+def prune_parsed(source: str, *, now: float | None = None) -> list[Path]:
+    """Apply the retention rule above to ``parsed/<source>/``; returns what was removed."""
+    import time
+
+    folder = settings.data_dir() / "parsed" / source
+    if not folder.is_dir():
+        return []
+    now = time.time() if now is None else now
+    removed = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".tmp"):
+            limit = PARSED_TEMP_STALE_HOURS * 3600
+        elif entry.suffix == ".parquet":
+            limit = PARSED_KEEP_DAYS * 86400
+        else:
+            continue
+        try:
+            if now - entry.stat().st_mtime > limit:
+                entry.unlink()
+                removed.append(entry)
+        except FileNotFoundError:
+            continue  # another parse pruned it first
+    return removed
+
+
 def fetch(source: str, *, run_at: dt.datetime) -> dict[str, Any]:
-    """Fetch the source's current file into the archive. ``is_new`` says whether to go on."""
+    """Fetch the source's current file into the archive. ``to_load`` says whether to go on."""
     from returnwatch import config
     from returnwatch.archive import Archive
     from returnwatch.fetch import fetch_source
 
     entry = fetch_source(config.source(source), Archive(), run_at=run_at)
-    return _fetched(source, entry, kind=file_kind(source, None).kind)
+    return _fetched(source, entry, run_at, kind=file_kind(source, None).kind)
 
 
 def discover(source: str, *, run_at: dt.datetime) -> list[dict[str, Any]]:
@@ -93,24 +136,57 @@ def discover(source: str, *, run_at: dt.datetime) -> list[dict[str, Any]]:
 
 
 def fetch_link(link: dict[str, Any], *, run_at: dt.datetime) -> dict[str, Any]:
-    """Fetch one discovered file into the archive. ``is_new`` says whether to go on."""
+    """Fetch one discovered file into the archive. ``to_load`` says whether to go on."""
     from returnwatch import config
     from returnwatch.archive import Archive
     from returnwatch.fetch import fetch_url
 
     source = link["source"]
     entry = fetch_url(config.source(source), link["url"], Archive(), run_at=run_at)
-    return _fetched(source, entry, kind=link["kind"], label=link.get("label"),
+    return _fetched(source, entry, run_at, kind=link["kind"], label=link.get("label"),
                     period=link.get("period"))
 
 
-def _fetched(source: str, entry: Any, **about: Any) -> dict[str, Any]:
-    log.info("%s: %s (%s) %s", source, entry.outcome, entry.url,
-             f"sha256 {entry.sha256}" if entry.sha256 else "")
+def _fetched(source: str, entry: Any, run_at: dt.datetime, **about: Any) -> dict[str, Any]:
+    from returnwatch import warehouse
+
+    # The archive says whether the bytes are new; the warehouse says whether they are loaded.
+    # Only the second decides whether the run goes on (see the module docstring).
+    loaded = entry.sha256 is not None and warehouse.file_is_loaded(entry.sha256)
+    log.info("%s: %s (%s) %s%s", source, entry.outcome, entry.url,
+             f"sha256 {entry.sha256}" if entry.sha256 else "",
+             "; already in the warehouse" if loaded else "; not in the warehouse yet")
     return {"source": source, **about, "outcome": entry.outcome,
-            "is_new": entry.outcome == "new", "sha256": entry.sha256, "url": entry.url,
+            "is_new": entry.outcome == "new", "to_load": not loaded,
+            "sha256": entry.sha256, "url": entry.url, "run_at": run_at.isoformat(),
             "vintage": entry.vintage.isoformat() if entry.vintage else None,
             "fetched_at": entry.fetched_at.isoformat()}
+
+
+def _recording_refusals(payload: dict[str, Any]) -> Any:
+    """Around a step that judges an archived file: a ``SourceFileError`` is also written to
+    the archive's manifest as a ``refused`` row for that file, then raised on."""
+    import contextlib
+
+    from returnwatch.archive import Archive
+    from returnwatch.sources.errors import SourceFileError
+
+    @contextlib.contextmanager
+    def recording() -> Any:
+        try:
+            yield
+        except SourceFileError as error:
+            Archive().record_refusal(
+                payload["source"], payload["sha256"], url=payload.get("url") or "",
+                run_at=_run_at(payload), error=f"{getattr(error, 'kind', 'bad_file')}: {error}")
+            raise
+
+    return recording()
+
+
+def _run_at(payload: dict[str, Any]) -> dt.datetime:
+    value = payload.get("run_at") or payload.get("fetched_at")
+    return dt.datetime.fromisoformat(value) if value else dt.datetime.now(dt.UTC)
 
 
 def parse(fetched: dict[str, Any]) -> dict[str, Any]:
@@ -119,12 +195,22 @@ def parse(fetched: dict[str, Any]) -> dict[str, Any]:
 
     source, sha256 = fetched["source"], fetched["sha256"]
     content = Archive().read(sha256, source)
-    parsed = file_kind(source, fetched.get("kind")).parse(content, file=sha256)
+    with _recording_refusals(fetched):
+        parsed = file_kind(source, fetched.get("kind")).parse(content, file=sha256)
     path = parsed_path(source, sha256)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    parsed.frame().to_parquet(tmp, index=False)
-    tmp.replace(path)
+    prune_parsed(source)
+    # A temporary name of this process's own: two parses of one file (a retry racing a zombie,
+    # a backfill beside a DAG run) must not write into or rename each other's temp file.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{sha256[:16]}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        parsed.frame().to_parquet(tmp, index=False)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     summary = parsed.summary()
     log.info("%s: parsed file %s: %s", source, sha256, summary)
     return {**fetched, "parsed_path": str(path), "parse_summary": summary}
@@ -144,7 +230,8 @@ def validate(parsed: dict[str, Any], *, run_at: dt.datetime) -> dict[str, Any]:
     report = quality.validate(kind.suite, frame, source=source, file=parsed["sha256"],
                               parameters={"latest_possible_date": run_at.astimezone(tz).date()},
                               prepare=kind.prepare)
-    report.raise_for_failures()
+    with _recording_refusals({**parsed, "run_at": run_at.isoformat()}):
+        report.raise_for_failures()
     findings = [f.as_dict() for f in report.findings(run_at=run_at)]
     log.info("%s: %d expectations met their 'fail' bar; %d warning(s)", source,
              len(report.outcomes) - len(report.warnings), len(report.warnings))
@@ -161,7 +248,19 @@ def load(validated: dict[str, Any], *, run_at: dt.datetime, run_id: str) -> dict
 
     source = validated["source"]
     kind = file_kind(source, validated.get("kind"))
-    frame = pd.read_parquet(validated["parsed_path"])
+    parsed_file = Path(validated["parsed_path"])
+    if not parsed_file.exists():
+        # Pruned (see PARSED_KEEP_DAYS) after a long pause, e.g. a cleared old task instance.
+        if warehouse.file_is_loaded(validated["sha256"]):
+            log.info("%s: file %s already loaded; its parsed rows were pruned, nothing to do",
+                     source, validated["sha256"])
+            return {"source": source, "kind": kind.kind, "sha256": validated["sha256"],
+                    "rows_loaded": 0, "already_loaded": True, "table": f"raw.{kind.raw_table}",
+                    "revisions": 0}
+        raise FileNotFoundError(
+            f"{source}: the parsed rows of file {validated['sha256']} ({parsed_file}) are gone "
+            "(pruned after a long pause?); run the whole chain again from the fetch")
+    frame = pd.read_parquet(parsed_file)
     findings = [Finding.from_dict(f) for f in validated.get("warnings", [])]
     vintage = dt.date.fromisoformat(validated["vintage"])
     revised: list[int] = []
@@ -223,14 +322,21 @@ def ingest_file(source: str, path: Path, *, vintage: dt.date, run_at: dt.datetim
     from returnwatch.archive import Archive
 
     path = Path(path)
-    if kind is None:
-        kind = sources.module(source).detect_kind(path.name, path.read_bytes())
-    file_kind(source, kind)  # an unknown kind fails before anything is archived
-    entry = Archive().store_manual(source, path, vintage=vintage, run_at=run_at)
+    if kind is not None:
+        file_kind(source, kind)  # a mistyped --kind is the user's slip, not the file's fault
+    # Kept before anything looks at it: an error page saved by mistake is evidence too.
+    archive = Archive()
+    entry = archive.store_manual(source, path, vintage=vintage, run_at=run_at)
     # Same bytes as an earlier file: the load step sees it in raw.files and changes nothing.
     fetched = {"source": source, "kind": kind, "outcome": entry.outcome, "is_new": True,
+               "to_load": True,
                "sha256": entry.sha256, "url": entry.url, "vintage": vintage.isoformat(),
-               "fetched_at": entry.fetched_at.isoformat()}
+               "fetched_at": entry.fetched_at.isoformat(), "run_at": run_at.isoformat()}
+    if kind is None:
+        with _recording_refusals(fetched):
+            kind = sources.module(source).detect_kind(
+                path.name, archive.read(entry.sha256, source))
+        fetched["kind"] = kind
     return load(validate(parse(fetched), run_at=run_at), run_at=run_at, run_id=run_id)
 
 
@@ -245,7 +351,8 @@ def _source_timezone(source: str) -> dt.tzinfo:
 def guarded(step: Any, payload: dict[str, Any], *, context: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     """Run a parse/validate step inside an Airflow task.
 
-    - nothing new was fetched → the task (and the ones after it) are skipped, not failed;
+    - the fetched file is already in the warehouse → the task (and the ones after it) are
+      skipped, not failed (whether its bytes are new to the archive does not matter);
     - the file is bad (layout changed, bad value, failed expectation) → one ops alert through a
       ``monitor.findings`` incident, then the task fails WITHOUT retrying: the same bytes would
       fail the same way, and a crash loop helps nobody.
@@ -255,10 +362,10 @@ def guarded(step: Any, payload: dict[str, Any], *, context: dict[str, Any], **kw
     from returnwatch.airflow_support import run_id, run_time
     from returnwatch.sources.errors import SourceFileError
 
-    if not payload.get("is_new", True):
+    if not payload.get("to_load", True):
         raise AirflowSkipException(
-            f"{payload['source']}: {payload['outcome']} — the publisher serves the file already "
-            f"received (sha256 {payload.get('sha256')}); nothing to load")
+            f"{payload['source']}: {payload['outcome']} — the publisher serves a file already "
+            f"loaded into the warehouse (sha256 {payload.get('sha256')}); nothing to load")
     try:
         return step(payload, **kwargs)
     except SourceFileError as error:

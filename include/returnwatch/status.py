@@ -377,9 +377,10 @@ def refresh_snapshot() -> SnapshotRefresh | None:
     can be half rebuilt, and those must not reach analysts. Returns None (and changes
     nothing) when no snapshot has been published yet.
 
-    Same atomic replacement as ``transform.publish_snapshot``: the new copy is built under a
-    temporary name next to the snapshot and renamed over it, so readers see the old file or
-    the new one, never a mix. Run it in the ``warehouse`` pool: it reads the live file (a
+    Same atomic replacement as ``transform.publish_snapshot``, under the same lock: the new copy
+    is built under a temporary name next to the snapshot and renamed over it, so readers see
+    the old file or the new one, never a mix, and the build id (``snapshot.build``) stays the
+    one the Parquet files carry. Run it in the ``warehouse`` pool: it reads the live file (a
     stray writer holding that file makes the read-only ATTACH fail; the task's retries cover it).
     """
     import time
@@ -399,7 +400,10 @@ def refresh_snapshot() -> SnapshotRefresh | None:
         raise FileNotFoundError(f"no live warehouse at {live} to refresh the snapshot from")
 
     tables: dict[str, int] = {}
-    with tempfile.TemporaryDirectory(prefix=".refresh-", dir=snapshot.parent) as scratch:
+    # Serialised with publish_snapshot: a copy of the snapshot taken before a publish must not
+    # be renamed over it afterwards (the build's Parquet files would disagree with it).
+    with transform.snapshot_lock(), \
+            tempfile.TemporaryDirectory(prefix=".refresh-", dir=snapshot.parent) as scratch:
         # Same base name: DuckDB names the catalog after the file, and dbt's views refer to it.
         staged = Path(scratch) / snapshot.name
         shutil.copyfile(snapshot, staged)

@@ -321,11 +321,15 @@ class SnapshotResult:
     # marts table -> rows exported, and where its Parquet copy is.
     tables: dict[str, int]
     parquet: dict[str, Path]
+    # The publication both the snapshot (table snapshot.build) and every Parquet file (its
+    # key-value metadata "build_id") carry: equal ids mean the same build.
+    build_id: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (Airflow XCom, CLI output)."""
         return {
             "path": str(self.path),
+            "build_id": self.build_id,
             "published_at": self.published_at.isoformat(),
             "tables": dict(self.tables),
             "parquet": {name: str(path) for name, path in self.parquet.items()},
@@ -334,6 +338,68 @@ class SnapshotResult:
 
 def parquet_dir() -> Path:
     return settings.snapshot_path().parent / "parquet"
+
+
+# Writers of the snapshot folder (publish_snapshot, status.refresh_snapshot) take this lock for
+# their whole run, so one never renames a copy made before the other's rename (which left the
+# snapshot on one build and the Parquet files on another). Bounded wait, then a clear error.
+SNAPSHOT_LOCK_WAIT_SECONDS = 600
+# Scratch folders of snapshot writers; any found while holding the lock belong to a dead one.
+_SCRATCH_PREFIXES = (".publish-", ".refresh-")
+
+
+class SnapshotBusy(RuntimeError):
+    """Another process has been publishing or refreshing the snapshot for too long."""
+
+
+def _snapshot_lock_path() -> Path:
+    snapshot = settings.snapshot_path()
+    return snapshot.with_name(snapshot.name + ".lock")
+
+
+@contextlib.contextmanager
+def snapshot_lock(wait_seconds: float = SNAPSHOT_LOCK_WAIT_SECONDS) -> Iterator[None]:
+    """Serialise the snapshot's writers (an exclusive ``flock``), and, once held, remove the
+    scratch folders a killed writer left behind (only a lock holder ever creates them)."""
+    import fcntl
+    import time
+
+    path = _snapshot_lock_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        deadline = time.monotonic() + wait_seconds
+        delay = 0.05
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise SnapshotBusy(
+                        f"another process has held {path} for more than {wait_seconds:.0f} s "
+                        "(a snapshot publish or refresh); try again later") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        try:
+            for stale in path.parent.iterdir():
+                if stale.is_dir() and stale.name.startswith(_SCRATCH_PREFIXES):
+                    shutil.rmtree(stale, ignore_errors=True)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def snapshot_build_id(path: Path | None = None) -> str | None:
+    """The build id a snapshot file carries (``snapshot.build``), None if it has none."""
+    import duckdb
+
+    with contextlib.closing(duckdb.connect(str(path or settings.snapshot_path()),
+                                           read_only=True)) as con:
+        try:
+            row = con.execute("SELECT build_id FROM snapshot.build").fetchone()
+        except duckdb.CatalogException:
+            return None
+    return row[0] if row else None
 
 
 def publish_snapshot() -> SnapshotResult:
@@ -345,8 +411,13 @@ def publish_snapshot() -> SnapshotResult:
     Atomicity: every file is written under a temporary name in its final folder and renamed
     over the old one (``os.replace``). Readers that opened the previous snapshot keep reading
     it (their open file outlives the rename); new readers get the new one. The Parquet files
-    are exported from the new snapshot before anything is renamed, so they hold the same rows.
+    are exported from the new snapshot before anything is renamed, so they hold the same rows,
+    and carry the same build id as the snapshot's ``snapshot.build`` table: a reader who opens
+    both between the renames (milliseconds) can tell. Publishing and the monitor's refresh are
+    serialised by ``snapshot_lock``.
     """
+    import uuid
+
     import duckdb
 
     from returnwatch import warehouse
@@ -361,7 +432,10 @@ def publish_snapshot() -> SnapshotResult:
     snapshot.parent.mkdir(parents=True, exist_ok=True)
     exports.mkdir(parents=True, exist_ok=True)
 
-    with tempfile.TemporaryDirectory(prefix=".publish-", dir=snapshot.parent) as scratch:
+    with snapshot_lock(), \
+            tempfile.TemporaryDirectory(prefix=".publish-", dir=snapshot.parent) as scratch:
+        published_at = dt.datetime.now(dt.UTC)
+        build_id = f"{published_at:%Y%m%dT%H%M%S}Z-{uuid.uuid4().hex[:12]}"
         # Same base name as the live file: dbt's views name their catalog ("warehouse"), which
         # DuckDB derives from the file name.
         staged = Path(scratch) / live.name
@@ -373,6 +447,11 @@ def publish_snapshot() -> SnapshotResult:
             shutil.copyfile(live, staged)
         finally:
             con.close()
+        with contextlib.closing(duckdb.connect(str(staged))) as stamp:
+            stamp.execute("CREATE SCHEMA IF NOT EXISTS snapshot")
+            stamp.execute("CREATE OR REPLACE TABLE snapshot.build AS SELECT ? AS build_id, "
+                          "CAST(? AS TIMESTAMPTZ) AS published_at", [build_id, published_at])
+            stamp.execute("CHECKPOINT")
 
         staged_parquet: dict[str, Path] = {}
         tables: dict[str, int] = {}
@@ -390,7 +469,8 @@ def publish_snapshot() -> SnapshotResult:
                 relation = f'{MARTS_SCHEMA}."{name}"'
                 select = _parquet_select_list(snap, name)
                 snap.execute(
-                    f"COPY (SELECT {select} FROM {relation}) TO '{sql_path(out)}' (FORMAT parquet)"
+                    f"COPY (SELECT {select} FROM {relation}) TO '{sql_path(out)}' "
+                    f"(FORMAT parquet, KV_METADATA {{build_id: '{build_id}'}})"
                 )
                 tables[name] = snap.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
                 staged_parquet[name] = out
@@ -407,9 +487,10 @@ def publish_snapshot() -> SnapshotResult:
 
     return SnapshotResult(
         path=snapshot,
-        published_at=dt.datetime.now(dt.UTC),
+        published_at=published_at,
         tables=tables,
         parquet=published,
+        build_id=build_id,
     )
 
 
@@ -437,7 +518,8 @@ def replace_snapshot(staged: Path) -> Path:
     """Put a staged copy in place as the analysts' snapshot, read-only, in one rename.
 
     Readers of the previous copy keep reading it (their open file outlives the rename); new
-    readers get the new one. ``publish_snapshot`` and ``status.refresh_snapshot`` end here.
+    readers get the new one. ``publish_snapshot`` and ``status.refresh_snapshot`` end here,
+    holding ``snapshot_lock``.
     """
     snapshot = settings.snapshot_path()
     os.chmod(staged, 0o444)  # a snapshot is for reading; changes belong in the live file

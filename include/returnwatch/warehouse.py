@@ -173,6 +173,25 @@ def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
         "AND table_name = ?", [schema, name]).fetchone()[0])
 
 
+def file_is_loaded(sha256: str, path: Path | None = None) -> bool:
+    """Whether the file ``sha256`` is in the live warehouse's ``raw.files`` (read-only look).
+
+    This, not the archive's "new bytes?", decides whether a source's run goes on: a file can be
+    archived and never loaded (a worker killed before the load committed). A warehouse that
+    does not exist yet, or has no ``raw.files`` yet, holds no file.
+    """
+    path = Path(path or settings.warehouse_path())
+    if not path.exists():
+        return False
+    con = connect(path, read_only=True)
+    try:
+        if not table_exists(con, "raw.files"):
+            return False
+        return is_loaded(con, sha256)
+    finally:
+        con.close()
+
+
 def is_loaded(con: duckdb.DuckDBPyConnection, sha256: str) -> bool:
     return con.execute("SELECT count(*) FROM raw.files WHERE sha256 = ?", [sha256]).fetchone()[0] > 0
 
