@@ -187,7 +187,7 @@ def test_what_a_monitor_run_would_alert_on_is_recorded_as_info(cbp_history) -> N
         "select kind, details->>'severity_found' from monitor.findings "
         "where period = '2021-01' and details->>'history' is null and details->>'backfill'")
     assert {severity for _, severity in would_page} >= {"warning", "critical"}
-    assert {kind for kind, _ in would_page} >= {"rule_violation", "anomaly_drop"}
+    assert {kind for kind, _ in would_page} >= {"rule_contested_period", "anomaly_drop"}
     assert query("select count(*) from monitor.findings where severity <> 'info'") == [(0,)]
     assert no_alerts()
 

@@ -18,7 +18,7 @@ select
         as cbp_mexican_uc_usbp,
     cbp_mexican_uc_encounters as cbp_mexican_uc_all_components,
     segob_unaccompanied_minor_repatriations,
-    return_rate,
+    min_return_rate,
     segob_figures_constructed,
     cbp_vintage,
     segob_vintage,

@@ -258,7 +258,8 @@ def test_mexico_return_rate_cbp_side_by_title_and_missing_segob_side(built):
         assert row["cbp_mexican_uc_usbp_apprehensions_title_8"] == cbp_sum(
             iom, month=month, mexican=True, title="Title 8", component="U.S. Border Patrol")
         assert row["segob_unaccompanied_minor_repatriations"] is None
-        assert row["return_rate"] is None and row["segob_figures_constructed"] is None
+        assert row["min_return_rate"] is None and row["segob_figures_constructed"] is None
+        assert row["min_return_rate_title_8"] is None
         assert "SEGOB has not published this month" in row["notes"]
     nov = rows[D(2020, 11, 1)]
     assert (nov["cbp_mexican_uc_encounters"], nov["cbp_mexican_uc_usbp_apprehensions_title_8"],
@@ -283,11 +284,15 @@ def test_mexico_return_rate_with_the_constructed_segob_side_says_so(built):
     jan = rows[D(2024, 1, 1)]
     assert jan["segob_unaccompanied_minor_repatriations"] == 1314 == constructed[D(2024, 1, 1)]
     assert jan["cbp_mexican_uc_encounters"] == 2659
-    assert jan["return_rate"] == pytest.approx(1314 / 2659)
+    assert jan["min_return_rate"] == pytest.approx(1314 / 2659)
+    # No Title 42 in 2024: the Title-8-only variant is the same figure.
+    assert jan["min_return_rate_title_8"] == pytest.approx(1314 / 2659)
+    assert "minimum return rate" in jan["rate_definition"]
+    assert "all titles (8 and 42)" in jan["rate_definition"]
     for row in rows.values():
         assert row["segob_figures_constructed"] is True
         assert "CONSTRUCTED" in row["notes"]
-        assert row["return_rate_above_one"] == (row["return_rate"] > 1)
+        assert row["min_return_rate_above_one"] == (row["min_return_rate"] > 1)
     assert jan["segob_vintage"] == D(2025, 2, 7)  # the 2024 workbook through December
 
 
@@ -300,9 +305,13 @@ def test_discrepancy_definitions_difference_and_vintages(built):
     assert jan["pct_difference"] == pytest.approx(1345 / 2659)
     assert (jan["cbp_vintage"], jan["segob_vintage"]) == (JUNE_2025_CBP, D(2025, 2, 7))
     assert "MEXICO" in jan["cbp_definition"] and "unaccompanied" in jan["segob_definition"]
-    all_minors = rows[(D(2024, 1, 1), "all_minors")]
-    assert all_minors["segob_count"] == 2133  # constructed: both travel conditions
-    assert all_minors["cbp_count"] > jan["cbp_count"]  # plus CBP's accompanied minors
+    assert jan["definitions_comparable"] is True
+    mixed = rows[(D(2024, 1, 1), "uc_plus_ofo_accompanied_minors")]
+    assert mixed["segob_count"] == 2133  # constructed: both travel conditions
+    assert mixed["cbp_count"] > jan["cbp_count"]  # plus CBP's OFO accompanied minors
+    assert mixed["definitions_comparable"] is False
+    assert "children in family units not included" in mixed["cbp_definition"]
+    assert not any(c == "all_minors" for _, c in rows)
     old = rows[(D(2021, 1, 1), "unaccompanied_minors")]
     assert (old["cbp_count"], old["segob_count"], old["difference"], old["pct_difference"],
             old["both_sides_published"]) == (1882, None, None, None, False)
@@ -380,13 +389,24 @@ def test_hhs_vs_cbp_daily_sums_and_monthly_page_figures(built):
     assert feb["hhs_every_day_reported"] is False
     iom = iom_cbp_uc()
     assert feb["cbp_non_mexican_uc_encounters"] == cbp_sum(iom, month=D(2023, 2, 1), mexican=False)
-    assert feb["hhs_daily_to_cbp_ratio"] == pytest.approx(
-        (sum(daily[D(2023, 2, 1)]) / 19) / (feb["cbp_non_mexican_uc_encounters"] / 28))
+    title_8 = cbp_sum(iom, month=D(2023, 2, 1), mexican=False, title="Title 8")
+    assert feb["cbp_non_mexican_uc_title_8"] == title_8 == 8216
+    assert feb["hhs_daily_to_cbp_title_8_ratio"] == pytest.approx(
+        (sum(daily[D(2023, 2, 1)]) / 19) / (title_8 / 28))
+    # June 2020: 307 of 352 non-Mexican UC were expelled under Title 42 and never referred to
+    # HHS; the ratios divide by the 45 under Title 8.
+    june = rows[D(2020, 6, 1)]
+    assert (june["cbp_non_mexican_uc_encounters"], june["cbp_non_mexican_uc_title_8"]) == (
+        cbp_sum(iom, month=D(2020, 6, 1), mexican=False),
+        cbp_sum(iom, month=D(2020, 6, 1), mexican=False, title="Title 8"))
+    assert june["cbp_non_mexican_uc_title_8_per_day"] == pytest.approx(
+        june["cbp_non_mexican_uc_title_8"] / 30)
     # HHS's FY2021 page: 30-day average of referrals 130 in January 2021 (per day).
     jan = rows[D(2021, 1, 1)]
     assert jan["hhs_referrals_30day_avg"] == 130
     assert jan["cbp_non_mexican_uc_encounters"] == 3938
-    assert jan["hhs_referrals_to_cbp_ratio"] == pytest.approx(130 / (3938 / 31))
+    assert jan["cbp_non_mexican_uc_title_8"] == 3938  # no Title 42 row that month
+    assert jan["hhs_referrals_to_cbp_title_8_ratio"] == pytest.approx(130 / (3938 / 31))
     assert jan["hhs_days_reported"] is None  # no daily figures in the warehouse for 2021
     # December 2025: HHS daily only, CBP not (yet) published.
     dec = rows[D(2025, 12, 1)]
@@ -468,3 +488,69 @@ def test_other_analyses_run(built):
     assert len(gtm_2019) == 1 and gtm_2019[0]["minors_returned"] > 0
     hhs = {r["fiscal_year"]: r for r in query(data, compiled_analysis(docs, "hhs_vs_cbp_fiscal_year"))}
     assert hhs[2020]["cbp_months"] == 12 and hhs[2020]["hhs_page_months"] == 12
+
+
+# ------------------------------------------------------------- Amnesty's window and the policy
+
+
+AMNESTY_WINDOW = [D(2020, 11, 1), D(2020, 12, 1), D(2021, 1, 1), D(2021, 2, 1), D(2021, 3, 1),
+                  D(2021, 4, 1)]
+
+
+def test_amnesty_window_mexican_uc_all_titles_and_usbp_title_8_on_the_real_file(built):
+    """Nov 2020 - Apr 2021, Southwest border: the denominators of footnote 27, by hand."""
+    _, data, _ = built
+    iom = iom_cbp_uc()
+    total = one(data, "SELECT sum(cbp_mexican_uc_encounters) AS all_titles, "
+                      "sum(cbp_mexican_uc_usbp_apprehensions_title_8) AS usbp_title_8, "
+                      "sum(cbp_mexican_uc_title_42) AS title_42 "
+                      "FROM marts.mexico_uc_return_rate_monthly "
+                      "WHERE month BETWEEN DATE '2020-11-01' AND DATE '2021-04-01'")
+    assert total["all_titles"] == sum(cbp_sum(iom, month=m, mexican=True)
+                                      for m in AMNESTY_WINDOW) == 12283
+    assert total["usbp_title_8"] == sum(
+        cbp_sum(iom, month=m, mexican=True, title="Title 8", component="U.S. Border Patrol")
+        for m in AMNESTY_WINDOW) == 10568
+    assert total["title_42"] == sum(cbp_sum(iom, month=m, mexican=True, title="Title 42")
+                                    for m in AMNESTY_WINDOW)
+
+
+def test_analysis_amnesty_footnote_27_on_the_loaded_data(built):
+    _, data, docs = built
+    sql = (docs / "compiled" / "returnwatch" / "analyses"
+           / "amnesty_footnote_27_minimum_return_rate.sql").read_text()
+    assert "vintage" in sql and "region" in sql  # says why 12,514 and the loaded total differ
+    row = one(data, compiled_analysis(docs, "amnesty_footnote_27_minimum_return_rate"))
+    assert (row["months_in_window"], row["cbp_months_loaded"]) == (6, 6)
+    assert row["cbp_mexican_uc_encounters"] == 12283
+    assert row["amnesty_min_return_rate"] == pytest.approx(8632 / 12514, abs=5e-4) == 0.69
+    assert row["amnesty_numerator_over_loaded_cbp"] == pytest.approx(8632 / 12283, abs=5e-4)
+    assert row["amnesty_minus_loaded_cbp"] == 12514 - 12283
+    assert row["cbp_land_border_regions"] == ["Southwest Land Border"]
+    # No public copy of SEGOB's section 5 for 2020-2021: the loaded side is missing, not 0.
+    assert row["segob_repatriations_loaded"] is None and row["loaded_min_return_rate"] is None
+
+
+def test_marts_carry_the_policy_regimes_in_force_and_the_changes_within_a_month(built):
+    _, data, _ = built
+    rows = {r["month"]: r for r in query(
+        data, "SELECT month, policy_regimes_in_force, policy_changes_in_month, notes "
+              "FROM marts.mexico_uc_return_rate_monthly")}
+    nov, dec, jan = rows[D(2020, 11, 1)], rows[D(2020, 12, 1)], rows[D(2021, 1, 1)]
+    assert "P.J.E.S. v. Wolf" in nov["policy_changes_in_month"]
+    assert nov["policy_changes_in_month"].startswith("18 Nov 2020")
+    assert "policy changed within the month" in nov["notes"]
+    assert "Title 42 expulsions in force" in dec["policy_regimes_in_force"]
+    assert "P.J.E.S. v. Wolf" in dec["policy_regimes_in_force"]
+    assert dec["policy_changes_in_month"] is None
+    assert [part.split(":")[0] for part in jan["policy_changes_in_month"].split("; ")] == [
+        "29 Jan 2021", "29 Jan 2021", "30 Jan 2021"]
+    may_2023 = rows[D(2023, 5, 1)]["policy_changes_in_month"]
+    assert "last day of Title 42 expulsions in force" in may_2023
+    for mart in ("cbp_segob_discrepancy_monthly", "hhs_vs_cbp_monthly"):
+        got = one(data, f"SELECT any_value(policy_regimes_in_force) AS r FROM marts.{mart} "
+                        "WHERE month = DATE '2020-12-01'")
+        assert got["r"] == dec["policy_regimes_in_force"]
+    seeded = query(data, "SELECT policy_id, url, citation FROM reference.policy_timeline")
+    assert len(seeded) >= 10
+    assert all(r["url"].startswith("https://") and r["citation"] for r in seeded)

@@ -156,7 +156,7 @@ def test_monitors_without_real_figures_run_on_their_columns() -> None:
     cfg = an.load_config()
     months = pd.date_range("2022-01-01", periods=18, freq="MS")
     steady = 0.60 + 0.01 * (np.arange(18) % 3)
-    for metric, column in (("mexico_uc_return_rate", "return_rate"),
+    for metric, column in (("mexico_uc_return_rate", "min_return_rate"),
                            ("cbp_segob_gap", "pct_difference")):
         monitor = cfg.metrics[metric]
         values = steady.copy()

@@ -6,6 +6,8 @@ one monitor during one run ("HHS daily figures: 4 publishing days missing"); it 
 
 - ``severity="info"``: recorded for people who look at the warehouse (e.g. a Great
   Expectations ``warn`` result), never opens an incident, never alerts.
+- ``"check"``: to confirm with the publisher before citing (a policy-rule finding resting on a
+  handful of records); recorded and listed (summary, ops page), never opens an incident.
 - ``"warning"`` / ``"critical"``: opens or updates the incident keyed by ``(monitor, series)``.
 
 It imports only the standard library: DAG files and the validation code import it freely.
@@ -20,8 +22,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Severity = Literal["info", "warning", "critical"]
-SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
+Severity = Literal["info", "check", "warning", "critical"]
+# ``check``: a finding to confirm with the publisher before anyone cites it (a policy rule
+# resting on a handful of records): recorded and listed like ``info``, never paged.
+SEVERITY_RANK: dict[str, int] = {"info": 0, "check": 1, "warning": 2, "critical": 3}
 
 
 @dataclass

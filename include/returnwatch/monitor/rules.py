@@ -22,6 +22,23 @@ Semantics, precisely:
   after ``from`` and on or before ``until``. A monthly period that straddles ``from`` (November
   2020 for an order of 18 November) cannot tell events before the date from events after it:
   it gives an ``info`` finding (``rule_partial_period``), recorded, never alerted.
+- ``history``: besides the level, a period whose figure rises by ``rise_at_least`` above the
+  median of its own previous ``periods`` (at least ``min_periods`` of them) breaks the rule too.
+
+How a finding is graded (what an advocate can cite):
+
+- ``rule_check`` (severity ``check``: recorded and listed, never paged): the finding rests on
+  fewer than ``min_records`` records (default 10) in the publisher's table; the message says
+  "CBP's table shows N records; confirm with CBP before citing". One or two rows of a monthly
+  table are as likely a recording artefact as an event.
+- ``rule_contested_period`` (the ``contested`` entry's severity): the period falls in a span
+  whose legal status was contested or mixed (expulsions of children before any court ruled on
+  them; a month that holds an injunction, its stay and an agency exception). The message says
+  so, never "violation".
+- ``rule_violation`` (the rule's severity): everything else.
+
+Every finding carries the rule's ``caveat`` and its sources with their URLs
+(``details.caveat`` / ``details.sources``): the Slack message and the ops page show both.
 """
 
 from __future__ import annotations
@@ -55,6 +72,30 @@ class RuleSource(BaseModel):
     url: str | None = None
     date: dt.date | None = None
     note: str | None = None
+
+
+class ContestedPeriod(BaseModel):
+    """A span whose legal status was contested or mixed: findings in it say so."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: dt.date = Field(alias="from")
+    until: dt.date
+    why: str                                    # one sentence, quoted in the finding
+    severity: Literal["check", "warning"] = "warning"
+
+    def covers(self, start: pd.Timestamp) -> bool:
+        return pd.Timestamp(self.from_) <= start <= pd.Timestamp(self.until)
+
+
+class HistoryCheck(BaseModel):
+    """The figure judged against its own history: a rise above the median of past periods."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    periods: int = Field(default=12, ge=1)
+    min_periods: int = Field(default=6, ge=1)
+    rise_at_least: float = Field(gt=0)
 
 
 class ColumnFilter(BaseModel):
@@ -133,6 +174,16 @@ class PolicyRule(BaseModel):
 
     label: str                                  # one line advocates read in the alert
     severity: Literal["warning", "critical"] = "critical"
+    # What an advocate must keep in mind before quoting a finding (shown in Slack and ops).
+    caveat: str
+    # Findings resting on fewer records than this are `check` (confirm with the publisher).
+    min_records: int = Field(default=10, ge=0)
+    # The column counting the records a finding rests on (summed over the period's rows);
+    # default: the value column itself, for `sum` rules over counts.
+    evidence_column: str | None = None
+    evidence_publisher: str = "CBP"             # whose table the records are in
+    contested: list[ContestedPeriod] = Field(default_factory=list)
+    history: HistoryCheck | None = None
     source: str                                 # returnwatch source of the figures
     table: str                                  # schema.table the rule reads
     period_column: str = "month"
@@ -151,15 +202,27 @@ class PolicyRule(BaseModel):
     def _qualified_table(cls, value: str) -> str:
         return sql_names.qualified_table(value)
 
-    @field_validator("period_column", "value_column", "show_columns", "where")
+    @field_validator("period_column", "value_column", "show_columns", "where",
+                     "evidence_column")
     @classmethod
     def _columns(cls, value: Any) -> Any:
-        return sql_names.column_names(value)
+        return value if value is None else sql_names.column_names(value)
+
+    @model_validator(mode="after")
+    def _evidence(self) -> PolicyRule:
+        if self.evidence_column is None and self.aggregate != "sum" and self.min_records:
+            raise ValueError("a rule that does not sum counts needs `evidence_column` (the "
+                             "count its findings rest on) or `min_records: 0`")
+        return self
 
     def columns(self) -> list[str]:
         """Every column the rule reads."""
         return list(dict.fromkeys([self.period_column, self.value_column, *self.where,
-                                   *self.show_columns]))
+                                   *self.show_columns,
+                                   *([self.evidence_column] if self.evidence_column else [])]))
+
+    def contested_at(self, start: pd.Timestamp) -> ContestedPeriod | None:
+        return next((c for c in self.contested if c.covers(start)), None)
 
 
 class _MonitorsFile(BaseModel):
@@ -239,20 +302,47 @@ def evaluate_rule(frame: pd.DataFrame, name: str, rule: PolicyRule, *,
         recent = rows["_start"] >= pd.Timestamp(since)
         starts_inside &= recent
         straddles &= recent
+    rises = _rises(rows, rule) if rule.history is not None else {}
     out: list[Finding] = []
     for part, partial in ((rows[starts_inside], False), (rows[straddles], True)):
         if part.empty:
             continue
         per_period = part.groupby("_start")[rule.value_column].agg(rule.aggregate)
-        broken = per_period[rule.condition.holds(per_period)]
+        level = rule.condition.holds(per_period)
+        risen = pd.Series([p in rises for p in per_period.index], index=per_period.index)
+        broken = per_period[level | risen]
         for period, value in broken.items():
             evidence = part[part["_start"] == period]
-            out.append(_finding(name, rule, evidence, period, float(value), run_at, partial))
+            out.append(_finding(name, rule, evidence, period, float(value), run_at, partial,
+                                level=bool(level[period]), rise=rises.get(period)))
     return sorted(out, key=lambda f: (f.period or "", f.kind))
 
 
+def _rises(rows: pd.DataFrame, rule: PolicyRule) -> dict[pd.Timestamp, dict[str, float]]:
+    """Periods whose figure rose ``rise_at_least`` above the median of its own past periods."""
+    history = rule.history
+    assert history is not None
+    series = rows.groupby("_start")[rule.value_column].agg(rule.aggregate).dropna().sort_index()
+    out: dict[pd.Timestamp, dict[str, float]] = {}
+    for i, (period, value) in enumerate(series.items()):
+        past = series.iloc[max(0, i - history.periods):i]
+        if len(past) < history.min_periods:
+            continue
+        baseline = float(past.median())
+        if value - baseline >= history.rise_at_least:
+            out[period] = {"baseline_median": baseline, "baseline_periods": len(past),
+                           "rise": float(value - baseline)}
+    return out
+
+
+def _records(rule: PolicyRule, evidence: pd.DataFrame) -> int:
+    column = rule.evidence_column or rule.value_column
+    return int(pd.to_numeric(evidence[column], errors="coerce").fillna(0).sum())
+
+
 def _finding(name: str, rule: PolicyRule, evidence: pd.DataFrame, period: pd.Timestamp,
-             value: float, run_at: dt.datetime, partial: bool) -> Finding:
+             value: float, run_at: dt.datetime, partial: bool, *, level: bool = True,
+             rise: dict[str, float] | None = None) -> Finding:
     shown = evidence.sort_values(rule.value_column, ascending=False, kind="stable")
     cited = [{**{c: _plain(r[c]) for c in rule.show_columns},
               rule.value_column: _plain(r[rule.value_column])}
@@ -262,23 +352,44 @@ def _finding(name: str, rule: PolicyRule, evidence: pd.DataFrame, period: pd.Tim
     applies = {"from": rule.applies.from_.isoformat(),
                "until": rule.applies.until.isoformat() if rule.applies.until else None}
     where = [f.describe(c) for c, f in rule.where.items()]
+    records = _records(rule, evidence)
+    contested = rule.contested_at(period)
+    what = (f"{rule.label} {label_period}: {value:,.4g}"
+            + (f" ({rule.aggregate} of {rule.value_column} {rule.condition.describe()})"
+               if level else "")
+            + (f"; {rise['rise']:+.2f} above the median {rise['baseline_median']:.2f} of its "
+               f"previous {rise['baseline_periods']} periods" if rise else ""))
+    check_note = (f"{rule.evidence_publisher}'s table shows {records:,} record(s); confirm "
+                  f"with {rule.evidence_publisher} before citing")
     if partial:
+        kind, severity = "rule_partial_period", "info"
         message = (f"{rule.label} ({name}) {label_period}: {value:,.4g} in a period that "
                    f"straddles the rule's start {applies['from']}; monthly figures cannot say "
                    "which came after it")
+    elif records < rule.min_records:
+        kind, severity = "rule_check", "check"
+        message = f"{what}. {check_note}."
+    elif contested is not None:
+        kind, severity = "rule_contested_period", contested.severity
+        message = f"{what}. The legal status of this period was contested: {contested.why}"
     else:
-        message = (f"{rule.label} ({name}) {label_period}: {rule.aggregate} of "
-                   f"{rule.value_column} = {value:,.4g} {rule.condition.describe()}; "
-                   f"{len(cited)} row(s); source: {rule.sources[0].citation}")
+        kind, severity = "rule_violation", rule.severity
+        message = f"{what}; {len(cited)} row(s); source: {rule.sources[0].citation}"
     return Finding(
-        monitor=MONITOR, kind="rule_partial_period" if partial else "rule_violation",
-        source=rule.source, series=name,
-        severity="info" if partial else rule.severity,
+        monitor=MONITOR, kind=kind, source=rule.source, series=name,
+        severity=severity,  # type: ignore[arg-type]
         message=message, run_at=run_at, period=label_period, value=value,
         expected=f"{rule.aggregate}({rule.value_column}) not {rule.condition.describe()}",
         details={"rule": name, "label": rule.label, "condition":
                  f"{rule.aggregate}({rule.value_column}) {rule.condition.describe()}",
                  "where": where, "applies": applies, "sources": sources,
+                 "caveat": rule.caveat, "records": records, "min_records": rule.min_records,
+                 "evidence_publisher": rule.evidence_publisher,
+                 "check_note": check_note if kind == "rule_check" else None,
+                 "contested": (None if contested is None else
+                               {"from": contested.from_.isoformat(),
+                                "until": contested.until.isoformat(), "why": contested.why}),
+                 "level_broken": level, "history": rise,
                  "table": rule.table, "rows": cited, "row_count": len(cited),
                  "partial_period": partial})
 
@@ -321,6 +432,6 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, *, run_at: dt.datetime,
     return out
 
 
-__all__ = ["MONITOR", "Applies", "ColumnFilter", "Condition", "LatestVintage", "PolicyRule",
-           "RuleSource", "evaluate_rule", "evaluate_rules", "load_rules", "matching_rows",
+__all__ = ["MONITOR", "Applies", "ColumnFilter", "Condition", "ContestedPeriod",
+           "HistoryCheck", "LatestVintage", "PolicyRule", "RuleSource", "evaluate_rule", "evaluate_rules", "load_rules", "matching_rows",
            "rule_rows"]

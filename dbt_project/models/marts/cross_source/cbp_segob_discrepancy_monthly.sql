@@ -1,9 +1,16 @@
--- CBP and SEGOB count the same returns of Mexican children from two sides (docs/sources.md): the
--- gap between them by month, for two comparisons that keep definitions apart:
---   unaccompanied_minors  CBP encounters of Mexican UC  vs  SEGOB repatriations of
---                         unaccompanied Mexican minors;
---   all_minors            CBP encounters of Mexican UC + accompanied minors  vs  SEGOB
---                         repatriations of Mexican minors, both travel conditions.
+-- CBP's encounters of Mexican children against SEGOB's repatriation events of Mexican minors
+-- received from the US, by month. These are NOT the same events counted twice: CBP counts
+-- encounters (children it later sent to HHS care included), SEGOB counts repatriations it
+-- received; both count events, not people; month boundaries, region and repeat crossings differ.
+-- Two comparisons:
+--   unaccompanied_minors            CBP encounters of Mexican UC  vs  SEGOB repatriations of
+--                                   unaccompanied Mexican minors (the gap the monitor watches);
+--   uc_plus_ofo_accompanied_minors  CBP encounters of Mexican UC + CBP "Accompanied Minors"  vs
+--                                   SEGOB repatriations of Mexican minors, both travel conditions.
+--       DHS defines "Accompanied Minors" as minors encountered by OFO at ports of entry with a
+--       US-citizen or lawful-resident parent; children crossing with their parents are inside
+--       family units (FMUA) and cannot be split out, so CBP has no "all minors" figure. The gap
+--       of this comparison is definitional: shown for reference, never alerted on.
 -- A side that has not published a month is NULL, and so are the difference and percentage.
 
 with cbp as (
@@ -25,6 +32,12 @@ months as (
 
 ),
 
+policy as (
+
+    select * from {{ ref('int_policy__regimes_by_month') }}
+
+),
+
 comparisons as (
 
     select
@@ -35,8 +48,8 @@ comparisons as (
             as segob_definition
     union all
     select
-        'all_minors',
-        'CBP encounters of Mexican minors: UC plus Accompanied Minors, all titles and components (events)',
+        'uc_plus_ofo_accompanied_minors',
+        'CBP encounters of Mexican UC + OFO accompanied minors (children in family units not included), all titles (events)',
         'SEGOB repatriation events of Mexican minors from the US, accompanied and unaccompanied (bulletin section 5)'
 
 ),
@@ -51,6 +64,7 @@ joined as (
         comparisons.comparison,
         comparisons.cbp_definition,
         comparisons.segob_definition,
+        comparisons.comparison = 'unaccompanied_minors' as definitions_comparable,
         case comparisons.comparison
             when 'unaccompanied_minors' then cbp.mexican_uc
             else cbp.mexican_uc + cbp.mexican_accompanied_minors
@@ -66,11 +80,14 @@ joined as (
         segob.vintage as segob_vintage,
         segob.first_published_vintage as segob_first_published_vintage,
         segob.source_files as segob_source_files,
-        segob.figures_constructed as segob_figures_constructed
+        segob.figures_constructed as segob_figures_constructed,
+        policy.policy_regimes_in_force,
+        policy.policy_changes_in_month
     from months
     cross join comparisons
     left join cbp on cbp.month = months.month
     left join segob on segob.month = months.month
+    left join policy on policy.month = months.month
 
 )
 
@@ -81,12 +98,15 @@ select
     comparison,
     cbp_definition,
     segob_definition,
+    definitions_comparable,
     cbp_count,
     segob_count,
     cbp_count - segob_count as difference,
     (cbp_count - segob_count)::double / nullif(cbp_count, 0) as pct_difference,
     cbp_count is not null and segob_count is not null as both_sides_published,
     title_42_in_force,
+    policy_regimes_in_force,
+    policy_changes_in_month,
     cbp_land_border_regions,
     cbp_vintage,
     cbp_first_published_vintage,

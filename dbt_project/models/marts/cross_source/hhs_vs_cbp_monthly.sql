@@ -1,8 +1,10 @@
--- A cross-check between the US agencies (docs/sources.md): HHS/DHS's daily count of children
--- apprehended and placed in CBP custody, which excludes Mexican children, summed by month,
--- against CBP's monthly encounters of non-Mexican unaccompanied children. Daily figures are
--- not published every day (no Fridays or Saturdays since March 2021), so the comparison is made
--- per day: the HHS average per reported day vs CBP's monthly count / days in the month.
+-- A cross-check between the US agencies: HHS/DHS's daily count of children apprehended and
+-- placed in CBP custody, which excludes Mexican children, and HHS's referrals into its care,
+-- against CBP's monthly encounters of non-Mexican unaccompanied children UNDER TITLE 8: children
+-- expelled under Title 42 were never placed in custody for referral, so dividing by all titles
+-- would measure the expulsion policy, not the agencies' agreement. Daily figures are not
+-- published every day (no Fridays or Saturdays since March 2021), so the comparison is made per
+-- day: the HHS average per reported day vs CBP's monthly count / days in the month.
 
 with cbp as (
 
@@ -19,6 +21,12 @@ hhs_daily as (
 hhs_pages as (
 
     select * from {{ ref('int_hhs__uc_monthly_measures') }}
+
+),
+
+policy as (
+
+    select * from {{ ref('int_policy__regimes_by_month') }}
 
 ),
 
@@ -47,6 +55,10 @@ joined as (
         cbp.non_mexican_uc_usbp as cbp_non_mexican_uc_usbp,
         cbp.non_mexican_uc_ofo as cbp_non_mexican_uc_ofo,
         cbp.non_mexican_uc::double / months.days_in_month as cbp_non_mexican_uc_per_day,
+        cbp.non_mexican_uc_title_8::double / months.days_in_month
+            as cbp_non_mexican_uc_title_8_per_day,
+        policy.policy_regimes_in_force,
+        policy.policy_changes_in_month,
         hhs_daily.days_reported as hhs_days_reported,
         hhs_daily.apprehended_excl_mexico_reported_days as hhs_apprehended_excl_mexico_reported_days,
         hhs_daily.apprehended_excl_mexico_per_reported_day as hhs_apprehended_excl_mexico_per_day,
@@ -64,6 +76,7 @@ joined as (
     left join cbp on cbp.month = months.month
     left join hhs_daily on hhs_daily.month = months.month
     left join hhs_pages on hhs_pages.month = months.month
+    left join policy on policy.month = months.month
 
 )
 
@@ -78,18 +91,22 @@ select
     cbp_non_mexican_uc_usbp,
     cbp_non_mexican_uc_ofo,
     cbp_non_mexican_uc_per_day,
+    cbp_non_mexican_uc_title_8_per_day,
     hhs_days_reported,
     hhs_days_reported = days_in_month as hhs_every_day_reported,
     hhs_apprehended_excl_mexico_reported_days,
     hhs_apprehended_excl_mexico_per_day,
     hhs_transferred_out_reported_days,
     hhs_referrals_30day_avg,
-    hhs_apprehended_excl_mexico_per_day / nullif(cbp_non_mexican_uc_per_day, 0)
-        as hhs_daily_to_cbp_ratio,
-    hhs_referrals_30day_avg / nullif(cbp_non_mexican_uc_per_day, 0) as hhs_referrals_to_cbp_ratio,
-    'per day: HHS = average over the reported days of children apprehended and placed in CBP custody (excluding Mexico; people placed in custody); CBP = non-Mexican UC encounters (events) / days in month'
+    hhs_apprehended_excl_mexico_per_day / nullif(cbp_non_mexican_uc_title_8_per_day, 0)
+        as hhs_daily_to_cbp_title_8_ratio,
+    hhs_referrals_30day_avg / nullif(cbp_non_mexican_uc_title_8_per_day, 0)
+        as hhs_referrals_to_cbp_title_8_ratio,
+    'per day: HHS = average over the reported days of children apprehended and placed in CBP custody (excluding Mexico; people placed in custody), or HHS 30-day average of referrals into its care; CBP = non-Mexican UC encounters under Title 8 (events; expelled children were never referred) / days in month'
         as comparison_definition,
     title_42_in_force,
+    policy_regimes_in_force,
+    policy_changes_in_month,
     cbp_land_border_regions,
     cbp_vintage,
     cbp_source_files,
