@@ -11,7 +11,7 @@ import pytest
 
 from returnwatch import airflow_env, settings
 
-EXPECTED_DAGS = {"hhs_uc_daily", "hhs_uc_monthly", "cbp_encounters_monthly",
+EXPECTED_DAGS = {"hhs_uc_daily", "hhs_uc_monthly", "cbp_encounters_monthly", "dispatch_alerts",
                  "segob_bulletin_monthly", "transform", "monitor"}
 # Modules a DAG file must not import at parse time: Airflow re-parses DAG files every few
 # seconds, so these load inside tasks only.
