@@ -49,7 +49,7 @@ def dispatch(*, run_id: str, now: dt.datetime | None = None, dag_facts: Any = No
             warehouse.init(own)
             return dispatch(run_id=run_id, now=now, dag_facts=dag_facts, archive=archive,
                             con=own)
-    from returnwatch.alerts.delivery import deliver_pending, ensure_schema
+    from returnwatch.alerts.delivery import check_slack_scopes, deliver_pending, ensure_schema
     from returnwatch.monitor.watchdog import run_watchdog
 
     clock = now or dt.datetime.now(dt.UTC)
@@ -63,10 +63,12 @@ def dispatch(*, run_id: str, now: dt.datetime | None = None, dag_facts: Any = No
     except Exception as exc:  # delivered first, raised below: one failure must not hide all
         log.exception("watchdog failed; delivering the queued alerts anyway")
         watchdog_error = exc
+    missing_scopes = check_slack_scopes(con, now=clock)
     report = deliver_pending(con, now=now)
     if watchdog_error is not None:
         raise watchdog_error
-    return {"watchdog_alerts": watchdog_alerts, "delivery": report.as_dict()}
+    return {"watchdog_alerts": watchdog_alerts, "missing_scopes": missing_scopes,
+            "delivery": report.as_dict()}
 
 
 def airflow_dag_facts(dag_id: str) -> Any:
