@@ -42,8 +42,10 @@ from returnwatch.sources import SOURCE_MODULES
 log = logging.getLogger(__name__)
 
 # The state in the terminal (one word, loud when wrong) and on the page (plain words).
-STATE_MARK = {"fresh": "ok", "late": "LATE", "stopped": "STOPPED", "no_data": "NO-DATA"}
-STATE_LABEL = {"fresh": "fresh", "late": "late", "stopped": "stopped", "no_data": "no data"}
+STATE_MARK = {"fresh": "ok", "unchecked": "UNCHECKED", "late": "LATE", "stopped": "STOPPED",
+              "no_data": "NO-DATA"}
+STATE_LABEL = {"fresh": "fresh", "unchecked": "not checked", "late": "late",
+               "stopped": "stopped", "no_data": "no data"}
 REVISION_WINDOW_DAYS = 90
 # The only states in which a source needs nobody. Anything else (late, stopped, no_data,
 # unchecked, a state a newer version adds, or never judged) needs attention: a monitoring
@@ -66,7 +68,7 @@ class SourceStatus:
     source: str
     title: str | None
     calendar: str | None              # daily / monthly (config/monitors.yaml), None: no rule
-    state: str | None                 # fresh / late / stopped / no_data
+    state: str | None                 # fresh / unchecked / late / stopped / no_data
     newest_period: dt.date | None     # newest period in the raw data at the run
     expected_period: dt.date | None   # newest period the publishing calendar says is due
     missed_periods: int               # periods due but absent after newest_period
@@ -101,6 +103,12 @@ class SourceStatus:
         unit = "month" if self.calendar == "monthly" else "publishing day"
         plural = "" if self.missed_periods == 1 else "s"
         return f"{self.missed_periods} {unit}{plural} missing"
+
+    @property
+    def unchecked(self) -> bool:
+        """returnwatch has not checked the site within its schedule plus grace (the monitor
+        run said so, or the watchdog has an incident open since)."""
+        return self.state == "unchecked"
 
     @property
     def unverified(self) -> bool:
@@ -187,6 +195,10 @@ def collect(con: Any, *, now: dt.datetime | None = None,
         from monitor.revisions where detected_at >= ?
         order by detected_at desc, source, raw_table, figure, key""", [since])
     titles, calendars = _titles(), _calendars()
+    # The watchdog runs every few minutes, the monitor daily: a source it found unchecked since
+    # the monitor's last run is unchecked now, whatever that run said.
+    unchecked_now = {i.source for i in incidents
+                     if i.monitor == "watchdog" and i.kind == "source_unchecked"}
 
     sources = []
     for source in _source_order(freshness):
@@ -195,7 +207,8 @@ def collect(con: Any, *, now: dt.datetime | None = None,
             source=source,
             title=titles.get(source),
             calendar=calendars.get(source),
-            state=row.get("state"),
+            state=("unchecked" if source in unchecked_now and row.get("state") in (None, "fresh")
+                   else row.get("state")),
             newest_period=row.get("newest_period"),
             expected_period=row.get("expected_period"),
             missed_periods=row.get("missed_publishing_days") or 0,

@@ -131,7 +131,11 @@ def _freshness(con: Any) -> list[str]:
                 f"expected {expected}")
         if checked is not None:
             line += f"; site last checked {checked:%Y-%m-%d}"
-            if state == "fresh" and newest is not None and expected is not None and newest < expected:
+            if state == "unchecked":
+                # Its DAG has not checked the site within its schedule plus grace.
+                line += " — NOT CHECKED since then (runbook: source_unchecked)"
+            if state in ("fresh", "unchecked") and newest is not None and expected is not None \
+                    and newest < expected:
                 # Monthly sources count a month missed only if it was due at the last check.
                 line += " (months due since then are not verified yet)"
         out.append(line)

@@ -11,7 +11,7 @@ import pytest
 
 from returnwatch import airflow_env, settings
 
-EXPECTED_DAGS = {"hhs_uc_daily", "hhs_uc_monthly", "cbp_encounters_monthly",
+EXPECTED_DAGS = {"hhs_uc_daily", "hhs_uc_monthly", "cbp_encounters_monthly", "dispatch_alerts",
                  "segob_bulletin_monthly", "transform", "monitor"}
 # Modules a DAG file must not import at parse time: Airflow re-parses DAG files every few
 # seconds, so these load inside tasks only.
@@ -95,3 +95,13 @@ def test_warehouse_writers_share_the_one_slot_pool(parsed: dict) -> None:
                ("monitor", "send_alerts"), ("monitor", "refresh_snapshot")}
     for dag_id, task_id in writers:
         assert parsed["dags"][dag_id]["tasks"][task_id]["pool"] == "warehouse", (dag_id, task_id)
+
+
+def test_the_dispatcher_runs_every_5_minutes_outside_the_warehouse_pool(parsed: dict) -> None:
+    """Alerts must not queue behind loads and builds in the one-slot pool (issue 19)."""
+    from returnwatch.airflow_support import WAREHOUSE_POOL
+
+    dag = parsed["dags"]["dispatch_alerts"]
+    assert dag["max_active_runs"] == 1 and dag["catchup"] is False
+    assert {t["pool"] for t in dag["tasks"].values()} == {"default_pool"}
+    assert WAREHOUSE_POOL not in {t["pool"] for t in dag["tasks"].values()}

@@ -146,11 +146,12 @@ def monthly_cbp_files(day: str) -> list[str]:
 
 
 def test_cbp_not_checked_is_recorded_not_blamed_on_cbp(con, monthly) -> None:
-    """count_missed: checked — months due since the last check are unverified, not missed."""
+    """count_missed: checked — months due since the last check are unverified, not missed;
+    the source is ``unchecked`` (never ``fresh``: nobody looked for four years)."""
     monthly.cbp(D("2021-03-20"), received=at("2021-03-20", 15))
     state = assess_freshness(con, CBP, run_at=at("2025-06-08"))
     assert (state.state, state.newest_period, state.cause) == (
-        "fresh", D("2021-01-01"), "not_checked")
+        "unchecked", D("2021-01-01"), "not_checked")
     assert len(state.unverified_periods) == 51 and state.missed_periods == []
     assert (state.finding.kind, state.finding.severity) == ("not_checked", "info")
 
@@ -161,8 +162,11 @@ def test_cbp_not_checked_is_recorded_not_blamed_on_cbp(con, monthly) -> None:
 def test_segob_fresh_late_stopped_on_its_real_calendar(con, monthly) -> None:
     # 7 June 2025: the 2025 workbook through April.
     monthly.segob(D("2025-06-07"), (2025,), received=at("2025-06-07", 15))
+    # Ten days without a check: on time as far as anyone knows, but nobody looked.
+    assert assess_freshness(con, SEGOB, run_at=at("2025-06-17")).state == "unchecked"
+    monthly.check(SEGOB, at("2025-06-16", 15), "not_modified")
     assert assess_freshness(con, SEGOB, run_at=at("2025-06-17")).state == "fresh"
-    for day in ("2025-07-21", "2025-07-22", "2025-09-22"):
+    for day in ("2025-07-20", "2025-07-21", "2025-07-22", "2025-09-22"):
         monthly.check(SEGOB, at(day, 15), "not_modified")
     assert assess_freshness(con, SEGOB, run_at=at("2025-07-21")).state == "fresh"
     late = assess_freshness(con, SEGOB, run_at=at("2025-07-22"))
@@ -181,7 +185,7 @@ def test_hhs_pages_stopped_since_february_2021_is_one_finding(con, monthly) -> N
                       received=at("2021-03-20", 13))
     # Before returnwatch looks again, nothing is blamed on HHS.
     before = assess_freshness(con, HHS_MONTHLY, run_at=at("2025-06-16"))
-    assert (before.state, before.finding.severity) == ("fresh", "info")
+    assert (before.state, before.finding.severity) == ("unchecked", "info")
     monthly.check(HHS_MONTHLY, at("2025-06-16", 13), "not_modified")
     state = assess_freshness(con, HHS_MONTHLY, run_at=at("2025-06-17"))
     assert (state.state, state.cause, state.newest_period) == (

@@ -72,6 +72,9 @@ class _State:
     # Messages accepted per channel id (conversations.history answers from it).
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     outage: Failure | None = None    # every call fails like this until restore()
+    # The bot token's scopes, sent back as Slack does in the x-oauth-scopes header.
+    scopes: list[str] = field(default_factory=lambda: [
+        "chat:write", "files:write", "channels:history", "groups:history"])
     lock: threading.Lock = field(default_factory=threading.Lock)
     counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -213,7 +216,7 @@ def _handler_for(state: _State) -> type[BaseHTTPRequestHandler]:
                 # status 200 without an error: only slow, then a normal answer
             answer = self._authorised() or self._answer(method, payload)
             record.answered = answer
-            self._json(200, answer)
+            self._json(200, answer, {"x-oauth-scopes": ",".join(state.scopes)})
 
         def _parse(self, raw: bytes, query: str) -> dict[str, Any]:
             fields: dict[str, Any] = {k: v[0] if len(v) == 1 else v

@@ -21,10 +21,16 @@ Guarantees and their limits:
   first such error, so rows keep their order; after a per-message refusal the run goes on with
   other incidents, but holds back later alerts of the same incident (no "resolved" before its
   "opened").
-- The attempt is counted and committed *before* the call to Slack. If the process dies
-  between Slack's answer and the "sent" update, the next run sends that alert again: the only
-  way to repost. The message carries Slack metadata (``returnwatch_alert`` with the alert id),
-  so a later version can look for it before resending.
+- The attempt is counted and committed *before* the call to Slack. After an attempt whose
+  outcome is unknown (a timeout, a 5xx, a process that died between Slack's answer and the
+  "sent" update) the channel's history is searched for the message's metadata
+  (``returnwatch_alert`` with the alert id) before posting again. When that lookup is refused
+  (no ``channels:history`` scope, bot not in the channel) or incomplete, the alert is held as
+  ``unknown`` (never re-posted blind) and ops get one ``delivery_problem`` alert saying what to
+  check; ``returnwatch alerts requeue`` sends it again once a person has looked.
+- The token's scopes are checked at the start of every dispatcher run
+  (``check_slack_scopes``: ``auth.test`` and Slack's ``x-oauth-scopes`` header); a missing one
+  is a logged error and one ops alert (sent once).
 - Digest (``audiences.<name>.digest``): a non-critical opening is held until the digest time
   and tagged with the digest's key (``digest_id``: audience, channel, digest slot). At that
   time all pending rows with that key go out as ONE message, under the same rules as a single
@@ -257,6 +263,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 # --------------------------------------------------------------------------- delivery
 
+# Alerts about returnwatch itself: never held by quiet hours or a digest.
+OPS_NOTICES = ("task_failed", "delivery_problem")
+
 
 @dataclass
 class DeliveryReport:
@@ -268,6 +277,7 @@ class DeliveryReport:
     failed: list[str] = field(default_factory=list)  # gave up on (status failed)
     suppressed: list[str] = field(default_factory=list)  # muted / acknowledged / too soon
     deferred: list[str] = field(default_factory=list)    # quiet hours, digest, backoff
+    unknown: list[str] = field(default_factory=list)     # may have reached Slack: held
     pending_left: int = 0                            # rows still pending after this run
     errors: list[str] = field(default_factory=list)  # redacted error texts
 
@@ -335,9 +345,11 @@ class _Clock:
 
 def requeue_failed(con: duckdb.DuckDBPyConnection,
                    alert_ids: Sequence[str] | None = None) -> int:
-    """Put ``failed`` alerts back to ``pending`` with a fresh attempt count; returns how many."""
+    """Put ``failed`` and ``unknown`` alerts back to ``pending`` with a fresh attempt count
+    (so an ``unknown`` one is posted without a history lookup: a person has checked the
+    channel); returns how many."""
     ensure_schema(con)
-    where, params = "status = 'failed'", []
+    where, params = "status IN ('failed', 'unknown')", []
     if alert_ids is not None:
         where += " AND list_contains(?::VARCHAR[], alert_id)"
         params.append(list(alert_ids))
@@ -391,7 +403,7 @@ def _apply_policies(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]],
             continue
         audience = cfg.audiences.get(row["audience"])
         wait = None
-        if audience is not None and row["event"] != "task_failed":
+        if audience is not None and row["event"] not in OPS_NOTICES:
             if audience.quiet_hours is not None:
                 wait = audience.quiet_hours.deferred_until(now, row["severity"])
             digest = audience.digest
@@ -498,7 +510,7 @@ def _deliver_to_console(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any
 def _deliver_to_slack(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]],
                       override: Callable[[str], str | None] | None, poster: Any,
                       cfg: DeliverySettings, report: DeliveryReport, clock: _Clock) -> None:
-    from returnwatch.alerts.slack import SlackDeliveryError
+    from returnwatch.alerts.slack import HistoryUnavailable, SlackDeliveryError
 
     held_back: set[str] = set()  # incidents whose earlier alert did not go out this run
     done: set[str] = set()       # rows that went (or were tried) within a digest this run
@@ -551,8 +563,20 @@ def _deliver_to_slack(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
         # before recording the answer): look for the message before posting it again.
         already = None
         if row["attempts"] > 0 and _ambiguous(row["last_error"]):
-            already = poster.find_posted(channel=channel, alert_id=key,
-                                         oldest=row["last_attempt_at"])
+            try:
+                already = poster.find_posted(channel=channel, alert_id=key,
+                                             oldest=row["last_attempt_at"])
+            except HistoryUnavailable as exc:
+                _hold_unknown(con, group, key, channel, str(exc), now, report)
+                held_back.update(r["incident_id"] or "" for r in group)
+                continue
+            except SlackDeliveryError as exc:  # Slack down: the lookup waits with the rest
+                # Counted as an attempt, so an outage of hours backs off as a post would.
+                for r in group:
+                    _record_failure(con, r["alert_id"], row["attempts"] + 1, dead=False,
+                                    global_=True, now=now, cfg=cfg, error=str(exc),
+                                    report=report)
+                break
         # Count the attempt before calling Slack (see the module docstring).
         con.execute("UPDATE monitor.alerts SET attempts = ?, last_attempt_at = ? "
                     "WHERE list_contains(?::VARCHAR[], alert_id)", [attempts, now, ids])
@@ -600,6 +624,79 @@ def _deliver_to_slack(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
                           thread_ts or posted.ts, cfg, row)
         if parent is not None and incident_id:
             _update_parent(con, poster, alert_id, incident_id, parent, now)
+
+
+def _hold_unknown(con: duckdb.DuckDBPyConnection, group: list[dict[str, Any]], key: str,
+                  channel: str, error: str, now: dt.datetime, report: DeliveryReport) -> None:
+    """The alert may already be in Slack and nobody can tell: hold it, tell ops once."""
+    ids = [r["alert_id"] for r in group]
+    con.execute("UPDATE monitor.alerts SET status = 'unknown', last_error = ?, "
+                "next_attempt_at = NULL WHERE list_contains(?::VARCHAR[], alert_id)",
+                [error[:1000], ids])
+    report.unknown.extend(ids)
+    report.errors.append(error)
+    log.error("alert %s held as unknown (not re-posted blind): %s", key, error)
+    headline = str(group[0]["text"] or "").split("\n", 1)[0][:150]
+    notify_ops(con, f"unknown:{key}", header="An alert may or may not have reached Slack",
+               body=(f"The alert \"{headline}\" ({key}) to {channel} was sent once with no "
+                     f"answer, and returnwatch could not check the channel for it: {error}. "
+                     "It is held as unknown, not posted again. Look in the channel: if it is "
+                     "not there, run `returnwatch alerts requeue`. Grant the bot "
+                     "channels:history (groups:history for a private channel) so this does "
+                     "not recur (docs/operations.md, Slack app scopes)."),
+               now=now)
+
+
+def notify_ops(con: duckdb.DuckDBPyConnection, key: str, *, header: str, body: str,
+               now: dt.datetime | None = None) -> bool:
+    """Queue one ``delivery_problem`` alert for ops (idempotent on ``key``): the outbox
+    telling ops about itself. Returns whether it was new."""
+    from returnwatch.monitor.store import enqueue_alert
+
+    audience = audience_for("delivery")
+    blocks = [{"type": "header", "text": {"type": "plain_text", "text": header[:150]}},
+              {"type": "section", "text": {"type": "mrkdwn", "text": body[:2900]}}]
+    added = enqueue_alert(con, alert_id=f"delivery_problem:{key}", incident_id=None,
+                          event="delivery_problem", audience=audience,
+                          channel=channel_for(audience), text=f"{header}\n\n{body}",
+                          blocks=blocks, run_id=None)
+    if added:
+        # Marked composed: its words are final (compose() re-renders incident alerts only).
+        con.execute("UPDATE monitor.alerts SET composed_at = ?, severity = 'warning' "
+                    "WHERE alert_id = ?", [now or _now(), f"delivery_problem:{key}"])
+    return added
+
+
+def check_slack_scopes(con: duckdb.DuckDBPyConnection,
+                       now: dt.datetime | None = None) -> list[str] | None:
+    """At the start of a dispatcher run: the scopes Slack says the token has (``auth.test``
+    and the ``x-oauth-scopes`` header), against the required ones. A missing scope is a
+    logged error and one ops alert (queued, sent by this run). Returns the missing scopes, or
+    None when there is no token or Slack could not be asked (delivery then reports it)."""
+    from returnwatch.alerts.slack import SlackDeliveryError, SlackPoster, slack_token
+
+    token = slack_token()
+    if token is None:
+        return None
+    cfg = alerts_config().delivery
+    poster = SlackPoster(token, timeout_seconds=cfg.timeout_seconds,
+                         max_rate_limit_wait_seconds=cfg.max_rate_limit_wait_seconds)
+    try:
+        missing = poster.missing_scopes()
+    except SlackDeliveryError as exc:
+        log.warning("Slack scopes not checked (%s); delivery will report the problem", exc)
+        return None
+    if missing:
+        log.error("the Slack token lacks the scope(s) %s (docs/operations.md, Slack app "
+                  "scopes)", ", ".join(missing))
+        notify_ops(con, "scopes:" + ",".join(missing), header="Slack token lacks scopes",
+                   body=(f"The bot token lacks {', '.join(missing)}. Without chat:write "
+                         "nothing is posted; without files:write charts are not uploaded; "
+                         "without channels:history/groups:history an alert whose first "
+                         "attempt got no answer is held as unknown instead of being checked. "
+                         "Add the scopes to the Slack app and reinstall it "
+                         "(docs/operations.md, Slack app scopes)."), now=now)
+    return missing
 
 
 def _ambiguous(error: str | None) -> bool:

@@ -50,6 +50,13 @@ _GLOBAL_ERRORS = {
 }
 
 
+# What the bot token must be allowed (docs/operations.md "Slack app scopes"): post, upload charts,
+# and read the channel's history to look for an earlier post before ever posting again
+# (channels:history for public channels, groups:history for private ones: either will do).
+REQUIRED_SCOPES: tuple[tuple[str, ...], ...] = (
+    ("chat:write",), ("files:write",), ("channels:history", "groups:history"))
+
+
 class SlackDeliveryError(RuntimeError):
     """Slack did not take the message. The text never contains the token."""
 
@@ -59,12 +66,22 @@ class SlackDeliveryError(RuntimeError):
         self.code, self.retryable, self.global_, self.status = code, retryable, global_, status
 
 
+class HistoryUnavailable(SlackDeliveryError):
+    """The lookup for an earlier post was refused or incomplete: whether Slack already has
+    the message is unknown, so it must not be posted again blind."""
+
+
 @dataclass(frozen=True)
 class Posted:
     """Where Slack put the message: the channel id it answered with and the message ts."""
 
     channel: str
     ts: str
+
+
+# A history lookup refused for these reasons will be refused again: hold, do not retry.
+_REFUSED_LOOKUP = {"missing_scope", "no_permission", "not_in_channel", "channel_not_found",
+                   "invalid_auth", "not_authed", "token_revoked", "account_inactive"}
 
 
 class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
@@ -173,7 +190,10 @@ class SlackPoster:
         """A message this bot already posted for ``alert_id`` (Slack metadata), if any.
 
         Used before re-posting after an attempt whose outcome is unknown (a timeout, a 5xx,
-        a process that died mid-call). Best effort: a lookup that fails returns None.
+        a process that died mid-call). Never "best effort": a lookup Slack refuses (missing
+        ``channels:history``, not in the channel) or answers only in part (more messages than
+        one page since the attempt) raises ``HistoryUnavailable``; a Slack that is down raises
+        the usual global ``SlackDeliveryError`` (try again later, still unknown).
         """
         kwargs: dict[str, Any] = {"channel": channel, "limit": 200,
                                   "include_all_metadata": True}
@@ -184,14 +204,37 @@ class SlackPoster:
             response = self._call("conversations.history", channel,
                                   lambda: self.client.conversations_history(**kwargs))
         except SlackDeliveryError as exc:
-            log.info("could not check %s for an earlier post (%s); posting", channel, exc.code)
-            return None
+            if exc.retryable and exc.code not in _REFUSED_LOOKUP:
+                raise  # Slack down or rate limited: nothing can be posted now either
+            raise HistoryUnavailable(
+                f"could not check {channel} for an earlier post of alert {alert_id}: {exc}",
+                code=exc.code, retryable=False, global_=False, status=exc.status) from None
         for message in response.get("messages") or []:
             payload = (message.get("metadata") or {}).get("event_payload") or {}
             if payload.get("alert_id") == alert_id:
                 return Posted(channel=str(response.get("channel") or channel),
                               ts=str(message["ts"]))
+        if response.get("has_more"):
+            raise HistoryUnavailable(
+                f"could not check {channel} for an earlier post of alert {alert_id}: more "
+                f"messages since the attempt than one page of history", code="has_more",
+                retryable=False, global_=False)
         return None
+
+    def missing_scopes(self) -> list[str]:
+        """``auth.test``, then the token's scopes from Slack's ``x-oauth-scopes`` header:
+        the required scopes it lacks (``a/b``: either one). Raises ``SlackDeliveryError``
+        when the token itself is refused or Slack is unreachable."""
+        response = self._call("auth.test", "-", lambda: self.client.auth_test())
+        headers = {k.lower(): v for k, v in (getattr(response, "headers", None) or {}).items()}
+        value = headers.get("x-oauth-scopes")
+        if isinstance(value, list):
+            value = ",".join(value)
+        if value is None:
+            return []  # no header (a proxy stripped it): nothing to judge, nothing claimed
+        granted = {scope.strip() for scope in str(value).split(",") if scope.strip()}
+        return ["/".join(any_of) for any_of in REQUIRED_SCOPES
+                if not granted.intersection(any_of)]
 
     def _call(self, method: str, channel: str, call: Any) -> Any:
         try:

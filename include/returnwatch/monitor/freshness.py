@@ -31,7 +31,11 @@ reported as ``unverified``; an info ``not_checked`` finding while the figures he
 at that check). A source judged late or stopped at its last check stays so until a check says
 otherwise.
 
-States: ``fresh``; ``late`` once ``late_after_missed`` releases are missing; ``stopped`` once
+States: ``fresh``; ``unchecked`` when the figures held would be fresh but returnwatch has not
+checked the site within ``checks_expected_within_hours`` (its DAG's schedule plus grace: a
+paused, failing or unscheduled DAG must never read as healthy; the watchdog,
+``monitor/watchdog.py``, tells ops and names the DAG); ``late``
+once ``late_after_missed`` releases are missing; ``stopped`` once
 ``stopped_after_missed`` are (docs/sources.md: a gap of 3 calendar days is normal, a gap of 5
 business days is not); ``no_data`` when the source never loaded a row (an info finding: a new
 installation is not an outage).
@@ -70,7 +74,7 @@ if TYPE_CHECKING:
     import duckdb
 
 MONITOR = "freshness"
-State = Literal["fresh", "late", "stopped", "no_data"]
+State = Literal["fresh", "unchecked", "late", "stopped", "no_data"]
 
 
 # --------------------------------------------------------------------------- config
@@ -317,6 +321,10 @@ def assess_freshness(con: duckdb.DuckDBPyConnection, source: str, *, run_at: dt.
         status = "stopped"
     elif len(missed) >= rule_.late_after_missed:
         status = "late"
+    elif is_unchecked(checks.last.run_at if checks.last else None, run_at, rule_):
+        # On time as far as anyone knows, but nobody has looked: not "fresh". Late and stopped
+        # stay (they are worse); their cause then says "not_checked".
+        status = "unchecked"
     else:
         status = "fresh"
 
@@ -343,6 +351,19 @@ def assess_freshness(con: duckdb.DuckDBPyConnection, source: str, *, run_at: dt.
     state.cause = _cause(state, rule_, checks)
     state.finding = _finding(state, rule_, calendar)
     return state
+
+
+def is_unchecked(last_check_at: dt.datetime | None, now: dt.datetime,
+                 rule_: FreshnessRule) -> bool:
+    """Whether a source's site went unchecked for longer than its rule allows.
+
+    ``checks_expected_within_hours`` is the fetching DAG's interval plus grace (two daily runs
+    for the daily DAGs). A source with no check at all (data loaded by hand, a warehouse
+    without an archive) is not called unchecked here: the watchdog names a DAG that never ran.
+    """
+    if last_check_at is None:
+        return False
+    return now - last_check_at > dt.timedelta(hours=rule_.checks_expected_within_hours)
 
 
 def evaluate_freshness(con: duckdb.DuckDBPyConnection, source: str, *, run_at: dt.datetime,
@@ -481,6 +502,8 @@ def _cause(state: FreshnessState, rule_: FreshnessRule, checks: _Checks) -> str 
     unreachable = state.consecutive_failed_checks >= rule_.unreachable_after_failed_checks
     window = dt.timedelta(hours=rule_.checks_expected_within_hours)
     unchecked = checks.last is None or state.run_at - checks.last.run_at > window
+    if state.state == "unchecked":
+        return "not_checked"
     if state.state == "fresh":
         # Data still on time, but the site has stopped answering: worth a record, not a page.
         if unreachable:
@@ -520,7 +543,9 @@ _KIND_BY_CAUSE = {"source_unreachable": "source_unreachable",
 def _finding(state: FreshnessState, rule_: FreshnessRule, calendar: Any) -> Finding | None:
     if state.state == "fresh" and state.cause is None:
         return None
-    if state.state == "fresh":
+    if state.state in ("fresh", "unchecked"):
+        # Advocates are not paged for our own fetcher: the watchdog tells ops (an ops finding
+        # naming the DAG); freshness records the state.
         kind, severity = state.cause or "source_unreachable", "info"
     elif state.state == "no_data":
         kind, severity = "freshness_no_data", "info"

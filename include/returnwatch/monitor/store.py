@@ -103,7 +103,7 @@ MONITOR_DDL: list[str] = [
         channel         VARCHAR,               -- Slack channel from config/alerts.yaml at enqueue time
         text            VARCHAR NOT NULL,      -- plain-text version (notifications, console, this table)
         blocks          JSON NOT NULL,         -- Slack Block Kit blocks
-        status          VARCHAR NOT NULL,      -- pending / sent / failed
+        status          VARCHAR NOT NULL,      -- pending / sent / failed / unknown / suppressed
         attempts        INTEGER NOT NULL DEFAULT 0,
         run_id          VARCHAR,               -- run that enqueued it
         created_at      TIMESTAMPTZ NOT NULL,  -- wall clock of the enqueue
@@ -190,7 +190,9 @@ MONITOR_DDL.append(
 )
 
 # Event names an alert row may carry (see monitor.alerts.event).
-ALERT_EVENTS = ("opened", "updated", "resolved", "task_failed")
+# delivery_problem: the outbox telling ops about itself (an alert held as unknown, missing
+# Slack scopes, an alert that could not be composed); see alerts/delivery.py.
+ALERT_EVENTS = ("opened", "updated", "resolved", "task_failed", "delivery_problem")
 
 
 @contextlib.contextmanager
