@@ -104,8 +104,9 @@ def cbp_uc_rows(root: Path | str | None = None) -> pd.DataFrame:
 
     Columns: month (Timestamp, month start), fiscal_year, component, land_border_region,
     area_of_responsibility, citizenship (CBP spelling, mapped from ISO3; None before Oct 2019),
-    nationality_iso3, title_of_authority, encounter_type, encounters (int). One row per row of
-    IOM's file with a UC demographic (both labels); nothing summed, nothing dropped.
+    nationality_iso3, title_of_authority, encounter_type, encounters (int), source_layout
+    (``aor``). One row per row of IOM's file with a UC demographic (both labels); nothing
+    summed, nothing dropped.
     """
     raw = _read_csv(str(_path(root, CBP_FILE)))
     uc = raw[raw["demog"].isin(UC_DEMOGRAPHICS)]
@@ -123,6 +124,8 @@ def cbp_uc_rows(root: Path | str | None = None) -> pd.DataFrame:
         "title_of_authority": uc["authority"].to_numpy(),
         "encounter_type": uc["type"].to_numpy(),
         "encounters": uc["n"].astype("int64").to_numpy(),
+        # IOM's copy re-lays CBP's AOR files (the mart's source_layout for such rows).
+        "source_layout": "aor",
     })
     return frame.sort_values(["month", "component", "title_of_authority"],
                              kind="stable").reset_index(drop=True)

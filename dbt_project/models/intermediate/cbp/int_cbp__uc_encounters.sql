@@ -1,9 +1,10 @@
 -- CBP encounters of unaccompanied children (UC), one row per published figure, with the
--- citizenship harmonised to ISO3 and the fiscal/calendar attributes of the month.
+-- citizenship harmonised to ISO3 and the fiscal/calendar attributes of the month. Every layout
+-- (int_cbp__encounters: one file per month, columns a layout lacks left NULL).
 
 with encounters as (
 
-    select * from {{ ref('stg_cbp__encounters_aor') }}
+    select * from {{ ref('int_cbp__encounters') }}
     where demographic = 'UC / Single Minors'
 
 ),
@@ -26,13 +27,16 @@ select
     months.fiscal_year,
     months.fiscal_month_of_year,
     months.calendar_year,
+    encounters.source_layout,
     encounters.component,
     encounters.land_border_region,
     encounters.area_of_responsibility,
     encounters.aor_abbv,
+    encounters.state,
     encounters.demographic,
     encounters.demographic_published,
     encounters.citizenship,
+    encounters.citizenship_grouped,
     labels.nationality_iso3,
     labels.nationality_name_en,
     encounters.citizenship = 'MEXICO' as is_mexican,
@@ -45,7 +49,8 @@ select
     encounters.source_row,
     encounters.vintage,
     encounters.first_published_vintage,
-    encounters.vintages_with_month
+    encounters.vintages_with_month,
+    encounters.layouts_with_month
 from encounters
 left join labels on labels.label_published = encounters.citizenship
 left join months on months.month = encounters.month

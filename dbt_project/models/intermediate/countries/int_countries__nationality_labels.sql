@@ -10,8 +10,9 @@ with countries as (
 
 cbp_labels as (
 
+    -- Every CBP layout the marts use (int_cbp__encounters): AOR, state and SBO citizenships.
     select distinct citizenship as label_published
-    from {{ ref('stg_cbp__encounters_aor') }}
+    from {{ ref('int_cbp__encounters') }}
 
 ),
 

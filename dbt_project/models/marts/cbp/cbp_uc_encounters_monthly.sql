@@ -1,6 +1,7 @@
 -- CBP encounters of unaccompanied children for analysts: one row per published figure (month x
--- component x border region x area x citizenship x title x encounter type), the newest
--- vintage's value, with the file, line and vintage it comes from.
+-- component x border region x area x state x citizenship x title x encounter type), from every
+-- layout CBP publishes, one file per month (precedence: int_cbp__encounters), with the layout,
+-- file, line and vintage it comes from. Columns the month's layout does not publish are NULL.
 
 with encounters as (
 
@@ -9,17 +10,23 @@ with encounters as (
 )
 
 select
+    -- concat_ws skips NULLs: an AOR row keeps the id it had before other layouts fed the
+    -- mart; state and SBO rows add their state and layout.
     md5(concat_ws('|', month, component, land_border_region, area_of_responsibility,
-                  citizenship, title_of_authority, encounter_type)) as encounter_id,
+                  citizenship, title_of_authority, encounter_type, state,
+                  case when source_layout <> 'aor' then source_layout end)) as encounter_id,
     month,
     fiscal_year,
     fiscal_month_of_year,
     calendar_year,
+    source_layout,
     component,
     land_border_region,
     area_of_responsibility,
     aor_abbv,
+    state,
     citizenship,
+    citizenship_grouped,
     nationality_iso3,
     nationality_name_en,
     is_mexican,
@@ -35,5 +42,6 @@ select
     source_row,
     vintage,
     first_published_vintage,
-    vintages_with_month
+    vintages_with_month,
+    layouts_with_month
 from encounters
