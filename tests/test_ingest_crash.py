@@ -21,8 +21,8 @@ import pytest
 
 from returnwatch import ingest, warehouse
 from returnwatch.archive import Archive
-from returnwatch.replay import ReplayMirror
 from returnwatch.sources.errors import SourceFileError
+from returnwatch_replay.mirror import ReplayMirror
 
 pytestmark = pytest.mark.faults  # also run by make test-faults
 

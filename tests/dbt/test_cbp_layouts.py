@@ -41,7 +41,7 @@ UC_LABELS = {"UAC", "UC / Single Minors"}
 
 def mirror_aor(published: dt.date) -> tuple[str, bytes, dt.date]:
     """(name, bytes, vintage) of the replay mirror's AOR file published that day."""
-    from returnwatch.replay_sites import cbp as site
+    from returnwatch_replay.sites import cbp as site
     from tests.dbt import realdata
 
     (file,) = realdata.cbp_files({published})
