@@ -10,7 +10,9 @@ files themselves, against real references rather than our own idea of them:
 - the Dockerfile's base image against the Airflow version uv.lock pins, and the database drivers
   and executor the settings name against the packages uv.lock installs (the image installs
   exactly those);
-- the settings it needs (secrets, defaults) against what ``.env.example`` documents.
+- the settings it needs (secrets, defaults) against what ``.env.example`` documents;
+- least privilege: which services mount the data read-write, which secrets reach each
+  container (environment, command, health check, mounted configs), none on a command line.
 
 It runs in a few seconds and needs no network. What the stack does when it runs is
 ``tests/deploy/test_production_stack.py``'s subject (the same settings on a loopback PostgreSQL
@@ -67,6 +69,40 @@ JOB_TYPES = {"scheduler": "SchedulerJob", "dag-processor": "DagProcessorJob",
 SECRET_KEY_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|FERNET|_KEY$")
 # Secrets a deployment may leave out: the feature is off without them (alerts go to the console).
 OPTIONAL_SECRETS = {"SLACK_BOT_TOKEN"}
+# Environment blocks that only some Airflow services merge in (least privilege).
+ROLE_ENV_BLOCKS = ("x-celery-env", "x-fernet-env")
+
+# Which .env secrets each container needs, by role, and why. A secret reaches a container through
+# its environment, its command, its health check or a config it mounts.
+NEEDED_SECRETS = {
+    # The database owner's password, set when the data folder is first initialised.
+    "postgres": {"POSTGRES_PASSWORD"},
+    # Its own password (from its config file).
+    "redis": {"REDIS_PASSWORD"},
+    # Migrates the DB; checks the Airflow keys' form; writes the admin's password file.
+    "init": {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET",
+             "AIRFLOW_API_SECRET_KEY", "AIRFLOW_ADMIN_PASSWORD"},
+    # The DB; decrypts connections for the UI and for tasks (execution API); signs and checks
+    # tokens; signs log requests to the workers.
+    "api-server": {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET",
+                   "AIRFLOW_API_SECRET_KEY"},
+    # The DB; queues tasks in Redis; signs the tasks' tokens.
+    "scheduler": {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "AIRFLOW_FERNET_KEY",
+                  "AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY"},
+    # The DB (connections and variables while parsing and for DAG callbacks).
+    "dag-processor": {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET",
+                      "AIRFLOW_API_SECRET_KEY"},
+    # The DB; connections for triggers; its log server checks signed requests.
+    "triggerer": {"POSTGRES_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET",
+                  "AIRFLOW_API_SECRET_KEY"},
+    # Takes tasks from Redis, results to the DB; its log server checks signed requests; posts
+    # to Slack. No Fernet key: tasks get connections through the execution API, and the worker
+    # parses files from the internet.
+    "worker": {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "AIRFLOW_JWT_SECRET",
+               "AIRFLOW_API_SECRET_KEY", "SLACK_BOT_TOKEN"},
+}
+# Roles that write the data volumes: the workers run every task; init checks they are writable.
+DATA_WRITERS = {"worker", "init"}
 
 # Compose interpolation: $$ is a literal $ (for the container's shell), ${NAME...} and $NAME are
 # read from .env / the environment of `docker compose`.
@@ -106,6 +142,17 @@ def common_env(compose: dict[str, Any]) -> dict[str, str]:
         "docker-compose.yaml needs one `x-airflow-common` block with an `environment:` mapping "
         "(KEY: value) holding the settings every Airflow service shares")
     return {key: str(value) for key, value in environment.items()}
+
+
+@pytest.fixture(scope="module")
+def airflow_env(compose: dict[str, Any], common_env: dict[str, str],
+                airflow_services: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Every Airflow setting some Airflow service gets: x-airflow-common's plus the role blocks
+    (the Celery URLs, the Fernet key) the services that need them merge in."""
+    merged = dict(common_env)
+    for service in airflow_services.values():
+        merged.update({k: v for k, v in _environment(service).items() if k.startswith("AIRFLOW__")})
+    return merged
 
 
 @pytest.fixture(scope="module")
@@ -367,11 +414,12 @@ def test_dockerignore_lets_in_only_what_the_dockerfile_copies():
 # ---------------------------------------------------------------------------------- settings ---
 
 
-def test_the_locked_packages_have_what_these_settings_make_airflow_load(common_env):
+def test_the_locked_packages_have_what_these_settings_make_airflow_load(airflow_env):
     """The image installs exactly uv.lock's packages, so the drivers and the executor the
     settings name must import in this environment, which uv.lock built."""
     from airflow import settings as airflow_settings
 
+    common_env = airflow_env
     sync_url = common_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     # Airflow 3 opens the metadata DB twice: with this URL, and through an async engine whose
     # URL it derives from it (postgresql+psycopg2 -> postgresql+asyncpg).
@@ -397,7 +445,7 @@ def test_the_locked_packages_have_what_these_settings_make_airflow_load(common_e
                     f"pyproject.toml to versions the Celery provider supports, and re-lock")
 
 
-def test_common_settings_use_celery_and_the_compose_services(common_env, roles):
+def test_common_settings_use_celery_and_the_compose_services(common_env, airflow_env, roles):
     expected = {
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
@@ -414,16 +462,19 @@ def test_common_settings_use_celery_and_the_compose_services(common_env, roles):
     for key, host in [("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "@postgres:"),
                       ("AIRFLOW__CELERY__RESULT_BACKEND", "@postgres:"),
                       ("AIRFLOW__CELERY__BROKER_URL", "@redis:")]:
-        assert host in common_env.get(key, ""), (
-            f"x-airflow-common environment: {key} should point at the compose service "
-            f"{host.strip('@:')}, is {common_env.get(key)!r}")
-    for key in ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET",
-                "AIRFLOW__API__SECRET_KEY", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"):
+        assert host in airflow_env.get(key, ""), (
+            f"{key} should point at the compose service {host.strip('@:')}, is "
+            f"{airflow_env.get(key)!r}")
+    for key in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"):
         assert key in common_env, (
             f"x-airflow-common environment lacks {key}: every Airflow component needs the same one")
 
 
-def test_every_airflow_service_uses_the_common_settings_and_only_them(airflow_services, common_env):
+def test_every_airflow_service_uses_the_common_settings_and_only_them(compose, airflow_services,
+                                                                    common_env):
+    role_blocks = {key: (block, str(value)) for block in ROLE_ENV_BLOCKS
+                   for key, value in (compose.get(block) or {}).items()}
     for name, service in airflow_services.items():
         environment = _environment(service)
         differing = sorted(k for k, v in common_env.items() if environment.get(k) != v)
@@ -431,10 +482,11 @@ def test_every_airflow_service_uses_the_common_settings_and_only_them(airflow_se
             f"service {name} does not use x-airflow-common's environment for {differing}: merge "
             f"it with `environment: {{<<: *airflow-common-env, ...}}`")
         extra = sorted(k for k in environment if k not in common_env
-                       and k.startswith(("AIRFLOW__", "RETURNWATCH_")))
+                       and k.startswith(("AIRFLOW__", "RETURNWATCH_"))
+                       and not (k in role_blocks and environment[k] == role_blocks[k][1]))
         assert not extra, (
-            f"service {name} sets {extra} outside x-airflow-common: Airflow and returnwatch "
-            f"settings belong in the one shared block")
+            f"service {name} sets {extra} outside x-airflow-common and the role blocks "
+            f"{ROLE_ENV_BLOCKS}: Airflow and returnwatch settings belong in those shared blocks")
 
 
 def test_dags_folder_and_data_dir_are_where_the_image_puts_them(common_env):
@@ -579,8 +631,9 @@ def test_no_secret_is_written_in_the_compose_file(compose):
             _, _, password = url[1].partition(":")
             if password and not re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]+\}", password):
                 problems.append(f"{where}: the password in {value!r} is not a ${{VAR:?...}} reference")
-    for service_name, service in [("x-airflow-common", compose["x-airflow-common"]),
-                                  *compose["services"].items()]:
+    blocks = [("x-airflow-common", compose["x-airflow-common"]),
+              *((block, {"environment": compose.get(block) or {}}) for block in ROLE_ENV_BLOCKS)]
+    for service_name, service in [*blocks, *compose["services"].items()]:
         for key, value in _environment(service).items():
             if not SECRET_KEY_NAME.search(key) or key.endswith("_FILE"):
                 continue
@@ -589,10 +642,11 @@ def test_no_secret_is_written_in_the_compose_file(compose):
             if not (required or optional):
                 problems.append(f"{service_name}: {key} is {value!r}; a secret must come from .env "
                                 f"as ${{VAR:?message}} (no default)")
-        argv = _command_argv(service) if "command" in service else []
-        for flag, value in zip(argv, argv[1:]):
-            if flag == "--requirepass" and not re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]+\}", value):
-                problems.append(f"{service_name}: --requirepass {value!r} is not a ${{VAR:?...}}")
+    for config_name, config in (compose.get("configs") or {}).items():
+        for line in str(config.get("content") or "").splitlines():
+            if re.match(r"\s*requirepass\s", line) and not re.fullmatch(
+                    r"\s*requirepass\s+\$\{[A-Z0-9_]+:\?[^}]+\}\s*", line):
+                problems.append(f"configs.{config_name}: {line.strip()!r} is not a ${{VAR:?...}}")
     assert not problems, "secrets written into docker-compose.yaml:\n  " + "\n  ".join(problems)
 
 
@@ -679,3 +733,73 @@ def test_init_writes_the_passwords_file_the_api_server_reads(services, roles, co
         if name != roles["init"]:
             assert "AIRFLOW_ADMIN_PASSWORD" not in _environment(service), (
                 f"service {name} gets the admin password; only the init service needs it")
+
+
+# --------------------------------------------------------------------------- least privilege ---
+
+
+def _secret_names(text: str) -> set[str]:
+    return {m["name"] for m in _references(text) if SECRET_KEY_NAME.search(m["name"])}
+
+
+def _secrets_reaching(compose: dict[str, Any], service: dict[str, Any]) -> dict[str, set[str]]:
+    """Secret .env variables that reach a container, by the way they get there."""
+    configs = compose.get("configs") or {}
+    mounted = [c if isinstance(c, str) else c["source"] for c in service.get("configs") or []]
+    healthcheck = (service.get("healthcheck") or {}).get("test") or []
+    return {
+        "environment": _secret_names("\n".join(_environment(service).values())),
+        "command line": _secret_names("\n".join(_command_argv(service) + [
+            str(service.get("entrypoint") or "")])),
+        "health check": _secret_names("\n".join(map(str, healthcheck))),
+        "configs": _secret_names("\n".join(str(configs[name].get("content") or "")
+                                           for name in mounted)),
+    }
+
+
+def test_each_container_gets_only_the_secrets_it_needs(compose, services, roles):
+    service_of = {**roles, "postgres": "postgres", "redis": "redis"}
+    assert set(NEEDED_SECRETS) == set(service_of), (
+        f"NEEDED_SECRETS should name every role, roles found: {sorted(service_of)}")
+    for role, name in service_of.items():
+        reaching = _secrets_reaching(compose, services[name])
+        got = set().union(*reaching.values())
+        assert got == NEEDED_SECRETS[role], (
+            f"service {name} ({role}) gets secrets {sorted(got)} ({reaching}); it needs exactly "
+            f"{sorted(NEEDED_SECRETS[role])}: extra ones widen what a compromise of it exposes, "
+            f"missing ones break it")
+
+
+def test_no_secret_is_on_a_command_line_or_in_a_health_check(compose, services):
+    """`ps`, `docker inspect` and health-check logs show command lines: a secret there leaks.
+    Redis, whose password used to be on its command line, reads it from a config file."""
+    for name, service in services.items():
+        reaching = _secrets_reaching(compose, service)
+        assert not reaching["command line"] and not reaching["health check"], (
+            f"service {name} has {reaching['command line'] | reaching['health check']} on a "
+            f"command line or in its health check: pass secrets in a config file or the "
+            f"environment")
+    assert _secrets_reaching(compose, services["redis"]) == {
+        "environment": set(), "command line": set(), "health check": set(),
+        "configs": {"REDIS_PASSWORD"}}, "redis should get its password from its config file only"
+    redis_conf = services["redis"]["configs"][0]["target"]
+    assert _command_argv(services["redis"]) == ["redis-server", redis_conf]
+
+
+def test_only_the_writers_mount_the_data_read_write(compose, airflow_services, roles, common_env):
+    data_dir = common_env["RETURNWATCH_DATA_DIR"]
+    role_of = {name: role for role, name in roles.items()}
+    for name, service in airflow_services.items():
+        for volume in service.get("volumes") or []:
+            if isinstance(volume, dict):
+                target, read_only = volume["target"], bool(volume.get("read_only"))
+            else:
+                parts = volume.split(":")
+                target, read_only = parts[1], len(parts) > 2 and "ro" in parts[2].split(",")
+            if target != data_dir and not target.startswith(data_dir + "/"):
+                continue
+            writer = role_of.get(name) in DATA_WRITERS
+            assert read_only != writer, (
+                f"service {name} mounts {target} {'read-only' if read_only else 'read-write'}: "
+                f"only {sorted(DATA_WRITERS)} write the data (the API server and the "
+                f"returnwatch page it serves only read the snapshot)")

@@ -45,7 +45,7 @@ from tests.support.production_stack import (
     SOURCE_DAGS,
     PipelineReport,
     ProductionStack,
-    compose_common_environment,
+    compose_airflow_environment,
     read_compose,
 )
 
@@ -72,10 +72,10 @@ def pipeline_runs(report: PipelineReport) -> list[tuple[str, str]]:
 
 
 def test_the_stack_runs_the_compose_files_settings(tmp_path: Path) -> None:
-    """Every shared setting of docker-compose.yaml reaches the stack, pointed at the loopback
+    """Every Airflow setting of docker-compose.yaml reaches the stack, pointed at the loopback
     (checked without starting anything, so it also runs where PostgreSQL is missing)."""
     stack = ProductionStack(tmp_path)
-    shared = compose_common_environment(read_compose())
+    shared = compose_airflow_environment(read_compose())
     assert set(shared) <= set(stack.env)
     for key in shared:
         value = stack.env[key]

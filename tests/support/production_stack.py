@@ -10,8 +10,9 @@ runs in containers:
 - Airflow with the CeleryExecutor: ``airflow db migrate``, the one-slot ``warehouse`` pool, then
   the api-server, scheduler, dag-processor, triggerer and one ``airflow celery worker``.
 
-Settings: ``compose_settings()`` takes the Airflow services' shared settings from the compose
-file's ``x-airflow-common`` ``environment:`` mapping, so the test runs what a deployment runs:
+Settings: ``compose_settings()`` takes the Airflow services' settings from the compose file
+(``x-airflow-common``'s ``environment:`` mapping plus the ``AIRFLOW__*`` keys services add for
+their role, e.g. the Celery URLs), so the test runs what a deployment runs:
 ``${VAR}`` references are filled with values generated per run (``.env``'s secrets), service
 host names become 127.0.0.1 with this stack's ports and container paths become this run's
 folders. Only what must differ on a shared loopback (ports, AIRFLOW_HOME) and the test's
@@ -347,6 +348,33 @@ def compose_common_environment(compose: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): "" if v is None else str(v) for k, v in environment.items()}
 
 
+def compose_airflow_environment(compose: Mapping[str, Any]) -> dict[str, str]:
+    """Every Airflow setting any Airflow service of the compose file gets: ``x-airflow-common``'s
+    ``environment:`` plus the ``AIRFLOW__*`` keys services add for their role (least privilege:
+    the Celery URLs only where Celery runs, the Fernet key only where connections are
+    decrypted). The loopback stack runs all components with one environment, so it needs the
+    union; two services giving one key different values is an error."""
+    settings_ = compose_common_environment(compose)
+    given_by: dict[str, str] = {}
+    for name, service in (compose.get("services") or {}).items():
+        if not isinstance(service, dict) or "build" not in service:
+            continue  # PostgreSQL and Redis run their own images, not Airflow
+        environment = service.get("environment") or {}
+        if isinstance(environment, list):
+            environment = dict(item.split("=", 1) if "=" in item else (item, "")
+                               for item in environment)
+        for key, value in environment.items():
+            key, value = str(key), "" if value is None else str(value)
+            if not key.startswith("AIRFLOW__"):
+                continue  # e.g. the worker's SLACK_BOT_TOKEN, DUMB_INIT_SETSID
+            if key in settings_ and settings_[key] != value:
+                raise StackError(f"docker-compose.yaml: service {name} sets {key} to a value "
+                                 f"other than {given_by.get(key, 'x-airflow-common')}'s")
+            settings_[key] = value
+            given_by.setdefault(key, f"service {name}")
+    return settings_
+
+
 def service_hosts(compose: Mapping[str, Any], values: StackValues) -> dict[str, int]:
     """Compose service name -> the loopback port that stands in for it here.
 
@@ -402,7 +430,7 @@ def compose_settings(values: StackValues, *, variables: Mapping[str, str],
     compose = read_compose(path)
     hosts = service_hosts(compose, values)
     return {key: _to_local_path(_to_loopback(interpolate(raw, variables), hosts), container_paths)
-            for key, raw in compose_common_environment(compose).items()}
+            for key, raw in compose_airflow_environment(compose).items()}
 
 
 # ------------------------------------------------------------------------------ REST API
