@@ -167,3 +167,11 @@ def test_the_dag_step_skips_only_what_the_warehouse_holds() -> None:
     with pytest.raises(AirflowSkipException, match="already loaded into the warehouse"):
         ingest.guarded(lambda p: p, {**payload, "to_load": False}, context={})
     assert ingest.guarded(lambda p: p, {**payload, "to_load": True}, context={})["to_load"]
+
+
+def test_the_warehouse_look_works_while_this_process_holds_the_writer(data_dir) -> None:
+    with warehouse.session() as con:  # a backfill holds the write lock in this process
+        assert warehouse.file_is_loaded("ab" * 32) is False
+        con.execute("INSERT INTO raw.files VALUES (?, 'hhs_uc_daily', 'manual:x', DATE '2025-12-22', "
+                    "now(), 'raw.hhs_uc_daily', 0, now())", ["ab" * 32])
+        assert warehouse.file_is_loaded("ab" * 32) is True

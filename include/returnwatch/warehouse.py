@@ -183,7 +183,12 @@ def file_is_loaded(sha256: str, path: Path | None = None) -> bool:
     path = Path(path or settings.warehouse_path())
     if not path.exists():
         return False
-    con = connect(path, read_only=True)
+    try:
+        con = connect(path, read_only=True)
+    except duckdb.ConnectionException:
+        # This process already has the file open for writing (a backfill holding the lock, a
+        # DAG test running tasks in one process): share that instance instead.
+        con = connect(path)
     try:
         if not table_exists(con, "raw.files"):
             return False
