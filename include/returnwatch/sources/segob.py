@@ -937,24 +937,50 @@ def _nationality_leaves(rows: list[_DataRow], columns: list[_Column], file: str,
 
 
 def _age_group(key: str) -> str | None:
-    """'18+', '12-17', '0-11' or 'under18' (a subtotal) from an age label."""
+    """'18+', '12-17', '0-11' or 'under18' (a subtotal) from an age label.
+
+    By meaning, not by one spelling: SEGOB renames the groups between editions (the under-18
+    group is "Menores de 18 años" or "Niñas, niños y adolescentes"; under-12s "Menores de 12
+    años" or "De 0 a 11 años", sometimes with "niñas y niños" before the range)."""
     key = key.replace(" anos", "").replace(" ano", "")
-    if re.fullmatch(r"(de |mayores de )?18 y mas|18 o mas|mayores de 17|18", key):
+    key = re.sub(r"^(personas |adultos |adolescentes |ninas y ninos |ninos y ninas )", "", key)
+    if re.fullmatch(r"(de |mayores de )?18 y mas|18 o mas|mayores de 17|18|adultos|mayores de edad",
+                    key):
         return "18+"
     if re.fullmatch(r"(de )?12 ?a ?17|12 17", key):
         return "12-17"
     if re.fullmatch(r"(de )?0 ?a ?11|0 11|menores de 12", key):
         return "0-11"
-    if re.fullmatch(r"menores de 18|(de )?0 ?a ?17|menores", key):
+    if re.fullmatch(r"menores de 18|(de )?0 ?a ?17|menores|menores de edad|nna|"
+                    r"ninas ninos y adolescentes|ninos ninas y adolescentes|"
+                    r"ninas ninos y adolescentes de 0 a 17", key):
         return "under18"
     return None
+
+
+# "Menores de 12 años no acompañados": an age group and a travel condition in one label (some
+# editions have no separate "De 0 a 11 años" row above "Acompañados / No acompañados").
+_CONDITION_SUFFIX = re.compile(r"^(?P<age>.+?) (?P<condition>(no )?acompanad(o|a)s( as)?)$")
+
+
+def _age_and_condition(key: str) -> tuple[str, str] | None:
+    """(age group, travel condition) of a combined label such as 'Menores de 12 años
+    acompañados'; None when the label is not one (or its age part is not a known group)."""
+    found = _CONDITION_SUFFIX.fullmatch(key)
+    if not found:
+        return None
+    group = _age_group(found["age"])
+    if group is None:
+        return None
+    return group, CONDITION_LABELS[found["condition"]]
 
 
 def _sex_age_leaves(rows: list[_DataRow], columns: list[_Column], file: str, sheet: str,
                     stats: dict[str, Any]) -> list[tuple[_DataRow, dict[str, Any]]]:
     """Rows nest Total > sex > age group > travel condition; the leaves are loaded."""
     expected = ("Total, Hombres / Mujeres, an age group (18 años y más, De 12 a 17 años, "
-                "De 0 a 11 años, Menores de 18 años), Acompañados / No acompañados")
+                "De 0 a 11 años / Menores de 12 años, Menores de 18 años / Niñas, niños y "
+                "adolescentes), Acompañados / No acompañados (alone or after the age group)")
     nodes: list[tuple[_DataRow, dict[str, str]]] = []  # every row with its context
     sex: str | None = None
     age: str | None = None
@@ -975,6 +1001,20 @@ def _sex_age_leaves(rows: list[_DataRow], columns: list[_Column], file: str, she
             if group != "under18":
                 age = group
             nodes.append((row, {"level": "age", "sex": sex, "age_group": group}))
+        elif (combined := _age_and_condition(key)) is not None:
+            group, condition = combined
+            if sex is None or group in ("under18", "18+"):
+                # Children split by condition only as a whole (or adults split at all) is a
+                # layout whose leaves the raw table has no place for: a person must look.
+                raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=row.row,
+                                    problem=f"row {row.label!r} splits {group} by travel "
+                                            "condition" if sex else
+                                            f"{row.label!r} outside a sex block",
+                                    expected="a travel condition under 0-11 or 12-17 within "
+                                             "Hombres / Mujeres", seen=row.label)
+            age = group
+            nodes.append((row, {"level": "condition", "sex": sex, "age_group": group,
+                                "travel_condition": condition}))
         elif key in CONDITION_LABELS:
             if sex is None or age is None:
                 raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=row.row,
