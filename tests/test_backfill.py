@@ -329,3 +329,50 @@ def test_an_empty_range_is_refused() -> None:
 def test_help_says_where_it_runs_on_a_deployment() -> None:
     result = CliRunner().invoke(main, ["backfill", "--help"])
     assert result.exit_code == 0 and "worker container" in result.output
+
+
+# --------------------------------------------------------------------------- a parser crash
+
+
+def test_a_parser_crash_fails_its_file_and_the_backfill_goes_on(data_dir, real_hhs_bytes,
+                                                                 tmp_path) -> None:
+    """An exception from inside a parser (here the struct.error a damaged workbook raised) is
+    that file's refusal; the next file of the plan still loads."""
+    import struct
+
+    from returnwatch import ingest
+    from returnwatch.sources import hhs
+
+    run_at = dt.datetime(2025, 12, 22, 12, tzinfo=dt.UTC)
+    damaged = real_hhs_bytes + b"\r\n"  # different bytes, same figures: crashes below
+    fetched = {}
+    for name, body in (("damaged.csv", damaged), ("good.csv", real_hhs_bytes)):
+        path = tmp_path / name
+        path.write_bytes(body)
+        entry = Archive().store_manual("hhs_uc_daily", path, vintage=run_at.date(),
+                                       run_at=run_at)
+        fetched[f"https://example.gov/{name}"] = {
+            "source": "hhs_uc_daily", "kind": "export_csv", "outcome": entry.outcome,
+            "is_new": True, "sha256": entry.sha256, "url": f"https://example.gov/{name}",
+            "vintage": run_at.date().isoformat(), "fetched_at": entry.fetched_at.isoformat()}
+    real_parse = hhs.KINDS["export_csv"].parse
+
+    def parse(content: bytes, *, file: str):
+        if content == damaged:
+            raise struct.error("unpack requires a buffer of 8 bytes")
+        return real_parse(content, file=file)
+    original_fetch_link = ingest.fetch_link
+    ingest.fetch_link = lambda link, *, run_at: fetched[link["url"]]
+    object.__setattr__(hhs.KINDS["export_csv"], "parse", parse)  # FileKind is frozen
+    try:
+        results = [backfill.backfill_file({"source": "hhs_uc_daily", "url": url,
+                                           "kind": "export_csv"}, single_file=False,
+                                          loaded=set(), run_at=run_at, run_id="test/backfill")
+                   for url in fetched]
+    finally:
+        object.__setattr__(hhs.KINDS["export_csv"], "parse", real_parse)
+        ingest.fetch_link = original_fetch_link
+    assert [r.status for r in results] == ["failed", "new"]
+    assert "https://example.gov/damaged.csv (sha256 " in results[0].error
+    assert "struct.error" in results[0].error or "error" in results[0].error
+    assert results[1].rows_loaded == 720

@@ -63,11 +63,13 @@ def test_bad_file_is_kept_and_changes_nothing(mirror, fault, kind, row, words) -
     with pytest.raises(SourceFileError) as caught:
         ingest.parse(fetched)
     error = caught.value
-    assert error.kind == kind and error.source == "hhs_uc_daily" and error.file == fetched["sha256"]
+    # Named by the URL it came from (what ops can open), with the sha256 to find it archived.
+    shown = f"{fetched['url']} (sha256 {fetched['sha256'][:12]})"
+    assert error.kind == kind and error.source == "hhs_uc_daily" and error.file == shown
     assert error.row == row if row else error.row > 1
     message = str(error)
     assert words in message
-    assert f"source hhs_uc_daily, file {fetched['sha256']}" in message and "row " in message
+    assert f"source hhs_uc_daily, file {shown}" in message and "row " in message
     # The raw bytes are kept, exactly as served; the warehouse is unchanged.
     assert Archive().read(fetched["sha256"], "hhs_uc_daily")
     assert raw_state() == before
@@ -206,3 +208,58 @@ def test_parsed_files_are_pruned_by_age_and_a_pruned_loaded_file_is_no_error(
                  "parsed_path": str(parsed)}
     again = ingest.load(validated, run_at=later, run_id="m/2")
     assert again["already_loaded"] and raw_state() == (720, 1)
+
+# ------------------------------------------------------------------ every bad file, one refusal
+
+
+def test_a_parser_crash_is_one_refusal_naming_the_url_and_a_good_file_resolves_it(
+        mirror) -> None:
+    """Any exception inside a parser is the bad-file error: one ops incident, no traceback,
+    resolved by the next file that loads (like a layout change)."""
+    from returnwatch.sources import hhs
+
+    run_all()
+    mirror.set_as_of(dt.date(2025, 12, 15))
+    real_parse = hhs.KINDS["export_csv"].parse
+
+    def crashing(content: bytes, *, file: str):
+        raise IndexError("list index out of range")  # what a damaged file did to a parser
+    # FileKind is frozen: swapped in place for this test, and put back below.
+    object.__setattr__(hhs.KINDS["export_csv"], "parse", crashing)
+    try:
+        at = RUN_AT + dt.timedelta(days=3)
+        fetched = {**ingest.fetch("hhs_uc_daily", run_at=at), "is_new": True}
+        with pytest.raises(SourceFileError) as caught:
+            ingest.parse(fetched)
+    finally:
+        object.__setattr__(hhs.KINDS["export_csv"], "parse", real_parse)
+    error = caught.value
+    assert error.kind == "bad_file" and "IndexError" in error.problem
+    assert error.file == f"{fetched['url']} (sha256 {fetched['sha256'][:12]})"
+    ingest.report_bad_file("hhs_uc_daily", error, run_at=at, run_id="test/crash")
+    mirror.set_as_of(dt.date(2025, 12, 17))
+    run_all(RUN_AT + dt.timedelta(days=5))
+    with warehouse.session() as con:
+        incidents = con.execute("select kind, state from monitor.incidents").fetchall()
+    assert incidents == [("bad_file", "resolved")]
+
+
+def test_manual_ingest_refusal_is_one_line_naming_the_path_given(data_dir, real_hhs_bytes,
+                                                                 tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from returnwatch.cli import main
+
+    lines = real_hhs_bytes.split(b"\r\n")
+    lines[4] = lines[4].replace(b",", b",\x00", 1)  # a NUL byte on line 5
+    path = tmp_path / "downloads" / "HHS export.csv"
+    path.parent.mkdir()
+    path.write_bytes(b"\r\n".join(lines))
+    result = CliRunner().invoke(main, ["ingest", "hhs_uc_daily", str(path)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and result.exception.__class__ is SystemExit
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"Error: source hhs_uc_daily, file {path} (sha256 ")
+    assert "row 5: the file holds NUL bytes" in line
+    with warehouse.session() as con:
+        assert con.execute("select count(*) from raw.files").fetchone() == (0,)

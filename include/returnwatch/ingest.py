@@ -65,6 +65,14 @@ def incident_series(payload: dict[str, Any]) -> str:
     return "/".join(p for p in (source, kind, payload.get("period")) if p)
 
 
+def file_shown(payload: dict[str, Any]) -> str:
+    """How errors name a file: as the user gave it (``returnwatch ingest``'s path) or its URL,
+    with the start of its sha256 to find it in the archive."""
+    given = payload.get("given_as") or payload.get("url")
+    sha256 = payload.get("sha256") or ""
+    return f"{given} (sha256 {sha256[:12]})" if given else sha256
+
+
 def parsed_path(source: str, sha256: str) -> Path:
     return settings.data_dir() / "parsed" / source / f"{sha256}.parquet"
 
@@ -115,14 +123,15 @@ def fetch(source: str, *, run_at: dt.datetime) -> dict[str, Any]:
 
 def discover(source: str, *, run_at: dt.datetime) -> list[dict[str, Any]]:
     """The files a multi-file source publishes now, read off its pages (``discover``)."""
-    from returnwatch import config, sources
+    from returnwatch import config
     from returnwatch.archive import Archive
     from returnwatch.fetch import FetchError, page_getter
+    from returnwatch.sources.base import discover as read_pages
 
     cfg = config.source(source)
     try:
-        links = sources.module(source).discover(page_getter(cfg), landing_url=cfg.url,
-                                                run_at=run_at, options=cfg.options)
+        links = read_pages(source, page_getter(cfg), landing_url=cfg.url, run_at=run_at,
+                           options=cfg.options)
     except FetchError as exc:
         # The site is down before any file could be listed: record the failed check so the
         # freshness monitor can say "site unreachable" rather than only a task failing.
@@ -192,11 +201,13 @@ def _run_at(payload: dict[str, Any]) -> dt.datetime:
 def parse(fetched: dict[str, Any]) -> dict[str, Any]:
     """Parse the archived file into a Parquet file of typed rows (raises SourceFileError)."""
     from returnwatch.archive import Archive
+    from returnwatch.sources.base import read
 
     source, sha256 = fetched["source"], fetched["sha256"]
     content = Archive().read(sha256, source)
     with _recording_refusals(fetched):
-        parsed = file_kind(source, fetched.get("kind")).parse(content, file=sha256)
+        parsed = read(source, file_kind(source, fetched.get("kind")), content,
+                      file=file_shown(fetched))
     path = parsed_path(source, sha256)
     path.parent.mkdir(parents=True, exist_ok=True)
     prune_parsed(source)
@@ -227,7 +238,7 @@ def validate(parsed: dict[str, Any], *, run_at: dt.datetime) -> dict[str, Any]:
     frame = pd.read_parquet(parsed["parsed_path"])
     tz = _source_timezone(source)
     kind = file_kind(source, parsed.get("kind"))
-    report = quality.validate(kind.suite, frame, source=source, file=parsed["sha256"],
+    report = quality.validate(kind.suite, frame, source=source, file=file_shown(parsed),
                               parameters={"latest_possible_date": run_at.astimezone(tz).date()},
                               prepare=kind.prepare)
     with _recording_refusals({**parsed, "run_at": run_at.isoformat()}):
@@ -318,8 +329,8 @@ def ingest_file(source: str, path: Path, *, vintage: dt.date, run_at: dt.datetim
 
     ``kind`` (which of the source's layouts it is) is detected from the content when not given.
     """
-    from returnwatch import sources
     from returnwatch.archive import Archive
+    from returnwatch.sources.base import detect
 
     path = Path(path)
     if kind is not None:
@@ -330,12 +341,12 @@ def ingest_file(source: str, path: Path, *, vintage: dt.date, run_at: dt.datetim
     # Same bytes as an earlier file: the load step sees it in raw.files and changes nothing.
     fetched = {"source": source, "kind": kind, "outcome": entry.outcome, "is_new": True,
                "to_load": True,
-               "sha256": entry.sha256, "url": entry.url, "vintage": vintage.isoformat(),
+               "sha256": entry.sha256, "url": entry.url, "given_as": str(path),
+               "vintage": vintage.isoformat(),
                "fetched_at": entry.fetched_at.isoformat(), "run_at": run_at.isoformat()}
     if kind is None:
         with _recording_refusals(fetched):
-            kind = sources.module(source).detect_kind(
-                path.name, archive.read(entry.sha256, source))
+            kind = detect(source, str(path), archive.read(entry.sha256, source))
         fetched["kind"] = kind
     return load(validate(parse(fetched), run_at=run_at), run_at=run_at, run_id=run_id)
 

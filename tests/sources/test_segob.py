@@ -780,3 +780,79 @@ def test_kinds_tables_and_ddl_agree(tmp_path: Path) -> None:
         assert set(file_kind.key_columns) <= set(frame_columns)
         assert (settings.expectations_dir() / f"{file_kind.suite}.json").is_file()
     con.close()
+
+
+# ------------------------------------------------------------------ label variants by meaning
+
+
+def _real_3_1_3(relabel: Callable[[list[Any]], list[Any]] | None = None) -> bytes:
+    """The real 2019 table 3.1.3 (IOM's series, as the replay mirror writes it), its rows
+    optionally relabelled the way other editions label them; figures untouched."""
+    from returnwatch.replay_sites import segob as site
+
+    mirror = site.SegobSite(settings.replay_data_dir())
+    layout = site.LAYOUTS["3.1.3"](mirror.series, 2019, [1, 2, 3])
+    if relabel:
+        layout.lines = relabel(layout.lines)
+    return site.write_workbook(layout)
+
+
+def _renamed(names: dict[str, str]) -> Callable[[list[Any]], list[Any]]:
+    import dataclasses
+
+    return lambda lines: [dataclasses.replace(ln, label=names.get(ln.label, ln.label))
+                          for ln in lines]
+
+
+def _under_12_in_one_label(lines: list[Any]) -> list[Any]:
+    """'Menores de 12 años' > 'Acompañados' / 'No acompañados' as two rows
+    'Menores de 12 años acompañados' / '... no acompañados', without the parent row."""
+    import dataclasses
+
+    out, under12 = [], False
+    for ln in lines:
+        if ln.label == "Menores de 12 años":
+            under12 = True
+            continue
+        if under12 and ln.label in ("Acompañados", "No acompañados"):
+            out.append(dataclasses.replace(ln, label=f"Menores de 12 años {ln.label.lower()}"))
+            under12 = ln.label == "Acompañados"
+            continue
+        under12 = False
+        out.append(ln)
+    return out
+
+
+def _without_rows(parsed: segob.ParsedTable) -> list[tuple[Any, ...]]:
+    return sorted(tuple(v for k, v in row.items() if k != "source_row") for row in parsed.rows)
+
+
+@pytest.mark.parametrize("relabel", [
+    _renamed({"Menores de 18 años": "Niñas, niños y adolescentes"}),
+    _renamed({"Menores de 12 años": "De 0 a 11 años"}),
+    _renamed({"Menores de 18 años": "Niñas, niños y adolescentes 1",  # with a footnote call
+              "Menores de 12 años": "Niñas y niños de 0 a 11 años",
+              "De 12 a 17 años": "Adolescentes de 12 a 17 años"}),
+    _under_12_in_one_label,
+    lambda lines: _renamed({"Menores de 18 años": "Niñas, niños y adolescentes"})(
+        _under_12_in_one_label(lines)),
+], ids=["nna", "de_0_a_11", "spelled_out", "under_12_in_one_label", "both"])
+def test_label_variants_of_other_editions_give_the_same_figures(
+        relabel: Callable[[list[Any]], list[Any]]) -> None:
+    real = segob.parse_cuadro_3_1_3(_real_3_1_3(), file="cuadro3.1.3.xls")
+    variant = segob.parse_cuadro_3_1_3(_real_3_1_3(relabel), file="variant.xls")
+    assert _without_rows(variant) == _without_rows(real)
+    assert len(real.rows) == 2 * 4 * 3  # 2 sexes x 4 leaves x 3 months
+
+
+@pytest.mark.parametrize(("names", "problem"), [
+    ({"Menores de 12 años": "Menores de 12 años con discapacidad"}, "unknown row label"),
+    ({"De 12 a 17 años": "Adolescentes embarazadas"}, "unknown row label"),
+    ({"Acompañados": "Menores de 18 años acompañados"}, "splits under18 by travel condition"),
+    ({"Acompañados": "Adultos mayores acompañados"}, "unknown row label"),
+])
+def test_labels_that_mean_something_unknown_are_still_refused(names: dict[str, str],
+                                                               problem: str) -> None:
+    with pytest.raises(LayoutChanged, match=problem) as caught:
+        segob.parse_cuadro_3_1_3(_real_3_1_3(_renamed(names)), file="variant.xls")
+    assert caught.value.sheet == "Cuadro 3.1.3" and caught.value.row

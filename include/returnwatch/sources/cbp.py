@@ -50,7 +50,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from returnwatch.sources.base import FileKind, GetPage, Link
-from returnwatch.sources.errors import BadValue, LayoutChanged
+from returnwatch.sources.errors import (
+    COUNT_MAX,
+    BadValue,
+    LayoutChanged,
+    csv_rows,
+    refuse_nul,
+    refuse_tag_flood,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -191,7 +198,8 @@ def parse(content: bytes, *, file: str, kind: str) -> ParsedFile:
 
     expected = _expected(kind)
     text = _decode(content, file, expected)
-    _refuse_non_csv(text, file, expected)
+    _refuse_non_csv(text, file, expected)  # an HTML page or a workbook, named as such
+    refuse_nul(content, source=SOURCE, file=file, expected=expected)
     if not text.endswith(("\n", "\r")):
         # CBP's files end with a line break; a body without one was cut off in transit, and a
         # cut inside a count ("9584" -> "95") would otherwise load a wrong figure silently.
@@ -201,13 +209,14 @@ def parse(content: bytes, *, file: str, kind: str) -> ParsedFile:
                        seen=text.rsplit("\n", 1)[-1])
 
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader)
+    lines = csv_rows(reader, source=SOURCE, file=file, expected=expected)
+    header = next(lines)
     columns = _match_header(header, kind, file)
     width = len(header)
     records: list[list[str]] = []
     rows: list[int] = []
     blank = 0
-    for cells in reader:
+    for cells in lines:
         if not any(cell.strip() for cell in cells):
             blank += 1
             continue
@@ -239,8 +248,8 @@ def parse(content: bytes, *, file: str, kind: str) -> ParsedFile:
             values = values.map(_normalise_demographic)
         table[column] = values
     table["encounters"] = _mapped(raw["encounters"], row_numbers, file, "Encounter Count",
-                                  _read_count, "a whole number of encounters (e.g. 9584 or "
-                                  "9584.0)").astype("int64")
+                                  _read_count, "a whole number of encounters from 0 to "
+                                  f"{COUNT_MAX:,} (e.g. 9584 or 9584.0)").astype("int64")
     facts = _facts(raw, table, text, blank)
     table = table[FRAME_COLUMNS[kind]]
     return ParsedFile(source=SOURCE, file=file, kind=kind, table=table, header=header,
@@ -354,6 +363,8 @@ def _read_count(value: str) -> int:
     whole, _, fraction = text.replace(",", "").partition(".")
     if fraction.strip("0"):
         raise _Unreadable(value)  # 12.5 encounters is not a count
+    if not 0 <= int(whole) <= COUNT_MAX:  # negative, or too large for the INTEGER column
+        raise _Unreadable(value)
     return int(whole)
 
 
@@ -576,6 +587,8 @@ def discover(get_page: GetPage, *, landing_url: str, run_at: dt.datetime,
     if unknown_kinds:
         raise ValueError(f"options.kinds {sorted(unknown_kinds)} unknown; known: {sorted(KINDS)}")
     page = get_page(landing_url)
+    refuse_tag_flood(page, source=SOURCE, file=landing_url,
+                     expected="CBP's nationwide encounters page")
     soup = BeautifulSoup(page, "lxml")
     links: list[Link] = []
     seen_urls: set[str] = set()

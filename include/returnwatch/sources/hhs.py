@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from returnwatch.sources import hhs_report
 from returnwatch.sources.base import FileKind
-from returnwatch.sources.errors import BadValue, LayoutChanged
+from returnwatch.sources.errors import BadValue, LayoutChanged, check_count, csv_rows, refuse_nul
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -111,6 +111,7 @@ class ParsedFile:
 
 def parse(content: bytes, *, file: str) -> ParsedFile:
     """Parse one CSV export of dataset ehpz-xc9n. ``file`` names it in errors (sha256 or name)."""
+    refuse_nul(content, source=SOURCE, file=file, expected=f"the header {EXPECTED_HEADER}")
     text = _decode(content, file)
     if not text.strip():
         raise LayoutChanged(source=SOURCE, file=file, row=1, problem="the file is empty",
@@ -124,13 +125,14 @@ def parse(content: bytes, *, file: str) -> ParsedFile:
                        seen=text.rsplit("\n", 1)[-1])
 
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader)
+    lines = csv_rows(reader, source=SOURCE, file=file, expected="a CSV export")
+    header = next(lines)
     columns, star = _match_header(header, file)
     parsed = ParsedFile(source=SOURCE, file=file, rows=[], header=header,
                         footnote_star_in_header=star)
 
     seen_by_date: dict[dt.date, tuple[int, tuple[object, ...]]] = {}
-    for row_number, cells in enumerate(reader, start=2):
+    for row_number, cells in enumerate(lines, start=2):
         if not any(cell.strip() for cell in cells):
             parsed.blank_rows += 1
             continue
@@ -220,7 +222,9 @@ def _parse_count(cell: str, *, file: str, row: int, column: str) -> int | None:
                        problem="the count is not a whole number",
                        expected="digits, optionally with thousands separators ('2,484')",
                        seen=cell)
-    return int(float(value.replace(",", "")))
+    # The whole part as digits: int(float()) loses digits and overflows on huge counts.
+    whole = int(value.replace(",", "").partition(".")[0])
+    return check_count(whole, source=SOURCE, file=file, row=row, column=column)
 
 
 def _note_repeat(parsed: ParsedFile, seen: dict[dt.date, tuple[int, tuple[object, ...]]],

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from returnwatch.sources.base import FileKind, GetPage, Link
-from returnwatch.sources.errors import BadValue, LayoutChanged
+from returnwatch.sources.errors import BadValue, LayoutChanged, refuse_nul, refuse_tag_flood
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -167,6 +168,7 @@ def parse(content: bytes, *, file: str) -> ParsedPage:
     from bs4 import BeautifulSoup
 
     expected_page = "an HHS 'Latest UC Data – FY{YYYY}' page with tables of months as columns"
+    refuse_nul(content, source=SOURCE, file=file, expected=expected_page)
     if not content.strip():
         raise LayoutChanged(source=SOURCE, file=file, problem="the page is empty",
                             expected=expected_page, seen="")
@@ -180,6 +182,7 @@ def parse(content: bytes, *, file: str) -> ParsedPage:
                        expected="a complete HTML page",
                        seen=content.rstrip()[-80:].decode("utf-8", "replace"))
 
+    refuse_tag_flood(content, source=SOURCE, file=file, expected=expected_page)
     soup = BeautifulSoup(content, "lxml")
     fiscal_year = _fiscal_year(soup, file)
     page = ParsedPage(source=SOURCE, file=file, fiscal_year=fiscal_year)
@@ -352,6 +355,10 @@ def _figure(text: str, file: str, where: str, row_number: int,
                        column=month.strftime("%b %Y"), problem="the figure is not a number",
                        expected="a number like 1,929, 1.8 or 15%", seen=text)
     value = float(found["number"].replace(",", ""))
+    if not math.isfinite(value):  # hundreds of digits: not a figure HHS publishes
+        raise BadValue(source=SOURCE, file=file, sheet=where, row=row_number,
+                       column=month.strftime("%b %Y"), problem="the figure is too large",
+                       expected="a number like 1,929, 1.8 or 15%", seen=text[:40])
     return value, "Percent" if found["percent"] else "Number"
 
 

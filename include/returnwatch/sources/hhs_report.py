@@ -39,13 +39,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from returnwatch.sources.base import FileKind
-from returnwatch.sources.errors import BadValue, LayoutChanged
+from returnwatch.sources.errors import BadValue, LayoutChanged, SourceFileError, check_count
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -178,19 +179,111 @@ def looks_like(content: bytes) -> bool:
 # ------------------------------------------------------------------ text
 
 
+def _decompress_corrupted(data: bytes) -> bytes:
+    """pdfminer's ``decompress_corrupted`` (a Flate stream whose checksum fails: keep what
+    decodes), fed 64 KiB at a time instead of one byte at a time.
+
+    pdfminer's loop costs a Python call per byte, so one damaged stream of a few MB held a
+    parse for over 10 s (found by tests/fuzz). Same result: the output up to the first bad
+    byte; an error before the last 3 bytes (the checksum) is still an error.
+    """
+    import zlib
+
+    decoder = zlib.decompressobj()
+    out: list[bytes] = []
+    step = 1 << 16
+    for start in range(0, len(data), step):
+        chunk = data[start:start + step]
+        saved = decoder.copy()
+        try:
+            out.append(decoder.decompress(chunk))
+            continue
+        except zlib.error:
+            decoder = saved
+        for offset in range(len(chunk)):  # the failing chunk, byte by byte, as pdfminer does
+            try:
+                out.append(decoder.decompress(chunk[offset:offset + 1]))
+            except zlib.error:
+                if start + offset < len(data) - 3:
+                    raise
+                return b"".join(out)
+    return b"".join(out)
+
+
+# pdfminer is pure Python and some damaged files make it quadratic: 1 MB of one repeated
+# token held it for minutes in tests/fuzz. So the text is read in a forked child that is
+# killed at the deadline and cannot grow past the memory ceiling; a real one-page report takes
+# well under a second. tests/fuzz lowers PDF_SECONDS to keep its own run short.
+PDF_SECONDS = 8.0
+PDF_MEMORY_BYTES = 1 << 30
+
+
 def _text_lines(content: bytes, file: str) -> tuple[list[_Line], int]:
     """Every non-empty line of the PDF's text, page by page."""
-    import pdfplumber
-    from pdfminer.pdfparser import PDFSyntaxError
-    from pdfminer.psparser import PSException
-    from pdfplumber.utils.exceptions import PdfminerException
+    import multiprocessing
 
     if not content.startswith(b"%PDF-"):
         raise LayoutChanged(source=SOURCE, file=file, problem="the file is not a PDF",
                             expected="a PDF (starting with %PDF-)",
                             seen=content[:80].decode("latin-1"))
-    lines: list[_Line] = []
+    import pdfplumber  # noqa: F401 - loaded here, once, so each forked child has it
+
+    # fork: the child has pdfminer loaded already and needs no pickled arguments.
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_read_in_child, args=(content, send), daemon=True)
+    child.start()
+    send.close()
     try:
+        if not receive.poll(PDF_SECONDS):
+            raise SourceFileError(source=SOURCE, file=file,
+                                problem=f"reading the PDF took over {PDF_SECONDS:g} s "
+                                        "(a damaged file?)",
+                                expected="a readable PDF with a text layer",
+                                seen=content[:80].decode("latin-1"))
+        outcome, payload = receive.recv()
+    except EOFError:  # the child died: over the memory ceiling, or crashed
+        raise SourceFileError(source=SOURCE, file=file,
+                            problem="the PDF reader stopped (over "
+                                    f"{PDF_MEMORY_BYTES >> 20} MB of memory, or crashed)",
+                            expected="a readable PDF with a text layer",
+                            seen=content[:80].decode("latin-1")) from None
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        receive.close()
+    if outcome == "error":
+        raise LayoutChanged(source=SOURCE, file=file,
+                            problem=f"the PDF cannot be read ({payload})",
+                            expected="a readable PDF with a text layer",
+                            seen=content[:80].decode("latin-1"))
+    lines, pages = payload
+    if not lines:
+        raise LayoutChanged(source=SOURCE, file=file, sheet="page 1",
+                            problem="the PDF has no extractable text (a scanned image?)",
+                            expected=f"a report titled {TITLE!r} with a text layer", seen="")
+    return lines, pages
+
+
+def _read_in_child(content: bytes, send: Any) -> None:
+    """In the forked child: cap memory, extract the text, send ("ok", (lines, pages)) or
+    ("error", "Type: message"). Any exception pdfminer raises on a broken file is an error."""
+    import resource
+
+    import pdfminer.pdftypes
+    import pdfplumber
+
+    try:
+        with open("/proc/self/statm") as statm:  # what the fork already maps, plus the cap
+            mapped = int(statm.read().split()[0]) * resource.getpagesize()
+        resource.setrlimit(resource.RLIMIT_AS, (mapped + PDF_MEMORY_BYTES,
+                                                resource.getrlimit(resource.RLIMIT_AS)[1]))
+    except (OSError, ValueError):
+        pass  # no /proc or a lower hard limit: the deadline still bounds the child
+    pdfminer.pdftypes.decompress_corrupted = _decompress_corrupted  # see its docstring
+    try:
+        lines: list[_Line] = []
         with pdfplumber.open(io.BytesIO(content)) as pdf:
             pages = len(pdf.pages)
             for page_number, page in enumerate(pdf.pages, start=1):
@@ -199,19 +292,11 @@ def _text_lines(content: bytes, file: str) -> tuple[list[_Line], int]:
                     normal = " ".join(raw.split())
                     if normal:
                         lines.append(_Line(page_number, line_number, normal))
-    except (PdfminerException, PDFSyntaxError, PSException, ValueError, KeyError,
-            TypeError) as exc:
-        # pdfplumber wraps what pdfminer raises on open; pages read later can still raise
-        # pdfminer's own or builtin errors on a broken file.
-        raise LayoutChanged(source=SOURCE, file=file,
-                            problem=f"the PDF cannot be read ({type(exc).__name__}: {exc})",
-                            expected="a readable PDF with a text layer",
-                            seen=content[:80].decode("latin-1")) from None
-    if not lines:
-        raise LayoutChanged(source=SOURCE, file=file, sheet="page 1",
-                            problem="the PDF has no extractable text (a scanned image?)",
-                            expected=f"a report titled {TITLE!r} with a text layer", seen="")
-    return lines, pages
+        send.send(("ok", (lines, pages)))
+    except Exception as exc:  # noqa: BLE001 - pdfminer/pdfplumber raise dozens of types
+        send.send(("error", f"{type(exc).__name__}: {str(exc)[:200]}"))
+    finally:
+        send.close()
 
 
 def _find(lines: list[_Line], match: Callable[[str], bool]) -> _Line | None:
@@ -308,7 +393,14 @@ def _figure(block: list[_Line], label: str, heading: _Line, file: str, *,
                        expected="a whole number like 2,853" if whole
                        else "a number like 4,608 or 312.5", seen=line.text)
     number = value.replace(",", "")
-    return int(number) if whole else float(number)
+    if whole:
+        return check_count(int(number), source=SOURCE, file=file, sheet=f"page {line.page}",
+                           row=line.number, column=label)
+    if not math.isfinite(float(number)):
+        raise BadValue(source=SOURCE, file=file, sheet=f"page {line.page}", row=line.number,
+                       column=label, problem="the figure is too large",
+                       expected="a number like 4,608 or 312.5", seen=line.text)
+    return float(number)
 
 
 def _line_of(block: list[_Line], text: str, offset: int) -> _Line:

@@ -66,18 +66,27 @@ import dataclasses
 import datetime as dt
 import io
 import logging
+import math
 import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 from returnwatch import reference
 from returnwatch.sources.base import FileKind, GetPage, Link
-from returnwatch.sources.errors import BadValue, LayoutChanged
+from returnwatch.sources.errors import (
+    BadValue,
+    LayoutChanged,
+    SourceFileError,
+    check_count,
+    refuse_nul,
+    refuse_tag_flood,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -311,6 +320,21 @@ def _refuse_non_workbook(content: bytes, file: str, expected: str) -> None:
                             seen=content[:200].decode("latin-1", "replace").strip())
 
 
+class _XlrdLog:
+    """xlrd's warnings about a damaged file ("file size not 512 + multiple of sector size")
+    go to the debug log, not to stdout: the error raised says what matters."""
+
+    def write(self, text: str) -> None:
+        if text.strip():
+            log.debug("xlrd: %s", text.strip())
+
+    def flush(self) -> None:
+        pass
+
+
+_XLRD_LOG = _XlrdLog()
+
+
 def _open_workbook(content: bytes, file: str) -> Any:
     import xlrd
 
@@ -322,7 +346,10 @@ def _open_workbook(content: bytes, file: str) -> Any:
                             problem=f"the file is {kind}", expected=expected,
                             seen=content[:16].hex(" "))
     try:
-        return xlrd.open_workbook(file_contents=content, on_demand=True)
+        # ragged_rows: a stray cell in a far column (or a damaged index) then costs one
+        # long row, not a rectangle of every row times that width.
+        return xlrd.open_workbook(file_contents=content, on_demand=True, ragged_rows=True,
+                                  logfile=_XLRD_LOG)
     # xlrd reports a damaged or cut file with many exception types (CompDocError, XLRDError,
     # struct.error, IndexError, AssertionError...); all mean the same thing here.
     except Exception as exc:  # noqa: BLE001
@@ -362,7 +389,7 @@ def _grid(sheet: Any) -> list[list[_Cell]]:
     rows = []
     for r in range(sheet.nrows):
         cells = []
-        for c in range(sheet.ncols):
+        for c in range(sheet.row_len(r)):
             ctype, value = sheet.cell_type(r, c), sheet.cell_value(r, c)
             if ctype in (xlrd.XL_CELL_NUMBER, xlrd.XL_CELL_DATE, xlrd.XL_CELL_BOOLEAN):
                 cells.append(_Cell(None, float(value)))
@@ -440,7 +467,7 @@ def _find_header(grid: list[list[_Cell]], spec: TableSpec, file: str, sheet: str
     for r in (month_row, month_row - 1, month_row - 2):
         if r < 0:
             continue
-        for c in range(first_month):
+        for c in range(min(first_month, len(grid[r]))):  # rows are ragged
             text = grid[r][c].text
             if text and any(word in _key(text) for word in spec.label_header_words):
                 label_col = c
@@ -546,19 +573,21 @@ def _title(grid: list[list[_Cell]], header: _Header, spec: TableSpec, file: str,
 
 def _value(cell: _Cell, *, file: str, sheet: str, row: int, col: int) -> int | None:
     if cell.number is not None:
-        if abs(cell.number - round(cell.number)) > 1e-9:
+        if not math.isfinite(cell.number) or abs(cell.number - round(cell.number)) > 1e-9:
             raise BadValue(source=SOURCE, file=file, sheet=sheet, row=row, column=_colname(col),
                            problem="the count is not a whole number",
                            expected="a whole number of events or '-'", seen=repr(cell.number))
-        return int(round(cell.number))
+        return check_count(int(round(cell.number)), source=SOURCE, file=file, sheet=sheet,
+                           row=row, column=_colname(col))
     if cell.text is None:
         return None
     text = cell.text.strip()
     if text in _DASHES:
         return 0  # "(-) Significa cero."
     digits = text.replace(",", "").replace(" ", "")
-    if digits.isdigit():
-        return int(digits)
+    if digits.isdigit() and digits.isascii():  # isdigit alone lets '²' and '٣' through
+        return check_count(int(digits), source=SOURCE, file=file, sheet=sheet, row=row,
+                           column=_colname(col))
     raise BadValue(source=SOURCE, file=file, sheet=sheet, row=row, column=_colname(col),
                    problem="the cell is not a count", expected="a whole number of events or '-'",
                    seen=text)
@@ -736,24 +765,50 @@ def _nationality_leaves(rows: list[_DataRow], columns: list[_Column], file: str,
 
 
 def _age_group(key: str) -> str | None:
-    """'18+', '12-17', '0-11' or 'under18' (a subtotal) from an age label."""
+    """'18+', '12-17', '0-11' or 'under18' (a subtotal) from an age label.
+
+    By meaning, not by one spelling: SEGOB renames the groups between editions (the under-18
+    group is "Menores de 18 años" or "Niñas, niños y adolescentes"; under-12s "Menores de 12
+    años" or "De 0 a 11 años", sometimes with "niñas y niños" before the range)."""
     key = key.replace(" anos", "").replace(" ano", "")
-    if re.fullmatch(r"(de |mayores de )?18 y mas|18 o mas|mayores de 17|18", key):
+    key = re.sub(r"^(personas |adultos |adolescentes |ninas y ninos |ninos y ninas )", "", key)
+    if re.fullmatch(r"(de |mayores de )?18 y mas|18 o mas|mayores de 17|18|adultos|mayores de edad",
+                    key):
         return "18+"
     if re.fullmatch(r"(de )?12 ?a ?17|12 17", key):
         return "12-17"
     if re.fullmatch(r"(de )?0 ?a ?11|0 11|menores de 12", key):
         return "0-11"
-    if re.fullmatch(r"menores de 18|(de )?0 ?a ?17|menores", key):
+    if re.fullmatch(r"menores de 18|(de )?0 ?a ?17|menores|menores de edad|nna|"
+                    r"ninas ninos y adolescentes|ninos ninas y adolescentes|"
+                    r"ninas ninos y adolescentes de 0 a 17", key):
         return "under18"
     return None
+
+
+# "Menores de 12 años no acompañados": an age group and a travel condition in one label (some
+# editions have no separate "De 0 a 11 años" row above "Acompañados / No acompañados").
+_CONDITION_SUFFIX = re.compile(r"^(?P<age>.+?) (?P<condition>(no )?acompanad(o|a)s( as)?)$")
+
+
+def _age_and_condition(key: str) -> tuple[str, str] | None:
+    """(age group, travel condition) of a combined label such as 'Menores de 12 años
+    acompañados'; None when the label is not one (or its age part is not a known group)."""
+    found = _CONDITION_SUFFIX.fullmatch(key)
+    if not found:
+        return None
+    group = _age_group(found["age"])
+    if group is None:
+        return None
+    return group, CONDITION_LABELS[found["condition"]]
 
 
 def _sex_age_leaves(rows: list[_DataRow], columns: list[_Column], file: str, sheet: str,
                     stats: dict[str, Any]) -> list[tuple[_DataRow, dict[str, Any]]]:
     """Rows nest Total > sex > age group > travel condition; the leaves are loaded."""
     expected = ("Total, Hombres / Mujeres, an age group (18 años y más, De 12 a 17 años, "
-                "De 0 a 11 años, Menores de 18 años), Acompañados / No acompañados")
+                "De 0 a 11 años / Menores de 12 años, Menores de 18 años / Niñas, niños y "
+                "adolescentes), Acompañados / No acompañados (alone or after the age group)")
     nodes: list[tuple[_DataRow, dict[str, str]]] = []  # every row with its context
     sex: str | None = None
     age: str | None = None
@@ -774,6 +829,20 @@ def _sex_age_leaves(rows: list[_DataRow], columns: list[_Column], file: str, she
             if group != "under18":
                 age = group
             nodes.append((row, {"level": "age", "sex": sex, "age_group": group}))
+        elif (combined := _age_and_condition(key)) is not None:
+            group, condition = combined
+            if sex is None or group in ("under18", "18+"):
+                # Children split by condition only as a whole (or adults split at all) is a
+                # layout whose leaves the raw table has no place for: a person must look.
+                raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=row.row,
+                                    problem=f"row {row.label!r} splits {group} by travel "
+                                            "condition" if sex else
+                                            f"{row.label!r} outside a sex block",
+                                    expected="a travel condition under 0-11 or 12-17 within "
+                                             "Hombres / Mujeres", seen=row.label)
+            age = group
+            nodes.append((row, {"level": "condition", "sex": sex, "age_group": group,
+                                "travel_condition": condition}))
         elif key in CONDITION_LABELS:
             if sex is None or age is None:
                 raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=row.row,
@@ -819,10 +888,24 @@ def _sex_age_leaves(rows: list[_DataRow], columns: list[_Column], file: str, she
     return leaves
 
 
+def _sheet_grid(book: Any, spec: TableSpec, file: str) -> tuple[Any, list[list[_Cell]]]:
+    """The table's sheet and its cells. xlrd reads a sheet only when asked (``on_demand``), so
+    a damaged sheet fails here, not when the workbook opened: refused like a damaged book."""
+    try:
+        sheet = _pick_sheet(book, spec, file)
+        return sheet, _grid(sheet)
+    except SourceFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - as in _open_workbook
+        raise BadValue(source=SOURCE, file=file, sheet=", ".join(book.sheet_names()), row=None,
+                       problem="the table's sheet cannot be read (truncated or damaged "
+                               "download?)", expected=f"a readable sheet 'Cuadro {spec.number}'",
+                       seen=f"{type(exc).__name__}: {exc}") from None
+
+
 def _parse_workbook(content: bytes, file: str, spec: TableSpec) -> ParsedTable:
     book = _open_workbook(content, file)
-    sheet = _pick_sheet(book, spec, file)
-    grid = _grid(sheet)
+    sheet, grid = _sheet_grid(book, spec, file)
     header = _find_header(grid, spec, file, sheet.name)
     title, year = _title(grid, header, spec, file, sheet.name)
     stats: dict[str, Any] = {"blank_rows": 0, "header_repeats": 0, "page_breaks": 0,
@@ -966,6 +1049,7 @@ def parse_microdata(content: bytes, *, file: str) -> ParsedMicrodata:
 
     expected = f"a CSV whose header has {', '.join(MICRODATA_FIELDS)}"
     _refuse_non_workbook(content, file, expected)
+    refuse_nul(content, source=SOURCE, file=file, expected=expected)
     if content.startswith(_OLE_MAGIC):
         raise LayoutChanged(source=SOURCE, file=file, row=1,
                             problem="an Excel workbook (the codebook?) instead of the CSV",
@@ -1031,7 +1115,10 @@ def _refuse_truncated(content: bytes, file: str, fields: int, delimiter: str,
     if content.endswith((b"\n", b"\r")):
         return
     last = content[content.rfind(b"\n") + 1:].decode(encoding, "replace")
-    parsed = next(csv.reader([last], delimiter=delimiter), [])
+    try:
+        parsed = next(csv.reader([last], delimiter=delimiter), [])
+    except csv.Error:  # a field over the csv module's limit: certainly not a whole line
+        parsed = []
     if len(parsed) < fields or last.count('"') % 2:  # short, or cut inside a quoted field
         raise BadValue(source=SOURCE, file=file, row=content.count(b"\n") + 1,
                        problem="the file ends in the middle of a line (truncated download?)",
@@ -1249,7 +1336,7 @@ RAW_DDL = [
 
 def detect_kind(name: str, content: bytes) -> str:
     """Which kind a hand-downloaded file is: by its content, with the name as a hint."""
-    hint = table_number(name or "")
+    hint = table_number(PurePath(name or "").name)  # a folder's digits are no hint
     if content.startswith(_OLE_MAGIC):
         book = _open_workbook(content, name)
         numbers = [n for n in (table_number(s) for s in book.sheet_names()) if n]
@@ -1269,7 +1356,7 @@ def detect_kind(name: str, content: bytes) -> str:
     _refuse_non_workbook(content, name, "a bulletin workbook (.xls) or the microdata CSV")
     head = content[:4096].decode(_detect_encoding(content[:4096]), "replace").upper()
     if all(f in head.split("\n", 1)[0] for f in ("FEC_REP", "SEXO")) or MICRODATA_NAME.search(
-            name or ""):
+            PurePath(name or "").name):
         return MICRODATA_KIND
     raise LayoutChanged(source=SOURCE, file=name, row=1,
                         problem="the file is neither a bulletin workbook nor the microdata CSV",
@@ -1293,9 +1380,10 @@ def _decode_page(content: bytes) -> str:
     return content.decode(_detect_encoding(content))
 
 
-def _links(content: bytes) -> Iterable[tuple[str, str]]:
+def _links(content: bytes, url: str) -> Iterable[tuple[str, str]]:
     from bs4 import BeautifulSoup
 
+    refuse_tag_flood(content, source=SOURCE, file=url, expected="a bulletin page")
     soup = BeautifulSoup(_decode_page(content), "lxml")
     for anchor in soup.find_all("a", href=True):
         yield anchor["href"].strip(), " ".join(anchor.get_text(" ").split())
@@ -1337,7 +1425,7 @@ def discover(get_page: GetPage, *, landing_url: str, run_at: dt.datetime,
     landing = _get_nonempty(get_page, landing_url, "landing page")
     pages: dict[tuple[int, int], str] = {}
     listed = 0
-    for href, _text in _links(landing):
+    for href, _text in _links(landing, landing_url):
         if _PAGES.lower() not in href.lower():
             continue
         url = urljoin(landing_url, href)
@@ -1373,7 +1461,7 @@ def discover(get_page: GetPage, *, landing_url: str, run_at: dt.datetime,
 
 def _page_links(page: bytes, page_url: str, year: int, section: int) -> list[Link]:
     found = []
-    for href, text in _links(page):
+    for href, text in _links(page, page_url):
         url = urljoin(page_url, href)
         parts = urlsplit(url)
         name = parts.path.rsplit("/", 1)[-1]
