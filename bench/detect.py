@@ -283,7 +283,7 @@ def _ruptures_scan(raw: bytes, frequency: str, since: int, stop: int) -> np.ndar
 def ruptures_with(beta: float = RUPTURES_DEFAULT_BETA
                   ) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     """ruptures' binary segmentation (Binseg, least squares) run online, penalty
-    ``beta * log(W)`` in noise units squared (``beta`` 2 is BIC's); ``beta`` from
+    ``beta * log(n)`` (n: the window's length) in noise units squared (``beta`` 2 is BIC's); ``beta`` from
     ``RUPTURES_BETAS``. Online: ``since``/``until``/``base`` let the benchmark compute only the
     periods an injected event can change (before it, the answers are the real series')."""
     column = RUPTURES_BETAS.index(beta)
@@ -762,7 +762,7 @@ CURVES: dict[str, list[tuple[str, Callable[..., tuple[np.ndarray, np.ndarray]]]]
          pct_of_mean_with(share, 7))
         for share in (2.0, 1.0, 0.75, 0.5, 0.3, 0.2, 0.1)],
     "ruptures_binseg": [
-        (f"penalty {beta:g} log W" + (" (default)" if beta == RUPTURES_DEFAULT_BETA else ""),
+        (f"penalty {beta:g} log n" + (" (default)" if beta == RUPTURES_DEFAULT_BETA else ""),
          ruptures_with(beta))
         for beta in RUPTURES_BETAS],
 }
@@ -881,6 +881,10 @@ def time_all_monitors(root: str | None = None) -> dict:
 # --------------------------------------------------------------------------- report
 
 
+def _fmt(value: float | None, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def real_breaks_table(report: dict) -> str:
     events = list(next(iter(report["results"].values()))["real_breaks"]["by_event"])
     rows = [f"{'method':<16} {'caught':>8} {'recall':>6} {'delay':>5} {'false/s-yr':>10} "
@@ -888,8 +892,8 @@ def real_breaks_table(report: dict) -> str:
     for name, r in report["results"].items():
         rb = r["real_breaks"]
         delay = "-" if rb["median_delay"] is None else f"{rb['median_delay']:g}"
-        rows.append(f"{name:<16} {rb['caught']:>3}/{rb['scored']:<4} {rb['recall']:>6.3f} "
-                    f"{delay:>5} {r['false_alerts_per_series_year']:>10.3f} "
+        rows.append(f"{name:<16} {rb['caught']:>3}/{rb['scored']:<4} {_fmt(rb['recall']):>6} "
+                    f"{delay:>5} {_fmt(r['false_alerts_per_series_year']):>10} "
                     f"{rb['negative_controls_alerted']:>8}  "
                     + "  ".join(f"{rb['by_event'].get(e, '-'):>18}" for e in events))
     return "\n".join(rows)
@@ -899,9 +903,9 @@ def table(report: dict) -> str:
     rows = ["injected events   recall  x2 shifts  precision  median_delay  recall_ts"]
     for name, r in report["results"].items():
         i = r["injected"]
-        rows.append(f"{name:<16} {i['recall']:>7.3f}  {i['recall_x2_shifts']:>9.3f}  "
-                    f"{i['precision']:>9.3f}  {i['median_delay']:>12.1f}  "
-                    f"{i['recall_time_series_events']:>9.3f}")
+        rows.append(f"{name:<16} {_fmt(i['recall']):>7}  {_fmt(i['recall_x2_shifts']):>9}  "
+                    f"{_fmt(i['precision']):>9}  {_fmt(i['median_delay'], '.1f'):>12}  "
+                    f"{_fmt(i['recall_time_series_events']):>9}")
     rows.append("")
     types = list(next(iter(report["results"].values()))["injected"]["recall_by_type"])
     rows.append("recall by type".ljust(34) + "".join(f"{n:>17}" for n in report["results"]))
