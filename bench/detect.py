@@ -283,8 +283,8 @@ def _ruptures_scan(raw: bytes, frequency: str, since: int, stop: int) -> np.ndar
 def ruptures_with(beta: float = RUPTURES_DEFAULT_BETA
                   ) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     """ruptures' binary segmentation (Binseg, least squares) run online, penalty
-    ``beta * log(n)`` (n: the window's length) in noise units squared (``beta`` 2 is BIC's); ``beta`` from
-    ``RUPTURES_BETAS``. Online: ``since``/``until``/``base`` let the benchmark compute only the
+    ``beta * log(n)`` (n: the window's length) in noise units squared (``beta`` 2 is BIC's);
+    ``beta`` from ``RUPTURES_BETAS``. Online: ``since``/``until``/``base`` let the benchmark compute only the
     periods an injected event can change (before it, the answers are the real series')."""
     column = RUPTURES_BETAS.index(beta)
 
