@@ -64,7 +64,7 @@ summary: install  ## what the warehouse holds now
 bench: install  ## install, demo and test times, DagBag parse time, peak RSS (prints a table)
 	$(RUN) python bench/run.py
 
-bench-detect: install  ## anomaly detector vs z-score and ±10% baselines on real series -> bench/results/detection.json
+bench-detect: install  ## anomaly detector vs z-score, ±10% and ruptures on real breaks + injected events -> bench/results/detection.json
 	$(RUN) python bench/detect.py
 
 LINTED := include dags tests bench replay

@@ -88,6 +88,38 @@ def test_one_odd_month_waits_two_in_a_row_alert() -> None:
     assert _alerts(two) == {"2016-02": "level_down", "2016-12": "level_up"}
 
 
+def test_a_break_inside_a_rise_needs_the_ratio_alone() -> None:
+    # CBP Guatemalan UC under Title 8, real: rising since Aug 2020 (the noise band is wide),
+    # x2.7 of its baseline in Dec 2020 (the month after the P.J.E.S. injunction) and x4.0 in
+    # Mar 2021 (after the UC exception). The band alone stays quiet there.
+    values = _series("cbp_uc:GUATEMALA:Title 8")["2019-10":"2021-04"]
+    assert _alerts(values) == {}
+    alone = MONTH.model_copy(update={"strong_ratio_alone": True})
+    found = _alerts(values, alone)
+    assert found["2020-12"] == "spike" and found["2021-03"] == "spike"
+    assert "2021-01" not in found and "2021-02" not in found  # x2.0 and x2.4: under x2.5
+
+
+def test_the_ratio_alone_keeps_the_floors_and_the_direction() -> None:
+    # CONSTRUCTED: a flat series of 6 children, then 16 (x2.4 of 6+1 -> not x2.5) and 20
+    # (x3.0, but only 14 more children: above the 10-child floor) and a drop.
+    flat = np.array([6.0] * 14 + [20.0, 6.0, 6.0, 6.0, 1.0])
+    p = MONTH.model_copy(update={"strong_ratio_alone": True, "absolute_floor": 15.0})
+    assert not an.scan(flat, p).alert.any()          # 14 more children: under the floor
+    p = MONTH.model_copy(update={"strong_ratio_alone": True, "direction": "down"})
+    assert not an.scan(flat, p).alert[14]            # an increase, and only drops asked for
+
+
+def test_nanmedian_rows_matches_numpy() -> None:
+    rng = np.random.default_rng(7)
+    block = rng.normal(size=(40, 6))
+    block[rng.random(block.shape) < 0.4] = np.nan
+    block[3] = np.nan
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        expected = np.nanmedian(block, axis=1)
+    np.testing.assert_allclose(an._nanmedian_rows(block), expected, equal_nan=True)
+
+
 def test_a_drop_to_zero_alerts_at_once() -> None:
     values = _series("segob_children_returned:GTM")["2015-01":"2016-12"].copy()
     values["2016-10"] = 0.0  # CONSTRUCTED: the figure printed as 0
@@ -222,8 +254,14 @@ def test_config_sections_parse() -> None:
     assert set(cfg.metrics) == {"mexico_uc_return_rate", "cbp_uc_encounters", "segob_minors",
                                 "inm_children_return_rate", "hhs_uc_daily_flows",
                                 "cbp_segob_gap"}
-    assert cfg.params("cbp_uc_encounters") == an.default_params("month")
-    assert cfg.params("hhs_uc_daily_flows") == an.default_params("day")
+    # The count metrics carry the setting make bench-detect chose for them (monitors.yaml
+    # says why); everything else is the frequency's default.
+    assert cfg.params("cbp_uc_encounters") == an.default_params("month").model_copy(
+        update={"strong_ratio_alone": True})
+    assert cfg.params("segob_minors") == an.default_params("month").model_copy(
+        update={"threshold": 4.5, "strong_ratio": 3.0})
+    assert cfg.params("hhs_uc_daily_flows") == an.default_params("day").model_copy(
+        update={"threshold": 6.0, "strong_ratio": 5.0})
     assert cfg.regimes["title_42"].end == dt.date(2023, 5, 11)
 
 
