@@ -186,7 +186,9 @@ def test_what_a_monitor_run_would_alert_on_is_recorded_as_info(cbp_history) -> N
     would_page = query(
         "select kind, details->>'severity_found' from monitor.findings "
         "where period = '2021-01' and details->>'history' is null and details->>'backfill'")
-    assert {severity for _, severity in would_page} >= {"warning", "critical"}
+    # January 2021 is a contested period for the rule and the figures' severity policy caps
+    # CBP encounter changes at warning: nothing on this history is critical any more.
+    assert {severity for _, severity in would_page} == {"warning"}
     assert {kind for kind, _ in would_page} >= {"rule_contested_period", "anomaly_drop"}
     assert query("select count(*) from monitor.findings where severity <> 'info'") == [(0,)]
     assert no_alerts()

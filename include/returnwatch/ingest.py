@@ -223,8 +223,15 @@ def parse(fetched: dict[str, Any]) -> dict[str, Any]:
         tmp.unlink(missing_ok=True)
         raise
     summary = parsed.summary()
-    log.info("%s: parsed file %s: %s", source, sha256, summary)
-    return {**fetched, "parsed_path": str(path), "parse_summary": summary}
+    # Constructed or not is the file's own record (its name or returnwatch's marker in it),
+    # decided here once and carried to raw.files, staging and the marts.
+    from returnwatch.provenance import is_constructed
+
+    constructed = is_constructed(str(fetched.get("url") or ""), content)
+    log.info("%s: parsed file %s: %s%s", source, sha256, summary,
+             " (CONSTRUCTED figures: never alerted)" if constructed else "")
+    return {**fetched, "parsed_path": str(path), "parse_summary": summary,
+            "constructed": constructed}
 
 
 def validate(parsed: dict[str, Any], *, run_at: dt.datetime) -> dict[str, Any]:
@@ -286,7 +293,7 @@ def load(validated: dict[str, Any], *, run_at: dt.datetime, run_id: str) -> dict
             con, table=kind.raw_table, frame=frame, source=source,
             sha256=validated["sha256"], url=validated["url"], vintage=vintage,
             fetched_at=dt.datetime.fromisoformat(validated["fetched_at"]),
-            also=in_same_transaction,
+            also=in_same_transaction, constructed=validated.get("constructed"),
         )
         # A file that loads closes any open "this file is broken" incident about it.
         incidents.process_findings(con, [], run_at=run_at, run_id=run_id,

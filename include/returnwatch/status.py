@@ -32,7 +32,7 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +154,18 @@ class Revision:
 
 
 @dataclass(frozen=True)
+class RuleNote:
+    """A policy rule as ops and advocates must read its findings: caveat, sources, and how
+    many of its findings are only `check` (to confirm with the publisher) or contested."""
+
+    name: str
+    label: str
+    caveat: str
+    sources: list[dict[str, str | None]]   # citation, url
+    findings: dict[str, int]               # severity -> findings recorded (history included)
+
+
+@dataclass(frozen=True)
 class Status:
     sources: list[SourceStatus]
     incidents: list[OpenIncident]     # open, oldest first
@@ -164,6 +176,7 @@ class Status:
     # Where it was read and when that copy was made (set by read_snapshot()).
     read_from: str | None = None
     snapshot_at: dt.datetime | None = None
+    rules: list[RuleNote] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly (dates and UTC times as ISO strings): the ops view's JSON endpoint."""
@@ -220,7 +233,14 @@ def collect(con: Any, *, now: dt.datetime | None = None,
             recent_revisions=sum(1 for r in revision_rows if r["source"] == source),
         ))
     judged = [s.judged_at for s in sources if s.judged_at is not None]
+    counts: dict[str, dict[str, int]] = {}
+    for row in _rows(con, """
+            select series, coalesce(details->>'severity_found', severity) as severity,
+                   count(*) as n
+            from monitor.findings where monitor = 'policy_rule' group by all"""):
+        counts.setdefault(row["series"], {})[row["severity"]] = row["n"]
     return Status(
+        rules=_rule_notes(counts),
         sources=sources,
         incidents=incidents,
         revisions=[_revision(row) for row in revision_rows[:REVISIONS_LISTED]],
@@ -228,6 +248,20 @@ def collect(con: Any, *, now: dt.datetime | None = None,
         judged_at=max(judged) if judged else None,
         revision_window_days=window_days,
     )
+
+
+def _rule_notes(counts: dict[str, dict[str, int]]) -> list[RuleNote]:
+    try:
+        from returnwatch.monitor.rules import load_rules
+
+        rules = load_rules()
+    except Exception:  # noqa: BLE001 - the page shows the rest without the rules
+        return []
+    return [RuleNote(name=name, label=rule.label, caveat=" ".join(rule.caveat.split()),
+                     sources=[{"citation": " ".join(s.citation.split()), "url": s.url}
+                              for s in rule.sources],
+                     findings=counts.get(name, {}))
+            for name, rule in rules.items()]
 
 
 def read_snapshot(path: Path | None = None) -> Status | None:

@@ -37,8 +37,6 @@ def _rows(con: Any, sql: str) -> list[tuple]:
 
 # The column that says which period a raw row describes, by preference.
 _PERIOD_COLUMNS = ("report_date", "month", "repatriation_date")
-# Mirror files made by hand because no public copy exists (include/replay/segob_upm/*_constructed.*).
-_CONSTRUCTED = {"raw.segob_mexican_minor_repatriations", "raw.segob_repatriation_events"}
 
 
 def _loads(con: Any) -> list[str]:
@@ -47,12 +45,15 @@ def _loads(con: Any) -> list[str]:
         select f.source, count(*), sum(f.rows_loaded), min(f.vintage), max(f.vintage)
         from raw.files f group by 1 order by 1"""):
         out.append(f"  {source}: {files} file(s), {rows:,} raw rows, vintages {first} … {last}")
-        for table, table_files, table_rows in _rows(con, f"""
-                select raw_table, count(*), sum(rows_loaded) from raw.files
-                where source = '{source}' group by 1 order by 1"""):
+        # Constructed or not is each file's own record (raw.files.constructed), never the
+        # table's name: the same table holds real files in production.
+        for table, table_files, table_rows, made_up in _rows(con, f"""
+                select raw_table, count(*), sum(rows_loaded),
+                       count(*) filter (where coalesce(constructed, false))
+                from raw.files where source = '{source}' group by 1 order by 1"""):
             latest = _latest_period(con, table)
-            note = ("  [demo: CONSTRUCTED figures, see include/replay/segob_upm/PROVENANCE.md]"
-                    if table in _CONSTRUCTED else "")
+            note = (f"  [{made_up} of {table_files} file(s) CONSTRUCTED by hand: not real "
+                    "figures, never alerted]" if made_up else "")
             out.append(f"    {table}: {table_rows:,} rows from {table_files} file(s), "
                        f"latest period {latest}{note}")
     revised = _rows(con, """select source, count(*), count(distinct new_file)
@@ -76,8 +77,9 @@ def _headlines(con: Any) -> list[str]:
         order by month desc limit 3""")
     if not rows:
         return ["Headline figures: none yet (transform has not run, or no month has both sides)"]
-    out = ["Unaccompanied Mexican children: CBP encounters vs SEGOB repatriations "
-           "(marts.cbp_segob_discrepancy_monthly; events on both sides)",
+    out = ["Unaccompanied Mexican children: CBP encounters vs SEGOB repatriation events "
+           "(marts.cbp_segob_discrepancy_monthly; not the same events: their ratio is "
+           "Amnesty's minimum return rate)",
            "  month      CBP    SEGOB  difference"]
     constructed = False
     for month, cbp, segob, difference, pct, made_up in rows:
@@ -85,7 +87,8 @@ def _headlines(con: Any) -> list[str]:
         share = "" if pct is None else f" ({pct:+.0%})"
         out.append(f"  {month:%Y-%m}  {cbp:>5,}  {segob:>6,}  {difference:>+9,}{share}")
     if constructed:
-        out.append("  [demo: the SEGOB side is CONSTRUCTED (section 5 has no public offline copy)]")
+        out.append("  [the SEGOB side of these months rests on CONSTRUCTED files "
+                   "(segob_figures_constructed): not real figures]")
     return out
 
 

@@ -48,9 +48,12 @@ RAW_DDL = [
         fetched_at    TIMESTAMPTZ NOT NULL,
         raw_table     VARCHAR NOT NULL,     -- which raw.* table holds its rows
         rows_loaded   INTEGER NOT NULL,
-        loaded_at     TIMESTAMPTZ NOT NULL
+        loaded_at     TIMESTAMPTZ NOT NULL,
+        constructed   BOOLEAN DEFAULT false -- figures made by hand (returnwatch.provenance)
     )
     """,
+    # Warehouses created before the column existed.
+    "ALTER TABLE raw.files ADD COLUMN IF NOT EXISTS constructed BOOLEAN DEFAULT false",
 ]
 
 # How long a writer waits for another writer's lock before giving up with a clear error
@@ -212,6 +215,7 @@ def load_file(
     vintage: dt.date,
     fetched_at: dt.datetime,
     also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    constructed: bool | None = None,
 ) -> LoadResult:
     """Insert one parsed file's rows into ``raw.<table>`` in a single transaction.
 
@@ -219,6 +223,8 @@ def load_file(
     here. Loading a file whose sha256 is already in ``raw.files`` changes nothing. ``also``
     runs inside the same transaction after the rows are in (e.g. recording revisions), so a
     file's rows and what was derived from them commit together or not at all.
+    ``constructed``: whether the file's figures were made by hand, as its record says
+    (``provenance.is_constructed`` at parse time); None: judged from its name alone.
     """
     qualified = f"raw.{table}"
     if is_loaded(con, sha256):
@@ -243,9 +249,14 @@ def load_file(
         con.execute(f"INSERT INTO {qualified} SELECT {select} FROM incoming_rows",
                     {"sha256": sha256, "vintage": vintage})
         con.unregister("incoming_rows")
+        if constructed is None:
+            from returnwatch.provenance import is_constructed
+
+            constructed = is_constructed(url)
         con.execute(
-            "INSERT INTO raw.files VALUES (?, ?, ?, ?, ?, ?, ?, now())",
-            [sha256, source, url, vintage, fetched_at, qualified, len(frame)],
+            "INSERT INTO raw.files (sha256, source, url, vintage, fetched_at, raw_table, "
+            "rows_loaded, loaded_at, constructed) VALUES (?, ?, ?, ?, ?, ?, ?, now(), ?)",
+            [sha256, source, url, vintage, fetched_at, qualified, len(frame), constructed],
         )
         if also is not None:
             also(con)

@@ -34,10 +34,15 @@ def example() -> tuple[Message, bytes]:
         regimes=cfg.regimes, since="2020-11-01") if f.series == SERIES]
     incident = {"monitor": "anomaly", "series": SERIES, "source": monitor.source,
                 "kind": found[-1]["kind"], "opened_at": RUN_AT}
+    # All titles together, as compose reads them from the mart: the total fell.
+    mexican = frame[frame["citizenship"] == "MEXICO"].groupby("month")["encounters"].sum()
+    totals = {"title": "Title 8", "value": float(mexican[dt.datetime(2020, 12, 1)]),
+              "previous": float(mexican[dt.datetime(2020, 11, 1)])}
+    lead = max(found, key=lambda f: f["period"])
     message = incident_message(
-        "opened", incident=incident, finding=found[-1], related=found,
+        "opened", incident=incident, finding=lead, related=found,
         run_id="monitor/scheduled__2021-01-15T16:00:00+00:00",
-        status=status_line("open", opened=RUN_AT))
+        status=status_line("open", opened=RUN_AT), totals=totals)
     spec = anomaly_spec(frame, monitor, cfg.params(monitor), SERIES, found,
                         note="Source: CBP Southwest Land Border Encounters (IOM copy) · "
                              "shaded: usual range · red: flagged months")

@@ -8,7 +8,8 @@ vintage the fetcher would record (the file's Last-Modified day in the publisher'
 The GX validation step is skipped: it is tested elsewhere and would triple the time.
 
 Each file is recorded with a loopback URL (``http://127.0.0.1/<source><path>``), as when fetched
-from the mirror, so the marts flag the constructed SEGOB section 5 as constructed.
+from the mirror, and with the file's own provenance (``provenance.is_constructed`` on its name
+and bytes, as the parse step records it), so the marts flag the constructed SEGOB section 5.
 """
 
 from __future__ import annotations
@@ -41,10 +42,12 @@ class Loaded:
 def _load(con: Any, *, source: str, table: str, body: bytes, frame: Any, url: str,
           vintage: dt.date, name: str) -> Loaded:
     from returnwatch import warehouse
+    from returnwatch.provenance import is_constructed
 
     sha = hashlib.sha256(body).hexdigest()
     result = warehouse.load_file(con, table=table, frame=frame, source=source, sha256=sha,
-                                 url=url, vintage=vintage, fetched_at=dt.datetime.now(dt.UTC))
+                                 url=url, vintage=vintage, fetched_at=dt.datetime.now(dt.UTC),
+                                 constructed=is_constructed(url, body))
     return Loaded(source, table, sha, vintage, result.rows_loaded, name)
 
 

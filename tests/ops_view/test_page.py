@@ -262,3 +262,16 @@ def test_docs_pages_are_only_the_projects_docs_and_only_for_signed_in_users(
     assert soup.select_one("article h1").get_text() == "returnwatch runbook"
     assert soup.select_one("h3#freshness_late") is not None
     assert "<script" not in html  # the Markdown's raw HTML is not rendered
+
+
+def test_policy_rules_are_listed_with_their_caveat_and_source_links(client: Any,
+                                                                     token: str) -> None:
+    html = page(client, token)
+    rows = html.select("#rules tbody tr")
+    assert len(rows) == 3
+    first = rows[0]
+    assert "uc_expelled_after_pjes_order" in text(first)
+    assert "recording or reclassification artefacts" in text(first)
+    links = [a["href"] for a in first.select("a")]
+    assert "https://clearinghouse.net/case/17771/" in links
+    assert any("2021-03227" in href for href in links)

@@ -5,7 +5,11 @@ The monitors enqueue an alert with the message rendered from the incident's wors
 
 - the findings of the same run and the same incident (``monitor.findings`` with the row's
   ``run_id`` and the incident's monitor and series, warning or critical) become ONE message;
-- the newest file of the source (``raw.files``) gives the vintage and the document link;
+- the file the figure came from gives the vintage and the document link: the newest file of
+  the figure's own raw tables (``figures`` in config/monitors.yaml) carrying the period
+  (``marts.mart_source_files``), not merely the newest file of the source;
+- for a series that is one legal title of a group (CBP's Title 8 / Title 42), the group's total
+  this period and the period before, so the message can say when the title moved against it;
 - routing is applied with the finding's kind and severity (config/alerts.yaml ``overrides``);
 - an opening message gets its status line (later replaced by ``chat.update``);
 - the chart (``charts.spec_for`` + ``render_png``) is stored in ``monitor.alert_charts``.
@@ -70,7 +74,8 @@ def _compose_incident(con: duckdb.DuckDBPyConnection, row: dict[str, Any]
     lead = max(findings, key=_rank) if findings else None
     audience = (audience_for(inc["monitor"], lead["kind"], lead["severity"]) if lead
                 else row["audience"])
-    vintage, document = _newest_file(con, inc["source"])
+    vintage, document = _figure_file(con, inc, lead)
+    totals = _title_totals(con, inc, lead)
     status = incident_status(con, inc["incident_id"]) if event == "opened" else None
     if inc["monitor"] == "freshness" or (event == "resolved" and inc["monitor"] not in
                                          ("anomaly", "policy_rule", "revision", "discrepancy")):
@@ -87,7 +92,8 @@ def _compose_incident(con: duckdb.DuckDBPyConnection, row: dict[str, Any]
             opening = _with_details(first[0]) if first else None
         message = incident_message(event, incident=inc, finding=lead, opening=opening,
                                    run_id=row["run_id"], related=findings or None,
-                                   vintage=vintage, document_url=document, status=status)
+                                   vintage=vintage, document_url=document, status=status,
+                                   totals=totals)
         text, blocks = message.text, message.blocks
     if alerts_config().delivery.charts and event != "resolved":
         chart_findings = findings or []
@@ -134,6 +140,77 @@ def _newest_file(con: duckdb.DuckDBPyConnection, source: str) -> tuple[Any, str 
         return None, None
     url = found[1] if str(found[1]).startswith(("http://", "https://")) else None
     return found[0], url
+
+
+def _figure_file(con: duckdb.DuckDBPyConnection, incident: dict[str, Any],
+                 lead: dict[str, Any] | None) -> tuple[Any, str | None]:
+    """(vintage, url) of the file the lead finding's figure came from.
+
+    The figure's raw tables come from config/monitors.yaml ``figures`` (anomalies) or the
+    rule's mart (policy rules); the period's file from ``marts.mart_source_files``. Falls back
+    to the newest file of those tables, then of the source."""
+    from returnwatch.monitor import figures
+
+    tables: list[str] = []
+    mart = None
+    details = (lead or {}).get("details") or {}
+    try:
+        figure = figures.figure_for(str(incident.get("series") or ""))
+        if incident["monitor"] == "anomaly" and figure is not None:
+            tables = [t.split(".", 1)[-1] for t in figure.raw_tables]
+            from returnwatch.monitor import anomalies as an
+
+            metric = an.load_config().metrics.get(str(incident["series"]).split(":")[0])
+            mart = metric.table.split(".", 1)[-1] if metric else None
+        elif details.get("table"):
+            mart = str(details["table"]).split(".", 1)[-1]
+    except Exception:  # noqa: BLE001 - config trouble: fall back to the source's file
+        tables, mart = [], None
+    period = str((lead or {}).get("period") or "")
+    month = period + "-01" if len(period) == 7 else period[:10]
+    queries: list[tuple[str, list[Any]]] = []
+    wanted = (" AND raw_table IN (" + ", ".join("?" for _ in tables) + ")") if tables else ""
+    if mart and month:
+        queries.append(("SELECT vintage, url FROM marts.mart_source_files WHERE mart = ? "
+                        "AND period = ?::DATE" + wanted + " ORDER BY vintage DESC, "
+                        "fetched_at DESC LIMIT 1", [mart, month, *tables]))
+    if tables:
+        queries.append(("SELECT vintage, url FROM raw.files WHERE source = ?" + wanted
+                        + " ORDER BY vintage DESC, loaded_at DESC LIMIT 1",
+                        [incident["source"], *tables]))
+    for sql, params in queries:
+        try:
+            found = con.execute(sql, params).fetchone()
+        except Exception:  # noqa: BLE001 - a table not built yet: try the next way
+            continue
+        if found:
+            url = found[1] if str(found[1]).startswith(("http://", "https://")) else None
+            return found[0], url
+    return _newest_file(con, incident["source"])
+
+
+def _title_totals(con: duckdb.DuckDBPyConnection, incident: dict[str, Any],
+                  lead: dict[str, Any] | None) -> dict[str, Any] | None:
+    """For a CBP series of one citizenship and one title: all titles, this month and the one
+    before (the December 2020 "Title 8 rose while the total fell")."""
+    parts = str(incident.get("series") or "").split(":")
+    period = str((lead or {}).get("period") or "")
+    if len(parts) != 4 or parts[0] != "cbp_uc_encounters" or len(period) != 7:
+        return None
+    citizenship, title = parts[2], parts[3]
+    month = dt.date.fromisoformat(period + "-01")
+    before = (month - dt.timedelta(days=1)).replace(day=1)
+    try:
+        rows = dict(con.execute(
+            "SELECT month::DATE, sum(encounters) FROM marts.cbp_uc_encounters_monthly "
+            "WHERE citizenship = ? AND month::DATE IN (?, ?) GROUP BY ALL",
+            [citizenship, month, before]).fetchall())
+    except Exception:  # noqa: BLE001 - no mart yet
+        return None
+    if month not in rows:
+        return None
+    return {"title": title, "value": float(rows[month]),
+            "previous": float(rows[before]) if before in rows else None}
 
 
 def _note(source: str, vintage: Any) -> str:

@@ -214,7 +214,8 @@ def incident_message(event: str, *, incident: Mapping[str, Any],
                      run_id: str | None = None,
                      related: list[Mapping[str, Any]] | None = None,
                      vintage: Any = None, document_url: str | None = None,
-                     status: str | None = None) -> Message:
+                     status: str | None = None,
+                     totals: Mapping[str, Any] | None = None) -> Message:
     """The message for an incident event.
 
     ``finding``: the finding behind the event (as ``Finding.as_dict()``), None for resolved.
@@ -225,6 +226,8 @@ def incident_message(event: str, *, incident: Mapping[str, Any],
     ``vintage`` / ``document_url``: publication date of the newest file the figures come from
     and where it was fetched (the message links to it).
     ``status``: a status line for a thread's parent message (``status_line()``).
+    ``totals``: for a series that is one legal title of a group, the group's total over all
+    titles this period and the period before (``{title, value, previous}``).
     """
     if incident["monitor"] == "freshness":
         if event == "resolved":
@@ -237,7 +240,8 @@ def incident_message(event: str, *, incident: Mapping[str, Any],
         from returnwatch.alerts.wording import data_message
 
         message = data_message(event, incident=incident, findings=found, opening=opening,
-                               run_id=run_id, vintage=vintage, document_url=document_url)
+                               run_id=run_id, vintage=vintage, document_url=document_url,
+                               totals=totals)
     elif incident["monitor"] == "ingest" and event != "resolved":
         from returnwatch.alerts.wording import ingest_message
 

@@ -85,16 +85,42 @@ def _nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
+def _lower(text: str) -> str:
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
 def _label(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]]) -> str:
+    """The series in plain words: its figure's name from config/monitors.yaml ``figures``
+    (group values written out, never an internal key), else the finding's label."""
+    from returnwatch.monitor import figures
+
+    try:
+        named = figures.series_name(str(incident.get("series") or ""))
+    except Exception:  # noqa: BLE001 - an unreadable config must not cost the alert
+        named = None
+    if named:
+        return named
     for f in findings:
         label = (f.get("details") or {}).get("label")
         if label:
             return str(label) + series_suffix(str(incident.get("series") or ""))
     return str(incident.get("series") or incident.get("source"))
+
+
+def _counts(incident: Mapping[str, Any]) -> str | None:
+    from returnwatch.monitor import figures
+
+    try:
+        figure = figures.figure_for(str(incident.get("series") or ""))
+    except Exception:  # noqa: BLE001 - an unreadable config must not cost the alert
+        return None
+    if figure is None:
+        return None
+    return f"{figure.counts}; from {figure.publisher_table}"
 
 
 def series_suffix(series: str) -> str:
@@ -123,6 +149,65 @@ def _context(incident: Mapping[str, Any], run_id: str | None, vintage: Any,
     return context
 
 
+def _previous_period(period: str) -> str | None:
+    if len(period) == 7:
+        day = dt.date.fromisoformat(period + "-01") - dt.timedelta(days=1)
+        return f"{day:%Y-%m}"
+    try:
+        return (dt.date.fromisoformat(period[:10]) - dt.timedelta(days=1)).isoformat()
+    except ValueError:
+        return None
+
+
+def policy_paragraph(period: Any, totals: Mapping[str, Any] | None = None,
+                     direction: str | None = None) -> tuple[str, str] | None:
+    """'Policy in force in December 2020: …; changed within one period before: 18 November
+    2020, …' from the policy timeline; with ``totals`` (the same children all titles, this
+    period and the one before), says when this title moved against the total."""
+    from returnwatch.monitor import figures
+
+    text = str(period or "")
+    if not text:
+        return None
+    try:
+        here = figures.policy_context(text)
+        before = _previous_period(text)
+        earlier = figures.policy_context(before) if before else {"changes": []}
+    except Exception:  # noqa: BLE001 - a missing timeline must not cost the alert
+        return None
+    if not here["in_force"] and not here["changes"] and not earlier["changes"]:
+        return None
+    p = _Paragraph().add("Policy context: ", bold=True)
+    if here["in_force"]:
+        p.add(f"in force in {period_text(text)}: "
+              + "; ".join(x.label for x in here["in_force"]) + ". ")
+    else:
+        p.add(f"no recorded policy regime in force in {period_text(text)}. ")
+    changes = [*earlier["changes"], *here["changes"]]
+    if changes:
+        p.add("Changed within one period of the figure: ")
+        p.add("; ".join(f"{long_date(day)}: {words}"
+                        + (f" ({_lower(policy.effect_on_children.rstrip('.'))})"
+                           if words.endswith("began") or policy.kind == "event" else "")
+                        for day, words, policy in changes) + ". ")
+    if totals and direction in ("up", "down"):
+        now, prev = totals.get("value"), totals.get("previous")
+        title = totals.get("title")
+        if now is not None and prev is not None and title:
+            total_dir = "up" if now > prev else "down" if now < prev else "flat"
+            if total_dir != direction and changes:
+                verb = "rose" if direction == "up" else "fell"
+                total_verb = {"up": "rose", "down": "fell", "flat": "held"}[total_dir]
+                p.add(f"After that change {title} encounters {verb} while total encounters "
+                      f"(all titles) {total_verb}: {number(prev, False)} in "
+                      f"{period_text(before)} → {number(now, False)} in {period_text(text)}. "
+                      "Read the change as a reclassification between titles before citing it.")
+    urls = list(dict.fromkeys(x.url for x in [*here["in_force"], *(c[2] for c in changes)]))
+    if urls:
+        p.add(("" if p.plain[-1].endswith(" ") else " ") + "Sources: " + " · ".join(urls))
+    return p.texts()
+
+
 def _newest_first(findings: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return sorted(findings, key=lambda f: str(f.get("period") or ""), reverse=True)
 
@@ -133,15 +218,21 @@ def _newest_first(findings: Sequence[Mapping[str, Any]]) -> list[Mapping[str, An
 def data_message(event: str, *, incident: Mapping[str, Any],
                  findings: Sequence[Mapping[str, Any]], opening: Mapping[str, Any] | None,
                  run_id: str | None, vintage: Any = None,
-                 document_url: str | None = None) -> Message:
-    """Anomaly / policy_rule / revision / discrepancy, opened, updated or resolved."""
+                 document_url: str | None = None,
+                 totals: Mapping[str, Any] | None = None) -> Message:
+    """Anomaly / policy_rule / revision / discrepancy, opened, updated or resolved.
+
+    Every message but "resolved" names the policy regimes in force in the lead finding's
+    period and any change within one period of it (``policy_paragraph``); ``totals`` (compose
+    reads them from the warehouse) lets it say when one title moved against the total.
+    """
     monitor = incident["monitor"]
     if event == "resolved":
         return _resolved(incident, opening or {}, run_id, vintage, document_url)
     findings = _newest_first(findings) or [{"kind": incident.get("kind"),
                                             "message": incident.get("summary")}]
     if monitor == "anomaly" and any("band" in (f.get("details") or {}) for f in findings):
-        message = _anomaly(incident, findings, run_id, vintage, document_url)
+        message = _anomaly(incident, findings, run_id, vintage, document_url, totals)
     elif monitor == "policy_rule":
         message = _rule(incident, findings, run_id, vintage, document_url)
     elif monitor == "revision":
@@ -183,7 +274,8 @@ def anomaly_sentence(label: str, finding: Mapping[str, Any]) -> tuple[str, str, 
 
 
 def _anomaly(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
-             run_id: str | None, vintage: Any, document_url: str | None) -> Message:
+             run_id: str | None, vintage: Any, document_url: str | None,
+             totals: Mapping[str, Any] | None = None) -> Message:
     label = _label(incident, findings)
     lead = findings[0]
     d = lead.get("details") or {}
@@ -203,6 +295,10 @@ def _anomaly(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
         p.add(f"{abs(float(score)):.1f} times", bold=True)
         p.add(" its ordinary period-to-period movement.")
     paragraphs = [p.texts()]
+    counted = _counts(incident)
+    if counted:
+        paragraphs.append(_Paragraph().add("What is counted: ", bold=True)
+                          .add(counted + ".").texts())
     others = findings[1:]
     if others:
         paragraphs.append(_listed("Also flagged in this run", [
@@ -210,13 +306,13 @@ def _anomaly(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
             + (f" (usual {band_text(*(f.get('details') or {})['band'][:2], share)})"
                if (f.get("details") or {}).get("band") else "")
             for f in others]))
-    notes = [n for n in d.get("regimes") or [] if isinstance(n, Mapping)]
-    if notes:
-        q = _Paragraph().add("Context: ")
-        q.add("; ".join(f"{n.get('label')}" + (f" ({', '.join(n.get('changed') or [])})"
-                                                 if n.get("changed") else "")
-                        for n in notes) + ".")
-        paragraphs.append(q.texts())
+    context = policy_paragraph(lead.get("period"), totals, d.get("direction"))
+    if context:
+        paragraphs.append(context)
+    if d.get("severity_policy"):
+        paragraphs.append(_Paragraph().add(
+            f"Severity: {lead.get('severity')} by the figure's policy "
+            f"({d['severity_policy']}).").texts())
     method = f"Method: {d.get('method', 'robust_step')}"
     return _assemble(header, paragraphs,
                      _context(incident, run_id, vintage, document_url, method))
@@ -257,9 +353,17 @@ def _rule(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
     values = [f.get("value") for f in findings]
     share = is_share({**d, "metric": d.get("condition")}, *values)
     condition = _condition(d, share)
+    kind = str(lead.get("kind") or "")
     header = f"{_cap(label)}: {period_text(lead.get('period'))}"
+    if kind == "rule_contested_period":
+        header += " (legal status contested)"
     p = _Paragraph().add("In ").add(period_text(lead.get("period")), bold=True)
     p.add(f" the figure was {number(lead.get('value'), share)}, {condition}").add(". ")
+    if d.get("history"):
+        h = d["history"]
+        p.add(f"It is {number(h.get('rise'), share)} above the median "
+              f"{number(h.get('baseline_median'), share)} of its previous "
+              f"{h.get('baseline_periods')} periods. ")
     p.add(f"The rule: {label}.")
     applies = d.get("applies") or {}
     if applies.get("from"):
@@ -267,6 +371,15 @@ def _rule(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
               + (f" until {long_date(dt.date.fromisoformat(applies['until']))}."
                  if applies.get("until") else "."))
     paragraphs = [p.texts()]
+    if d.get("contested"):
+        paragraphs.append(_Paragraph().add("The legal status of this period was contested: ",
+                                           bold=True).add(str(d["contested"].get("why")))
+                          .texts())
+    if d.get("check_note"):
+        paragraphs.append(_Paragraph().add(f"{d['check_note']}.", bold=True).texts())
+    if d.get("caveat"):
+        paragraphs.append(_Paragraph().add("Before citing: ", bold=True)
+                          .add(" ".join(str(d["caveat"]).split())).texts())
     rows = d.get("rows") or []
     if rows and any(len(r) > 1 for r in rows):
         paragraphs.append(_listed(f"{d.get('row_count', len(rows))} row(s) behind it", [
@@ -279,10 +392,14 @@ def _rule(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
     context = _context(incident, run_id, vintage, document_url)
     if sources:
         q = _Paragraph().add("The rule rests on: ")
-        q.add("; ".join(" ".join(str(s.get("citation", "")).split()) for s in sources) + ".")
+        q.add("; ".join(" ".join(str(s.get("citation", "")).split())
+                        + (f" ({s['url']})" if s.get("url") else "") for s in sources) + ".")
         paragraphs.append(q.texts())
         context[1:1] = [(f"Rule source: {str(s.get('citation'))[:60]}", s.get("url"))
                         for s in sources if s.get("url")]
+    policy = policy_paragraph(lead.get("period"))
+    if policy:
+        paragraphs.append(policy)
     return _assemble(header, paragraphs, context)
 
 

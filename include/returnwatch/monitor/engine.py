@@ -306,17 +306,36 @@ def _mark_date(mark: str) -> dt.date:
 
 def _constructed_periods(con: duckdb.DuckDBPyConnection, table: str, period_column: str,
                          frequency: str) -> set[str]:
-    """Periods with figures we constructed by hand (a ``*figures_constructed`` column true)."""
+    """Periods resting on figures made by hand, as the files' own records say: a
+    ``*figures_constructed`` column true, or (any mart) a file behind the period whose
+    ``raw.files.constructed`` is true, through the lineage mart ``marts.mart_source_files``."""
     schema, name = table.split(".", 1)
+    out: set[str] = set()
     flags = [r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND "
         "table_name = ? AND column_name LIKE '%figures_constructed' "
         "AND data_type = 'BOOLEAN'", [schema, name]).fetchall()]
-    if not flags:
-        return set()
-    where = " OR ".join(f'"{c}"' for c in flags)
-    rows = con.execute(f'SELECT DISTINCT "{period_column}" FROM {table} WHERE {where}')
-    return {_period_iso(r[0], frequency) for r in rows.fetchall() if r[0] is not None}
+    if flags:
+        where = " OR ".join(f'"{c}"' for c in flags)
+        rows = con.execute(f'SELECT DISTINCT "{period_column}" FROM {table} WHERE {where}')
+        out |= {_period_iso(r[0], frequency) for r in rows.fetchall() if r[0] is not None}
+    has_lineage = con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'marts' AND "
+        "table_name = 'mart_source_files' AND column_name = 'constructed'").fetchone()[0]
+    if has_lineage:
+        rows = con.execute("SELECT DISTINCT period FROM marts.mart_source_files "
+                           "WHERE mart = ? AND constructed", [name])
+        out |= {_period_iso(r[0], frequency) for r in rows.fetchall() if r[0] is not None}
+    elif schema == "raw":
+        # A rule on a raw table: the files behind its rows.
+        try:
+            rows = con.execute(
+                f'SELECT DISTINCT t."{period_column}" FROM {table} t JOIN raw.files f '
+                "ON f.sha256 = t.source_file WHERE f.constructed")
+            out |= {_period_iso(r[0], frequency) for r in rows.fetchall() if r[0] is not None}
+        except Exception:  # noqa: BLE001 - a raw table without source_file: nothing to join
+            pass
+    return out
 
 
 # --------------------------------------------------------------------------- anomalies
@@ -327,6 +346,7 @@ def _anomalies(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
     import duckdb
 
     from returnwatch.monitor import anomalies as an
+    from returnwatch.monitor import figures
     from returnwatch.warehouse import table_exists
 
     cfg = an.load_config()
@@ -346,6 +366,8 @@ def _anomalies(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
         found = an.evaluate_series(series, metric, monitor, run_at=run_at,
                                    params=cfg.params(monitor), regimes=cfg.regimes,
                                    annotate_within_periods=cfg.annotate_within_periods)
+        # Each figure's documented severity policy (config/monitors.yaml `figures`).
+        found = [figures.apply_severity_policy(f) for f in found]
         by_series: dict[str, list[Finding]] = {}
         for finding in found:
             by_series.setdefault(finding.series, []).append(finding)

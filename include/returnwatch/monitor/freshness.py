@@ -187,11 +187,12 @@ class MonitorsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     freshness: dict[str, FreshnessRule] = Field(default_factory=dict)
-    # Validated by monitor/anomalies.py, monitor/rules.py and monitor/engine.py (plain dicts
-    # here so this module stays light: no numpy/pandas at import).
+    # Validated by monitor/anomalies.py, monitor/rules.py, monitor/engine.py and
+    # monitor/figures.py (plain dicts here so this module stays light: no numpy/pandas at import).
     anomalies: dict[str, Any] = Field(default_factory=dict)
     rules: dict[str, Any] = Field(default_factory=dict)
     revisions: dict[str, Any] = Field(default_factory=dict)
+    figures: dict[str, Any] = Field(default_factory=dict)
 
 
 @functools.cache

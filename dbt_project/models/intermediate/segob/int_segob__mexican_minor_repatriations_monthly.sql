@@ -25,7 +25,7 @@ select
     max(repatriations.vintage) as vintage,
     min(repatriations.first_published_vintage) as first_published_vintage,
     max(repatriations.vintages_with_month) as vintages_with_month,
-    bool_or(files.data_origin = 'replay_mirror') as figures_constructed
+    bool_or(files.constructed) as figures_constructed
 from repatriations
 left join files on files.source_file = repatriations.source_file
 group by repatriations.month

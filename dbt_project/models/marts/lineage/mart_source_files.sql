@@ -59,6 +59,7 @@ select
     files.raw_table,
     files.url,
     files.data_origin,
+    files.constructed,
     files.vintage,
     files.fetched_at
 from used

@@ -19,6 +19,9 @@ renamed as (
                 then 'replay_mirror'
             else 'publisher'
         end as data_origin,
+        -- The file's own record (set when it was parsed, from its name or returnwatch's
+        -- marker in it), never inferred from where it was fetched.
+        coalesce(constructed, false) as constructed,
         vintage,
         fetched_at,
         rows_loaded,
