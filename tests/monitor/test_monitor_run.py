@@ -63,8 +63,9 @@ def test_run_monitors_on_ingested_real_files(mirror, con) -> None:
     assert len(report.alerts) == 2
     stopped = next(f for f in report.findings if f["series"] == "hhs_uc_monthly")
     assert stopped["details"]["missing_since"] == "2021-02-01"
-    assert len(report.skipped) == 9 and report.seconds.keys() == {
-        "freshness", "anomaly", "policy_rule", "revision"}
+    # 9 metrics and rules without their mart, and the unmarted monitor without the lineage.
+    assert len(report.skipped) == 9 + 1 and report.seconds.keys() == {
+        "freshness", "anomaly", "policy_rule", "revision", "unmarted"}
     # The next day, the same conditions: updates, no new alert.
     again = run_monitors(run_at=at(DAY + dt.timedelta(days=1)),
                          run_id="monitor/scheduled__2025-06-18", con=con)

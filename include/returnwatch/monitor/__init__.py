@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 FRESHNESS = "freshness"
 # Every monitor run_monitors knows, in the order they run.
-ALL_MONITORS: tuple[str, ...] = (FRESHNESS, "anomaly", "policy_rule", "revision")
+ALL_MONITORS: tuple[str, ...] = (FRESHNESS, "anomaly", "policy_rule", "revision", "unmarted")
 
 
 @dataclass

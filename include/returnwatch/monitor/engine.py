@@ -4,7 +4,8 @@ what it has not judged before.
 What this module owns:
 
 - ``evaluate()``: runs the configured anomaly metrics (``monitor.anomalies``), policy rules
-  (``monitor.rules``) and the revision monitor over the warehouse, and returns their findings,
+  (``monitor.rules``), the revision monitor and the files-that-reach-no-mart monitor
+  (``monitor.unmarted``) over the warehouse, and returns their findings,
   the ``(monitor, series)`` keys they evaluated (so incidents resolve) and the new marks;
 - ``record_marks()``: writes those marks to ``monitor.judged`` (inside the run's transaction);
 - the ``revisions`` section of ``config/monitors.yaml`` (``RevisionsConfig``) and the revision
@@ -77,7 +78,8 @@ log = logging.getLogger(__name__)
 ANOMALY = "anomaly"
 POLICY_RULE = "policy_rule"
 REVISION = "revision"
-DATA_MONITORS: tuple[str, ...] = (ANOMALY, POLICY_RULE, REVISION)
+UNMARTED = "unmarted"  # files whose rows reach no mart (monitor/unmarted.py)
+DATA_MONITORS: tuple[str, ...] = (ANOMALY, POLICY_RULE, REVISION, UNMARTED)
 # The revision monitor keeps one mark (the newest detected_at judged), under this series.
 REVISION_MARK = "*"
 # A revision mark meaning "judged: there was nothing" (first run on an empty table).
@@ -226,7 +228,8 @@ def evaluate(con: duckdb.DuckDBPyConnection, *, run_at: dt.datetime, run_id: str
         raise ValueError(f"unknown data monitor(s) {unknown}; known: {list(DATA_MONITORS)}")
     judged = load_judged(con)
     result = DataMonitorResult()
-    steps = {ANOMALY: _anomalies, POLICY_RULE: _rules, REVISION: _revisions}
+    steps = {ANOMALY: _anomalies, POLICY_RULE: _rules, REVISION: _revisions,
+             UNMARTED: _unmarted}
     for name in wanted:
         started = time.perf_counter()
         steps[name](con, result, judged, run_at=run_at, run_id=run_id)
@@ -431,6 +434,21 @@ def _rules(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
         result.marks[key] = newest
 
 
+# --------------------------------------------------------------------------- unmarted
+
+
+def _unmarted(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
+              judged: dict[Key, Judged], *, run_at: dt.datetime, run_id: str) -> None:
+    """Loaded files whose rows reach no mart; HHS daily publications that disagree. Judged
+    afresh every run (no mark): a file that reaches a mart later resolves its incident."""
+    from returnwatch.monitor import unmarted
+
+    found = unmarted.evaluate(con, run_at=run_at)
+    result.findings += found.findings
+    result.evaluated.update(found.evaluated)
+    result.skipped += found.skipped
+
+
 # --------------------------------------------------------------------------- revisions
 
 
@@ -602,6 +620,6 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
-__all__ = ["ANOMALY", "DATA_MONITORS", "POLICY_RULE", "REVISION", "DataMonitorResult",
-           "Judged", "RevisionTable", "RevisionsConfig", "evaluate", "load_judged",
+__all__ = ["ANOMALY", "DATA_MONITORS", "POLICY_RULE", "REVISION", "UNMARTED",
+           "DataMonitorResult", "Judged", "RevisionTable", "RevisionsConfig", "evaluate", "load_judged",
            "load_revisions_config", "record_marks", "revision_findings"]

@@ -142,6 +142,27 @@ CalendarConfig = Annotated[
 ]
 
 
+class MartTable(BaseModel):
+    """Where a source's figures end up: a table whose rows name their file (``source_file``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    table: str
+    period_column: str
+
+    @field_validator("table")
+    @classmethod
+    def _qualified_table(cls, value: str) -> str:
+        return sql_names.qualified_table(value)
+
+    @field_validator("period_column")
+    @classmethod
+    def _column(cls, value: str) -> str:
+        if not sql_names.IDENTIFIER.match(value):
+            raise ValueError(f"{value!r} is not a plain column name")
+        return value
+
+
 class FreshnessRule(BaseModel):
     """One source's freshness rule (``freshness.<source>`` in config/monitors.yaml)."""
 
@@ -160,11 +181,22 @@ class FreshnessRule(BaseModel):
     # were due when returnwatch last checked the site; those due since are "unverified" and,
     # while the figures held were on time at that check, give an info finding, not an alert.
     count_missed: Literal["due", "checked"] = "due"
+    # Further raw tables of the source (its other file kinds / layouts): a period has arrived
+    # when it is in any of them.
+    also_tables: list[str] = Field(default_factory=list)
+    # Judged on what reached the marts as well as on what arrived: the newest period is the
+    # newest one also in this table (docs/file-kinds.md). Ignored until the table exists.
+    mart: MartTable | None = None
 
     @field_validator("table")
     @classmethod
     def _qualified_table(cls, value: str) -> str:
         return sql_names.qualified_table(value)
+
+    @field_validator("also_tables")
+    @classmethod
+    def _qualified_tables(cls, value: list[str]) -> list[str]:
+        return [sql_names.qualified_table(v) for v in value]
 
     @field_validator("period_column")
     @classmethod
@@ -241,6 +273,9 @@ class FreshnessState:
     unchanged_checks_since_new_file: int = 0
     # When the newest file in the warehouse was received (manifest run_at, else raw.files).
     newest_file_received_at: dt.datetime | None = None
+    # The newest period that arrived in the raw tables; newest_period is the newest that also
+    # reached the marts when the rule names a mart (equal otherwise).
+    newest_arrived_period: dt.date | None = None
     # Why late: source_unreachable / same_file_again / not_checked / no_new_figures / never_loaded.
     cause: str | None = None
     # "day" or "month": what a period is (the calendar's).
@@ -286,6 +321,7 @@ class FreshnessState:
             "checks_since_new_file": self.checks_since_new_file,
             "unchanged_checks_since_new_file": self.unchanged_checks_since_new_file,
             "newest_file_received_at": iso(self.newest_file_received_at),
+            "newest_arrived_period": iso(self.newest_arrived_period),
             # Words for messages about monthly sources ("January 2021", "February 2021 to
             # April 2025"); None for daily ones.
             "newest_label": _month_name(self.newest_period) if monthly else None,
@@ -309,6 +345,9 @@ def assess_freshness(con: duckdb.DuckDBPyConnection, source: str, *, run_at: dt.
 
     newest, newest_file_sha, newest_file_loaded = _newest_period(con, source, rule_,
                                                                  checks.future_files)
+    arrived = newest
+    newest, newest_file_sha, newest_file_loaded = _reached_marts(
+        con, source, rule_, checks.future_files, (newest, newest_file_sha, newest_file_loaded))
     # "checked": releases count as missed only if they were due when returnwatch last looked.
     judged_at = run_at
     if rule_.count_missed == "checked" and checks.last is not None:
@@ -316,7 +355,7 @@ def assess_freshness(con: duckdb.DuckDBPyConnection, source: str, *, run_at: dt.
     missed = calendar.missed_periods(newest, judged_at)
     unverified = [p for p in calendar.missed_periods(newest, run_at) if p not in set(missed)]
     expected = calendar.newest_due_period(run_at)
-    if newest is None:
+    if newest is None and arrived is None:
         status: State = "no_data"
     elif len(missed) >= rule_.stopped_after_missed:
         status = "stopped"
@@ -348,6 +387,7 @@ def assess_freshness(con: duckdb.DuckDBPyConnection, source: str, *, run_at: dt.
         unverified_periods=unverified,
         last_check_files=checks.last.files if checks.last else 0,
         last_check_failed_files=checks.last.failed_files if checks.last else 0,
+        newest_arrived_period=arrived,
     )
     state.cause = _cause(state, rule_, checks)
     state.finding = _finding(state, rule_, calendar)
@@ -472,23 +512,43 @@ def _archive(archive: Any) -> Any:
 def _newest_period(con: duckdb.DuckDBPyConnection, source: str, rule_: FreshnessRule,
                    future_files: list[str]) -> tuple[dt.date | None, str | None,
                                                      dt.datetime | None]:
-    """Newest period in the raw table among this source's files known at run_at.
+    """Newest period in the raw tables (``table`` and ``also_tables``) among this source's
+    files known at run_at: (newest period, sha256 of a file holding it, when it was fetched)."""
+    found = [_newest_in(con, source, table, rule_.period_column, future_files)
+             for table in [rule_.table, *rule_.also_tables]]
+    return max(found, key=lambda f: (f[0] is not None, f[0] or dt.date.min))
 
-    Returns (newest period, sha256 of a file holding it, when that file was fetched). A raw
-    table that does not exist yet (raw tables are created by their first load) holds nothing.
-    """
+
+def _reached_marts(con: duckdb.DuckDBPyConnection, source: str, rule_: FreshnessRule,
+                   future_files: list[str], arrived: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
+    """The newest period that arrived AND reached the rule's mart (``arrived`` when the rule
+    names no mart or the mart is not built yet): a file whose rows feed no mart does not keep
+    the source fresh."""
     from returnwatch.warehouse import table_exists
 
-    if not table_exists(con, rule_.table):
+    if rule_.mart is None or arrived[0] is None or not table_exists(con, rule_.mart.table):
+        return arrived
+    marted = _newest_in(con, source, rule_.mart.table, rule_.mart.period_column, future_files)
+    return marted if marted[0] is None or marted[0] < arrived[0] else arrived
+
+
+def _newest_in(con: duckdb.DuckDBPyConnection, source: str, table: str, period_column: str,
+               future_files: list[str]) -> tuple[dt.date | None, str | None,
+                                                 dt.datetime | None]:
+    """Newest period in one table (rows tied to their file by ``source_file``). A raw table
+    that does not exist yet (raw tables are created by their first load) holds nothing."""
+    from returnwatch.warehouse import table_exists
+
+    if not table_exists(con, table):
         return None, None, None
     row = con.execute(
         f"""
-        SELECT t.{rule_.period_column} AS period, f.sha256, f.fetched_at
-        FROM {rule_.table} AS t
+        SELECT t.{period_column} AS period, f.sha256, f.fetched_at
+        FROM {table} AS t
         JOIN raw.files AS f ON f.sha256 = t.source_file
         WHERE f.source = ? AND NOT list_contains(?::VARCHAR[], f.sha256)
-          AND t.{rule_.period_column} IS NOT NULL
-        ORDER BY t.{rule_.period_column} DESC, f.fetched_at ASC
+          AND t.{period_column} IS NOT NULL
+        ORDER BY t.{period_column} DESC, f.fetched_at ASC
         LIMIT 1
         """,
         [source, future_files],
@@ -515,6 +575,10 @@ def _cause(state: FreshnessState, rule_: FreshnessRule, checks: _Checks) -> str 
         return None
     if state.state == "no_data":
         return "never_loaded"
+    if state.newest_arrived_period is not None and (
+            state.newest_period is None or state.newest_arrived_period > state.newest_period):
+        # Figures arrived but did not reach the marts (file_not_in_marts names the file).
+        return "not_in_marts"
     if unreachable:
         return "source_unreachable"
     if unchecked:

@@ -1,5 +1,5 @@
--- HHS/DHS daily unaccompanied-children figures for analysts: one row per report date, the
--- newest vintage's figures, calendar columns, day-over-day changes and the publisher's
+-- HHS/DHS daily unaccompanied-children figures for analysts: one row per report date, from the
+-- healthdata.gov export or, for the days it lacks, the daily report PDF (int_hhs__uc_daily), calendar columns, day-over-day changes and the publisher's
 -- stock/flow identity residual, with the file, line and vintage behind every row.
 --
 -- "Previous" means the previous *published* report date, which is often 3 days earlier
@@ -7,7 +7,7 @@
 
 with daily as (
 
-    select * from {{ ref('stg_hhs__uc_daily') }}
+    select * from {{ ref('int_hhs__uc_daily') }}
 
 ),
 
@@ -46,10 +46,13 @@ select
     hhs_in_care - (previous_hhs_in_care + cbp_transferred_out - hhs_discharged)
         as hhs_care_flow_residual,
 
+    daily_source,
     source_file,
     source_row,
     vintage,
     first_published_vintage,
     vintages_with_date,
-    conflicting_copies_in_file
+    conflicting_copies_in_file,
+    figures_in_conflict,
+    other_source_file
 from with_previous

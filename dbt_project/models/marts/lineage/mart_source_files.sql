@@ -1,7 +1,6 @@
 -- Which archived files every mart row comes from: one row per (mart, period, side, file), with
 -- the file's URL, origin and vintage from raw.files. Built from the marts' own source_file /
--- *_source_files columns (hhs_uc_daily's from its staging model, whose rows it copies one to
--- one), so it cannot drift from them.
+-- *_source_files columns, so it cannot drift from them.
 
 {% set list_columns = [
     ('mexico_uc_return_rate_monthly', 'cbp', 'cbp_source_files'),
@@ -30,7 +29,7 @@ with used as (
 
     select distinct
         'hhs_uc_daily', report_date, 'day', 'hhs daily', source_file
-    from {{ ref('stg_hhs__uc_daily') }}
+    from {{ ref('hhs_uc_daily') }}
 
     {% for mart, side, column in list_columns %}
     union all

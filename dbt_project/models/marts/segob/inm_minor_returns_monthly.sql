@@ -65,9 +65,37 @@ nationalities as (
 
 ),
 
+minors_only_months as (
+
+    -- Months only table 3.1.3 has published (no 3.1.1 or 3.2.4 workbook for them yet): their
+    -- all-nationalities row still carries the minors presented.
+    select
+        month,
+        'all_nationalities' as nationality_scope,
+        'ALL' as nationality_key,
+        cast(null as varchar) as nationality_iso3,
+        'Todas las nacionalidades' as nationality_segob,
+        'All nationalities' as nationality_name_en,
+        cast(null as varchar) as nationality_region,
+        cast(null as bigint) as persons_presented,
+        cast(null as bigint) as persons_returned,
+        cast(null as bigint) as deportations,
+        cast(null as bigint) as assisted_returns,
+        cast(null as bigint) as minors_returned,
+        cast(null as date) as presented_vintage,
+        cast(null as varchar[]) as presented_source_files,
+        cast(null as date) as returns_vintage,
+        cast(null as varchar[]) as returns_source_files
+    from minors_presented
+    where month not in (select month from by_nationality)
+
+),
+
 all_rows as (
 
     select * from totals
+    union all
+    select * from minors_only_months
     union all
     select * from nationalities
 
