@@ -49,11 +49,18 @@ def dispatch(*, run_id: str, now: dt.datetime | None = None, dag_facts: Any = No
             warehouse.init(own)
             return dispatch(run_id=run_id, now=now, dag_facts=dag_facts, archive=archive,
                             con=own)
-    from returnwatch.alerts.delivery import check_slack_scopes, deliver_pending, ensure_schema
+    from returnwatch.alerts.delivery import (
+        absorb_spool,
+        check_slack_scopes,
+        deliver_pending,
+        ensure_schema,
+    )
     from returnwatch.monitor.watchdog import run_watchdog
 
     clock = now or dt.datetime.now(dt.UTC)
     ensure_schema(con)
+    # Alerts a failure callback could not put in the outbox (warehouse locked, Slack down).
+    spooled = absorb_spool(con)
     watchdog_error: Exception | None = None
     watchdog_alerts: list[str] = []
     try:
@@ -67,7 +74,8 @@ def dispatch(*, run_id: str, now: dt.datetime | None = None, dag_facts: Any = No
     report = deliver_pending(con, now=now)
     if watchdog_error is not None:
         raise watchdog_error
-    return {"watchdog_alerts": watchdog_alerts, "missing_scopes": missing_scopes,
+    return {"spooled": spooled, "watchdog_alerts": watchdog_alerts,
+            "missing_scopes": missing_scopes,
             "delivery": report.as_dict()}
 
 
