@@ -9,7 +9,7 @@ import pendulum
 from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from returnwatch.airflow_support import DEFAULT_ARGS, run_id
+from returnwatch.airflow_support import DAGRUN_TIMEOUTS, DEFAULT_ARGS, run_id
 from returnwatch.ops_view.documents import ui_links
 
 DOC = """
@@ -30,7 +30,7 @@ DOC = """
 **Schedule**: every 5 minutes, around the clock (`catchup` off, one run at a time).
 
 It does **not** use the one-slot `warehouse` pool (it would queue behind every load); it waits
-for the warehouse's writer lock itself, at most 150 s ([timeouts](docs/runbook.md#timeouts)).
+for the warehouse's writer lock itself, at most 180 s ([timeouts](docs/runbook.md#timeouts)).
 
 **When it fails** ([runbook: dispatch_alerts](docs/runbook.md#dispatch_alerts)): the next run
 five minutes later tries again; nothing is lost (alerts stay queued, sent once). A failure of
@@ -45,11 +45,11 @@ the watchdog does not stop delivery: the alerts go out, then the task fails and 
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    # Measured: a dispatch with nothing due ~1 s, with a Slack post and a chart ~3-5 s; the
-    # lock wait is at most 150 s (alerts/dispatch.py). A run never overlaps the next one.
-    dagrun_timeout=dt.timedelta(minutes=5),
+    # Measured: a dispatch with nothing due ~1 s, with Slack posts and charts ~3-5 s; the
+    # lock wait is at most 180 s (alerts/dispatch.py). A run never overlaps the next one.
+    dagrun_timeout=DAGRUN_TIMEOUTS["dispatch_alerts"],
     default_args={**DEFAULT_ARGS, "retries": 0,
-                  "execution_timeout": dt.timedelta(minutes=4)},
+                  "execution_timeout": dt.timedelta(minutes=4, seconds=30)},
     tags=["alerts", "watchdog", "ops"],
     doc_md=ui_links(DOC),  # runbook links lead to the plugin's copy in the UI
 )

@@ -6,7 +6,13 @@ import pendulum
 from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from returnwatch.airflow_support import DEFAULT_ARGS, WAREHOUSE_POOL, run_id, run_time
+from returnwatch.airflow_support import (
+    DAGRUN_TIMEOUTS,
+    DEFAULT_ARGS,
+    WAREHOUSE_POOL,
+    run_id,
+    run_time,
+)
 from returnwatch.assets import RAW_HHS_UC_DAILY
 from returnwatch.ops_view.documents import ui_links
 
@@ -46,6 +52,7 @@ alert. Fix the parser or the suite, then re-run the task. No new figures for day
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=DAGRUN_TIMEOUTS["hhs_uc_daily"],
     default_args=DEFAULT_ARGS,
     tags=["source", "hhs", "daily"],
     doc_md=ui_links(DOC),  # runbook links lead to the plugin's copy in the UI

@@ -7,7 +7,13 @@ import pendulum
 from airflow.sdk import dag, get_current_context, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from returnwatch.airflow_support import DEFAULT_ARGS, WAREHOUSE_POOL, run_id, run_time
+from returnwatch.airflow_support import (
+    DAGRUN_TIMEOUTS,
+    DEFAULT_ARGS,
+    WAREHOUSE_POOL,
+    run_id,
+    run_time,
+)
 from returnwatch.ops_view.documents import ui_links
 
 DOC = """
@@ -56,6 +62,7 @@ leaves the previous snapshot in place; clear it to retry.
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=DAGRUN_TIMEOUTS["monitor"],
     default_args=DEFAULT_ARGS,
     tags=["monitor", "alerts"],
     doc_md=ui_links(DOC),  # runbook links lead to the plugin's copy in the UI

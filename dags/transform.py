@@ -7,7 +7,12 @@ from airflow.sdk import DAG, AssetAny, task
 from cosmos import DbtTaskGroup
 
 from returnwatch import transform
-from returnwatch.airflow_support import DEFAULT_ARGS, WAREHOUSE_POOL
+from returnwatch.airflow_support import (
+    DAGRUN_TIMEOUTS,
+    DBT_BUILD_TIMEOUT,
+    DEFAULT_ARGS,
+    WAREHOUSE_POOL,
+)
 from returnwatch.assets import MARTS, RAW_ASSETS
 from returnwatch.ops_view.documents import ui_links
 
@@ -41,7 +46,10 @@ with DAG(
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={**DEFAULT_ARGS, "pool": WAREHOUSE_POOL},
+    dagrun_timeout=DAGRUN_TIMEOUTS["transform"],
+    # The dbt build runs inside one task (dbt_producer_watcher): its own, longer timeout.
+    default_args={**DEFAULT_ARGS, "pool": WAREHOUSE_POOL,
+                  "execution_timeout": DBT_BUILD_TIMEOUT},
     tags=["transform", "dbt", "warehouse"],
     doc_md=ui_links(DOC),  # runbook links lead to the plugin's copy in the UI
 ):

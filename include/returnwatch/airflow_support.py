@@ -28,6 +28,32 @@ def on_task_failure(context: dict[str, Any]) -> None:
     alert_ops(context)
 
 
+# ---------------------------------------------------------------------------- timeouts
+# Sized from measured run times, so a hung task (a publisher that never answers, a dbt build
+# that stalls) fails, frees its pool slot and DuckDB's lock, and alerts ops once, instead of
+# holding everything behind it. Measured with `make demo` on the replay mirror (2 shared cores,
+# December 2026), longest run of each task:
+#   fetch_export 1.4 s, file.fetch_file 3.8 s (a real fetch is bounded by its own deadlines:
+#   timeout_seconds x (retries + 1) + backoff, at most ~5 min in config/sources.yaml);
+#   discover_files 21 s; file.parse_file 9.4 s; file.validate_file 44 s (CBP, 10 files);
+#   load 2.5 s; evaluate_monitors 4.2 s; send_alerts 19 s (charts); refresh_snapshot 0.5 s;
+#   dbt_producer_watcher (the whole dbt build) 162 s cold, ~10-20 s warm; publish 0.9 s.
+#   Whole runs: hhs_uc_daily <= 9.4 s, monitor <= 15.5 s, hhs_uc_monthly 20 s,
+#   segob_bulletin_monthly 54 s (40 files), cbp_encounters_monthly 86 s (first run, 10 files).
+# Rule: about ten times the longest measured run, never below the fetch bound.
+TASK_TIMEOUT = dt.timedelta(minutes=10)
+DBT_BUILD_TIMEOUT = dt.timedelta(minutes=30)
+DAGRUN_TIMEOUTS: dict[str, dt.timedelta] = {
+    "hhs_uc_daily": dt.timedelta(hours=1),
+    # Every listed file through the one-slot pool; a first run fetches a source's history.
+    "cbp_encounters_monthly": dt.timedelta(hours=3),
+    "segob_bulletin_monthly": dt.timedelta(hours=3),
+    "hhs_uc_monthly": dt.timedelta(hours=3),
+    "transform": dt.timedelta(hours=1),
+    "monitor": dt.timedelta(hours=1),
+    "dispatch_alerts": dt.timedelta(minutes=5),  # never overlaps its next run
+}
+
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     "retries": 2,
@@ -35,6 +61,7 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=30),
     "on_failure_callback": on_task_failure,
+    "execution_timeout": TASK_TIMEOUT,
 }
 
 

@@ -106,7 +106,7 @@ def files_dag(*, source: str, cron: str, tags: list[str], doc_md: str, outlet: A
     from airflow.sdk import DAG, task_group
     from airflow.timetables.trigger import CronTriggerTimetable
 
-    from returnwatch.airflow_support import DEFAULT_ARGS
+    from returnwatch.airflow_support import DAGRUN_TIMEOUTS, DEFAULT_ARGS
 
     with DAG(
         dag_id=source,
@@ -117,6 +117,7 @@ def files_dag(*, source: str, cron: str, tags: list[str], doc_md: str, outlet: A
         start_date=pendulum.datetime(2017, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
+        dagrun_timeout=DAGRUN_TIMEOUTS[source],
         default_args=DEFAULT_ARGS,
         tags=["source", *tags],
         doc_md=ui_links(doc_md),  # runbook links lead to the plugin's copy in the UI

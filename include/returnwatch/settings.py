@@ -11,7 +11,7 @@ Environment variables (all optional):
 - ``RETURNWATCH_<SOURCE>_BASE_URL``: replaces a source's base URL (the replay mirror uses this),
   e.g. ``RETURNWATCH_HHS_UC_DAILY_BASE_URL=http://127.0.0.1:8765/healthdata``.
 - ``RETURNWATCH_SLACK_BASE_URL``: Slack Web API base URL (tests point it at a loopback stand-in).
-- ``SLACK_BOT_TOKEN``: Slack token when no Airflow connection ``slack_default`` exists.
+- ``SLACK_BOT_TOKEN``: Slack token when no Airflow connection ``slack_api_default`` exists.
 """
 
 from __future__ import annotations

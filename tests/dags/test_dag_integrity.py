@@ -37,9 +37,13 @@ PROBE = textwrap.dedent("""
     dags = {}
     for dag_id, dag in bag.dags.items():
         tasks = {t.task_id: {"owner": t.owner, "retries": t.retries, "pool": t.pool,
-                             "on_failure_callback": bool(t.on_failure_callback)} for t in dag.tasks}
+                             "on_failure_callback": bool(t.on_failure_callback),
+                             "execution_timeout": t.execution_timeout.total_seconds()
+                             if t.execution_timeout else None} for t in dag.tasks}
         dags[dag_id] = {"tags": sorted(dag.tags), "doc_md": dag.doc_md or "", "tasks": tasks,
-                        "catchup": dag.catchup, "max_active_runs": dag.max_active_runs}
+                        "catchup": dag.catchup, "max_active_runs": dag.max_active_runs,
+                        "dagrun_timeout": dag.dagrun_timeout.total_seconds()
+                        if dag.dagrun_timeout else None}
     print(json.dumps({"seconds": seconds, "errors": {k: str(v) for k, v in bag.import_errors.items()},
                       "dags": dags, "imported": sorted(set(sys.modules) - before)}))
 """)
@@ -105,3 +109,15 @@ def test_the_dispatcher_runs_every_5_minutes_outside_the_warehouse_pool(parsed: 
     assert dag["max_active_runs"] == 1 and dag["catchup"] is False
     assert {t["pool"] for t in dag["tasks"].values()} == {"default_pool"}
     assert WAREHOUSE_POOL not in {t["pool"] for t in dag["tasks"].values()}
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAGS))
+def test_every_task_and_run_has_a_timeout(parsed: dict, dag_id: str) -> None:
+    """A hung task must fail, free its pool slot and alert, not hold everything (issue 19);
+    the figures and how they were measured: returnwatch/airflow_support.py."""
+    dag = parsed["dags"][dag_id]
+    assert dag["dagrun_timeout"], f"{dag_id} has no dagrun_timeout"
+    untimed = [t for t, v in dag["tasks"].items() if not v["execution_timeout"]]
+    assert untimed == [], f"{dag_id}: tasks without execution_timeout"
+    longest = max(v["execution_timeout"] for v in dag["tasks"].values())
+    assert longest <= dag["dagrun_timeout"], "a task may not outlive its run"

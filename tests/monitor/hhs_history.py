@@ -106,7 +106,8 @@ class HhsHistory:
 def no_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """No Slack token and no Airflow link from the developer's shell (autouse: runs first, so
     ``slack_standin`` can set its own)."""
-    for name in ("SLACK_BOT_TOKEN", "AIRFLOW_CONN_SLACK_DEFAULT", "RETURNWATCH_AIRFLOW_BASE_URL",
+    for name in ("SLACK_BOT_TOKEN", "AIRFLOW_CONN_SLACK_DEFAULT", "AIRFLOW_CONN_SLACK_API_DEFAULT",
+                 "RETURNWATCH_AIRFLOW_BASE_URL",
                  "RETURNWATCH_SLACK_BASE_URL", "RETURNWATCH_CONFIG_DIR"):
         monkeypatch.delenv(name, raising=False)
 

@@ -347,6 +347,7 @@ def _handler_for(state: _State) -> type[BaseHTTPRequestHandler]:
 def slack_standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackStandIn]:
     """A running stand-in, with returnwatch pointed at it and a fake token in the environment."""
     monkeypatch.delenv("AIRFLOW_CONN_SLACK_DEFAULT", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_SLACK_API_DEFAULT", raising=False)
     with SlackStandIn() as standin:
         monkeypatch.setenv("RETURNWATCH_SLACK_BASE_URL", standin.base_url)
         monkeypatch.setenv("SLACK_BOT_TOKEN", standin.token)

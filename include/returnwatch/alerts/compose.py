@@ -18,7 +18,7 @@ The composed text and blocks replace the row's, and ``composed_at`` is set, in o
 before any call to Slack: ``monitor.alerts`` keeps exactly what was sent. A freshness message
 keeps its words (its "resolved" quotes what the monitor saw, which is not stored elsewhere);
 it gains the status line and the chart. Composition never stops delivery: on any error the
-row goes out as it was enqueued.
+row goes out as it was enqueued, the error is logged and ops get one alert about it.
 """
 
 from __future__ import annotations
@@ -41,9 +41,18 @@ def compose(con: duckdb.DuckDBPyConnection, row: dict[str, Any], *, now: dt.date
         if row["incident_id"]:
             text, blocks, audience, severity = _compose_incident(con, row)
     except Exception as exc:  # noqa: BLE001 - a richer message is not worth a lost alert
-        log.warning("alert %s: composed as enqueued (%s: %s)", row["alert_id"],
-                    type(exc).__name__, str(exc)[:300])
+        # Sent as enqueued, and never silently: a logged error and one ops alert.
+        log.error("alert %s: could not be composed, sent as enqueued (%s: %s)",
+                  row["alert_id"], type(exc).__name__, str(exc)[:300], exc_info=True)
         text, blocks = row["text"], None
+        from returnwatch.alerts.delivery import notify_ops
+
+        notify_ops(con, f"compose:{row['alert_id']}", header="An alert could not be composed",
+                   body=(f"Alert {row['alert_id']} went out with the text it was queued with: "
+                         f"composing it failed with {type(exc).__name__}: {str(exc)[:300]}. "
+                         "Its chart and related findings are missing. The task log of the "
+                         "delivery has the traceback; this is a returnwatch bug to report."),
+                   now=now)
     from returnwatch.alerts.delivery import channel_for
 
     con.execute(

@@ -812,15 +812,98 @@ def on_task_failure(context: dict[str, Any]) -> None:
     """Airflow ``on_failure_callback``: one ops alert naming DAG, task, run, try and error.
 
     Goes through the outbox (so it is recorded and sent once); if the warehouse cannot be
-    opened, it is sent directly. Never raises: a failing callback would only add noise.
+    opened, it is sent directly. Never raises (Airflow would only log it), and never swallows:
+    when composing, routing or sending fails, the error is logged and the alert is left in the
+    spool folder, which the next ``dispatch_alerts`` run (5 minutes) puts in the outbox.
     """
     try:
         if not is_final_failure(context):
             log.info("task failure alert skipped: the task will be retried")
             return
         _alert_task_failure(context)
-    except Exception:
-        log.exception("could not alert ops about the failed task")
+    except Exception as exc:
+        log.error("could not alert ops about the failed task (%s: %s); spooled for the "
+                  "dispatcher", type(exc).__name__, str(exc)[:300], exc_info=True)
+        _spool_task_failure(context, exc)
+
+
+# --------------------------------------------------------------------------- spool
+
+# Alerts that could reach neither the outbox nor Slack wait here, one JSON file each, for the
+# dispatcher (``absorb_spool``). A folder, not the warehouse: it must work when that is locked.
+SPOOL_DIRNAME = "alert-spool"
+
+
+def spool_dir() -> Path:
+    return settings.data_dir() / SPOOL_DIRNAME
+
+
+def spool_alert(alert_id: str, *, event: str, text: str, error: str) -> Path | None:
+    """Leave an ops alert for the dispatcher (atomic write); None if even that failed."""
+    import hashlib
+    import os
+    import tempfile
+
+    try:
+        folder = spool_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha256(alert_id.encode()).hexdigest()[:24] + ".json"
+        record = {"alert_id": alert_id, "event": event, "text": text, "error": error[:1000],
+                  "spooled_at": _now().isoformat()}
+        fd, temp = tempfile.mkstemp(prefix=".spool-", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(record, handle, ensure_ascii=False)
+        os.replace(temp, folder / name)
+        return folder / name
+    except Exception:  # noqa: BLE001 - the last resort: the log is all that is left
+        log.critical("alert %s lost: neither the outbox, Slack nor the spool took it: %s",
+                     alert_id, text[:500], exc_info=True)
+        return None
+
+
+def absorb_spool(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Put spooled alerts in the outbox (routed to ops now), then remove their files."""
+    from returnwatch.monitor.store import enqueue_alert
+
+    folder = spool_dir()
+    if not folder.is_dir():
+        return []
+    absorbed = []
+    for path in sorted(folder.glob("*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        audience = audience_for("task_failure")
+        text = (f"{record['text']}\n\n(Delivered late by the dispatcher: the first attempt "
+                f"failed with {record['error']})")
+        enqueue_alert(con, alert_id=record["alert_id"], incident_id=None, event=record["event"],
+                      audience=audience, channel=channel_for(audience), text=text,
+                      blocks=[{"type": "section", "text": {"type": "mrkdwn",
+                                                           "text": text[:2900]}}],
+                      run_id=None)
+        path.unlink()
+        absorbed.append(record["alert_id"])
+    return absorbed
+
+
+def _spool_task_failure(context: dict[str, Any], exc: BaseException) -> None:
+    ti = context.get("ti") or context.get("task_instance")
+    dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
+    task_id = getattr(ti, "task_id", None) or "?"
+    run_id = getattr(ti, "run_id", None) or context.get("run_id") or "?"
+    try_number = getattr(ti, "try_number", None)
+    error = context.get("exception")
+    first = (str(error).strip().splitlines() or [""])[0] if error is not None else ""
+    try:
+        from returnwatch.alerts.messages import redact
+        from returnwatch.alerts.slack import slack_token
+
+        first = redact(first, [slack_token()])
+    except Exception:  # noqa: BLE001 - redaction unavailable: keep only the exception type
+        first = ""
+    spool_alert(f"task_failed:{dag_id}:{run_id}:{task_id}:{try_number}", event="task_failed",
+                text=(f"Task failed: {dag_id}.{task_id}\n\nTask {task_id} of DAG {dag_id} "
+                      f"failed in run {run_id}, with no retry left. Error: "
+                      f"{type(error).__name__ if error is not None else '?'}: {first[:300]}"),
+                error=f"{type(exc).__name__}: {str(exc)[:300]}")
 
 
 def _alert_task_failure(context: dict[str, Any]) -> None:

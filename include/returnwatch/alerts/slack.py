@@ -2,11 +2,15 @@
 
 What this module owns:
 
-- ``slack_token()``: the Airflow connection ``slack_default`` (the Slack provider keeps the
-  token in the connection's *password* field, see ``SlackHook._get_conn_params``) when it
-  exists, else ``SLACK_BOT_TOKEN``, else None (= no Slack: alerts go to the console).
-- ``SlackPoster``: a ``slack_sdk.WebClient`` on ``settings.slack_base_url()`` (tests point it at
-  a loopback stand-in) with a bounded timeout and bounded retries, and ``post()``.
+- ``slack_token()``: the Airflow connection ``slack_api_default`` (the Slack provider's default
+  id; the token in its *password* field), else the old id ``slack_default`` (existing
+  installs; logged as deprecated), else ``SLACK_BOT_TOKEN``, else None (= no Slack: alerts go
+  to the console).
+- ``SlackPoster``: with a connection, the ``slack_sdk.WebClient`` built by the provider's
+  ``SlackHook``, so the proxy, timeout and base URL set on the connection in the UI apply
+  (``RETURNWATCH_SLACK_BASE_URL``, for tests, overrides the base URL); with the environment
+  token, a ``WebClient`` on ``settings.slack_base_url()``. Either way bounded retries (below),
+  and ``post()``.
 - ``SlackDeliveryError``: what went wrong, with the token scrubbed from the text, and whether
   it is worth trying again (``retryable``) and whether it concerns every message (``global_``:
   Slack down, rate limited, bad token) or only this one (unknown channel, bad blocks).
@@ -40,7 +44,10 @@ from returnwatch.alerts.messages import redact
 
 log = logging.getLogger(__name__)
 
-SLACK_CONN_ID = "slack_default"
+# The provider's default connection id (SlackHook.default_conn_name), and the id returnwatch
+# used before: still read, with a deprecation line, so existing installs keep alerting.
+SLACK_CONN_ID = "slack_api_default"
+LEGACY_SLACK_CONN_ID = "slack_default"
 
 # Slack error codes that concern the whole workspace/token, not one message: stop sending.
 _GLOBAL_ERRORS = {
@@ -84,6 +91,12 @@ _REFUSED_LOOKUP = {"missing_scope", "no_permission", "not_in_channel", "channel_
                    "invalid_auth", "not_authed", "token_revoked", "account_inactive"}
 
 
+def _extra(conn: Any, name: str) -> Any:
+    """A Slack connection's extra field (new plain name or the old ``extra__slack__`` one)."""
+    extra = getattr(conn, "extra_dejson", None) or {}
+    return extra.get(name) or extra.get(f"extra__slack__{name}")
+
+
 class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
     """slack-sdk's 429 handler, refusing waits longer than ``max_wait_seconds``.
 
@@ -109,26 +122,42 @@ class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
 
 
 def slack_token() -> str | None:
-    """The bot token: Airflow connection ``slack_default``, else ``SLACK_BOT_TOKEN``, else None."""
-    token = _token_from_airflow()
-    if token:
-        return token
+    """The bot token: Airflow connection ``slack_api_default`` (else the deprecated
+    ``slack_default``), else ``SLACK_BOT_TOKEN``, else None."""
+    found = _airflow_connection()
+    if found is not None:
+        return found[1].password
     return os.environ.get("SLACK_BOT_TOKEN") or None
 
 
-def _token_from_airflow() -> str | None:
+def _airflow_connection() -> tuple[str, Any] | None:
+    """(conn id, connection) of the first Slack connection holding a token, or None."""
     try:
         from airflow.sdk import BaseHook
     except ImportError:  # returnwatch used without Airflow (CLI on a laptop)
         return None
-    try:
-        conn = BaseHook.get_connection(SLACK_CONN_ID)
-    except Exception as exc:  # noqa: BLE001 - not defined, no metadata DB, no secrets backend
-        # Only the exception type: its text could in theory echo connection fields.
-        log.debug("no Airflow connection %s (%s); trying SLACK_BOT_TOKEN",
-                  SLACK_CONN_ID, type(exc).__name__)
-        return None
-    return conn.password or None
+    for conn_id in (SLACK_CONN_ID, LEGACY_SLACK_CONN_ID):
+        try:
+            conn = BaseHook.get_connection(conn_id)
+        except Exception as exc:  # noqa: BLE001 - not defined, no metadata DB, no secrets backend
+            # Only the exception type: its text could in theory echo connection fields.
+            log.debug("no Airflow connection %s (%s)", conn_id, type(exc).__name__)
+            continue
+        if not conn.password:
+            continue
+        if conn_id == LEGACY_SLACK_CONN_ID:
+            log.warning("the Airflow connection %r is deprecated: rename it to %r (the Slack "
+                        "provider's default; docs/operations.md)", LEGACY_SLACK_CONN_ID,
+                        SLACK_CONN_ID)
+        return conn_id, conn
+    return None
+
+
+def _retry_handlers(max_rate_limit_wait_seconds: float) -> list[Any]:
+    # Only what certainly did not reach Slack (module docstring): refused connections, 429s.
+    return [ConnectionErrorRetryHandler(max_retry_count=1),
+            BoundedRateLimitRetryHandler(max_retry_count=2,
+                                         max_wait_seconds=max_rate_limit_wait_seconds)]
 
 
 class SlackPoster:
@@ -137,17 +166,25 @@ class SlackPoster:
     def __init__(self, token: str, *, timeout_seconds: float = 10,
                  max_rate_limit_wait_seconds: float = 30, base_url: str | None = None) -> None:
         self._token = token
-        self.base_url = base_url or settings.slack_base_url()
-        self.client = WebClient(
-            token=token,
-            base_url=self.base_url,
-            timeout=int(max(1, round(timeout_seconds))),
-            retry_handlers=[
-                ConnectionErrorRetryHandler(max_retry_count=1),
-                BoundedRateLimitRetryHandler(max_retry_count=2,
-                                             max_wait_seconds=max_rate_limit_wait_seconds),
-            ],
-        )
+        handlers = _retry_handlers(max_rate_limit_wait_seconds)
+        override = base_url or os.environ.get("RETURNWATCH_SLACK_BASE_URL") or None
+        found = _airflow_connection()
+        self.conn_id = found[0] if found and found[1].password == token else None
+        if self.conn_id is not None:
+            from airflow.providers.slack.hooks.slack import SlackHook
+
+            # The hook merges the connection's extras (timeout, base_url, proxy) with what we
+            # pass; pass only what must win: the tests' base URL, our retry handlers.
+            hook = SlackHook(slack_conn_id=self.conn_id, base_url=override,
+                             retry_handlers=handlers)
+            self.client: WebClient = hook.get_conn()
+            if not _extra(found[1], "timeout"):
+                self.client.timeout = int(max(1, round(timeout_seconds)))
+        else:
+            self.client = WebClient(token=token, base_url=override or settings.slack_base_url(),
+                                    timeout=int(max(1, round(timeout_seconds))),
+                                    retry_handlers=handlers)
+        self.base_url = self.client.base_url
 
     def post(self, *, channel: str, text: str, blocks: list[dict[str, Any]],
              thread_ts: str | None = None, metadata: dict[str, Any] | None = None,
