@@ -10,8 +10,8 @@ import pandas as pd
 
 from returnwatch import ingest, warehouse
 from returnwatch.monitor import run_monitors
-from returnwatch.monitor import series as real
 from returnwatch.provenance import is_constructed
+from returnwatch_replay import series as real
 from tests.monitor.hhs_history import at
 
 RUN_AT = dt.datetime(2026, 1, 5, 15, tzinfo=dt.UTC)

@@ -192,12 +192,14 @@ def collect() -> dict[str, Any]:
         for source, files, rows, first, last in _rows(con, """
                 select source, count(*), sum(rows_loaded), min(vintage), max(vintage)
                 from raw.files group by 1 order by 1"""):
+            # Constructed or not is each file's own record (raw.files.constructed).
             tables = [{"table": table, "files": table_files, "rows": int(table_rows),
                        "latest_period": _latest_period(con, table),
-                       "constructed": table in _CONSTRUCTED}
-                      for table, table_files, table_rows in _rows(con, f"""
-                          select raw_table, count(*), sum(rows_loaded) from raw.files
-                          where source = '{source}' group by 1 order by 1""")]
+                       "constructed": bool(made_up)}
+                      for table, table_files, table_rows, made_up in _rows(con, f"""
+                          select raw_table, count(*), sum(rows_loaded),
+                                 count(*) filter (where coalesce(constructed, false))
+                          from raw.files where source = '{source}' group by 1 order by 1""")]
             loads.append({"source": source, "files": files, "rows": int(rows),
                           "first_vintage": first, "last_vintage": last, "tables": tables})
         headlines = [

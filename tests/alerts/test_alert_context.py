@@ -10,12 +10,12 @@ import duckdb
 import pandas as pd
 
 from returnwatch.alerts import compose
-from returnwatch.alerts.example import example
 from returnwatch.alerts.messages import incident_message
 from returnwatch.monitor import figures
 from returnwatch.monitor import rules as rl
-from returnwatch.monitor import series as real
 from returnwatch.monitor.findings import Finding
+from returnwatch_replay import series as real
+from returnwatch_replay.example import example
 
 RUN_AT = dt.datetime(2025, 6, 20, tzinfo=dt.UTC)
 SEGOB = "segob_bulletin_monthly"

@@ -11,8 +11,8 @@ from returnwatch import ingest, warehouse
 from returnwatch.alerts import deliver_pending
 from returnwatch.monitor import rules as rl
 from returnwatch.monitor import run_monitors
-from returnwatch.monitor import series as real
 from returnwatch.monitor.incidents import process_findings
+from returnwatch_replay import series as real
 from tests.monitor.test_revisions import restate
 
 

@@ -58,7 +58,7 @@ class StallingServer:
 @pytest.fixture(scope="module")
 def dags() -> dict:
     airflow_env.prepare_metadata_db()
-    from returnwatch.demo import load_dags
+    from returnwatch_replay.demo import load_dags
 
     return load_dags()
 

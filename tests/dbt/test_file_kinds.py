@@ -82,8 +82,8 @@ def load_reports(con: Any) -> None:
 
 def segob_frame(number: str) -> Any:
     """The parsed 2024 workbook of a SEGOB table, as the mirror served it on 17 June 2025."""
-    from returnwatch.replay_sites import segob as site
     from returnwatch.sources import segob
+    from returnwatch_replay.sites import segob as site
     from tests.dbt import realdata
 
     mirror = site.SegobSite(REPLAY)

@@ -68,8 +68,8 @@ def _head(content: bytes, lines: int) -> bytes:
 
 def seeds() -> list[Seed]:
     from returnwatch import settings
-    from returnwatch.replay_sites import cbp as cbp_site
-    from returnwatch.replay_sites import segob as segob_site
+    from returnwatch_replay.sites import cbp as cbp_site
+    from returnwatch_replay.sites import segob as segob_site
 
     replay = settings.replay_data_dir()
     out: list[Seed] = []

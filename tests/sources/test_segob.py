@@ -788,7 +788,7 @@ def test_kinds_tables_and_ddl_agree(tmp_path: Path) -> None:
 def _real_3_1_3(relabel: Callable[[list[Any]], list[Any]] | None = None) -> bytes:
     """The real 2019 table 3.1.3 (IOM's series, as the replay mirror writes it), its rows
     optionally relabelled the way other editions label them; figures untouched."""
-    from returnwatch.replay_sites import segob as site
+    from returnwatch_replay.sites import segob as site
 
     mirror = site.SegobSite(settings.replay_data_dir())
     layout = site.LAYOUTS["3.1.3"](mirror.series, 2019, [1, 2, 3])
