@@ -177,7 +177,7 @@ def _recording_refusals(payload: dict[str, Any]) -> Any:
     the archive's manifest as a ``refused`` row for that file, then raised on."""
     import contextlib
 
-    from returnwatch.archive import Archive
+    from returnwatch.archive import Archive, ArchiveError
     from returnwatch.sources.errors import SourceFileError
 
     @contextlib.contextmanager
@@ -185,9 +185,16 @@ def _recording_refusals(payload: dict[str, Any]) -> Any:
         try:
             yield
         except SourceFileError as error:
-            Archive().record_refusal(
-                payload["source"], payload["sha256"], url=payload.get("url") or "",
-                run_at=_run_at(payload), error=f"{getattr(error, 'kind', 'bad_file')}: {error}")
+            try:
+                Archive().record_refusal(
+                    payload["source"], payload["sha256"], url=payload.get("url") or "",
+                    run_at=_run_at(payload),
+                    error=f"{getattr(error, 'kind', 'bad_file')}: {error}")
+            except (OSError, ArchiveError) as unrecorded:
+                # The refusal itself is what ops must see; a full or read-only disk must not
+                # replace it with another error.
+                log.warning("%s: could not record the refusal of %s in the manifest: %s",
+                            payload["source"], payload["sha256"], unrecorded)
             raise
 
     return recording()

@@ -81,7 +81,7 @@ def test_a_build_killed_part_way_is_made_whole_by_the_next_build(
     assert clean and all(clean.values())
 
     use_data_dir(monkeypatch, tmp_path / "crashed", raw_history)
-    killed = subprocess.run([sys.executable, "-c", KILLED_BUILD], cwd=settings.dbt_project_dir().parent,
+    killed = subprocess.run([sys.executable, "-c", KILLED_BUILD], cwd=settings.PROJECT_DIR,
                             capture_output=True, timeout=WORKER_TIMEOUT_SECONDS)
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
     assert marts() != clean, "the kill came before the build finished"
