@@ -14,7 +14,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install system-deps demo test test-fast ui bench dbt docs sql summary lint clean bench-detect
+.PHONY: help install system-deps demo test test-fast ui bench dbt docs sql summary lint clean bench-detect fuzz
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -63,6 +63,11 @@ bench: install  ## install, demo and test times, DagBag parse time, peak RSS (pr
 
 bench-detect: install  ## anomaly detector vs z-score and ±10% baselines on real series -> bench/results/detection.json
 	$(RUN) python bench/detect.py
+
+FUZZ_CASES ?= 30000
+FUZZ_SEED ?= 1
+fuzz: install  ## mutation fuzz of every parser on its real fixtures (FUZZ_CASES, FUZZ_SEED); make test runs 2,000
+	$(RUN) python -m tests.fuzz.fuzz --cases $(FUZZ_CASES) --seed $(FUZZ_SEED)
 
 lint: install
 	$(RUN) ruff check include dags tests bench
