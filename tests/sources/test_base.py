@@ -287,3 +287,13 @@ def test_a_pdf_bomb_is_refused_within_the_memory_ceiling(
     with pytest.raises(SourceFileError, match="MemoryError|allocate|stopped") as caught:
         read("hhs_uc_daily", hhs_report.KIND, body, file="report.pdf")
     assert caught.value.source == "hhs_uc_daily" and caught.value.file == "report.pdf"
+
+
+def test_without_a_reader_child_the_pdf_is_read_in_process(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing.process
+
+    pdf = sorted((FIXTURES / "hhs").glob("*.pdf"))[0].read_bytes()
+    # As inside a daemonic multiprocessing worker, which may not start children.
+    monkeypatch.setitem(multiprocessing.process.current_process()._config, "daemon", True)
+    assert len(read("hhs_uc_daily", hhs_report.KIND, pdf, file="report.pdf").frame()) == 1
