@@ -14,7 +14,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install system-deps demo test test-fast test-faults ui bench dbt docs sql summary lint typecheck clean bench-detect
+.PHONY: help install system-deps demo test test-fast test-faults ui bench dbt docs sql summary lint typecheck clean bench-detect fuzz
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -76,6 +76,11 @@ lint: install  ## the gates CI runs before the tests: ruff format + check, sqlfl
 
 typecheck: install  ## mypy over include/returnwatch and dags (settings in pyproject.toml)
 	$(RUN) mypy
+
+FUZZ_CASES ?= 30000
+FUZZ_SEED ?= 1
+fuzz: install  ## mutation fuzz of every parser on its real fixtures (FUZZ_CASES, FUZZ_SEED); make test runs 2,000
+	$(RUN) python -m tests.fuzz.fuzz --cases $(FUZZ_CASES) --seed $(FUZZ_SEED)
 
 clean:  ## remove the data, the embedded Airflow and the environments
 	rm -rf data .airflow .venv $(TOOLS) dbt_project/target dbt_project/logs

@@ -15,7 +15,7 @@ import pytest
 
 from returnwatch import settings, warehouse
 from returnwatch.archive import Archive
-from returnwatch.replay import ReplayMirror
+from returnwatch_replay.mirror import ReplayMirror
 from tests.e2e.conftest import dags  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +39,7 @@ def mirror(data_dir: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def run(dag_bag: dict, day: dt.date) -> tuple[str, dict[str, str]]:
-    from returnwatch.demo import run_dag
+    from returnwatch_replay.demo import run_dag
 
     at = dt.datetime.combine(day, dt.time(15), tzinfo=dt.UTC)
     state = run_dag(dag_bag[SOURCE], at)

@@ -236,7 +236,7 @@ def test_a_damaged_compressed_stream_decodes_as_pdfminer_would() -> None:
 
     text = b"".join(b"Children in HHS care %d\n" % i for i in range(20_000))
     packed = zlib.compress(text)
-    cases = (packed[:-2] + b"xx", packed + b"\x00" * 300_000, packed[:-1],
+    cases = (packed[:-2] + b"xx", packed + b"\x00" * 30_000, packed[:-1],
              packed[:5000] + b"\xff" * 50 + packed[5050:])
     results = [outcome(hhs_report._decompress_corrupted, d) for d in cases]
     assert results == [outcome(decompress_corrupted, d) for d in cases]
@@ -267,3 +267,33 @@ def test_discover_refuses_a_broken_page_and_lets_fetch_errors_through() -> None:
     with pytest.raises(FetchError):
         discover("cbp_encounters_monthly", down, landing_url=landing,
                  run_at=dt.datetime(2025, 6, 1, tzinfo=dt.UTC), options={})
+
+
+def test_a_pdf_bomb_is_refused_within_the_memory_ceiling(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import zlib
+
+    # The ceiling lowered from 1 GB to 200 MB so the bomb (and the test) stays small.
+    monkeypatch.setattr(hhs_report, "PDF_MEMORY_BYTES", 200 << 20)
+
+    pdf = sorted((FIXTURES / "hhs").glob("*.pdf"))[0].read_bytes()
+    start, end = pdf.index(b"stream\n") + 7, pdf.index(b"endstream")
+    length = pdf[:start].rsplit(b"/Length ", 1)[1].split(b"\n", 1)[0]
+    packer, zeros = zlib.compressobj(1), bytes(1 << 20)
+    bomb = b"".join(packer.compress(zeros) for _ in range(300)) + packer.flush()  # 300 MB
+    body = (pdf[:start].replace(b"/Length " + length, b"/Length %d" % len(bomb)) + bomb
+            + b"\n" + pdf[end:])
+    assert len(body) < 2_000_000  # a body under the 5 MB fetch cap
+    with pytest.raises(SourceFileError, match="MemoryError|allocate|stopped") as caught:
+        read("hhs_uc_daily", hhs_report.KIND, body, file="report.pdf")
+    assert caught.value.source == "hhs_uc_daily" and caught.value.file == "report.pdf"
+
+
+def test_without_a_reader_child_the_pdf_is_read_in_process(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing.process
+
+    pdf = sorted((FIXTURES / "hhs").glob("*.pdf"))[0].read_bytes()
+    # As inside a daemonic multiprocessing worker, which may not start children.
+    monkeypatch.setitem(multiprocessing.process.current_process()._config, "daemon", True)
+    assert len(read("hhs_uc_daily", hhs_report.KIND, pdf, file="report.pdf").frame()) == 1

@@ -44,6 +44,7 @@ import csv
 import datetime as dt
 import io
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -292,21 +293,28 @@ def _refuse_non_csv(text: str, file: str, expected: str) -> None:
                             expected=expected, seen=stripped[:160])
 
 
+def _some(labels: list[str], shown: int = 6) -> str:
+    """A list for a message, cut after ``shown`` (a damaged header can have 100k cells)."""
+    more = f" and {len(labels) - shown:,} more" if len(labels) > shown else ""
+    return f"{[label[:60] for label in labels[:shown]]}{more}"
+
+
 def _match_header(header: list[str], kind: str, file: str) -> list[str]:
     """Raw column of each header cell, by label; any other header is a layout change."""
     wanted = {_label_key(label) for label in HEADERS[kind]}
     keys = [_label_key(label) for label in header]
     unknown = [label for label, key in zip(header, keys) if key not in wanted]
     missing = [label for label in HEADERS[kind] if _label_key(label) not in keys]
-    repeated = sorted({label for label, key in zip(header, keys) if keys.count(key) > 1})
+    times = Counter(keys)  # not keys.count() per cell: quadratic on a damaged 100k-cell header
+    repeated = sorted({label for label, key in zip(header, keys) if times[key] > 1})
     if unknown or missing or repeated:
         problems = []
         if missing:
             problems.append(f"columns {missing} are missing")
         if unknown:
-            problems.append(f"columns {unknown} are not in this layout")
+            problems.append(f"columns {_some(unknown)} are not in this layout")
         if repeated:
-            problems.append(f"columns {repeated} appear twice")
+            problems.append(f"columns {_some(repeated)} appear twice")
         other = [k for k in HEADERS if k != kind and {_label_key(x) for x in HEADERS[k]} == set(keys)]
         if other:
             problems.append(f"this is the {other[0]} layout")

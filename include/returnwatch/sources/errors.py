@@ -47,9 +47,11 @@ class SourceFileError(ValueError):
             where.append(f"row {self.row}")
         if self.column:
             where.append(f"column {self.column!r}")
-        text = f"{', '.join(where)}: {self.problem}"
+        # Clipped: a damaged file can put 100k header cells into a problem, and this text
+        # goes to the log, the incident and the ops alert.
+        text = f"{', '.join(where)}: {_clip(self.problem, 400, quote=False)}"
         if self.expected is not None:
-            text += f"; expected {self.expected}"
+            text += f"; expected {_clip(self.expected, 400, quote=False)}"
         if self.seen is not None:
             text += f"; saw {_clip(self.seen)}"
         return text
@@ -161,6 +163,6 @@ def refusing(*, source: str, file: str, expected: str,
                               expected=expected, seen=str(exc) or type(exc).__name__) from exc
 
 
-def _clip(text: str, limit: int = 160) -> str:
-    text = repr(text)
+def _clip(text: str, limit: int = 160, *, quote: bool = True) -> str:
+    text = repr(text) if quote else text
     return text if len(text) <= limit else text[: limit - 1] + "…"

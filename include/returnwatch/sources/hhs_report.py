@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import math
 import re
 from collections.abc import Callable
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
 # The report carries the same five daily figures as the healthdata.gov dataset, so its rows
 # belong to that source; they go to their own raw table (they add the 30-day averages and a
 # release date, and are a different vintage stream).
+log = logging.getLogger(__name__)
+
 SOURCE = "hhs_uc_daily"
 RAW_TABLE = "hhs_uc_daily_report"
 TITLE = "Unaccompanied Children Daily Report"
@@ -231,28 +234,19 @@ def _text_lines(content: bytes, file: str) -> tuple[list[_Line], int]:
     # fork: the child has pdfminer loaded already and needs no pickled arguments.
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_read_in_child, args=(content, send), daemon=True)
-    child.start()
-    send.close()
+    child = context.Process(target=_read_in_child, args=(content, send))
     try:
-        if not receive.poll(PDF_SECONDS):
-            raise SourceFileError(source=SOURCE, file=file,
-                                problem=f"reading the PDF took over {PDF_SECONDS:g} s "
-                                        "(a damaged file?)",
-                                expected="a readable PDF with a text layer",
-                                seen=content[:80].decode("latin-1"))
-        outcome, payload = receive.recv()
-    except EOFError:  # the child died: over the memory ceiling, or crashed
-        raise SourceFileError(source=SOURCE, file=file,
-                            problem="the PDF reader stopped (over "
-                                    f"{PDF_MEMORY_BYTES >> 20} MB of memory, or crashed)",
-                            expected="a readable PDF with a text layer",
-                            seen=content[:80].decode("latin-1")) from None
-    finally:
-        if child.is_alive():
-            child.kill()
-        child.join()
+        child.start()
+    except (AssertionError, OSError) as exc:
+        # A daemonic multiprocessing worker may not have children (or fork failed): read
+        # here, without the deadline, rather than refuse every report.
+        log.warning("reading %s in this process (no reader child: %s)", file, exc)
+        send.close()
         receive.close()
+        outcome, payload = _read(content)
+    else:
+        send.close()
+        outcome, payload = _wait_for(child, receive, content, file)
     if outcome == "error":
         raise LayoutChanged(source=SOURCE, file=file,
                             problem=f"the PDF cannot be read ({payload})",
@@ -266,13 +260,32 @@ def _text_lines(content: bytes, file: str) -> tuple[list[_Line], int]:
     return lines, pages
 
 
-def _read_in_child(content: bytes, send: Any) -> None:
-    """In the forked child: cap memory, extract the text, send ("ok", (lines, pages)) or
-    ("error", "Type: message"). Any exception pdfminer raises on a broken file is an error."""
-    import resource
+def _wait_for(child: Any, receive: Any, content: bytes, file: str) -> tuple[str, Any]:
+    """The reader child's answer; a refusal at the deadline or when the child died."""
+    try:
+        if not receive.poll(PDF_SECONDS):
+            raise SourceFileError(source=SOURCE, file=file,
+                                  problem=f"reading the PDF took over {PDF_SECONDS:g} s "
+                                          "(a damaged file?)",
+                                  expected="a readable PDF with a text layer",
+                                  seen=content[:80].decode("latin-1"))
+        return receive.recv()
+    except EOFError:  # the child died: over the memory ceiling, or crashed
+        raise SourceFileError(source=SOURCE, file=file,
+                              problem="the PDF reader stopped (over "
+                                      f"{PDF_MEMORY_BYTES >> 20} MB of memory, or crashed)",
+                              expected="a readable PDF with a text layer",
+                              seen=content[:80].decode("latin-1")) from None
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        receive.close()
 
-    import pdfminer.pdftypes
-    import pdfplumber
+
+def _read_in_child(content: bytes, send: Any) -> None:
+    """In the forked child: cap memory, then send ``_read``'s answer to the parent."""
+    import resource
 
     try:
         with open("/proc/self/statm") as statm:  # what the fork already maps, plus the cap
@@ -281,6 +294,18 @@ def _read_in_child(content: bytes, send: Any) -> None:
                                                 resource.getrlimit(resource.RLIMIT_AS)[1]))
     except (OSError, ValueError):
         pass  # no /proc or a lower hard limit: the deadline still bounds the child
+    try:
+        send.send(_read(content))
+    finally:
+        send.close()
+
+
+def _read(content: bytes) -> tuple[str, Any]:
+    """("ok", (lines, pages)) or ("error", "Type: message"): any exception pdfminer raises on
+    a broken file is an error."""
+    import pdfminer.pdftypes
+    import pdfplumber
+
     pdfminer.pdftypes.decompress_corrupted = _decompress_corrupted  # see its docstring
     try:
         lines: list[_Line] = []
@@ -292,11 +317,9 @@ def _read_in_child(content: bytes, send: Any) -> None:
                     normal = " ".join(raw.split())
                     if normal:
                         lines.append(_Line(page_number, line_number, normal))
-        send.send(("ok", (lines, pages)))
+        return "ok", (lines, pages)
     except Exception as exc:  # noqa: BLE001 - pdfminer/pdfplumber raise dozens of types
-        send.send(("error", f"{type(exc).__name__}: {str(exc)[:200]}"))
-    finally:
-        send.close()
+        return "error", f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 def _find(lines: list[_Line], match: Callable[[str], bool]) -> _Line | None:
