@@ -488,6 +488,8 @@ def test_other_analyses_run(built):
     assert len(gtm_2019) == 1 and gtm_2019[0]["minors_returned"] > 0
     hhs = {r["fiscal_year"]: r for r in query(data, compiled_analysis(docs, "hhs_vs_cbp_fiscal_year"))}
     assert hhs[2020]["cbp_months"] == 12 and hhs[2020]["hhs_page_months"] == 12
+    # FY2020: most non-Mexican children were expelled under Title 42 (never referred).
+    assert hhs[2020]["cbp_title_8_per_day"] < hhs[2020]["cbp_per_day"]
 
 
 # ------------------------------------------------------------- Amnesty's window and the policy
