@@ -468,3 +468,17 @@ def test_other_analyses_run(built):
     assert len(gtm_2019) == 1 and gtm_2019[0]["minors_returned"] > 0
     hhs = {r["fiscal_year"]: r for r in query(data, compiled_analysis(docs, "hhs_vs_cbp_fiscal_year"))}
     assert hhs[2020]["cbp_months"] == 12 and hhs[2020]["hhs_page_months"] == 12
+
+
+def test_every_file_of_the_demo_history_reaches_a_mart_or_is_superseded(built):
+    """The unmarted monitor on the demo's history: no file is left out of the marts."""
+    import duckdb
+
+    from returnwatch.monitor import unmarted
+
+    _, data, _ = built
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        result = unmarted.evaluate(con, run_at=dt.datetime.now(dt.UTC) + unmarted.FILE_GRACE)
+        files = con.execute("SELECT count(*) FROM raw.files").fetchone()[0]
+    assert [f.message for f in result.findings if f.kind == "file_not_in_marts"] == []
+    assert sum(1 for m, s in result.evaluated if s.startswith("file:")) == files
