@@ -556,3 +556,17 @@ def test_marts_carry_the_policy_regimes_in_force_and_the_changes_within_a_month(
     seeded = query(data, "SELECT policy_id, url, citation FROM reference.policy_timeline")
     assert len(seeded) >= 10
     assert all(r["url"].startswith("https://") and r["citation"] for r in seeded)
+
+
+def test_every_file_of_the_demo_history_reaches_a_mart_or_is_superseded(built):
+    """The unmarted monitor on the demo's history: no file is left out of the marts."""
+    import duckdb
+
+    from returnwatch.monitor import unmarted
+
+    _, data, _ = built
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        result = unmarted.evaluate(con, run_at=dt.datetime.now(dt.UTC) + unmarted.FILE_GRACE)
+        files = con.execute("SELECT count(*) FROM raw.files").fetchone()[0]
+    assert [f.message for f in result.findings if f.kind == "file_not_in_marts"] == []
+    assert sum(1 for m, s in result.evaluated if s.startswith("file:")) == files
