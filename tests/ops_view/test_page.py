@@ -218,6 +218,21 @@ def test_a_snapshot_before_any_monitor_run_says_not_judged(client: Any, token: s
     assert html.select_one("#no-incidents") and html.select_one("#no-revisions")
 
 
+def test_an_unchecked_source_says_so_with_its_last_check(client: Any, token: str,
+                                                          data_dir: Path) -> None:
+    """The CBP DAG last checked the site on 16 June and was paused since (issue 19)."""
+    with warehouse.session() as con:
+        MonthlyHistory(con).cbp(D("2025-06-17"), received=at("2025-06-16", 14))
+        run_monitors(run_at=at("2025-06-25"), run_id="test/unchecked", con=con,
+                     sources=["cbp_encounters_monthly"], monitors=["freshness"])
+    transform.publish_snapshot()
+    html = page(client, token)
+    row = html.select_one('#sources tbody tr[data-source="cbp_encounters_monthly"]')
+    pill = row.select_one(".pill")
+    assert text(pill) == "not checked" and "state-unchecked" in pill["class"]
+    assert "site not checked since 2025-06-16" in text(row)
+
+
 # ------------------------------------------------------------------- the runbook in the UI ---
 
 

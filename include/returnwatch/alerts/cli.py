@@ -5,7 +5,7 @@
                                              one incident: its alerts' text, status, thread
     returnwatch alerts ack ID [--by NAME]    acknowledged: no more "updated" alerts
     returnwatch alerts mute ID --for HOURS   no alert at all for this incident until then
-    returnwatch alerts requeue               failed alerts back to pending
+    returnwatch alerts requeue               failed and unknown alerts back to pending
     returnwatch alerts send                  deliver pending alerts now (Slack or console)
 
 ID is an incident id (``i_...``) or a unique prefix of one. Importing this module loads click
@@ -256,7 +256,8 @@ def mute(incident: str, hours: float) -> None:
 
 @alerts.command()
 def requeue() -> None:
-    """Put failed alerts back to pending (after fixing a channel or the token)."""
+    """Put failed and unknown alerts back to pending (after fixing a channel or the token, or
+    after checking the channel for an alert held as unknown)."""
     from returnwatch.alerts.delivery import requeue_failed
 
     with _session() as con:
