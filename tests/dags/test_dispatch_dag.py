@@ -11,7 +11,7 @@ from tests.monitor.hhs_history import HhsHistory, at
 
 def test_the_watchdog_reads_the_paused_flag_from_airflow(data_dir, slack_standin) -> None:
     airflow_env.prepare_metadata_db()
-    from returnwatch.demo import load_dags
+    from returnwatch_replay.demo import load_dags
 
     with warehouse.session() as con:
         HhsHistory(con).publish("2025-06-05", received=at("2025-06-06", 15))
