@@ -494,6 +494,14 @@ def test_a_body_dripped_byte_by_byte_hits_the_whole_response_deadline(
     assert caught.value.retryable
 
 
+def test_a_body_without_length_cut_by_the_deadline_is_not_taken_for_a_whole_file() -> None:
+    body = b"x" * 400  # no Content-Length: the body ends when the connection does
+    # A byte every 0.3 s: the deadline passes while a read is waiting, not between chunks.
+    with RawServer(_head(None, None), body, drip_body=True, drip_seconds=0.3) as server, \
+            pytest.raises(FetchTimeout, match="longer than 2 s"):
+        get(server.url(), timeout=0.5, retries=0)
+
+
 def test_a_timeout_or_memory_error_leaves_a_failed_manifest_row(
         hhs_cfg: config.SourceConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     archive = Archive(tmp_path)

@@ -370,6 +370,11 @@ class _Request:
             if watchdog.expired():
                 raise self.error(FetchTimeout, f"{watchdog.reason} ({len(body)} bytes so far)",
                                  status=status)
+        if watchdog.fired:
+            # The watchdog shut the socket: a body without Content-Length then just "ends",
+            # and what arrived is a truncated file, not a publication.
+            raise self.error(FetchTimeout, f"{watchdog.reason} ({len(body)} bytes so far)",
+                             status=status)
         decoder.finish()
         if not body:
             raise self.error(EmptyBody, "HTTP 200 with an empty body", status=status)
