@@ -297,3 +297,12 @@ def test_without_a_reader_child_the_pdf_is_read_in_process(
     # As inside a daemonic multiprocessing worker, which may not start children.
     monkeypatch.setitem(multiprocessing.process.current_process()._config, "daemon", True)
     assert len(read("hhs_uc_daily", hhs_report.KIND, pdf, file="report.pdf").frame()) == 1
+
+
+def test_a_refusal_stays_readable_whatever_the_file_holds() -> None:
+    # A damaged page put a whole table's text where a section heading was expected.
+    huge = "Standard Shelter 167 255 " * 400
+    error = BadValue(source="hhs_uc_monthly", file="page.html", sheet=huge, row=3, column=huge,
+                     problem=huge, expected=huge, seen=huge)
+    assert len(str(error)) < 1500 and str(error).startswith("source hhs_uc_monthly, file page")
+    assert error.as_dict()["sheet"] == huge  # the details keep everything

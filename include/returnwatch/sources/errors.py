@@ -42,11 +42,11 @@ class SourceFileError(ValueError):
     def describe(self) -> str:
         where = [f"source {self.source}", f"file {self.file}"]
         if self.sheet:
-            where.append(f"sheet {self.sheet!r}")
+            where.append(f"sheet {_clip(self.sheet, 120)}")
         if self.row is not None:
             where.append(f"row {self.row}")
         if self.column:
-            where.append(f"column {self.column!r}")
+            where.append(f"column {_clip(self.column, 120)}")
         # Clipped: a damaged file can put 100k header cells into a problem, and this text
         # goes to the log, the incident and the ops alert.
         text = f"{', '.join(where)}: {_clip(self.problem, 400, quote=False)}"
