@@ -174,3 +174,20 @@ def test_freshness_without_marts_is_judged_on_arrival_alone(con):
     # Arrival counts every layout: the SBO file holds May 2025.
     assert (state.state, state.newest_period, state.newest_arrived_period) == (
         "fresh", D(2025, 5, 1), D(2025, 5, 1))
+
+
+def test_the_ops_alert_names_the_file_and_the_reason(con, monkeypatch):
+    from returnwatch.monitor import run_monitors
+
+    monkeypatch.setenv("RETURNWATCH_AIRFLOW_BASE_URL", "http://localhost:8080")
+
+    lineage(con, {SBO: ["2024-06-01", "2024-12-01", "2025-05-01"],
+                  STATE: ["2021-12-01", "2022-08-01", "2022-10-01", "2023-01-01"]})
+    report = run_monitors(run_at=LATER, run_id="r1", con=con, monitors=["unmarted"])
+    [alert] = report.alerts
+    [(audience, text, blocks)] = con.execute(
+        "SELECT audience, text, blocks::VARCHAR FROM monitor.alerts WHERE alert_id = ?",
+        [alert]).fetchall()
+    assert audience == "ops"
+    assert "state_feb_constructed.csv" in text and "the models drop its rows" in text
+    assert "runbook.md#file_not_in_marts" in blocks

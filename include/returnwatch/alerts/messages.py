@@ -411,6 +411,8 @@ def _generic(event: str, incident: Mapping[str, Any], finding: Mapping[str, Any]
     # Ops read these: the run id helps even without a link to the Airflow UI.
     context = [(f"Source: {title}", landing),
                *(_run_link(run_id) or ([(f"Run {run_id}", None)] if run_id else []))]
+    if event != "resolved":  # what to do, e.g. a file that reaches no mart
+        context += runbook_link(finding.get("kind") or incident.get("kind"))
     return _assemble(header, [p.texts()], context)
 
 
