@@ -37,7 +37,9 @@ def on_task_failure(context: dict[str, Any]) -> None:
 #   timeout_seconds x (retries + 1) + backoff, at most ~5 min in config/sources.yaml);
 #   discover_files 21 s; file.parse_file 9.4 s; file.validate_file 44 s (CBP, 10 files);
 #   load 2.5 s; evaluate_monitors 4.2 s; send_alerts 19 s (charts); refresh_snapshot 0.5 s;
-#   dbt_producer_watcher (the whole dbt build) 162 s cold, ~10-20 s warm; publish 0.9 s.
+#   dbt_producer_watcher (the whole dbt build) 162 s cold; `python -m returnwatch.transform
+#   build` warm on the demo's full history 80-105 s with the machine loaded (~10 s idle);
+#   publish 0.9 s.
 #   Whole runs: hhs_uc_daily <= 9.4 s, monitor <= 15.5 s, hhs_uc_monthly 20 s,
 #   segob_bulletin_monthly 54 s (40 files), cbp_encounters_monthly 86 s (first run, 10 files).
 # Rule: about ten times the longest measured run, never below the fetch bound.

@@ -13,8 +13,8 @@ watchers are watched from outside the DAGs they watch.
 The outbox lives in the warehouse (``monitor.alerts``), and this task does not take the
 one-slot ``warehouse`` pool: it waits for DuckDB's writer lock itself, at most
 ``LOCK_WAIT_SECONDS``. Writers hold the lock for seconds to minutes (a load under 3 s, a
-warm ``dbt build`` ~10-20 s, a cold one measured at 162 s on a busy 2-core machine; figures in
-``airflow_support``), so a build delays delivery by the rest of that build, not by a pool
+warm ``dbt build`` ~10 s idle but 80-105 s measured on a loaded 2-core machine, a cold one
+162 s; figures in ``airflow_support``), so a build delays delivery by the rest of that build, not by a pool
 queue. That can exceed a minute: moving the outbox out of the warehouse file is the way to
 remove it (not done yet). A writer holding the
 lock for longer than the wait is itself a fault: the task fails and ops hear it directly
