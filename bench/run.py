@@ -38,14 +38,17 @@ print(json.dumps({"seconds": time.perf_counter() - started, "dags": len(bag.dags
 RSS_WRAPPER = """
 import json, resource, subprocess, sys
 code = subprocess.call(sys.argv[2:])
-peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-open(sys.argv[1], "w").write(json.dumps({"code": code, "peak_kb": peak_kb}))
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(json.dumps({"code": code, "peak_kb": usage.ru_maxrss,
+                                         "cpu": usage.ru_utime + usage.ru_stime}))
 sys.exit(code)
 """
 
 
 def timed(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[float, float, int]:
-    """Run ``cmd``; return (seconds, peak RSS in MB of its largest process, exit code)."""
+    """Run ``cmd``; return (seconds, peak RSS in MB of its largest process, exit code).
+    The CPU seconds it used (user + system, all its processes) are kept in ``LAST_CPU``."""
+    global LAST_CPU
     result_file = log.with_suffix(".rss.json")
     started = time.perf_counter()
     with log.open("w") as out:
@@ -53,10 +56,15 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[fl
                        env=env, stdout=out, stderr=subprocess.STDOUT)
     seconds = time.perf_counter() - started
     result = json.loads(result_file.read_text())
+    LAST_CPU = result["cpu"]
     return seconds, result["peak_kb"] / 1024, result["code"]
 
 
-EXTRA_BENCHES = ("segob_microdata", "cbp_parse", "dbt_build", "monitors")
+LAST_CPU = 0.0
+DEMO_TARGET_SECONDS = 90
+
+
+EXTRA_BENCHES = ("segob_microdata", "cbp_parse", "dbt_build", "monitors", "cosmos_options")
 EXTRA_PROBE = ("import json, runpy, sys; module = runpy.run_path(sys.argv[1]); "
                "print(json.dumps(module['run'](), default=str))")
 
@@ -80,7 +88,12 @@ def main() -> int:
     rows.append(("install (uv sync from uv.lock, package cache warm)", f"{seconds:.1f} s", "—", _ok(code)))
 
     seconds, rss, code = timed(["make", "demo"], clone, env, logs / "demo.log")
-    rows.append(("demo after install (make demo)", f"{seconds:.1f} s", "≤ 180 s", _verdict(code, seconds <= 180)))
+    # Wall clock is the target; the CPU time beside it says how much of it was the demo's own
+    # work when the machine is shared (a wall clock far above it means waiting for a core).
+    rows.append(("demo after install (make demo)", f"{seconds:.1f} s ({LAST_CPU:.0f} s CPU)",
+                 f"≤ {DEMO_TARGET_SECONDS} s", _verdict(code, seconds <= DEMO_TARGET_SECONDS)))
+    demo_lines = (logs / "demo.log").read_text().count("\n")
+    rows.append(("lines the demo printed (story, alerts, summary)", str(demo_lines), "—", _ok(code)))
     # All DAG runs share the demo's one process, so this is everything at once, not one task.
     rows.append(("peak RSS of the demo process (all tasks in one process)", f"{rss:.0f} MB", "—", _ok(code)))
 
@@ -92,7 +105,8 @@ def main() -> int:
                      _verdict(code, rss <= 500)))
 
     seconds, _, code = timed(["make", "demo"], clone, env, logs / "demo-again.log")
-    rows.append(("demo again (nothing new to load)", f"{seconds:.1f} s", "—", _ok(code)))
+    rows.append(("demo again (nothing new to load)", f"{seconds:.1f} s ({LAST_CPU:.0f} s CPU)",
+                 f"≤ {DEMO_TARGET_SECONDS} s", _verdict(code, seconds <= DEMO_TARGET_SECONDS)))
 
     probe = subprocess.run([str(clone / ".venv/bin/python"), "-c", PARSE_PROBE, str(clone / "dags")],
                            cwd=clone, env=env, capture_output=True, text=True)

@@ -26,15 +26,15 @@ DOC = """
 
 **Runs** the dbt project (`dbt_project/`: `staging` and `intermediate` views, `reference`
 seeds, `marts` tables) as one `dbt build` in the `dbt` group's `dbt_producer_watcher`; every
-model (`<model>.run`) and its tests (`<model>.test`) show up as tasks that report that build's
-result. `publish_snapshot` then copies the warehouse to `data/snapshot/warehouse.duckdb`
+model (`<model>_run`) and seed shows up as a task that reports that build's result; the
+build runs each model's tests, and a failed error-level test fails `dbt_producer_watcher`
+(never retried: Cosmos would skip the retry) and stops the publish. `publish_snapshot` then copies the warehouse to `data/snapshot/warehouse.duckdb`
 (read-only, for analysts) and each mart to `data/snapshot/parquet/`, only if every model and
 error-level test passed; it emits the `marts` Asset.
 
 **When it fails** ([runbook: transform](docs/runbook.md#transform),
-[task_failed](docs/runbook.md#task_failed)): the failed `*.run` / `*.test` task names the
-model or test; dbt's message and failing SQL are in `dbt_producer_watcher`'s log. Tests at
-severity `warn` never fail a run. Fix the data or the model, then clear the failed task: it
+[task_failed](docs/runbook.md#task_failed)): a failed `<model>_run` task names the model;
+dbt's message, the failed test and the failing SQL are in `dbt_producer_watcher`'s log. Tests at severity `warn` never fail a run. Fix the data or the model, then clear the failed task: it
 re-runs only its model or tests. A task `dbt` saying the manifest is missing: run
 `python -m returnwatch.transform parse`. All tasks run in the one-slot pool `warehouse`
 (DuckDB has one writer).
@@ -43,7 +43,9 @@ re-runs only its model or tests. A task `dbt` saying the manifest is missing: ru
 with DAG(
     dag_id="transform",
     schedule=AssetAny(*RAW_ASSETS),  # any one raw table with a new file
-    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    # Before the oldest history the replay holds: the demo replays March 2021 through the real
+    # DAG (Airflow creates no task for a logical date before start_date); catchup is off.
+    start_date=pendulum.datetime(2017, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=DAGRUN_TIMEOUTS["transform"],
@@ -55,6 +57,7 @@ with DAG(
 ):
     if transform.manifest_path().is_file():
         dbt = DbtTaskGroup(group_id="dbt", **transform.cosmos_configs()._asdict())
+        transform.producer_without_retries(dbt)  # a retried producer would skip, hiding a failure
     else:  # a fresh checkout: the DAG still imports, and its one task says what to run
         dbt = task(task_id="dbt", retries=0)(transform.raise_manifest_missing)()
 

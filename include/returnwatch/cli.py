@@ -47,7 +47,7 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--from", "start", type=DATE, help="First replayed day (default 2025-06-08).")
+@click.option("--from", "start", type=DATE, help="First replayed day (default 2025-06-07).")
 @click.option("--to", "end", type=DATE, help="Last replayed day (default 2025-06-19).")
 @click.option("--final", type=DATE, help="Catch-up day after the stretch (default 2025-12-22).")
 @click.option("--verbose", is_flag=True, help="Show Airflow's task logs.")

@@ -120,11 +120,15 @@ def cosmos_configs() -> CosmosConfigs:
     model. The watcher tasks take over only on a retry: a model whose node failed re-runs just
     that model (``dbt run --select``) and its tests task re-runs ``dbt test --select``.
 
-    Tests: ``TestBehavior.AFTER_EACH`` renders a tests task after each model. In watcher mode
-    those tasks do not run dbt; they watch the producer's test results, so an error-severity
-    test fails a visible task, blocks the models downstream and the snapshot publish, and a
-    retried producer (which Cosmos skips instead of rebuilding) cannot hide it.
-    ``TestBehavior.BUILD`` would leave the tests inside the producer only.
+    Tests: ``TestBehavior.NONE``: the producer's ``dbt build`` runs every test next to its
+    model, and a failed error-severity test fails the producer, which fails the DAG run, stops
+    the snapshot publish (``dbt_producer_watcher_done`` is upstream of it) and tells ops; its
+    log names the test. The producer is never retried (``producer_without_retries``): Cosmos
+    skips a retried producer instead of building again, which would let the publish go ahead
+    after a failed test. Measured under ``dag.test()`` (``bench/cosmos_options.py``), a tests
+    task per model (``AFTER_EACH``, 24 more tasks) cost about twice the CPU of the build
+    itself, and one tests task after all (``AFTER_ALL``) runs every test a second time in its
+    own ``dbt test``; ``BUILD`` does not exist in watcher mode.
 
     The watcher tasks run in reschedule mode instead of deferring: they then need no
     triggerer, and ``dag.test()``, which runs one task at a time, cannot park a deferred
@@ -157,8 +161,11 @@ def cosmos_configs() -> CosmosConfigs:
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
-            test_behavior=TestBehavior.AFTER_EACH,
+            test_behavior=TestBehavior.NONE,
             invocation_mode=InvocationMode.DBT_RUNNER,
+            # Analyses are SQL for analysts to compile and read, never built: Cosmos has no task
+            # for them (it warned once per analysis on every parse), and `dbt build` skips them.
+            exclude=["resource_type:analysis"],
             # Cosmos's per-model Assets are named after the warehouse file's absolute path and
             # exist only at run time; the DAG emits the declared `marts` Asset instead.
             emit_datasets=False,
@@ -170,6 +177,15 @@ def cosmos_configs() -> CosmosConfigs:
             "poke_interval": 5,
         },
     )
+
+
+def producer_without_retries(group: Any) -> None:
+    """Set ``retries=0`` on the watcher producer of a ``DbtTaskGroup`` (see ``cosmos_configs``)."""
+    from cosmos.operators.watcher import DbtProducerWatcherOperator
+
+    for task in group.children.values():
+        if isinstance(task, DbtProducerWatcherOperator):
+            task.retries = 0
 
 
 # ------------------------------------------------------------------------------- dbt in-process ---
@@ -235,8 +251,9 @@ def _invoke(args: list[str]) -> Any:
         )
 
 
-def dbt_parse() -> Path:
-    """(Re)generate ``dbt_project/target/manifest.json``; return its path.
+def dbt_parse(*, quiet: bool = False) -> Path:
+    """(Re)generate ``dbt_project/target/manifest.json``; return its path. ``quiet`` keeps
+    dbt's lines off the console (errors still show).
 
     dbt parses into a scratch folder and the manifest is moved into place in one rename, so the
     scheduler parsing the DAG at the same moment reads either the old or the new manifest.
@@ -244,7 +261,8 @@ def dbt_parse() -> Path:
     target = manifest_path().parent
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".parse-", dir=target) as scratch:
-        result = _invoke(["parse", "--target-path", scratch, "--log-path", scratch])
+        with _environ({"DBT_QUIET": "true"} if quiet else {}):
+            result = _invoke(["parse", "--target-path", scratch, "--log-path", scratch])
         produced = Path(scratch) / "manifest.json"
         if not result.success or not produced.is_file():
             raise DbtBuildFailed(
@@ -270,13 +288,13 @@ def _newest_source_mtime(project_dir: Path) -> float:
     return newest
 
 
-def ensure_manifest() -> Path:
+def ensure_manifest(*, quiet: bool = False) -> Path:
     """The manifest path, parsing the project first if the manifest is missing or older than it."""
     path = manifest_path()
     if not path.is_file() or path.stat().st_mtime < _newest_source_mtime(
         settings.dbt_project_dir()
     ):
-        return dbt_parse()
+        return dbt_parse(quiet=quiet)
     return path
 
 

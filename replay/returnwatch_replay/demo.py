@@ -1,54 +1,70 @@
-"""``make demo``: replay a stretch of real history through the real DAGs, in one process.
+"""``make demo``: replay a stretch of real history through the real DAGs, as production runs them.
 
-What it does, in order:
+What this module owns: the demo's replay plan (which days, which source DAGs on each), the
+scheduler stand-in that starts the DAGs the way Airflow's scheduler would, and what the demo
+prints. Everything runs in one Python process through ``dag.test()``: one ``airflow dags test``
+CLI call costs ~18 s of start-up, ``dag.test()`` after the first well under a second.
 
-1. prepares the project-local Airflow (SQLite metadata DB, the one-slot ``warehouse`` pool);
-2. starts the replay mirror on 127.0.0.1 and points the sources' base URLs at it;
-3. runs the monthly sources (``cbp_encounters_monthly``, ``segob_bulletin_monthly``,
-   ``hhs_uc_monthly``) as of 20 March 2021, when the older CBP vintage was current;
-4. for each replayed day: tells the mirror "today is D" (it then serves only what the
-   publisher had published by D) and runs ``hhs_uc_daily`` and ``monitor`` through Airflow's
-   ``dag.test()`` with D as the logical date, exactly as the scheduler would have run them;
-   on 17 June 2025 the monthly sources run again and find CBP's and SEGOB's newer files,
-   whose restated figures go to ``monitor.revisions``;
-5. catches up to the end of the real file, runs ``transform`` (dbt through Cosmos) and the
-   monitors once more, and prints a summary.
+The scheduler stand-in follows the DAGs' own schedules, read from the parsed DAGs:
 
-Everything runs in one Python process because one ``airflow dags test`` CLI call costs ~18 s
-of start-up here, while ``dag.test()`` after the first costs well under a second.
+- a source DAG runs at its cron's time of day on the replayed day, with the replay mirror
+  showing only what its publisher had published by then;
+- a source run that loads a new file emits its ``raw.*`` Asset (recorded by Airflow as an
+  asset event of that run); every DAG whose asset condition those events satisfy runs next,
+  as the scheduler would start it: ``transform`` (scheduled on any ``raw.*`` Asset). The day's
+  source runs all happen before it starts, so one ``transform`` run takes all of the day's
+  events, as Airflow does with events queued before a run is created;
+- ``transform`` emits ``marts``; ``monitor`` is scheduled on ``marts`` OR its daily cron
+  (16:00 UTC), so it judges new figures right after the build and again at 16:00.
 
-The default stretch, 8–19 June 2025, holds a real event: healthdata.gov published nothing
-for the days 11 to 16 June 2025, so the HHS source goes "late" and the demo raises one alert,
-then resolves it when the figures resume. Running the demo again changes no row and sends
-no alert: every file it would fetch is already in the archive.
+The replay (real published files, see ``include/replay/PROVENANCE.md``):
+
+1. 20 March 2021: the monthly sources as they stood then (CBP's file of 2 March 2021, the one
+   the Washington Post scraped; SEGOB's bulletin and HHS's pages through January 2021);
+2. 7–19 June 2025, day by day: HHS's daily figures every day (healthdata.gov published nothing
+   for 11–16 June, so the source goes late and the demo tells ops, then that it resumed);
+   SEGOB's bulletin through April 2025, out on 7 June (the monthly sources check their sites
+   on 7 June; in production they check every day and find nothing new on the other days), and
+   CBP's release of May 2025 on 16 June, which restates earlier months (``monitor.revisions``);
+3. 22 December 2025, the day after the newest row of the real daily file: the catch-up.
+
+New monthly figures are thus judged while they are new (SEGOB's April 2025 on 7 June, CBP's
+May 2025 on 16 June): a real jump there reaches advocates. Running the demo again changes no
+row and sends no alert: every file it would fetch is already in the archive.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import logging
+import io
 import os
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from returnwatch import airflow_env, settings
 
-# The monthly sources' history first: the world as of 20 March 2021, when CBP's file of
-# 2 March 2021 (the figures the Washington Post scraped) was current, SEGOB's bulletin ran to
-# January 2021 and HHS's monthly pages to January 2021.
+# The monthly sources' history first: the world as of 20 March 2021.
 HISTORY_DAY = dt.date(2021, 3, 20)
 MONTHLY_SOURCES = ("cbp_encounters_monthly", "segob_bulletin_monthly", "hhs_uc_monthly")
-# ... then during the daily replay, the day after CBP's June 2025 release (16 June; SEGOB's
-# bulletin through April 2025 came out on 7 June): the new vintages restate earlier months,
-# and those restatements land in monitor.revisions.
-MONTHLY_CHECK_DAY = dt.date(2025, 6, 17)
-DEFAULT_FROM = dt.date(2025, 6, 8)
+DAILY_SOURCE = "hhs_uc_daily"
+DEFAULT_FROM = dt.date(2025, 6, 7)
 DEFAULT_TO = dt.date(2025, 6, 19)
+# Days of the stretch on which the monthly sources check their sites: SEGOB's bulletin through
+# April 2025 came out on 7 June 2025, CBP's file through May 2025 on 16 June 2025.
+MONTHLY_CHECKS = {
+    dt.date(2025, 6, 7): MONTHLY_SOURCES,
+    dt.date(2025, 6, 16): ("cbp_encounters_monthly",),
+}
 # The day after the newest row of the real file (2025-12-21) is published: catch-up target.
 DEFAULT_FINAL = dt.date(2025, 12, 22)
-SOURCE_RUN_HOUR = 15  # the source DAGs' cron (UTC)
-MONITOR_RUN_HOUR = 16
+# How long after the event that triggers it an asset-scheduled run starts (the scheduler's
+# loop plus queueing: a few minutes is what production shows).
+TRIGGER_DELAY = dt.timedelta(minutes=5)
+TRANSFORM = "transform"
+MONITOR = "monitor"
 
 
 @dataclass
@@ -57,60 +73,87 @@ class DemoReport:
     dag_runs: int = 0
     failed_runs: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # phase -> seconds (set-up, history, daily replay, catch-up, summary)
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    dag_id: str
+    at: dt.datetime
+    state: str
+    reason: str                       # "cron" or the asset(s) that triggered it
+    emitted: frozenset[str] = frozenset()   # names of the Assets this run updated
+    seconds: float = 0.0
 
 
 def run(start: dt.date = DEFAULT_FROM, end: dt.date = DEFAULT_TO,
         final: dt.date | None = DEFAULT_FINAL, *, verbose: bool = False,
         print_summary: bool = True, history: bool = True) -> DemoReport:
     """Replay ``start``..``end`` day by day, then ``final``; ``history`` adds the monthly
-    sources (CBP, SEGOB, HHS monthly pages) as of March 2021 and June 2025."""
+    sources as of March 2021 and their checks during the stretch (``MONTHLY_CHECKS``)."""
     began = time.monotonic()
+    phase_began = began
+    report = DemoReport()
+
+    def phase(name: str) -> None:
+        nonlocal phase_began
+        now = time.monotonic()
+        report.phases[name] = now - phase_began
+        phase_began = now
+
     airflow_env.configure()
     if not verbose:
-        os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+        quiet_environment()
     _say(f"Preparing the embedded Airflow in {settings.airflow_home()} …")
     airflow_env.prepare_metadata_db()
-    _quiet_loggers(verbose)
+    if not verbose:
+        quiet_logging()
 
     from returnwatch_replay.mirror import ReplayMirror
 
-    report = DemoReport()
-    with ReplayMirror(as_of=start) as mirror:
+    with contextlib.ExitStack() as stack:
+        mirror = stack.enter_context(ReplayMirror(as_of=start))
         _say(f"Replay mirror of the publishers on {mirror.url} (real published data, "
              "see include/replay/PROVENANCE.md)")
         os.environ.update(mirror.env())  # every source's base URL -> the mirror
-        dags = load_dags()
+        scheduler = SchedulerStandIn(load_dags(quiet=not verbose), mirror, report,
+                                     verbose=verbose)
+        stack.enter_context(dag_files_parsed_once())
+        phase("set-up")
         if history:
             _say(f"The monthly sources as they stood on {HISTORY_DAY:%d %B %Y} …")
-            replay_day(dags, mirror, HISTORY_DAY, report, transform=False,
-                       sources=MONTHLY_SOURCES, monitor=False)
-        _say(f"Daily replay {start:%d %b} – {end:%d %b %Y} (HHS daily figures; the monthly "
-             f"sources on {MONTHLY_CHECK_DAY:%d %b}) …")
+            scheduler.replay_day(HISTORY_DAY, MONTHLY_SOURCES, monitor_cron=False)
+            phase("history (March 2021)")
+        _say(f"Daily replay {start:%d %b} – {end:%d %b %Y}: HHS's daily figures every day; "
+             "SEGOB's bulletin (7 Jun) and CBP's release (16 Jun) on their release days …")
         day = start
         while day <= end:
-            monthly = MONTHLY_SOURCES if history and day == MONTHLY_CHECK_DAY else ()
-            replay_day(dags, mirror, day, report, transform=False,
-                       sources=("hhs_uc_daily", *monthly))
+            monthly = MONTHLY_CHECKS.get(day, ()) if history else ()
+            scheduler.replay_day(day, (*monthly, DAILY_SOURCE))
             day += dt.timedelta(days=1)
+        phase("daily replay")
         if final and final > end:
             _say(f"Catching up to {final:%a %d %b %Y} (the end of the real file) …")
-            replay_day(dags, mirror, final, report, transform=True)
+            scheduler.replay_day(final, (DAILY_SOURCE,))
+            phase("catch-up")
     report.seconds = time.monotonic() - began
     if print_summary:
         print_demo_summary(report)
+        phase("summary")
     if report.failed_runs:
         raise SystemExit(f"demo: {len(report.failed_runs)} DAG run(s) failed: {report.failed_runs}")
     return report
 
 
-def load_dags() -> dict[str, Any]:
+def load_dags(*, quiet: bool = False) -> dict[str, Any]:
     """The project's DAGs, parsed as the dag-processor would (after refreshing dbt's manifest,
     from which Cosmos renders the transform DAG)."""
     from airflow.dag_processing.dagbag import DagBag
 
     from returnwatch import transform
 
-    transform.ensure_manifest()
+    transform.ensure_manifest(quiet=quiet)
 
     bag = DagBag(dag_folder=str(settings.PROJECT_DIR / "dags"))
     if bag.import_errors:
@@ -118,33 +161,211 @@ def load_dags() -> dict[str, Any]:
     return bag.dags
 
 
-def replay_day(dags: dict[str, Any], mirror: Any, day: dt.date, report: DemoReport, *,
-               transform: bool, sources: tuple[str, ...] = ("hhs_uc_daily",),
-               monitor: bool = True) -> None:
-    """Run one replayed day's DAGs, with the mirror showing what was published by then."""
-    mirror.set_as_of(day)
-    source_at = dt.datetime.combine(day, dt.time(SOURCE_RUN_HOUR), tzinfo=dt.UTC)
-    monitor_at = dt.datetime.combine(day, dt.time(MONITOR_RUN_HOUR), tzinfo=dt.UTC)
-    runs = [(source, source_at) for source in sources]
-    if transform:
-        runs.append(("transform", source_at + dt.timedelta(minutes=30)))
-    if monitor:
-        runs.append(("monitor", monitor_at))
-    states = []
-    for dag_id, at in runs:
+@contextlib.contextmanager
+def dag_files_parsed_once() -> Iterator[None]:
+    """Let ``dag.test()`` parse and store the DAG files once, not on every call.
+
+    ``dag.test()`` re-parses the whole DAG folder and writes every DAG to the metadata DB on
+    each call (so that sibling DAGs exist, apache/airflow#64884): with Cosmos drawing the
+    transform DAG that is seconds of CPU per run, more than most runs themselves. The DAG files
+    do not change while the demo runs, so the first call's parse is kept and its write is not
+    repeated; the scheduler in production parses on its own interval, not per run, too.
+    """
+    from unittest import mock
+
+    from airflow.dag_processing import dagbag as dagbag_module
+
+    parsed: dict[str, Any] = {}
+    real_bag, real_sync = dagbag_module.BundleDagBag, dagbag_module.sync_bag_to_db
+
+    def bag_once(*args: Any, bundle_name: str, **kwargs: Any) -> Any:
+        if bundle_name not in parsed:
+            parsed[bundle_name] = real_bag(*args, bundle_name=bundle_name, **kwargs)
+            parsed[bundle_name].synced = False
+        return parsed[bundle_name]
+
+    def sync_once(bag: Any, *args: Any, **kwargs: Any) -> None:
+        if not getattr(bag, "synced", False):
+            real_sync(bag, *args, **kwargs)
+            bag.synced = True
+
+    with (mock.patch.object(dagbag_module, "BundleDagBag", bag_once),
+          mock.patch.object(dagbag_module, "sync_bag_to_db", sync_once)):
+        yield
+
+
+class SchedulerStandIn:
+    """Starts the DAGs of a replayed day the way Airflow's scheduler would (see the module
+    docstring): sources at their cron time, then whatever their asset events trigger, then the
+    crons due later that day."""
+
+    def __init__(self, dags: dict[str, Any], mirror: Any, report: DemoReport, *,
+                 verbose: bool = False) -> None:
+        self.dags = dags
+        self.mirror = mirror
+        self.report = report
+        self.verbose = verbose
+        self._conditions: dict[str, Any] | None = None
+        # monitor.alerts.seq of the newest alert already told (a demo run again tells only new ones)
+        self._alerts_seen = 0
+        self._alerts_seen = max((seq for seq, *_ in self._alerts_since()), default=0)
+
+    def replay_day(self, day: dt.date, sources: Iterable[str], *,
+                   monitor_cron: bool = True) -> list[RunResult]:
+        """Run one replayed day; print its line (and the alerts its runs sent) after it."""
         began = time.monotonic()
-        state = run_dag(dags[dag_id], at)
-        report.dag_runs += 1
-        states.append(f"{dag_id} {state} ({time.monotonic() - began:.1f} s)")
+        self.mirror.set_as_of(day)
+        captured = io.StringIO()
+        # Alerts printed by the console delivery come after the day's line, not inside it.
+        with (contextlib.nullcontext() if self.verbose else contextlib.redirect_stdout(captured)):
+            results = self._run_day(day, sources, monitor_cron=monitor_cron)
+        self.report.days += 1
+        _say(f"  {day:%a %d %b %Y}  {describe_day(results)}  "
+             f"({time.monotonic() - began:.1f} s)")
+        if captured.getvalue():  # the console's alerts (no Slack token)
+            print(captured.getvalue(), end="", flush=True)
+        for line in self.alerts_sent_elsewhere():
+            _say(line)
+        return results
+
+    def alerts_sent_elsewhere(self) -> list[str]:
+        """One line per alert the day's runs sent to Slack (the console prints its own)."""
+        lines = []
+        for seq, event, audience, via, channel, text in self._alerts_since():
+            self._alerts_seen = max(self._alerts_seen, seq)
+            if via and via != "console":
+                headline = text.strip().splitlines()[0] if text.strip() else ""
+                lines.append(f"    alert {event} to {audience} (sent via {via} to {channel}): "
+                             f"{headline}")
+        return lines
+
+    def _alerts_since(self) -> list[tuple]:
+        import duckdb
+
+        from returnwatch import warehouse
+
+        if not settings.warehouse_path().exists():
+            return []
+        try:
+            with warehouse.session(read_only=True) as con:
+                return con.execute(
+                    "select seq, event, audience, delivered_via, channel, text "
+                    "from monitor.alerts where seq > ? order by seq", [self._alerts_seen]
+                ).fetchall()
+        except duckdb.CatalogException:  # before the first monitor run there is no outbox
+            return []
+
+    def _run_day(self, day: dt.date, sources: Iterable[str], *,
+                 monitor_cron: bool) -> list[RunResult]:
+        results = [self.run(dag_id, cron_time(self.dags[dag_id], day), "cron")
+                   for dag_id in sorted(sources, key=lambda s: cron_time(self.dags[s], day))]
+        pending = [r for r in results if r.emitted]
+        while pending:  # asset events -> the runs they trigger, until nothing new is emitted
+            emitted = frozenset().union(*(r.emitted for r in pending))
+            at = max(r.at for r in pending) + TRIGGER_DELAY
+            pending = []
+            for dag_id in self.triggered_by(emitted):
+                result = self.run(dag_id, at, ", ".join(sorted(emitted)))
+                results.append(result)
+                if result.emitted:
+                    pending.append(result)
+        if monitor_cron:
+            at = cron_time(self.dags[MONITOR], day)
+            if all(r.at < at for r in results):
+                results.append(self.run(MONITOR, at, "cron"))
+        return results
+
+    def triggered_by(self, emitted: frozenset[str]) -> list[str]:
+        """DAGs whose asset condition (their schedule) is met by Assets ``emitted`` just now,
+        evaluated as the scheduler evaluates it."""
+        from airflow.assets.evaluation import AssetEvaluator
+        from airflow.serialization.definitions.assets import SerializedAssetUniqueKey
+        from airflow.serialization.serialized_objects import DagSerialization
+        from airflow.utils.session import create_session
+
+        if self._conditions is None:  # as the scheduler holds them: serialized
+            self._conditions = {
+                dag_id: DagSerialization.deserialize_dag(
+                    DagSerialization.serialize_dag(dag)).timetable.asset_condition
+                for dag_id, dag in sorted(self.dags.items())
+                # a time-only schedule: assets never start it
+                if _asset_keys(getattr(dag.timetable, "asset_condition", None))}
+        triggered = []
+        with create_session() as session:
+            for dag_id, condition in self._conditions.items():
+                statuses = {SerializedAssetUniqueKey(name=key.name, uri=key.uri):
+                            key.name in emitted for key in _asset_keys(condition)}
+                if AssetEvaluator(session).run(condition, statuses):
+                    triggered.append(dag_id)
+        return triggered
+
+    def run(self, dag_id: str, at: dt.datetime, reason: str) -> RunResult:
+        began, began_at = time.monotonic(), dt.datetime.now(dt.UTC)
+        dag_run = self.dags[dag_id].test(logical_date=at, run_after=at)
+        state = str(getattr(dag_run.state, "value", dag_run.state))
+        self.report.dag_runs += 1
         if state != "success":
-            report.failed_runs.append(f"{dag_id}@{at:%Y-%m-%d}")
-    report.days += 1
-    _say(f"  {day:%a %d %b %Y}: " + ", ".join(states))
+            self.report.failed_runs.append(f"{dag_id}@{at:%Y-%m-%d %H:%M}")
+        return RunResult(dag_id=dag_id, at=at, state=state, reason=reason,
+                         emitted=emitted_assets(dag_id, dag_run.run_id, since=began_at),
+                         seconds=time.monotonic() - began)
 
 
 def run_dag(dag: Any, at: dt.datetime) -> str:
+    """Run one DAG run at ``at`` through ``dag.test()``; its final state (tests use it)."""
     run = dag.test(logical_date=at, run_after=at)
     return str(getattr(run.state, "value", run.state))
+
+
+def cron_time(dag: Any, day: dt.date) -> dt.datetime:
+    """When ``dag``'s cron fires on ``day`` (its minute and hour; the demo picks the days).
+    An asset-or-time schedule's cron is its ``timetable``."""
+    timetable = getattr(dag.timetable, "timetable", dag.timetable)
+    # The task SDK's timetable names it ``expression``, the scheduler's ``summary``.
+    expression = getattr(timetable, "expression", None) or timetable.summary
+    minute, hour, *_ = expression.split()
+    return dt.datetime.combine(day, dt.time(int(hour), int(minute)), tzinfo=dt.UTC)
+
+
+def emitted_assets(dag_id: str, run_id: str, *, since: dt.datetime) -> frozenset[str]:
+    """Names of the Assets a DAG run updated (its asset events in Airflow's metadata DB).
+
+    ``since``: when this execution started. ``dag.test()`` re-runs a logical date under the
+    same run id, so a demo run again must not count the events of the first one."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        names = session.scalars(
+            select(AssetModel.name).join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetEvent.source_dag_id == dag_id, AssetEvent.source_run_id == run_id,
+                   AssetEvent.timestamp >= since))
+        return frozenset(names)
+
+
+def _asset_keys(condition: Any) -> list[Any]:
+    """Every Asset named in a (serialized) asset condition, however nested."""
+    if hasattr(condition, "objects"):
+        return [key for part in condition.objects for key in _asset_keys(part)]
+    if isinstance(getattr(condition, "name", None), str) and hasattr(condition, "uri"):
+        return [condition]
+    return []
+
+
+def describe_day(results: list[RunResult]) -> str:
+    """The day's runs in one line: what each source found, what that triggered, the crons."""
+    parts = []
+    for r in results:
+        if r.state != "success":
+            parts.append(f"{r.dag_id} {r.state.upper()}")
+        elif r.reason == "cron" and r.dag_id != MONITOR:
+            parts.append(f"{r.dag_id}: {'new file(s)' if r.emitted else 'nothing new'}")
+        elif r.reason == "cron":
+            parts.append(f"{MONITOR} ({r.at:%H:%M})")
+        else:
+            parts.append(f"→ {r.dag_id}")
+    return " · ".join(parts)
 
 
 def print_demo_summary(report: DemoReport) -> None:
@@ -152,13 +373,68 @@ def print_demo_summary(report: DemoReport) -> None:
 
     print()
     print(summary.render(demo_seconds=report.seconds, dag_runs=report.dag_runs))
+    print()
+    for line in NEXT_STEPS:
+        print(line)
 
 
-def _quiet_loggers(verbose: bool) -> None:
-    if verbose:
-        return
+NEXT_STEPS = (
+    "Where to look next",
+    "  make ui                              the Airflow UI with these runs, and its returnwatch page",
+    "  .venv/bin/returnwatch status         each source's state and the open incidents",
+    "  .venv/bin/returnwatch alerts list    the incidents behind the alerts above",
+    "  make sql  (returnwatch sql)          SQL on the analysts' read-only snapshot",
+)
+
+
+# ------------------------------------------------------------------------------ quiet output
+
+
+def quiet_environment() -> None:
+    """Settings that stop noise at its source, before Airflow and Cosmos are imported."""
+    os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+    # No OpenLineage provider is installed and no lineage backend is set up in the demo:
+    # tell Airflow and Cosmos so, instead of letting them warn about it on every parse.
+    os.environ.setdefault("AIRFLOW__OPENLINEAGE__DISABLED", "True")
+    os.environ.setdefault("AIRFLOW__OPENLINEAGE__NAMESPACE", "returnwatch")
+    os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_OPENLINEAGE", "False")
+
+
+# (logger name, start of the message) pairs the demo drops without --verbose: messages a
+# demo user cannot act on, each with the reason.
+QUIET_MESSAGES = (
+    # dag.test() runs tasks one by one; after a skipped task it reports its downstream task
+    # as "unrunnable" for one loop before marking it skipped itself. Normal for a source run
+    # that found nothing new.
+    ("airflow.sdk.definitions.dag", "No tasks to run"),
+    # Cosmos checks for the OpenLineage provider at import; the demo does not use lineage.
+    ("cosmos.operators.local", "To enable emitting Openlineage events"),
+    # The replay mirror holds HHS's monthly pages up to FY 2021 only; the ops alert about the
+    # source says what this means.
+    ("returnwatch.sources.hhs_monthly", "hhs_uc_monthly: no page"),
+)
+
+
+class QuietFilter:
+    """A logging filter dropping ``QUIET_MESSAGES``; everything else passes."""
+
+    def filter(self, record: Any) -> bool:
+        message = record.getMessage()
+        return not any(record.name == name and message.startswith(start)
+                       for name, start in QUIET_MESSAGES)
+
+
+def quiet_logging() -> None:
+    """Keep library chatter below WARNING off the terminal and drop ``QUIET_MESSAGES``."""
+    import logging
+
+    quiet = QuietFilter()
     for name in ("airflow", "great_expectations", "cosmos", "alembic", "httpx", "sqlalchemy"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(quiet)
+    for name, _ in QUIET_MESSAGES:
+        logging.getLogger(name).addFilter(quiet)
 
 
 def _say(text: str) -> None:
