@@ -47,8 +47,8 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--from", "start", type=DATE, help="First replayed day (default 2025-06-07).")
-@click.option("--to", "end", type=DATE, help="Last replayed day (default 2025-06-19).")
+@click.option("--from", "start", type=DATE, help="Replay every day from this one (default: 7, 16, 17, 18 June 2025).")
+@click.option("--to", "end", type=DATE, help="... to this one (default 2025-06-18).")
 @click.option("--final", type=DATE, help="Catch-up day after the stretch (default 2025-12-22).")
 @click.option("--verbose", is_flag=True, help="Show Airflow's task logs.")
 def demo(start: dt.datetime | None, end: dt.datetime | None, final: dt.datetime | None,
@@ -59,6 +59,7 @@ def demo(start: dt.datetime | None, end: dt.datetime | None, final: dt.datetime 
     demo_module.run(
         start=start.date() if start else demo_module.DEFAULT_FROM,
         end=end.date() if end else demo_module.DEFAULT_TO,
+        days=None if start or end else demo_module.DEFAULT_DAYS,
         final=final.date() if final else demo_module.DEFAULT_FINAL,
         verbose=verbose,
     )

@@ -21,8 +21,9 @@ The replay (real published files, see ``include/replay/PROVENANCE.md``):
 
 1. 20 March 2021: the monthly sources as they stood then (CBP's file of 2 March 2021, the one
    the Washington Post scraped; SEGOB's bulletin and HHS's pages through January 2021);
-2. 7–19 June 2025, day by day: HHS's daily figures every day (healthdata.gov published nothing
-   for 11–16 June, so the source goes late and the demo tells ops, then that it resumed);
+2. 7, 16, 17 and 18 June 2025 (``DEFAULT_DAYS``; each day a source loads a file costs a dbt
+   build): HHS's daily figures each day (healthdata.gov published nothing for 11–16 June, so
+   the source goes late and the demo tells ops, then that it resumed);
    SEGOB's bulletin through April 2025, out on 7 June (the monthly sources check their sites
    on 7 June; in production they check every day and find nothing new on the other days), and
    CBP's release of May 2025 on 16 June, which restates earlier months (``monitor.revisions``);
@@ -51,7 +52,13 @@ HISTORY_DAY = dt.date(2021, 3, 20)
 MONTHLY_SOURCES = ("cbp_encounters_monthly", "segob_bulletin_monthly", "hhs_uc_monthly")
 DAILY_SOURCE = "hhs_uc_daily"
 DEFAULT_FROM = dt.date(2025, 6, 7)
-DEFAULT_TO = dt.date(2025, 6, 19)
+DEFAULT_TO = dt.date(2025, 6, 18)
+# The days of that stretch the demo replays (``--from``/``--to`` replay every day instead).
+# Each day a source loads a new file costs a dbt build, so only the days that tell the
+# story: SEGOB's April 2025 (7 June), CBP's May 2025 and HHS's figures through 10 June (16
+# June), HHS's figures still missing (17 June), then resuming (18 June).
+DEFAULT_DAYS = (dt.date(2025, 6, 7), dt.date(2025, 6, 16), dt.date(2025, 6, 17),
+                dt.date(2025, 6, 18))
 # Days of the stretch on which the monthly sources check their sites: SEGOB's bulletin through
 # April 2025 came out on 7 June 2025, CBP's file through May 2025 on 16 June 2025.
 MONTHLY_CHECKS = {
@@ -89,9 +96,11 @@ class RunResult:
 
 def run(start: dt.date = DEFAULT_FROM, end: dt.date = DEFAULT_TO,
         final: dt.date | None = DEFAULT_FINAL, *, verbose: bool = False,
-        print_summary: bool = True, history: bool = True) -> DemoReport:
-    """Replay ``start``..``end`` day by day, then ``final``; ``history`` adds the monthly
-    sources as of March 2021 and their checks during the stretch (``MONTHLY_CHECKS``)."""
+        print_summary: bool = True, history: bool = True,
+        days: tuple[dt.date, ...] | None = DEFAULT_DAYS) -> DemoReport:
+    """Replay ``days`` (every day of ``start``..``end`` when None), then ``final``;
+    ``history`` adds the monthly sources as of March 2021 and their checks during the stretch
+    (``MONTHLY_CHECKS``)."""
     began = time.monotonic()
     phase_began = began
     report = DemoReport()
@@ -113,7 +122,7 @@ def run(start: dt.date = DEFAULT_FROM, end: dt.date = DEFAULT_TO,
     from returnwatch_replay.mirror import ReplayMirror
 
     with contextlib.ExitStack() as stack:
-        mirror = stack.enter_context(ReplayMirror(as_of=start))
+        mirror = stack.enter_context(ReplayMirror(as_of=(days or (start,))[0]))
         _say(f"Replay mirror of the publishers on {mirror.url} (real published data, "
              "see include/replay/PROVENANCE.md)")
         os.environ.update(mirror.env())  # every source's base URL -> the mirror
@@ -125,13 +134,13 @@ def run(start: dt.date = DEFAULT_FROM, end: dt.date = DEFAULT_TO,
             _say(f"The monthly sources as they stood on {HISTORY_DAY:%d %B %Y} …")
             scheduler.replay_day(HISTORY_DAY, MONTHLY_SOURCES, monitor_cron=False)
             phase("history (March 2021)")
-        _say(f"Daily replay {start:%d %b} – {end:%d %b %Y}: HHS's daily figures every day; "
-             "SEGOB's bulletin (7 Jun) and CBP's release (16 Jun) on their release days …")
-        day = start
-        while day <= end:
+        if days is None:
+            days = tuple(start + dt.timedelta(days=n) for n in range((end - start).days + 1))
+        _say(f"June 2025, {len(days)} days: HHS's daily figures each day; SEGOB's bulletin "
+             "(7 Jun) and CBP's release (16 Jun) on their release days …")
+        for day in days:
             monthly = MONTHLY_CHECKS.get(day, ()) if history else ()
             scheduler.replay_day(day, (*monthly, DAILY_SOURCE))
-            day += dt.timedelta(days=1)
         phase("daily replay")
         if final and final > end:
             _say(f"Catching up to {final:%a %d %b %Y} (the end of the real file) …")

@@ -26,7 +26,7 @@ STORY = [
     re.compile(r"^Preparing the embedded Airflow in "),
     re.compile(r"^Replay mirror of the publishers on http://127\.0\.0\.1:\d+ "),
     re.compile(r"^The monthly sources as they stood on "),
-    re.compile(r"^Daily replay "),
+    re.compile(r"^June 2025, \d+ days: "),
     re.compile(r"^Catching up to "),
     re.compile(r"^  (Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d\d [A-Z][a-z]{2} \d{4}  "),  # a replayed day
     re.compile(r"^    alert "),  # an alert sent to Slack, one line under its day
@@ -76,7 +76,7 @@ def test_the_demo_tells_its_story_alerts_advocates_and_sends_nothing_twice(
     assert first.stderr.strip() == ""
 
     raised = alerts(tmp_path / "data")
-    assert all(status == "sent" for *_, status in raised), raised
+    assert not [r for r in raised if r[6] == "failed"], raised
     by_audience = {(event, audience, kind, source) for event, audience, kind, source, *_ in raised}
     # Ops: the HHS daily figures stop for 11–16 June 2025 and resume; HHS's monthly pages (the
     # mirror has them up to FY 2021) have stopped.
@@ -95,7 +95,7 @@ def test_the_demo_tells_its_story_alerts_advocates_and_sends_nothing_twice(
 
     posts = len(slack_standin.posted())
     uploads = len(slack_standin.calls("files.completeUploadExternal"))
-    assert posts == len(raised)
+    assert posts == len([r for r in raised if r[6] == "sent"])
     assert uploads >= len(segob)  # every advocate alert carries its chart
     updates = len(slack_standin.calls("chat.update"))
 
