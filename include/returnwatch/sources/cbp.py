@@ -597,6 +597,7 @@ def discover(get_page: GetPage, *, landing_url: str, run_at: dt.datetime,
     page = get_page(landing_url)
     refuse_tag_flood(page, source=SOURCE, file=landing_url,
                      expected="CBP's nationwide encounters page")
+    refuse_nul(page, source=SOURCE, file=landing_url, expected="CBP's nationwide encounters page")
     soup = BeautifulSoup(page, "lxml")
     links: list[Link] = []
     seen_urls: set[str] = set()

@@ -1384,6 +1384,7 @@ def _links(content: bytes, url: str) -> Iterable[tuple[str, str]]:
     from bs4 import BeautifulSoup
 
     refuse_tag_flood(content, source=SOURCE, file=url, expected="a bulletin page")
+    refuse_nul(content, source=SOURCE, file=url, expected="a bulletin page")
     soup = BeautifulSoup(_decode_page(content), "lxml")
     for anchor in soup.find_all("a", href=True):
         yield anchor["href"].strip(), " ".join(anchor.get_text(" ").split())
