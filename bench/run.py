@@ -136,6 +136,13 @@ def main() -> int:
         seconds, _, code = timed(["make", "test"], clone, env, logs / "test.log")
         rows.append(("test suite (make test)", f"{seconds:.0f} s", "CI ≤ 90 min", _verdict(code, seconds <= 5400)))
 
+    # Publish -> Slack latency, measured by the production-stack test inside `make test`.
+    from pipeline_latency import LATENCY_FILE, latency_rows
+
+    measured = clone / LATENCY_FILE
+    rows += latency_rows(measured if measured.exists() else PROJECT / LATENCY_FILE,
+                         from_this_run=measured.exists())
+
     print_table(rows)
     print(f"\nlogs: {logs}   machine: {os.cpu_count()} cores")
     if not args.keep:

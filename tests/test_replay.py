@@ -260,3 +260,22 @@ def test_env_lines_point_sources_at_the_mirror(mirror: ReplayMirror,
     cfg = config.source(HHS_SOURCE)
     assert httpx.get(cfg.url, params=cfg.params, timeout=10).status_code == 200
     assert "127.0.0.1" in cfg.effective_allowed_hosts
+
+
+def test_publish_at_shows_new_files_from_a_wall_clock_instant(mirror: ReplayMirror) -> None:
+    mirror.set_as_of(dt.date(2023, 1, 12))
+    now = dt.datetime.now(dt.UTC)
+    # An instant still to come: the site is unchanged and nothing has been published yet.
+    mirror.publish_at(dt.date(2023, 1, 13), at=now + dt.timedelta(days=1))
+    assert (mirror.as_of, mirror.published_at) == (dt.date(2023, 1, 12), None)
+    assert export(mirror).content == HEADER
+    # An instant that has passed: the first request after it sees the new day's file.
+    mirror.publish_at(dt.date(2023, 1, 13), at=now)
+    assert export(mirror).content.startswith(HEADER + b'"January 12, 2023"')
+    assert (mirror.as_of, mirror.published_at) == (dt.date(2023, 1, 13), now)
+    # set_as_of cancels a move still to come.
+    mirror.publish_at(dt.date(2025, 6, 17), at=now + dt.timedelta(days=1))
+    mirror.set_as_of(dt.date(2023, 1, 12))
+    assert mirror.status()["as_of"] == "2023-01-12"
+    with pytest.raises(ValueError, match="aware"):
+        mirror.publish_at(dt.date(2023, 1, 13), at=dt.datetime(2023, 1, 13))

@@ -7,7 +7,10 @@ published. Point a source at the mirror with ``RETURNWATCH_<SOURCE>_BASE_URL`` (
 
 Time: the mirror has an ``as_of`` date and serves only what had been published by then, so a
 backfill over past days sees the files grow day by day, as they did. Tests (or a demo in another
-process) move it with ``set_as_of()`` or ``POST /_replay/as_of``.
+process) move it with ``set_as_of()`` or ``POST /_replay/as_of``. ``publish_at(as_of, at)`` moves
+it at a wall-clock instant instead: what was published between the two dates becomes visible
+exactly at ``at`` (``published_at`` says when), so a latency benchmark knows when a file was
+published.
 
 Faults: ``set_fault(source, mode)`` (or ``POST /_replay/fault/<source>``) makes a source misbehave
 in one of the ways real publishers do (``FAULT_MODES``), for tests of bad input.
@@ -357,6 +360,9 @@ class ReplayMirror:
                  data_dir: Path | None = None) -> None:
         self._lock = threading.Lock()
         self._as_of = as_of
+        # A scheduled move of as_of: (the new date, the wall-clock instant it takes effect).
+        self._scheduled: tuple[dt.date, dt.datetime] | None = None
+        self._published_at: dt.datetime | None = None
         self._faults: dict[str, _Fault] = {}
         self._host = host
         self._requested_port = port
@@ -432,11 +438,40 @@ class ReplayMirror:
     @property
     def as_of(self) -> dt.date:
         with self._lock:
+            self._take_scheduled()
             return self._as_of
 
     def set_as_of(self, as_of: dt.date) -> None:
         with self._lock:
             self._as_of = as_of
+            self._scheduled = None
+
+    def publish_at(self, as_of: dt.date, at: dt.datetime) -> None:
+        """Serve the sites as of ``as_of`` from the wall-clock instant ``at`` (aware) on.
+
+        Until ``at`` every request sees the current date's sites; the first request at or after
+        ``at`` sees the new one. Every file published between the two dates therefore appears
+        at a known instant, which ``published_at`` reports once it has passed.
+        """
+        if at.tzinfo is None:
+            raise ValueError("publish_at needs an aware instant (e.g. datetime.now(UTC))")
+        with self._lock:
+            self._scheduled = (as_of, at.astimezone(dt.UTC))
+            self._published_at = None
+            self._take_scheduled()
+
+    @property
+    def published_at(self) -> dt.datetime | None:
+        """The instant the last ``publish_at`` took effect (None before it has)."""
+        with self._lock:
+            self._take_scheduled()
+            return self._published_at
+
+    def _take_scheduled(self) -> None:
+        """Apply a scheduled move whose instant has come (call holding the lock)."""
+        if self._scheduled is not None and dt.datetime.now(dt.UTC) >= self._scheduled[1]:
+            self._as_of, self._published_at = self._scheduled
+            self._scheduled = None
 
     def set_fault(self, source: str, mode: str | None, *, times: int | None = None) -> None:
         """Make ``source`` misbehave (``mode`` in ``FAULT_MODES``), or behave again (None).
@@ -463,6 +498,7 @@ class ReplayMirror:
 
     def status(self) -> dict[str, Any]:
         with self._lock:
+            self._take_scheduled()
             return {
                 "as_of": self._as_of.isoformat(),
                 "faults": {s: {"mode": f.mode, "remaining": f.remaining}

@@ -38,6 +38,7 @@ import pytest
 from returnwatch import settings
 from returnwatch.airflow_support import WAREHOUSE_POOL
 from returnwatch.sources import hhs
+from tests.support import pipeline_latency
 from tests.support.production_stack import (
     ALL_DAGS,
     LOOPBACK,
@@ -293,3 +294,24 @@ def test_time_and_memory_of_the_stack(production_stack: ProductionStack,
     assert memory["samples"] >= pipeline_ran.seconds / 2, "sampled about once a second"
     print("\n" + pipeline_ran.summary())
     print("stack start-up:", {k: round(v, 1) for k, v in production_stack.timings.items()})
+
+
+def test_latency_from_publish_to_slack(production_stack: ProductionStack,
+                                       pipeline_ran: PipelineReport, stack_slack) -> None:
+    """The latency benchmark (method: tests/support/pipeline_latency.py): every new file went
+    publish -> archive -> marts -> Slack in that order, on clocks the pipeline keeps. Prints the
+    p50/max per stage and leaves them for `make bench`; the target is checked there, not here."""
+    assert pipeline_ran.published_at is not None
+    latency = pipeline_latency.measure(
+        stack=production_stack, runs=pipeline_ran.runs, published_at=pipeline_ran.published_at,
+        held_back=pipeline_ran.held_back, slack_messages=stack_slack.received)
+    files = latency["files"]
+    # The held-back files are the newer CBP vintage, SEGOB's 2025 bulletins and the HHS export.
+    assert {f["source"] for f in files} == {"cbp_encounters_monthly", "segob_bulletin_monthly",
+                                            "hhs_uc_daily"}, files
+    assert latency["slack_messages_after_marts"] > 0, "no alert reached Slack after the build"
+    for file in files:
+        instants = [dt.datetime.fromisoformat(i) for i in file["instants"]]
+        assert instants == sorted(instants), f"steps out of order for {file}"
+    print("\n" + pipeline_latency.table(latency))
+    print("written to", pipeline_latency.write(latency))

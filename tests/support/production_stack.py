@@ -847,6 +847,10 @@ class PipelineReport:
     seconds: float = 0.0
     stack_start_seconds: float = 0.0
     memory: dict[str, Any] = field(default_factory=dict)
+    # The latency benchmark (tests/support/pipeline_latency.py): when the mirror published the
+    # new files, and the sha256 of the files it served before (not new).
+    published_at: dt.datetime | None = None
+    held_back: set[str] = field(default_factory=set)
 
     def summary(self) -> str:
         lines = [f"pipeline on the mirror as of {self.mirror_as_of}: {self.seconds:.0f} s "

@@ -21,6 +21,7 @@ manager or through the ``slack_standin`` fixture below.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import itertools
 import json
@@ -49,6 +50,8 @@ class Received:
     status: int = 200           # what the stand-in answered
     answered: dict[str, Any] | None = None
     received_at: float = field(default_factory=time.monotonic)
+    # Wall clock, to compare with times other processes recorded (latency benchmark).
+    received_utc: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
 @dataclass
