@@ -79,6 +79,10 @@ def _out_of_range(spec: dict[str, Any], latest: dt.date) -> Callable[..., list[i
         value = _day(low) - dt.timedelta(days=1) if isinstance(low, str) else low - 1
     else:
         value = _day(high) + dt.timedelta(days=1)
+        if column == "month":  # months are first days: the first month after the bound
+            value = (value.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    if column == "month" and low is not None:  # the last month before the bound
+        value = value.replace(day=1)
 
     def apply(frame: pd.DataFrame, at: list[int]) -> list[int]:
         if isinstance(value, dt.date) and column == "report_date" and "release_date" in frame:
@@ -276,3 +280,40 @@ def test_table_level_expectations_fail_on_their_own_frame(key: str) -> None:
         failed = [o for o in report.outcomes if not o.success]
         assert identity(expectation) in {identity(o) for o in failed}, (
             f"{key}: {identity(expectation)} did not fail on its mutated frame")
+
+
+def _workbook(sheet: str, label_header: str) -> bytes:
+    """A constructed table whose only row is its Total, all zeros: no leaf rows."""
+    import io
+
+    import xlwt
+
+    rows = [[], [f"Cuadro {sheet[7:]} Eventos (construido para la prueba), enero de 2019"], [],
+            [label_header, "Enero", "Total"], [], ["Total", 0, 0]]
+    book = xlwt.Workbook(encoding="utf-8")
+    ws = book.add_sheet(sheet)
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row, start=2):
+            ws.write(r, c, value)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_files_the_parsers_accept_can_have_no_rows() -> None:
+    """The row-count expectations guard something: a header-only CSV or a workbook with only
+    its Total row parses to an empty frame, which only the suite stops."""
+    from returnwatch.sources import cbp, hhs, segob
+    from returnwatch.sources.base import read
+
+    files = [
+        (cbp.SOURCE, cbp.KINDS["state"],
+         parsed_files.content("cbp_state").split(b"\n", 1)[0] + b"\n"),
+        (hhs.SOURCE, hhs.KINDS["export_csv"],
+         parsed_files.content("hhs_export_csv").split(b"\r\n", 1)[0] + b"\r\n"),
+        (segob.SOURCE, segob.KINDS["cuadro_3_1_1"],
+         _workbook("Cuadro 3.1.1", "Continente y país de nacionalidad")),
+        (segob.SOURCE, segob.KINDS["cuadro_3_1_3"], _workbook("Cuadro 3.1.3", "Sexo y edad")),
+    ]
+    for source, kind, content in files:
+        assert read(source, kind, content, file=kind.kind).frame().empty, kind.kind
