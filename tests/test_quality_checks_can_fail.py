@@ -222,6 +222,15 @@ def suite_of(parsed: parsed_files.ParsedFile) -> list[dict[str, Any]]:
     return json.loads(path.read_text(encoding="utf-8"))["expectations"]
 
 
+def test_every_file_kind_has_a_parsed_file_to_mutate() -> None:
+    from returnwatch import sources
+
+    declared = {(source, kind.kind) for source in sources.SOURCE_MODULES
+                for kind in sources.module(source).KINDS.values()}
+    assert declared - parsed_files.kinds() == set(), (
+        "add a parsed file of the new kind to tests/support/parsed_files.py")
+
+
 @pytest.mark.parametrize("key", parsed_files.KEYS)
 def test_every_expectation_fails_on_its_own_mutated_row(key: str) -> None:
     parsed = parsed_files.parsed(key)

@@ -85,6 +85,11 @@ _FILES = {
 KEYS = sorted(_FILES)
 
 
+def kinds() -> set[tuple[str, str]]:
+    """(source, file kind) of every file here, without reading them."""
+    return {(source, kind.kind) for source, kind, *_ in _FILES.values()}
+
+
 @functools.cache
 def content(key: str) -> bytes:
     """The bytes of the file of ``key`` (one of ``KEYS``), as published or as the fixture."""
