@@ -42,17 +42,18 @@ def test_real_file_passes_with_the_two_real_friday_rows_as_warnings(real_frame) 
     assert findings[0].details["rows"] == [169, 315]
 
 
-def test_negative_count_fails_naming_the_file_row(real_frame) -> None:
+def test_a_failed_expectation_names_source_file_row_and_why(real_frame) -> None:
+    # A negative count never gets this far: the parser refuses it (tests/sources/test_hhs.py).
     frame = real_frame.copy()
-    frame.loc[frame["source_row"] == 7, "in_cbp_custody"] = -1  # constructed: no real count is negative
+    frame.loc[frame["source_row"] == 7, "report_date"] = dt.date(2020, 6, 1)  # constructed
     report = validate("hhs_uc_daily", frame, source="hhs_uc_daily", file="abc123",
                               parameters=RUN_DATE)
     with pytest.raises(quality.ValidationFailed) as caught:
         report.raise_for_failures()
     message = str(caught.value)
     assert "source hhs_uc_daily" in message and "file abc123" in message
-    assert "in_cbp_custody" in message and "file rows 7" in message
-    assert "cannot be negative" in message
+    assert "report_date" in message and "file rows 7" in message
+    assert "The dataset starts in 2021" in message
 
 
 def test_dates_after_the_run_date_fail(real_frame) -> None:

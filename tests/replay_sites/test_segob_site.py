@@ -488,10 +488,10 @@ def test_the_suites_pass_on_the_mirror_files(mirror: ReplayMirror) -> None:
 def test_a_fail_expectation_stops_a_bad_frame(mirror: ReplayMirror) -> None:
     file_kind = segob.KINDS["cuadro_3_1_1"]
     frame = file_kind.parse(get(workbook_url(mirror, "3.1.1", 2024)).content, file="f").frame()
-    frame.loc[0, "events"] = -1
+    frame.loc[0, "month"] = dt.date(2014, 1, 1)  # before the series: a misread title year
     report = quality.validate(file_kind.suite, frame, source=SOURCE, file="f",
                               parameters={"latest_possible_date": LATE},
                               prepare=file_kind.prepare)
-    assert [o.column for o in report.failures] == ["events"]
+    assert [o.column for o in report.failures] == ["month"]
     with pytest.raises(quality.ValidationFailed):
         report.raise_for_failures()

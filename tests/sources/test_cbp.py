@@ -468,7 +468,7 @@ def test_the_suite_passes_on_real_files(parsed: dict[str, cbp.ParsedFile]) -> No
                                   prepare=cbp.KINDS["aor"].prepare)
         assert [o.describe() for o in report.outcomes if not o.success] == []
         assert not [o for o in report.outcomes if o.error]
-        assert len(report.outcomes) >= 25
+        assert len(report.outcomes) == len(quality.load_suite("cbp_encounters_aor")["expectations"])
 
 
 def test_the_state_and_sbo_suites_pass_on_their_fixtures() -> None:
@@ -483,11 +483,12 @@ def test_the_state_and_sbo_suites_pass_on_their_fixtures() -> None:
 
 def test_the_suite_fails_a_bad_frame_and_warns_on_odd_rows(
         parsed: dict[str, cbp.ParsedFile]) -> None:
+    # A negative count or a month outside its fiscal year never gets this far: the parser
+    # refuses the one and cannot build the other (tests/sources/test_parser_guarantees.py).
     frame = parsed[FY22_FY25_MAY].frame()
-    frame.loc[0, "encounters"] = -3                           # file row 2
+    frame.loc[0, "month_grouping"] = "YTD"                    # file row 2: unknown grouping
     frame.loc[1, "demographic"] = "Unaccompanied Children"    # file row 3: unmapped label
-    frame.loc[2, "month"] = dt.date(2023, 3, 1)               # file row 4: outside its FY
-    frame.loc[3, "fiscal_year"] = 2026                        # file row 5: (and future month)
+    frame.loc[3, "fiscal_year"] = 2026                        # file row 5: a future month
     frame.loc[3, "month"] = dt.date(2025, 11, 1)
     figure = [c for c in frame.columns if c != "source_row"]
     frame.loc[10, figure] = frame.loc[11, figure].to_numpy()  # a figure repeated
@@ -499,14 +500,14 @@ def test_the_suite_fails_a_bad_frame_and_warns_on_odd_rows(
                               parameters={"latest_possible_date": RUN_AT.date()},
                               prepare=cbp.KINDS["aor"].prepare)
     failed = {(o.expectation, o.column) for o in report.failures}
-    assert ("expect_column_values_to_be_between", "encounters") in failed
+    assert ("expect_column_values_to_be_in_set", "month_grouping") in failed
     assert ("expect_column_values_to_be_in_set", "demographic") in failed
-    assert ("expect_column_pair_values_to_be_equal", None) in failed
     assert ("expect_column_values_to_be_between", "month") in failed
     assert ("expect_compound_columns_to_be_unique", None) in failed
     warned = {(o.expectation, o.column) for o in report.warnings}
     assert ("expect_column_values_to_be_between", "title_42_month") in warned
-    negative = next(o for o in report.failures if o.column == "encounters")
-    assert negative.rows == [2] and negative.severity == "fail"
+    assert ("expect_column_pair_values_to_be_equal", None) in warned
+    grouping = next(o for o in report.failures if o.column == "month_grouping")
+    assert grouping.rows == [2] and grouping.severity == "fail"
     with pytest.raises(quality.ValidationFailed, match="cbp_encounters_aor"):
         report.raise_for_failures()

@@ -448,15 +448,12 @@ _EXPECTED_TYPE = {
 def _prepare(frame: pd.DataFrame) -> pd.DataFrame:
     """Derived columns the suites check (never loaded).
 
-    - ``fiscal_year_of_month``: the fiscal year the calendar month falls in, to check that
-      every month lies inside its row's fiscal year;
     - ``title_42_month``: the month of Title 42 rows (empty otherwise), to check that they lie
       inside the Title 42 period;
     - ``encounter_type_expected``: what the component records under the title (aor/sbo).
     """
     frame = frame.copy()
     months = frame["month"]
-    frame["fiscal_year_of_month"] = [m.year + (1 if m.month >= 10 else 0) for m in months]
     frame["title_42_month"] = months.where(frame["title_of_authority"] == "Title 42", None)
     if "encounter_type" in frame:
         frame["encounter_type_expected"] = [

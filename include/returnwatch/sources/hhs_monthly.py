@@ -471,13 +471,8 @@ RAW_DDL = [
 
 
 def _prepare_for_validation(frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns for expectations: the month's own fiscal year, and Percent figures alone."""
-    import pandas as pd
-
+    """Percent figures alone, for the expectations on percentages."""
     frame = frame.copy()
-    months = pd.to_datetime(frame["month"])
-    frame["month_fiscal_year"] = (months.dt.year + (months.dt.month >= 10).astype("int64")).astype("int64")
-    frame["month_day"] = months.dt.day.astype("int64")
     frame["percent_value"] = frame["value"].where(frame["number_type"] == "Percent")
     return frame
 

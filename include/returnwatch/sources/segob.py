@@ -1186,13 +1186,10 @@ def _ages(column: pa.ChunkedArray, lines: pa.Array, file: str) -> pa.Array:
 # ------------------------------------------------------------------------------ validation
 
 def _month_checks(frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns the GX suites need and the raw tables do not keep."""
-    import pandas as pd
-
+    """Columns the GX suites need and the raw tables do not keep: whether a nationality label
+    is one the countries table knows (months are first days of the title's year by
+    construction, tests/sources/test_parser_guarantees.py)."""
     frame = frame.copy()
-    months = pd.to_datetime(frame["month"])
-    frame["month_day"] = months.dt.day
-    frame["month_year"] = months.dt.year
     if "country" in frame:
         known = frame["iso3"].notna() | frame["country"].map(
             lambda label: _key(label) in NON_COUNTRY_LABELS)
