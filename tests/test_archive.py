@@ -284,3 +284,21 @@ def test_temporary_files_of_a_killed_writer_are_removed_by_the_next_write(
     entry = store(Archive(tmp_path), b"a,b\n1,2\n")
     assert not stale.exists()
     assert blobs(tmp_path) == [tmp_path / entry.path]
+
+
+def test_the_served_name_is_kept_in_the_manifest_and_never_names_the_blob(
+        tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    name = "../../BDSIOMR_PUB_2024_UPMRIP_constructed.csv"  # a label, even when odd
+    entry = store(archive, b"FEC_REP,EDA\r\n", served_name=name)
+    assert archive.blob_path(entry) == tmp_path / SOURCE / entry.sha256[:2] / (
+        entry.sha256 + entry.ext)
+    [row] = archive.entries(SOURCE)
+    assert row.served_name == name
+    # A 304 is the same file: it keeps the name the file was served under.
+    again = archive.record_not_modified(SOURCE, URL, fetched_at=FETCHED, run_at=RUN)
+    assert again.served_name == name
+    # Rows written before the field existed still read (served_name None).
+    old = json.loads(row.to_json())
+    del old["served_name"]
+    assert ManifestEntry.from_json(json.dumps(old)).served_name is None

@@ -550,3 +550,66 @@ def test_an_upgrade_from_http_to_https_is_followed() -> None:
     result = get("http://healthdata.gov/x.csv", allowed_hosts=["healthdata.gov"],
                  transport=httpx.MockTransport(publisher))
     assert result.content == b"a\n" and result.url.startswith("https://")
+
+
+# ------------------------------------------------------------------ the served file name
+
+
+def _disposition_head(value: bytes, length: int) -> bytes:
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nConnection: close\r\n"
+            b"Content-Disposition: " + value + b"\r\n" + f"Content-Length: {length}\r\n\r\n".encode())
+
+
+@pytest.mark.parametrize("header, label", [
+    # A real server's name for a download is recorded as sent.
+    (b'attachment; filename="BDSIOMR_PUB_2024_UPMRIP_constructed.csv"',
+     "BDSIOMR_PUB_2024_UPMRIP_constructed.csv"),
+    # RFC 6266: filename* (RFC 8187 encoding) wins over filename.
+    (b"attachment; filename=\"a.csv\"; filename*=UTF-8''cuadro_5.2.1_constructed%C3%A9.xls",
+     "cuadro_5.2.1_constructedé.xls"),
+    # Hostile: directories are dropped, NULs and control characters removed, length bounded.
+    (b'attachment; filename="../../../../etc/cron.d/evil"', "evil"),
+    (b"attachment; filename*=UTF-8''..%2F..%2F.bashrc", "bashrc"),
+    (b'attachment; filename="..\\\\..\\\\windows\\\\x.csv"', "x.csv"),
+    (b"attachment; filename*=UTF-8''a%00b%0D%0Ac.csv", "abc.csv"),
+    (b'attachment; filename="' + b"n" * 600 + b'.csv"', "n" * 255),
+    (b'attachment; filename="' + b"n" * 3000 + b'"', None),  # overlong header: not read
+    (b"attachment", None),
+    (b'attachment; filename="/"', None),
+    (b";;;=\"", None),
+])
+def test_the_served_file_name_is_only_ever_a_label(
+        hhs_cfg: config.SourceConfig, tmp_path: Path, header: bytes, label: str | None) -> None:
+    archive = Archive(tmp_path / "archive")
+    body = b"a,b\n1,2\n"
+    cfg = hhs_cfg.model_copy(update={"retries": 0})
+    with RawServer(_disposition_head(header, len(body)), body) as server:
+        entry = fetch_module.fetch_url(cfg, server.url("/rows.csv"), archive, run_at=RUN_AT)
+    assert entry.outcome == "new" and entry.served_name == label
+    assert archive.entries(HHS_SOURCE)[-1].served_name == label  # kept in the manifest
+    # The name never becomes a path: the only files are the manifest and the content-addressed
+    # blob, both under the archive root, and the blob is named by its sha256.
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert [p for p in written if not str(p).startswith("archive/")] == []
+    assert archive.blob_path(entry).name == f"{entry.sha256}.csv"
+    assert archive.read(entry.sha256, HHS_SOURCE) == body
+
+
+def test_a_raw_nul_in_the_header_is_refused_by_the_http_parser(
+        hhs_cfg: config.SourceConfig, tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    body = b"a,b\n1,2\n"
+    cfg = hhs_cfg.model_copy(update={"retries": 0})
+    with RawServer(_disposition_head(b'attachment; filename="a\x00/../b.csv"', len(body)),
+                   body) as server, pytest.raises(FetchConnectionError, match="illegal header"):
+        fetch_module.fetch_url(cfg, server.url("/rows.csv"), archive, run_at=RUN_AT)
+    # A failed check, no file, and nothing else written.
+    [row] = archive.entries(HHS_SOURCE)
+    assert (row.outcome, row.sha256, row.served_name) == ("failed", None, None)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [archive._manifest_path(HHS_SOURCE)]
+
+
+def test_a_file_without_a_content_disposition_has_no_served_name(
+        hhs_cfg: config.SourceConfig, tmp_path: Path) -> None:
+    entry = fetch_source(hhs_cfg, Archive(tmp_path), run_at=RUN_AT)
+    assert entry.outcome == "new" and entry.served_name is None

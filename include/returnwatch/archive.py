@@ -118,6 +118,9 @@ class ManifestEntry:
     error: str | None = None
     # File extension of the blob (".csv"), kept so the blob's path is known without a lookup.
     ext: str = ""
+    # The file name the server gave the file (Content-Disposition), a label only: it decides
+    # whether the file is constructed (returnwatch.provenance), never where a blob is written.
+    served_name: str | None = None
 
     @property
     def path(self) -> PurePosixPath | None:
@@ -173,6 +176,7 @@ class Archive:
         last_modified: str | None = None,
         content_type: str | None = None,
         ext: str | None = None,
+        served_name: str | None = None,
     ) -> ManifestEntry:
         """Keep ``content`` (if not kept already) and append a ``new`` or ``unchanged`` row.
 
@@ -207,7 +211,7 @@ class Archive:
                 source=source, url=url, outcome=outcome, sha256=sha, size=len(content),
                 fetched_at=fetched_at, run_at=run_at, vintage=vintage, http_status=http_status,
                 etag=etag, last_modified=last_modified, content_type=content_type,
-                error=None, ext=chosen_ext,
+                error=None, ext=chosen_ext, served_name=served_name,
             )
             _append(manifest, entry)
         return entry
@@ -250,6 +254,7 @@ class Archive:
                 http_status=http_status, etag=etag or latest.etag,
                 last_modified=last_modified or latest.last_modified,
                 content_type=latest.content_type, error=None, ext=latest.ext,
+                served_name=latest.served_name,
             )
             _append(manifest, entry)
         return entry

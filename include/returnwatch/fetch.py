@@ -49,6 +49,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import tenacity
 
+from returnwatch.provenance import served_name
+
 if TYPE_CHECKING:
     from returnwatch.archive import Archive, ManifestEntry
     from returnwatch.config import SourceConfig
@@ -185,6 +187,8 @@ class FetchResult:
     last_modified: str | None
     content_type: str | None
     attempts: int
+    # The file name from Content-Disposition, made safe by provenance.served_name (a label).
+    served_name: str | None = None
 
 
 def fetch(
@@ -381,7 +385,8 @@ class _Request:
         return FetchResult(url=url, status=200, content=bytes(body),
                            etag=response.headers.get("etag"),
                            last_modified=response.headers.get("last-modified"),
-                           content_type=response.headers.get("content-type"), attempts=1)
+                           content_type=response.headers.get("content-type"), attempts=1,
+                           served_name=served_name(response.headers.get("content-disposition")))
 
 
 class _CappedDecoder:
@@ -629,7 +634,8 @@ def fetch_url(cfg: SourceConfig, url: str, archive: Archive, *, run_at: dt.datet
     entry = archive.store(
         cfg.name, shown_url, result.content, fetched_at=fetched_at, run_at=run_at,
         vintage=vintage, http_status=result.status, etag=result.etag,
-        last_modified=result.last_modified, content_type=result.content_type)
+        last_modified=result.last_modified, content_type=result.content_type,
+        served_name=result.served_name)
     if entry.outcome == "new":
         log.info("%s: new file sha256 %s (%d bytes, vintage %s, %s) from %s in %d attempt(s)",
                  cfg.name, _short(entry.sha256), entry.size, vintage,

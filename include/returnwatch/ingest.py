@@ -167,7 +167,8 @@ def _fetched(source: str, entry: Any, run_at: dt.datetime, **about: Any) -> dict
              "; already in the warehouse" if loaded else "; not in the warehouse yet")
     return {"source": source, **about, "outcome": entry.outcome,
             "is_new": entry.outcome == "new", "to_load": not loaded,
-            "sha256": entry.sha256, "url": entry.url, "run_at": run_at.isoformat(),
+            "sha256": entry.sha256, "url": entry.url, "served_name": entry.served_name,
+            "run_at": run_at.isoformat(),
             "vintage": entry.vintage.isoformat() if entry.vintage else None,
             "fetched_at": entry.fetched_at.isoformat()}
 
@@ -230,11 +231,13 @@ def parse(fetched: dict[str, Any]) -> dict[str, Any]:
         tmp.unlink(missing_ok=True)
         raise
     summary = parsed.summary()
-    # Constructed or not is the file's own record (its name or returnwatch's marker in it),
-    # decided here once and carried to raw.files, staging and the marts.
+    # Constructed or not is the file's own record (its name in the URL or as the server named
+    # it, or returnwatch's marker in it), decided here once and carried to raw.files, staging
+    # and the marts.
     from returnwatch.provenance import is_constructed
 
-    constructed = is_constructed(str(fetched.get("url") or ""), content)
+    constructed = is_constructed(str(fetched.get("url") or ""), content,
+                                 served_name=fetched.get("served_name"))
     log.info("%s: parsed file %s: %s%s", source, sha256, summary,
              " (CONSTRUCTED figures: never alerted)" if constructed else "")
     return {**fetched, "parsed_path": str(path), "parse_summary": summary,

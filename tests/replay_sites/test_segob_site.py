@@ -438,7 +438,9 @@ def test_microdata_encodings_and_months_as_of(mirror: ReplayMirror) -> None:
     mirror.set_as_of(dt.date(2025, 4, 7))
     url = f"{base(mirror)}{site_module.MICRODATA_PATH}?f=BDSIOMR_PUB_{{}}_UPMRIP.csv"
     old, new = get(url.format(2024)), get(url.format(2025))
-    assert "BDSIOMR_PUB_2024_UPMRIP.csv" in old.headers["content-disposition"]
+    # Served at the real URL under the name that says it is made by hand (the CSV cannot).
+    assert old.headers["content-disposition"] == (
+        'attachment; filename="BDSIOMR_PUB_2024_UPMRIP_constructed.csv"')
     parsed_old = segob.parse_microdata(old.content, file="2024")
     parsed_new = segob.parse_microdata(new.content, file="2025")
     assert (parsed_old.encoding, parsed_new.encoding) == ("latin-1", "utf-8")
@@ -450,7 +452,12 @@ def test_microdata_encodings_and_months_as_of(mirror: ReplayMirror) -> None:
 
 
 def test_the_minors_workbook_says_it_is_constructed(mirror: ReplayMirror) -> None:
-    content = get(workbook_url(mirror, "5.2.1", 2024)).content
+    response = get(workbook_url(mirror, "5.2.1", 2024))
+    assert response.headers["content-disposition"] == (
+        'attachment; filename="cuadro_5.2.1_constructed.xls"')
+    # The real figures' workbooks carry no such name.
+    assert "content-disposition" not in get(workbook_url(mirror, "3.1.1", 2024)).headers
+    content = response.content
     labels = sheet_of(content).col_values(2)
     assert any("CONSTRUIDO A MANO" in str(v) for v in labels)
     parsed = segob.parse_section_5_minors(content, file="m")

@@ -36,6 +36,9 @@ What the files hold (``include/replay/segob_upm/``, provenance in its ``PROVENAN
 - section 5's minors table (numbered 5.2.1 here) and the microdata CSV, 2024 and Jan–Apr 2025:
   **constructed by hand** — no public copy exists — from ``*_constructed.csv``; the section 5
   page and the workbook say so. The microdata is served in Latin-1 for 2024 and UTF-8 for 2025.
+  Both are served at the real URLs with ``Content-Disposition: attachment;
+  filename="..._constructed.<ext>"`` (``constructed_name``), as a real server names a
+  download, so the fetched file's own record says it is constructed (returnwatch.provenance).
 
 Publication model (documented assumption from docs/sources.md: "the file through month M appears
 around day 7 of month M+2"): month M is published on day 7 of M+2 at 10:00 Mexico City. As of
@@ -94,6 +97,8 @@ SECTIONS = {
     6: "Connacionales devueltos desde Canadá",
 }
 SECTION_3_BEFORE_2021 = "Extranjeros presentados y devueltos"
+# Tables whose figures the mirror makes up (no public copy exists): served as *_constructed.*.
+CONSTRUCTED_TABLES = frozenset({"5.2.1"})
 
 REPLICA_NOTE = ("Nota de la réplica de returnwatch: cifras de la serie mensual de OIM "
                 "(iom/gdidata, commit c9e4cc69) de este cuadro; el libro, el título y las notas "
@@ -130,6 +135,19 @@ def workbook_path(number: str, year: int) -> str:
 
 def microdata_name(year: int) -> str:
     return f"BDSIOMR_PUB_{year}_UPMRIP.csv"
+
+
+def constructed_name(name: str) -> str:
+    """The name a hand-made file is served under (``Content-Disposition``): the real name with
+    ``_constructed`` before its extension, so the file's own record says what it is even where
+    its URL is the publisher's real one (returnwatch.provenance reads it)."""
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}_constructed.{ext}" if dot else f"{name}_constructed"
+
+
+def attachment(name: str) -> str:
+    """A ``Content-Disposition`` value naming ``name`` (ASCII names; RFC 6266)."""
+    return f'attachment; filename="{name}"'
 
 
 # ------------------------------------------------------------------------------ the data
@@ -728,7 +746,11 @@ class SegobSite:
                              "Ene." if fault == "renamed_column" else None)
         if fault == "truncated":
             body = body[: len(body) // 2]
-        return with_validators(headers, body, content_type, published_on(year, months[-1]))
+        response = with_validators(headers, body, content_type, published_on(year, months[-1]))
+        if match in CONSTRUCTED_TABLES:
+            # Built by hand from section5_minors_constructed.csv: its served name says so.
+            response.headers["Content-Disposition"] = attachment(constructed_name(rest[2]))
+        return response
 
     def _microdata(self, query: str, headers: Any, as_of: dt.date,
                    fault: str | None) -> Response:
@@ -751,7 +773,9 @@ class SegobSite:
             middle = len(lines) // 2
             body = b"".join(lines[:middle]) + lines[middle][: len(lines[middle]) // 2]
         response = with_validators(headers, body, content_type, published_on(year, months[-1]))
-        response.headers["Content-Disposition"] = f"attachment; filename={name}"
+        # Built by hand from BDSIOMR_PUB_UPMRIP_constructed.csv, served at the real URL: the
+        # name it is served under says it is constructed (nothing in the CSV can).
+        response.headers["Content-Disposition"] = attachment(constructed_name(name))
         return response
 
 
