@@ -41,7 +41,8 @@ def latency_rows(path: Path, *, from_this_run: bool) -> list[tuple[str, str, str
     rows = [(f"publish → Slack, scheduled run → message, p50 / max over {n} new files{origin}",
              _pair(s["schedule_run_to_slack"]), f"≤ {PROCESSING_TARGET_SECONDS} s", verdict),
             ("publish → Slack worst case: schedule interval + the max above",
-             f"{interval_h:g} h + {processing or 0:.0f} s",
+             "-" if interval_h is None or processing is None
+             else f"{interval_h:g} h + {processing:.0f} s",
              "≤ interval + 10 min", verdict),
             ("publish → archive (manifest fetched_at), p50 / max", _pair(s["publish_to_archive"]),
              "—", "—"),

@@ -5,6 +5,8 @@ home is reused): install time, demo time and peak memory (RSS), test-suite time,
 time. Targets come from the issues; a row says "over" when a target is missed. Timing lives
 here, not in unit tests, so a slow CI machine never fails the suite.
 
+Also the publish → Slack latency the production-stack test measured (bench/pipeline_latency.py).
+
 Options: --skip-tests (the suite takes minutes), --keep (leave the clone for inspection).
 """
 

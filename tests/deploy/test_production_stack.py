@@ -15,6 +15,9 @@ What is checked, each against something the pipeline did not produce itself:
 - the warehouse holds exactly the files the mirror serves, with every row the source's parser
   reads from those bytes, and the real HHS file's days (as the e2e tests count them);
 - ``transform`` published the analysts' snapshot with the marts; ``monitor`` judged every source.
+- the latency benchmark: the files the mirror published at a known instant went publish ->
+  archive -> marts -> Slack (stand-in) in order; p50/max per stage are printed and left for
+  ``make bench`` (tests/support/pipeline_latency.py), where the target is judged.
 
 Skipped only when PostgreSQL or Redis is not installed (``make system-deps``). Takes about
 5 minutes on 2 cores (the stack starts in ~30 s, the pipeline takes ~4.5 min); the time and the
