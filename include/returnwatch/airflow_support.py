@@ -1,12 +1,14 @@
 """What every returnwatch DAG shares: default arguments, the run's clock, failure alerts.
 
 DAG files import this at parse time, so it imports only Airflow's light SDK; anything heavy
-is imported inside the functions that tasks call.
+is imported inside the functions that tasks call. Functions that read a task's context take
+any ``Mapping[str, Any]``: Airflow's ``Context`` (a TypedDict) in tasks, a plain dict in tests.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 OWNER = "returnwatch"
@@ -15,7 +17,7 @@ WAREHOUSE_POOL = "warehouse"
 RUNBOOK = "docs/runbook.md"
 
 
-def on_task_failure(context: dict[str, Any]) -> None:
+def on_task_failure(context: Mapping[str, Any]) -> None:
     """Airflow calls on_failure_callback only when no retry is left: alert ops once.
 
     A bad source file has already opened its own incident (``ingest.report_bad_file``), so its
@@ -67,7 +69,7 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 
 
-def run_time(context: dict[str, Any]) -> dt.datetime:
+def run_time(context: Mapping[str, Any]) -> dt.datetime:
     """The moment this run stands for, timezone-aware (UTC).
 
     Scheduled runs: the logical date. Monitors and freshness judge "now" by it, never by the
@@ -80,6 +82,6 @@ def run_time(context: dict[str, Any]) -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def run_id(context: dict[str, Any]) -> str:
+def run_id(context: Mapping[str, Any]) -> str:
     dag_run = context.get("dag_run")
     return f"{context['dag'].dag_id}/{getattr(dag_run, 'run_id', 'manual')}"

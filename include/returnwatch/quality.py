@@ -194,9 +194,10 @@ def quiet_gx_logging() -> None:
 def _context() -> Any:
     quiet_gx_logging()
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     context.data_sources.add_pandas("returnwatch")
     return context
 

@@ -209,6 +209,8 @@ class Session:
         if self._con is not None:
             check_statement(self._con, sql)
             return render(self._con.sql(sql), max_rows=max_rows, csv=csv)
+        if self._parser is None:  # neither connection: the session was closed
+            raise RuntimeError(f"SQL session on {self.path} is closed")
         check_statement(self._parser, sql)
         con = self._open_live()
         try:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from returnwatch import settings
+from returnwatch.duck import scalar
 from returnwatch.sources import SOURCE_MODULES
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ class SourceStatus:
         """Periods fell due after returnwatch last checked the site, so they are neither
         found nor missed yet (a monthly source counts only what it checked)."""
         return (self.state == "fresh" and not self.missed_periods
-                and None not in (self.expected_period, self.newest_period)
+                and self.expected_period is not None and self.newest_period is not None
                 and self.expected_period > self.newest_period)
 
 
@@ -468,7 +469,7 @@ def refresh_snapshot() -> SnapshotRefresh | None:
                 # copy has no keys or defaults, which a read-only snapshot never needs.
                 con.execute(f'CREATE OR REPLACE TABLE monitor."{name}" AS '
                             f'SELECT * FROM live.monitor."{name}"')
-                tables[name] = con.execute(f'select count(*) from monitor."{name}"').fetchone()[0]
+                tables[name] = scalar(con, f'select count(*) from monitor."{name}"')
             con.execute("DETACH live")
             con.execute("CHECKPOINT")
         transform.replace_snapshot(staged)

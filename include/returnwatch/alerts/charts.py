@@ -66,7 +66,8 @@ def render_png(spec: ChartSpec) -> bytes:
     width, height = CHART_SIZE_PX
     fig = Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI)
     ax = fig.add_axes((0.09, 0.14, 0.88, 0.70))
-    xs = [_x(p) for p in spec.periods]
+    # Matplotlib plots dates through its units registry; its stubs type x as numbers only.
+    xs: list[Any] = [_x(p) for p in spec.periods]
     values = [_nan(v) for v in spec.values]
     if spec.band_low is not None and spec.band_high is not None:
         ax.fill_between(xs, [_nan(v) for v in spec.band_low], [_nan(v) for v in spec.band_high],

@@ -46,7 +46,7 @@ import datetime as dt
 import functools
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from returnwatch import config, settings
+from returnwatch.duck import scalar
 
 if TYPE_CHECKING:
     import duckdb
@@ -322,12 +323,12 @@ def deliver_pending(con: duckdb.DuckDBPyConnection | None = None, *,
             _deliver_to_console(con, rows, channel_for, report, clock)
         else:
             report.via = "slack"
-            cfg = alerts_config().delivery
-            poster = SlackPoster(token, timeout_seconds=cfg.timeout_seconds,
-                                 max_rate_limit_wait_seconds=cfg.max_rate_limit_wait_seconds)
-            _deliver_to_slack(con, rows, channel_for, poster, cfg, report, clock)
-    report.pending_left = con.execute(
-        "SELECT count(*) FROM monitor.alerts WHERE status = 'pending'").fetchone()[0]
+            sending = alerts_config().delivery
+            poster = SlackPoster(token, timeout_seconds=sending.timeout_seconds,
+                                 max_rate_limit_wait_seconds=sending.max_rate_limit_wait_seconds)
+            _deliver_to_slack(con, rows, channel_for, poster, sending, report, clock)
+    report.pending_left = scalar(
+        con, "SELECT count(*) FROM monitor.alerts WHERE status = 'pending'")
     if report.sent or report.errors or report.suppressed:
         log.info("alerts: %d sent via %s, %d to retry, %d given up, %d suppressed, %d pending",
                  len(report.sent), report.via, len(report.retry_later), len(report.failed),
@@ -353,7 +354,7 @@ def requeue_failed(con: duckdb.DuckDBPyConnection,
     if alert_ids is not None:
         where += " AND list_contains(?::VARCHAR[], alert_id)"
         params.append(list(alert_ids))
-    count = con.execute(f"SELECT count(*) FROM monitor.alerts WHERE {where}", params).fetchone()[0]
+    count = scalar(con, f"SELECT count(*) FROM monitor.alerts WHERE {where}", params)
     con.execute(f"UPDATE monitor.alerts SET status = 'pending', attempts = 0, "
                 f"next_attempt_at = NULL, created_at = now() WHERE {where}", params)
     return int(count)
@@ -390,10 +391,9 @@ def _apply_policies(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]],
         elif row["event"] == "updated" and row["acknowledged_at"] is not None:
             reason = "incident acknowledged"
         elif row["event"] == "updated" and window:
-            last = con.execute(
-                "SELECT max(sent_at) FROM monitor.alerts WHERE incident_id = ? AND "
-                "status = 'sent' AND event IN ('opened', 'updated')",
-                [row["incident_id"]]).fetchone()[0]
+            last = scalar(
+                con, "SELECT max(sent_at) FROM monitor.alerts WHERE incident_id = ? AND "
+                "status = 'sent' AND event IN ('opened', 'updated')", [row["incident_id"]])
             if last is not None and now - last < window:
                 reason = f"an alert for this incident went out less than {window} ago"
         if reason is not None:
@@ -783,7 +783,7 @@ def _now() -> dt.datetime:
 _CALLBACK_LOCK_WAIT_SECONDS = 30
 
 
-def is_final_failure(context: dict[str, Any]) -> bool:
+def is_final_failure(context: Mapping[str, Any]) -> bool:
     """True when the task instance in ``context`` has failed for good.
 
     Airflow 3 runs ``on_failure_callback`` only for the FAILED state and ``on_retry_callback``
@@ -808,7 +808,7 @@ def is_final_failure(context: dict[str, Any]) -> bool:
     return int(try_number) > int(max_tries)
 
 
-def on_task_failure(context: dict[str, Any]) -> None:
+def on_task_failure(context: Mapping[str, Any]) -> None:
     """Airflow ``on_failure_callback``: one ops alert naming DAG, task, run, try and error.
 
     Goes through the outbox (so it is recorded and sent once); if the warehouse cannot be
@@ -884,7 +884,7 @@ def absorb_spool(con: duckdb.DuckDBPyConnection) -> list[str]:
     return absorbed
 
 
-def _spool_task_failure(context: dict[str, Any], exc: BaseException) -> None:
+def _spool_task_failure(context: Mapping[str, Any], exc: BaseException) -> None:
     ti = context.get("ti") or context.get("task_instance")
     dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
     task_id = getattr(ti, "task_id", None) or "?"
@@ -906,14 +906,14 @@ def _spool_task_failure(context: dict[str, Any], exc: BaseException) -> None:
                 error=f"{type(exc).__name__}: {str(exc)[:300]}")
 
 
-def _alert_task_failure(context: dict[str, Any]) -> None:
+def _alert_task_failure(context: Mapping[str, Any]) -> None:
     from returnwatch.alerts.messages import airflow_run_url, redact, task_failure_message
     from returnwatch.alerts.slack import slack_token
 
     ti = context.get("ti") or context.get("task_instance")
     dag = context.get("dag")
-    dag_id = getattr(ti, "dag_id", None) or getattr(dag, "dag_id", "?")
-    task_id = getattr(ti, "task_id", None) or getattr(context.get("task"), "task_id", "?")
+    dag_id = str(getattr(ti, "dag_id", None) or getattr(dag, "dag_id", "?"))
+    task_id = str(getattr(ti, "task_id", None) or getattr(context.get("task"), "task_id", "?"))
     run_id = getattr(ti, "run_id", None) or context.get("run_id") or "?"
     try_number = getattr(ti, "try_number", None)
     max_tries = getattr(ti, "max_tries", None)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -212,7 +212,7 @@ def incident_message(event: str, *, incident: Mapping[str, Any],
                      resolution: Mapping[str, Any] | None = None,
                      opening: Mapping[str, Any] | None = None,
                      run_id: str | None = None,
-                     related: list[Mapping[str, Any]] | None = None,
+                     related: Sequence[Mapping[str, Any]] | None = None,
                      vintage: Any = None, document_url: str | None = None,
                      status: str | None = None,
                      totals: Mapping[str, Any] | None = None) -> Message:
@@ -317,7 +317,7 @@ def _freshness_problem(incident: Mapping[str, Any], finding: Mapping[str, Any],
     what = _Paragraph()
     if newest is not None:
         what.add(f"{site} has published no new figures since those for ")
-        what.add(details.get("newest_label") if monthly else long_date(newest),
+        what.add(details["newest_label"] if monthly else long_date(newest),
                  bold=True).add(". ")
     if details.get("calendar"):
         what.add(f"It normally posts {details['calendar']}. ")

@@ -169,13 +169,15 @@ class SlackPoster:
         handlers = _retry_handlers(max_rate_limit_wait_seconds)
         override = base_url or os.environ.get("RETURNWATCH_SLACK_BASE_URL") or None
         found = _airflow_connection()
-        self.conn_id = found[0] if found and found[1].password == token else None
-        if self.conn_id is not None:
+        if found is not None and found[1].password != token:
+            found = None  # the connection holds another token: use the one given, directly
+        self.conn_id = found[0] if found is not None else None
+        if found is not None:
             from airflow.providers.slack.hooks.slack import SlackHook
 
             # The hook merges the connection's extras (timeout, base_url, proxy) with what we
             # pass; pass only what must win: the tests' base URL, our retry handlers.
-            hook = SlackHook(slack_conn_id=self.conn_id, base_url=override,
+            hook = SlackHook(slack_conn_id=found[0], base_url=override,
                              retry_handlers=handlers)
             self.client: WebClient = hook.get_conn()
             if not _extra(found[1], "timeout"):

@@ -273,6 +273,12 @@ def anomaly_sentence(label: str, finding: Mapping[str, Any]) -> tuple[str, str, 
     return what, usual, share
 
 
+def _usual_band(finding: Mapping[str, Any], share: bool) -> str:
+    """' (usual 80–88%)' for a finding whose details carry a band, else ''."""
+    band = (finding.get("details") or {}).get("band")
+    return f" (usual {band_text(band[0], band[1], share)})" if band else ""
+
+
 def _anomaly(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
              run_id: str | None, vintage: Any, document_url: str | None,
              totals: Mapping[str, Any] | None = None) -> Message:
@@ -303,9 +309,7 @@ def _anomaly(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
     if others:
         paragraphs.append(_listed("Also flagged in this run", [
             f"{period_text(f.get('period'))}: {number((f.get('details') or {}).get('value'), share)}"
-            + (f" (usual {band_text(*(f.get('details') or {})['band'][:2], share)})"
-               if (f.get("details") or {}).get("band") else "")
-            for f in others]))
+            + _usual_band(f, share) for f in others]))
     context = policy_paragraph(lead.get("period"), totals, d.get("direction"))
     if context:
         paragraphs.append(context)

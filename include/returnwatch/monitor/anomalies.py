@@ -484,7 +484,7 @@ def findings(result: Scan, index: Sequence[Any], *, metric: str, series: str, so
     for t in np.flatnonzero(mask):
         before = published[published < t]
         level_used = before[-params.level_periods:]
-        noise_used = np.arange(max(0, t - params.noise_periods), t)
+        noise_used = np.arange(max(0, int(t) - params.noise_periods), t)
         value, base = float(result.values[t]), float(result.baseline[t])
         kind = str(result.kind[t])
         ratio = (value + 1) / (base + 1) if params.transform == "log" else None

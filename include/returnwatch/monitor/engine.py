@@ -66,6 +66,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from returnwatch.duck import scalar
 from returnwatch.monitor import sql_names
 from returnwatch.monitor.findings import Finding
 
@@ -286,9 +287,9 @@ def _as_info(finding: Finding, **note: Any) -> Finding:
         return finding
     details = {**finding.details, **note, "severity_found": finding.details.get(
         "severity_found", finding.severity)}
+    history = str(note.get("history"))  # every caller names the history or the constructed flag
     suffix = ("; constructed figures: recorded, not alerted" if note.get("constructed_figures")
-              else f"; {_HISTORY_WORDS.get(note.get('history'), note.get('history'))}: "
-                   "recorded, not alerted")
+              else f"; {_HISTORY_WORDS.get(history, history)}: recorded, not alerted")
     return dataclasses.replace(finding, severity="info", details=details,
                                message=finding.message + suffix)
 
@@ -322,9 +323,9 @@ def _constructed_periods(con: duckdb.DuckDBPyConnection, table: str, period_colu
         where = " OR ".join(f'"{c}"' for c in flags)
         rows = con.execute(f'SELECT DISTINCT "{period_column}" FROM {table} WHERE {where}')
         out |= {_period_iso(r[0], frequency) for r in rows.fetchall() if r[0] is not None}
-    has_lineage = con.execute(
-        "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'marts' AND "
-        "table_name = 'mart_source_files' AND column_name = 'constructed'").fetchone()[0]
+    has_lineage = scalar(
+        con, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'marts' AND "
+        "table_name = 'mart_source_files' AND column_name = 'constructed'")
     if has_lineage:
         rows = con.execute("SELECT DISTINCT period FROM marts.mart_source_files "
                            "WHERE mart = ? AND constructed", [name])
@@ -410,9 +411,9 @@ def _rules(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
         try:
             # The rule's newest period: the table's, wherever the figure is published (not
             # only rows the rule selects: a rule about Title 42 must not judge May 2023 again).
-            newest_value = con.execute(
-                f'SELECT max("{rule.period_column}") FROM {rule.table} '
-                f'WHERE "{rule.value_column}" IS NOT NULL').fetchone()[0]
+            newest_value = scalar(
+                con, f'SELECT max("{rule.period_column}") FROM {rule.table} '
+                f'WHERE "{rule.value_column}" IS NOT NULL')
             if newest_value is None:
                 result.evaluated[key] = {"label": rule.label, "newest_period": None}
                 continue
@@ -462,9 +463,9 @@ def _revisions(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
     mark_key = (REVISION, REVISION_MARK)
     mark = _mark(mark_key, judged, run_id)
     after = mark or EMPTY_MARK
-    newest_row = con.execute(
-        "SELECT max(detected_at) FROM monitor.revisions WHERE detected_at > CAST(? AS "
-        "TIMESTAMPTZ)", [after]).fetchone()[0]
+    newest_row = scalar(
+        con, "SELECT max(detected_at) FROM monitor.revisions WHERE detected_at > CAST(? AS "
+        "TIMESTAMPTZ)", [after])
     result.marks[mark_key] = (newest_row.astimezone(dt.UTC).isoformat()
                               if newest_row is not None else after)
     # Every open revision incident was evaluated by this run: with no new restatement it closes.

@@ -39,6 +39,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from returnwatch.duck import scalar
 from returnwatch.monitor import store
 from returnwatch.monitor.findings import SEVERITY_RANK, Finding
 
@@ -91,7 +92,7 @@ def process_findings(con: duckdb.DuckDBPyConnection, findings: Iterable[Finding]
     if run_at.tzinfo is None or run_at.utcoffset() is None:
         raise ValueError(f"run {run_id}: run_at must be time-zone aware, got {run_at!r}")
     seen: dict[Key, Mapping[str, Any]] = (
-        {tuple(k): dict(v or {}) for k, v in evaluated.items()}  # type: ignore[misc]
+        {tuple(k): dict(v or {}) for k, v in evaluated.items()}
         if isinstance(evaluated, Mapping) else {tuple(k): {} for k in evaluated})  # type: ignore[misc]
 
     problems: dict[Key, tuple[Finding, str]] = {}
@@ -173,8 +174,8 @@ def _open(con: duckdb.DuckDBPyConnection, key: Key, finding: Finding, finding_id
 
     ikey = incident_key(*key)
     incident_id = incident_id_for(ikey, run_id)
-    taken = con.execute("SELECT count(*) FROM monitor.incidents WHERE incident_id = ?",
-                        [incident_id]).fetchone()[0]
+    taken = scalar(con, "SELECT count(*) FROM monitor.incidents WHERE incident_id = ?",
+                   [incident_id])
     if taken:
         # This very run opened it before, and a later run has since resolved it.
         return None

@@ -142,7 +142,7 @@ class Condition(BaseModel):
             return values > self.above
         if self.at_least is not None:
             return values >= self.at_least
-        return values < self.below  # type: ignore[operator]
+        return values < self.below
 
 
 class Applies(BaseModel):

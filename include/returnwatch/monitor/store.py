@@ -41,6 +41,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from returnwatch.duck import scalar
 from returnwatch.monitor.findings import Finding, details_json
 
 if TYPE_CHECKING:
@@ -221,8 +222,8 @@ def in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
     transaction, so it cannot be probed by trying. In autocommit mode every statement is its
     own transaction, so two ``txid_current()`` calls differ; inside BEGIN ... COMMIT they agree.
     """
-    first = con.execute("SELECT txid_current()").fetchone()[0]
-    second = con.execute("SELECT txid_current()").fetchone()[0]
+    first = scalar(con, "SELECT txid_current()")
+    second = scalar(con, "SELECT txid_current()")
     return first == second
 
 
@@ -258,8 +259,7 @@ def enqueue_alert(con: duckdb.DuckDBPyConnection, *, alert_id: str, incident_id:
     """Add a ``pending`` alert to the outbox; False (and no change) if ``alert_id`` exists."""
     if event not in ALERT_EVENTS:
         raise ValueError(f"alert {alert_id}: event {event!r} is not one of {ALERT_EVENTS}")
-    exists = con.execute("SELECT count(*) FROM monitor.alerts WHERE alert_id = ?",
-                         [alert_id]).fetchone()[0]
+    exists = scalar(con, "SELECT count(*) FROM monitor.alerts WHERE alert_id = ?", [alert_id])
     if exists:
         return False
     con.execute(
