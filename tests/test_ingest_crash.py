@@ -172,6 +172,7 @@ def test_the_dag_step_skips_only_what_the_warehouse_holds() -> None:
 def test_the_warehouse_look_works_while_this_process_holds_the_writer(data_dir) -> None:
     with warehouse.session() as con:  # a backfill holds the write lock in this process
         assert warehouse.file_is_loaded("ab" * 32) is False
-        con.execute("INSERT INTO raw.files VALUES (?, 'hhs_uc_daily', 'manual:x', DATE '2025-12-22', "
-                    "now(), 'raw.hhs_uc_daily', 0, now())", ["ab" * 32])
+        con.execute("INSERT INTO raw.files (sha256, source, url, vintage, fetched_at, raw_table, "
+                    "rows_loaded, loaded_at) VALUES (?, 'hhs_uc_daily', 'manual:x', "
+                    "DATE '2025-12-22', now(), 'raw.hhs_uc_daily', 0, now())", ["ab" * 32])
         assert warehouse.file_is_loaded("ab" * 32) is True

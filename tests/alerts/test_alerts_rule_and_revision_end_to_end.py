@@ -18,24 +18,44 @@ from tests.monitor.test_revisions import restate
 
 def test_a_policy_rule_alert_reaches_advocates_with_rule_period_rows_and_source(
         con, slack_standin) -> None:
-    run_at = dt.datetime(2023, 6, 20, 16, tzinfo=dt.UTC)
+    # January 2021 in the real CBP history: 18 Title 42 records of unaccompanied children, in a
+    # month that holds days under the court order, its stay and CDC's exception. Enough records
+    # to alert (min_records), but the month's legal status was contested: never "violation".
+    run_at = dt.datetime(2021, 3, 20, 16, tzinfo=dt.UTC)
     rule = rl.load_rules()["uc_expelled_after_pjes_order"]
     found = rl.evaluate_rule(real.cbp_uc_rows(), "uc_expelled_after_pjes_order", rule,
                              run_at=run_at)
-    newest = [f for f in found if f.kind == "rule_violation"][-1]
-    assert (newest.period, newest.value) == ("2023-05", 1.0)  # the real May 2023 row
+    newest = [f for f in found if f.kind == "rule_contested_period"][-1]
+    assert (newest.period, newest.value, newest.severity) == ("2021-01", 18.0, "warning")
     process_findings(con, [newest], run_at=run_at, run_id="monitor/rule", evaluated=[newest.key])
     assert len(deliver_pending(con, now=run_at).sent) == 1
     [post] = slack_standin.calls("chat.postMessage")
     text = post.payload["text"]
     assert post.payload["channel"] == "#returnwatch-alerts"
     assert post.payload["blocks"][0]["text"]["text"] == (
-        "Unaccompanied children expelled under Title 42 after the court order: May 2023")
-    assert "In May 2023 the figure was 1, above 0." in text
-    assert "It applies from Wednesday 18 November 2020 until Thursday 11 May 2023." in text
-    assert "citizenship MEXICO, component U.S. Border Patrol, encounter_type Expulsions" in text
-    assert "P.J.E.S. v. Wolf, No. 1:20-cv-02245 (D.D.C.)" in text
+        "Unaccompanied children counted as expelled under Title 42 after the court order of "
+        "18 Nov 2020: January 2021 (legal status contested)")
+    assert "violation" not in text.lower()
+    assert "In January 2021 the figure was 18, above 0." in text
+    assert "The legal status of this period was contested" in text
+    assert "citizenship MEXICO, component U.S. Border Patrol" in text
+    assert "P.J.E.S. v. Wolf, No. 1:20-cv-02245 (EGS)" in text
+    assert "86 FR 9942" in text  # the CDC exception the caveat rests on
     assert "Source: CBP Nationwide Encounters (monthly)" in text
+
+
+def test_a_rule_finding_on_a_few_records_is_a_check_and_pages_nobody(con, slack_standin) -> None:
+    # May 2023: one record. Recorded as a check ("confirm with CBP before citing"), never sent.
+    run_at = dt.datetime(2023, 6, 20, 16, tzinfo=dt.UTC)
+    rule = rl.load_rules()["uc_expelled_after_pjes_order"]
+    found = rl.evaluate_rule(real.cbp_uc_rows(), "uc_expelled_after_pjes_order", rule,
+                             run_at=run_at)
+    newest = found[-1]
+    assert (newest.period, newest.value, newest.severity) == ("2023-05", 1.0, "check")
+    assert "confirm with CBP before citing" in newest.message
+    process_findings(con, [newest], run_at=run_at, run_id="monitor/rule", evaluated=[newest.key])
+    deliver_pending(con, now=run_at)
+    assert slack_standin.calls("chat.postMessage") == []
 
 
 def test_a_revision_alert_names_both_files_the_day_and_old_and_new_figures(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -399,8 +400,9 @@ def _rule(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
         q.add("; ".join(" ".join(str(s.get("citation", "")).split())
                         + (f" ({s['url']})" if s.get("url") else "") for s in sources) + ".")
         paragraphs.append(q.texts())
-        context[1:1] = [(f"Rule source: {str(s.get('citation'))[:60]}", s.get("url"))
-                        for s in sources if s.get("url")]
+        # A link label short enough for Slack's context line, cut at a word (never "202:").
+        context[1:1] = [(f"Rule source: {textwrap.shorten(str(s.get('citation')), 70, placeholder=' …')}",
+                         s.get("url")) for s in sources if s.get("url")]
     policy = policy_paragraph(lead.get("period"))
     if policy:
         paragraphs.append(policy)
