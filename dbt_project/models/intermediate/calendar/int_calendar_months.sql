@@ -5,10 +5,10 @@ with months as (
 
     select cast(generate_series as date) as month
     from generate_series(
-        date '{{ var("calendar_start") }}',
-        cast(date_trunc('month', current_date) as date),
-        interval 1 month
-    )
+            date '{{ var("calendar_start") }}',
+            cast(date_trunc('month', current_date) as date),
+            interval 1 month
+        )
 
 ),
 

@@ -94,9 +94,9 @@ chosen as (
     select month, source_file, source_layout
     from candidates
     qualify row_number() over (
-        partition by month
-        order by date_trunc('month', vintage) desc, layout_rank, vintage desc, source_file desc
-    ) = 1
+            partition by month
+            order by date_trunc('month', vintage) desc, layout_rank, vintage desc, source_file desc
+        ) = 1
 
 ),
 
@@ -154,6 +154,6 @@ select
 from all_layouts
 inner join chosen
     on chosen.month = all_layouts.month
-    and chosen.source_file = all_layouts.source_file
-    and chosen.source_layout = all_layouts.source_layout
+        and chosen.source_file = all_layouts.source_file
+        and chosen.source_layout = all_layouts.source_layout
 left join month_files on month_files.month = all_layouts.month

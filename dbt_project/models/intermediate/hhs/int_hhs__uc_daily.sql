@@ -80,10 +80,12 @@ compared as (
         report.source_file as daily_report_file,
         list_filter([
             case when export.cbp_apprehended_excl_mexico <> report.cbp_apprehended_excl_mexico
-                then 'cbp_apprehended_excl_mexico' end,
+                    then 'cbp_apprehended_excl_mexico'
+            end,
             case when export.cbp_in_custody <> report.cbp_in_custody then 'cbp_in_custody' end,
             case when export.cbp_transferred_out <> report.cbp_transferred_out
-                then 'cbp_transferred_out' end,
+                    then 'cbp_transferred_out'
+            end,
             case when export.hhs_in_care <> report.hhs_in_care then 'hhs_in_care' end,
             case when export.hhs_discharged <> report.hhs_discharged then 'hhs_discharged' end
         ], lambda x: x is not null) as figures_in_conflict,

@@ -25,10 +25,10 @@ in_force as (
             as labels,
         list(timeline.url order by timeline.starts_on, timeline.policy_id) as urls
     from months
-    join timeline
+    inner join timeline
         on timeline.kind = 'regime'
-        and timeline.starts_on <= months.month_end
-        and coalesce(timeline.ends_on, date '9999-12-31') >= months.month
+            and timeline.starts_on <= months.month_end
+            and coalesce(timeline.ends_on, date '9999-12-31') >= months.month
     group by months.month
 
 ),
@@ -38,10 +38,11 @@ changes as (
     -- A regime's first day, the day after its last day, or an event, within the month.
     select months.month, change_day, shown_day, text, policy_id
     from months
-    join (
-        select starts_on as change_day, starts_on as shown_day,
+    inner join (
+        select
+            starts_on as change_day, starts_on as shown_day,
             strftime(starts_on, '%-d %b %Y') || ': ' || label
-                || case when kind = 'regime' then ' (begins)' else '' end as text,
+            || case when kind = 'regime' then ' (begins)' else '' end as text,
             policy_id
         from timeline
         union all

@@ -79,13 +79,6 @@ nationalities as (
 
 ),
 
-labels as (
-
-    select * from {{ ref('int_countries__nationality_labels') }}
-    where publisher = 'segob'
-
-),
-
 countries as (
 
     select * from {{ ref('countries') }}
@@ -102,15 +95,20 @@ joined as (
         coalesce(presented_by_nationality.nationality_segob, returns_by_nationality.nationality_segob)
             as nationality_segob,
         case when presented_months.month is not null
-            then coalesce(presented_by_nationality.persons_presented, 0) end as persons_presented,
+                then coalesce(presented_by_nationality.persons_presented, 0)
+        end as persons_presented,
         case when returns_months.month is not null
-            then coalesce(returns_by_nationality.persons_returned, 0) end as persons_returned,
+                then coalesce(returns_by_nationality.persons_returned, 0)
+        end as persons_returned,
         case when returns_months.month is not null
-            then coalesce(returns_by_nationality.deportations, 0) end as deportations,
+                then coalesce(returns_by_nationality.deportations, 0)
+        end as deportations,
         case when returns_months.month is not null
-            then coalesce(returns_by_nationality.assisted_returns, 0) end as assisted_returns,
+                then coalesce(returns_by_nationality.assisted_returns, 0)
+        end as assisted_returns,
         case when returns_months.month is not null
-            then coalesce(returns_by_nationality.minors_returned, 0) end as minors_returned,
+                then coalesce(returns_by_nationality.minors_returned, 0)
+        end as minors_returned,
         presented_months.vintage as presented_vintage,
         presented_months.source_files as presented_source_files,
         returns_months.vintage as returns_vintage,
@@ -118,10 +116,10 @@ joined as (
     from nationalities
     left join presented_by_nationality
         on presented_by_nationality.month = nationalities.month
-        and presented_by_nationality.nationality_key = nationalities.nationality_key
+            and presented_by_nationality.nationality_key = nationalities.nationality_key
     left join returns_by_nationality
         on returns_by_nationality.month = nationalities.month
-        and returns_by_nationality.nationality_key = nationalities.nationality_key
+            and returns_by_nationality.nationality_key = nationalities.nationality_key
     left join presented_months on presented_months.month = nationalities.month
     left join returns_months on returns_months.month = nationalities.month
 

@@ -12,9 +12,11 @@ with encounters as (
 select
     -- concat_ws skips NULLs: an AOR row keeps the id it had before other layouts fed the
     -- mart; state and SBO rows add their state and layout.
-    md5(concat_ws('|', month, component, land_border_region, area_of_responsibility,
-                  citizenship, title_of_authority, encounter_type, state,
-                  case when source_layout <> 'aor' then source_layout end)) as encounter_id,
+    md5(concat_ws(
+        '|', month, component, land_border_region, area_of_responsibility,
+        citizenship, title_of_authority, encounter_type, state,
+        case when source_layout <> 'aor' then source_layout end
+    )) as encounter_id,
     month,
     fiscal_year,
     fiscal_month_of_year,

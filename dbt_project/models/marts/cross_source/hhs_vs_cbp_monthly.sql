@@ -34,10 +34,10 @@ months as (
 
     select * from {{ ref('int_calendar_months') }}
     where month in (
-        select month from cbp
-        union select month from hhs_daily
-        union select month from hhs_pages
-    )
+            select month from cbp
+            union select month from hhs_daily
+            union select month from hhs_pages
+        )
 
 ),
 

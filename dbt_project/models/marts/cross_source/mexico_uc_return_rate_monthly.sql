@@ -70,9 +70,9 @@ rated as (
     select
         *,
         segob_unaccompanied_minor_repatriations::double
-            / nullif(cbp_mexican_uc_encounters, 0) as min_return_rate,
+        / nullif(cbp_mexican_uc_encounters, 0) as min_return_rate,
         segob_unaccompanied_minor_repatriations::double
-            / nullif(cbp_mexican_uc_title_8, 0) as min_return_rate_title_8
+        / nullif(cbp_mexican_uc_title_8, 0) as min_return_rate_title_8
     from joined
 
 )
@@ -100,21 +100,28 @@ select
     title_42_days_in_month,
     policy_regimes_in_force,
     policy_changes_in_month,
-    nullif(concat_ws('; ',
+    nullif(concat_ws(
+        '; ',
         case when cbp_mexican_uc_encounters is null then 'CBP has not published this month' end,
         case when segob_unaccompanied_minor_repatriations is null
-            then 'SEGOB has not published this month' end,
+                then 'SEGOB has not published this month'
+        end,
         case when title_42_in_force then 'Title 42 in force on ' || title_42_days_in_month
-            || ' day(s): part of CBP encounters are expulsions, not apprehensions' end,
+                || ' day(s): part of CBP encounters are expulsions, not apprehensions'
+        end,
         case when policy_changes_in_month is not null
-            then 'policy changed within the month: ' || policy_changes_in_month end,
+                then 'policy changed within the month: ' || policy_changes_in_month
+        end,
         case when segob_figures_constructed
-            then 'SEGOB figures CONSTRUCTED (replay mirror), not real' end,
+                then 'SEGOB figures CONSTRUCTED (replay mirror), not real'
+        end,
         case when title_42_in_force and coalesce(cbp_mexican_uc_title_42, 0) > 0
                 and min_return_rate_title_8 is not null
-            then 'min_return_rate_title_8 overstates: SEGOB also received children expelled under Title 42' end,
+                then 'min_return_rate_title_8 overstates: SEGOB also received children expelled under Title 42'
+        end,
         case when min_return_rate > 1
-            then 'rate above 1: events on both sides, repeat crossings and timing differ' end
+                then 'rate above 1: events on both sides, repeat crossings and timing differ'
+        end
     ), '') as notes,
     cbp_land_border_regions,
     cbp_vintage,

@@ -32,12 +32,12 @@ with used as (
     from {{ ref('hhs_uc_daily') }}
 
     {% for mart, side, column in list_columns %}
-    union all
+        union all
 
-    select distinct
-        '{{ mart }}', month, 'month', '{{ side }}', unnest({{ column }})
-    from {{ ref(mart) }}
-    where {{ column }} is not null
+        select distinct
+            '{{ mart }}', month, 'month', '{{ side }}', unnest({{ column }})
+        from {{ ref(mart) }}
+        where {{ column }} is not null
     {% endfor %}
 
 ),

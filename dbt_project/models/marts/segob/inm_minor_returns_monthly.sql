@@ -121,9 +121,10 @@ joined as (
         all_rows.nationality_region,
         -- Minors presented are published for all nationalities together only (table 3.1.3).
         case when all_rows.nationality_scope = 'all_nationalities'
-            then minors_presented.minors_presented end as minors_presented,
+                then minors_presented.minors_presented
+        end as minors_presented,
         case when all_rows.nationality_scope = 'all_nationalities'
-            then minors_presented.minors_presented_0_11_unaccompanied
+                then minors_presented.minors_presented_0_11_unaccompanied
         end as minors_presented_0_11_unaccompanied,
         all_rows.minors_returned,
         all_rows.persons_presented,
@@ -133,9 +134,11 @@ joined as (
         all_rows.presented_vintage,
         all_rows.presented_source_files,
         case when all_rows.nationality_scope = 'all_nationalities'
-            then minors_presented.vintage end as minors_presented_vintage,
+                then minors_presented.vintage
+        end as minors_presented_vintage,
         case when all_rows.nationality_scope = 'all_nationalities'
-            then minors_presented.source_files end as minors_presented_source_files,
+                then minors_presented.source_files
+        end as minors_presented_source_files,
         all_rows.returns_vintage,
         all_rows.returns_source_files
     from all_rows

@@ -58,7 +58,7 @@ copies as (
     from chosen
     inner join source as same_file
         on same_file.source_file = chosen.source_file
-        and same_file.report_date = chosen.report_date
+            and same_file.report_date = chosen.report_date
     group by chosen.report_date
 
 ),
