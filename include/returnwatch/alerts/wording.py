@@ -465,7 +465,8 @@ def _other_data(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any
 
 def _resolved(incident: Mapping[str, Any], opening: Mapping[str, Any], run_id: str | None,
               vintage: Any, document_url: str | None) -> Message:
-    label = str((opening.get("details") or {}).get("label") or incident.get("series"))
+    # The same plain-words series as the opening alert named, so "Resolved" says what is over.
+    label = _label(incident, [opening])
     monitor = incident["monitor"]
     if monitor == "anomaly":
         text = f"{_cap(label)} is back within its usual range."
