@@ -81,8 +81,12 @@ def _variant_dag(dag_id: str, mode: str, tests: str, pool: bool):
         for key in ("deferrable", "mode", "poke_interval"):
             args.pop(key, None)
     configs["operator_args"] = args
-    with DAG(dag_id=dag_id, schedule=None, start_date=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
-             default_args={"pool": WAREHOUSE_POOL} if pool else {}) as dag:
+    with DAG(
+        dag_id=dag_id,
+        schedule=None,
+        start_date=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+        default_args={"pool": WAREHOUSE_POOL} if pool else {},
+    ) as dag:
         DbtTaskGroup(group_id="dbt", **configs)
     return dag
 
@@ -126,11 +130,22 @@ def measure(variants=VARIANTS) -> dict:
         began, cpu = time.perf_counter(), cpu_seconds()
         dbt = PROJECT / ".venv" / "bin" / "dbt"
         cli = subprocess.run(
-            [str(dbt), "build", "--project-dir", str(PROJECT / "dbt_project"), "--profiles-dir",
-             str(PROJECT / "dbt_project"), "--target-path", str(scratch / "cli-target"),
-             "--log-path", str(scratch / "cli-logs")],
+            [
+                str(dbt),
+                "build",
+                "--project-dir",
+                str(PROJECT / "dbt_project"),
+                "--profiles-dir",
+                str(PROJECT / "dbt_project"),
+                "--target-path",
+                str(scratch / "cli-target"),
+                "--log-path",
+                str(scratch / "cli-logs"),
+            ],
             env={**os.environ, "RETURNWATCH_WAREHOUSE": str(data / "warehouse.duckdb")},
-            capture_output=True, text=True)
+            capture_output=True,
+            text=True,
+        )
         out["cli"], out["cli_cpu"] = time.perf_counter() - began, cpu_seconds() - cpu
         if cli.returncode:
             raise SystemExit(f"dbt build failed:\n{cli.stdout[-2000:]}")
@@ -141,9 +156,12 @@ def measure(variants=VARIANTS) -> dict:
         began, cpu = time.perf_counter(), cpu_seconds()
         transform.dbt_build(quiet=True).raise_for_status()
         out["in_process"], out["in_process_cpu"] = time.perf_counter() - began, cpu_seconds() - cpu
-        print(f"dbt build: command line {out['cli']:.1f} s ({out['cli_cpu']:.1f} s CPU), "
-              f"in-process {out['in_process']:.1f} s ({out['in_process_cpu']:.1f} s CPU)",
-              file=sys.stderr, flush=True)
+        print(
+            f"dbt build: command line {out['cli']:.1f} s ({out['cli_cpu']:.1f} s CPU), "
+            f"in-process {out['in_process']:.1f} s ({out['in_process_cpu']:.1f} s CPU)",
+            file=sys.stderr,
+            flush=True,
+        )
 
         airflow_env.prepare_metadata_db()
         from airflow.dag_processing.dagbag import DagBag
@@ -160,10 +178,19 @@ def measure(variants=VARIANTS) -> dict:
             dag = bag.dags[_dag_id(mode, tests, pool)]
             first = _timed_test(dag, 1 + 2 * number)
             warm = _timed_test(dag, 2 + 2 * number)
-            out["variants"][label] = {"first": first[0], "warm": warm[0], "cpu": warm[1],
-                                      "state": warm[2], "tasks": warm[3]}
-            print(f"{label}: {warm[3]} tasks, first {first[0]:.1f} s, warm {warm[0]:.1f} s "
-                  f"({warm[1]:.1f} s CPU; {warm[2]})", file=sys.stderr, flush=True)
+            out["variants"][label] = {
+                "first": first[0],
+                "warm": warm[0],
+                "cpu": warm[1],
+                "state": warm[2],
+                "tasks": warm[3],
+            }
+            print(
+                f"{label}: {warm[3]} tasks, first {first[0]:.1f} s, warm {warm[0]:.1f} s "
+                f"({warm[1]:.1f} s CPU; {warm[2]})",
+                file=sys.stderr,
+                flush=True,
+            )
         return out
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -172,23 +199,32 @@ def measure(variants=VARIANTS) -> dict:
 def run() -> list[dict]:
     m = measure()
     rows = [
-        {"measure": "dbt build on the command line (demo's warehouse; start-up included)",
-         "value": f"{m['cli']:.1f} s ({m['cli_cpu']:.1f} s CPU)", "target": "—", "ok": True},
-        {"measure": "dbt build in-process (dbtRunner, dbt already loaded)",
-         "value": f"{m['in_process']:.1f} s ({m['in_process_cpu']:.1f} s CPU)", "target": "—",
-         "ok": True},
+        {
+            "measure": "dbt build on the command line (demo's warehouse; start-up included)",
+            "value": f"{m['cli']:.1f} s ({m['cli_cpu']:.1f} s CPU)",
+            "target": "—",
+            "ok": True,
+        },
+        {
+            "measure": "dbt build in-process (dbtRunner, dbt already loaded)",
+            "value": f"{m['in_process']:.1f} s ({m['in_process_cpu']:.1f} s CPU)",
+            "target": "—",
+            "ok": True,
+        },
     ]
     for label, v in m["variants"].items():
         # CPU against CPU: the wall clock of a shared machine measures its other users.
         ratio = v["cpu"] / m["cli_cpu"]
         chosen = label == CHOSEN
-        rows.append({
-            "measure": f"transform under Airflow: {label} ({v['tasks']} tasks"
-                       f"{', the DAG' if chosen else ''}; {v['state']})",
-            "value": f"{v['warm']:.1f} s ({v['cpu']:.1f} s CPU, {ratio:.1f}x)",
-            "target": f"≤ {RATIO_TARGET}x" if chosen else "—",
-            "ok": (ratio <= RATIO_TARGET and v["state"] == "success") if chosen else True,
-        })
+        rows.append(
+            {
+                "measure": f"transform under Airflow: {label} ({v['tasks']} tasks"
+                f"{', the DAG' if chosen else ''}; {v['state']})",
+                "value": f"{v['warm']:.1f} s ({v['cpu']:.1f} s CPU, {ratio:.1f}x)",
+                "target": f"≤ {RATIO_TARGET}x" if chosen else "—",
+                "ok": (ratio <= RATIO_TARGET and v["state"] == "success") if chosen else True,
+            }
+        )
     return rows
 
 
@@ -197,5 +233,7 @@ CHOSEN = "watcher, tests in the producer's build"
 
 if __name__ == "__main__":
     for row in run():
-        print(f"{row['measure']:<100} {row['value']:>14}  {row['target']:<7} "
-              f"{'ok' if row['ok'] else 'over'}")
+        print(
+            f"{row['measure']:<100} {row['value']:>14}  {row['target']:<7} "
+            f"{'ok' if row['ok'] else 'over'}"
+        )

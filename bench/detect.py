@@ -67,8 +67,8 @@ SEED = 20251123
 # publishing week) for daily series. A copy is scored up to H periods after its event start.
 K = {"month": 3, "day": 5}
 H = {"month": 12, "day": 20}
-MIN_LEVEL = 20.0      # events start only where the local level is at least this (2x the floor)
-WARMUP = {"month": 14, "day": 20}   # no method judges before this many periods
+MIN_LEVEL = 20.0  # events start only where the local level is at least this (2x the floor)
+WARMUP = {"month": 14, "day": 20}  # no method judges before this many periods
 RESULTS = PROJECT / "bench" / "results" / "detection.json"
 PLOT = PROJECT / "docs" / "img" / "detection_curves.png"
 EVENT_TYPES = ("level_shift", "spike", "drop_to_zero", "missing", "restatement")
@@ -114,49 +114,70 @@ def _restated(old: bytes, new: bytes) -> np.ndarray:
     return restated["period"].to_numpy(int)
 
 
-def robust_step_with(month: dict | None = None, day: dict | None = None,
-                     **overrides: object) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+def robust_step_with(
+    month: dict | None = None, day: dict | None = None, **overrides: object
+) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     """Our detector with some of its defaults changed (``overrides`` for both frequencies,
     ``month`` / ``day`` for one): the operating curve.
 
     The scan is causal (period t uses only periods up to t), so ``until`` lets the benchmark
     stop at the last period it scores."""
-    params = {f: an.default_params(f).model_copy(  # type: ignore[arg-type]
-        update={**overrides, **((month if f == "month" else day) or {})})
-        for f in ("month", "day")}
+    params = {
+        f: an.default_params(f).model_copy(  # type: ignore[arg-type]
+            update={**overrides, **((month if f == "month" else day) or {})}
+        )
+        for f in ("month", "day")
+    }
     return _robust_step(lambda frequency, series: params[frequency])
 
 
-def shipped_robust_step(config_dir: Path | str | None = None
-                        ) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+def shipped_robust_step(
+    config_dir: Path | str | None = None,
+) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     """Our detector as shipped: each series judged with its metric's parameters in
     config/monitors.yaml (``METRIC_OF`` maps a benchmark series to its metric)."""
     cfg = an.load_config(config_dir)
     params = {family: cfg.params(metric) for family, metric in METRIC_OF.items()}
     # A series of no configured metric (a test's hand-made one) gets the frequency's default.
-    return _robust_step(lambda frequency, series: params.get(_family(series))
-                        or cfg.defaults.get(frequency)  # type: ignore[call-overload]
-                        or an.default_params(frequency))  # type: ignore[arg-type]
+    return _robust_step(
+        lambda frequency, series: (
+            params.get(_family(series))
+            or cfg.defaults.get(frequency)  # type: ignore[call-overload]
+            or an.default_params(frequency)
+        )
+    )  # type: ignore[arg-type]
 
 
 SHIPPED = "as shipped: each metric's setting in config/monitors.yaml"
 # The configured metric each benchmark series family is monitored by.
-METRIC_OF = {"cbp_uc": "cbp_uc_encounters", "segob_minors_presented": "segob_minors",
-             "segob_children_returned": "segob_minors", "hhs_uc_daily": "hhs_uc_daily_flows"}
+METRIC_OF = {
+    "cbp_uc": "cbp_uc_encounters",
+    "segob_minors_presented": "segob_minors",
+    "segob_children_returned": "segob_minors",
+    "hhs_uc_daily": "hhs_uc_daily_flows",
+}
 
 
-def _robust_step(params_for: Callable[[str, str], an.DetectorParams]
-                 ) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
-    def detect(values: np.ndarray, old: np.ndarray | None, frequency: str, *,
-               since: int = 0, until: int | None = None,
-               base: tuple[np.ndarray, np.ndarray] | None = None, series: str = ""
-               ) -> tuple[np.ndarray, np.ndarray]:
+def _robust_step(
+    params_for: Callable[[str, str], an.DetectorParams],
+) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    def detect(
+        values: np.ndarray,
+        old: np.ndarray | None,
+        frequency: str,
+        *,
+        since: int = 0,
+        until: int | None = None,
+        base: tuple[np.ndarray, np.ndarray] | None = None,
+        series: str = "",
+    ) -> tuple[np.ndarray, np.ndarray]:
         n = len(values)
         stop = n if until is None else min(n, until + 1)
         result = an.scan(values[:stop], params_for(frequency, series))
         direction = np.zeros(n, dtype=np.int64)
         direction[:stop] = np.where(
-            result.alert, np.where(np.isin(result.kind, ["spike", "level_up"]), 1, -1), 0)
+            result.alert, np.where(np.isin(result.kind, ["spike", "level_up"]), 1, -1), 0
+        )
         onset = np.zeros(n, dtype=bool)
         onset[:stop] = result.onset
         absent = np.isnan(values)
@@ -164,8 +185,12 @@ def _robust_step(params_for: Callable[[str, str], an.DetectorParams]
         later = np.flip(np.cumsum(np.flip(~absent))) > 0
         onset |= absent & np.roll(later, -1) & (np.arange(n) < n - 1)
         if old is not None:
-            onset[_restated(np.ascontiguousarray(old, dtype=float).tobytes(),
-                            np.ascontiguousarray(values, dtype=float).tobytes())] = True
+            onset[
+                _restated(
+                    np.ascontiguousarray(old, dtype=float).tobytes(),
+                    np.ascontiguousarray(values, dtype=float).tobytes(),
+                )
+            ] = True
         return onset, direction
 
     detect.online = True  # type: ignore[attr-defined]
@@ -180,12 +205,14 @@ def _outside(deviation: np.ndarray, limit: np.ndarray) -> tuple[np.ndarray, np.n
     return _onsets(flag)
 
 
-def zscore_with(threshold: float = 3.0,
-                window: int = 14) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+def zscore_with(
+    threshold: float = 3.0, window: int = 14
+) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     """|x - mean| > ``threshold`` SD of the previous ``window`` periods, on the raw values."""
 
-    def detect(values: np.ndarray, old: np.ndarray | None,
-               frequency: str) -> tuple[np.ndarray, np.ndarray]:
+    def detect(
+        values: np.ndarray, old: np.ndarray | None, frequency: str
+    ) -> tuple[np.ndarray, np.ndarray]:
         s = pd.Series(values)
         mean = s.rolling(window, min_periods=window).mean().shift(1)
         sd = s.rolling(window, min_periods=window).std().shift(1)
@@ -194,12 +221,14 @@ def zscore_with(threshold: float = 3.0,
     return detect
 
 
-def pct_of_mean_with(share: float = 0.10,
-                     window: int = 7) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+def pct_of_mean_with(
+    share: float = 0.10, window: int = 7
+) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     """|x - mean| > ``share`` of the mean of the previous ``window`` periods."""
 
-    def detect(values: np.ndarray, old: np.ndarray | None,
-               frequency: str) -> tuple[np.ndarray, np.ndarray]:
+    def detect(
+        values: np.ndarray, old: np.ndarray | None, frequency: str
+    ) -> tuple[np.ndarray, np.ndarray]:
         s = pd.Series(values)
         mean = s.rolling(window, min_periods=window).mean().shift(1).to_numpy()
         return _outside(values - mean, share * np.abs(mean))
@@ -230,10 +259,10 @@ class _SumsL2(BaseCost):
 # ruptures, online: at each period, the last W published periods up to it (24 months / 60
 # publishing days), on log(1 + count), in units of their noise (MAD of period-to-period changes).
 RUPTURES_WINDOW = {"month": 24, "day": 60}
-RUPTURES_RECENT = 3      # a change point at most this many periods old is news at period t
+RUPTURES_RECENT = 3  # a change point at most this many periods old is news at period t
 
 
-RUPTURES_BETAS = (12.0, 8.0, 5.0, 3.0, 2.0, 1.0)   # the penalty sweep (operating curve)
+RUPTURES_BETAS = (12.0, 8.0, 5.0, 3.0, 2.0, 1.0)  # the penalty sweep (operating curve)
 RUPTURES_DEFAULT_BETA = 3.0
 
 
@@ -255,8 +284,8 @@ def _ruptures_flags(window: np.ndarray, betas: Sequence[float]) -> list[int]:
             out.append(0)
             continue
         before = [b for b in bkps if b < recent[0]]
-        reference = z[(before[-1] if before else 0): recent[0]].mean()
-        change = z[recent[-1]:].mean() - reference
+        reference = z[(before[-1] if before else 0) : recent[0]].mean()
+        change = z[recent[-1] :].mean() - reference
         # A newest segment back at the old level is the end of a one-period spike, not news.
         out.append(0 if abs(change) < 1.0 else int(np.sign(change)))
     return out
@@ -280,24 +309,31 @@ def _ruptures_scan(raw: bytes, frequency: str, since: int, stop: int) -> np.ndar
     return flags
 
 
-def ruptures_with(beta: float = RUPTURES_DEFAULT_BETA
-                  ) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+def ruptures_with(
+    beta: float = RUPTURES_DEFAULT_BETA,
+) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     """ruptures' binary segmentation (Binseg, least squares) run online, penalty
     ``beta * log(n)`` (n: the window's length) in noise units squared (``beta`` 2 is BIC's);
     ``beta`` from ``RUPTURES_BETAS``. Online: ``since``/``until``/``base`` let the benchmark compute only the
     periods an injected event can change (before it, the answers are the real series')."""
     column = RUPTURES_BETAS.index(beta)
 
-    def detect(values: np.ndarray, old: np.ndarray | None, frequency: str, *,
-               since: int = 0, until: int | None = None,
-               base: tuple[np.ndarray, np.ndarray] | None = None, series: str = ""
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def detect(
+        values: np.ndarray,
+        old: np.ndarray | None,
+        frequency: str,
+        *,
+        since: int = 0,
+        until: int | None = None,
+        base: tuple[np.ndarray, np.ndarray] | None = None,
+        series: str = "",
+    ) -> tuple[np.ndarray, np.ndarray]:
         n = len(values)
         stop = n if until is None else min(n, until + 1)
         raw = np.ascontiguousarray(values, dtype=float).tobytes()
         flag = _ruptures_scan(raw, frequency, since, stop)[:, column].copy()
         if base is not None and since > 0:
-            flag[:since] = base[1][:since]   # same data up to since - 1: same answers
+            flag[:since] = base[1][:since]  # same data up to since - 1: same answers
         return _onsets(flag)
 
     detect.online = True  # type: ignore[attr-defined]
@@ -309,8 +345,12 @@ zscore_14 = zscore_with(3.0, 14)
 pct10_mean7 = pct_of_mean_with(0.10, 7)
 ruptures_binseg = ruptures_with(RUPTURES_DEFAULT_BETA)
 
-METHODS = [Method("robust_step", robust_step), Method("zscore_14", zscore_14),
-           Method("pct10_mean7", pct10_mean7), Method("ruptures_binseg", ruptures_binseg)]
+METHODS = [
+    Method("robust_step", robust_step),
+    Method("zscore_14", zscore_14),
+    Method("pct10_mean7", pct10_mean7),
+    Method("ruptures_binseg", ruptures_binseg),
+]
 
 
 # --------------------------------------------------------------------------- events
@@ -321,7 +361,7 @@ class Event:
     series: str
     type: str
     start: int
-    size: float = 1.0          # factor (shift, spike), length (zero), relative change (restate)
+    size: float = 1.0  # factor (shift, spike), length (zero), relative change (restate)
     direction: int = 1
     detail: dict = field(default_factory=dict)
 
@@ -344,12 +384,12 @@ class Break:
 
     event_id: str
     series: str
-    direction: str            # up / down (scored), none (negative control), uncertain
+    direction: str  # up / down (scored), none (negative control), uncertain
     mechanism: str
-    period: str               # the first full period (month or day)
-    position: int             # its index in the series
+    period: str  # the first full period (month or day)
+    position: int  # its index in the series
     scored: bool
-    reason: str               # why it is not scored ("" when scored)
+    reason: str  # why it is not scored ("" when scored)
 
     @property
     def window(self) -> tuple[int, int]:
@@ -365,7 +405,7 @@ def load_labels(path: str = str(LABELS)) -> pd.DataFrame:
     return labels
 
 
-_BREAKS: dict[tuple, list[Break]] = {}   # per series (name, span): labels are read once
+_BREAKS: dict[tuple, list[Break]] = {}  # per series (name, span): labels are read once
 
 
 def breaks_for(s: RealSeries, labels: pd.DataFrame | None = None) -> list[Break]:
@@ -373,8 +413,7 @@ def breaks_for(s: RealSeries, labels: pd.DataFrame | None = None) -> list[Break]
     ``*``), placed at the event's first full period (monthly) or the first published day on or
     after its first full day (daily). Events outside the series' span are left out."""
     if labels is None:
-        key = (s.name, s.frequency, len(s.values), str(s.values.index[0]),
-               str(s.values.index[-1]))
+        key = (s.name, s.frequency, len(s.values), str(s.values.index[0]), str(s.values.index[-1]))
         if key not in _BREAKS:
             _BREAKS[key] = breaks_for(s, load_labels())
         return _BREAKS[key]
@@ -382,8 +421,9 @@ def breaks_for(s: RealSeries, labels: pd.DataFrame | None = None) -> list[Break]
     x = s.values.to_numpy(float)
     out: list[Break] = []
     for event_id, rows in labels.groupby("event_id", sort=False):
-        matching = [r for r in rows.itertuples(index=False)
-                    if fnmatch.fnmatchcase(s.name, r.series)]
+        matching = [
+            r for r in rows.itertuples(index=False) if fnmatch.fnmatchcase(s.name, r.series)
+        ]
         if not matching:
             continue
         row = min(matching, key=lambda r: r.series.count("*"))
@@ -396,8 +436,11 @@ def breaks_for(s: RealSeries, labels: pd.DataFrame | None = None) -> list[Break]
             position = int(idx.searchsorted(pd.Timestamp(first)))
         if position < 1 or position >= len(idx) - 1:
             continue
-        level = float(np.nanmedian(x[max(0, position - 4): position - 1])) \
-            if position >= 2 else float("nan")
+        level = (
+            float(np.nanmedian(x[max(0, position - 4) : position - 1]))
+            if position >= 2
+            else float("nan")
+        )
         reason = ""
         if row.expected_direction not in ("up", "down"):
             reason = f"expected direction {row.expected_direction}"
@@ -405,9 +448,18 @@ def breaks_for(s: RealSeries, labels: pd.DataFrame | None = None) -> list[Break]
             reason = f"before the warm-up ({WARMUP[s.frequency]} periods)"
         elif not level >= MIN_LEVEL:
             reason = f"level {level:.0f} before it, under {MIN_LEVEL:.0f} children"
-        out.append(Break(str(event_id), s.name, row.expected_direction, row.mechanism,
-                         str(idx[position].date()) if s.frequency == "day" else first,
-                         position, not reason, reason))
+        out.append(
+            Break(
+                str(event_id),
+                s.name,
+                row.expected_direction,
+                row.mechanism,
+                str(idx[position].date()) if s.frequency == "day" else first,
+                position,
+                not reason,
+                reason,
+            )
+        )
     return out
 
 
@@ -417,7 +469,7 @@ def break_mask(n: int, breaks: Sequence[Break]) -> np.ndarray:
     for b in breaks:
         if b.direction != "none":
             lo, hi = b.window
-            mask[max(lo, 0): hi + 1] = True
+            mask[max(lo, 0) : hi + 1] = True
     return mask
 
 
@@ -428,13 +480,25 @@ def score_breaks(breaks: Sequence[Break], base: tuple[np.ndarray, np.ndarray]) -
     for b in breaks:
         lo, hi = b.window
         want = 1 if b.direction == "up" else -1 if b.direction == "down" else 0
-        hits = [t for t in range(max(lo, 0), min(hi, len(onset) - 1) + 1)
-                if onset[t] and direction[t] == want]
-        rows.append({"event": b.event_id, "series": b.series, "period": b.period,
-                     "direction": b.direction, "mechanism": b.mechanism, "scored": b.scored,
-                     "reason": b.reason, "caught": bool(hits) if b.scored else None,
-                     "delay": hits[0] - b.position if hits and b.scored else None,
-                     "alerts_in_window": int(onset[max(lo, 0): hi + 1].sum())})
+        hits = [
+            t
+            for t in range(max(lo, 0), min(hi, len(onset) - 1) + 1)
+            if onset[t] and direction[t] == want
+        ]
+        rows.append(
+            {
+                "event": b.event_id,
+                "series": b.series,
+                "period": b.period,
+                "direction": b.direction,
+                "mechanism": b.mechanism,
+                "scored": b.scored,
+                "reason": b.reason,
+                "caught": bool(hits) if b.scored else None,
+                "delay": hits[0] - b.position if hits and b.scored else None,
+                "alerts_in_window": int(onset[max(lo, 0) : hi + 1].sum()),
+            }
+        )
     return rows
 
 
@@ -442,8 +506,9 @@ def _local_level(values: np.ndarray) -> np.ndarray:
     return an._nanmedian_rows(an._trailing(values, 3))
 
 
-def plan_events(series: Sequence[RealSeries], rng: np.random.Generator,
-                per_series: dict[str, int] | None = None) -> list[Event]:
+def plan_events(
+    series: Sequence[RealSeries], rng: np.random.Generator, per_series: dict[str, int] | None = None
+) -> list[Event]:
     """Draw the labelled events (deterministic for a given generator state)."""
     plan = per_series or PER_SERIES
     events: list[Event] = []
@@ -454,8 +519,9 @@ def plan_events(series: Sequence[RealSeries], rng: np.random.Generator,
         level = _local_level(x)
         k = K[s.frequency]
         starts = np.arange(WARMUP[s.frequency] + 1, n - k - 1)
-        ok = np.array([not excluded[max(0, t - 1): t + k + 1].any() for t in starts],
-                      dtype=bool) & (level[starts] >= MIN_LEVEL)
+        ok = np.array(
+            [not excluded[max(0, t - 1) : t + k + 1].any() for t in starts], dtype=bool
+        ) & (level[starts] >= MIN_LEVEL)
         candidates = starts[ok]
         if len(candidates) == 0:
             continue
@@ -468,8 +534,9 @@ def plan_events(series: Sequence[RealSeries], rng: np.random.Generator,
                     break
                 t = int(rng.choice(pool))
                 if kind == "level_shift":
-                    ev = Event(s.name, kind, t, float(rng.uniform(1.5, 3.0)),
-                               int(rng.choice([1, -1])))
+                    ev = Event(
+                        s.name, kind, t, float(rng.uniform(1.5, 3.0)), int(rng.choice([1, -1]))
+                    )
                 elif kind == "spike":
                     ev = Event(s.name, kind, t, float(rng.uniform(2.0, 5.0)))
                 elif kind == "drop_to_zero":
@@ -477,8 +544,9 @@ def plan_events(series: Sequence[RealSeries], rng: np.random.Generator,
                 elif kind == "missing":
                     ev = Event(s.name, kind, t, 1.0, 0)
                 else:
-                    ev = Event(s.name, kind, t, float(rng.uniform(0.05, 0.20)),
-                               int(rng.choice([1, -1])))
+                    ev = Event(
+                        s.name, kind, t, float(rng.uniform(0.05, 0.20)), int(rng.choice([1, -1]))
+                    )
                 events.append(ev)
     return events
 
@@ -493,7 +561,7 @@ def inject(values: np.ndarray, event: Event) -> tuple[np.ndarray, np.ndarray | N
     elif event.type == "spike":
         x[t] = np.round(x[t] * event.size)
     elif event.type == "drop_to_zero":
-        x[t: t + int(event.size)] = 0.0
+        x[t : t + int(event.size)] = 0.0
     elif event.type == "missing":
         x[t] = np.nan
     elif event.type == "restatement":
@@ -514,16 +582,23 @@ class Outcome:
     false_onsets: int
 
 
-def score_event(method: Method, s: RealSeries, event: Event,
-                base: tuple[np.ndarray, np.ndarray]) -> Outcome:
+def score_event(
+    method: Method, s: RealSeries, event: Event, base: tuple[np.ndarray, np.ndarray]
+) -> Outcome:
     x = s.values.to_numpy(float)
     injected, old = inject(x, event)
     if getattr(method.detect, "online", False):
         # An online method's answers before the event are those on the real series: only the
         # periods the event can change are computed.
-        onset, direction = method.detect(injected, old, s.frequency, since=event.start,
-                                         until=event.start + H[s.frequency], base=base,
-                                         series=s.name)
+        onset, direction = method.detect(
+            injected,
+            old,
+            s.frequency,
+            since=event.start,
+            until=event.start + H[s.frequency],
+            base=base,
+            series=s.name,
+        )
     else:
         onset, direction = method.detect(injected, old, s.frequency)
     base_onset, base_dir = base
@@ -531,27 +606,33 @@ def score_event(method: Method, s: RealSeries, event: Event,
     attributable[: WARMUP[s.frequency]] = False
     # A shifted series is, after a while, just a bigger or smaller series: score only the
     # event's neighbourhood (its own aftermath up to H periods included).
-    attributable[event.start + H[s.frequency] + 1:] = False
+    attributable[event.start + H[s.frequency] + 1 :] = False
     positions = np.flatnonzero(attributable)
-    in_window = positions[(positions >= event.start)
-                          & (positions <= event.start + K[s.frequency])]
+    in_window = positions[(positions >= event.start) & (positions <= event.start + K[s.frequency])]
     false = len(positions) - len(in_window)
-    return Outcome(event, len(in_window) > 0,
-                   int(in_window[0] - event.start) if len(in_window) else None,
-                   len(in_window), false)
+    return Outcome(
+        event,
+        len(in_window) > 0,
+        int(in_window[0] - event.start) if len(in_window) else None,
+        len(in_window),
+        false,
+    )
 
 
-def natural_alerts(s: RealSeries, base: tuple[np.ndarray, np.ndarray],
-                   breaks: Sequence[Break]) -> dict:
+def natural_alerts(
+    s: RealSeries, base: tuple[np.ndarray, np.ndarray], breaks: Sequence[Break]
+) -> dict:
     """Onsets on the real series after the warm-up and outside its labelled breaks (±1 period
     of each up / down / uncertain break), and the series-years judged."""
     idx = s.values.index
     judged = np.arange(len(idx)) >= WARMUP[s.frequency]
     judged &= ~break_mask(len(idx), breaks)
     onset = base[0] & judged
-    return {"alerts": int(onset.sum()),
-            "years": float(judged.sum() / s.periods_per_year),
-            "periods": [str(p.date()) for p in idx[onset]]}
+    return {
+        "alerts": int(onset.sum()),
+        "years": float(judged.sum() / s.periods_per_year),
+        "periods": [str(p.date()) for p in idx[onset]],
+    }
 
 
 def _family(name: str) -> str:
@@ -575,13 +656,15 @@ def natural_steps(series: Sequence[RealSeries], factor: float = 2.0) -> dict[str
         with np.errstate(invalid="ignore", divide="ignore"):
             up = (x >= factor * base) & (nxt >= factor * base)
             down = (x <= base / factor) & (nxt <= base / factor)
-        judged = (np.arange(len(x)) >= WARMUP[s.frequency]) & ~break_mask(
-            len(x), breaks_for(s))
+        judged = (np.arange(len(x)) >= WARMUP[s.frequency]) & ~break_mask(len(x), breaks_for(s))
         flag = np.where(up, 1, np.where(down, -1, 0)) * (base >= MIN_LEVEL) * judged
         steps += int(_onsets(flag)[0].sum())
         years += float(judged.sum() / s.periods_per_year)
-    return {"steps": steps, "series_years": round(years, 2),
-            "per_series_year": round(steps / years, 3) if years else 0.0}
+    return {
+        "steps": steps,
+        "series_years": round(years, 2),
+        "per_series_year": round(steps / years, 3) if years else 0.0,
+    }
 
 
 def summarise(outcomes: list[Outcome], natural: list[dict], real: list[dict]) -> dict:
@@ -601,16 +684,21 @@ def summarise(outcomes: list[Outcome], natural: list[dict], real: list[dict]) ->
     shifts = [o for o in outcomes if o.event.type == "level_shift"]
     by_type["level_shift_x2_or_more"] = recall([o for o in shifts if o.event.size >= 2])
     by_type["level_shift_x2_or_more_up"] = recall(
-        [o for o in shifts if o.event.size >= 2 and o.event.direction > 0])
+        [o for o in shifts if o.event.size >= 2 and o.event.direction > 0]
+    )
     by_type["level_shift_x2_or_more_down"] = recall(
-        [o for o in shifts if o.event.size >= 2 and o.event.direction < 0])
+        [o for o in shifts if o.event.size >= 2 and o.event.direction < 0]
+    )
     by_type["level_shift_under_x2"] = recall([o for o in shifts if o.event.size < 2])
     by_type["spike_x3_or_more"] = recall(
-        [o for o in outcomes if o.event.type == "spike" and o.event.size >= 3])
+        [o for o in outcomes if o.event.type == "spike" and o.event.size >= 3]
+    )
     by_type["spike_under_x3"] = recall(
-        [o for o in outcomes if o.event.type == "spike" and o.event.size < 3])
-    series_detectable = [o for o in outcomes
-                         if o.event.type in ("level_shift", "spike", "drop_to_zero")]
+        [o for o in outcomes if o.event.type == "spike" and o.event.size < 3]
+    )
+    series_detectable = [
+        o for o in outcomes if o.event.type in ("level_shift", "spike", "drop_to_zero")
+    ]
     by_metric = {}
     for metric in dict.fromkeys(METRIC_OF.values()):
         fams = {f for f, m in METRIC_OF.items() if m == metric}
@@ -619,37 +707,47 @@ def summarise(outcomes: list[Outcome], natural: list[dict], real: list[dict]) ->
         x2 = [o for o in shifts if o.event.size >= 2 and _family(o.event.series) in fams]
         yrs = sum(n["years"] for n in nat)
         by_metric[metric] = {
-            "false_alerts_per_series_year": (round(sum(n["alerts"] for n in nat) / yrs, 3)
-                                             if yrs else None),
+            "false_alerts_per_series_year": (
+                round(sum(n["alerts"] for n in nat) / yrs, 3) if yrs else None
+            ),
             "real_breaks": f"{sum(bool(r['caught']) for r in sc)}/{len(sc)}",
-            "real_break_recall": (round(sum(bool(r["caught"]) for r in sc) / len(sc), 4)
-                                  if sc else None),
-            "recall_x2_shifts": recall(x2)}
+            "real_break_recall": (
+                round(sum(bool(r["caught"]) for r in sc) / len(sc), 4) if sc else None
+            ),
+            "recall_x2_shifts": recall(x2),
+        }
     scored = [r for r in real if r["scored"]]
     caught = [r for r in scored if r["caught"]]
     controls = [r for r in real if r["direction"] == "none"]
     return {
         "real_breaks": {
-            "scored": len(scored), "caught": len(caught),
+            "scored": len(scored),
+            "caught": len(caught),
             "recall": round(len(caught) / len(scored), 4) if scored else None,
-            "median_delay": (float(np.median([r["delay"] for r in caught]))
-                             if caught else None),
-            "by_event": {e: f"{sum(r['caught'] for r in scored if r['event'] == e)}/"
-                            f"{sum(r['event'] == e for r in scored)}"
-                         for e in dict.fromkeys(r["event"] for r in scored)},
-            "missed": [f"{r['event']} {r['series']} {r['period']}" for r in scored
-                       if not r["caught"]],
+            "median_delay": (float(np.median([r["delay"] for r in caught])) if caught else None),
+            "by_event": {
+                e: f"{sum(r['caught'] for r in scored if r['event'] == e)}/"
+                f"{sum(r['event'] == e for r in scored)}"
+                for e in dict.fromkeys(r["event"] for r in scored)
+            },
+            "missed": [
+                f"{r['event']} {r['series']} {r['period']}" for r in scored if not r["caught"]
+            ],
             "negative_controls_alerted": f"{sum(r['alerts_in_window'] > 0 for r in controls)}"
-                                         f"/{len(controls)}",
+            f"/{len(controls)}",
         },
         "false_alerts_per_series_year": round(alerts / years, 3) if years else None,
         "false_alerts": alerts,
         "series_years": round(years, 2),
         "by_metric": by_metric,
         "false_alerts_per_series_year_by_family": {
-            fam: round(sum(n["alerts"] for n in natural if _family(n["series"]) == fam)
-                       / sum(n["years"] for n in natural if _family(n["series"]) == fam), 3)
-            for fam in sorted({_family(n["series"]) for n in natural})},
+            fam: round(
+                sum(n["alerts"] for n in natural if _family(n["series"]) == fam)
+                / sum(n["years"] for n in natural if _family(n["series"]) == fam),
+                3,
+            )
+            for fam in sorted({_family(n["series"]) for n in natural})
+        },
         "injected": {
             "recall": recall(outcomes),
             "recall_x2_shifts": by_type["level_shift_x2_or_more"],
@@ -657,43 +755,63 @@ def summarise(outcomes: list[Outcome], natural: list[dict], real: list[dict]) ->
             "precision": round(tp / (tp + fp), 4) if tp + fp else None,
             "median_delay": float(np.median(delays)) if delays else None,
             "median_delay_by_type": {
-                t: (float(np.median([o.delay for o in detected if o.event.type == t]))
-                    if any(o.event.type == t for o in detected) else None)
-                for t in EVENT_TYPES},
+                t: (
+                    float(np.median([o.delay for o in detected if o.event.type == t]))
+                    if any(o.event.type == t for o in detected)
+                    else None
+                )
+                for t in EVENT_TYPES
+            },
             "recall_by_type": by_type,
             "recall_by_family": {
                 fam: recall([o for o in outcomes if _family(o.event.series) == fam])
-                for fam in sorted({_family(o.event.series) for o in outcomes})},
-            "events": len(outcomes), "true_onsets": tp, "false_onsets": fp,
+                for fam in sorted({_family(o.event.series) for o in outcomes})
+            },
+            "events": len(outcomes),
+            "true_onsets": tp,
+            "false_onsets": fp,
         },
     }
 
 
-def score_method(method: Method, series: Sequence[RealSeries],
-                 events: Sequence[Event], *, detail: bool = True) -> dict:
+def score_method(
+    method: Method, series: Sequence[RealSeries], events: Sequence[Event], *, detail: bool = True
+) -> dict:
     """One method's figures (``summarise``): its alerts on the real history (real breaks and
     false alerts) and on every injected copy."""
     by_name = {s.name: s for s in series}
-    bases = {s.name: (method.detect(s.values.to_numpy(float), None, s.frequency, series=s.name)
-                      if getattr(method.detect, "online", False)
-                      else method.detect(s.values.to_numpy(float), None, s.frequency))
-             for s in series}
+    bases = {
+        s.name: (
+            method.detect(s.values.to_numpy(float), None, s.frequency, series=s.name)
+            if getattr(method.detect, "online", False)
+            else method.detect(s.values.to_numpy(float), None, s.frequency)
+        )
+        for s in series
+    }
     breaks = {s.name: breaks_for(s) for s in series}
     outcomes = [score_event(method, by_name[e.series], e, bases[e.series]) for e in events]
-    natural = [natural_alerts(s, bases[s.name], breaks[s.name]) | {"series": s.name}
-               for s in series]
+    natural = [
+        natural_alerts(s, bases[s.name], breaks[s.name]) | {"series": s.name} for s in series
+    ]
     real = [row for s in series for row in score_breaks(breaks[s.name], bases[s.name])]
     result = summarise(outcomes, natural, real)
     if detail:
         result["natural_alerts_by_series"] = {
-            n["series"]: n["periods"] for n in natural if n["alerts"]}
+            n["series"]: n["periods"] for n in natural if n["alerts"]
+        }
         result["real_breaks_by_series"] = real
     return result
 
 
-def run(series: Sequence[RealSeries] | None = None, *, seed: int = SEED,
-        per_series: dict[str, int] | None = None, methods: Sequence[Method] = METHODS,
-        events: Sequence[Event] | None = None, with_curves: bool = False) -> dict:
+def run(
+    series: Sequence[RealSeries] | None = None,
+    *,
+    seed: int = SEED,
+    per_series: dict[str, int] | None = None,
+    methods: Sequence[Method] = METHODS,
+    events: Sequence[Event] | None = None,
+    with_curves: bool = False,
+) -> dict:
     """The whole benchmark; returns the results (per method) and the run's facts.
 
     ``events`` replaces the drawn events (tests score hand-made ones); ``with_curves`` adds
@@ -704,26 +822,38 @@ def run(series: Sequence[RealSeries] | None = None, *, seed: int = SEED,
     if events is None:
         events = plan_events(all_series, np.random.default_rng(seed), per_series)
     results = {method.name: score_method(method, all_series, events) for method in methods}
-    report = {"results": results, "events": len(events),
-              "natural_x2_steps": natural_steps(all_series),
-              "events_by_type": {t: sum(e.type == t for e in events) for t in EVENT_TYPES},
-              "series": len(all_series), "seed": seed, "window_k": K, "min_level": MIN_LEVEL}
+    report = {
+        "results": results,
+        "events": len(events),
+        "natural_x2_steps": natural_steps(all_series),
+        "events_by_type": {t: sum(e.type == t for e in events) for t in EVENT_TYPES},
+        "series": len(all_series),
+        "seed": seed,
+        "window_k": K,
+        "min_level": MIN_LEVEL,
+    }
     if with_curves:
         report["curves"] = operating_curves(all_series, events)
         if "robust_step" in results:
             # The configuration as shipped (a setting per metric) is a point of our curve too.
             r = results["robust_step"]
-            report["curves"]["robust_step"].append({
-                "setting": SHIPPED, "recall": r["injected"]["recall"],
-                "recall_x2_shifts": r["injected"]["recall_x2_shifts"],
-                "recall_time_series_events": r["injected"]["recall_time_series_events"],
-                "precision": r["injected"]["precision"],
-                "real_break_recall": r["real_breaks"]["recall"],
-                "false_alerts_per_series_year": r["false_alerts_per_series_year"],
-                "by_metric": r["by_metric"]})
+            report["curves"]["robust_step"].append(
+                {
+                    "setting": SHIPPED,
+                    "recall": r["injected"]["recall"],
+                    "recall_x2_shifts": r["injected"]["recall_x2_shifts"],
+                    "recall_time_series_events": r["injected"]["recall_time_series_events"],
+                    "precision": r["injected"]["precision"],
+                    "real_break_recall": r["real_breaks"]["recall"],
+                    "false_alerts_per_series_year": r["false_alerts_per_series_year"],
+                    "by_metric": r["by_metric"],
+                }
+            )
         report["budgets"] = at_budgets(report["curves"])
-        report["chosen"] = {family: (evidence_choice(rows) or {}).get("setting")
-                            for family, rows in report["curves"].items()}
+        report["chosen"] = {
+            family: (evidence_choice(rows) or {}).get("setting")
+            for family, rows in report["curves"].items()
+        }
         report["chosen_by_metric"] = choose_by_metric(report["curves"]["robust_step"])
     report["seconds"] = round(time.perf_counter() - started, 2)
     return report
@@ -732,39 +862,67 @@ def run(series: Sequence[RealSeries] | None = None, *, seed: int = SEED,
 # Each method's operating curve: its knobs turned from quiet to sensitive, the default marked.
 # A target that no setting of any method reaches is a property of the data, not of a knob.
 def _ours_label(t: float, r: float, alone: bool = False) -> str:
-    return (f"threshold {t:g}, x{r:g} at once" if not alone
-            else f"threshold {t:g}, x{r:g} at once in any band (months)")
+    return (
+        f"threshold {t:g}, x{r:g} at once"
+        if not alone
+        else f"threshold {t:g}, x{r:g} at once in any band (months)"
+    )
 
 
 # Our curve has two arms: the band's threshold and the strong ratio turned together (both
 # frequencies), and, for monthly series, a change of x``strong_ratio`` alerting even when the
 # recent noise band is wide (``strong_ratio_alone``). Setting label -> (month, day) overrides.
-_BAND_ARM = ((6.0, 5.0), (5.0, 4.0), (4.5, 3.0), (4.0, 3.0), (3.5, 2.5), (3.0, 2.0),
-             (2.5, 2.0), (2.0, 1.75), (1.5, 1.5), (1.0, 1.5))
+_BAND_ARM = (
+    (6.0, 5.0),
+    (5.0, 4.0),
+    (4.5, 3.0),
+    (4.0, 3.0),
+    (3.5, 2.5),
+    (3.0, 2.0),
+    (2.5, 2.0),
+    (2.0, 1.75),
+    (1.5, 1.5),
+    (1.0, 1.5),
+)
 _ALONE_ARM = ((4.5, 4.0), (4.0, 3.0), (3.5, 3.0), (3.5, 2.5), (3.5, 2.0))
 OURS_SETTINGS: dict[str, tuple[dict, dict]] = {
-    **{_ours_label(t, r): ({"threshold": t, "strong_ratio": r, "strong_ratio_alone": False},
-                           {"threshold": t, "strong_ratio": r, "strong_ratio_alone": False})
-       for t, r in _BAND_ARM},
-    **{_ours_label(t, r, True): ({"threshold": t, "strong_ratio": r, "strong_ratio_alone": True},
-                                 {"threshold": t, "strong_ratio": r,
-                                  "strong_ratio_alone": False})
-       for t, r in _ALONE_ARM},
+    **{
+        _ours_label(t, r): (
+            {"threshold": t, "strong_ratio": r, "strong_ratio_alone": False},
+            {"threshold": t, "strong_ratio": r, "strong_ratio_alone": False},
+        )
+        for t, r in _BAND_ARM
+    },
+    **{
+        _ours_label(t, r, True): (
+            {"threshold": t, "strong_ratio": r, "strong_ratio_alone": True},
+            {"threshold": t, "strong_ratio": r, "strong_ratio_alone": False},
+        )
+        for t, r in _ALONE_ARM
+    },
 }
 CURVES: dict[str, list[tuple[str, Callable[..., tuple[np.ndarray, np.ndarray]]]]] = {
-    "robust_step": [(label, robust_step_with(month=m, day=d))
-                    for label, (m, d) in OURS_SETTINGS.items()],
+    "robust_step": [
+        (label, robust_step_with(month=m, day=d)) for label, (m, d) in OURS_SETTINGS.items()
+    ],
     "zscore_14": [
         (f"threshold {t:g} SD" + (" (default)" if t == 3 else ""), zscore_with(t, 14))
-        for t in (8.0, 6.0, 5.0, 4.0, 3.0, 2.5, 2.0, 1.5, 1.0)],
+        for t in (8.0, 6.0, 5.0, 4.0, 3.0, 2.5, 2.0, 1.5, 1.0)
+    ],
     "pct10_mean7": [
-        (f"{share:.0%} of the mean" + (" (default)" if share == 0.10 else ""),
-         pct_of_mean_with(share, 7))
-        for share in (2.0, 1.0, 0.75, 0.5, 0.3, 0.2, 0.1)],
+        (
+            f"{share:.0%} of the mean" + (" (default)" if share == 0.10 else ""),
+            pct_of_mean_with(share, 7),
+        )
+        for share in (2.0, 1.0, 0.75, 0.5, 0.3, 0.2, 0.1)
+    ],
     "ruptures_binseg": [
-        (f"penalty {beta:g} log n" + (" (default)" if beta == RUPTURES_DEFAULT_BETA else ""),
-         ruptures_with(beta))
-        for beta in RUPTURES_BETAS],
+        (
+            f"penalty {beta:g} log n" + (" (default)" if beta == RUPTURES_DEFAULT_BETA else ""),
+            ruptures_with(beta),
+        )
+        for beta in RUPTURES_BETAS
+    ],
 }
 
 
@@ -775,13 +933,18 @@ def operating_curves(series: Sequence[RealSeries], events: Sequence[Event]) -> d
         rows = []
         for label, detect in settings:
             r = score_method(Method(family, detect), series, events, detail=False)
-            rows.append({"setting": label, "recall": r["injected"]["recall"],
-                         "recall_x2_shifts": r["injected"]["recall_x2_shifts"],
-                         "recall_time_series_events": r["injected"]["recall_time_series_events"],
-                         "precision": r["injected"]["precision"],
-                         "real_break_recall": r["real_breaks"]["recall"],
-                         "false_alerts_per_series_year": r["false_alerts_per_series_year"],
-                         "by_metric": r["by_metric"]})
+            rows.append(
+                {
+                    "setting": label,
+                    "recall": r["injected"]["recall"],
+                    "recall_x2_shifts": r["injected"]["recall_x2_shifts"],
+                    "recall_time_series_events": r["injected"]["recall_time_series_events"],
+                    "precision": r["injected"]["precision"],
+                    "real_break_recall": r["real_breaks"]["recall"],
+                    "false_alerts_per_series_year": r["false_alerts_per_series_year"],
+                    "by_metric": r["by_metric"],
+                }
+            )
         curves[family] = rows
     return curves
 
@@ -793,10 +956,21 @@ FALSE_ALERT_LIMIT = 0.5
 
 def evidence_choice(rows: Sequence[dict], limit: float = FALSE_ALERT_LIMIT) -> dict | None:
     """The setting of one operating curve that the rule above chooses (None if none fits)."""
-    within = [r for r in rows if r["false_alerts_per_series_year"] is not None
-              and r["false_alerts_per_series_year"] <= limit]
-    return max(within, key=lambda r: (r["real_break_recall"] or 0, r["recall_x2_shifts"],
-                                      -r["false_alerts_per_series_year"]), default=None)
+    within = [
+        r
+        for r in rows
+        if r["false_alerts_per_series_year"] is not None
+        and r["false_alerts_per_series_year"] <= limit
+    ]
+    return max(
+        within,
+        key=lambda r: (
+            r["real_break_recall"] or 0,
+            r["recall_x2_shifts"],
+            -r["false_alerts_per_series_year"],
+        ),
+        default=None,
+    )
 
 
 def choose_by_metric(rows: Sequence[dict], config_dir: Path | str | None = None) -> dict:
@@ -806,18 +980,26 @@ def choose_by_metric(rows: Sequence[dict], config_dir: Path | str | None = None)
     cfg = an.load_config(config_dir)
     out = {}
     for metric in dict.fromkeys(METRIC_OF.values()):
-        own = [{"setting": r["setting"], **r["by_metric"][metric]} for r in rows
-               if r["setting"] in OURS_SETTINGS]
+        own = [
+            {"setting": r["setting"], **r["by_metric"][metric]}
+            for r in rows
+            if r["setting"] in OURS_SETTINGS
+        ]
         pick = evidence_choice(own) or min(
-            own, key=lambda r: (r["false_alerts_per_series_year"] is None,
-                                r["false_alerts_per_series_year"] or 0.0))
+            own,
+            key=lambda r: (
+                r["false_alerts_per_series_year"] is None,
+                r["false_alerts_per_series_year"] or 0.0,
+            ),
+        )
         frequency = cfg.metrics[metric].frequency
         overrides = OURS_SETTINGS[pick["setting"]][0 if frequency == "month" else 1]
         shipped = cfg.params(metric)
-        out[metric] = {**pick, "shipped": all(getattr(shipped, k) == v
-                                              for k, v in overrides.items()),
-                       "within_limit": (pick["false_alerts_per_series_year"] or 0.0)
-                       <= FALSE_ALERT_LIMIT}
+        out[metric] = {
+            **pick,
+            "shipped": all(getattr(shipped, k) == v for k, v in overrides.items()),
+            "within_limit": (pick["false_alerts_per_series_year"] or 0.0) <= FALSE_ALERT_LIMIT,
+        }
     return out
 
 
@@ -829,15 +1011,20 @@ def at_budgets(curves: dict, budgets: Sequence[float] = BUDGETS) -> dict:
         out[family] = {}
         for budget in budgets:
             within = [r for r in rows if r["false_alerts_per_series_year"] <= budget]
-            best = max(within, key=lambda r: (r["recall_x2_shifts"],
-                                              -r["false_alerts_per_series_year"]), default=None)
+            best = max(
+                within,
+                key=lambda r: (r["recall_x2_shifts"], -r["false_alerts_per_series_year"]),
+                default=None,
+            )
             out[family][f"{budget:g}"] = {
                 "recall_x2_shifts": best["recall_x2_shifts"] if best else 0.0,
                 "recall": best["recall"] if best else 0.0,
                 "real_break_recall": best["real_break_recall"] if best else None,
-                "false_alerts_per_series_year": (best["false_alerts_per_series_year"]
-                                                 if best else None),
-                "setting": best["setting"] if best else None}
+                "false_alerts_per_series_year": (
+                    best["false_alerts_per_series_year"] if best else None
+                ),
+                "setting": best["setting"] if best else None,
+            }
     return out
 
 
@@ -863,19 +1050,28 @@ def time_all_monitors(root: str | None = None) -> dict:
         if monitor.table not in frames:
             skipped.append(name)
             continue
-        found += an.evaluate_frame(frames[monitor.table], name, monitor, run_at=run_at,
-                                   params=cfg.params(monitor), regimes=cfg.regimes,
-                                   annotate_within_periods=cfg.annotate_within_periods)
+        found += an.evaluate_frame(
+            frames[monitor.table],
+            name,
+            monitor,
+            run_at=run_at,
+            params=cfg.params(monitor),
+            regimes=cfg.regimes,
+            annotate_within_periods=cfg.annotate_within_periods,
+        )
     for name, rule in policy.items():
         if rule.table not in frames:
             skipped.append(name)
             continue
         found += rules.evaluate_rule(frames[rule.table], name, rule, run_at=run_at)
     done = time.perf_counter()
-    return {"seconds_evaluate": round(done - loaded, 3),
-            "seconds_load_real_files": round(loaded - started, 3),
-            "findings": len(found), "series": len({f.series for f in found}),
-            "without_real_figures": skipped}
+    return {
+        "seconds_evaluate": round(done - loaded, 3),
+        "seconds_load_real_files": round(loaded - started, 3),
+        "findings": len(found),
+        "series": len({f.series for f in found}),
+        "without_real_figures": skipped,
+    }
 
 
 # --------------------------------------------------------------------------- report
@@ -887,15 +1083,19 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
 
 def real_breaks_table(report: dict) -> str:
     events = list(next(iter(report["results"].values()))["real_breaks"]["by_event"])
-    rows = [f"{'method':<16} {'caught':>8} {'recall':>6} {'delay':>5} {'false/s-yr':>10} "
-            f"{'controls':>8}  " + "  ".join(f"{e:>18}" for e in events)]
+    rows = [
+        f"{'method':<16} {'caught':>8} {'recall':>6} {'delay':>5} {'false/s-yr':>10} "
+        f"{'controls':>8}  " + "  ".join(f"{e:>18}" for e in events)
+    ]
     for name, r in report["results"].items():
         rb = r["real_breaks"]
         delay = "-" if rb["median_delay"] is None else f"{rb['median_delay']:g}"
-        rows.append(f"{name:<16} {rb['caught']:>3}/{rb['scored']:<4} {_fmt(rb['recall']):>6} "
-                    f"{delay:>5} {_fmt(r['false_alerts_per_series_year']):>10} "
-                    f"{rb['negative_controls_alerted']:>8}  "
-                    + "  ".join(f"{rb['by_event'].get(e, '-'):>18}" for e in events))
+        rows.append(
+            f"{name:<16} {rb['caught']:>3}/{rb['scored']:<4} {_fmt(rb['recall']):>6} "
+            f"{delay:>5} {_fmt(r['false_alerts_per_series_year']):>10} "
+            f"{rb['negative_controls_alerted']:>8}  "
+            + "  ".join(f"{rb['by_event'].get(e, '-'):>18}" for e in events)
+        )
     return "\n".join(rows)
 
 
@@ -903,9 +1103,11 @@ def table(report: dict) -> str:
     rows = ["injected events   recall  x2 shifts  precision  median_delay  recall_ts"]
     for name, r in report["results"].items():
         i = r["injected"]
-        rows.append(f"{name:<16} {_fmt(i['recall']):>7}  {_fmt(i['recall_x2_shifts']):>9}  "
-                    f"{_fmt(i['precision']):>9}  {_fmt(i['median_delay'], '.1f'):>12}  "
-                    f"{_fmt(i['recall_time_series_events']):>9}")
+        rows.append(
+            f"{name:<16} {_fmt(i['recall']):>7}  {_fmt(i['recall_x2_shifts']):>9}  "
+            f"{_fmt(i['precision']):>9}  {_fmt(i['median_delay'], '.1f'):>12}  "
+            f"{_fmt(i['recall_time_series_events']):>9}"
+        )
     rows.append("")
     types = list(next(iter(report["results"].values()))["injected"]["recall_by_type"])
     rows.append("recall by type".ljust(34) + "".join(f"{n:>17}" for n in report["results"]))
@@ -919,14 +1121,17 @@ def table(report: dict) -> str:
 
 
 def budgets_table(report: dict) -> str:
-    rows = [f"{'method':<16} " + "  ".join(f"{'<= ' + b + ' false/s-yr':>36}"
-                                           for b in map(lambda x: f"{x:g}", BUDGETS))]
+    rows = [
+        f"{'method':<16} "
+        + "  ".join(f"{'<= ' + b + ' false/s-yr':>36}" for b in map(lambda x: f"{x:g}", BUDGETS))
+    ]
     for family, at in report["budgets"].items():
         cells = []
         for b in BUDGETS:
             cell = at[f"{b:g}"]
-            cells.append(f"{cell['recall_x2_shifts']:.3f} ({cell['setting'] or 'no setting'})"
-                         .rjust(36))
+            cells.append(
+                f"{cell['recall_x2_shifts']:.3f} ({cell['setting'] or 'no setting'})".rjust(36)
+            )
         rows.append(f"{family:<16} " + "  ".join(cells))
     return "\n".join(rows)
 
@@ -936,43 +1141,61 @@ def target_checks(report: dict, ours: str = "robust_step") -> list[dict]:
     r = report["results"][ours]
     rb = r["real_breaks"]
     checks = [
-        {"target": "real breaks: recall >= 0.9 within one period", "met": rb["recall"] >= 0.9,
-         "value": rb["recall"], "detail": f"{rb['caught']}/{rb['scored']}; missed: "
-                                          f"{', '.join(rb['missed']) or 'none'}"},
-        {"target": "<= 0.5 false alerts per series-year outside the labelled breaks",
-         "met": r["false_alerts_per_series_year"] <= 0.5,
-         "value": r["false_alerts_per_series_year"], "detail": ""},
+        {
+            "target": "real breaks: recall >= 0.9 within one period",
+            "met": rb["recall"] >= 0.9,
+            "value": rb["recall"],
+            "detail": f"{rb['caught']}/{rb['scored']}; missed: {', '.join(rb['missed']) or 'none'}",
+        },
+        {
+            "target": "<= 0.5 false alerts per series-year outside the labelled breaks",
+            "met": r["false_alerts_per_series_year"] <= 0.5,
+            "value": r["false_alerts_per_series_year"],
+            "detail": "",
+        },
     ]
     for metric, pick in report["chosen_by_metric"].items():
-        checks.append({
-            "target": f"{metric}: config ships the setting its figures choose (most real "
-                      f"breaks within {FALSE_ALERT_LIMIT:g} false alerts/series-year)",
-            "met": pick["shipped"], "value": pick["setting"],
-            "detail": f"real breaks {pick['real_breaks']}, false alerts "
-                      f"{pick['false_alerts_per_series_year']}, x2+ shifts "
-                      f"{pick['recall_x2_shifts']}"})
+        checks.append(
+            {
+                "target": f"{metric}: config ships the setting its figures choose (most real "
+                f"breaks within {FALSE_ALERT_LIMIT:g} false alerts/series-year)",
+                "met": pick["shipped"],
+                "value": pick["setting"],
+                "detail": f"real breaks {pick['real_breaks']}, false alerts "
+                f"{pick['false_alerts_per_series_year']}, x2+ shifts "
+                f"{pick['recall_x2_shifts']}",
+            }
+        )
     for b in BUDGETS:
         at = {f: report["budgets"][f][f"{b:g}"]["recall_x2_shifts"] for f in report["budgets"]}
         mine, z = at[ours], at["zscore_14"]
         best_other = max((v, f) for f, v in at.items() if f != ours)
-        checks.append({
-            "target": f"budget {b:g}: x2+ shift recall >= 1.5x zscore_14's and >= every baseline",
-            "met": mine >= 1.5 * z and mine >= best_other[0], "value": mine,
-            "detail": f"ours {mine:.3f}, zscore_14 {z:.3f} (x1.5 = {1.5 * z:.3f}), best "
-                      f"baseline {best_other[1]} {best_other[0]:.3f}"})
+        checks.append(
+            {
+                "target": f"budget {b:g}: x2+ shift recall >= 1.5x zscore_14's and >= every baseline",
+                "met": mine >= 1.5 * z and mine >= best_other[0],
+                "value": mine,
+                "detail": f"ours {mine:.3f}, zscore_14 {z:.3f} (x1.5 = {1.5 * z:.3f}), best "
+                f"baseline {best_other[1]} {best_other[0]:.3f}",
+            }
+        )
     return checks
 
 
 def curves_table(report: dict) -> str:
-    rows = [f"{'method':<16} {'setting':<50} {'recall':>6}  {'x2 shifts':>9}  "
-            f"{'real breaks':>11}  {'false alerts/series-yr':>22}"]
+    rows = [
+        f"{'method':<16} {'setting':<50} {'recall':>6}  {'x2 shifts':>9}  "
+        f"{'real breaks':>11}  {'false alerts/series-yr':>22}"
+    ]
     for family, settings in report["curves"].items():
         for row in settings:
             real = row["real_break_recall"]
-            rows.append(f"{family:<16} {row['setting']:<50} {row['recall']:>6.3f}  "
-                        f"{row['recall_x2_shifts']:>9.3f}  "
-                        f"{'-' if real is None else f'{real:.3f}':>11}  "
-                        f"{row['false_alerts_per_series_year']:>22.3f}")
+            rows.append(
+                f"{family:<16} {row['setting']:<50} {row['recall']:>6.3f}  "
+                f"{row['recall_x2_shifts']:>9.3f}  "
+                f"{'-' if real is None else f'{real:.3f}':>11}  "
+                f"{row['false_alerts_per_series_year']:>22.3f}"
+            )
     return "\n".join(rows)
 
 
@@ -987,24 +1210,37 @@ def plot_curves(report: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
     for family, all_rows in report["curves"].items():
         # Our two arms are drawn apart (the ratio-alone arm dashed); the shipped point is a star.
-        arms = [[r for r in all_rows if r["setting"] != SHIPPED
-                 and "in any band" not in r["setting"]],
-                [r for r in all_rows if "in any band" in r["setting"]]]
+        arms = [
+            [r for r in all_rows if r["setting"] != SHIPPED and "in any band" not in r["setting"]],
+            [r for r in all_rows if "in any band" in r["setting"]],
+        ]
         for ax, key in zip(axes, ("recall_x2_shifts", "real_break_recall")):
             line = None
             for arm, style in zip(arms, ("-", "--")):
                 if not arm:
                     continue
-                line, = ax.plot([r["false_alerts_per_series_year"] for r in arm],
-                                [r[key] or 0 for r in arm], marker="o", ms=3, ls=style,
-                                label=(family if style == "-" else f"{family}, x ratio alone "
-                                       "(months)"),
-                                color=None if line is None else line.get_color())
+                (line,) = ax.plot(
+                    [r["false_alerts_per_series_year"] for r in arm],
+                    [r[key] or 0 for r in arm],
+                    marker="o",
+                    ms=3,
+                    ls=style,
+                    label=(family if style == "-" else f"{family}, x ratio alone (months)"),
+                    color=None if line is None else line.get_color(),
+                )
             shipped = report["results"][family]
-            y = (shipped["injected"]["recall_x2_shifts"] if key == "recall_x2_shifts"
-                 else shipped["real_breaks"]["recall"])
-            ax.plot(shipped["false_alerts_per_series_year"], y or 0, marker="*", ms=12,
-                    color=line.get_color())
+            y = (
+                shipped["injected"]["recall_x2_shifts"]
+                if key == "recall_x2_shifts"
+                else shipped["real_breaks"]["recall"]
+            )
+            ax.plot(
+                shipped["false_alerts_per_series_year"],
+                y or 0,
+                marker="*",
+                ms=12,
+                color=line.get_color(),
+            )
     for ax, title in zip(axes, ("injected shifts of x2 or more", "labelled real policy breaks")):
         for b in BUDGETS:
             ax.axvline(b, color="grey", lw=0.6, ls=":")
@@ -1016,8 +1252,11 @@ def plot_curves(report: dict, path: Path) -> None:
     axes[0].set_ylabel("recall (alert within the window)")
     axes[1].axhline(0.9, color="grey", lw=0.6, ls="--")
     axes[0].legend(loc="lower right", fontsize=8)
-    fig.suptitle("make bench-detect: each method's knobs from quiet to sensitive "
-                 "(star = as shipped; dotted = budgets 0.25, 0.5, 1)", fontsize=9)
+    fig.suptitle(
+        "make bench-detect: each method's knobs from quiet to sensitive "
+        "(star = as shipped; dotted = budgets 0.25, 0.5, 1)",
+        fontsize=9,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -1049,21 +1288,31 @@ def results_file(report: dict) -> dict:
     methods = {}
     for name, r in report["results"].items():
         curve = report.get("curves", {}).get(name, [])
-        default = next((row["setting"] for row in curve if "(default)" in row["setting"]),
-                       "per metric, config/monitors.yaml (see chosen_by_metric)")
+        default = next(
+            (row["setting"] for row in curve if "(default)" in row["setting"]),
+            "per metric, config/monitors.yaml (see chosen_by_metric)",
+        )
         methods[name] = {
             "setting": default,
             "real_breaks": {k: v for k, v in r["real_breaks"].items()},
             "false_alerts_per_series_year": r["false_alerts_per_series_year"],
-            "injected": {k: r["injected"][k] for k in ("recall", "recall_x2_shifts",
-                                                       "precision", "median_delay")},
+            "injected": {
+                k: r["injected"][k]
+                for k in ("recall", "recall_x2_shifts", "precision", "median_delay")
+            },
             "budgets": report.get("budgets", {}).get(name),
         }
-    return {"schema": SCHEMA, "labels": "bench/labels/real_breaks.csv",
-            "events": report["events"], "series": report["series"], "seed": report["seed"],
-            "budgets": list(BUDGETS), "methods": methods,
-            "chosen_by_metric": report.get("chosen_by_metric"),
-            "targets": target_checks(report) if "budgets" in report else []}
+    return {
+        "schema": SCHEMA,
+        "labels": "bench/labels/real_breaks.csv",
+        "events": report["events"],
+        "series": report["series"],
+        "seed": report["seed"],
+        "budgets": list(BUDGETS),
+        "methods": methods,
+        "chosen_by_metric": report.get("chosen_by_metric"),
+        "targets": target_checks(report) if "budgets" in report else [],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1073,36 +1322,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", default=str(PLOT), help="operating curves PNG ('' for none)")
     args = parser.parse_args(argv)
     report = run(real_series(args.data) if args.data else None, with_curves=True)
-    print(f"{report['events']} injected events {report['events_by_type']} on "
-          f"{report['series']} real series, seed {report['seed']}, window K={K}, "
-          f"{report['seconds']} s\n")
+    print(
+        f"{report['events']} injected events {report['events_by_type']} on "
+        f"{report['series']} real series, seed {report['seed']}, window K={K}, "
+        f"{report['seconds']} s\n"
+    )
     print("labelled real breaks (bench/labels/real_breaks.csv), each method at its default:")
     print(real_breaks_table(report))
     print("\n" + table(report))
     steps = report["natural_x2_steps"]
-    print(f"\nthe real history itself steps x2 (2 periods running, outside the labelled "
-          f"breaks) {steps['steps']} times in {steps['series_years']} series-years = "
-          f"{steps['per_series_year']} per series-year")
+    print(
+        f"\nthe real history itself steps x2 (2 periods running, outside the labelled "
+        f"breaks) {steps['steps']} times in {steps['series_years']} series-years = "
+        f"{steps['per_series_year']} per series-year"
+    )
     print("\noperating curves (the same events; each method from quiet to sensitive):")
     print(curves_table(report))
     print("\nrecall on x2+ shifts at each false-alert budget (setting that reaches it):")
     print(budgets_table(report))
     print("\ntargets (robust_step):")
     for check in target_checks(report):
-        print(f"  [{'met' if check['met'] else 'MISSED'}] {check['target']}: "
-              f"{check['value']} {check['detail']}")
+        print(
+            f"  [{'met' if check['met'] else 'MISSED'}] {check['target']}: "
+            f"{check['value']} {check['detail']}"
+        )
     timing = time_all_monitors(args.data)
     report["all_monitors_full_history"] = timing
-    print(f"\nall monitors over the full real history: {timing['seconds_evaluate']} s "
-          f"(+{timing['seconds_load_real_files']} s reading the files), "
-          f"{timing['findings']} findings; no real figures for "
-          f"{', '.join(timing['without_real_figures'])}")
+    print(
+        f"\nall monitors over the full real history: {timing['seconds_evaluate']} s "
+        f"(+{timing['seconds_load_real_files']} s reading the files), "
+        f"{timing['findings']} findings; no real figures for "
+        f"{', '.join(timing['without_real_figures'])}"
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results_file(report), indent=2) + "\n")
     detail = out.with_name(out.stem + "_detail.json")
-    detail.write_text(json.dumps({"meta": {k: v for k, v in report.items() if k != "results"},
-                                  "methods": report["results"]}, indent=2) + "\n")
+    detail.write_text(
+        json.dumps(
+            {
+                "meta": {k: v for k, v in report.items() if k != "results"},
+                "methods": report["results"],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     if args.plot:
         plot_curves(report, Path(args.plot))
     print(f"\nwrote {out}, {detail.name}" + (f" and {args.plot}" if args.plot else ""))

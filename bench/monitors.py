@@ -63,25 +63,47 @@ def measure() -> dict:
 
 def run() -> list[dict]:
     m = measure()
-    history = (f"{m['files']} files, {m['raw_rows']:,} raw rows; {m['evaluated']} series "
-               f"evaluated, {m['findings']} findings recorded")
+    history = (
+        f"{m['files']} files, {m['raw_rows']:,} raw rows; {m['evaluated']} series "
+        f"evaluated, {m['findings']} findings recorded"
+    )
     per = ", ".join(f"{k} {v:.2f}" for k, v in m["seconds"].items())
     rows = [
-        {"measure": f"all monitors over the full history, first run ({history}; {per} s)",
-         "value": f"{m['first']:.2f} s", "target": f"≤ {TARGET_SECONDS:.0f} s",
-         "verdict": "ok" if m["first"] <= TARGET_SECONDS else "over"},
-        {"measure": "all monitors, next run (marks set: the daily steady state)",
-         "value": f"{m['next']:.2f} s", "target": f"≤ {TARGET_SECONDS:.0f} s",
-         "verdict": "ok" if m["next"] <= TARGET_SECONDS else "over"},
-        {"measure": "imports of the monitor task (pandas, numpy, duckdb, monitor modules)",
-         "value": f"{m['imports']:.2f} s", "target": "—", "verdict": "ok"},
-        {"measure": "alerts that first run raises (newest periods only; freshness without an "
-                    "archive manifest, so the monthly sources count as never checked)",
-         "value": str(m["alerts"]), "target": "—", "verdict": "ok"},
+        {
+            "measure": f"all monitors over the full history, first run ({history}; {per} s)",
+            "value": f"{m['first']:.2f} s",
+            "target": f"≤ {TARGET_SECONDS:.0f} s",
+            "verdict": "ok" if m["first"] <= TARGET_SECONDS else "over",
+        },
+        {
+            "measure": "all monitors, next run (marks set: the daily steady state)",
+            "value": f"{m['next']:.2f} s",
+            "target": f"≤ {TARGET_SECONDS:.0f} s",
+            "verdict": "ok" if m["next"] <= TARGET_SECONDS else "over",
+        },
+        {
+            "measure": "imports of the monitor task (pandas, numpy, duckdb, monitor modules)",
+            "value": f"{m['imports']:.2f} s",
+            "target": "—",
+            "verdict": "ok",
+        },
+        {
+            "measure": "alerts that first run raises (newest periods only; freshness without an "
+            "archive manifest, so the monthly sources count as never checked)",
+            "value": str(m["alerts"]),
+            "target": "—",
+            "verdict": "ok",
+        },
     ]
     if m["skipped"]:
-        rows.append({"measure": "metrics/rules skipped: " + "; ".join(m["skipped"]),
-                     "value": str(len(m["skipped"])), "target": "0", "verdict": "over"})
+        rows.append(
+            {
+                "measure": "metrics/rules skipped: " + "; ".join(m["skipped"]),
+                "value": str(len(m["skipped"])),
+                "target": "0",
+                "verdict": "over",
+            }
+        )
     return rows
 
 

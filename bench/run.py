@@ -54,8 +54,13 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[fl
     result_file = log.with_suffix(".rss.json")
     started = time.perf_counter()
     with log.open("w") as out:
-        subprocess.run([sys.executable, "-c", RSS_WRAPPER, str(result_file), *cmd], cwd=cwd,
-                       env=env, stdout=out, stderr=subprocess.STDOUT)
+        subprocess.run(
+            [sys.executable, "-c", RSS_WRAPPER, str(result_file), *cmd],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     seconds = time.perf_counter() - started
     result = json.loads(result_file.read_text())
     LAST_CPU = result["cpu"]
@@ -67,8 +72,10 @@ DEMO_TARGET_SECONDS = 90
 
 
 EXTRA_BENCHES = ("segob_microdata", "cbp_parse", "dbt_build", "monitors", "cosmos_options")
-EXTRA_PROBE = ("import json, runpy, sys; module = runpy.run_path(sys.argv[1]); "
-               "print(json.dumps(module['run'](), default=str))")
+EXTRA_PROBE = (
+    "import json, runpy, sys; module = runpy.run_path(sys.argv[1]); "
+    "print(json.dumps(module['run'](), default=str))"
+)
 
 
 def main() -> int:
@@ -82,48 +89,99 @@ def main() -> int:
     logs = PROJECT / "bench" / "out"
     logs.mkdir(parents=True, exist_ok=True)
     subprocess.run(["git", "clone", "--quiet", str(PROJECT), str(clone)], check=True)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AIRFLOW", "RETURNWATCH", "VIRTUAL_ENV", "UV_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW", "RETURNWATCH", "VIRTUAL_ENV", "UV_"))
+    }
     rows: list[tuple[str, str, str, str]] = []
 
     seconds, _, code = timed(["make", "install"], clone, env, logs / "install.log")
-    rows.append(("install (uv sync from uv.lock, package cache warm)", f"{seconds:.1f} s", "—", _ok(code)))
+    rows.append(
+        ("install (uv sync from uv.lock, package cache warm)", f"{seconds:.1f} s", "—", _ok(code))
+    )
 
     seconds, rss, code = timed(["make", "demo"], clone, env, logs / "demo.log")
     # Wall clock is the target; the CPU time beside it says how much of it was the demo's own
     # work when the machine is shared (a wall clock far above it means waiting for a core).
-    rows.append(("demo after install (make demo)", f"{seconds:.1f} s ({LAST_CPU:.0f} s CPU)",
-                 f"≤ {DEMO_TARGET_SECONDS} s", _verdict(code, seconds <= DEMO_TARGET_SECONDS)))
+    rows.append(
+        (
+            "demo after install (make demo)",
+            f"{seconds:.1f} s ({LAST_CPU:.0f} s CPU)",
+            f"≤ {DEMO_TARGET_SECONDS} s",
+            _verdict(code, seconds <= DEMO_TARGET_SECONDS),
+        )
+    )
     demo_lines = (logs / "demo.log").read_text().count("\n")
-    rows.append(("lines the demo printed (story, alerts, summary)", str(demo_lines), "—", _ok(code)))
+    rows.append(
+        ("lines the demo printed (story, alerts, summary)", str(demo_lines), "—", _ok(code))
+    )
     # All DAG runs share the demo's one process, so this is everything at once, not one task.
-    rows.append(("peak RSS of the demo process (all tasks in one process)", f"{rss:.0f} MB", "—", _ok(code)))
+    rows.append(
+        ("peak RSS of the demo process (all tasks in one process)", f"{rss:.0f} MB", "—", _ok(code))
+    )
 
     task_env = {**env, "RETURNWATCH_DATA_DIR": str(clone / "data")}
     for step in ("validate", "load", "transform", "monitor"):
-        seconds, rss, code = timed([str(clone / ".venv/bin/python"), "bench/task_probe.py", step],
-                                   clone, task_env, logs / f"task-{step}.log")
-        rows.append((f"peak RSS of one task process: {step}", f"{rss:.0f} MB", "≤ 500 MB",
-                     _verdict(code, rss <= 500)))
+        seconds, rss, code = timed(
+            [str(clone / ".venv/bin/python"), "bench/task_probe.py", step],
+            clone,
+            task_env,
+            logs / f"task-{step}.log",
+        )
+        rows.append(
+            (
+                f"peak RSS of one task process: {step}",
+                f"{rss:.0f} MB",
+                "≤ 500 MB",
+                _verdict(code, rss <= 500),
+            )
+        )
 
     seconds, _, code = timed(["make", "demo"], clone, env, logs / "demo-again.log")
-    rows.append(("demo again (nothing new to load)", f"{seconds:.1f} s ({LAST_CPU:.0f} s CPU)",
-                 f"≤ {DEMO_TARGET_SECONDS} s", _verdict(code, seconds <= DEMO_TARGET_SECONDS)))
+    rows.append(
+        (
+            "demo again (nothing new to load)",
+            f"{seconds:.1f} s ({LAST_CPU:.0f} s CPU)",
+            f"≤ {DEMO_TARGET_SECONDS} s",
+            _verdict(code, seconds <= DEMO_TARGET_SECONDS),
+        )
+    )
 
-    probe = subprocess.run([str(clone / ".venv/bin/python"), "-c", PARSE_PROBE, str(clone / "dags")],
-                           cwd=clone, env=env, capture_output=True, text=True)
-    parse = json.loads(probe.stdout.strip().splitlines()[-1]) if probe.returncode == 0 else {"seconds": float("nan"), "dags": 0}
-    rows.append((f"DagBag parse ({parse['dags']} DAGs)", f"{parse['seconds']:.2f} s", "≤ 2 s",
-                 _verdict(probe.returncode, parse["seconds"] <= 2)))
+    probe = subprocess.run(
+        [str(clone / ".venv/bin/python"), "-c", PARSE_PROBE, str(clone / "dags")],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    parse = (
+        json.loads(probe.stdout.strip().splitlines()[-1])
+        if probe.returncode == 0
+        else {"seconds": float("nan"), "dags": 0}
+    )
+    rows.append(
+        (
+            f"DagBag parse ({parse['dags']} DAGs)",
+            f"{parse['seconds']:.2f} s",
+            "≤ 2 s",
+            _verdict(probe.returncode, parse["seconds"] <= 2),
+        )
+    )
 
     # Component benchmarks, each a bench/<name>.py with run() -> rows, run in the fresh clone.
     for name in EXTRA_BENCHES:
         script = clone / "bench" / f"{name}.py"
         if not script.exists():
             continue
-        result = subprocess.run([str(clone / ".venv/bin/python"), "-c", EXTRA_PROBE, str(script)],
-                                cwd=clone, env={**env, "RETURNWATCH_DATA_DIR": str(workdir / name)},
-                                capture_output=True, text=True, timeout=1800)
+        result = subprocess.run(
+            [str(clone / ".venv/bin/python"), "-c", EXTRA_PROBE, str(script)],
+            cwd=clone,
+            env={**env, "RETURNWATCH_DATA_DIR": str(workdir / name)},
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         (logs / f"{name}.log").write_text(result.stdout + result.stderr)
         if result.returncode != 0:
             rows.append((f"{name}", "failed", "—", "FAILED"))
@@ -136,14 +194,22 @@ def main() -> int:
 
     if not args.skip_tests:
         seconds, _, code = timed(["make", "test"], clone, env, logs / "test.log")
-        rows.append(("test suite (make test)", f"{seconds:.0f} s", "CI ≤ 90 min", _verdict(code, seconds <= 5400)))
+        rows.append(
+            (
+                "test suite (make test)",
+                f"{seconds:.0f} s",
+                "CI ≤ 90 min",
+                _verdict(code, seconds <= 5400),
+            )
+        )
 
     # Publish -> Slack latency, measured by the production-stack test inside `make test`.
     from pipeline_latency import LATENCY_FILE, latency_rows
 
     measured = clone / LATENCY_FILE
-    rows += latency_rows(measured if measured.exists() else PROJECT / LATENCY_FILE,
-                         from_this_run=measured.exists())
+    rows += latency_rows(
+        measured if measured.exists() else PROJECT / LATENCY_FILE, from_this_run=measured.exists()
+    )
 
     print_table(rows)
     print(f"\nlogs: {logs}   machine: {os.cpu_count()} cores")

@@ -55,8 +55,11 @@ print(json.dumps(out))
 def scratch_env(name: str) -> Iterator[dict[str, str]]:
     """The environment of a fresh, empty data folder (removed afterwards)."""
     with tempfile.TemporaryDirectory(prefix=f"returnwatch-bench-{name}-") as scratch:
-        env = {**os.environ, "RETURNWATCH_DATA_DIR": str(Path(scratch) / "data"),
-               "PYTHONPATH": str(PROJECT)}
+        env = {
+            **os.environ,
+            "RETURNWATCH_DATA_DIR": str(Path(scratch) / "data"),
+            "PYTHONPATH": str(PROJECT),
+        }
         env.pop("RETURNWATCH_WAREHOUSE", None)
         yield env
 
@@ -65,8 +68,14 @@ def child(code: str, env: dict[str, str], *args: str, timeout: float = 1200) -> 
     """Run ``code`` in a fresh interpreter; its last output line is JSON. Returns it and the
     wall time of the whole process."""
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code, *args], cwd=PROJECT, env=env,
-                         capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     seconds = time.perf_counter() - started
     if out.returncode != 0:
         raise RuntimeError(f"bench step failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")

@@ -45,10 +45,20 @@ open(sys.argv[1], "w").write(json.dumps({"code": code, "peak_kb": peak_kb}))
 sys.exit(code)
 """
 
-POINTS = ["Tijuana, B.C.", "Mexicali, B.C.", "Nogales, Son.", "San Luis Río Colorado, Son.",
-          "Ciudad Juárez, Chih.", "Ojinaga, Chih.", "Piedras Negras, Coah.",
-          "Ciudad Acuña, Coah.", "Nuevo Laredo, Tamps.", "Reynosa, Tamps.", "Matamoros, Tamps.",
-          "Aeropuerto Internacional de la Ciudad de México"]
+POINTS = [
+    "Tijuana, B.C.",
+    "Mexicali, B.C.",
+    "Nogales, Son.",
+    "San Luis Río Colorado, Son.",
+    "Ciudad Juárez, Chih.",
+    "Ojinaga, Chih.",
+    "Piedras Negras, Coah.",
+    "Ciudad Acuña, Coah.",
+    "Nuevo Laredo, Tamps.",
+    "Reynosa, Tamps.",
+    "Matamoros, Tamps.",
+    "Aeropuerto Internacional de la Ciudad de México",
+]
 STATES = ["California", "Arizona", "Nuevo México", "Texas", "Florida", "Georgia", "Illinois"]
 
 
@@ -62,14 +72,16 @@ def generate(path: Path, rows: int = ROWS, year: int = YEAR, seed: int = 2024) -
     dates = pd.Timestamp(year=year, month=1, day=1) + pd.to_timedelta(np.sort(days), unit="D")
     ages = rng.integers(0, 70, rows)
     condition = np.where(ages >= 18, "9", rng.choice(["1", "2"], rows))
-    frame = pd.DataFrame({
-        "FEC_REP": dates.strftime("%d/%m/%Y"),
-        "SEXO": rng.choice(["1", "2"], rows, p=[0.8, 0.2]),
-        "EDA": ages,
-        "ACOM_REP": condition,
-        "EDO_DET": rng.choice(STATES, rows),
-        "PUNT_REP": rng.choice(POINTS, rows),
-    })
+    frame = pd.DataFrame(
+        {
+            "FEC_REP": dates.strftime("%d/%m/%Y"),
+            "SEXO": rng.choice(["1", "2"], rows, p=[0.8, 0.2]),
+            "EDA": ages,
+            "ACOM_REP": condition,
+            "EDO_DET": rng.choice(STATES, rows),
+            "PUNT_REP": rng.choice(POINTS, rows),
+        }
+    )
     frame.to_csv(path, index=False, encoding="latin-1", lineterminator="\r\n")
     return path.stat().st_size
 
@@ -109,16 +121,29 @@ def measure(csv_path: Path, folder: Path) -> dict[str, float | int]:
     for statement in segob.RAW_DDL:
         con.execute(statement)
     result = warehouse.load_file(
-        con, table=segob.MICRODATA_TABLE, frame=frame, source=segob.SOURCE, sha256=sha256,
-        url="bench:generated", vintage=dt.date(YEAR + 1, 2, 7),
-        fetched_at=dt.datetime.now(dt.UTC))
+        con,
+        table=segob.MICRODATA_TABLE,
+        frame=frame,
+        source=segob.SOURCE,
+        sha256=sha256,
+        url="bench:generated",
+        vintage=dt.date(YEAR + 1, 2, 7),
+        fetched_at=dt.datetime.now(dt.UTC),
+    )
     loaded = con.execute(f"SELECT count(*) FROM raw.{segob.MICRODATA_TABLE}").fetchone()[0]
     con.close()
     done = time.perf_counter()
-    return {"import_s": imported - started, "parse_s": parse_done - imported,
-            "handoff_s": handoff_done - parse_done, "load_s": done - handoff_done,
-            "rows": rows, "loaded": loaded, "rows_loaded": result.rows_loaded, "bytes": size,
-            "encoding": encoding}
+    return {
+        "import_s": imported - started,
+        "parse_s": parse_done - imported,
+        "handoff_s": handoff_done - parse_done,
+        "load_s": done - handoff_done,
+        "rows": rows,
+        "loaded": loaded,
+        "rows_loaded": result.rows_loaded,
+        "bytes": size,
+        "encoding": encoding,
+    }
 
 
 def run() -> list[dict[str, object]]:
@@ -128,35 +153,74 @@ def run() -> list[dict[str, object]]:
         csv_path = folder / f"BDSIOMR_PUB_{YEAR}_UPMRIP_GENERATED.csv"
         size = generate(csv_path)
         result_file, rss_file = folder / "result.json", folder / "rss.json"
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            [str(PROJECT / "include"), os.environ.get("PYTHONPATH", "")])}
-        child = [sys.executable, __file__, "--measure", str(csv_path), str(folder),
-                 str(result_file)]
-        subprocess.run([sys.executable, "-c", RSS_WRAPPER, str(rss_file), *child], check=True,
-                       env=env, timeout=300)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                [str(PROJECT / "include"), os.environ.get("PYTHONPATH", "")]
+            ),
+        }
+        child = [
+            sys.executable,
+            __file__,
+            "--measure",
+            str(csv_path),
+            str(folder),
+            str(result_file),
+        ]
+        subprocess.run(
+            [sys.executable, "-c", RSS_WRAPPER, str(rss_file), *child],
+            check=True,
+            env=env,
+            timeout=300,
+        )
         result = json.loads(result_file.read_text())
         peak_mb = json.loads(rss_file.read_text())["peak_kb"] / 1024
     seconds = result["parse_s"] + result["handoff_s"] + result["load_s"]
     assert result["loaded"] == result["rows"] == ROWS, result
     label = f"{ROWS:,} GENERATED events, {size / 1e6:.1f} MB {result['encoding']} CSV"
     return [
-        {"measure": f"segob microdata: parse ({label})", "value": f"{result['parse_s']:.2f} s",
-         "target": "—", "verdict": "—", "seconds": result["parse_s"]},
-        {"measure": "segob microdata: Parquet handoff (as ingest does)",
-         "value": f"{result['handoff_s']:.2f} s", "target": "—", "verdict": "—",
-         "seconds": result["handoff_s"]},
-        {"measure": "segob microdata: load into DuckDB (one transaction)",
-         "value": f"{result['load_s']:.2f} s", "target": "—", "verdict": "—",
-         "seconds": result["load_s"]},
-        {"measure": "segob microdata: parse + load", "value": f"{seconds:.2f} s",
-         "target": f"≤ {TARGET_SECONDS:.0f} s",
-         "verdict": "ok" if seconds <= TARGET_SECONDS else "over", "seconds": seconds},
-        {"measure": "segob microdata: peak RSS of that process (imports included)",
-         "value": f"{peak_mb:.0f} MB", "target": f"≤ {TARGET_MB:.0f} MB",
-         "verdict": "ok" if peak_mb <= TARGET_MB else "over", "mb": peak_mb},
-        {"measure": "segob microdata: imports (not in the target)",
-         "value": f"{result['import_s']:.2f} s", "target": "—", "verdict": "—",
-         "seconds": result["import_s"]},
+        {
+            "measure": f"segob microdata: parse ({label})",
+            "value": f"{result['parse_s']:.2f} s",
+            "target": "—",
+            "verdict": "—",
+            "seconds": result["parse_s"],
+        },
+        {
+            "measure": "segob microdata: Parquet handoff (as ingest does)",
+            "value": f"{result['handoff_s']:.2f} s",
+            "target": "—",
+            "verdict": "—",
+            "seconds": result["handoff_s"],
+        },
+        {
+            "measure": "segob microdata: load into DuckDB (one transaction)",
+            "value": f"{result['load_s']:.2f} s",
+            "target": "—",
+            "verdict": "—",
+            "seconds": result["load_s"],
+        },
+        {
+            "measure": "segob microdata: parse + load",
+            "value": f"{seconds:.2f} s",
+            "target": f"≤ {TARGET_SECONDS:.0f} s",
+            "verdict": "ok" if seconds <= TARGET_SECONDS else "over",
+            "seconds": seconds,
+        },
+        {
+            "measure": "segob microdata: peak RSS of that process (imports included)",
+            "value": f"{peak_mb:.0f} MB",
+            "target": f"≤ {TARGET_MB:.0f} MB",
+            "verdict": "ok" if peak_mb <= TARGET_MB else "over",
+            "mb": peak_mb,
+        },
+        {
+            "measure": "segob microdata: imports (not in the target)",
+            "value": f"{result['import_s']:.2f} s",
+            "target": "—",
+            "verdict": "—",
+            "seconds": result["import_s"],
+        },
     ]
 
 

@@ -28,9 +28,15 @@ def newest_fetch() -> dict:
     from returnwatch.archive import Archive
 
     entry = Archive().latest_file("hhs_uc_daily")
-    return {"source": "hhs_uc_daily", "outcome": "new", "is_new": True, "sha256": entry.sha256,
-            "url": entry.url, "vintage": entry.vintage.isoformat(),
-            "fetched_at": entry.fetched_at.isoformat()}
+    return {
+        "source": "hhs_uc_daily",
+        "outcome": "new",
+        "is_new": True,
+        "sha256": entry.sha256,
+        "url": entry.url,
+        "vintage": entry.vintage.isoformat(),
+        "fetched_at": entry.fetched_at.isoformat(),
+    }
 
 
 def main(step: str) -> None:

@@ -46,5 +46,6 @@ one alert. Once the parser is fixed, `returnwatch backfill` over its period load
 
 
 # Schedules are UTC (publishing calendars, in the publisher's time zone, are the monitor's).
-dag = files_dag(source=SOURCE, cron="0 14 * * *", tags=["cbp", "monthly"], doc_md=DOC,
-                outlet=RAW_CBP_ENCOUNTERS)
+dag = files_dag(
+    source=SOURCE, cron="0 14 * * *", tags=["cbp", "monthly"], doc_md=DOC, outlet=RAW_CBP_ENCOUNTERS
+)

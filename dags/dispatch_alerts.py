@@ -48,8 +48,11 @@ the watchdog does not stop delivery: the alerts go out, then the task fails and 
     # Measured: a dispatch with nothing due ~1 s, with Slack posts and charts ~3-5 s; the
     # lock wait is at most 180 s (alerts/dispatch.py). A run never overlaps the next one.
     dagrun_timeout=DAGRUN_TIMEOUTS["dispatch_alerts"],
-    default_args={**DEFAULT_ARGS, "retries": 0,
-                  "execution_timeout": dt.timedelta(minutes=4, seconds=30)},
+    default_args={
+        **DEFAULT_ARGS,
+        "retries": 0,
+        "execution_timeout": dt.timedelta(minutes=4, seconds=30),
+    },
     tags=["alerts", "watchdog", "ops"],
     doc_md=ui_links(DOC),  # runbook links lead to the plugin's copy in the UI
 )

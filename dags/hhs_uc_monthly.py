@@ -41,5 +41,6 @@ fixed, `returnwatch backfill` over its period loads it ([backfill](docs/runbook.
 
 
 # Schedules are UTC (publishing calendars, in the publisher's time zone, are the monitor's).
-dag = files_dag(source=SOURCE, cron="0 13 * * 1", tags=["hhs", "monthly"], doc_md=DOC,
-                outlet=RAW_HHS_UC_MONTHLY)
+dag = files_dag(
+    source=SOURCE, cron="0 13 * * 1", tags=["hhs", "monthly"], doc_md=DOC, outlet=RAW_HHS_UC_MONTHLY
+)

@@ -62,8 +62,9 @@ leaves the previous snapshot in place; clear it to retry.
 @dag(
     dag_id="monitor",
     # Airflow's asset-or-time schedule: the marts changed, or the daily cron.
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 16 * * *", timezone="UTC"),
-                                 assets=MARTS),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 16 * * *", timezone="UTC"), assets=MARTS
+    ),
     # Before the oldest history the replay holds: the demo replays March 2021 through the real
     # DAG (Airflow creates no task for a logical date before start_date); catchup is off.
     start_date=pendulum.datetime(2017, 1, 1, tz="UTC"),

@@ -46,5 +46,10 @@ one alert. Once the parser is fixed, `returnwatch backfill` over its period load
 
 
 # Schedules are UTC (publishing calendars, in the publisher's time zone, are the monitor's).
-dag = files_dag(source=SOURCE, cron="30 14 * * *", tags=["segob", "mexico", "monthly"], doc_md=DOC,
-                outlet=RAW_SEGOB_BULLETIN)
+dag = files_dag(
+    source=SOURCE,
+    cron="30 14 * * *",
+    tags=["segob", "mexico", "monthly"],
+    doc_md=DOC,
+    outlet=RAW_SEGOB_BULLETIN,
+)

@@ -50,8 +50,7 @@ with DAG(
     max_active_runs=1,
     dagrun_timeout=DAGRUN_TIMEOUTS["transform"],
     # The dbt build runs inside one task (dbt_producer_watcher): its own, longer timeout.
-    default_args={**DEFAULT_ARGS, "pool": WAREHOUSE_POOL,
-                  "execution_timeout": DBT_BUILD_TIMEOUT},
+    default_args={**DEFAULT_ARGS, "pool": WAREHOUSE_POOL, "execution_timeout": DBT_BUILD_TIMEOUT},
     tags=["transform", "dbt", "warehouse"],
     doc_md=ui_links(DOC),  # runbook links lead to the plugin's copy in the UI
 ):

@@ -23,8 +23,12 @@ VINTAGE = dt.date(2025, 6, 17)
 
 
 def store(archive: Archive, content: bytes, **overrides: object) -> ManifestEntry:
-    kwargs: dict[str, object] = {"fetched_at": FETCHED, "run_at": RUN, "vintage": VINTAGE,
-                                 "content_type": "text/csv; charset=utf-8"}
+    kwargs: dict[str, object] = {
+        "fetched_at": FETCHED,
+        "run_at": RUN,
+        "vintage": VINTAGE,
+        "content_type": "text/csv; charset=utf-8",
+    }
     kwargs.update(overrides)
     return archive.store(SOURCE, URL, content, **kwargs)  # type: ignore[arg-type]
 
@@ -87,8 +91,9 @@ def test_ext_from_content_type_url_or_default(tmp_path: Path) -> None:
     assert store(archive, b"1", content_type=None).ext == ".csv"  # from the URL's rows.csv
     assert store(archive, b"2", content_type="application/x-unknown-thing").ext == ".csv"
     assert store(archive, b"3", ext="xlsx").ext == ".xlsx"
-    odd = archive.store(SOURCE, "https://example.org/download", b"4", fetched_at=FETCHED,
-                        run_at=RUN, vintage=None)
+    odd = archive.store(
+        SOURCE, "https://example.org/download", b"4", fetched_at=FETCHED, run_at=RUN, vintage=None
+    )
     assert odd.ext == ".bin"
 
 
@@ -139,8 +144,9 @@ def test_not_modified_points_at_the_file_of_its_own_url(tmp_path: Path) -> None:
     # point at the 2024 workbook fetched after it.
     archive = Archive(tmp_path)
     url_2019, url_2024 = URL + "?year=2019", URL + "?year=2024"
-    first = archive.store(SOURCE, url_2019, b"2019\n", fetched_at=FETCHED, run_at=RUN,
-                          vintage=VINTAGE)
+    first = archive.store(
+        SOURCE, url_2019, b"2019\n", fetched_at=FETCHED, run_at=RUN, vintage=VINTAGE
+    )
     archive.store(SOURCE, url_2024, b"2024\n", fetched_at=FETCHED, run_at=RUN, vintage=VINTAGE)
     entry = archive.record_not_modified(SOURCE, url_2019, fetched_at=FETCHED, run_at=RUN)
     assert entry.sha256 == first.sha256 and entry.url == url_2019
@@ -149,10 +155,20 @@ def test_not_modified_points_at_the_file_of_its_own_url(tmp_path: Path) -> None:
 def test_record_failure_has_no_file(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
     stored = store(archive, b"x\n")
-    failed = archive.record_failure(SOURCE, URL, fetched_at=FETCHED, run_at=RUN,
-                                    error="timeout: no answer within 30 s", http_status=None)
-    assert (failed.outcome, failed.sha256, failed.path, failed.vintage) == ("failed", None, None,
-                                                                           None)
+    failed = archive.record_failure(
+        SOURCE,
+        URL,
+        fetched_at=FETCHED,
+        run_at=RUN,
+        error="timeout: no answer within 30 s",
+        http_status=None,
+    )
+    assert (failed.outcome, failed.sha256, failed.path, failed.vintage) == (
+        "failed",
+        None,
+        None,
+        None,
+    )
     assert archive.entries(SOURCE)[-1] == failed
     assert archive.latest_file(SOURCE) == stored
     with pytest.raises(ArchiveError, match="no file"):
@@ -172,8 +188,12 @@ def test_manual_store(tmp_path: Path) -> None:
 
 
 def test_entry_json_round_trip_and_forward_compatibility(tmp_path: Path) -> None:
-    entry = store(Archive(tmp_path), b"x\n", etag='"e"', run_at=dt.datetime(
-        2025, 6, 17, 10, tzinfo=dt.timezone(dt.timedelta(hours=-4))))
+    entry = store(
+        Archive(tmp_path),
+        b"x\n",
+        etag='"e"',
+        run_at=dt.datetime(2025, 6, 17, 10, tzinfo=dt.timezone(dt.timedelta(hours=-4))),
+    )
     assert ManifestEntry.from_json(entry.to_json()) == entry
     row = json.loads(entry.to_json())
     row["added_by_a_newer_version"] = 1
@@ -257,25 +277,32 @@ def test_concurrent_threads_lose_no_rows(tmp_path: Path) -> None:
 def test_a_refusal_is_a_verdict_row_on_a_kept_file_not_a_check(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
     page = store(archive, b"<html>maintenance</html>", content_type="text/html")
-    refusal = archive.record_refusal(SOURCE, page.sha256, url=URL, run_at=RUN,
-                                     error="layout_changed: an HTML page")
+    refusal = archive.record_refusal(
+        SOURCE, page.sha256, url=URL, run_at=RUN, error="layout_changed: an HTML page"
+    )
     assert (refusal.outcome, refusal.sha256, refusal.size, refusal.ext) == (
-        "refused", page.sha256, page.size, ".html")
+        "refused",
+        page.sha256,
+        page.size,
+        ".html",
+    )
     # Checks (what freshness counts) are unchanged; the verdict is listed on its own.
     assert [e.outcome for e in archive.entries(SOURCE)] == ["new"]
     assert archive.refusals(SOURCE) == [refusal]
-    assert [e.outcome for e in archive.entries(SOURCE, include_refusals=True)] == [
-        "new", "refused"]
+    assert [e.outcome for e in archive.entries(SOURCE, include_refusals=True)] == ["new", "refused"]
     # The same bytes again are still "unchanged", and a 304 still points at the check's row.
     assert store(archive, b"<html>maintenance</html>").outcome == "unchanged"
-    assert archive.record_not_modified(SOURCE, URL, fetched_at=FETCHED,
-                                       run_at=RUN).sha256 == page.sha256
+    assert (
+        archive.record_not_modified(SOURCE, URL, fetched_at=FETCHED, run_at=RUN).sha256
+        == page.sha256
+    )
     with pytest.raises(ArchiveError, match="no such file"):
         archive.record_refusal(SOURCE, "0" * 64, url=URL, run_at=RUN, error="x")
 
 
 def test_temporary_files_of_a_killed_writer_are_removed_by_the_next_write(
-        tmp_path: Path, monkeypatch) -> None:
+    tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.setattr(archive_module, "_SWEPT", set())
     shard = tmp_path / SOURCE / "ab"
     shard.mkdir(parents=True)
@@ -286,13 +313,13 @@ def test_temporary_files_of_a_killed_writer_are_removed_by_the_next_write(
     assert blobs(tmp_path) == [tmp_path / entry.path]
 
 
-def test_the_served_name_is_kept_in_the_manifest_and_never_names_the_blob(
-        tmp_path: Path) -> None:
+def test_the_served_name_is_kept_in_the_manifest_and_never_names_the_blob(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
     name = "../../BDSIOMR_PUB_2024_UPMRIP_constructed.csv"  # a label, even when odd
     entry = store(archive, b"FEC_REP,EDA\r\n", served_name=name)
     assert archive.blob_path(entry) == tmp_path / SOURCE / entry.sha256[:2] / (
-        entry.sha256 + entry.ext)
+        entry.sha256 + entry.ext
+    )
     [row] = archive.entries(SOURCE)
     assert row.served_name == name
     # A 304 is the same file: it keeps the name the file was served under.

@@ -73,20 +73,29 @@ def loaded_urls(source: str) -> set[str]:
 
 def warehouse_state() -> dict:
     """Everything a backfill may write, and the snapshot file."""
-    state = {table: query(f"select * from {table} order by all") for table in (
-        "raw.files", "monitor.revisions", "monitor.findings", "monitor.incidents",
-        "monitor.alerts")}
+    state = {
+        table: query(f"select * from {table} order by all")
+        for table in (
+            "raw.files",
+            "monitor.revisions",
+            "monitor.findings",
+            "monitor.incidents",
+            "monitor.alerts",
+        )
+    }
     state["raw rows"] = query("select count(*) from raw.segob_presented_by_nationality")
-    state["marks"] = query("select monitor, series, period, run_id from monitor.judged "
-                           "order by all")
+    state["marks"] = query(
+        "select monitor, series, period, run_id from monitor.judged order by all"
+    )
     snapshot = settings.snapshot_path()
     state["snapshot"] = snapshot.stat().st_mtime_ns if snapshot.exists() else None
     return state
 
 
 def no_alerts() -> bool:
-    return query("select count(*) from monitor.alerts") == [(0,)] and \
-        query("select count(*) from monitor.incidents") == [(0,)]
+    return query("select count(*) from monitor.alerts") == [(0,)] and query(
+        "select count(*) from monitor.incidents"
+    ) == [(0,)]
 
 
 # --------------------------------------------------------------------------- SEGOB, one year
@@ -102,9 +111,16 @@ def segob_2019(mirror) -> SimpleNamespace:
     months = query("select min(month), max(month) from raw.segob_presented_by_nationality")
     after_first = warehouse_state()
     second = run(SEGOB, *YEAR_2019, "--no-transform")
-    return SimpleNamespace(dry=dry, archived_after_dry_run=archived_after_dry_run, first=first,
-                           loaded=loaded, months=months, after_first=after_first,
-                           second=second, after_second=warehouse_state())
+    return SimpleNamespace(
+        dry=dry,
+        archived_after_dry_run=archived_after_dry_run,
+        first=first,
+        loaded=loaded,
+        months=months,
+        after_first=after_first,
+        second=second,
+        after_second=warehouse_state(),
+    )
 
 
 def test_a_dry_run_lists_the_files_in_range_and_fetches_nothing(segob_2019) -> None:
@@ -120,7 +136,10 @@ def test_a_segob_range_loads_exactly_its_files(segob_2019) -> None:
     # The bulletin's three tables of 2019 and nothing else (the site lists 2018-2025).
     assert {url.rsplit("/", 2)[-2] for url in segob_2019.loaded} == {"Cuadros2019"}
     assert {url.rsplit("/", 1)[-1] for url in segob_2019.loaded} == {
-        "cuadro3.1.1.xls", "cuadro3.1.3.xls", "cuadro3.2.4.xls"}
+        "cuadro3.1.1.xls",
+        "cuadro3.1.3.xls",
+        "cuadro3.2.4.xls",
+    }
     assert segob_2019.months == [(dt.date(2019, 1, 1), dt.date(2019, 12, 1))]
     assert "3 fetched, 3 new, 0 unchanged, 0 failed" in first.output
     assert "dbt: skipped (--no-transform)" in first.output
@@ -162,22 +181,31 @@ def cbp_restated(mirror, cbp_history) -> Result:
 def test_a_cbp_range_loads_exactly_its_files(cbp_history, cbp_restated) -> None:
     assert cbp_history.result.exit_code == 0, cbp_history.result.output
     assert {u.rsplit("/", 1)[-1] for u in cbp_history.loaded} == {
-        "nationwide-encounters-fy20-fy21-jan-aor.csv"}
+        "nationwide-encounters-fy20-fy21-jan-aor.csv"
+    }
     assert cbp_restated.exit_code == 0, cbp_restated.output
     # The page lists the FY22-FY25 window too; it holds no month of FY2021.
     assert "1 file(s) in range of 2 listed" in cbp_restated.output
     assert {u.rsplit("/", 1)[-1] for u in loaded_urls(CBP)} == {
-        "nationwide-encounters-fy20-fy21-jan-aor.csv", "nationwide-encounters-fy21-fy24-aor.csv"}
+        "nationwide-encounters-fy20-fy21-jan-aor.csv",
+        "nationwide-encounters-fy21-fy24-aor.csv",
+    }
 
 
 def test_the_marts_are_rebuilt_once_and_published(cbp_history) -> None:
     output = cbp_history.result.output
     assert output.count("dbt build passed") == 1 and "snapshot published" in output
     # The marts hold what both backfills loaded (SEGOB's without a build of its own).
-    assert query("select count(*) from marts.inm_minor_returns_monthly where month "
-                 "between '2019-01-01' and '2019-12-01'")[0][0] > 0
+    assert (
+        query(
+            "select count(*) from marts.inm_minor_returns_monthly where month "
+            "between '2019-01-01' and '2019-12-01'"
+        )[0][0]
+        > 0
+    )
     assert query("select max(month) from marts.cbp_uc_encounters_monthly") == [
-        (dt.date(2021, 1, 1),)]
+        (dt.date(2021, 1, 1),)
+    ]
     assert settings.snapshot_path().exists()
 
 
@@ -185,7 +213,8 @@ def test_what_a_monitor_run_would_alert_on_is_recorded_as_info(cbp_history) -> N
     # January 2021, the newest month then: a monitor run would open incidents for these.
     would_page = query(
         "select kind, details->>'severity_found' from monitor.findings "
-        "where period = '2021-01' and details->>'history' is null and details->>'backfill'")
+        "where period = '2021-01' and details->>'history' is null and details->>'backfill'"
+    )
     # January 2021 is a contested period for the rule and the figures' severity policy caps
     # CBP encounter changes at warning: nothing on this history is critical any more.
     assert {severity for _, severity in would_page} == {"warning"}
@@ -196,8 +225,7 @@ def test_what_a_monitor_run_would_alert_on_is_recorded_as_info(cbp_history) -> N
 
 def test_restatements_are_judged_before_a_monitor_run_could_page(cbp_restated) -> None:
     assert "19 figure(s) revised" in cbp_restated.output
-    [(recorded,)] = query("select max(detected_at) from monitor.revisions where source = ?",
-                          [CBP])
+    [(recorded,)] = query("select max(detected_at) from monitor.revisions where source = ?", [CBP])
     [(mark,)] = query("select period from monitor.judged where monitor = 'revision'")
     # The revision monitor judges only restatements recorded after its mark: none of these.
     assert dt.datetime.fromisoformat(mark) >= recorded
@@ -235,8 +263,11 @@ def test_a_broken_file_fails_alone_and_is_named(broken_2020) -> None:
 def test_a_broken_file_is_archived_and_nothing_of_it_is_loaded(broken_2020) -> None:
     names = {u.rsplit("/", 1)[-1] for u in broken_2020.after_broken if "Cuadros2020" in u}
     assert names == {"cuadro3.1.3.xls", "cuadro3.2.4.xls"}  # the two good files of 2020
-    [bad] = [e for e in Archive().entries(SEGOB)
-             if e.url.endswith("2020/Cuadros2020/cuadro3.1.1.xls") and e.outcome == "new"][:1]
+    [bad] = [
+        e
+        for e in Archive().entries(SEGOB)
+        if e.url.endswith("2020/Cuadros2020/cuadro3.1.1.xls") and e.outcome == "new"
+    ][:1]
     assert b"Ene." in Archive().read(bad.sha256, SEGOB)  # the bytes as served, kept
     assert query("select count(*) from raw.files where sha256 = ?", [bad.sha256]) == [(0,)]
     # No ops alert: the person running the backfill has the error in front of them.
@@ -267,9 +298,12 @@ def test_it_waits_for_another_writers_lock(segob_2019) -> None:
     """A DAG task holding the warehouse (here: another process) delays the backfill; it does
     not fail it, as DAG tasks wait for each other."""
     hold_seconds = 3.0
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(settings.warehouse_path()),
-                               str(hold_seconds)], stdout=subprocess.PIPE, text=True,
-                              start_new_session=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(settings.warehouse_path()), str(hold_seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert holder.stdout is not None
         ready, _, _ = select.select([holder.stdout], [], [], 60)  # bounded: never hang here
@@ -298,19 +332,26 @@ def test_a_terminal_gets_a_progress_bar_and_then_one_line_per_file(segob_2019) -
     text = out.getvalue()
     assert "\r" in text and "3/3" in text  # the bar, redrawn in place, with its position
     lines = [line for line in text.splitlines() if line.startswith("[")]
-    assert [line.split()[:2] for line in lines] == [["[1/3]", "unchanged"], ["[2/3]", "unchanged"],
-                                                    ["[3/3]", "unchanged"]]
+    assert [line.split()[:2] for line in lines] == [
+        ["[1/3]", "unchanged"],
+        ["[2/3]", "unchanged"],
+        ["[3/3]", "unchanged"],
+    ]
 
 
 # --------------------------------------------------------------------------- periods
 
 
-@pytest.mark.parametrize(("period", "span"), [
-    ("2019", (dt.date(2019, 1, 1), dt.date(2019, 12, 31))),                  # SEGOB year
-    ("FY2021", (dt.date(2020, 10, 1), dt.date(2021, 9, 30))),                # HHS page
-    ("FY2021-FY2024", (dt.date(2020, 10, 1), dt.date(2024, 9, 30))),         # CBP window
-    (None, None), ("2019-S1", None),
-])
+@pytest.mark.parametrize(
+    ("period", "span"),
+    [
+        ("2019", (dt.date(2019, 1, 1), dt.date(2019, 12, 31))),  # SEGOB year
+        ("FY2021", (dt.date(2020, 10, 1), dt.date(2021, 9, 30))),  # HHS page
+        ("FY2021-FY2024", (dt.date(2020, 10, 1), dt.date(2024, 9, 30))),  # CBP window
+        (None, None),
+        ("2019-S1", None),
+    ],
+)
 def test_the_days_a_file_covers(period, span) -> None:
     assert backfill.period_span(period) == span
 
@@ -323,8 +364,9 @@ def test_a_file_is_in_range_when_its_period_overlaps_it() -> None:
 
 
 def test_an_empty_range_is_refused() -> None:
-    result = CliRunner().invoke(main, ["backfill", SEGOB, "--from", "2020-01-02",
-                                       "--to", "2020-01-01"])
+    result = CliRunner().invoke(
+        main, ["backfill", SEGOB, "--from", "2020-01-02", "--to", "2020-01-01"]
+    )
     assert result.exit_code == 2 and "is after --to" in result.output
 
 
@@ -336,8 +378,9 @@ def test_help_says_where_it_runs_on_a_deployment() -> None:
 # --------------------------------------------------------------------------- a parser crash
 
 
-def test_a_parser_crash_fails_its_file_and_the_backfill_goes_on(data_dir, real_hhs_bytes,
-                                                                 tmp_path) -> None:
+def test_a_parser_crash_fails_its_file_and_the_backfill_goes_on(
+    data_dir, real_hhs_bytes, tmp_path
+) -> None:
     """An exception from inside a parser (here the struct.error a damaged workbook raised) is
     that file's refusal; the next file of the plan still loads."""
     import struct
@@ -351,26 +394,38 @@ def test_a_parser_crash_fails_its_file_and_the_backfill_goes_on(data_dir, real_h
     for name, body in (("damaged.csv", damaged), ("good.csv", real_hhs_bytes)):
         path = tmp_path / name
         path.write_bytes(body)
-        entry = Archive().store_manual("hhs_uc_daily", path, vintage=run_at.date(),
-                                       run_at=run_at)
+        entry = Archive().store_manual("hhs_uc_daily", path, vintage=run_at.date(), run_at=run_at)
         fetched[f"https://example.gov/{name}"] = {
-            "source": "hhs_uc_daily", "kind": "export_csv", "outcome": entry.outcome,
-            "is_new": True, "sha256": entry.sha256, "url": f"https://example.gov/{name}",
-            "vintage": run_at.date().isoformat(), "fetched_at": entry.fetched_at.isoformat()}
+            "source": "hhs_uc_daily",
+            "kind": "export_csv",
+            "outcome": entry.outcome,
+            "is_new": True,
+            "sha256": entry.sha256,
+            "url": f"https://example.gov/{name}",
+            "vintage": run_at.date().isoformat(),
+            "fetched_at": entry.fetched_at.isoformat(),
+        }
     real_parse = hhs.KINDS["export_csv"].parse
 
     def parse(content: bytes, *, file: str):
         if content == damaged:
             raise struct.error("unpack requires a buffer of 8 bytes")
         return real_parse(content, file=file)
+
     original_fetch_link = ingest.fetch_link
     ingest.fetch_link = lambda link, *, run_at: fetched[link["url"]]
     object.__setattr__(hhs.KINDS["export_csv"], "parse", parse)  # FileKind is frozen
     try:
-        results = [backfill.backfill_file({"source": "hhs_uc_daily", "url": url,
-                                           "kind": "export_csv"}, single_file=False,
-                                          loaded=set(), run_at=run_at, run_id="test/backfill")
-                   for url in fetched]
+        results = [
+            backfill.backfill_file(
+                {"source": "hhs_uc_daily", "url": url, "kind": "export_csv"},
+                single_file=False,
+                loaded=set(),
+                run_at=run_at,
+                run_id="test/backfill",
+            )
+            for url in fetched
+        ]
     finally:
         object.__setattr__(hhs.KINDS["export_csv"], "parse", real_parse)
         ingest.fetch_link = original_fetch_link

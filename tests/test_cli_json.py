@@ -44,7 +44,10 @@ def test_every_json_document_follows_the_schema(late_source: str) -> None:  # no
     assert code == document["exit_code"] == 1 and document["healthy"] is False
     hhs = next(s for s in document["sources"] if s["source"] == "hhs_uc_daily")
     assert (hhs["state"], hhs["newest_period"], hhs["expected_period"]) == (
-        "late", "2025-06-10", "2025-06-15")
+        "late",
+        "2025-06-10",
+        "2025-06-15",
+    )
     assert "hhs_uc_daily: late" in document["attention"]
 
     code, document = run_json("summary")
@@ -96,33 +99,59 @@ NOW = dt.datetime(2025, 6, 17, 16, tzinfo=dt.UTC)
 
 def _source(name: str, state: str | None) -> status.SourceStatus:
     return status.SourceStatus(
-        source=name, title=None, calendar="monthly", state=state, newest_period=None,
-        expected_period=None, missed_periods=0, last_new_file_at=None, last_check_at=None,
-        last_check_outcome=None, judged_at=NOW, open_incidents=0, recent_revisions=0)
+        source=name,
+        title=None,
+        calendar="monthly",
+        state=state,
+        newest_period=None,
+        expected_period=None,
+        missed_periods=0,
+        last_new_file_at=None,
+        last_check_at=None,
+        last_check_outcome=None,
+        judged_at=NOW,
+        open_incidents=0,
+        recent_revisions=0,
+    )
 
 
 def _incident(severity: str) -> status.OpenIncident:
     return status.OpenIncident(
-        source="cbp_encounters_monthly", monitor="anomaly", series="s", kind="anomaly_spike",
-        severity=severity, audience="advocates", opened_at=NOW, updated_at=NOW,
-        summary="constructed incident for this test")
+        source="cbp_encounters_monthly",
+        monitor="anomaly",
+        series="s",
+        kind="anomaly_spike",
+        severity=severity,
+        audience="advocates",
+        opened_at=NOW,
+        updated_at=NOW,
+        summary="constructed incident for this test",
+    )
 
 
-HEALTHY = status.Status(sources=[_source("a", "fresh"), _source("b", "fresh")], incidents=[],
-                        revisions=[], revisions_total=0, judged_at=NOW)
+HEALTHY = status.Status(
+    sources=[_source("a", "fresh"), _source("b", "fresh")],
+    incidents=[],
+    revisions=[],
+    revisions_total=0,
+    judged_at=NOW,
+)
 
 
-@pytest.mark.parametrize("change, expected", [
-    ({}, 0),
-    ({"incidents": [_incident("warning")]}, 0),      # a warning is shown, not an emergency
-    ({"incidents": [_incident("critical")]}, 1),
-    ({"sources": [_source("a", "fresh"), _source("b", "late")]}, 1),
-    ({"sources": [_source("a", "fresh"), _source("b", "stopped")]}, 1),
-    ({"sources": [_source("a", "fresh"), _source("b", "no_data")]}, 1),
-    ({"sources": [_source("a", "fresh"), _source("b", "unchecked")]}, 1),
-    ({"sources": [_source("a", "fresh"), _source("b", "a_state_from_a_later_version")]}, 1),
-    ({"sources": [_source("a", "fresh"), _source("b", None)]}, 1),  # never judged
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({}, 0),
+        ({"incidents": [_incident("warning")]}, 0),  # a warning is shown, not an emergency
+        ({"incidents": [_incident("critical")]}, 1),
+        ({"sources": [_source("a", "fresh"), _source("b", "late")]}, 1),
+        ({"sources": [_source("a", "fresh"), _source("b", "stopped")]}, 1),
+        ({"sources": [_source("a", "fresh"), _source("b", "no_data")]}, 1),
+        ({"sources": [_source("a", "fresh"), _source("b", "unchecked")]}, 1),
+        ({"sources": [_source("a", "fresh"), _source("b", "a_state_from_a_later_version")]}, 1),
+        ({"sources": [_source("a", "fresh"), _source("b", None)]}, 1),  # never judged
+    ],
+)
 def test_exit_code_rules(change: dict[str, Any], expected: int) -> None:
     current = dataclasses.replace(HEALTHY, **change)
     assert status.exit_code(current) == expected

@@ -52,9 +52,14 @@ def hhs_cfg(mirror: ReplayMirror, monkeypatch: pytest.MonkeyPatch) -> config.Sou
 
 
 def get(url: str, **overrides: object) -> fetch_module.FetchResult:
-    kwargs: dict[str, object] = {"source": HHS_SOURCE, "allowed_hosts": LOOPBACK,
-                                 "max_bytes": 5_000_000, "timeout": 5.0, "retries": 2,
-                                 "backoff_base": 0.01}
+    kwargs: dict[str, object] = {
+        "source": HHS_SOURCE,
+        "allowed_hosts": LOOPBACK,
+        "max_bytes": 5_000_000,
+        "timeout": 5.0,
+        "retries": 2,
+        "backoff_base": 0.01,
+    }
     kwargs.update(overrides)
     return fetch(url, **kwargs)  # type: ignore[arg-type]
 
@@ -140,7 +145,8 @@ def test_oversize_stops_at_the_cap_and_stores_only_a_failed_row(
         fetch_source(hhs_cfg, archive, run_at=RUN_AT)
     assert str(caught.value) == (
         f"hhs_uc_daily: GET {mirror.base_url(HHS_SOURCE)}{EXPORT} failed: response larger than "
-        "the 5000000-byte cap (stopped at 5000001 bytes)")
+        "the 5000000-byte cap (stopped at 5000001 bytes)"
+    )
     assert blobs(tmp_path) == []
     [row] = archive.entries(HHS_SOURCE)
     assert (row.outcome, row.sha256, row.run_at) == ("failed", None, RUN_AT)
@@ -200,8 +206,11 @@ def test_404_fails_at_once_without_retries() -> None:
     with server, pytest.raises(HTTPStatusError) as caught:
         get(server.url("/gone.csv"), retries=3)
     assert len(server.requests) == 1
-    assert (caught.value.kind, caught.value.status, caught.value.attempts) == ("http_status",
-                                                                               404, 1)
+    assert (caught.value.kind, caught.value.status, caught.value.attempts) == (
+        "http_status",
+        404,
+        1,
+    )
 
 
 def test_timeout_fails_in_bounded_time(mirror: ReplayMirror) -> None:
@@ -230,26 +239,46 @@ def test_empty_200_body_is_an_error(mirror: ReplayMirror) -> None:
 
 
 def test_every_failure_is_a_fetch_error_with_a_kind() -> None:
-    kinds = {cls.kind for cls in (HostNotAllowed, ResponseTooLarge, HTTPStatusError,
-                                  FetchTimeout, FetchConnectionError, EmptyBody,
-                                  ContentEncodingRefused)}
-    assert kinds == {"host_not_allowed", "oversize", "http_status", "timeout", "connection",
-                     "empty_body", "content_encoding"}
+    kinds = {
+        cls.kind
+        for cls in (
+            HostNotAllowed,
+            ResponseTooLarge,
+            HTTPStatusError,
+            FetchTimeout,
+            FetchConnectionError,
+            EmptyBody,
+            ContentEncodingRefused,
+        )
+    }
+    assert kinds == {
+        "host_not_allowed",
+        "oversize",
+        "http_status",
+        "timeout",
+        "connection",
+        "empty_body",
+        "content_encoding",
+    }
     assert all(issubclass(cls, FetchError) for cls in (HostNotAllowed, EmptyBody))
 
 
 def test_credentials_never_reach_the_error_text() -> None:
     with ScriptedServer([Reply(404)]) as server, pytest.raises(HTTPStatusError) as caught:
-        get(server.url("/f.csv?$$app_token=s3cret&accessType=DOWNLOAD").replace(
-            "http://", "http://user:pw@"))
+        get(
+            server.url("/f.csv?$$app_token=s3cret&accessType=DOWNLOAD").replace(
+                "http://", "http://user:pw@"
+            )
+        )
     assert "s3cret" not in str(caught.value) and "pw@" not in str(caught.value)
     assert "accessType=DOWNLOAD" in str(caught.value)
 
 
 def test_mock_transport_can_stand_in_for_the_network() -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=b"a\n"))
-    result = get("https://healthdata.gov/x.csv", allowed_hosts=["healthdata.gov"],
-                 transport=transport)
+    result = get(
+        "https://healthdata.gov/x.csv", allowed_hosts=["healthdata.gov"], transport=transport
+    )
     assert result.content == b"a\n"
 
 
@@ -286,8 +315,9 @@ def test_fetch_source_same_bytes_without_validators_is_unchanged(
     # An archive that holds the file only as a manual copy has no validators for the URL:
     # the check is unconditional, and the same bytes are recognised by their sha256.
     archive = Archive(tmp_path / "archive")
-    archive.store_manual(HHS_SOURCE, elsewhere.blob_path(first), vintage=first.vintage or AS_OF,
-                         run_at=RUN_AT)
+    archive.store_manual(
+        HHS_SOURCE, elsewhere.blob_path(first), vintage=first.vintage or AS_OF, run_at=RUN_AT
+    )
     again = fetch_source(hhs_cfg, archive, run_at=RUN_AT)
     assert again.outcome == "unchanged" and again.http_status == 200
 
@@ -297,8 +327,9 @@ def test_validators_are_per_url_so_a_manual_copy_does_not_hide_them(
 ) -> None:
     archive = Archive(tmp_path)
     first = fetch_source(hhs_cfg, archive, run_at=RUN_AT)
-    archive.store_manual(HHS_SOURCE, archive.blob_path(first), vintage=first.vintage or AS_OF,
-                         run_at=RUN_AT)
+    archive.store_manual(
+        HHS_SOURCE, archive.blob_path(first), vintage=first.vintage or AS_OF, run_at=RUN_AT
+    )
     again = fetch_source(hhs_cfg, archive, run_at=RUN_AT)
     assert again.outcome == "not_modified" and again.sha256 == first.sha256
 
@@ -328,8 +359,11 @@ def test_fetch_source_failure_is_recorded_and_raised(
     with pytest.raises(EmptyBody):
         fetch_source(hhs_cfg, archive, run_at=RUN_AT)
     [row] = archive.entries(HHS_SOURCE)
-    assert (row.outcome, row.http_status, row.error) == ("failed", 200,
-                                                         "empty_body: HTTP 200 with an empty body")
+    assert (row.outcome, row.http_status, row.error) == (
+        "failed",
+        200,
+        "empty_body: HTTP 200 with an empty body",
+    )
     assert "hhs_uc_daily: GET" in caplog.text
 
 
@@ -355,8 +389,15 @@ class RawServer:
 
     MAX_DRIPS = 400
 
-    def __init__(self, head: bytes, body: bytes = b"", *, drip_head: bool = False,
-                 drip_body: bool = False, drip_seconds: float = 0.05) -> None:
+    def __init__(
+        self,
+        head: bytes,
+        body: bytes = b"",
+        *,
+        drip_head: bool = False,
+        drip_body: bool = False,
+        drip_seconds: float = 0.05,
+    ) -> None:
         import threading
 
         self.head, self.body = head, body
@@ -400,7 +441,7 @@ class RawServer:
         for i in range(min(len(data), self.MAX_DRIPS)):
             if self.stopped.wait(self.drip_seconds):
                 return
-            conn.sendall(data[i:i + 1])
+            conn.sendall(data[i : i + 1])
 
 
 def _gzip(data_chunks: Iterator[bytes]) -> bytes:
@@ -450,12 +491,16 @@ def test_a_gzip_bomb_stops_at_the_cap_as_it_is_decoded(gzip_bomb: bytes) -> None
 def test_stacked_or_unknown_encodings_are_refused_before_decoding(gzip_bomb: bytes) -> None:
     twice = _gzip(iter([gzip_bomb]))  # "gzip, gzip": a few kB that expand to 256 MiB
     assert len(twice) < 20_000
-    with RawServer(_head("gzip, gzip", len(twice)), twice) as server, \
-            pytest.raises(ContentEncodingRefused, match="stacked") as caught:
+    with (
+        RawServer(_head("gzip, gzip", len(twice)), twice) as server,
+        pytest.raises(ContentEncodingRefused, match="stacked") as caught,
+    ):
         get(server.url(), retries=0)
     assert caught.value.kind == "content_encoding"
-    with RawServer(_head("br", 3), b"abc") as server, \
-            pytest.raises(ContentEncodingRefused, match="'br'"):
+    with (
+        RawServer(_head("br", 3), b"abc") as server,
+        pytest.raises(ContentEncodingRefused, match="'br'"),
+    ):
         get(server.url(), retries=0)
 
 
@@ -464,8 +509,10 @@ def test_one_honest_gzip_layer_is_decoded() -> None:
     packed = _gzip(iter([body]))
     with RawServer(_head("gzip", len(packed)), packed) as server:
         assert get(server.url(), retries=0).content == body
-    with RawServer(_head("gzip", 10), packed[:10]) as server, \
-            pytest.raises(ContentEncodingRefused, match="ends before"):
+    with (
+        RawServer(_head("gzip", 10), packed[:10]) as server,
+        pytest.raises(ContentEncodingRefused, match="ends before"),
+    ):
         get(server.url(), retries=0)
 
 
@@ -483,7 +530,8 @@ def test_headers_dripped_byte_by_byte_hit_the_header_deadline() -> None:
 
 
 def test_a_body_dripped_byte_by_byte_hits_the_whole_response_deadline(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     body = b"x" * 400
     with RawServer(_head(None, len(body)), body, drip_body=True) as server:
         started = time.monotonic()
@@ -497,13 +545,16 @@ def test_a_body_dripped_byte_by_byte_hits_the_whole_response_deadline(
 def test_a_body_without_length_cut_by_the_deadline_is_not_taken_for_a_whole_file() -> None:
     body = b"x" * 400  # no Content-Length: the body ends when the connection does
     # A byte every 0.3 s: the deadline passes while a read is waiting, not between chunks.
-    with RawServer(_head(None, None), body, drip_body=True, drip_seconds=0.3) as server, \
-            pytest.raises(FetchTimeout, match="longer than 2 s"):
+    with (
+        RawServer(_head(None, None), body, drip_body=True, drip_seconds=0.3) as server,
+        pytest.raises(FetchTimeout, match="longer than 2 s"),
+    ):
         get(server.url(), timeout=0.5, retries=0)
 
 
 def test_a_timeout_or_memory_error_leaves_a_failed_manifest_row(
-        hhs_cfg: config.SourceConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hhs_cfg: config.SourceConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     archive = Archive(tmp_path)
 
     def out_of_memory(*args: object, **kwargs: object) -> None:
@@ -524,11 +575,14 @@ def test_a_timeout_or_memory_error_leaves_a_failed_manifest_row(
     assert last.outcome == "failed" and last.error.startswith("timeout: the response took")
 
 
-@pytest.mark.parametrize("first, hop, words", [
-    ("https://healthdata.gov/x.csv", "http://healthdata.gov/x.csv", "downgrades https to http"),
-    ("https://healthdata.gov/x.csv", "https://healthdata.gov:8443/x.csv", "changes port"),
-    ("http://healthdata.gov/x.csv", "http://healthdata.gov:8080/x.csv", "changes port"),
-])
+@pytest.mark.parametrize(
+    "first, hop, words",
+    [
+        ("https://healthdata.gov/x.csv", "http://healthdata.gov/x.csv", "downgrades https to http"),
+        ("https://healthdata.gov/x.csv", "https://healthdata.gov:8443/x.csv", "changes port"),
+        ("http://healthdata.gov/x.csv", "http://healthdata.gov:8080/x.csv", "changes port"),
+    ],
+)
 def test_redirects_may_not_downgrade_or_change_port(first: str, hop: str, words: str) -> None:
     asked: list[str] = []
 
@@ -547,8 +601,11 @@ def test_an_upgrade_from_http_to_https_is_followed() -> None:
             return httpx.Response(301, headers={"Location": "https://healthdata.gov/x.csv"})
         return httpx.Response(200, content=b"a\n")
 
-    result = get("http://healthdata.gov/x.csv", allowed_hosts=["healthdata.gov"],
-                 transport=httpx.MockTransport(publisher))
+    result = get(
+        "http://healthdata.gov/x.csv",
+        allowed_hosts=["healthdata.gov"],
+        transport=httpx.MockTransport(publisher),
+    )
     assert result.content == b"a\n" and result.url.startswith("https://")
 
 
@@ -556,30 +613,40 @@ def test_an_upgrade_from_http_to_https_is_followed() -> None:
 
 
 def _disposition_head(value: bytes, length: int) -> bytes:
-    return (b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nConnection: close\r\n"
-            b"Content-Disposition: " + value + b"\r\n" + f"Content-Length: {length}\r\n\r\n".encode())
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nConnection: close\r\n"
+        b"Content-Disposition: " + value + b"\r\n" + f"Content-Length: {length}\r\n\r\n".encode()
+    )
 
 
-@pytest.mark.parametrize("header, label", [
-    # A real server's name for a download is recorded as sent.
-    (b'attachment; filename="BDSIOMR_PUB_2024_UPMRIP_constructed.csv"',
-     "BDSIOMR_PUB_2024_UPMRIP_constructed.csv"),
-    # RFC 6266: filename* (RFC 8187 encoding) wins over filename.
-    (b"attachment; filename=\"a.csv\"; filename*=UTF-8''cuadro_5.2.1_constructed%C3%A9.xls",
-     "cuadro_5.2.1_constructedé.xls"),
-    # Hostile: directories are dropped, NULs and control characters removed, length bounded.
-    (b'attachment; filename="../../../../etc/cron.d/evil"', "evil"),
-    (b"attachment; filename*=UTF-8''..%2F..%2F.bashrc", "bashrc"),
-    (b'attachment; filename="..\\\\..\\\\windows\\\\x.csv"', "x.csv"),
-    (b"attachment; filename*=UTF-8''a%00b%0D%0Ac.csv", "abc.csv"),
-    (b'attachment; filename="' + b"n" * 600 + b'.csv"', "n" * 255),
-    (b'attachment; filename="' + b"n" * 3000 + b'"', None),  # overlong header: not read
-    (b"attachment", None),
-    (b'attachment; filename="/"', None),
-    (b";;;=\"", None),
-])
+@pytest.mark.parametrize(
+    "header, label",
+    [
+        # A real server's name for a download is recorded as sent.
+        (
+            b'attachment; filename="BDSIOMR_PUB_2024_UPMRIP_constructed.csv"',
+            "BDSIOMR_PUB_2024_UPMRIP_constructed.csv",
+        ),
+        # RFC 6266: filename* (RFC 8187 encoding) wins over filename.
+        (
+            b"attachment; filename=\"a.csv\"; filename*=UTF-8''cuadro_5.2.1_constructed%C3%A9.xls",
+            "cuadro_5.2.1_constructedé.xls",
+        ),
+        # Hostile: directories are dropped, NULs and control characters removed, length bounded.
+        (b'attachment; filename="../../../../etc/cron.d/evil"', "evil"),
+        (b"attachment; filename*=UTF-8''..%2F..%2F.bashrc", "bashrc"),
+        (b'attachment; filename="..\\\\..\\\\windows\\\\x.csv"', "x.csv"),
+        (b"attachment; filename*=UTF-8''a%00b%0D%0Ac.csv", "abc.csv"),
+        (b'attachment; filename="' + b"n" * 600 + b'.csv"', "n" * 255),
+        (b'attachment; filename="' + b"n" * 3000 + b'"', None),  # overlong header: not read
+        (b"attachment", None),
+        (b'attachment; filename="/"', None),
+        (b';;;="', None),
+    ],
+)
 def test_the_served_file_name_is_only_ever_a_label(
-        hhs_cfg: config.SourceConfig, tmp_path: Path, header: bytes, label: str | None) -> None:
+    hhs_cfg: config.SourceConfig, tmp_path: Path, header: bytes, label: str | None
+) -> None:
     archive = Archive(tmp_path / "archive")
     body = b"a,b\n1,2\n"
     cfg = hhs_cfg.model_copy(update={"retries": 0})
@@ -596,12 +663,17 @@ def test_the_served_file_name_is_only_ever_a_label(
 
 
 def test_a_raw_nul_in_the_header_is_refused_by_the_http_parser(
-        hhs_cfg: config.SourceConfig, tmp_path: Path) -> None:
+    hhs_cfg: config.SourceConfig, tmp_path: Path
+) -> None:
     archive = Archive(tmp_path)
     body = b"a,b\n1,2\n"
     cfg = hhs_cfg.model_copy(update={"retries": 0})
-    with RawServer(_disposition_head(b'attachment; filename="a\x00/../b.csv"', len(body)),
-                   body) as server, pytest.raises(FetchConnectionError, match="illegal header"):
+    with (
+        RawServer(
+            _disposition_head(b'attachment; filename="a\x00/../b.csv"', len(body)), body
+        ) as server,
+        pytest.raises(FetchConnectionError, match="illegal header"),
+    ):
         fetch_module.fetch_url(cfg, server.url("/rows.csv"), archive, run_at=RUN_AT)
     # A failed check, no file, and nothing else written.
     [row] = archive.entries(HHS_SOURCE)
@@ -610,6 +682,7 @@ def test_a_raw_nul_in_the_header_is_refused_by_the_http_parser(
 
 
 def test_a_file_without_a_content_disposition_has_no_served_name(
-        hhs_cfg: config.SourceConfig, tmp_path: Path) -> None:
+    hhs_cfg: config.SourceConfig, tmp_path: Path
+) -> None:
     entry = fetch_source(hhs_cfg, Archive(tmp_path), run_at=RUN_AT)
     assert entry.outcome == "new" and entry.served_name is None

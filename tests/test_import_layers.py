@@ -56,8 +56,10 @@ def imports_of(path: Path, name: str, modules: set[str]) -> set[str]:
                 anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join([*anchor, base] if base else anchor)
             # ``from a.b import c``: the module ``a.b.c`` if there is one, else ``a.b``'s name c
-            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
-                       for alias in node.names]
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                for alias in node.names
+            ]
         for target in targets:
             # the longest known module the target names (``a.b.func`` -> ``a.b``)
             while target and target not in modules:
@@ -69,8 +71,11 @@ def imports_of(path: Path, name: str, modules: set[str]) -> set[str]:
 
 
 def module_graph() -> dict[str, set[str]]:
-    paths = {module_name(p, root): p for package, root in PACKAGES.items()
-             for p in (root / package).rglob("*.py")}
+    paths = {
+        module_name(p, root): p
+        for package, root in PACKAGES.items()
+        for p in (root / package).rglob("*.py")
+    }
     modules = set(paths)
     return {name: imports_of(path, name, modules) for name, path in paths.items()}
 

@@ -25,14 +25,16 @@ def mirror(data_dir: Path, monkeypatch: pytest.MonkeyPatch):
 
 def raw_state() -> tuple:
     with warehouse.session() as con:
-        return con.execute("select (select count(*) from raw.hhs_uc_daily), "
-                           "(select count(*) from raw.files)").fetchone()
+        return con.execute(
+            "select (select count(*) from raw.hhs_uc_daily), (select count(*) from raw.files)"
+        ).fetchone()
 
 
 def run_all(run_at: dt.datetime = RUN_AT) -> dict:
     fetched = ingest.fetch("hhs_uc_daily", run_at=run_at)
-    return ingest.load(ingest.validate(ingest.parse(fetched), run_at=run_at), run_at=run_at,
-                       run_id="test/run")
+    return ingest.load(
+        ingest.validate(ingest.parse(fetched), run_at=run_at), run_at=run_at, run_id="test/run"
+    )
 
 
 def test_good_file_loads_once(mirror) -> None:
@@ -43,16 +45,20 @@ def test_good_file_loads_once(mirror) -> None:
     fetched = {**ingest.fetch("hhs_uc_daily", run_at=RUN_AT), "is_new": True}
     fetched["sha256"] = first["sha256"]
     fetched["vintage"] = "2025-12-12"
-    again = ingest.load(ingest.validate(ingest.parse(fetched), run_at=RUN_AT), run_at=RUN_AT,
-                        run_id="test/rerun")
+    again = ingest.load(
+        ingest.validate(ingest.parse(fetched), run_at=RUN_AT), run_at=RUN_AT, run_id="test/rerun"
+    )
     assert again["already_loaded"] and raw_state() == (714, 1)
 
 
-@pytest.mark.parametrize("fault, kind, row, words", [
-    ("html_error", "layout_changed", 1, "HTML page instead of the CSV export"),
-    ("renamed_column", "layout_changed", 1, "'Children in ORR Care'"),
-    ("truncated", "bad_value", None, "truncated"),
-])
+@pytest.mark.parametrize(
+    "fault, kind, row, words",
+    [
+        ("html_error", "layout_changed", 1, "HTML page instead of the CSV export"),
+        ("renamed_column", "layout_changed", 1, "'Children in ORR Care'"),
+        ("truncated", "bad_value", None, "truncated"),
+    ],
+)
 def test_bad_file_is_kept_and_changes_nothing(mirror, fault, kind, row, words) -> None:
     run_all()
     before = raw_state()
@@ -98,11 +104,21 @@ def test_bad_file_opens_one_ops_incident_that_a_good_file_resolves(mirror) -> No
 def test_manual_ingest_of_a_downloaded_file(data_dir, real_hhs_bytes, tmp_path) -> None:
     path = tmp_path / "HHS_Unaccompanied_Alien_Children_Program.csv"
     path.write_bytes(real_hhs_bytes)
-    result = ingest.ingest_file("hhs_uc_daily", path, vintage=dt.date(2025, 12, 22),
-                                run_at=RUN_AT + dt.timedelta(days=10), run_id="manual/1")
+    result = ingest.ingest_file(
+        "hhs_uc_daily",
+        path,
+        vintage=dt.date(2025, 12, 22),
+        run_at=RUN_AT + dt.timedelta(days=10),
+        run_id="manual/1",
+    )
     assert result["rows_loaded"] == 720
-    again = ingest.ingest_file("hhs_uc_daily", path, vintage=dt.date(2025, 12, 22),
-                               run_at=RUN_AT + dt.timedelta(days=10), run_id="manual/2")
+    again = ingest.ingest_file(
+        "hhs_uc_daily",
+        path,
+        vintage=dt.date(2025, 12, 22),
+        run_at=RUN_AT + dt.timedelta(days=10),
+        run_id="manual/2",
+    )
     assert again["already_loaded"] and raw_state() == (720, 1)
 
 
@@ -117,14 +133,23 @@ REFUSED_BODIES = {
 
 @pytest.mark.parametrize("name", [*REFUSED_BODIES, "utf16"])
 def test_a_file_handed_to_ingest_is_archived_before_it_is_refused(
-        data_dir, real_hhs_bytes, tmp_path, name) -> None:
-    content = (real_hhs_bytes.decode("utf-8-sig").encode("utf-16") if name == "utf16"
-               else REFUSED_BODIES[name])
+    data_dir, real_hhs_bytes, tmp_path, name
+) -> None:
+    content = (
+        real_hhs_bytes.decode("utf-8-sig").encode("utf-16")
+        if name == "utf16"
+        else REFUSED_BODIES[name]
+    )
     path = tmp_path / f"{name}.csv"
     path.write_bytes(content)
     with pytest.raises(SourceFileError):
-        ingest.ingest_file("hhs_uc_daily", path, vintage=dt.date(2025, 12, 22), run_at=RUN_AT,
-                           run_id="manual/refused")
+        ingest.ingest_file(
+            "hhs_uc_daily",
+            path,
+            vintage=dt.date(2025, 12, 22),
+            run_at=RUN_AT,
+            run_id="manual/refused",
+        )
     archive = Archive()
     [check] = archive.entries("hhs_uc_daily")
     assert check.outcome == "new" and check.url == f"manual:{path.name}"
@@ -141,8 +166,10 @@ def test_a_fetched_error_page_is_kept_and_recorded_as_refused(mirror) -> None:
         ingest.parse(fetched)
     archive = Archive()
     rows = archive.entries("hhs_uc_daily", include_refusals=True)
-    assert [(r.outcome, r.sha256) for r in rows] == [("new", fetched["sha256"]),
-                                                     ("refused", fetched["sha256"])]
+    assert [(r.outcome, r.sha256) for r in rows] == [
+        ("new", fetched["sha256"]),
+        ("refused", fetched["sha256"]),
+    ]
     assert rows[1].run_at == RUN_AT and "HTML page" in rows[1].error
     # The freshness monitor still sees one check, the one that brought new bytes.
     assert [r.outcome for r in archive.entries("hhs_uc_daily")] == ["new"]
@@ -151,16 +178,27 @@ def test_a_fetched_error_page_is_kept_and_recorded_as_refused(mirror) -> None:
 # ------------------------------------------------------------ parsed/ files
 
 
-def test_concurrent_parses_of_one_file_use_their_own_temp_names(data_dir, real_hhs_bytes,
-                                                                tmp_path) -> None:
+def test_concurrent_parses_of_one_file_use_their_own_temp_names(
+    data_dir, real_hhs_bytes, tmp_path
+) -> None:
     """Two processes parse the same archived file at once; both succeed, no temp is left."""
     import multiprocessing
 
-    entry = Archive().store_manual("hhs_uc_daily", _write(tmp_path, real_hhs_bytes),
-                                   vintage=dt.date(2025, 12, 22), run_at=RUN_AT)
-    fetched = {"source": "hhs_uc_daily", "kind": "export_csv", "sha256": entry.sha256,
-               "url": entry.url, "vintage": "2025-12-22", "run_at": RUN_AT.isoformat(),
-               "fetched_at": entry.fetched_at.isoformat()}
+    entry = Archive().store_manual(
+        "hhs_uc_daily",
+        _write(tmp_path, real_hhs_bytes),
+        vintage=dt.date(2025, 12, 22),
+        run_at=RUN_AT,
+    )
+    fetched = {
+        "source": "hhs_uc_daily",
+        "kind": "export_csv",
+        "sha256": entry.sha256,
+        "url": entry.url,
+        "vintage": "2025-12-22",
+        "run_at": RUN_AT.isoformat(),
+        "fetched_at": entry.fetched_at.isoformat(),
+    }
     context = multiprocessing.get_context("fork")
     workers = [context.Process(target=_parse_many, args=(fetched, 3)) for _ in range(3)]
     for worker in workers:
@@ -184,13 +222,19 @@ def _parse_many(fetched: dict, times: int) -> None:
 
 
 def test_parsed_files_are_pruned_by_age_and_a_pruned_loaded_file_is_no_error(
-        data_dir, real_hhs_bytes, tmp_path) -> None:
+    data_dir, real_hhs_bytes, tmp_path
+) -> None:
     import os
     import time
 
     later = RUN_AT + dt.timedelta(days=10)
-    result = ingest.ingest_file("hhs_uc_daily", _write(tmp_path, real_hhs_bytes),
-                                vintage=dt.date(2025, 12, 22), run_at=later, run_id="m/1")
+    result = ingest.ingest_file(
+        "hhs_uc_daily",
+        _write(tmp_path, real_hhs_bytes),
+        vintage=dt.date(2025, 12, 22),
+        run_at=later,
+        run_id="m/1",
+    )
     folder = data_dir / "parsed" / "hhs_uc_daily"
     parsed = folder / f"{result['sha256']}.parquet"
     stale_tmp, fresh_tmp = folder / ".abc.1.tmp", folder / ".abc.2.tmp"
@@ -201,19 +245,24 @@ def test_parsed_files_are_pruned_by_age_and_a_pruned_loaded_file_is_no_error(
     os.utime(parsed, (eight_days_ago, eight_days_ago))
     os.utime(stale_tmp, (now - 7 * 3600, now - 7 * 3600))
     assert sorted(p.name for p in ingest.prune_parsed("hhs_uc_daily", now=now)) == sorted(
-        [parsed.name, stale_tmp.name])
+        [parsed.name, stale_tmp.name]
+    )
     assert fresh_tmp.exists()
     # A load re-run after the prune (ops cleared an old task): the file is loaded, all is well.
-    validated = {"source": "hhs_uc_daily", "kind": "export_csv", "sha256": result["sha256"],
-                 "parsed_path": str(parsed)}
+    validated = {
+        "source": "hhs_uc_daily",
+        "kind": "export_csv",
+        "sha256": result["sha256"],
+        "parsed_path": str(parsed),
+    }
     again = ingest.load(validated, run_at=later, run_id="m/2")
     assert again["already_loaded"] and raw_state() == (720, 1)
+
 
 # ------------------------------------------------------------------ every bad file, one refusal
 
 
-def test_a_parser_crash_is_one_refusal_naming_the_url_and_a_good_file_resolves_it(
-        mirror) -> None:
+def test_a_parser_crash_is_one_refusal_naming_the_url_and_a_good_file_resolves_it(mirror) -> None:
     """Any exception inside a parser is the bad-file error: one ops incident, no traceback,
     resolved by the next file that loads (like a layout change)."""
     from returnwatch.sources import hhs
@@ -224,6 +273,7 @@ def test_a_parser_crash_is_one_refusal_naming_the_url_and_a_good_file_resolves_i
 
     def crashing(content: bytes, *, file: str):
         raise IndexError("list index out of range")  # what a damaged file did to a parser
+
     # FileKind is frozen: swapped in place for this test, and put back below.
     object.__setattr__(hhs.KINDS["export_csv"], "parse", crashing)
     try:
@@ -244,8 +294,9 @@ def test_a_parser_crash_is_one_refusal_naming_the_url_and_a_good_file_resolves_i
     assert incidents == [("bad_file", "resolved")]
 
 
-def test_manual_ingest_refusal_is_one_line_naming_the_path_given(data_dir, real_hhs_bytes,
-                                                                 tmp_path) -> None:
+def test_manual_ingest_refusal_is_one_line_naming_the_path_given(
+    data_dir, real_hhs_bytes, tmp_path
+) -> None:
     from click.testing import CliRunner
 
     from returnwatch.cli import main

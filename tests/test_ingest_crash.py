@@ -28,7 +28,7 @@ pytestmark = pytest.mark.faults  # also run by make test-faults
 
 SOURCE = "hhs_uc_daily"
 DAY_1 = dt.datetime(2025, 12, 12, 15, tzinfo=dt.UTC)
-DAY_2 = DAY_1 + dt.timedelta(days=3)   # a new file is published: the crash happens on it
+DAY_2 = DAY_1 + dt.timedelta(days=3)  # a new file is published: the crash happens on it
 # The next scheduled run: the publisher has posted nothing since, so it serves the same file
 # (the mirror stays at DAY_2) and the archive answers "not modified".
 DAY_3 = DAY_2 + dt.timedelta(days=1)
@@ -40,8 +40,9 @@ def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def scheduled_run(run_at: dt.datetime, run_id: str, *, kill_at: str | None = None,
-                  report_bad_files: bool = False) -> dict[str, Any]:
+def scheduled_run(
+    run_at: dt.datetime, run_id: str, *, kill_at: str | None = None, report_bad_files: bool = False
+) -> dict[str, Any]:
     """One run of the source's steps as the DAG chains them; ``kill_at`` kills the process."""
     fetched = ingest.fetch(SOURCE, run_at=run_at)
     if kill_at == "after_fetch":
@@ -52,8 +53,9 @@ def scheduled_run(run_at: dt.datetime, run_id: str, *, kill_at: str | None = Non
         parsed = ingest.parse(fetched)
     except SourceFileError as error:
         if report_bad_files:
-            ingest.report_bad_file(SOURCE, error, run_at=run_at, run_id=run_id,
-                                   series=ingest.incident_series(fetched))
+            ingest.report_bad_file(
+                SOURCE, error, run_at=run_at, run_id=run_id, series=ingest.incident_series(fetched)
+            )
             if kill_at == "after_report":
                 _die()
         return {"refused": True, **fetched}
@@ -73,7 +75,8 @@ def scheduled_run(run_at: dt.datetime, run_id: str, *, kill_at: str | None = Non
 def run_killed(run_at: dt.datetime, run_id: str, kill_at: str, **kwargs: Any) -> None:
     """``scheduled_run`` in a forked worker that must die by SIGKILL at ``kill_at``."""
     worker = multiprocessing.get_context("fork").Process(
-        target=scheduled_run, args=(run_at, run_id), kwargs={"kill_at": kill_at, **kwargs})
+        target=scheduled_run, args=(run_at, run_id), kwargs={"kill_at": kill_at, **kwargs}
+    )
     worker.start()
     worker.join(CHILD_TIMEOUT_SECONDS)
     if worker.is_alive():  # bounded: never leave a worker behind
@@ -87,15 +90,19 @@ def warehouse_state() -> dict[str, Any]:
     """What a clean run and a crashed-then-resumed run must agree on."""
     with warehouse.session() as con:
         return {
-            "files": con.execute("select sha256, rows_loaded from raw.files "
-                                 "order by sha256").fetchall(),
-            "rows": con.execute("select count(*), sum(in_hhs_care) "
-                                "from raw.hhs_uc_daily").fetchone(),
+            "files": con.execute(
+                "select sha256, rows_loaded from raw.files order by sha256"
+            ).fetchall(),
+            "rows": con.execute(
+                "select count(*), sum(in_hhs_care) from raw.hhs_uc_daily"
+            ).fetchone(),
             "revisions": con.execute("select count(*) from monitor.revisions").fetchone(),
-            "alerts": con.execute("select event, audience, status from monitor.alerts "
-                                  "order by seq").fetchall(),
-            "incidents": con.execute("select kind, state from monitor.incidents "
-                                     "order by opened_at").fetchall(),
+            "alerts": con.execute(
+                "select event, audience, status from monitor.alerts order by seq"
+            ).fetchall(),
+            "incidents": con.execute(
+                "select kind, state from monitor.incidents order by opened_at"
+            ).fetchall(),
         }
 
 
@@ -117,13 +124,15 @@ def clean_history(mirror: ReplayMirror) -> dict[str, Any]:
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_a_file_whose_worker_was_killed_loads_on_the_next_run_exactly_once(
-        mirror, data_dir, monkeypatch, tmp_path, stage) -> None:
+    mirror, data_dir, monkeypatch, tmp_path, stage
+) -> None:
     scheduled_run(DAY_1, "day1")
     mirror.set_as_of(DAY_2.date())
     run_killed(DAY_2, "day2", stage)
     with warehouse.session() as con:
-        assert con.execute("select count(*) from raw.files").fetchone() == (1,), \
+        assert con.execute("select count(*) from raw.files").fetchone() == (1,), (
             "the killed run committed nothing"
+        )
     [*_, crashed] = Archive().entries(SOURCE)
     assert crashed.outcome == "new", "the file reached the archive before the kill"
 
@@ -172,7 +181,10 @@ def test_the_dag_step_skips_only_what_the_warehouse_holds() -> None:
 def test_the_warehouse_look_works_while_this_process_holds_the_writer(data_dir) -> None:
     with warehouse.session() as con:  # a backfill holds the write lock in this process
         assert warehouse.file_is_loaded("ab" * 32) is False
-        con.execute("INSERT INTO raw.files (sha256, source, url, vintage, fetched_at, raw_table, "
-                    "rows_loaded, loaded_at) VALUES (?, 'hhs_uc_daily', 'manual:x', "
-                    "DATE '2025-12-22', now(), 'raw.hhs_uc_daily', 0, now())", ["ab" * 32])
+        con.execute(
+            "INSERT INTO raw.files (sha256, source, url, vintage, fetched_at, raw_table, "
+            "rows_loaded, loaded_at) VALUES (?, 'hhs_uc_daily', 'manual:x', "
+            "DATE '2025-12-22', now(), 'raw.hhs_uc_daily', 0, now())",
+            ["ab" * 32],
+        )
         assert warehouse.file_is_loaded("ab" * 32) is True

@@ -57,17 +57,30 @@ def test_every_listed_file_loads_once_and_a_rerun_changes_nothing(mirror, source
 
 
 def test_the_same_vintage_loaded_twice_by_hand_changes_nothing(mirror, tmp_path) -> None:
-    [link] = [link for link in ingest.discover("segob_bulletin_monthly", run_at=RUN_AT)
-              if link["kind"] == "cuadro_3_1_1" and link["period"] == "2024"]
+    [link] = [
+        link
+        for link in ingest.discover("segob_bulletin_monthly", run_at=RUN_AT)
+        if link["kind"] == "cuadro_3_1_1" and link["period"] == "2024"
+    ]
     fetched = ingest.fetch_link(link, run_at=RUN_AT)
     path = tmp_path / "cuadro_3.1.1.xls"
     path.write_bytes(Archive().read(fetched["sha256"], "segob_bulletin_monthly"))
-    first = ingest.ingest_file("segob_bulletin_monthly", path, vintage=dt.date(2025, 6, 7),
-                               run_at=RUN_AT, run_id="manual/1")
+    first = ingest.ingest_file(
+        "segob_bulletin_monthly",
+        path,
+        vintage=dt.date(2025, 6, 7),
+        run_at=RUN_AT,
+        run_id="manual/1",
+    )
     assert first["kind"] == "cuadro_3_1_1" and first["rows_loaded"] > 0  # kind detected
     state = warehouse_state()
-    second = ingest.ingest_file("segob_bulletin_monthly", path, vintage=dt.date(2025, 6, 7),
-                                run_at=RUN_AT, run_id="manual/2")
+    second = ingest.ingest_file(
+        "segob_bulletin_monthly",
+        path,
+        vintage=dt.date(2025, 6, 7),
+        run_at=RUN_AT,
+        run_id="manual/2",
+    )
     assert second["already_loaded"] and warehouse_state() == state
 
 

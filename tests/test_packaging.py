@@ -25,8 +25,12 @@ DEV_ONLY_REQUIREMENTS = {"xlwt", "fpdf2", "returnwatch-replay", "pytest", "playw
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     out = tmp_path_factory.mktemp("wheel")
     # hatchling directly: no isolated build environment to download (the dev group has it).
-    subprocess.run([sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(out)],
-                   cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     (built,) = out.glob("returnwatch-*.whl")
     return zipfile.ZipFile(built)
 
@@ -43,15 +47,27 @@ def test_the_wheel_holds_the_runtime_package_only(wheel: zipfile.ZipFile) -> Non
 def test_the_wheel_requires_no_development_library(wheel: zipfile.ZipFile) -> None:
     (metadata,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
     headers = Parser().parsestr(wheel.read(metadata).decode())
-    required = {line.split(";")[0].split("<")[0].split(">")[0].split("=")[0].split("!")[0]
-                .split("~")[0].strip().lower() for line in headers.get_all("Requires-Dist", [])}
+    required = {
+        line.split(";")[0]
+        .split("<")[0]
+        .split(">")[0]
+        .split("=")[0]
+        .split("!")[0]
+        .split("~")[0]
+        .strip()
+        .lower()
+        for line in headers.get_all("Requires-Dist", [])
+    }
     assert "apache-airflow" in required and "xlrd" in required
     assert not required & DEV_ONLY_REQUIREMENTS, sorted(required & DEV_ONLY_REQUIREMENTS)
     assert headers["License-Expression"] == "Apache-2.0"
 
 
 def test_the_runtime_package_never_imports_the_replay_package() -> None:
-    offenders = [str(path.relative_to(ROOT)) for path in (ROOT / "include" / "returnwatch")
-                 .rglob("*.py") if "import returnwatch_replay" in path.read_text()
-                 or "from returnwatch_replay" in path.read_text()]
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "include" / "returnwatch").rglob("*.py")
+        if "import returnwatch_replay" in path.read_text()
+        or "from returnwatch_replay" in path.read_text()
+    ]
     assert offenders == []

@@ -32,11 +32,13 @@ def test_every_expectation_says_fail_or_warn_and_why() -> None:
 
 
 def test_real_file_passes_with_the_two_real_friday_rows_as_warnings(real_frame) -> None:
-    report = validate("hhs_uc_daily", real_frame, source="hhs_uc_daily", file="real",
-                              parameters=RUN_DATE)
+    report = validate(
+        "hhs_uc_daily", real_frame, source="hhs_uc_daily", file="real", parameters=RUN_DATE
+    )
     assert report.failures == []
     assert [(w.expectation, w.rows) for w in report.warnings] == [
-        ("expect_column_values_to_be_in_set", [169, 315])]
+        ("expect_column_values_to_be_in_set", [169, 315])
+    ]
     findings = report.findings(run_at=dt.datetime(2025, 12, 22, 15, tzinfo=dt.UTC))
     assert len(findings) == 1 and findings[0].severity == "info"
     assert findings[0].details["rows"] == [169, 315]
@@ -46,8 +48,9 @@ def test_a_failed_expectation_names_source_file_row_and_why(real_frame) -> None:
     # A negative count never gets this far: the parser refuses it (tests/sources/test_hhs.py).
     frame = real_frame.copy()
     frame.loc[frame["source_row"] == 7, "report_date"] = dt.date(2020, 6, 1)  # constructed
-    report = validate("hhs_uc_daily", frame, source="hhs_uc_daily", file="abc123",
-                              parameters=RUN_DATE)
+    report = validate(
+        "hhs_uc_daily", frame, source="hhs_uc_daily", file="abc123", parameters=RUN_DATE
+    )
     with pytest.raises(quality.ValidationFailed) as caught:
         report.raise_for_failures()
     message = str(caught.value)
@@ -57,8 +60,13 @@ def test_a_failed_expectation_names_source_file_row_and_why(real_frame) -> None:
 
 
 def test_dates_after_the_run_date_fail(real_frame) -> None:
-    report = validate("hhs_uc_daily", real_frame, source="hhs_uc_daily", file="real",
-                              parameters={"latest_possible_date": dt.date(2025, 12, 17)})
+    report = validate(
+        "hhs_uc_daily",
+        real_frame,
+        source="hhs_uc_daily",
+        file="real",
+        parameters={"latest_possible_date": dt.date(2025, 12, 17)},
+    )
     [failure] = report.failures
     # The real file's newest rows are 21 and 18 December 2025 (rows 2 and 3).
     assert failure.column == "report_date" and failure.unexpected_count == 2
@@ -66,6 +74,11 @@ def test_dates_after_the_run_date_fail(real_frame) -> None:
 
 
 def test_empty_export_fails(real_frame) -> None:
-    report = validate("hhs_uc_daily", real_frame.iloc[0:0], source="hhs_uc_daily",
-                              file="empty", parameters=RUN_DATE)
+    report = validate(
+        "hhs_uc_daily",
+        real_frame.iloc[0:0],
+        source="hhs_uc_daily",
+        file="empty",
+        parameters=RUN_DATE,
+    )
     assert any(f.expectation == "expect_table_row_count_to_be_between" for f in report.failures)

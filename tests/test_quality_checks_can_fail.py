@@ -34,8 +34,10 @@ from tests.support import parsed_files
 BASE_ROWS = 200
 UNKNOWN = "(constructed) unknown value!"  # in no value set, matches no regex of the suites
 ENCOUNTER_TYPE_INPUTS = {"component", "title_of_authority", "encounter_type"}
-TABLE_LEVEL = {"expect_table_row_count_to_be_between",
-               "expect_column_unique_value_count_to_be_between"}
+TABLE_LEVEL = {
+    "expect_table_row_count_to_be_between",
+    "expect_column_unique_value_count_to_be_between",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +55,7 @@ def _set(column: str, value: Any) -> Callable[[pd.DataFrame, list[int]], list[in
     def apply(frame: pd.DataFrame, at: list[int]) -> list[int]:
         frame.loc[at[0], column] = value
         return at
+
     return apply
 
 
@@ -91,6 +94,7 @@ def _out_of_range(spec: dict[str, Any], latest: dt.date) -> Callable[..., list[i
             frame.loc[at[0], "release_date"] += value - frame.loc[at[0], column]
         frame.loc[at[0], column] = value
         return at
+
     return apply
 
 
@@ -113,27 +117,34 @@ def _is_percent(frame: pd.DataFrame) -> pd.Series:
 def _derived(spec: dict[str, Any]) -> Mutation | None:
     column = spec.get("column") or spec.get("column_B")
     if column == "title_42_month":  # a Title 42 row before Title 42 existed
+
         def title_42(frame: pd.DataFrame, at: list[int]) -> list[int]:
             frame.loc[at[0], "title_of_authority"] = "Title 42"
             if "encounter_type" in frame:
                 frame.loc[at[0], "encounter_type"] = "Expulsions"
             frame.loc[at[0], "month"] = dt.date(2019, 6, 1)
             return at
+
         return Mutation(1, title_42)
     if column == "encounter_type_expected":  # what the other component records
+
         def swapped(frame: pd.DataFrame, at: list[int]) -> list[int]:
             now = frame.loc[at[0], "encounter_type"]
             frame.loc[at[0], "encounter_type"] = (
-                "Apprehensions" if now == "Inadmissibles" else "Inadmissibles")
+                "Apprehensions" if now == "Inadmissibles" else "Inadmissibles"
+            )
             return at
+
         return Mutation(1, swapped)
     if column == "release_lag_days":
         lag = -1 if spec.get("min_value") is not None else int(spec["max_value"]) + 1
 
         def released(frame: pd.DataFrame, at: list[int]) -> list[int]:
-            frame.loc[at[0], "release_date"] = (frame.loc[at[0], "report_date"]
-                                                + dt.timedelta(days=lag))
+            frame.loc[at[0], "release_date"] = frame.loc[at[0], "report_date"] + dt.timedelta(
+                days=lag
+            )
             return at
+
         return Mutation(1, released)
     if column == "percent_value":
         value = 0.5 if spec.get("max_value") is None else float(spec["max_value"]) + 50
@@ -141,10 +152,12 @@ def _derived(spec: dict[str, Any]) -> Mutation | None:
     if column == "report_weekday":
         return Mutation(1, _saturday)
     if column == "country_recognised":  # a nationality label the countries table lacks
+
         def unknown_country(frame: pd.DataFrame, at: list[int]) -> list[int]:
             frame.loc[at[0], "country"] = "Atlantis (constructed)"
             frame.loc[at[0], "iso3"] = None
             return at
+
         return Mutation(1, unknown_country)
     return None
 
@@ -157,8 +170,11 @@ def mutation(expectation: dict[str, Any], latest: dt.date) -> Mutation:
     if kind in {"expect_column_values_to_be_in_set", "expect_column_values_to_match_regex"}:
         # CBP's expected encounter type is derived from component and title: an unknown one
         # (or an unknown type) cannot match it either.
-        also = ((("expect_column_pair_values_to_be_equal", None),)
-                if spec["column"] in ENCOUNTER_TYPE_INPUTS else ())
+        also = (
+            (("expect_column_pair_values_to_be_equal", None),)
+            if spec["column"] in ENCOUNTER_TYPE_INPUTS
+            else ()
+        )
         return Mutation(1, _set(spec["column"], UNKNOWN), also=also)
     if kind == "expect_column_values_to_not_be_null":
         return Mutation(1, _set(spec["column"], None))
@@ -190,9 +206,14 @@ def identity(outcome_or_expectation: Any) -> tuple[str, str | None]:
 
 
 def run(parsed: parsed_files.ParsedFile, frame: pd.DataFrame) -> quality.ValidationReport:
-    return quality.validate(parsed.kind.suite, frame, source=parsed.source, file=parsed.name,
-                            parameters={"latest_possible_date": parsed.latest_possible_date},
-                            prepare=parsed.kind.prepare)
+    return quality.validate(
+        parsed.kind.suite,
+        frame,
+        source=parsed.source,
+        file=parsed.name,
+        parameters={"latest_possible_date": parsed.latest_possible_date},
+        prepare=parsed.kind.prepare,
+    )
 
 
 def failing_rows(report: quality.ValidationReport) -> dict[tuple[str, str | None], list[set[int]]]:
@@ -212,8 +233,9 @@ def clean_base(parsed: parsed_files.ParsedFile) -> pd.DataFrame:
     base = parsed.frame.head(BASE_ROWS).reset_index(drop=True)
     if "title_of_authority" in base:  # Title 8 rows: a Title 42 row is one mutation
         base = base[base["title_of_authority"] == "Title 8"].reset_index(drop=True)
-    flagged = set().union(*(rows for found in failing_rows(run(parsed, base)).values()
-                            for rows in found))
+    flagged = set().union(
+        *(rows for found in failing_rows(run(parsed, base)).values() for rows in found)
+    )
     return base[~base["source_row"].isin(flagged)].reset_index(drop=True)
 
 
@@ -225,10 +247,14 @@ def suite_of(parsed: parsed_files.ParsedFile) -> list[dict[str, Any]]:
 def test_every_file_kind_has_a_parsed_file_to_mutate() -> None:
     from returnwatch import sources
 
-    declared = {(source, kind.kind) for source in sources.SOURCE_MODULES
-                for kind in sources.module(source).KINDS.values()}
+    declared = {
+        (source, kind.kind)
+        for source in sources.SOURCE_MODULES
+        for kind in sources.module(source).KINDS.values()
+    }
     assert declared - parsed_files.kinds() == set(), (
-        "add a parsed file of the new kind to tests/support/parsed_files.py")
+        "add a parsed file of the new kind to tests/support/parsed_files.py"
+    )
 
 
 @pytest.mark.parametrize("key", parsed_files.KEYS)
@@ -236,8 +262,11 @@ def test_every_expectation_fails_on_its_own_mutated_row(key: str) -> None:
     parsed = parsed_files.parsed(key)
     base = clean_base(parsed)
     assert len(base), f"{key}: no clean rows to mutate"
-    planned = [(e, mutation(e, parsed.latest_possible_date)) for e in suite_of(parsed)
-               if e["type"] not in TABLE_LEVEL]
+    planned = [
+        (e, mutation(e, parsed.latest_possible_date))
+        for e in suite_of(parsed)
+        if e["type"] not in TABLE_LEVEL
+    ]
     planned.sort(key=lambda pair: pair[1].row_filter is None)  # choosy mutations pick first
     # Pack the mutations into as few frames as the base's rows allow (one frame, mostly).
     used: list[set[int]] = []  # rows taken, per frame
@@ -271,11 +300,12 @@ def test_every_expectation_fails_on_its_own_mutated_row(key: str) -> None:
             expected[name] = [positions.union(*expected[name])]
         found = failing_rows(run(parsed, frame))
         # Table-level expectations see the whole frame; the other test gives them their own.
-        for name in (set(expected) | set(found)) - {identity(e) for e in suite_of(parsed)
-                                                    if e["type"] in TABLE_LEVEL}:
+        for name in (set(expected) | set(found)) - {
+            identity(e) for e in suite_of(parsed) if e["type"] in TABLE_LEVEL
+        }:
             assert sorted(map(sorted, found.get(name, []))) == sorted(
-                map(sorted, expected.get(name, []))), (
-                f"{key}: {name} should fail on exactly the rows mutated for it")
+                map(sorted, expected.get(name, []))
+            ), f"{key}: {name} should fail on exactly the rows mutated for it"
 
 
 @pytest.mark.parametrize("key", parsed_files.KEYS)
@@ -288,7 +318,8 @@ def test_table_level_expectations_fail_on_their_own_frame(key: str) -> None:
         report = run(parsed, frame)
         failed = [o for o in report.outcomes if not o.success]
         assert identity(expectation) in {identity(o) for o in failed}, (
-            f"{key}: {identity(expectation)} did not fail on its mutated frame")
+            f"{key}: {identity(expectation)} did not fail on its mutated frame"
+        )
 
 
 def _workbook(sheet: str, label_header: str) -> bytes:
@@ -297,8 +328,14 @@ def _workbook(sheet: str, label_header: str) -> bytes:
 
     import xlwt
 
-    rows = [[], [f"Cuadro {sheet[7:]} Eventos (construido para la prueba), enero de 2019"], [],
-            [label_header, "Enero", "Total"], [], ["Total", 0, 0]]
+    rows = [
+        [],
+        [f"Cuadro {sheet[7:]} Eventos (construido para la prueba), enero de 2019"],
+        [],
+        [label_header, "Enero", "Total"],
+        [],
+        ["Total", 0, 0],
+    ]
     book = xlwt.Workbook(encoding="utf-8")
     ws = book.add_sheet(sheet)
     for r, row in enumerate(rows):
@@ -316,12 +353,21 @@ def test_files_the_parsers_accept_can_have_no_rows() -> None:
     from returnwatch.sources.base import read
 
     files = [
-        (cbp.SOURCE, cbp.KINDS["state"],
-         parsed_files.content("cbp_state").split(b"\n", 1)[0] + b"\n"),
-        (hhs.SOURCE, hhs.KINDS["export_csv"],
-         parsed_files.content("hhs_export_csv").split(b"\r\n", 1)[0] + b"\r\n"),
-        (segob.SOURCE, segob.KINDS["cuadro_3_1_1"],
-         _workbook("Cuadro 3.1.1", "Continente y país de nacionalidad")),
+        (
+            cbp.SOURCE,
+            cbp.KINDS["state"],
+            parsed_files.content("cbp_state").split(b"\n", 1)[0] + b"\n",
+        ),
+        (
+            hhs.SOURCE,
+            hhs.KINDS["export_csv"],
+            parsed_files.content("hhs_export_csv").split(b"\r\n", 1)[0] + b"\r\n",
+        ),
+        (
+            segob.SOURCE,
+            segob.KINDS["cuadro_3_1_1"],
+            _workbook("Cuadro 3.1.1", "Continente y país de nacionalidad"),
+        ),
         (segob.SOURCE, segob.KINDS["cuadro_3_1_3"], _workbook("Cuadro 3.1.3", "Sexo y edad")),
     ]
     for source, kind, content in files:

@@ -33,10 +33,16 @@ def declared_columns() -> dict[str, list[str]]:
     con.execute("CREATE SCHEMA raw")
     for statement in WAREHOUSE_RAW_DDL + sources.raw_ddl():
         con.execute(statement)
-    tables = [name for (name,) in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").fetchall()]
-    return {table: [row[0] for row in con.execute(f"DESCRIBE raw.{table}").fetchall()]
-            for table in tables}
+    tables = [
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'"
+        ).fetchall()
+    ]
+    return {
+        table: [row[0] for row in con.execute(f"DESCRIBE raw.{table}").fetchall()]
+        for table in tables
+    }
 
 
 def dbt_source_columns() -> dict[str, list[str]]:
@@ -52,8 +58,11 @@ def dbt_source_columns() -> dict[str, list[str]]:
 
 
 def file_kinds() -> list[tuple[str, object]]:
-    return [(source, kind) for source in sources.SOURCE_MODULES
-            for kind in sources.module(source).KINDS.values()]
+    return [
+        (source, kind)
+        for source in sources.SOURCE_MODULES
+        for kind in sources.module(source).KINDS.values()
+    ]
 
 
 DECLARED = declared_columns()
@@ -66,7 +75,8 @@ def test_the_dbt_source_documents_every_declared_column(table: str) -> None:
     assert sorted(documented[table]) == sorted(DECLARED[table]), (
         f"raw.{table}: dbt source columns differ from the DDL; "
         f"only in DDL {sorted(set(DECLARED[table]) - set(documented[table]))}, "
-        f"only in dbt {sorted(set(documented[table]) - set(DECLARED[table]))}")
+        f"only in dbt {sorted(set(documented[table]) - set(DECLARED[table]))}"
+    )
 
 
 def test_every_dbt_raw_source_is_a_declared_table() -> None:
@@ -85,8 +95,7 @@ def derived_columns(kind, table: str) -> set[str]:
     return set(kind.prepare(empty).columns) - set(empty.columns)
 
 
-@pytest.mark.parametrize(("source", "kind"), file_kinds(),
-                         ids=lambda v: getattr(v, "kind", v))
+@pytest.mark.parametrize(("source", "kind"), file_kinds(), ids=lambda v: getattr(v, "kind", v))
 def test_the_suite_checks_the_declared_columns(source: str, kind) -> None:
     suite = json.loads((EXPECTATIONS / f"{kind.suite}.json").read_text())
     parsed_columns = set(DECLARED[kind.raw_table]) - LOAD_COLUMNS
@@ -94,11 +103,15 @@ def test_the_suite_checks_the_declared_columns(source: str, kind) -> None:
         if expectation["type"] == "expect_table_columns_to_match_set":
             assert sorted(expectation["kwargs"]["column_set"]) == sorted(parsed_columns), (
                 f"{kind.suite}: the suite's columns differ from raw.{kind.raw_table}'s "
-                f"(less source_file and vintage)")
+                f"(less source_file and vintage)"
+            )
     checkable = parsed_columns | derived_columns(kind, kind.raw_table)
     for expectation in suite["expectations"]:
-        for column in (expectation["kwargs"].get("column"),
-                       *expectation["kwargs"].get("column_list", ())):
+        for column in (
+            expectation["kwargs"].get("column"),
+            *expectation["kwargs"].get("column_list", ()),
+        ):
             assert column is None or column in checkable, (
                 f"{kind.suite}: {expectation['type']} names {column!r}, "
-                f"not a column of raw.{kind.raw_table} nor one its prepare step adds")
+                f"not a column of raw.{kind.raw_table} nor one its prepare step adds"
+            )

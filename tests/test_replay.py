@@ -18,9 +18,11 @@ from returnwatch_replay.mirror import FAULT_MODES, HHS_SOURCE, ReplayMirror
 
 EXPORT = "/api/views/ehpz-xc9n/rows.csv?accessType=DOWNLOAD"
 LANDING = "/National/HHS-Unaccompanied-Alien-Children-Program/ehpz-xc9n"
-HEADER = (b"Date,Children apprehended and placed in CBP custody,Children in CBP custody,"
-          b"Children transferred out of CBP custody,Children in HHS Care,"
-          b"Children discharged from HHS Care\r\n")
+HEADER = (
+    b"Date,Children apprehended and placed in CBP custody,Children in CBP custody,"
+    b"Children transferred out of CBP custody,Children in HHS Care,"
+    b"Children discharged from HHS Care\r\n"
+)
 BLANK = b",,,,,\r\n"
 
 
@@ -30,8 +32,9 @@ def mirror() -> Iterator[ReplayMirror]:
         yield running
 
 
-def export(mirror: ReplayMirror, query: str = "accessType=DOWNLOAD",
-           **headers: str) -> httpx.Response:
+def export(
+    mirror: ReplayMirror, query: str = "accessType=DOWNLOAD", **headers: str
+) -> httpx.Response:
     url = f"{mirror.base_url(HHS_SOURCE)}/api/views/ehpz-xc9n/rows.csv?{query}"
     return httpx.get(url, headers=headers, timeout=10)
 
@@ -48,8 +51,9 @@ def data_lines(real: bytes) -> list[bytes]:
 # ------------------------------------------------------------------ as_of filtering
 
 
-def test_the_last_day_serves_the_whole_real_file(mirror: ReplayMirror,
-                                                 real_hhs_bytes: bytes) -> None:
+def test_the_last_day_serves_the_whole_real_file(
+    mirror: ReplayMirror, real_hhs_bytes: bytes
+) -> None:
     response = export(mirror)
     assert response.status_code == 200
     # Every row published: the body is the real file, byte for byte (CRLF, "2,484", blanks).
@@ -64,8 +68,11 @@ def test_a_day_in_the_middle_serves_what_was_published_by_then(
     as_of = dt.date(2025, 6, 17)
     mirror.set_as_of(as_of)
     body = export(mirror).content
-    published = [line for line, day in zip(data_lines(real_hhs_bytes), dates(real_hhs_bytes),
-                                            strict=True) if day < as_of]
+    published = [
+        line
+        for line, day in zip(data_lines(real_hhs_bytes), dates(real_hhs_bytes), strict=True)
+        if day < as_of
+    ]
     # The header, then the original lines of the published rows, newest first, then the blanks.
     assert body == HEADER + b"".join(published) + BLANK * 450
     served = dates(body)
@@ -155,8 +162,10 @@ def test_control_endpoints(mirror: ReplayMirror) -> None:
     assert once.status_code == 200
     assert [export(mirror).status_code for _ in range(2)] == [500, 200]
 
-    assert httpx.post(f"{control}/fault/{HHS_SOURCE}", content=b"meteor",
-                      timeout=10).status_code == 400
+    assert (
+        httpx.post(f"{control}/fault/{HHS_SOURCE}", content=b"meteor", timeout=10).status_code
+        == 400
+    )
     assert httpx.post(f"{control}/fault/cbp_x", content=b"empty", timeout=10).status_code == 404
 
 
@@ -219,8 +228,17 @@ def test_fault_slow(mirror: ReplayMirror, monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_every_fault_mode_is_covered() -> None:
     # empty_page is exercised by tests/replay_sites/test_segob_site.py (SEGOB's listing pages).
-    assert set(FAULT_MODES) == {"html_error", "empty", "truncated", "renamed_column", "http_500",
-                                "http_429", "oversize", "slow", "empty_page"}
+    assert set(FAULT_MODES) == {
+        "html_error",
+        "empty",
+        "truncated",
+        "renamed_column",
+        "http_500",
+        "http_429",
+        "oversize",
+        "slow",
+        "empty_page",
+    }
 
 
 def test_stop_does_not_wait_for_a_slow_answer() -> None:
@@ -247,14 +265,20 @@ def test_stop_does_not_wait_for_a_slow_answer() -> None:
     assert outcome == ["RemoteProtocolError"]
 
 
-def test_env_lines_point_sources_at_the_mirror(mirror: ReplayMirror,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_lines_point_sources_at_the_mirror(
+    mirror: ReplayMirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from returnwatch import config
 
     assert mirror.env() == {
         f"RETURNWATCH_{source.upper()}_BASE_URL": f"http://127.0.0.1:{mirror.port}/{source}"
-        for source in ("hhs_uc_daily", "hhs_uc_monthly", "cbp_encounters_monthly",
-                       "segob_bulletin_monthly")}
+        for source in (
+            "hhs_uc_daily",
+            "hhs_uc_monthly",
+            "cbp_encounters_monthly",
+            "segob_bulletin_monthly",
+        )
+    }
     for name, value in mirror.env().items():
         monkeypatch.setenv(name, value)
     cfg = config.source(HHS_SOURCE)

@@ -27,8 +27,9 @@ MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
 def tracked_text_files() -> list[Path]:
-    names = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                           check=True).stdout.splitlines()
+    names = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     files = []
     for name in names:
         path = ROOT / name
@@ -54,13 +55,18 @@ def test_no_file_points_outside_the_repository() -> None:
 def test_the_pattern_catches_what_it_is_for() -> None:
     for line in ["see /work/shared/SOURCES.md", "(``../shared/real-data``)", "DESIGN.md says"]:
         assert OUTSIDE.search(line), line
-    for line in ["see docs/sources.md section B",
-                 "/work/models/PoliticaMigratoria/CEM/Estadisticas/x.xls"]:
+    for line in [
+        "see docs/sources.md section B",
+        "/work/models/PoliticaMigratoria/CEM/Estadisticas/x.xls",
+    ]:
         assert not OUTSIDE.search(line), line
 
 
-@pytest.mark.parametrize("markdown", sorted(p for p in tracked_text_files() if p.suffix == ".md"),
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "markdown",
+    sorted(p for p in tracked_text_files() if p.suffix == ".md"),
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
 def test_relative_links_in_markdown_resolve(markdown: Path) -> None:
     broken = []
     for target in MARKDOWN_LINK.findall(markdown.read_text()):

@@ -70,8 +70,12 @@ select
 def read_snapshot(path: Path) -> dict:
     with duckdb.connect(str(path), read_only=True) as con:
         mismatched, vintage, discrepancy_vintage, untraced = con.execute(CHECKS).fetchone()
-    return {"mismatched": mismatched, "vintage": vintage,
-            "discrepancy_vintage": discrepancy_vintage, "untraced": untraced}
+    return {
+        "mismatched": mismatched,
+        "vintage": vintage,
+        "discrepancy_vintage": discrepancy_vintage,
+        "untraced": untraced,
+    }
 
 
 def live_is_locked(path: Path) -> bool:
@@ -95,7 +99,8 @@ def live_is_locked(path: Path) -> bool:
 
 @pytest.mark.timeout(600)
 def test_snapshot_stays_consistent_while_a_load_and_a_build_hold_the_writer(
-        data_dir: Path, tmp_path: Path) -> None:
+    data_dir: Path, tmp_path: Path
+) -> None:
     from returnwatch import transform, warehouse
     from tests.dbt import realdata
 
@@ -105,15 +110,21 @@ def test_snapshot_stays_consistent_while_a_load_and_a_build_hold_the_writer(
     transform.dbt_build().raise_for_status()
     transform.publish_snapshot()
     snapshot = settings.snapshot_path()
-    assert read_snapshot(snapshot) == {"mismatched": 0, "vintage": OLD_CBP,
-                                       "discrepancy_vintage": OLD_CBP, "untraced": 0}
+    assert read_snapshot(snapshot) == {
+        "mismatched": 0,
+        "vintage": OLD_CBP,
+        "discrepancy_vintage": OLD_CBP,
+        "untraced": 0,
+    }
 
     events_file = tmp_path / "events.jsonl"
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(events_file)],
         cwd=settings.PROJECT_DIR,
         env={**os.environ, "PYTHONPATH": str(settings.PROJECT_DIR)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     reads: list[tuple[float, dict]] = []
     locked_seen = 0
@@ -132,8 +143,10 @@ def test_snapshot_stays_consistent_while_a_load_and_a_build_hold_the_writer(
 
     events = {e["event"]: e["at"] for e in map(json.loads, events_file.read_text().splitlines())}
     assert list(events) == ["load started", "load done", "build done", "published"]
-    print(f"\n{len(reads)} snapshot reads in {reads[-1][0] - reads[0][0]:.1f} s; live file seen "
-          f"locked {locked_seen} times")
+    print(
+        f"\n{len(reads)} snapshot reads in {reads[-1][0] - reads[0][0]:.1f} s; live file seen "
+        f"locked {locked_seen} times"
+    )
 
     # Every read, before, during and after the writer's work, saw one consistent version.
     assert all(r["mismatched"] == 0 and r["untraced"] == 0 for _, r in reads), reads

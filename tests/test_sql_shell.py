@@ -27,8 +27,10 @@ def warehouses(data_dir: Path) -> Path:
     """A live warehouse (raw.files with two rows), its snapshot and the snapshot's Parquet."""
     live = settings.warehouse_path()
     with duckdb.connect(str(live)) as con:
-        con.execute("create schema raw; create table raw.files as "
-                    "select * from (values ('a', 1), ('b', 2)) t(sha256, rows_loaded)")
+        con.execute(
+            "create schema raw; create table raw.files as "
+            "select * from (values ('a', 1), ('b', 2)) t(sha256, rows_loaded)"
+        )
     snapshot = settings.snapshot_path()
     snapshot.parent.mkdir(parents=True)
     transform.parquet_dir().mkdir()
@@ -54,9 +56,12 @@ def cli_sql(*args: str) -> tuple[int, str]:
 
 # ----------------------------------------------------------------------------- the prompt ---
 
+
 def test_statements_commands_and_errors(warehouses: Path) -> None:
-    text = session_text(".tables\nselect a + 41 as answer\nfrom marts.t;\nselect nope;\n"
-                        ".schema marts.t\n.quit\nselect 'never run';\n")
+    text = session_text(
+        ".tables\nselect a + 41 as answer\nfrom marts.t;\nselect nope;\n"
+        ".schema marts.t\n.quit\nselect 'never run';\n"
+    )
     assert "marts.t" in text and "42" in text
     assert "Error:" in text and "nope" in text  # the error is shown, the session goes on
     assert "varchar" in text.lower()  # .schema ran after the error
@@ -77,17 +82,24 @@ def test_a_missing_snapshot_says_what_to_run(data_dir: Path) -> None:
 
 # ---------------------------------------------------- ordinary analyst queries still work ---
 
-@pytest.mark.parametrize("statement, expected", [
-    ("with t2 as (select a * 2 as d from marts.t) select d + 40 as answer from t2", "42"),
-    ("summarize marts.t", "column_name"),
-    ("describe marts.t", "varchar"),
-    ("show all tables", "marts"),
-    ("pragma table_info('marts.t')", "VARCHAR"),
-    ("select * from read_parquet('{parquet}/*.parquet')", "x"),
-    ("select count(*) as n from '{parquet}/t.parquet'", "1"),
-    ("use marts; select b from t", "x"),
-    ("create temp table picked as select * from marts.t; select b || 'y' as c from picked", "xy"),
-])
+
+@pytest.mark.parametrize(
+    "statement, expected",
+    [
+        ("with t2 as (select a * 2 as d from marts.t) select d + 40 as answer from t2", "42"),
+        ("summarize marts.t", "column_name"),
+        ("describe marts.t", "varchar"),
+        ("show all tables", "marts"),
+        ("pragma table_info('marts.t')", "VARCHAR"),
+        ("select * from read_parquet('{parquet}/*.parquet')", "x"),
+        ("select count(*) as n from '{parquet}/t.parquet'", "1"),
+        ("use marts; select b from t", "x"),
+        (
+            "create temp table picked as select * from marts.t; select b || 'y' as c from picked",
+            "xy",
+        ),
+    ],
+)
 def test_analyst_queries_run(warehouses: Path, statement: str, expected: str) -> None:
     code, output = cli_sql(statement.format(parquet=transform.parquet_dir()))
     assert code == 0, output
@@ -106,6 +118,7 @@ def test_live_reads_the_live_warehouse(warehouses: Path) -> None:
 
 # ------------------------------------------------------- the sandbox: one test per escape ---
 
+
 def _escapes(tmp: Path, live: Path, parquet: Path) -> dict[str, str]:
     return {
         "copy to a file": f"copy (select 42) to '{tmp / 'dag_evil.py'}' (format csv)",
@@ -117,11 +130,11 @@ def _escapes(tmp: Path, live: Path, parquet: Path) -> dict[str, str]:
         "read_csv a token file": f"select * from read_csv('{tmp / 'token.txt'}')",
         "read_blob a token file": f"select content from read_blob('{tmp / 'token.txt'}')",
         "a path out of the parquet folder": f"select content from read_text('{parquet}/../../../"
-                                            f"{tmp.name}/token.txt')",
+        f"{tmp.name}/token.txt')",
         "glob": "select * from glob('/etc/*')",
         "a URL": "select * from read_csv('http://127.0.0.1:9/x.csv')",
         "attach the live warehouse read-write": f"attach '{live}' as w (READ_WRITE); "
-                                                "delete from w.raw.files",
+        "delete from w.raw.files",
         "attach the live warehouse read-only": f"attach '{live}' as w (READ_ONLY)",
         "install httpfs": "install httpfs",
         "load httpfs": "load httpfs",
@@ -134,7 +147,7 @@ def _escapes(tmp: Path, live: Path, parquet: Path) -> dict[str, str]:
         "pragma import_database": f"import database '{tmp}'",
         "prepare a copy": f"prepare p as copy (select 1) to '{tmp / 'x.csv'}'",
         "a refused statement after an allowed one": f"select 1; copy (select 1) to "
-                                                    f"'{tmp / 'x.csv'}'",
+        f"'{tmp / 'x.csv'}'",
     }
 
 
@@ -143,8 +156,9 @@ ESCAPE_NAMES = list(_escapes(Path("/t"), Path("/l"), Path("/p")))
 
 @pytest.mark.parametrize("live", [False, True], ids=["snapshot", "live"])
 @pytest.mark.parametrize("name", ESCAPE_NAMES)
-def test_each_escape_is_refused_in_one_line(warehouses: Path, tmp_path: Path, name: str,
-                                            live: bool) -> None:
+def test_each_escape_is_refused_in_one_line(
+    warehouses: Path, tmp_path: Path, name: str, live: bool
+) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "token.txt").write_text(f"SLACK_BOT_TOKEN={FAKE_TOKEN}\n")
@@ -175,11 +189,16 @@ def test_the_sandbox_is_set_and_locked(warehouses: Path) -> None:
         shown = session.run(
             "select name, value from duckdb_settings() where name in ('enable_external_access',"
             " 'autoinstall_known_extensions', 'autoload_known_extensions',"
-            " 'allow_community_extensions', 'lock_configuration') order by name", csv=True)
+            " 'allow_community_extensions', 'lock_configuration') order by name",
+            csv=True,
+        )
     assert shown.splitlines()[1:] == [
-        "allow_community_extensions,false", "autoinstall_known_extensions,false",
-        "autoload_known_extensions,false", "enable_external_access,false",
-        "lock_configuration,true"]
+        "allow_community_extensions,false",
+        "autoinstall_known_extensions,false",
+        "autoload_known_extensions,false",
+        "enable_external_access,false",
+        "lock_configuration,true",
+    ]
 
 
 # ------------------------------------------------ --live never holds the writers out ---
@@ -207,8 +226,9 @@ sys.stdin.readline()
 
 
 def _write_from_another_process(path: Path) -> str:
-    done = subprocess.run([sys.executable, "-c", WRITER, str(path)], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", WRITER, str(path)], capture_output=True, text=True, timeout=60
+    )
     return done.stdout.strip() or done.stderr.strip()
 
 
@@ -231,8 +251,12 @@ def test_a_held_read_only_connection_would_block_that_writer(warehouses: Path) -
 
 @pytest.fixture
 def lock_holder(warehouses: Path):
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(settings.warehouse_path())],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(settings.warehouse_path())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     yield holder
     holder.stdin.close()
@@ -248,8 +272,9 @@ def test_live_waits_for_a_writer_and_says_so(lock_holder: subprocess.Popen) -> N
         lock_holder.stdin.flush()
         assert lock_holder.stdout.readline().strip() == "released"
 
-    with sql_shell.Session(settings.warehouse_path(), live=True, wait_seconds=120,
-                           notice=writer_lets_go) as session:
+    with sql_shell.Session(
+        settings.warehouse_path(), live=True, wait_seconds=120, notice=writer_lets_go
+    ) as session:
         assert "2" in session.run("select count(*) from raw.files")
     assert len(notices) == 1 and "waiting up to 120 s" in notices[0]
 

@@ -19,8 +19,8 @@ def test_no_monitor_run_yet_lists_every_source_as_unknown(data_dir: Path) -> Non
     with warehouse.session() as con:
         text = status.render(con)
     lines = text.splitlines()
-    assert [line.split()[0] for line in lines[2:2 + len(SOURCE_MODULES)]] == list(SOURCE_MODULES)
-    assert all(" unknown " in line for line in lines[2:2 + len(SOURCE_MODULES)])
+    assert [line.split()[0] for line in lines[2 : 2 + len(SOURCE_MODULES)]] == list(SOURCE_MODULES)
+    assert all(" unknown " in line for line in lines[2 : 2 + len(SOURCE_MODULES)])
     assert "no monitor run yet" in text
 
 
@@ -56,17 +56,23 @@ def test_a_late_source_and_its_incident_in_the_terminal(data_dir: Path) -> None:
         text = status.render(con)
     hhs = next(s for s in current.sources if s.source == "hhs_uc_daily")
     assert (hhs.state, hhs.newest_period, hhs.expected_period, hhs.missed_periods) == (
-        "late", dt.date(2025, 6, 10), dt.date(2025, 6, 15), 3)
+        "late",
+        dt.date(2025, 6, 10),
+        dt.date(2025, 6, 15),
+        3,
+    )
     assert hhs.calendar == "daily" and hhs.open_incidents == 1
     assert [(i.source, i.kind, i.severity) for i in current.incidents] == [
-        ("hhs_uc_daily", "same_file_again", "warning")]
+        ("hhs_uc_daily", "same_file_again", "warning")
+    ]
     line = next(line for line in text.splitlines() if line.startswith("hhs_uc_daily "))
     assert line.split()[1:4] == ["LATE", "2025-06-10", "2025-06-11"]
     assert "open since 2025-06-17 [warning] hhs_uc_daily same_file_again: " in text
 
 
 def test_monitor_refresh_brings_the_latest_verdict_into_the_snapshot_and_nothing_else(
-        data_dir: Path) -> None:
+    data_dir: Path,
+) -> None:
     with warehouse.session() as con:
         hhs = _late_hhs_snapshot(con)
         # 18 June: figures through the 17th arrive; the monitors find the source fresh again.

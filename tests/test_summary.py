@@ -37,33 +37,59 @@ def test_the_headline_names_the_mart_and_flags_constructed_figures(data_dir: Pat
     assert "CONSTRUCTED" in lines[start + 4]
 
 
-def test_constructed_is_labelled_from_each_files_record_not_the_table_name(
-        data_dir: Path) -> None:
+def test_constructed_is_labelled_from_each_files_record_not_the_table_name(data_dir: Path) -> None:
     import datetime as dt
 
     import pandas as pd
 
-    known = {"month": pd.Timestamp("2024-01-01"), "sex": "total", "age_group": "0-11",
-             "travel_condition": "unaccompanied", "events": 3}
+    known = {
+        "month": pd.Timestamp("2024-01-01"),
+        "sex": "total",
+        "age_group": "0-11",
+        "travel_condition": "unaccompanied",
+        "events": 3,
+    }
     with warehouse.session() as con:
         columns = con.execute(
             "select column_name, data_type from information_schema.columns where table_schema "
-            "= 'raw' and table_name = 'segob_mexican_minor_repatriations'").fetchall()
+            "= 'raw' and table_name = 'segob_mexican_minor_repatriations'"
+        ).fetchall()
         # One row of made-up values in the table's columns (only the files' records matter).
-        frame = pd.DataFrame([{c: known.get(c, 1 if "INT" in t else "x") for c, t in columns
-                               if c not in ("source_file", "vintage")}])
+        frame = pd.DataFrame(
+            [
+                {
+                    c: known.get(c, 1 if "INT" in t else "x")
+                    for c, t in columns
+                    if c not in ("source_file", "vintage")
+                }
+            ]
+        )
         # A real file from the publisher in the table the old summary always called CONSTRUCTED.
-        warehouse.load_file(con, table="segob_mexican_minor_repatriations", frame=frame,
-                            source="segob_bulletin_monthly", sha256="a" * 64,
-                            url="https://portal.example/cuadro5.2.1_.xls",
-                            vintage=dt.date(2025, 2, 7), fetched_at=dt.datetime.now(dt.UTC))
+        warehouse.load_file(
+            con,
+            table="segob_mexican_minor_repatriations",
+            frame=frame,
+            source="segob_bulletin_monthly",
+            sha256="a" * 64,
+            url="https://portal.example/cuadro5.2.1_.xls",
+            vintage=dt.date(2025, 2, 7),
+            fetched_at=dt.datetime.now(dt.UTC),
+        )
     assert "CONSTRUCTED" not in summary.render()
     with warehouse.session() as con:
         # A file ingested by hand whose name says it was made by hand.
-        warehouse.load_file(con, table="segob_mexican_minor_repatriations", frame=frame,
-                            source="segob_bulletin_monthly", sha256="b" * 64,
-                            url="manual:section5_minors_constructed.xls",
-                            vintage=dt.date(2025, 3, 7), fetched_at=dt.datetime.now(dt.UTC))
+        warehouse.load_file(
+            con,
+            table="segob_mexican_minor_repatriations",
+            frame=frame,
+            source="segob_bulletin_monthly",
+            sha256="b" * 64,
+            url="manual:section5_minors_constructed.xls",
+            vintage=dt.date(2025, 3, 7),
+            fetched_at=dt.datetime.now(dt.UTC),
+        )
         assert con.execute("select sha256, constructed from raw.files order by 1").fetchall() == [
-            ("a" * 64, False), ("b" * 64, True)]
+            ("a" * 64, False),
+            ("b" * 64, True),
+        ]
     assert "1 of 2 file(s) CONSTRUCTED" in summary.render()

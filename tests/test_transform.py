@@ -249,6 +249,7 @@ def parse_transform_dag():
         def record(*args, **kwargs):
             calls.append(name)
             raise AssertionError(f"{name} called while parsing the transform DAG")
+
         return record
 
     with pytest.MonkeyPatch.context() as patch:

@@ -30,9 +30,13 @@ def defaults() -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": os.environ.get("RETURNWATCH_UI_PORT", "8080"),
-        "AIRFLOW__API_AUTH__JWT_SECRET": _local_secret(home / "jwt_secret", "AIRFLOW__API_AUTH__JWT_SECRET"),
+        "AIRFLOW__API_AUTH__JWT_SECRET": _local_secret(
+            home / "jwt_secret", "AIRFLOW__API_AUTH__JWT_SECRET"
+        ),
         # Encrypts connection passwords (the Slack token) in the metadata DB.
-        "AIRFLOW__CORE__FERNET_KEY": _local_secret(home / "fernet_key", "AIRFLOW__CORE__FERNET_KEY", fernet=True),
+        "AIRFLOW__CORE__FERNET_KEY": _local_secret(
+            home / "fernet_key", "AIRFLOW__CORE__FERNET_KEY", fernet=True
+        ),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "GX_ANALYTICS_ENABLED": "False",
         "SCARF_ANALYTICS": "false",
@@ -56,8 +60,11 @@ def _local_secret(path: Path, variable: str, *, fernet: bool = False) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
-        value = (base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() if fernet
-                 else secrets.token_urlsafe(64))
+        value = (
+            base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+            if fernet
+            else secrets.token_urlsafe(64)
+        )
         path.write_text(value)
         path.chmod(0o600)
         return value
@@ -73,6 +80,8 @@ def prepare_metadata_db() -> None:
 
     db.upgradedb()
     Pool.create_or_update_pool(
-        name=WAREHOUSE_POOL, slots=1, include_deferred=False,
+        name=WAREHOUSE_POOL,
+        slots=1,
+        include_deferred=False,
         description="DuckDB allows one writer: every task that writes the warehouse runs here.",
     )

@@ -199,19 +199,32 @@ class Archive:
                 chosen_ext = _choose_ext(ext, content_type, url)
                 self._write_blob(source, sha, chosen_ext, content)
             else:
-                chosen_ext = existing.name[len(sha):]
+                chosen_ext = existing.name[len(sha) :]
             outcome: Outcome = "unchanged" if sha in seen else "new"
             if outcome == "unchanged" and latest is not None and latest.sha256 != sha:
                 log.warning(
                     "%s: received the bytes of an older file (sha256 %s), not of the latest "
                     "(sha256 %s): did the publisher go back to an earlier version?",
-                    source, sha[:12], latest.sha256[:12] if latest.sha256 else None,
+                    source,
+                    sha[:12],
+                    latest.sha256[:12] if latest.sha256 else None,
                 )
             entry = ManifestEntry(
-                source=source, url=url, outcome=outcome, sha256=sha, size=len(content),
-                fetched_at=fetched_at, run_at=run_at, vintage=vintage, http_status=http_status,
-                etag=etag, last_modified=last_modified, content_type=content_type,
-                error=None, ext=chosen_ext, served_name=served_name,
+                source=source,
+                url=url,
+                outcome=outcome,
+                sha256=sha,
+                size=len(content),
+                fetched_at=fetched_at,
+                run_at=run_at,
+                vintage=vintage,
+                http_status=http_status,
+                etag=etag,
+                last_modified=last_modified,
+                content_type=content_type,
+                error=None,
+                ext=chosen_ext,
+                served_name=served_name,
             )
             _append(manifest, entry)
         return entry
@@ -249,11 +262,20 @@ class Archive:
                     "for this source to point at"
                 )
             entry = ManifestEntry(
-                source=source, url=url, outcome="not_modified", sha256=latest.sha256,
-                size=latest.size, fetched_at=fetched_at, run_at=run_at, vintage=latest.vintage,
-                http_status=http_status, etag=etag or latest.etag,
+                source=source,
+                url=url,
+                outcome="not_modified",
+                sha256=latest.sha256,
+                size=latest.size,
+                fetched_at=fetched_at,
+                run_at=run_at,
+                vintage=latest.vintage,
+                http_status=http_status,
+                etag=etag or latest.etag,
                 last_modified=last_modified or latest.last_modified,
-                content_type=latest.content_type, error=None, ext=latest.ext,
+                content_type=latest.content_type,
+                error=None,
+                ext=latest.ext,
                 served_name=latest.served_name,
             )
             _append(manifest, entry)
@@ -274,16 +296,24 @@ class Archive:
         _check_aware(fetched_at=fetched_at, run_at=run_at)
         fetched_at = fetched_at.astimezone(dt.UTC)
         entry = ManifestEntry(
-            source=source, url=url, outcome="failed", sha256=None, size=None,
-            fetched_at=fetched_at, run_at=run_at, vintage=None, http_status=http_status,
+            source=source,
+            url=url,
+            outcome="failed",
+            sha256=None,
+            size=None,
+            fetched_at=fetched_at,
+            run_at=run_at,
+            vintage=None,
+            http_status=http_status,
             error=error,
         )
         with self._locked_manifest(source) as manifest:
             _append(manifest, entry)
         return entry
 
-    def record_refusal(self, source: str, sha256: str, *, url: str, run_at: dt.datetime,
-                       error: str) -> ManifestEntry:
+    def record_refusal(
+        self, source: str, sha256: str, *, url: str, run_at: dt.datetime, error: str
+    ) -> ManifestEntry:
         """Append a ``refused`` row: the stored file ``sha256`` was judged unusable (``error``).
 
         The file must already be in the archive: nothing is judged before it is kept.
@@ -292,12 +322,21 @@ class Archive:
         _check_aware(run_at=run_at)
         blob = self._find_blob(source, sha256) if _SHA256.match(sha256) else None
         if blob is None:
-            raise ArchiveError(f"{source}: cannot record a refusal of {sha256!r}: "
-                               "no such file in the archive")
+            raise ArchiveError(
+                f"{source}: cannot record a refusal of {sha256!r}: no such file in the archive"
+            )
         entry = ManifestEntry(
-            source=source, url=url, outcome="refused", sha256=sha256, size=blob.stat().st_size,
-            fetched_at=dt.datetime.now(dt.UTC), run_at=run_at, vintage=None, http_status=None,
-            error=error[:2000], ext=blob.name[len(sha256):],
+            source=source,
+            url=url,
+            outcome="refused",
+            sha256=sha256,
+            size=blob.stat().st_size,
+            fetched_at=dt.datetime.now(dt.UTC),
+            run_at=run_at,
+            vintage=None,
+            http_status=None,
+            error=error[:2000],
+            ext=blob.name[len(sha256) :],
         )
         with self._locked_manifest(source) as manifest:
             _append(manifest, entry)
@@ -316,15 +355,22 @@ class Archive:
         content_type, _ = mimetypes.guess_type(path.name)
         suffix = path.suffix if _EXT.match(path.suffix or "") else None
         return self.store(
-            source, f"manual:{path.name}", content,
-            fetched_at=dt.datetime.now(dt.UTC), run_at=run_at, vintage=vintage,
-            http_status=None, content_type=content_type, ext=suffix,
+            source,
+            f"manual:{path.name}",
+            content,
+            fetched_at=dt.datetime.now(dt.UTC),
+            run_at=run_at,
+            vintage=vintage,
+            http_status=None,
+            content_type=content_type,
+            ext=suffix,
         )
 
     # ---------------------------------------------------------------- reading
 
-    def entries(self, source: str, *, limit: int | None = None,
-                include_refusals: bool = False) -> list[ManifestEntry]:
+    def entries(
+        self, source: str, *, limit: int | None = None, include_refusals: bool = False
+    ) -> list[ManifestEntry]:
         """The source's checks, oldest first (the last ``limit`` rows when given); with
         ``include_refusals`` also the ``refused`` verdicts, in the order they were written."""
         _check_source(source)
@@ -345,8 +391,7 @@ class Archive:
 
     def refusals(self, source: str) -> list[ManifestEntry]:
         """The source's ``refused`` rows, oldest first."""
-        return [e for e in self.entries(source, include_refusals=True)
-                if e.outcome == "refused"]
+        return [e for e in self.entries(source, include_refusals=True) if e.outcome == "refused"]
 
     def latest_file(self, source: str) -> ManifestEntry | None:
         """The most recent row that points at a file (new, unchanged or not_modified)."""
@@ -384,7 +429,7 @@ class Archive:
             return None
         # A blob is <sha><ext>; temporary files start with "." and never match.
         for candidate in sorted(shard.glob(sha + "*")):
-            rest = candidate.name[len(sha):]
+            rest = candidate.name[len(sha) :]
             if rest == "" or _EXT.match(rest):
                 return candidate
         return None
@@ -401,8 +446,12 @@ class Archive:
                 tmp.unlink()
                 removed.append(tmp)
         if removed:
-            log.warning("%s: removed %d temporary file(s) left by an interrupted write: %s",
-                        source, len(removed), ", ".join(p.name for p in removed))
+            log.warning(
+                "%s: removed %d temporary file(s) left by an interrupted write: %s",
+                source,
+                len(removed),
+                ", ".join(p.name for p in removed),
+            )
         return removed
 
     def _write_blob(self, source: str, sha: str, ext: str, content: bytes) -> Path:
@@ -439,8 +488,9 @@ class Archive:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _read_entries(handle: IO[bytes], path: Path, *,
-                  include_refusals: bool = False) -> list[ManifestEntry]:
+def _read_entries(
+    handle: IO[bytes], path: Path, *, include_refusals: bool = False
+) -> list[ManifestEntry]:
     handle.seek(0)
     rows: list[ManifestEntry] = []
     # Iterating a file is bounded by its size; each line is one row.

@@ -9,12 +9,9 @@ from airflow.sdk import Asset
 
 RAW_HHS_UC_DAILY = Asset(name="raw.hhs_uc_daily", uri="duckdb://returnwatch/raw/hhs_uc_daily")
 # Multi-file sources: one Asset per source, covering every raw table its files load.
-RAW_HHS_UC_MONTHLY = Asset(name="raw.hhs_uc_monthly",
-                           uri="duckdb://returnwatch/raw/hhs_uc_monthly")
-RAW_CBP_ENCOUNTERS = Asset(name="raw.cbp_encounters",
-                           uri="duckdb://returnwatch/raw/cbp_encounters")
-RAW_SEGOB_BULLETIN = Asset(name="raw.segob_bulletin",
-                           uri="duckdb://returnwatch/raw/segob_bulletin")
+RAW_HHS_UC_MONTHLY = Asset(name="raw.hhs_uc_monthly", uri="duckdb://returnwatch/raw/hhs_uc_monthly")
+RAW_CBP_ENCOUNTERS = Asset(name="raw.cbp_encounters", uri="duckdb://returnwatch/raw/cbp_encounters")
+RAW_SEGOB_BULLETIN = Asset(name="raw.segob_bulletin", uri="duckdb://returnwatch/raw/segob_bulletin")
 
 # Emitted by ``transform`` after a successful dbt build and snapshot publish.
 MARTS = Asset(name="marts", uri="duckdb://returnwatch/marts")

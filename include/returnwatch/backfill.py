@@ -111,9 +111,9 @@ class Plan:
     source: str
     start: dt.date
     end: dt.date
-    files: list[dict[str, Any]]        # links in range (``ingest.discover`` shape)
-    left_out: list[dict[str, Any]]     # links listed but outside the range
-    single_file: bool                  # the source is one file holding every period
+    files: list[dict[str, Any]]  # links in range (``ingest.discover`` shape)
+    left_out: list[dict[str, Any]]  # links listed but outside the range
+    single_file: bool  # the source is one file holding every period
 
 
 def plan(source: str, start: dt.date, end: dt.date, *, run_at: dt.datetime) -> Plan:
@@ -133,13 +133,25 @@ def plan(source: str, start: dt.date, end: dt.date, *, run_at: dt.datetime) -> P
 
         cfg = config.source(source)
         url = str(httpx.URL(cfg.url).copy_merge_params(cfg.params))
-        link = {"source": source, "url": url, "kind": ingest.file_kind(source, None).kind,
-                "label": "the export (every day in one file)", "period": None, "extra": {}}
+        link = {
+            "source": source,
+            "url": url,
+            "kind": ingest.file_kind(source, None).kind,
+            "label": "the export (every day in one file)",
+            "period": None,
+            "extra": {},
+        }
         return Plan(source, start, end, files=[link], left_out=[], single_file=True)
     links = ingest.discover(source, run_at=run_at)
     kept = [link for link in links if in_range(link, start, end)]
-    return Plan(source, start, end, files=kept,
-                left_out=[link for link in links if link not in kept], single_file=False)
+    return Plan(
+        source,
+        start,
+        end,
+        files=kept,
+        left_out=[link for link in links if link not in kept],
+        single_file=False,
+    )
 
 
 def file_name(url: str) -> str:
@@ -177,8 +189,9 @@ def loaded_files(source: str) -> set[str]:
     return {sha for (sha,) in rows}
 
 
-def backfill_file(link: dict[str, Any], *, single_file: bool, loaded: set[str],
-                  run_at: dt.datetime, run_id: str) -> FileResult:
+def backfill_file(
+    link: dict[str, Any], *, single_file: bool, loaded: set[str], run_at: dt.datetime, run_id: str
+) -> FileResult:
     """Fetch one file into the archive and, if the warehouse lacks it, parse, validate, load.
 
     A bad file (``FetchError``, ``SourceFileError``) is a ``failed`` result naming source, file
@@ -191,8 +204,11 @@ def backfill_file(link: dict[str, Any], *, single_file: bool, loaded: set[str],
 
     source = link["source"]
     try:
-        fetched = (ingest.fetch(source, run_at=run_at) if single_file
-                   else ingest.fetch_link(link, run_at=run_at))
+        fetched = (
+            ingest.fetch(source, run_at=run_at)
+            if single_file
+            else ingest.fetch_link(link, run_at=run_at)
+        )
     except FetchError as error:
         # Recorded as a failed check in the manifest by the fetcher; the message names the URL.
         return FileResult(link, "failed", error=str(error))
@@ -215,8 +231,9 @@ def backfill_file(link: dict[str, Any], *, single_file: bool, loaded: set[str],
     return result
 
 
-def _load_and_judge_revisions(validated: dict[str, Any], *, run_at: dt.datetime,
-                              run_id: str) -> dict[str, Any]:
+def _load_and_judge_revisions(
+    validated: dict[str, Any], *, run_at: dt.datetime, run_id: str
+) -> dict[str, Any]:
     """``ingest.load``, then the revision monitor on what it recorded, under one hold of the
     write lock, so no monitor run can judge (and page about) those restatements in between."""
     from returnwatch import ingest, warehouse
@@ -229,8 +246,12 @@ def _load_and_judge_revisions(validated: dict[str, Any], *, run_at: dt.datetime,
         if loaded["revisions"]:
             # Its own run id: under the backfill's, the engine would take this for a re-run
             # and judge the earlier files' restatements again.
-            judge_quietly(con, run_at=run_at, run_id=f"{run_id}/{loaded['sha256'][:12]}",
-                          monitors=[engine.REVISION])
+            judge_quietly(
+                con,
+                run_at=run_at,
+                run_id=f"{run_id}/{loaded['sha256'][:12]}",
+                monitors=[engine.REVISION],
+            )
     return loaded
 
 
@@ -243,13 +264,21 @@ def as_backfill_info(finding: Finding) -> Finding:
     if finding.severity == "info":
         return dataclasses.replace(finding, details=details)
     details["severity_found"] = finding.severity
-    return dataclasses.replace(finding, severity="info", details=details,
-                               message=f"{finding.message}; found by a backfill: recorded, "
-                                       "not alerted")
+    return dataclasses.replace(
+        finding,
+        severity="info",
+        details=details,
+        message=f"{finding.message}; found by a backfill: recorded, not alerted",
+    )
 
 
-def judge_quietly(con: duckdb.DuckDBPyConnection, *, run_at: dt.datetime, run_id: str,
-                  monitors: Sequence[str] | None = None) -> tuple[list[Finding], list[str]]:
+def judge_quietly(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_at: dt.datetime,
+    run_id: str,
+    monitors: Sequence[str] | None = None,
+) -> tuple[list[Finding], list[str]]:
     """Evaluate the data monitors; record their findings as ``info`` and move their marks.
 
     Returns (the findings recorded, what was skipped). Opens, updates and resolves no incident
@@ -257,8 +286,9 @@ def judge_quietly(con: duckdb.DuckDBPyConnection, *, run_at: dt.datetime, run_id
     """
     from returnwatch.monitor import engine, store
 
-    result = engine.evaluate(con, run_at=run_at, run_id=run_id,
-                             monitors=monitors or engine.DATA_MONITORS)
+    result = engine.evaluate(
+        con, run_at=run_at, run_id=run_id, monitors=monitors or engine.DATA_MONITORS
+    )
     findings = [as_backfill_info(f) for f in result.findings]
     paging = [f for f in findings if f.opens_incident]
     if paging:  # a guard on this module's one promise, not a condition expected to happen
@@ -343,8 +373,16 @@ class Summary:
         return self.count("failed") == 0 and (self.rederived is None or self.rederived.dbt_passed)
 
 
-def main(source: str, start: dt.date, end: dt.date, *, dry_run: bool = False,
-         build: bool = True, out: IO[str] | None = None, now: dt.datetime | None = None) -> int:
+def main(
+    source: str,
+    start: dt.date,
+    end: dt.date,
+    *,
+    dry_run: bool = False,
+    build: bool = True,
+    out: IO[str] | None = None,
+    now: dt.datetime | None = None,
+) -> int:
     """Run a backfill with terminal output; return the exit code (0 only if all went well)."""
     from returnwatch import warehouse
     from returnwatch.fetch import FetchError
@@ -376,8 +414,11 @@ def main(source: str, start: dt.date, end: dt.date, *, dry_run: bool = False,
         new = any(r.status == "new" for r in results)
         rederived = None
         if new:
-            echo("re-deriving: dbt build, monitors, snapshot …" if build
-                 else "re-deriving: monitors (dbt skipped: --no-transform) …")
+            echo(
+                "re-deriving: dbt build, monitors, snapshot …"
+                if build
+                else "re-deriving: monitors (dbt skipped: --no-transform) …"
+            )
             rederived = rederive(run_at=run_at, run_id=run_id, build=build)
     except warehouse.WarehouseLocked as error:
         raise click.ClickException(f"stopped: {error}") from None
@@ -387,8 +428,9 @@ def main(source: str, start: dt.date, end: dt.date, *, dry_run: bool = False,
     return 0 if summary.ok else 1
 
 
-def _run_files(the_plan: Plan, *, run_at: dt.datetime, run_id: str,
-               out: IO[str]) -> list[FileResult]:
+def _run_files(
+    the_plan: Plan, *, run_at: dt.datetime, run_id: str, out: IO[str]
+) -> list[FileResult]:
     """Every file of the plan, with a progress bar on a terminal, else one line per file.
 
     click.progressbar rather than rich.progress: click is already the CLI's library and a
@@ -402,15 +444,20 @@ def _run_files(the_plan: Plan, *, run_at: dt.datetime, run_id: str,
 
     def one(link: dict[str, Any]) -> FileResult:
         began = time.monotonic()
-        result = backfill_file(link, single_file=the_plan.single_file, loaded=loaded,
-                               run_at=run_at, run_id=run_id)
+        result = backfill_file(
+            link, single_file=the_plan.single_file, loaded=loaded, run_at=run_at, run_id=run_id
+        )
         result.seconds = time.monotonic() - began
         return result
 
     if _is_terminal(out):
-        with click.progressbar(the_plan.files, label=f"{the_plan.source}", file=out,
-                               item_show_func=lambda link: file_label(link) if link else None,
-                               show_pos=True) as bar:
+        with click.progressbar(
+            the_plan.files,
+            label=f"{the_plan.source}",
+            file=out,
+            item_show_func=lambda link: file_label(link) if link else None,
+            show_pos=True,
+        ) as bar:
             for link in bar:
                 results.append(one(link))
         for number, result in enumerate(results, start=1):
@@ -432,8 +479,10 @@ def _plan_line(the_plan: Plan) -> str:
     span = f"{the_plan.start}..{the_plan.end}"
     if the_plan.single_file:
         return f"backfill {the_plan.source} {span}: 1 file ({the_plan.files[0]['label']})"
-    return (f"backfill {the_plan.source} {span}: {len(the_plan.files)} file(s) in range of "
-            f"{len(the_plan.files) + len(the_plan.left_out)} listed")
+    return (
+        f"backfill {the_plan.source} {span}: {len(the_plan.files)} file(s) in range of "
+        f"{len(the_plan.files) + len(the_plan.left_out)} listed"
+    )
 
 
 def _file_line(number: int, total: int, result: FileResult) -> str:
@@ -441,39 +490,55 @@ def _file_line(number: int, total: int, result: FileResult) -> str:
     if result.status == "failed":
         return f"{head}: {result.error}"
     sha = result.sha256[:12] if result.sha256 else "-"
-    where = f"({file_name(result.link['url'])}, sha256 {sha}, vintage {result.vintage}, " \
-            f"{result.seconds:.1f} s)"
+    where = (
+        f"({file_name(result.link['url'])}, sha256 {sha}, vintage {result.vintage}, "
+        f"{result.seconds:.1f} s)"
+    )
     if result.status == "new":
-        return (f"{head}: {result.rows_loaded:,} rows loaded, {result.revisions} figure(s) "
-                f"revised {where}")
+        return (
+            f"{head}: {result.rows_loaded:,} rows loaded, {result.revisions} figure(s) "
+            f"revised {where}"
+        )
     return f"{head}: already in the warehouse {where}"
 
 
 def _summary_lines(summary: Summary, the_plan: Plan, run_id: str) -> list[str]:
-    lines = [f"files: {len(summary.results)} fetched, {summary.count('new')} new, "
-             f"{summary.count('unchanged')} unchanged, {summary.count('failed')} failed; "
-             f"{summary.rows_loaded:,} rows loaded; {summary.revisions} figure(s) revised"]
+    lines = [
+        f"files: {len(summary.results)} fetched, {summary.count('new')} new, "
+        f"{summary.count('unchanged')} unchanged, {summary.count('failed')} failed; "
+        f"{summary.rows_loaded:,} rows loaded; {summary.revisions} figure(s) revised"
+    ]
     done = summary.rederived
     if done is None:
-        lines.append("nothing new loaded: marts and monitors unchanged (`returnwatch dbt` "
-                     "rebuilds anyway)")
+        lines.append(
+            "nothing new loaded: marts and monitors unchanged (`returnwatch dbt` rebuilds anyway)"
+        )
     else:
         if not done.dbt_ran:
-            lines.append("dbt: skipped (--no-transform); the transform DAG or `returnwatch dbt` "
-                         "rebuilds the marts")
+            lines.append(
+                "dbt: skipped (--no-transform); the transform DAG or `returnwatch dbt` "
+                "rebuilds the marts"
+            )
         elif done.dbt_passed:
-            lines.append(f"dbt build passed ({done.dbt_nodes} nodes, {done.dbt_warned} "
-                         f"warning(s)); snapshot published: {done.snapshot}")
+            lines.append(
+                f"dbt build passed ({done.dbt_nodes} nodes, {done.dbt_warned} "
+                f"warning(s)); snapshot published: {done.snapshot}"
+            )
         else:
             lines.append(f"dbt build FAILED; snapshot not published:\n{done.dbt_failure}")
-        about_range = sum(1 for f in done.findings
-                          if _period_in(f.period, the_plan.start, the_plan.end))
-        lines.append(f"monitors: {len(done.findings)} finding(s) recorded as info "
-                     f"({about_range} about periods in the range), no alert queued "
-                     f"(monitor.findings where run_id like '{run_id}%')")
+        about_range = sum(
+            1 for f in done.findings if _period_in(f.period, the_plan.start, the_plan.end)
+        )
+        lines.append(
+            f"monitors: {len(done.findings)} finding(s) recorded as info "
+            f"({about_range} about periods in the range), no alert queued "
+            f"(monitor.findings where run_id like '{run_id}%')"
+        )
     if summary.count("failed"):
-        lines.append("failed files: their raw bytes are kept in the archive and nothing of them "
-                     "was loaded; see docs/runbook.md#backfill")
+        lines.append(
+            "failed files: their raw bytes are kept in the archive and nothing of them "
+            "was loaded; see docs/runbook.md#backfill"
+        )
     lines.append(f"done in {summary.seconds:.1f} s")
     return lines
 
@@ -494,5 +559,17 @@ def _period_in(period: str | None, start: dt.date, end: dt.date) -> bool:
     return first <= end and start <= last
 
 
-__all__ = ["FileResult", "Plan", "Rederived", "Summary", "as_backfill_info", "backfill_file",
-           "in_range", "judge_quietly", "main", "period_span", "plan", "rederive"]
+__all__ = [
+    "FileResult",
+    "Plan",
+    "Rederived",
+    "Summary",
+    "as_backfill_info",
+    "backfill_file",
+    "in_range",
+    "judge_quietly",
+    "main",
+    "period_span",
+    "plan",
+    "rederive",
+]

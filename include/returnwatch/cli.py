@@ -38,7 +38,8 @@ def _dev_tool(module: str):
             raise
         raise click.ClickException(
             "the demo and the replay mirror are development tools, not installed here: run "
-            "them from a checkout with the development dependencies (`make demo`)") from None
+            "them from a checkout with the development dependencies (`make demo`)"
+        ) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,12 +48,18 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--from", "start", type=DATE, help="Replay every day from this one (default: 7, 16, 17, 18 June 2025).")
+@click.option(
+    "--from",
+    "start",
+    type=DATE,
+    help="Replay every day from this one (default: 7, 16, 17, 18 June 2025).",
+)
 @click.option("--to", "end", type=DATE, help="... to this one (default 2025-06-18).")
 @click.option("--final", type=DATE, help="Catch-up day after the stretch (default 2025-12-22).")
 @click.option("--verbose", is_flag=True, help="Show Airflow's task logs.")
-def demo(start: dt.datetime | None, end: dt.datetime | None, final: dt.datetime | None,
-         verbose: bool) -> None:
+def demo(
+    start: dt.datetime | None, end: dt.datetime | None, final: dt.datetime | None, verbose: bool
+) -> None:
     """Replay real published history through the DAGs and print a summary."""
     demo_module = _dev_tool("demo")
 
@@ -66,8 +73,13 @@ def demo(start: dt.datetime | None, end: dt.datetime | None, final: dt.datetime 
 
 
 @main.command()
-@click.option("--as-of", type=DATE, default="2025-12-22", show_default=True,
-              help="Serve only what the publishers had published by this day.")
+@click.option(
+    "--as-of",
+    type=DATE,
+    default="2025-12-22",
+    show_default=True,
+    help="Serve only what the publishers had published by this day.",
+)
 @click.option("--port", type=int, default=8765, show_default=True)
 def replay(as_of: dt.datetime, port: int) -> None:
     """Serve the publishers' sites from real published data on 127.0.0.1."""
@@ -80,8 +92,11 @@ def replay(as_of: dt.datetime, port: int) -> None:
 @click.argument("source", type=click.Choice(sorted(SOURCE_MODULES)))
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--vintage", type=DATE, help="Publication date of the file (default: today).")
-@click.option("--kind", default=None,
-              help="Which of the source's layouts the file is (default: detected from it).")
+@click.option(
+    "--kind",
+    default=None,
+    help="Which of the source's layouts the file is (default: detected from it).",
+)
 def ingest(source: str, path: Path, vintage: dt.datetime | None, kind: str | None) -> None:
     """Load a file downloaded by hand through the same parse → validate → load path.
 
@@ -102,8 +117,13 @@ def ingest(source: str, path: Path, vintage: dt.datetime | None, kind: str | Non
     now = dt.datetime.now(dt.UTC)
     try:
         result = ingest_module.ingest_file(
-            source, path, vintage=vintage.date() if vintage else now.date(), run_at=now,
-            run_id=f"manual/{now:%Y%m%dT%H%M%S}", kind=kind)
+            source,
+            path,
+            vintage=vintage.date() if vintage else now.date(),
+            run_at=now,
+            run_id=f"manual/{now:%Y%m%dT%H%M%S}",
+            kind=kind,
+        )
     except (SourceFileError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     except warehouse.WarehouseLocked as error:
@@ -113,9 +133,11 @@ def ingest(source: str, path: Path, vintage: dt.datetime | None, kind: str | Non
     if result["already_loaded"]:
         click.echo(f"{path}: already loaded (sha256 {result['sha256']}); nothing changed")
     else:
-        click.echo(f"{path}: loaded {result['rows_loaded']} rows ({result['kind']}) into "
-                   f"{result['table']}; {result['revisions']} figure(s) revised since the "
-                   f"previous vintage")
+        click.echo(
+            f"{path}: loaded {result['rows_loaded']} rows ({result['kind']}) into "
+            f"{result['table']}; {result['revisions']} figure(s) revised since the "
+            f"previous vintage"
+        )
 
 
 def storage_problem(error: BaseException) -> str:
@@ -141,16 +163,20 @@ def storage_problem(error: BaseException) -> str:
 
 @main.command()
 @click.argument("source", type=click.Choice(sorted(SOURCE_MODULES)))
-@click.option("--from", "start", type=DATE, required=True,
-              help="First day of the periods to re-fetch.")
-@click.option("--to", "end", type=DATE, required=True,
-              help="Last day of the periods to re-fetch.")
+@click.option(
+    "--from", "start", type=DATE, required=True, help="First day of the periods to re-fetch."
+)
+@click.option("--to", "end", type=DATE, required=True, help="Last day of the periods to re-fetch.")
 @click.option("--dry-run", is_flag=True, help="List the files that would be fetched, and stop.")
-@click.option("--no-transform", is_flag=True,
-              help="Skip dbt build and the snapshot (when backfilling several sources, pass it "
-                   "to all but the last). The monitors are still evaluated, quietly.")
-def backfill(source: str, start: dt.datetime, end: dt.datetime, dry_run: bool,
-             no_transform: bool) -> None:
+@click.option(
+    "--no-transform",
+    is_flag=True,
+    help="Skip dbt build and the snapshot (when backfilling several sources, pass it "
+    "to all but the last). The monitors are still evaluated, quietly.",
+)
+def backfill(
+    source: str, start: dt.datetime, end: dt.datetime, dry_run: bool, no_transform: bool
+) -> None:
     """Re-fetch SOURCE's files for the periods from --from to --to, load what the warehouse
     lacks, then rebuild the marts once. Never alerts.
 
@@ -175,10 +201,14 @@ def backfill(source: str, start: dt.datetime, end: dt.datetime, dry_run: bool,
     from returnwatch import backfill as backfill_module
 
     if start > end:
-        raise click.BadParameter(f"--from {start:%Y-%m-%d} is after --to {end:%Y-%m-%d}",
-                                 param_hint="--from/--to")
-    sys.exit(backfill_module.main(source, start.date(), end.date(), dry_run=dry_run,
-                                  build=not no_transform))
+        raise click.BadParameter(
+            f"--from {start:%Y-%m-%d} is after --to {end:%Y-%m-%d}", param_hint="--from/--to"
+        )
+    sys.exit(
+        backfill_module.main(
+            source, start.date(), end.date(), dry_run=dry_run, build=not no_transform
+        )
+    )
 
 
 @main.command()
@@ -193,13 +223,18 @@ def dbt(select: str | None) -> None:
         click.echo(f"dbt build failed: {result.failed}", err=True)
         sys.exit(1)
     snapshot = transform.publish_snapshot()
-    click.echo(f"dbt build passed ({len(result.warned)} warning(s)); snapshot published: {snapshot.path}")
+    click.echo(
+        f"dbt build passed ({len(result.warned)} warning(s)); snapshot published: {snapshot.path}"
+    )
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True,
-              help="One JSON document instead of the text (docs/cli-json.schema.json, "
-                   "'summary').")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON document instead of the text (docs/cli-json.schema.json, 'summary').",
+)
 def summary(as_json: bool) -> None:
     """Print what the warehouse holds now: rows, latest figures, freshness, alerts.
 
@@ -223,14 +258,22 @@ def summary(as_json: bool) -> None:
 @main.command()
 @click.argument("statement", required=False)
 @click.option("--csv", "as_csv", is_flag=True, help="Print the result as CSV (for scripts).")
-@click.option("--live", is_flag=True,
-              help="Read the live warehouse instead of the snapshot: opened read-only for "
-                   "each statement and closed before its result prints, so writers are never "
-                   "held out for more than one statement. While a load or build holds the "
-                   "file, a statement waits (up to --wait) and says so.")
-@click.option("--wait", "wait_seconds", type=click.FloatRange(min=0, max=3600),
-              default=60, show_default=True,
-              help="With --live: seconds a statement waits for a writer to let go.")
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Read the live warehouse instead of the snapshot: opened read-only for "
+    "each statement and closed before its result prints, so writers are never "
+    "held out for more than one statement. While a load or build holds the "
+    "file, a statement waits (up to --wait) and says so.",
+)
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(min=0, max=3600),
+    default=60,
+    show_default=True,
+    help="With --live: seconds a statement waits for a writer to let go.",
+)
 def sql(statement: str | None, as_csv: bool, live: bool, wait_seconds: float) -> None:
     """A sandboxed SQL prompt (or one STATEMENT) on the read-only analysts' snapshot.
 
@@ -249,8 +292,12 @@ def sql(statement: str | None, as_csv: bool, live: bool, wait_seconds: float) ->
 
     path = settings.warehouse_path() if live else settings.snapshot_path()
     try:
-        session = sql_shell.Session(path, live=live, wait_seconds=wait_seconds,
-                                    notice=lambda message: click.echo(message, err=True))
+        session = sql_shell.Session(
+            path,
+            live=live,
+            wait_seconds=wait_seconds,
+            notice=lambda message: click.echo(message, err=True),
+        )
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from None
     except duckdb.Error as error:  # e.g. the snapshot being replaced, a damaged file
@@ -274,9 +321,12 @@ class NoStatus(click.ClickException):
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True,
-              help="One JSON document instead of the table (docs/cli-json.schema.json, "
-                   "'status').")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON document instead of the table (docs/cli-json.schema.json, 'status').",
+)
 def status(as_json: bool) -> None:
     """Is every source healthy? Freshness, newest period, open incidents, revisions.
 
@@ -302,8 +352,13 @@ def status(as_json: bool) -> None:
     except (FileNotFoundError, warehouse.WarehouseLocked, duckdb.Error) as error:
         raise NoStatus(f"cannot read the status: {error}") from None
     if as_json:
-        click.echo(json.dumps(status_module.as_json_document(current, read_from=where),
-                              indent=2, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                status_module.as_json_document(current, read_from=where),
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     else:
         click.echo(status_module.render_text(current))
         for reason in status_module.needs_attention(current):
@@ -334,10 +389,18 @@ def ui(port: int) -> None:
     airflow = str(Path(sys.executable).with_name("airflow"))
     if not Path(airflow).exists():
         airflow = shutil.which("airflow") or "airflow"
-    env = {**os.environ, "AIRFLOW__API__PORT": str(port),
-           "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/"}
-    commands = [[airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)],
-                [airflow, "dag-processor"], [airflow, "scheduler"], [airflow, "triggerer"]]
+    env = {
+        **os.environ,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+    }
+    commands = [
+        [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)],
+        [airflow, "dag-processor"],
+        [airflow, "scheduler"],
+        [airflow, "triggerer"],
+    ]
+
     def stop(signum, frame):
         raise KeyboardInterrupt
 

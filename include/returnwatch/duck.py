@@ -13,8 +13,9 @@ if TYPE_CHECKING:  # importing this module stays free: DAG files parse without l
     import duckdb
 
 
-def scalar(con: duckdb.DuckDBPyConnection, sql: str,
-           params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+def scalar(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | dict[str, Any] | None = None
+) -> Any:
     """The first column of the first row of a query that always returns a row.
 
     For aggregates such as ``count(*)`` or ``max(...)``, which yield exactly one row even over

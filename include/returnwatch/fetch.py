@@ -78,8 +78,11 @@ RETRY_AFTER_CAP_SECONDS = 60.0
 HEADER_TIMEOUTS = 2
 WHOLE_RESPONSE_TIMEOUTS = 4
 # Content codings we decode ourselves, with the cap applied as bytes come out (one layer only).
-_ZLIB_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS,
-               "deflate": zlib.MAX_WBITS}
+_ZLIB_WBITS = {
+    "gzip": 16 + zlib.MAX_WBITS,
+    "x-gzip": 16 + zlib.MAX_WBITS,
+    "deflate": zlib.MAX_WBITS,
+}
 _CHUNK_BYTES = 64 * 1024
 _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -95,8 +98,15 @@ class FetchError(Exception):
 
     kind: ClassVar[str] = "fetch_error"
 
-    def __init__(self, *, source: str, url: str, reason: str, status: int | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        source: str,
+        url: str,
+        reason: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         self.source = source
         self.url = url  # masked (see _redact): safe to log
         self.reason = reason
@@ -218,9 +228,15 @@ def fetch(
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    request = _Request(source=source, url=url, allowed=allowed, headers=headers,
-                       max_bytes=max_bytes, timeout=timeout,
-                       conditional=bool(etag or last_modified))
+    request = _Request(
+        source=source,
+        url=url,
+        allowed=allowed,
+        headers=headers,
+        max_bytes=max_bytes,
+        timeout=timeout,
+        conditional=bool(etag or last_modified),
+    )
     # Refuse a forbidden first host before even building a client.
     request.check_host(url)
 
@@ -228,16 +244,21 @@ def fetch(
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(max(0, retries) + 1),
         wait=_wait_strategy(BACKOFF_BASE_SECONDS if backoff_base is None else backoff_base),
-        retry=tenacity.retry_if_exception(lambda exc: isinstance(exc, FetchError)
-                                          and exc.retryable),
+        retry=tenacity.retry_if_exception(
+            lambda exc: isinstance(exc, FetchError) and exc.retryable
+        ),
         before_sleep=_log_before_retry(source, retries),
         reraise=True,
     )
     attempts = 0
     # Proxy settings from the environment apply to the real publishers, never to the loopback
     # mirror (a corporate HTTP_PROXY would otherwise swallow 127.0.0.1).
-    with httpx.Client(transport=transport, timeout=httpx.Timeout(timeout),
-                      follow_redirects=False, trust_env=host not in _LOOPBACK_HOSTS) as client:
+    with httpx.Client(
+        transport=transport,
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=False,
+        trust_env=host not in _LOOPBACK_HOSTS,
+    ) as client:
 
         def one_attempt() -> FetchResult:
             nonlocal attempts
@@ -277,35 +298,46 @@ class _Request:
             raise self.error(HostNotAllowed, f"{hop}scheme {parts.scheme!r} is not http(s)")
         host = _normal_host(parts.hostname or "")
         if host not in self.allowed:
-            raise self.error(HostNotAllowed,
-                             f"{hop}host {host!r} is not in the allowlist ({allowed})")
+            raise self.error(
+                HostNotAllowed, f"{hop}host {host!r} is not in the allowlist ({allowed})"
+            )
         if previous is None:
             return
         before = urlsplit(previous)
         if before.scheme == "https" and parts.scheme == "http":
             raise self.error(HostNotAllowed, f"{hop}it downgrades https to http")
-        if _port(before) != _port(parts) and not (_is_default_port(before)
-                                                  and _is_default_port(parts)):
-            raise self.error(HostNotAllowed, f"{hop}it changes port "
-                             f"({_port(before)} to {_port(parts)})")
+        if _port(before) != _port(parts) and not (
+            _is_default_port(before) and _is_default_port(parts)
+        ):
+            raise self.error(
+                HostNotAllowed, f"{hop}it changes port ({_port(before)} to {_port(parts)})"
+            )
 
     def get_once(self, client: httpx.Client) -> FetchResult:
         current, previous = self.url, None
         # Redirects are followed here, not by httpx, so that every hop's host is checked.
         for _hop in range(MAX_REDIRECTS + 1):
             self.check_host(current, previous)
-            watchdog = _Watchdog(headers_within=self.timeout * HEADER_TIMEOUTS,
-                                 whole_within=self.timeout * WHOLE_RESPONSE_TIMEOUTS)
+            watchdog = _Watchdog(
+                headers_within=self.timeout * HEADER_TIMEOUTS,
+                whole_within=self.timeout * WHOLE_RESPONSE_TIMEOUTS,
+            )
             try:
-                with watchdog, client.stream("GET", current, headers=self.headers,
-                                             extensions={"trace": watchdog.trace}) as response:
+                with (
+                    watchdog,
+                    client.stream(
+                        "GET", current, headers=self.headers, extensions={"trace": watchdog.trace}
+                    ) as response,
+                ):
                     watchdog.headers_arrived()
                     if response.status_code in _REDIRECT_STATUSES:
                         location = response.headers.get("location")
                         if not location:
-                            raise self.error(HTTPStatusError, f"HTTP {response.status_code} "
-                                             "redirect without a Location header",
-                                             status=response.status_code)
+                            raise self.error(
+                                HTTPStatusError,
+                                f"HTTP {response.status_code} redirect without a Location header",
+                                status=response.status_code,
+                            )
                         current, previous = str(response.url.join(location)), current
                         continue
                     return self.read(current, response, watchdog)
@@ -313,8 +345,10 @@ class _Request:
                 if watchdog.fired:
                     raise self.error(FetchTimeout, watchdog.reason) from exc
                 if isinstance(exc, httpx.TimeoutException):
-                    raise self.error(FetchTimeout, f"no answer within the {self.timeout:g} s "
-                                     f"timeout ({type(exc).__name__})") from exc
+                    raise self.error(
+                        FetchTimeout,
+                        f"no answer within the {self.timeout:g} s timeout ({type(exc).__name__})",
+                    ) from exc
                 detail = str(exc) or type(exc).__name__
                 raise self.error(FetchConnectionError, f"connection problem: {detail}") from exc
         raise self.error(HTTPStatusError, f"more than {MAX_REDIRECTS} redirects")
@@ -324,38 +358,59 @@ class _Request:
         codings = [c.strip().lower() for c in content_encoding.split(",")]
         codings = [c for c in codings if c and c != "identity"]
         if len(codings) > 1:
-            raise self.error(ContentEncodingRefused, "stacked content encodings "
-                             f"({content_encoding!r}) are refused: we asked for identity",
-                             status=status)
+            raise self.error(
+                ContentEncodingRefused,
+                "stacked content encodings "
+                f"({content_encoding!r}) are refused: we asked for identity",
+                status=status,
+            )
         if codings and codings[0] not in _ZLIB_WBITS:
-            raise self.error(ContentEncodingRefused, f"content encoding {codings[0]!r} is "
-                             "refused: we asked for identity", status=status)
-        return _CappedDecoder(codings[0] if codings else None,
-                              on_error=lambda reason: self.error(ContentEncodingRefused,
-                                                                 reason, status=status))
+            raise self.error(
+                ContentEncodingRefused,
+                f"content encoding {codings[0]!r} is refused: we asked for identity",
+                status=status,
+            )
+        return _CappedDecoder(
+            codings[0] if codings else None,
+            on_error=lambda reason: self.error(ContentEncodingRefused, reason, status=status),
+        )
 
     def read(self, url: str, response: httpx.Response, watchdog: _Watchdog) -> FetchResult:
         status = response.status_code
         if status == 304:
             if not self.conditional:
                 # A 304 answers a conditional GET only; otherwise the server is confused.
-                raise self.error(HTTPStatusError, "HTTP 304 to a request that was not "
-                                 "conditional", status=status)
-            return FetchResult(url=url, status=304, content=None,
-                               etag=response.headers.get("etag"),
-                               last_modified=response.headers.get("last-modified"),
-                               content_type=response.headers.get("content-type"), attempts=1)
+                raise self.error(
+                    HTTPStatusError, "HTTP 304 to a request that was not conditional", status=status
+                )
+            return FetchResult(
+                url=url,
+                status=304,
+                content=None,
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
+                content_type=response.headers.get("content-type"),
+                attempts=1,
+            )
         if status != 200:
             retry_after = None
             if status in (429, 503):
                 retry_after = _parse_retry_after(response.headers.get("retry-after"))
-            raise self.error(HTTPStatusError, f"HTTP {status} {response.reason_phrase}".strip(),
-                             status=status, retry_after=retry_after)
+            raise self.error(
+                HTTPStatusError,
+                f"HTTP {status} {response.reason_phrase}".strip(),
+                status=status,
+                retry_after=retry_after,
+            )
 
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            raise self.error(ResponseTooLarge, f"response larger than the {self.max_bytes}-byte "
-                             f"cap (Content-Length says {int(declared)} bytes)", status=status)
+            raise self.error(
+                ResponseTooLarge,
+                f"response larger than the {self.max_bytes}-byte "
+                f"cap (Content-Length says {int(declared)} bytes)",
+                status=status,
+            )
         if response.is_stream_consumed:
             # An in-process transport (tests' MockTransport) built the body in memory and
             # httpx already decoded it: nothing came over a network to bound.
@@ -368,25 +423,36 @@ class _Request:
         for chunk in chunks:
             body += decoder.decode(chunk, self.max_bytes + 1 - len(body))
             if len(body) > self.max_bytes:
-                raise self.error(ResponseTooLarge, f"response larger than the "
-                                 f"{self.max_bytes}-byte cap (stopped at {len(body)} bytes"
-                                 f"{' decoded' if decoder.coding else ''})", status=status)
+                raise self.error(
+                    ResponseTooLarge,
+                    f"response larger than the "
+                    f"{self.max_bytes}-byte cap (stopped at {len(body)} bytes"
+                    f"{' decoded' if decoder.coding else ''})",
+                    status=status,
+                )
             if watchdog.expired():
-                raise self.error(FetchTimeout, f"{watchdog.reason} ({len(body)} bytes so far)",
-                                 status=status)
+                raise self.error(
+                    FetchTimeout, f"{watchdog.reason} ({len(body)} bytes so far)", status=status
+                )
         if watchdog.fired:
             # The watchdog shut the socket: a body without Content-Length then just "ends",
             # and what arrived is a truncated file, not a publication.
-            raise self.error(FetchTimeout, f"{watchdog.reason} ({len(body)} bytes so far)",
-                             status=status)
+            raise self.error(
+                FetchTimeout, f"{watchdog.reason} ({len(body)} bytes so far)", status=status
+            )
         decoder.finish()
         if not body:
             raise self.error(EmptyBody, "HTTP 200 with an empty body", status=status)
-        return FetchResult(url=url, status=200, content=bytes(body),
-                           etag=response.headers.get("etag"),
-                           last_modified=response.headers.get("last-modified"),
-                           content_type=response.headers.get("content-type"), attempts=1,
-                           served_name=served_name(response.headers.get("content-disposition")))
+        return FetchResult(
+            url=url,
+            status=200,
+            content=bytes(body),
+            etag=response.headers.get("etag"),
+            last_modified=response.headers.get("last-modified"),
+            content_type=response.headers.get("content-type"),
+            attempts=1,
+            served_name=served_name(response.headers.get("content-disposition")),
+        )
 
 
 class _CappedDecoder:
@@ -396,8 +462,7 @@ class _CappedDecoder:
     expand to gigabytes cost at most the cap in memory before the fetch is refused.
     """
 
-    def __init__(self, coding: str | None,
-                 on_error: Callable[[str], FetchError]) -> None:
+    def __init__(self, coding: str | None, on_error: Callable[[str], FetchError]) -> None:
         self.coding = coding
         self._on_error = on_error
         self._zlib = zlib.decompressobj(_ZLIB_WBITS[coding]) if coding else None
@@ -420,8 +485,10 @@ class _CappedDecoder:
         # Output short of the budget means zlib used all the input; a full budget means the
         # caller is over the cap (the budget is cap + 1) and stops reading.
         if self._zlib.eof and self._zlib.unused_data:
-            raise self._on_error(f"bytes after the end of the {self.coding} stream (several "
-                                 "members or layers) are refused")
+            raise self._on_error(
+                f"bytes after the end of the {self.coding} stream (several "
+                "members or layers) are refused"
+            )
         return out
 
     def finish(self) -> None:
@@ -448,8 +515,9 @@ class _Watchdog:
         self._socket: socket.socket | None = None
         self._waiting_for_headers = True
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True,
-                                        name="returnwatch-fetch-watchdog")
+        self._thread = threading.Thread(
+            target=self._watch, daemon=True, name="returnwatch-fetch-watchdog"
+        )
 
     def __enter__(self) -> _Watchdog:
         self._thread.start()
@@ -497,11 +565,12 @@ class _Watchdog:
                 return
             self.fired = True
             if self._waiting_for_headers:
-                self.reason = (f"no complete headers within {self.headers_within:g} s "
-                               "(the server is too slow or dripping bytes)")
+                self.reason = (
+                    f"no complete headers within {self.headers_within:g} s "
+                    "(the server is too slow or dripping bytes)"
+                )
             else:
-                self.reason = (f"the response took longer than {self.whole_within:g} s "
-                               "to arrive")
+                self.reason = f"the response took longer than {self.whole_within:g} s to arrive"
             self._shut()
 
     def _shut(self) -> None:
@@ -518,8 +587,10 @@ def _port(parts: object) -> int:
 
 
 def _is_default_port(parts: object) -> bool:
-    return getattr(parts, "port", None) in (None, 443 if getattr(parts, "scheme", "") == "https"
-                                            else 80)
+    return getattr(parts, "port", None) in (
+        None,
+        443 if getattr(parts, "scheme", "") == "https" else 80,
+    )
 
 
 def _wait_strategy(backoff_base: float) -> tenacity.wait.wait_base:
@@ -541,9 +612,15 @@ def _log_before_retry(source: str, retries: int) -> Callable[[tenacity.RetryCall
     def before_sleep(retry_state: tenacity.RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
-        log.warning("%s: attempt %d failed (%s); retry %d of %d in %.1f s", source,
-                    retry_state.attempt_number, getattr(exc, "reason", exc),
-                    retry_state.attempt_number, retries, wait)
+        log.warning(
+            "%s: attempt %d failed (%s); retry %d of %d in %.1f s",
+            source,
+            retry_state.attempt_number,
+            getattr(exc, "reason", exc),
+            retry_state.attempt_number,
+            retries,
+            wait,
+        )
 
     return before_sleep
 
@@ -572,8 +649,12 @@ def _redact(url: str) -> str:
     """The URL without user:password and with credential-looking query values masked."""
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = urlencode([(k, "***" if _SECRET_PARAM.search(k) else v)
-                       for k, v in parse_qsl(parts.query, keep_blank_values=True)])
+    query = urlencode(
+        [
+            (k, "***" if _SECRET_PARAM.search(k) else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+    )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -583,11 +664,14 @@ def _redact(url: str) -> str:
 def fetch_source(cfg: SourceConfig, archive: Archive, *, run_at: dt.datetime) -> ManifestEntry:
     """Fetch one configured single-file source (its ``base_url + path + params``) into the
     archive and return the manifest row of this check; see ``fetch_url``."""
-    return fetch_url(cfg, str(httpx.URL(cfg.url).copy_merge_params(cfg.params)), archive,
-                     run_at=run_at)
+    return fetch_url(
+        cfg, str(httpx.URL(cfg.url).copy_merge_params(cfg.params)), archive, run_at=run_at
+    )
 
 
-def fetch_url(cfg: SourceConfig, url: str, archive: Archive, *, run_at: dt.datetime) -> ManifestEntry:
+def fetch_url(
+    cfg: SourceConfig, url: str, archive: Archive, *, run_at: dt.datetime
+) -> ManifestEntry:
     """Fetch one file of a source into the archive and return the manifest row of this check.
 
     ``url`` is the source's configured URL or a link read off its landing page. ``run_at`` is
@@ -599,50 +683,95 @@ def fetch_url(cfg: SourceConfig, url: str, archive: Archive, *, run_at: dt.datet
     # Validators belong to one resource: reuse them only for the same URL (the replay mirror and
     # the real site are different resources, even for the same dataset; a multi-file source
     # has one resource per link).
-    validators = next((e for e in reversed(archive.entries(cfg.name))
-                       if e.sha256 and e.url == shown_url), None)
+    validators = next(
+        (e for e in reversed(archive.entries(cfg.name)) if e.sha256 and e.url == shown_url), None
+    )
     try:
         result = fetch(
-            url, source=cfg.name, allowed_hosts=cfg.effective_allowed_hosts,
-            max_bytes=cfg.max_bytes, timeout=cfg.timeout_seconds, retries=cfg.retries,
+            url,
+            source=cfg.name,
+            allowed_hosts=cfg.effective_allowed_hosts,
+            max_bytes=cfg.max_bytes,
+            timeout=cfg.timeout_seconds,
+            retries=cfg.retries,
             etag=validators.etag if validators else None,
             last_modified=validators.last_modified if validators else None,
         )
     except FetchError as exc:
-        archive.record_failure(cfg.name, shown_url, fetched_at=dt.datetime.now(dt.UTC),
-                               run_at=run_at, error=f"{exc.kind}: {exc.reason}",
-                               http_status=exc.status)
+        archive.record_failure(
+            cfg.name,
+            shown_url,
+            fetched_at=dt.datetime.now(dt.UTC),
+            run_at=run_at,
+            error=f"{exc.kind}: {exc.reason}",
+            http_status=exc.status,
+        )
         log.error("%s (%s)", exc, exc.kind)
         raise
     except Exception as exc:  # MemoryError included: the check happened, say it failed
-        archive.record_failure(cfg.name, shown_url, fetched_at=dt.datetime.now(dt.UTC),
-                               run_at=run_at, error=f"{type(exc).__name__}: {exc}"[:500])
+        archive.record_failure(
+            cfg.name,
+            shown_url,
+            fetched_at=dt.datetime.now(dt.UTC),
+            run_at=run_at,
+            error=f"{type(exc).__name__}: {exc}"[:500],
+        )
         log.error("%s: GET %s failed: %s: %s", cfg.name, shown_url, type(exc).__name__, exc)
         raise
     fetched_at = dt.datetime.now(dt.UTC)
 
     if result.status == 304:
         entry = archive.record_not_modified(
-            cfg.name, shown_url, fetched_at=fetched_at, run_at=run_at,
-            etag=result.etag, last_modified=result.last_modified)
-        log.info("%s: not modified (HTTP 304) at %s; latest file is still sha256 %s "
-                 "(vintage %s)", cfg.name, shown_url, _short(entry.sha256), entry.vintage)
+            cfg.name,
+            shown_url,
+            fetched_at=fetched_at,
+            run_at=run_at,
+            etag=result.etag,
+            last_modified=result.last_modified,
+        )
+        log.info(
+            "%s: not modified (HTTP 304) at %s; latest file is still sha256 %s (vintage %s)",
+            cfg.name,
+            shown_url,
+            _short(entry.sha256),
+            entry.vintage,
+        )
         return entry
 
     assert result.content is not None  # fetch() guarantees a body with every 200
     vintage = _vintage(result.last_modified, run_at, cfg.timezone)
     entry = archive.store(
-        cfg.name, shown_url, result.content, fetched_at=fetched_at, run_at=run_at,
-        vintage=vintage, http_status=result.status, etag=result.etag,
-        last_modified=result.last_modified, content_type=result.content_type,
-        served_name=result.served_name)
+        cfg.name,
+        shown_url,
+        result.content,
+        fetched_at=fetched_at,
+        run_at=run_at,
+        vintage=vintage,
+        http_status=result.status,
+        etag=result.etag,
+        last_modified=result.last_modified,
+        content_type=result.content_type,
+        served_name=result.served_name,
+    )
     if entry.outcome == "new":
-        log.info("%s: new file sha256 %s (%d bytes, vintage %s, %s) from %s in %d attempt(s)",
-                 cfg.name, _short(entry.sha256), entry.size, vintage,
-                 result.content_type or "no content type", shown_url, result.attempts)
+        log.info(
+            "%s: new file sha256 %s (%d bytes, vintage %s, %s) from %s in %d attempt(s)",
+            cfg.name,
+            _short(entry.sha256),
+            entry.size,
+            vintage,
+            result.content_type or "no content type",
+            shown_url,
+            result.attempts,
+        )
     else:
-        log.info("%s: same bytes as an earlier file (sha256 %s, %d bytes) from %s: nothing new",
-                 cfg.name, _short(entry.sha256), entry.size, shown_url)
+        log.info(
+            "%s: same bytes as an earlier file (sha256 %s, %d bytes) from %s: nothing new",
+            cfg.name,
+            _short(entry.sha256),
+            entry.size,
+            shown_url,
+        )
     return entry
 
 
@@ -656,9 +785,14 @@ def page_getter(cfg: SourceConfig) -> Callable[[str], bytes]:
     read to find links; the files they point to are what gets archived)."""
 
     def get_page(url: str) -> bytes:
-        result = fetch(url, source=cfg.name, allowed_hosts=cfg.effective_allowed_hosts,
-                       max_bytes=min(cfg.max_bytes, PAGE_MAX_BYTES),
-                       timeout=cfg.timeout_seconds, retries=cfg.retries)
+        result = fetch(
+            url,
+            source=cfg.name,
+            allowed_hosts=cfg.effective_allowed_hosts,
+            max_bytes=min(cfg.max_bytes, PAGE_MAX_BYTES),
+            timeout=cfg.timeout_seconds,
+            retries=cfg.retries,
+        )
         assert result.content is not None
         return result.content
 

@@ -38,8 +38,13 @@ def discover_files(source: str) -> list[dict[str, Any]]:
     try:
         return ingest.discover(source, run_at=run_time(context))
     except SourceFileError as error:
-        ingest.report_bad_file(source, error, run_at=run_time(context), run_id=run_id(context),
-                               series=f"{source}/discovery")
+        ingest.report_bad_file(
+            source,
+            error,
+            run_at=run_time(context),
+            run_id=run_id(context),
+            series=f"{source}/discovery",
+        )
         failure = AirflowFailException(str(error))
         failure.already_reported = True  # type: ignore[attr-defined]
         raise failure from error

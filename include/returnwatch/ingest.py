@@ -130,17 +130,27 @@ def discover(source: str, *, run_at: dt.datetime) -> list[dict[str, Any]]:
 
     cfg = config.source(source)
     try:
-        links = read_pages(source, page_getter(cfg), landing_url=cfg.url, run_at=run_at,
-                           options=cfg.options)
+        links = read_pages(
+            source, page_getter(cfg), landing_url=cfg.url, run_at=run_at, options=cfg.options
+        )
     except FetchError as exc:
         # The site is down before any file could be listed: record the failed check so the
         # freshness monitor can say "site unreachable" rather than only a task failing.
-        Archive().record_failure(source, exc.url, fetched_at=dt.datetime.now(dt.UTC),
-                                 run_at=run_at, error=f"{exc.kind}: {exc.reason}",
-                                 http_status=exc.status)
+        Archive().record_failure(
+            source,
+            exc.url,
+            fetched_at=dt.datetime.now(dt.UTC),
+            run_at=run_at,
+            error=f"{exc.kind}: {exc.reason}",
+            http_status=exc.status,
+        )
         raise
-    log.info("%s: %d file(s) listed: %s", source, len(links),
-             "; ".join(f"{link.kind} {link.period or ''} {link.url}" for link in links))
+    log.info(
+        "%s: %d file(s) listed: %s",
+        source,
+        len(links),
+        "; ".join(f"{link.kind} {link.period or ''} {link.url}" for link in links),
+    )
     return [{"source": source, **link.as_dict()} for link in links]
 
 
@@ -152,8 +162,9 @@ def fetch_link(link: dict[str, Any], *, run_at: dt.datetime) -> dict[str, Any]:
 
     source = link["source"]
     entry = fetch_url(config.source(source), link["url"], Archive(), run_at=run_at)
-    return _fetched(source, entry, run_at, kind=link["kind"], label=link.get("label"),
-                    period=link.get("period"))
+    return _fetched(
+        source, entry, run_at, kind=link["kind"], label=link.get("label"), period=link.get("period")
+    )
 
 
 def _fetched(source: str, entry: Any, run_at: dt.datetime, **about: Any) -> dict[str, Any]:
@@ -162,15 +173,27 @@ def _fetched(source: str, entry: Any, run_at: dt.datetime, **about: Any) -> dict
     # The archive says whether the bytes are new; the warehouse says whether they are loaded.
     # Only the second decides whether the run goes on (see the module docstring).
     loaded = entry.sha256 is not None and warehouse.file_is_loaded(entry.sha256)
-    log.info("%s: %s (%s) %s%s", source, entry.outcome, entry.url,
-             f"sha256 {entry.sha256}" if entry.sha256 else "",
-             "; already in the warehouse" if loaded else "; not in the warehouse yet")
-    return {"source": source, **about, "outcome": entry.outcome,
-            "is_new": entry.outcome == "new", "to_load": not loaded,
-            "sha256": entry.sha256, "url": entry.url, "served_name": entry.served_name,
-            "run_at": run_at.isoformat(),
-            "vintage": entry.vintage.isoformat() if entry.vintage else None,
-            "fetched_at": entry.fetched_at.isoformat()}
+    log.info(
+        "%s: %s (%s) %s%s",
+        source,
+        entry.outcome,
+        entry.url,
+        f"sha256 {entry.sha256}" if entry.sha256 else "",
+        "; already in the warehouse" if loaded else "; not in the warehouse yet",
+    )
+    return {
+        "source": source,
+        **about,
+        "outcome": entry.outcome,
+        "is_new": entry.outcome == "new",
+        "to_load": not loaded,
+        "sha256": entry.sha256,
+        "url": entry.url,
+        "served_name": entry.served_name,
+        "run_at": run_at.isoformat(),
+        "vintage": entry.vintage.isoformat() if entry.vintage else None,
+        "fetched_at": entry.fetched_at.isoformat(),
+    }
 
 
 def _recording_refusals(payload: dict[str, Any]) -> Any:
@@ -188,14 +211,21 @@ def _recording_refusals(payload: dict[str, Any]) -> Any:
         except SourceFileError as error:
             try:
                 Archive().record_refusal(
-                    payload["source"], payload["sha256"], url=payload.get("url") or "",
+                    payload["source"],
+                    payload["sha256"],
+                    url=payload.get("url") or "",
                     run_at=_run_at(payload),
-                    error=f"{getattr(error, 'kind', 'bad_file')}: {error}")
+                    error=f"{getattr(error, 'kind', 'bad_file')}: {error}",
+                )
             except (OSError, ArchiveError) as unrecorded:
                 # The refusal itself is what ops must see; a full or read-only disk must not
                 # replace it with another error.
-                log.warning("%s: could not record the refusal of %s in the manifest: %s",
-                            payload["source"], payload["sha256"], unrecorded)
+                log.warning(
+                    "%s: could not record the refusal of %s in the manifest: %s",
+                    payload["source"],
+                    payload["sha256"],
+                    unrecorded,
+                )
             raise
 
     return recording()
@@ -214,8 +244,9 @@ def parse(fetched: dict[str, Any]) -> dict[str, Any]:
     source, sha256 = fetched["source"], fetched["sha256"]
     content = Archive().read(sha256, source)
     with _recording_refusals(fetched):
-        parsed = read(source, file_kind(source, fetched.get("kind")), content,
-                      file=file_shown(fetched))
+        parsed = read(
+            source, file_kind(source, fetched.get("kind")), content, file=file_shown(fetched)
+        )
     path = parsed_path(source, sha256)
     path.parent.mkdir(parents=True, exist_ok=True)
     prune_parsed(source)
@@ -236,12 +267,22 @@ def parse(fetched: dict[str, Any]) -> dict[str, Any]:
     # and the marts.
     from returnwatch.provenance import is_constructed
 
-    constructed = is_constructed(str(fetched.get("url") or ""), content,
-                                 served_name=fetched.get("served_name"))
-    log.info("%s: parsed file %s: %s%s", source, sha256, summary,
-             " (CONSTRUCTED figures: never alerted)" if constructed else "")
-    return {**fetched, "parsed_path": str(path), "parse_summary": summary,
-            "constructed": constructed}
+    constructed = is_constructed(
+        str(fetched.get("url") or ""), content, served_name=fetched.get("served_name")
+    )
+    log.info(
+        "%s: parsed file %s: %s%s",
+        source,
+        sha256,
+        summary,
+        " (CONSTRUCTED figures: never alerted)" if constructed else "",
+    )
+    return {
+        **fetched,
+        "parsed_path": str(path),
+        "parse_summary": summary,
+        "constructed": constructed,
+    }
 
 
 def validate(parsed: dict[str, Any], *, run_at: dt.datetime) -> dict[str, Any]:
@@ -255,14 +296,23 @@ def validate(parsed: dict[str, Any], *, run_at: dt.datetime) -> dict[str, Any]:
     frame = pd.read_parquet(parsed["parsed_path"])
     tz = _source_timezone(source)
     kind = file_kind(source, parsed.get("kind"))
-    report = quality.validate(kind.suite, frame, source=source, file=file_shown(parsed),
-                              parameters={"latest_possible_date": run_at.astimezone(tz).date()},
-                              prepare=kind.prepare)
+    report = quality.validate(
+        kind.suite,
+        frame,
+        source=source,
+        file=file_shown(parsed),
+        parameters={"latest_possible_date": run_at.astimezone(tz).date()},
+        prepare=kind.prepare,
+    )
     with _recording_refusals({**parsed, "run_at": run_at.isoformat()}):
         report.raise_for_failures()
     findings = [f.as_dict() for f in report.findings(run_at=run_at)]
-    log.info("%s: %d expectations met their 'fail' bar; %d warning(s)", source,
-             len(report.outcomes) - len(report.warnings), len(report.warnings))
+    log.info(
+        "%s: %d expectations met their 'fail' bar; %d warning(s)",
+        source,
+        len(report.outcomes) - len(report.warnings),
+        len(report.warnings),
+    )
     return {**parsed, "warnings": findings}
 
 
@@ -280,14 +330,24 @@ def load(validated: dict[str, Any], *, run_at: dt.datetime, run_id: str) -> dict
     if not parsed_file.exists():
         # Pruned (see PARSED_KEEP_DAYS) after a long pause, e.g. a cleared old task instance.
         if warehouse.file_is_loaded(validated["sha256"]):
-            log.info("%s: file %s already loaded; its parsed rows were pruned, nothing to do",
-                     source, validated["sha256"])
-            return {"source": source, "kind": kind.kind, "sha256": validated["sha256"],
-                    "rows_loaded": 0, "already_loaded": True, "table": f"raw.{kind.raw_table}",
-                    "revisions": 0}
+            log.info(
+                "%s: file %s already loaded; its parsed rows were pruned, nothing to do",
+                source,
+                validated["sha256"],
+            )
+            return {
+                "source": source,
+                "kind": kind.kind,
+                "sha256": validated["sha256"],
+                "rows_loaded": 0,
+                "already_loaded": True,
+                "table": f"raw.{kind.raw_table}",
+                "revisions": 0,
+            }
         raise FileNotFoundError(
             f"{source}: the parsed rows of file {validated['sha256']} ({parsed_file}) are gone "
-            "(pruned after a long pause?); run the whole chain again from the fetch")
+            "(pruned after a long pause?); run the whole chain again from the fetch"
+        )
     frame = pd.read_parquet(parsed_file)
     findings = [Finding.from_dict(f) for f in validated.get("warnings", [])]
     vintage = dt.date.fromisoformat(validated["vintage"])
@@ -295,29 +355,55 @@ def load(validated: dict[str, Any], *, run_at: dt.datetime, run_id: str) -> dict
 
     def in_same_transaction(con: Any) -> None:
         store.record_findings(con, findings, run_id=run_id)
-        revised.append(revisions.record(con, kind, source=source, sha256=validated["sha256"],
-                                        vintage=vintage, run_id=run_id))
+        revised.append(
+            revisions.record(
+                con, kind, source=source, sha256=validated["sha256"], vintage=vintage, run_id=run_id
+            )
+        )
 
     with warehouse.session() as con:
         result = warehouse.load_file(
-            con, table=kind.raw_table, frame=frame, source=source,
-            sha256=validated["sha256"], url=validated["url"], vintage=vintage,
+            con,
+            table=kind.raw_table,
+            frame=frame,
+            source=source,
+            sha256=validated["sha256"],
+            url=validated["url"],
+            vintage=vintage,
             fetched_at=dt.datetime.fromisoformat(validated["fetched_at"]),
-            also=in_same_transaction, constructed=validated.get("constructed"),
+            also=in_same_transaction,
+            constructed=validated.get("constructed"),
         )
         # A file that loads closes any open "this file is broken" incident about it.
-        incidents.process_findings(con, [], run_at=run_at, run_id=run_id,
-                                   evaluated=[("ingest", incident_series(validated))])
-    log.info("%s: %s", source, "already loaded, nothing changed" if result.already_loaded
-             else f"loaded {result.rows_loaded} rows into {result.table} "
-                  f"({revised[0] if revised else 0} figure(s) revised since the previous vintage)")
-    return {"source": source, "kind": kind.kind, "sha256": result.sha256,
-            "rows_loaded": result.rows_loaded, "already_loaded": result.already_loaded,
-            "table": result.table, "revisions": revised[0] if revised else 0}
+        incidents.process_findings(
+            con,
+            [],
+            run_at=run_at,
+            run_id=run_id,
+            evaluated=[("ingest", incident_series(validated))],
+        )
+    log.info(
+        "%s: %s",
+        source,
+        "already loaded, nothing changed"
+        if result.already_loaded
+        else f"loaded {result.rows_loaded} rows into {result.table} "
+        f"({revised[0] if revised else 0} figure(s) revised since the previous vintage)",
+    )
+    return {
+        "source": source,
+        "kind": kind.kind,
+        "sha256": result.sha256,
+        "rows_loaded": result.rows_loaded,
+        "already_loaded": result.already_loaded,
+        "table": result.table,
+        "revisions": revised[0] if revised else 0,
+    }
 
 
-def report_bad_file(source: str, error: Exception, *, run_at: dt.datetime, run_id: str,
-                    series: str | None = None) -> None:
+def report_bad_file(
+    source: str, error: Exception, *, run_at: dt.datetime, run_id: str, series: str | None = None
+) -> None:
     """Tell ops, once per incident, that a received file could not be used.
 
     Records a ``layout_changed`` / ``bad_file`` / ``validation_failed`` finding; the incident it
@@ -332,16 +418,32 @@ def report_bad_file(source: str, error: Exception, *, run_at: dt.datetime, run_i
     details = error.as_dict() if isinstance(error, SourceFileError) else {"error": str(error)}
     kind = getattr(error, "kind", "bad_file")
     series = series or source
-    finding = Finding(monitor="ingest", kind=kind, source=source, series=series,
-                      severity="warning", message=str(error), run_at=run_at, details=details)
+    finding = Finding(
+        monitor="ingest",
+        kind=kind,
+        source=source,
+        series=series,
+        severity="warning",
+        message=str(error),
+        run_at=run_at,
+        details=details,
+    )
     with warehouse.session() as con:
-        incidents.process_findings(con, [finding], run_at=run_at, run_id=run_id,
-                                   evaluated=[("ingest", series)])
+        incidents.process_findings(
+            con, [finding], run_at=run_at, run_id=run_id, evaluated=[("ingest", series)]
+        )
         deliver_pending(con)
 
 
-def ingest_file(source: str, path: Path, *, vintage: dt.date, run_at: dt.datetime,
-                run_id: str, kind: str | None = None) -> dict[str, Any]:
+def ingest_file(
+    source: str,
+    path: Path,
+    *,
+    vintage: dt.date,
+    run_at: dt.datetime,
+    run_id: str,
+    kind: str | None = None,
+) -> dict[str, Any]:
     """Manual ingest: a file somebody downloaded by hand goes through the same steps.
 
     ``kind`` (which of the source's layouts it is) is detected from the content when not given.
@@ -356,11 +458,19 @@ def ingest_file(source: str, path: Path, *, vintage: dt.date, run_at: dt.datetim
     archive = Archive()
     entry = archive.store_manual(source, path, vintage=vintage, run_at=run_at)
     # Same bytes as an earlier file: the load step sees it in raw.files and changes nothing.
-    fetched = {"source": source, "kind": kind, "outcome": entry.outcome, "is_new": True,
-               "to_load": True,
-               "sha256": entry.sha256, "url": entry.url, "given_as": str(path),
-               "vintage": vintage.isoformat(),
-               "fetched_at": entry.fetched_at.isoformat(), "run_at": run_at.isoformat()}
+    fetched = {
+        "source": source,
+        "kind": kind,
+        "outcome": entry.outcome,
+        "is_new": True,
+        "to_load": True,
+        "sha256": entry.sha256,
+        "url": entry.url,
+        "given_as": str(path),
+        "vintage": vintage.isoformat(),
+        "fetched_at": entry.fetched_at.isoformat(),
+        "run_at": run_at.isoformat(),
+    }
     if kind is None:
         with _recording_refusals(fetched):
             kind = detect(source, str(path), archive.read(entry.sha256, source))
@@ -376,7 +486,9 @@ def _source_timezone(source: str) -> dt.tzinfo:
     return ZoneInfo(config.source(source).timezone)
 
 
-def guarded(step: Any, payload: dict[str, Any], *, context: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+def guarded(
+    step: Any, payload: dict[str, Any], *, context: dict[str, Any], **kwargs: Any
+) -> dict[str, Any]:
     """Run a parse/validate step inside an Airflow task.
 
     - the fetched file is already in the warehouse → the task (and the ones after it) are
@@ -393,13 +505,19 @@ def guarded(step: Any, payload: dict[str, Any], *, context: dict[str, Any], **kw
     if not payload.get("to_load", True):
         raise AirflowSkipException(
             f"{payload['source']}: {payload['outcome']} — the publisher serves a file already "
-            f"loaded into the warehouse (sha256 {payload.get('sha256')}); nothing to load")
+            f"loaded into the warehouse (sha256 {payload.get('sha256')}); nothing to load"
+        )
     try:
         return step(payload, **kwargs)
     except SourceFileError as error:
         log.error("%s", error)
-        report_bad_file(payload["source"], error, run_at=run_time(context),
-                        run_id=run_id(context), series=incident_series(payload))
+        report_bad_file(
+            payload["source"],
+            error,
+            run_at=run_time(context),
+            run_id=run_id(context),
+            series=incident_series(payload),
+        )
         failure = AirflowFailException(str(error))
         failure.already_reported = True  # type: ignore[attr-defined]
         raise failure from error

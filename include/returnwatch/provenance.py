@@ -38,7 +38,7 @@ MAX_SERVED_NAME_CHARS = 255
 def file_name(url: str) -> str:
     """The last path segment of ``url`` (``manual:<path>`` included), query removed."""
     if url.startswith("manual:"):
-        path = url[len("manual:"):]
+        path = url[len("manual:") :]
     else:
         parts = urlsplit(url)
         path = parts.path + ("?" + parts.query if "=" in parts.query else "")
@@ -80,8 +80,9 @@ def served_name(content_disposition: str | None) -> str | None:
     return name[:MAX_SERVED_NAME_CHARS] or None
 
 
-def is_constructed(url: str, content: bytes | None = None, *,
-                   served_name: str | None = None) -> bool:
+def is_constructed(
+    url: str, content: bytes | None = None, *, served_name: str | None = None
+) -> bool:
     """True when the file's name (in its URL or as served) or its content says its figures
     were made by hand."""
     names = (file_name(url), served_name or "")
@@ -90,5 +91,4 @@ def is_constructed(url: str, content: bytes | None = None, *,
     return content is not None and any(m in content for m in CONSTRUCTED_MARKERS)
 
 
-__all__ = ["CONSTRUCTED_MARKERS", "CONSTRUCTED_NAME", "file_name", "is_constructed",
-           "served_name"]
+__all__ = ["CONSTRUCTED_MARKERS", "CONSTRUCTED_NAME", "file_name", "is_constructed", "served_name"]

@@ -59,10 +59,12 @@ class ExpectationOutcome:
         rows = ", ".join(map(str, self.rows))
         more = "" if self.unexpected_count <= len(self.rows) else ", …"
         values = ", ".join(self.values)
-        return (f"{target} failed for {self.unexpected_count} row(s)"
-                + (f" at file rows {rows}{more}" if rows else "")
-                + (f" (values: {values})" if values else "")
-                + f" — {self.why}")
+        return (
+            f"{target} failed for {self.unexpected_count} row(s)"
+            + (f" at file rows {rows}{more}" if rows else "")
+            + (f" (values: {values})" if values else "")
+            + f" — {self.why}"
+        )
 
 
 @dataclass
@@ -85,56 +87,88 @@ class ValidationReport:
             return
         first = self.failures[0]
         problem = "; ".join(o.describe() for o in self.failures)
-        raise ValidationFailed(source=self.source, file=self.file,
-                               row=first.rows[0] if first.rows else None, column=first.column,
-                               problem=f"{len(self.failures)} 'fail' expectation(s) of suite "
-                                       f"{self.suite} did not hold: {problem}")
+        raise ValidationFailed(
+            source=self.source,
+            file=self.file,
+            row=first.rows[0] if first.rows else None,
+            column=first.column,
+            problem=f"{len(self.failures)} 'fail' expectation(s) of suite "
+            f"{self.suite} did not hold: {problem}",
+        )
 
     def findings(self, *, run_at: dt.datetime) -> list[Finding]:
         """One info finding per failed ``warn`` expectation."""
         from returnwatch.monitor.findings import Finding
 
         return [
-            Finding(monitor="quality", kind="quality_warning", source=self.source,
-                    series=f"{self.suite}:{o.expectation}:{o.column or ''}", severity="info",
-                    message=f"{self.source} file {self.file[:12]}: {o.describe()}",
-                    run_at=run_at, value=float(o.unexpected_count),
-                    details={"file": self.file, "rows": o.rows, "values": o.values,
-                             "expectation": o.expectation, "column": o.column})
+            Finding(
+                monitor="quality",
+                kind="quality_warning",
+                source=self.source,
+                series=f"{self.suite}:{o.expectation}:{o.column or ''}",
+                severity="info",
+                message=f"{self.source} file {self.file[:12]}: {o.describe()}",
+                run_at=run_at,
+                value=float(o.unexpected_count),
+                details={
+                    "file": self.file,
+                    "rows": o.rows,
+                    "values": o.values,
+                    "expectation": o.expectation,
+                    "column": o.column,
+                },
+            )
             for o in self.warnings
         ]
 
     def summary(self) -> dict[str, Any]:
-        return {"suite": self.suite, "expectations": len(self.outcomes),
-                "failed": [o.describe() for o in self.failures],
-                "warnings": [o.describe() for o in self.warnings]}
+        return {
+            "suite": self.suite,
+            "expectations": len(self.outcomes),
+            "failed": [o.describe() for o in self.failures],
+            "warnings": [o.describe() for o in self.warnings],
+        }
 
 
-def validate(suite_name: str, frame: pd.DataFrame, *, source: str, file: str,
-             parameters: dict[str, Any] | None = None,
-             prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> ValidationReport:
+def validate(
+    suite_name: str,
+    frame: pd.DataFrame,
+    *,
+    source: str,
+    file: str,
+    parameters: dict[str, Any] | None = None,
+    prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+) -> ValidationReport:
     """Run suite ``expectations/<suite_name>.json`` on ``frame`` (which has ``source_row``).
 
     ``prepare`` adds derived columns the suite needs (the file kind's ``prepare``)."""
     prepared = prepare(frame) if prepare else frame
     prepared = prepared.set_index("source_row", drop=False)
     batch = _batch_definition(suite_name).get_batch(batch_parameters={"dataframe": prepared})
-    result = batch.validate(_suite(suite_name), result_format="COMPLETE",
-                            expectation_parameters=_gx_parameters(parameters or {}))
+    result = batch.validate(
+        _suite(suite_name),
+        result_format="COMPLETE",
+        expectation_parameters=_gx_parameters(parameters or {}),
+    )
     outcomes = []
     for res in result.results:
         config = res.expectation_config
         meta = config.meta or {}
         rows = (res.result or {}).get("unexpected_index_list") or []
         values = (res.result or {}).get("partial_unexpected_list") or []
-        outcomes.append(ExpectationOutcome(
-            expectation=config.type, column=config.kwargs.get("column"),
-            severity=meta.get("severity", "fail"), why=meta.get("why", ""),
-            success=bool(res.success), unexpected_count=int((res.result or {}).get("unexpected_count") or 0),
-            rows=[_file_row(r) for r in rows[:SAMPLE_ROWS]],
-            values=[_show(v) for v in values[:SAMPLE_ROWS]],
-            error=_exception_message(res.exception_info),
-        ))
+        outcomes.append(
+            ExpectationOutcome(
+                expectation=config.type,
+                column=config.kwargs.get("column"),
+                severity=meta.get("severity", "fail"),
+                why=meta.get("why", ""),
+                success=bool(res.success),
+                unexpected_count=int((res.result or {}).get("unexpected_count") or 0),
+                rows=[_file_row(r) for r in rows[:SAMPLE_ROWS]],
+                values=[_show(v) for v in values[:SAMPLE_ROWS]],
+                error=_exception_message(res.exception_info),
+            )
+        )
     return ValidationReport(source=source, file=file, suite=suite_name, outcomes=outcomes)
 
 
@@ -146,8 +180,10 @@ def load_suite(name: str) -> dict[str, Any]:
     for number, expectation in enumerate(spec["expectations"], start=1):
         severity = expectation.get("meta", {}).get("severity")
         if severity not in {"fail", "warn"}:
-            raise ValueError(f"{path}: expectation {number} ({expectation['type']}) must set "
-                             f"meta.severity to 'fail' or 'warn', not {severity!r}")
+            raise ValueError(
+                f"{path}: expectation {number} ({expectation['type']}) must set "
+                f"meta.severity to 'fail' or 'warn', not {severity!r}"
+            )
     return spec
 
 
@@ -213,5 +249,7 @@ def _suite(suite_name: str) -> Any:
     from great_expectations.core.expectation_suite import ExpectationSuite
 
     spec = load_suite(suite_name)
-    suite = ExpectationSuite(name=suite_name, expectations=spec["expectations"], meta=spec.get("meta"))
+    suite = ExpectationSuite(
+        name=suite_name, expectations=spec["expectations"], meta=spec.get("meta")
+    )
     return _context().suites.add(suite)

@@ -35,12 +35,16 @@ def countries() -> tuple[CountryRow, ...]:
     """Every row of the countries table, in its file's order (by ISO3)."""
     with countries_csv().open(encoding="utf-8", newline="") as handle:
         return tuple(
-            CountryRow(iso3=row["iso3"], name_en=row["name_en"],
-                       segob_country=row["segob_country"] or None,
-                       segob_continent=row["segob_continent"] or None,
-                       segob_region=row["segob_region"] or None,
-                       cbp_citizenship=row["cbp_citizenship"] or None)
-            for row in csv.DictReader(handle))
+            CountryRow(
+                iso3=row["iso3"],
+                name_en=row["name_en"],
+                segob_country=row["segob_country"] or None,
+                segob_continent=row["segob_continent"] or None,
+                segob_region=row["segob_region"] or None,
+                cbp_citizenship=row["cbp_citizenship"] or None,
+            )
+            for row in csv.DictReader(handle)
+        )
 
 
 def cbp_citizenship_by_iso3() -> dict[str, str]:

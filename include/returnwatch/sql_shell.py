@@ -63,7 +63,7 @@ _STARTUP_CONFIG = {
 # Statement kinds refused before they reach DuckDB, with the reason shown to the analyst.
 _REFUSED = {
     "COPY": "COPY reads or writes files; this shell only reads the warehouse "
-            "(use --csv to save a result)",
+    "(use --csv to save a result)",
     "COPY_DATABASE": "COPY FROM DATABASE writes a database; this shell only reads",
     "EXPORT": "EXPORT DATABASE writes files; this shell only reads the warehouse",
     "ATTACH": "ATTACH opens another database; this shell reads only the one it opened",
@@ -79,9 +79,19 @@ _REFUSED = {
 
 # PRAGMAs that only read (the rest, e.g. import_database or copy_database, are refused).
 _READ_ONLY_PRAGMAS = {
-    "show_tables", "show_tables_expanded", "table_info", "show", "version", "platform",
-    "database_list", "database_size", "storage_info", "metadata_info", "functions",
-    "collations", "show_databases",
+    "show_tables",
+    "show_tables_expanded",
+    "table_info",
+    "show",
+    "version",
+    "platform",
+    "database_list",
+    "database_size",
+    "storage_info",
+    "metadata_info",
+    "functions",
+    "collations",
+    "show_databases",
 }
 _PRAGMA_NAME = re.compile(r"\s*pragma\s+([a-z_][a-z0-9_]*)", re.IGNORECASE)
 
@@ -137,8 +147,10 @@ def check_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         if kind == "PRAGMA":
             match = _PRAGMA_NAME.match(statement.query)
             if not match or match.group(1).lower() not in _READ_ONLY_PRAGMAS:
-                raise Refused("refused: only read-only PRAGMAs (show_tables, table_info, "
-                              "version, ...) run in this shell")
+                raise Refused(
+                    "refused: only read-only PRAGMAs (show_tables, table_info, "
+                    "version, ...) run in this shell"
+                )
 
 
 def one_line(error: BaseException) -> str:
@@ -174,10 +186,15 @@ class Session:
     while a writer holds the file, wait up to ``wait_seconds``, telling ``notice`` once.
     """
 
-    def __init__(self, path: Path, *, live: bool = False,
-                 wait_seconds: float = LIVE_WAIT_SECONDS,
-                 notice: Callable[[str], None] | None = None,
-                 readable: Path | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        live: bool = False,
+        wait_seconds: float = LIVE_WAIT_SECONDS,
+        notice: Callable[[str], None] | None = None,
+        readable: Path | None = None,
+    ) -> None:
         if not path.exists():
             what = "warehouse" if live else "snapshot"
             raise FileNotFoundError(f"no {what} at {path}: run `make demo` or `make dbt` first")
@@ -231,17 +248,21 @@ class Session:
                     raise LiveBusy(
                         f"the live warehouse {self.path} is still being written (a load or a "
                         f"dbt build holds its lock) after {self.wait_seconds:.0f} s; try again, "
-                        f"or query the snapshot (returnwatch sql without --live)") from None
+                        f"or query the snapshot (returnwatch sql without --live)"
+                    ) from None
                 if not told:
-                    self.notice(f"waiting up to {self.wait_seconds:.0f} s: a load or a dbt "
-                                f"build is writing the live warehouse")
+                    self.notice(
+                        f"waiting up to {self.wait_seconds:.0f} s: a load or a dbt "
+                        f"build is writing the live warehouse"
+                    )
                     told = True
                 time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
                 delay = min(delay * 2, 2.0)
 
 
-def run_and_print(session: Session, sql: str, out: TextIO, *, max_rows: int = 40,
-                  csv: bool = False) -> bool:
+def run_and_print(
+    session: Session, sql: str, out: TextIO, *, max_rows: int = 40, csv: bool = False
+) -> bool:
     """Run one statement for the prompt; an error is printed as one ``Error:`` line and the
     prompt goes on. True if it ran."""
     try:
@@ -277,8 +298,11 @@ def repl(session: Session, *, inp: TextIO = sys.stdin, out: TextIO = sys.stdout)
             import readline  # noqa: F401  (line editing and history for input())
         except ImportError:
             pass
-        what = ("live warehouse, opened read-only for each statement" if session.live
-                else "read-only snapshot")
+        what = (
+            "live warehouse, opened read-only for each statement"
+            if session.live
+            else "read-only snapshot"
+        )
         out.write(f"returnwatch sql — {what} {session.path}\n{HELP}\n")
     buffer: list[str] = []
     while True:

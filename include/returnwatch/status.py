@@ -43,10 +43,20 @@ from returnwatch.sources import SOURCE_MODULES
 log = logging.getLogger(__name__)
 
 # The state in the terminal (one word, loud when wrong) and on the page (plain words).
-STATE_MARK = {"fresh": "ok", "unchecked": "UNCHECKED", "late": "LATE", "stopped": "STOPPED",
-              "no_data": "NO-DATA"}
-STATE_LABEL = {"fresh": "fresh", "unchecked": "not checked", "late": "late",
-               "stopped": "stopped", "no_data": "no data"}
+STATE_MARK = {
+    "fresh": "ok",
+    "unchecked": "UNCHECKED",
+    "late": "LATE",
+    "stopped": "STOPPED",
+    "no_data": "NO-DATA",
+}
+STATE_LABEL = {
+    "fresh": "fresh",
+    "unchecked": "not checked",
+    "late": "late",
+    "stopped": "stopped",
+    "no_data": "no data",
+}
 REVISION_WINDOW_DAYS = 90
 # The only states in which a source needs nobody. Anything else (late, stopped, no_data,
 # unchecked, a state a newer version adds, or never judged) needs attention: a monitoring
@@ -68,15 +78,15 @@ class SourceStatus:
 
     source: str
     title: str | None
-    calendar: str | None              # daily / monthly (config/monitors.yaml), None: no rule
-    state: str | None                 # fresh / unchecked / late / stopped / no_data
-    newest_period: dt.date | None     # newest period in the raw data at the run
-    expected_period: dt.date | None   # newest period the publishing calendar says is due
-    missed_periods: int               # periods due but absent after newest_period
+    calendar: str | None  # daily / monthly (config/monitors.yaml), None: no rule
+    state: str | None  # fresh / unchecked / late / stopped / no_data
+    newest_period: dt.date | None  # newest period in the raw data at the run
+    expected_period: dt.date | None  # newest period the publishing calendar says is due
+    missed_periods: int  # periods due but absent after newest_period
     last_new_file_at: dt.datetime | None
     last_check_at: dt.datetime | None
-    last_check_outcome: str | None    # new / unchanged / not_modified / failed
-    judged_at: dt.datetime | None     # run_at (logical time) of the run that judged it
+    last_check_outcome: str | None  # new / unchanged / not_modified / failed
+    judged_at: dt.datetime | None  # run_at (logical time) of the run that judged it
     open_incidents: int
     recent_revisions: int
 
@@ -115,9 +125,13 @@ class SourceStatus:
     def unverified(self) -> bool:
         """Periods fell due after returnwatch last checked the site, so they are neither
         found nor missed yet (a monthly source counts only what it checked)."""
-        return (self.state == "fresh" and not self.missed_periods
-                and self.expected_period is not None and self.newest_period is not None
-                and self.expected_period > self.newest_period)
+        return (
+            self.state == "fresh"
+            and not self.missed_periods
+            and self.expected_period is not None
+            and self.newest_period is not None
+            and self.expected_period > self.newest_period
+        )
 
 
 @dataclass(frozen=True)
@@ -126,11 +140,11 @@ class OpenIncident:
     monitor: str
     series: str
     kind: str
-    severity: str                     # of the latest finding: warning / critical
-    audience: str                     # advocates / ops
+    severity: str  # of the latest finding: warning / critical
+    audience: str  # advocates / ops
     opened_at: dt.datetime
     updated_at: dt.datetime
-    summary: str                      # the latest finding's message
+    summary: str  # the latest finding's message
 
     @property
     def headline(self) -> str:
@@ -144,8 +158,8 @@ class Revision:
     source: str
     raw_table: str
     figure: str
-    period: str | None                # '2021-01' (month) or '2025-06-10' (day)
-    series: str                       # figure and the other key values, e.g. 'encounters · MEXICO'
+    period: str | None  # '2021-01' (month) or '2025-06-10' (day)
+    series: str  # figure and the other key values, e.g. 'encounters · MEXICO'
     old_value: float | None
     new_value: float | None
     change: float | None
@@ -162,17 +176,17 @@ class RuleNote:
     name: str
     label: str
     caveat: str
-    sources: list[dict[str, str | None]]   # citation, url
-    findings: dict[str, int]               # severity -> findings recorded (history included)
+    sources: list[dict[str, str | None]]  # citation, url
+    findings: dict[str, int]  # severity -> findings recorded (history included)
 
 
 @dataclass(frozen=True)
 class Status:
     sources: list[SourceStatus]
-    incidents: list[OpenIncident]     # open, oldest first
-    revisions: list[Revision]         # newest first, at most REVISIONS_LISTED
-    revisions_total: int              # all recorded in the window
-    judged_at: dt.datetime | None     # the latest monitor run's logical time
+    incidents: list[OpenIncident]  # open, oldest first
+    revisions: list[Revision]  # newest first, at most REVISIONS_LISTED
+    revisions_total: int  # all recorded in the window
+    judged_at: dt.datetime | None  # the latest monitor run's logical time
     revision_window_days: int = REVISION_WINDOW_DAYS
     # Where it was read and when that copy was made (set by read_snapshot()).
     read_from: str | None = None
@@ -187,58 +201,84 @@ class Status:
 # ---------------------------------------------------------------------------------- reading ---
 
 
-def collect(con: Any, *, now: dt.datetime | None = None,
-            window_days: int = REVISION_WINDOW_DAYS) -> Status:
+def collect(
+    con: Any, *, now: dt.datetime | None = None, window_days: int = REVISION_WINDOW_DAYS
+) -> Status:
     """The status in the warehouse ``con`` (read only). ``now`` anchors the revision window:
     revisions are stamped with the wall clock when their file was loaded, so the default is
     the wall clock too."""
     now = now or dt.datetime.now(dt.UTC)
     since = now - dt.timedelta(days=window_days)
-    freshness = {row["source"]: row for row in _rows(con, """
+    freshness = {
+        row["source"]: row
+        for row in _rows(
+            con,
+            """
         select source, state, newest_period, expected_period, missed_publishing_days,
                last_new_file_at, last_check_at, last_check_outcome, run_at
         from monitor.source_freshness
         qualify row_number() over (partition by source order by run_at desc, evaluated_at desc) = 1
-        """)}
-    incidents = [OpenIncident(**row) for row in _rows(con, """
+        """,
+        )
+    }
+    incidents = [
+        OpenIncident(**row)
+        for row in _rows(
+            con,
+            """
         select source, monitor, series, kind, severity, audience, opened_at, updated_at, summary
-        from monitor.incidents where state = 'open' order by opened_at, source, series""")]
-    revision_rows = _rows(con, """
+        from monitor.incidents where state = 'open' order by opened_at, source, series""",
+        )
+    ]
+    revision_rows = _rows(
+        con,
+        """
         select source, raw_table, figure, key, old_value, new_value, change, old_vintage,
                new_vintage, detected_at
         from monitor.revisions where detected_at >= ?
-        order by detected_at desc, source, raw_table, figure, key""", [since])
+        order by detected_at desc, source, raw_table, figure, key""",
+        [since],
+    )
     titles, calendars = _titles(), _calendars()
     # The watchdog runs every few minutes, the monitor daily: a source it found unchecked since
     # the monitor's last run is unchecked now, whatever that run said.
-    unchecked_now = {i.source for i in incidents
-                     if i.monitor == "watchdog" and i.kind == "source_unchecked"}
+    unchecked_now = {
+        i.source for i in incidents if i.monitor == "watchdog" and i.kind == "source_unchecked"
+    }
 
     sources = []
     for source in _source_order(freshness):
         row = freshness.get(source, {})
-        sources.append(SourceStatus(
-            source=source,
-            title=titles.get(source),
-            calendar=calendars.get(source),
-            state=("unchecked" if source in unchecked_now and row.get("state") in (None, "fresh")
-                   else row.get("state")),
-            newest_period=row.get("newest_period"),
-            expected_period=row.get("expected_period"),
-            missed_periods=row.get("missed_publishing_days") or 0,
-            last_new_file_at=row.get("last_new_file_at"),
-            last_check_at=row.get("last_check_at"),
-            last_check_outcome=row.get("last_check_outcome"),
-            judged_at=row.get("run_at"),
-            open_incidents=sum(1 for i in incidents if i.source == source),
-            recent_revisions=sum(1 for r in revision_rows if r["source"] == source),
-        ))
+        sources.append(
+            SourceStatus(
+                source=source,
+                title=titles.get(source),
+                calendar=calendars.get(source),
+                state=(
+                    "unchecked"
+                    if source in unchecked_now and row.get("state") in (None, "fresh")
+                    else row.get("state")
+                ),
+                newest_period=row.get("newest_period"),
+                expected_period=row.get("expected_period"),
+                missed_periods=row.get("missed_publishing_days") or 0,
+                last_new_file_at=row.get("last_new_file_at"),
+                last_check_at=row.get("last_check_at"),
+                last_check_outcome=row.get("last_check_outcome"),
+                judged_at=row.get("run_at"),
+                open_incidents=sum(1 for i in incidents if i.source == source),
+                recent_revisions=sum(1 for r in revision_rows if r["source"] == source),
+            )
+        )
     judged = [s.judged_at for s in sources if s.judged_at is not None]
     counts: dict[str, dict[str, int]] = {}
-    for row in _rows(con, """
+    for row in _rows(
+        con,
+        """
             select series, coalesce(details->>'severity_found', severity) as severity,
                    count(*) as n
-            from monitor.findings where monitor = 'policy_rule' group by all"""):
+            from monitor.findings where monitor = 'policy_rule' group by all""",
+    ):
         counts.setdefault(row["series"], {})[row["severity"]] = row["n"]
     return Status(
         rules=_rule_notes(counts),
@@ -258,11 +298,18 @@ def _rule_notes(counts: dict[str, dict[str, int]]) -> list[RuleNote]:
         rules = load_rules()
     except Exception:  # noqa: BLE001 - the page shows the rest without the rules
         return []
-    return [RuleNote(name=name, label=rule.label, caveat=" ".join(rule.caveat.split()),
-                     sources=[{"citation": " ".join(s.citation.split()), "url": s.url}
-                              for s in rule.sources],
-                     findings=counts.get(name, {}))
-            for name, rule in rules.items()]
+    return [
+        RuleNote(
+            name=name,
+            label=rule.label,
+            caveat=" ".join(rule.caveat.split()),
+            sources=[
+                {"citation": " ".join(s.citation.split()), "url": s.url} for s in rule.sources
+            ],
+            findings=counts.get(name, {}),
+        )
+        for name, rule in rules.items()
+    ]
 
 
 def read_snapshot(path: Path | None = None) -> Status | None:
@@ -324,11 +371,19 @@ def _revision(row: dict[str, Any]) -> Revision:
     if period_key == "month" and isinstance(period, str):
         period = period[:7]  # months are stored as their first day
     series = " · ".join([row["figure"], *(str(v) for v in key.values() if v not in (None, ""))])
-    return Revision(source=row["source"], raw_table=row["raw_table"], figure=row["figure"],
-                    period=period, series=series, old_value=row["old_value"],
-                    new_value=row["new_value"], change=row["change"],
-                    old_vintage=row["old_vintage"], new_vintage=row["new_vintage"],
-                    detected_at=row["detected_at"])
+    return Revision(
+        source=row["source"],
+        raw_table=row["raw_table"],
+        figure=row["figure"],
+        period=period,
+        series=series,
+        old_value=row["old_value"],
+        new_value=row["new_value"],
+        change=row["change"],
+        old_vintage=row["old_vintage"],
+        new_vintage=row["new_vintage"],
+        detected_at=row["detected_at"],
+    )
 
 
 def _iso(value: Any) -> Any:
@@ -343,10 +398,16 @@ def _iso(value: Any) -> Any:
 def needs_attention(status: Status) -> list[str]:
     """Why ``returnwatch status`` exits 1: one line per unhealthy source and per open critical
     incident (empty: all healthy)."""
-    reasons = [f"{s.source}: {s.state or 'not judged yet'}" for s in status.sources
-               if s.state not in HEALTHY_STATES]
-    reasons += [f"{i.source}: open critical incident ({i.kind}): {i.headline[:100]}"
-                for i in status.incidents if i.severity == "critical"]
+    reasons = [
+        f"{s.source}: {s.state or 'not judged yet'}"
+        for s in status.sources
+        if s.state not in HEALTHY_STATES
+    ]
+    reasons += [
+        f"{i.source}: open critical incident ({i.kind}): {i.headline[:100]}"
+        for i in status.incidents
+        if i.severity == "critical"
+    ]
     return reasons
 
 
@@ -360,8 +421,13 @@ def as_json_document(status: Status, *, read_from: str | None = None) -> dict[st
     document = status.as_dict()
     if read_from is not None:
         document["read_from"] = read_from
-    return {"command": "status", "exit_code": EXIT_ATTENTION if reasons else EXIT_OK,
-            "healthy": not reasons, "attention": reasons, **document}
+    return {
+        "command": "status",
+        "exit_code": EXIT_ATTENTION if reasons else EXIT_OK,
+        "healthy": not reasons,
+        "attention": reasons,
+        **document,
+    }
 
 
 # --------------------------------------------------------------------------------- terminal ---
@@ -373,21 +439,29 @@ def render(con: Any) -> str:
 
 
 def render_text(status: Status) -> str:
-    header = f"{'source':<24} {'state':<8} {'newest period':<13} {'last new file':<13} " \
-             f"{'open incidents':>14} {'revisions 90d':>13}"
+    header = (
+        f"{'source':<24} {'state':<8} {'newest period':<13} {'last new file':<13} "
+        f"{'open incidents':>14} {'revisions 90d':>13}"
+    )
     out = [header, "-" * len(header)]
     for source in status.sources:
-        out.append(f"{source.source:<24} {source.mark:<8} "
-                   f"{source.period_text(source.newest_period):<13} "
-                   f"{_day(source.last_new_file_at):<13} "
-                   f"{source.open_incidents:>14} {source.recent_revisions:>13}")
+        out.append(
+            f"{source.source:<24} {source.mark:<8} "
+            f"{source.period_text(source.newest_period):<13} "
+            f"{_day(source.last_new_file_at):<13} "
+            f"{source.open_incidents:>14} {source.recent_revisions:>13}"
+        )
     out.append("")
-    out.append(f"judged by the monitor run of {as_utc(status.judged_at):%Y-%m-%d %H:%M} UTC"
-               if status.judged_at else
-               "no monitor run yet: run the `monitor` DAG (or `make demo`)")
+    out.append(
+        f"judged by the monitor run of {as_utc(status.judged_at):%Y-%m-%d %H:%M} UTC"
+        if status.judged_at
+        else "no monitor run yet: run the `monitor` DAG (or `make demo`)"
+    )
     for incident in status.incidents:
-        out.append(f"  open since {as_utc(incident.opened_at):%Y-%m-%d} [{incident.severity}] "
-                   f"{incident.source} {incident.kind}: {incident.headline[:140]}")
+        out.append(
+            f"  open since {as_utc(incident.opened_at):%Y-%m-%d} [{incident.severity}] "
+            f"{incident.source} {incident.kind}: {incident.headline[:140]}"
+        )
     return "\n".join(out)
 
 
@@ -408,12 +482,15 @@ def as_utc(value: Any) -> Any:
 @dataclass(frozen=True)
 class SnapshotRefresh:
     path: Path
-    tables: dict[str, int]            # monitor table -> rows copied
+    tables: dict[str, int]  # monitor table -> rows copied
     seconds: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "tables": dict(self.tables),
-                "seconds": round(self.seconds, 3)}
+        return {
+            "path": str(self.path),
+            "tables": dict(self.tables),
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def refresh_snapshot() -> SnapshotRefresh | None:
@@ -441,8 +518,11 @@ def refresh_snapshot() -> SnapshotRefresh | None:
     live = settings.warehouse_path()
     snapshot = settings.snapshot_path()
     if not snapshot.is_file():
-        log.info("no snapshot at %s yet: transform publishes the first after a successful "
-                 "build; nothing to refresh", snapshot)
+        log.info(
+            "no snapshot at %s yet: transform publishes the first after a successful "
+            "build; nothing to refresh",
+            snapshot,
+        )
         return None
     if not live.is_file():
         raise FileNotFoundError(f"no live warehouse at {live} to refresh the snapshot from")
@@ -450,8 +530,10 @@ def refresh_snapshot() -> SnapshotRefresh | None:
     tables: dict[str, int] = {}
     # Serialised with publish_snapshot: a copy of the snapshot taken before a publish must not
     # be renamed over it afterwards (the build's Parquet files would disagree with it).
-    with transform.snapshot_lock(), \
-            tempfile.TemporaryDirectory(prefix=".refresh-", dir=snapshot.parent) as scratch:
+    with (
+        transform.snapshot_lock(),
+        tempfile.TemporaryDirectory(prefix=".refresh-", dir=snapshot.parent) as scratch,
+    ):
         # Same base name: DuckDB names the catalog after the file, and dbt's views refer to it.
         staged = Path(scratch) / snapshot.name
         shutil.copyfile(snapshot, staged)
@@ -459,16 +541,21 @@ def refresh_snapshot() -> SnapshotRefresh | None:
         with contextlib.closing(duckdb.connect(str(staged))) as con:
             # Read-only: a reader never blocks another reader, and this cannot change live.
             con.execute(f"ATTACH '{transform.sql_path(live)}' AS live (READ_ONLY)")
-            names = [row[0] for row in con.execute(
-                "select table_name from information_schema.tables where table_catalog = 'live' "
-                "and table_schema = 'monitor' and table_type = 'BASE TABLE' order by 1"
-            ).fetchall()]
+            names = [
+                row[0]
+                for row in con.execute(
+                    "select table_name from information_schema.tables where table_catalog = 'live' "
+                    "and table_schema = 'monitor' and table_type = 'BASE TABLE' order by 1"
+                ).fetchall()
+            ]
             con.execute("CREATE SCHEMA IF NOT EXISTS monitor")
             for name in names:
                 # CREATE OR REPLACE follows columns the live table gained since the build; the
                 # copy has no keys or defaults, which a read-only snapshot never needs.
-                con.execute(f'CREATE OR REPLACE TABLE monitor."{name}" AS '
-                            f'SELECT * FROM live.monitor."{name}"')
+                con.execute(
+                    f'CREATE OR REPLACE TABLE monitor."{name}" AS '
+                    f'SELECT * FROM live.monitor."{name}"'
+                )
                 tables[name] = scalar(con, f'select count(*) from monitor."{name}"')
             con.execute("DETACH live")
             con.execute("CHECKPOINT")

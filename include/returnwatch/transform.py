@@ -395,7 +395,8 @@ def snapshot_lock(wait_seconds: float = SNAPSHOT_LOCK_WAIT_SECONDS) -> Iterator[
                 if time.monotonic() >= deadline:
                     raise SnapshotBusy(
                         f"another process has held {path} for more than {wait_seconds:.0f} s "
-                        "(a snapshot publish or refresh); try again later") from None
+                        "(a snapshot publish or refresh); try again later"
+                    ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
         try:
@@ -411,8 +412,9 @@ def snapshot_build_id(path: Path | None = None) -> str | None:
     """The build id a snapshot file carries (``snapshot.build``), None if it has none."""
     import duckdb
 
-    with contextlib.closing(duckdb.connect(str(path or settings.snapshot_path()),
-                                           read_only=True)) as con:
+    with contextlib.closing(
+        duckdb.connect(str(path or settings.snapshot_path()), read_only=True)
+    ) as con:
         try:
             row = con.execute("SELECT build_id FROM snapshot.build").fetchone()
         except duckdb.CatalogException:
@@ -450,8 +452,10 @@ def publish_snapshot() -> SnapshotResult:
     snapshot.parent.mkdir(parents=True, exist_ok=True)
     exports.mkdir(parents=True, exist_ok=True)
 
-    with snapshot_lock(), \
-            tempfile.TemporaryDirectory(prefix=".publish-", dir=snapshot.parent) as scratch:
+    with (
+        snapshot_lock(),
+        tempfile.TemporaryDirectory(prefix=".publish-", dir=snapshot.parent) as scratch,
+    ):
         published_at = dt.datetime.now(dt.UTC)
         build_id = f"{published_at:%Y%m%dT%H%M%S}Z-{uuid.uuid4().hex[:12]}"
         # Same base name as the live file: dbt's views name their catalog ("warehouse"), which
@@ -467,8 +471,11 @@ def publish_snapshot() -> SnapshotResult:
             con.close()
         with contextlib.closing(duckdb.connect(str(staged))) as stamp:
             stamp.execute("CREATE SCHEMA IF NOT EXISTS snapshot")
-            stamp.execute("CREATE OR REPLACE TABLE snapshot.build AS SELECT ? AS build_id, "
-                          "CAST(? AS TIMESTAMPTZ) AS published_at", [build_id, published_at])
+            stamp.execute(
+                "CREATE OR REPLACE TABLE snapshot.build AS SELECT ? AS build_id, "
+                "CAST(? AS TIMESTAMPTZ) AS published_at",
+                [build_id, published_at],
+            )
             stamp.execute("CHECKPOINT")
 
         staged_parquet: dict[str, Path] = {}

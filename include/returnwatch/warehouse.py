@@ -71,8 +71,9 @@ def lock_wait_seconds() -> float:
     try:
         return max(0.0, float(value)) if value else float(LOCK_WAIT_SECONDS)
     except ValueError:
-        raise ValueError(f"RETURNWATCH_LOCK_WAIT_SECONDS={value!r} is not a number of "
-                         "seconds") from None
+        raise ValueError(
+            f"RETURNWATCH_LOCK_WAIT_SECONDS={value!r} is not a number of seconds"
+        ) from None
 
 
 class WarehouseLocked(RuntimeError):
@@ -88,8 +89,9 @@ class LoadResult:
     already_loaded: bool
 
 
-def connect(path: Path | None = None, *, read_only: bool = False,
-            wait_seconds: float | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: Path | None = None, *, read_only: bool = False, wait_seconds: float | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open the warehouse (default: the live file), waiting a bounded time for the write lock
     (``wait_seconds``, default ``lock_wait_seconds()``)."""
     path = Path(path or settings.warehouse_path())
@@ -117,8 +119,9 @@ def connect(path: Path | None = None, *, read_only: bool = False,
 
 
 @contextlib.contextmanager
-def reading(*, wait_seconds: float | None = None
-            ) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
+def reading(
+    *, wait_seconds: float | None = None
+) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
     """A read-only connection for a command that only reads, and where it was read from.
 
     The live warehouse read-only (no write lock, nothing created: this works on a read-only
@@ -130,8 +133,9 @@ def reading(*, wait_seconds: float | None = None
     live, snapshot = settings.warehouse_path(), settings.snapshot_path()
     wait_seconds = READ_WAIT_SECONDS if wait_seconds is None else wait_seconds
     if not live.is_file():
-        raise FileNotFoundError(f"no warehouse at {live} yet: run `make demo` (or the source "
-                                "DAGs) first")
+        raise FileNotFoundError(
+            f"no warehouse at {live} yet: run `make demo` (or the source DAGs) first"
+        )
     try:
         con = connect(live, read_only=True, wait_seconds=wait_seconds)
         where = f"live warehouse {live}"
@@ -147,7 +151,9 @@ def reading(*, wait_seconds: float | None = None
 
 
 @contextlib.contextmanager
-def session(path: Path | None = None, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def session(
+    path: Path | None = None, *, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection that is closed afterwards, with the schemas created when writing."""
     con = connect(path, read_only=read_only)
     try:
@@ -171,9 +177,13 @@ def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
     """Whether ``schema.table`` exists (raw tables appear with their first load, marts with
     the first build, monitor tables with ``init``)."""
     schema, name = qualified.split(".", 1)
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-        "AND table_name = ?", [schema, name]).fetchone()[0])
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+            "AND table_name = ?",
+            [schema, name],
+        ).fetchone()[0]
+    )
 
 
 def file_is_loaded(sha256: str, path: Path | None = None) -> bool:
@@ -201,7 +211,9 @@ def file_is_loaded(sha256: str, path: Path | None = None) -> bool:
 
 
 def is_loaded(con: duckdb.DuckDBPyConnection, sha256: str) -> bool:
-    return con.execute("SELECT count(*) FROM raw.files WHERE sha256 = ?", [sha256]).fetchone()[0] > 0
+    return (
+        con.execute("SELECT count(*) FROM raw.files WHERE sha256 = ?", [sha256]).fetchone()[0] > 0
+    )
 
 
 def load_file(
@@ -229,10 +241,14 @@ def load_file(
     qualified = f"raw.{table}"
     if is_loaded(con, sha256):
         return LoadResult(source, sha256, qualified, 0, already_loaded=True)
-    columns = [row[0] for row in con.execute(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = 'raw' AND table_name = ? ORDER BY ordinal_position", [table]
-    ).fetchall()]
+    columns = [
+        row[0]
+        for row in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'raw' AND table_name = ? ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+    ]
     if not columns:
         raise ValueError(f"no table {qualified} in the warehouse")
     # source_file and vintage are the same for every row: SQL constants, not two more
@@ -241,13 +257,17 @@ def load_file(
     missing = [c for c in columns if c not in frame.columns and c not in added]
     if missing:
         raise ValueError(f"rows for {qualified} lack columns {missing}")
-    select = ", ".join("$sha256" if c == "source_file" else "$vintage" if c == "vintage"
-                       else f'"{c}"' for c in columns)
+    select = ", ".join(
+        "$sha256" if c == "source_file" else "$vintage" if c == "vintage" else f'"{c}"'
+        for c in columns
+    )
     con.begin()
     try:
         con.register("incoming_rows", frame)
-        con.execute(f"INSERT INTO {qualified} SELECT {select} FROM incoming_rows",
-                    {"sha256": sha256, "vintage": vintage})
+        con.execute(
+            f"INSERT INTO {qualified} SELECT {select} FROM incoming_rows",
+            {"sha256": sha256, "vintage": vintage},
+        )
         con.unregister("incoming_rows")
         if constructed is None:
             from returnwatch.provenance import is_constructed

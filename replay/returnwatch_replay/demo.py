@@ -57,8 +57,12 @@ DEFAULT_TO = dt.date(2025, 6, 18)
 # Each day a source loads a new file costs a dbt build, so only the days that tell the
 # story: SEGOB's April 2025 (7 June), CBP's May 2025 and HHS's figures through 10 June (16
 # June), HHS's figures still missing (17 June), then resuming (18 June).
-DEFAULT_DAYS = (dt.date(2025, 6, 7), dt.date(2025, 6, 16), dt.date(2025, 6, 17),
-                dt.date(2025, 6, 18))
+DEFAULT_DAYS = (
+    dt.date(2025, 6, 7),
+    dt.date(2025, 6, 16),
+    dt.date(2025, 6, 17),
+    dt.date(2025, 6, 18),
+)
 # Days of the stretch on which the monthly sources check their sites: SEGOB's bulletin through
 # April 2025 came out on 7 June 2025, CBP's file through May 2025 on 16 June 2025.
 MONTHLY_CHECKS = {
@@ -89,15 +93,21 @@ class RunResult:
     dag_id: str
     at: dt.datetime
     state: str
-    reason: str                       # "cron" or the asset(s) that triggered it
-    emitted: frozenset[str] = frozenset()   # names of the Assets this run updated
+    reason: str  # "cron" or the asset(s) that triggered it
+    emitted: frozenset[str] = frozenset()  # names of the Assets this run updated
     seconds: float = 0.0
 
 
-def run(start: dt.date = DEFAULT_FROM, end: dt.date = DEFAULT_TO,
-        final: dt.date | None = DEFAULT_FINAL, *, verbose: bool = False,
-        print_summary: bool = True, history: bool = True,
-        days: tuple[dt.date, ...] | None = DEFAULT_DAYS) -> DemoReport:
+def run(
+    start: dt.date = DEFAULT_FROM,
+    end: dt.date = DEFAULT_TO,
+    final: dt.date | None = DEFAULT_FINAL,
+    *,
+    verbose: bool = False,
+    print_summary: bool = True,
+    history: bool = True,
+    days: tuple[dt.date, ...] | None = DEFAULT_DAYS,
+) -> DemoReport:
     """Replay ``days`` (every day of ``start``..``end`` when None), then ``final``;
     ``history`` adds the monthly sources as of March 2021 and their checks during the stretch
     (``MONTHLY_CHECKS``)."""
@@ -123,11 +133,12 @@ def run(start: dt.date = DEFAULT_FROM, end: dt.date = DEFAULT_TO,
 
     with contextlib.ExitStack() as stack:
         mirror = stack.enter_context(ReplayMirror(as_of=(days or (start,))[0]))
-        _say(f"Replay mirror of the publishers on {mirror.url} (real published data, "
-             "see include/replay/PROVENANCE.md)")
+        _say(
+            f"Replay mirror of the publishers on {mirror.url} (real published data, "
+            "see include/replay/PROVENANCE.md)"
+        )
         os.environ.update(mirror.env())  # every source's base URL -> the mirror
-        scheduler = SchedulerStandIn(load_dags(quiet=not verbose), mirror, report,
-                                     verbose=verbose)
+        scheduler = SchedulerStandIn(load_dags(quiet=not verbose), mirror, report, verbose=verbose)
         stack.enter_context(dag_files_parsed_once())
         phase("set-up")
         if history:
@@ -136,8 +147,10 @@ def run(start: dt.date = DEFAULT_FROM, end: dt.date = DEFAULT_TO,
             phase("history (March 2021)")
         if days is None:
             days = tuple(start + dt.timedelta(days=n) for n in range((end - start).days + 1))
-        _say(f"June 2025, {len(days)} days: HHS's daily figures each day; SEGOB's bulletin "
-             "(7 Jun) and CBP's release (16 Jun) on their release days …")
+        _say(
+            f"June 2025, {len(days)} days: HHS's daily figures each day; SEGOB's bulletin "
+            "(7 Jun) and CBP's release (16 Jun) on their release days …"
+        )
         for day in days:
             monthly = MONTHLY_CHECKS.get(day, ()) if history else ()
             scheduler.replay_day(day, (*monthly, DAILY_SOURCE))
@@ -198,8 +211,10 @@ def dag_files_parsed_once() -> Iterator[None]:
             real_sync(bag, *args, **kwargs)
             bag.synced = True
 
-    with (mock.patch.object(dagbag_module, "BundleDagBag", bag_once),
-          mock.patch.object(dagbag_module, "sync_bag_to_db", sync_once)):
+    with (
+        mock.patch.object(dagbag_module, "BundleDagBag", bag_once),
+        mock.patch.object(dagbag_module, "sync_bag_to_db", sync_once),
+    ):
         yield
 
 
@@ -208,8 +223,9 @@ class SchedulerStandIn:
     docstring): sources at their cron time, then whatever their asset events trigger, then the
     crons due later that day."""
 
-    def __init__(self, dags: dict[str, Any], mirror: Any, report: DemoReport, *,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self, dags: dict[str, Any], mirror: Any, report: DemoReport, *, verbose: bool = False
+    ) -> None:
         self.dags = dags
         self.mirror = mirror
         self.report = report
@@ -219,18 +235,18 @@ class SchedulerStandIn:
         self._alerts_seen = 0
         self._alerts_seen = max((seq for seq, *_ in self._alerts_since()), default=0)
 
-    def replay_day(self, day: dt.date, sources: Iterable[str], *,
-                   monitor_cron: bool = True) -> list[RunResult]:
+    def replay_day(
+        self, day: dt.date, sources: Iterable[str], *, monitor_cron: bool = True
+    ) -> list[RunResult]:
         """Run one replayed day; print its line (and the alerts its runs sent) after it."""
         began = time.monotonic()
         self.mirror.set_as_of(day)
         captured = io.StringIO()
         # Alerts printed by the console delivery come after the day's line, not inside it.
-        with (contextlib.nullcontext() if self.verbose else contextlib.redirect_stdout(captured)):
+        with contextlib.nullcontext() if self.verbose else contextlib.redirect_stdout(captured):
             results = self._run_day(day, sources, monitor_cron=monitor_cron)
         self.report.days += 1
-        _say(f"  {day:%a %d %b %Y}  {describe_day(results)}  "
-             f"({time.monotonic() - began:.1f} s)")
+        _say(f"  {day:%a %d %b %Y}  {describe_day(results)}  ({time.monotonic() - began:.1f} s)")
         if captured.getvalue():  # the console's alerts (no Slack token)
             print(captured.getvalue(), end="", flush=True)
         for line in self.alerts_sent_elsewhere():
@@ -244,8 +260,9 @@ class SchedulerStandIn:
             self._alerts_seen = max(self._alerts_seen, seq)
             if via and via != "console":
                 headline = text.strip().splitlines()[0] if text.strip() else ""
-                lines.append(f"    alert {event} to {audience} (sent via {via} to {channel}): "
-                             f"{headline}")
+                lines.append(
+                    f"    alert {event} to {audience} (sent via {via} to {channel}): {headline}"
+                )
         return lines
 
     def _alerts_since(self) -> list[tuple]:
@@ -259,15 +276,19 @@ class SchedulerStandIn:
             with warehouse.session(read_only=True) as con:
                 return con.execute(
                     "select seq, event, audience, delivered_via, channel, text "
-                    "from monitor.alerts where seq > ? order by seq", [self._alerts_seen]
+                    "from monitor.alerts where seq > ? order by seq",
+                    [self._alerts_seen],
                 ).fetchall()
         except duckdb.CatalogException:  # before the first monitor run there is no outbox
             return []
 
-    def _run_day(self, day: dt.date, sources: Iterable[str], *,
-                 monitor_cron: bool) -> list[RunResult]:
-        results = [self.run(dag_id, cron_time(self.dags[dag_id], day), "cron")
-                   for dag_id in sorted(sources, key=lambda s: cron_time(self.dags[s], day))]
+    def _run_day(
+        self, day: dt.date, sources: Iterable[str], *, monitor_cron: bool
+    ) -> list[RunResult]:
+        results = [
+            self.run(dag_id, cron_time(self.dags[dag_id], day), "cron")
+            for dag_id in sorted(sources, key=lambda s: cron_time(self.dags[s], day))
+        ]
         pending = [r for r in results if r.emitted]
         while pending:  # asset events -> the runs they trigger, until nothing new is emitted
             emitted = frozenset().union(*(r.emitted for r in pending))
@@ -295,15 +316,19 @@ class SchedulerStandIn:
         if self._conditions is None:  # as the scheduler holds them: serialized
             self._conditions = {
                 dag_id: DagSerialization.deserialize_dag(
-                    DagSerialization.serialize_dag(dag)).timetable.asset_condition
+                    DagSerialization.serialize_dag(dag)
+                ).timetable.asset_condition
                 for dag_id, dag in sorted(self.dags.items())
                 # a time-only schedule: assets never start it
-                if _asset_keys(getattr(dag.timetable, "asset_condition", None))}
+                if _asset_keys(getattr(dag.timetable, "asset_condition", None))
+            }
         triggered = []
         with create_session() as session:
             for dag_id, condition in self._conditions.items():
-                statuses = {SerializedAssetUniqueKey(name=key.name, uri=key.uri):
-                            key.name in emitted for key in _asset_keys(condition)}
+                statuses = {
+                    SerializedAssetUniqueKey(name=key.name, uri=key.uri): key.name in emitted
+                    for key in _asset_keys(condition)
+                }
                 if AssetEvaluator(session).run(condition, statuses):
                     triggered.append(dag_id)
         return triggered
@@ -315,9 +340,14 @@ class SchedulerStandIn:
         self.report.dag_runs += 1
         if state != "success":
             self.report.failed_runs.append(f"{dag_id}@{at:%Y-%m-%d %H:%M}")
-        return RunResult(dag_id=dag_id, at=at, state=state, reason=reason,
-                         emitted=emitted_assets(dag_id, dag_run.run_id, since=began_at),
-                         seconds=time.monotonic() - began)
+        return RunResult(
+            dag_id=dag_id,
+            at=at,
+            state=state,
+            reason=reason,
+            emitted=emitted_assets(dag_id, dag_run.run_id, since=began_at),
+            seconds=time.monotonic() - began,
+        )
 
 
 def run_dag(dag: Any, at: dt.datetime) -> str:
@@ -347,9 +377,14 @@ def emitted_assets(dag_id: str, run_id: str, *, since: dt.datetime) -> frozenset
 
     with create_session() as session:
         names = session.scalars(
-            select(AssetModel.name).join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
-            .where(AssetEvent.source_dag_id == dag_id, AssetEvent.source_run_id == run_id,
-                   AssetEvent.timestamp >= since))
+            select(AssetModel.name)
+            .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+            .where(
+                AssetEvent.source_dag_id == dag_id,
+                AssetEvent.source_run_id == run_id,
+                AssetEvent.timestamp >= since,
+            )
+        )
         return frozenset(names)
 
 
@@ -433,9 +468,11 @@ class QuietFilter:
 
     def filter(self, record: Any) -> bool:
         message = record.getMessage()
-        return not any(record.name == name and (message.startswith(start) or (
-                           start.startswith("*") and start[1:] in message))
-                       for name, start in QUIET_MESSAGES)
+        return not any(
+            record.name == name
+            and (message.startswith(start) or (start.startswith("*") and start[1:] in message))
+            for name, start in QUIET_MESSAGES
+        )
 
 
 def quiet_logging() -> None:

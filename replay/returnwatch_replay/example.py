@@ -29,23 +29,52 @@ def example() -> tuple[Message, bytes]:
     monitor = cfg.metrics["cbp_uc_encounters"]
     frame = series.monitor_frames()[monitor.table]
     frame = frame[frame["month"] < "2021-01-01"]  # what was published by the run
-    found = [f.as_dict() for f in anomalies.evaluate_frame(
-        frame, "cbp_uc_encounters", monitor, run_at=RUN_AT, params=cfg.params(monitor),
-        regimes=cfg.regimes, since="2020-11-01") if f.series == SERIES]
-    incident = {"monitor": "anomaly", "series": SERIES, "source": monitor.source,
-                "kind": found[-1]["kind"], "opened_at": RUN_AT}
+    found = [
+        f.as_dict()
+        for f in anomalies.evaluate_frame(
+            frame,
+            "cbp_uc_encounters",
+            monitor,
+            run_at=RUN_AT,
+            params=cfg.params(monitor),
+            regimes=cfg.regimes,
+            since="2020-11-01",
+        )
+        if f.series == SERIES
+    ]
+    incident = {
+        "monitor": "anomaly",
+        "series": SERIES,
+        "source": monitor.source,
+        "kind": found[-1]["kind"],
+        "opened_at": RUN_AT,
+    }
     # All titles together, as compose reads them from the mart: the total fell.
     mexican = frame[frame["citizenship"] == "MEXICO"].groupby("month")["encounters"].sum()
-    totals = {"title": "Title 8", "value": float(mexican[dt.datetime(2020, 12, 1)]),
-              "previous": float(mexican[dt.datetime(2020, 11, 1)])}
+    totals = {
+        "title": "Title 8",
+        "value": float(mexican[dt.datetime(2020, 12, 1)]),
+        "previous": float(mexican[dt.datetime(2020, 11, 1)]),
+    }
     lead = max(found, key=lambda f: f["period"])
     message = incident_message(
-        "opened", incident=incident, finding=lead, related=found,
+        "opened",
+        incident=incident,
+        finding=lead,
+        related=found,
         run_id="monitor/scheduled__2021-01-15T16:00:00+00:00",
-        status=status_line("open", opened=RUN_AT), totals=totals)
-    spec = anomaly_spec(frame, monitor, cfg.params(monitor), SERIES, found,
-                        note="Source: CBP Southwest Land Border Encounters (IOM copy) · "
-                             "shaded: usual range · red: flagged months")
+        status=status_line("open", opened=RUN_AT),
+        totals=totals,
+    )
+    spec = anomaly_spec(
+        frame,
+        monitor,
+        cfg.params(monitor),
+        SERIES,
+        found,
+        note="Source: CBP Southwest Land Border Encounters (IOM copy) · "
+        "shaded: usual range · red: flagged months",
+    )
     return message, render_png(spec)  # type: ignore[arg-type]
 
 

@@ -75,15 +75,15 @@ PUBLISHER_TZ = ZoneInfo("America/New_York")
 SOCRATA_EXPORT_PARAMS = frozenset({"accessType", "bom", "$$app_token"})
 
 FAULT_MODES = (
-    "html_error",      # 200 text/html maintenance page instead of the CSV
-    "empty",           # 200 with an empty body
-    "truncated",       # the CSV cut in the middle of a data row, no trailing newline
+    "html_error",  # 200 text/html maintenance page instead of the CSV
+    "empty",  # 200 with an empty body
+    "truncated",  # the CSV cut in the middle of a data row, no trailing newline
     "renamed_column",  # header "Children in HHS Care" renamed "Children in ORR Care"
-    "http_500",        # 500 Internal Server Error
-    "http_429",        # 429 Too Many Requests with Retry-After: 1
-    "oversize",        # a valid-looking CSV larger than 5 MB, streamed without Content-Length
-    "slow",            # waits SLOW_SECONDS before answering (timeout tests)
-    "empty_page",      # a listing page answers 200 with no content (SEGOB does this for weeks)
+    "http_500",  # 500 Internal Server Error
+    "http_429",  # 429 Too Many Requests with Retry-After: 1
+    "oversize",  # a valid-looking CSV larger than 5 MB, streamed without Content-Length
+    "slow",  # waits SLOW_SECONDS before answering (timeout tests)
+    "empty_page",  # a listing page answers 200 with no content (SEGOB does this for weeks)
 )
 # Faults about availability hit every page of a source; the others change only the data file
 # (empty_page is for the sites that answer it on their pages: the site decides where).
@@ -115,14 +115,16 @@ class HhsExport:
         if not records:
             raise ValueError(f"{path} is empty")
         self.header = records[0]
-        self.lines = [_parse_line(raw, path, number)
-                      for number, raw in enumerate(records[1:], start=2)]
+        self.lines = [
+            _parse_line(raw, path, number) for number, raw in enumerate(records[1:], start=2)
+        ]
 
     @staticmethod
     def published_on(row_date: dt.date) -> dt.datetime:
         """When a row dated ``row_date`` appeared on the site (our publication model)."""
-        return dt.datetime.combine(row_date + PUBLICATION_LAG, PUBLICATION_TIME,
-                                   tzinfo=PUBLISHER_TZ)
+        return dt.datetime.combine(
+            row_date + PUBLICATION_LAG, PUBLICATION_TIME, tzinfo=PUBLISHER_TZ
+        )
 
     def is_published(self, row_date: dt.date, as_of: dt.date) -> bool:
         return row_date + PUBLICATION_LAG <= as_of
@@ -130,8 +132,9 @@ class HhsExport:
     def body(self, as_of: dt.date) -> bytes:
         """The file as published by ``as_of``: the header, the published rows and the blank
         rows in their original places; only the header before the first publication."""
-        kept = [line for line in self.lines
-                if line.date is None or self.is_published(line.date, as_of)]
+        kept = [
+            line for line in self.lines if line.date is None or self.is_published(line.date, as_of)
+        ]
         if not any(line.date is not None for line in kept):
             return self.header
         return self.header + b"".join(line.raw for line in kept)
@@ -172,8 +175,9 @@ def _parse_line(raw: bytes, path: Path, number: int) -> _Line:
             return _Line(raw=raw, date=dt.datetime.strptime(text, fmt).date())
         except ValueError:
             continue
-    raise ValueError(f"{path} line {number}: cannot read date {text!r} (expected 'December 09, "
-                     "2025')")
+    raise ValueError(
+        f"{path} line {number}: cannot read date {text!r} (expected 'December 09, 2025')"
+    )
 
 
 # ------------------------------------------------------------------------------ responses
@@ -196,8 +200,9 @@ def _json_response(status: int, payload: dict[str, Any]) -> _Response:
 
 
 def _text_response(status: int, text: str, content_type: str = "text/plain") -> _Response:
-    return _Response(status, {"Content-Type": f"{content_type}; charset=utf-8"},
-                     text.encode("utf-8"))
+    return _Response(
+        status, {"Content-Type": f"{content_type}; charset=utf-8"}, text.encode("utf-8")
+    )
 
 
 def _http_date(moment: dt.datetime) -> str:
@@ -227,8 +232,9 @@ def _not_modified(request_headers: Any, etag: str, last_modified: dt.datetime | 
     return False
 
 
-def _with_validators(request_headers: Any, body: bytes, content_type: str,
-                     last_modified: dt.datetime | None) -> _Response:
+def _with_validators(
+    request_headers: Any, body: bytes, content_type: str, last_modified: dt.datetime | None
+) -> _Response:
     headers = {"Content-Type": content_type, "ETag": _etag(body)}
     if last_modified is not None:
         headers["Last-Modified"] = _http_date(last_modified)
@@ -262,8 +268,9 @@ class _HhsSite:
         self.export = HhsExport(data_dir / HHS_FILE)
         self._oversize: bytes | None = None
 
-    def handle(self, path: str, query: str, headers: Any, as_of: dt.date,
-               fault: str | None) -> _Response:
+    def handle(
+        self, path: str, query: str, headers: Any, as_of: dt.date, fault: str | None
+    ) -> _Response:
         if path == HHS_EXPORT_PATH:
             return self._export(query, headers, as_of, fault)
         if path.rstrip("/") == HHS_LANDING_PATH:
@@ -275,11 +282,15 @@ class _HhsSite:
         unknown = sorted({name for name, _ in params if name not in SOCRATA_EXPORT_PARAMS})
         if unknown:
             # Socrata's error body: code, error, message, data.
-            return _json_response(400, {
-                "code": "invalid_request", "error": True,
-                "message": f"Unrecognized query parameter(s): {', '.join(unknown)}",
-                "data": {"parameters": unknown, "accepted": sorted(SOCRATA_EXPORT_PARAMS)},
-            })
+            return _json_response(
+                400,
+                {
+                    "code": "invalid_request",
+                    "error": True,
+                    "message": f"Unrecognized query parameter(s): {', '.join(unknown)}",
+                    "data": {"parameters": unknown, "accepted": sorted(SOCRATA_EXPORT_PARAMS)},
+                },
+            )
         csv_type = "text/csv; charset=utf-8"
         body = self.export.body(as_of)
         last_modified = self.export.last_modified(as_of)
@@ -318,7 +329,7 @@ class _HhsSite:
             self._oversize = (self.export.header + rows * copies)[:OVERSIZE_BYTES]
         data = self._oversize
         for start in range(0, len(data), 64 * 1024):
-            yield data[start:start + 64 * 1024]
+            yield data[start : start + 64 * 1024]
 
     def _landing(self, as_of: dt.date) -> _Response:
         newest = self.export.newest_published(as_of)
@@ -356,8 +367,9 @@ class ReplayMirror:
     ``start()``/``stop()``. All state changes are thread-safe.
     """
 
-    def __init__(self, as_of: dt.date, host: str = "127.0.0.1", port: int = 0,
-                 data_dir: Path | None = None) -> None:
+    def __init__(
+        self, as_of: dt.date, host: str = "127.0.0.1", port: int = 0, data_dir: Path | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self._as_of = as_of
         # A scheduled move of as_of: (the new date, the wall-clock instant it takes effect).
@@ -382,9 +394,12 @@ class ReplayMirror:
             return self
         self._stopping.clear()
         self._server = _Server((self._host, self._requested_port), self)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name=f"replay-mirror-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"replay-mirror-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         log.info("replay mirror on %s (as of %s)", self.url, self.as_of)
         return self
@@ -425,8 +440,9 @@ class ReplayMirror:
     def base_url(self, source: str) -> str:
         """What ``RETURNWATCH_<SOURCE>_BASE_URL`` must be for ``source`` to be fetched here."""
         if source not in self._sites:
-            raise KeyError(f"the replay mirror does not serve {source!r} (it serves "
-                           f"{', '.join(self.sources)})")
+            raise KeyError(
+                f"the replay mirror does not serve {source!r} (it serves {', '.join(self.sources)})"
+            )
         return f"{self.url}/{source}"
 
     def env(self) -> dict[str, str]:
@@ -501,8 +517,9 @@ class ReplayMirror:
             self._take_scheduled()
             return {
                 "as_of": self._as_of.isoformat(),
-                "faults": {s: {"mode": f.mode, "remaining": f.remaining}
-                           for s, f in self._faults.items()},
+                "faults": {
+                    s: {"mode": f.mode, "remaining": f.remaining} for s, f in self._faults.items()
+                },
                 "sources": {s: f"/{s}" for s in sorted(self._sites)},
                 "fault_modes": list(FAULT_MODES),
             }
@@ -556,8 +573,9 @@ class ReplayMirror:
             try:
                 self.set_as_of(dt.date.fromisoformat(text))
             except ValueError:
-                return _json_response(400, {"error": f"body must be a date like 2025-06-17, "
-                                                     f"got {text[:40]!r}"})
+                return _json_response(
+                    400, {"error": f"body must be a date like 2025-06-17, got {text[:40]!r}"}
+                )
             return _json_response(200, self.status())
         if path.startswith("/_replay/fault/") and method == "POST":
             source = path.removeprefix("/_replay/fault/")

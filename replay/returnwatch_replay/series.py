@@ -60,12 +60,12 @@ HHS_FLOWS: dict[str, str] = {
 class RealSeries:
     """One real series: values indexed by period start (month start or day), oldest first."""
 
-    name: str            # stable id, e.g. "cbp_uc:GUATEMALA:Title 8"
-    source: str          # returnwatch source name: cbp_encounters, segob_upm, hhs_uc_daily
+    name: str  # stable id, e.g. "cbp_uc:GUATEMALA:Title 8"
+    source: str  # returnwatch source name: cbp_encounters, segob_upm, hhs_uc_daily
     frequency: Frequency
-    values: pd.Series    # float, DatetimeIndex of period starts; NaN = no figure published
+    values: pd.Series  # float, DatetimeIndex of period starts; NaN = no figure published
     description: str
-    origin: str          # file it was read from, relative to the data folder
+    origin: str  # file it was read from, relative to the data folder
 
     @property
     def periods_per_year(self) -> float:
@@ -89,14 +89,16 @@ def _path(root: Path | str | None, relative: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(
             f"real data file {relative} not found under {base}: pass the folder holding it "
-            "(the real published series) as root")
+            "(the real published series) as root"
+        )
     return path
 
 
 @functools.cache
 def _read_csv(path: str) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"t": "str", "nat": "str"}, keep_default_na=False,
-                       na_values=[""])
+    return pd.read_csv(
+        path, dtype={"t": "str", "nat": "str"}, keep_default_na=False, na_values=[""]
+    )
 
 
 def cbp_uc_rows(root: Path | str | None = None) -> pd.DataFrame:
@@ -112,23 +114,28 @@ def cbp_uc_rows(root: Path | str | None = None) -> pd.DataFrame:
     uc = raw[raw["demog"].isin(UC_DEMOGRAPHICS)]
     nat = uc["nat"].astype("object").where(uc["nat"].notna(), None)
     month = pd.to_datetime(uc["t"], format="%Y-%m")
-    frame = pd.DataFrame({
-        "month": month.to_numpy(),
-        "fiscal_year": (month.dt.year + (month.dt.month >= 10)).to_numpy(),
-        "component": uc["component"].to_numpy(),
-        "land_border_region": "Southwest Land Border",
-        "area_of_responsibility": uc["area"].astype("object").where(uc["area"].notna(),
-                                                                    None).to_numpy(),
-        "citizenship": [None if n is None else CBP_CITIZENSHIP.get(n, n) for n in nat],
-        "nationality_iso3": nat.to_numpy(),
-        "title_of_authority": uc["authority"].to_numpy(),
-        "encounter_type": uc["type"].to_numpy(),
-        "encounters": uc["n"].astype("int64").to_numpy(),
-        # IOM's copy re-lays CBP's AOR files (the mart's source_layout for such rows).
-        "source_layout": "aor",
-    })
-    return frame.sort_values(["month", "component", "title_of_authority"],
-                             kind="stable").reset_index(drop=True)
+    frame = pd.DataFrame(
+        {
+            "month": month.to_numpy(),
+            "fiscal_year": (month.dt.year + (month.dt.month >= 10)).to_numpy(),
+            "component": uc["component"].to_numpy(),
+            "land_border_region": "Southwest Land Border",
+            "area_of_responsibility": uc["area"]
+            .astype("object")
+            .where(uc["area"].notna(), None)
+            .to_numpy(),
+            "citizenship": [None if n is None else CBP_CITIZENSHIP.get(n, n) for n in nat],
+            "nationality_iso3": nat.to_numpy(),
+            "title_of_authority": uc["authority"].to_numpy(),
+            "encounter_type": uc["type"].to_numpy(),
+            "encounters": uc["n"].astype("int64").to_numpy(),
+            # IOM's copy re-lays CBP's AOR files (the mart's source_layout for such rows).
+            "source_layout": "aor",
+        }
+    )
+    return frame.sort_values(
+        ["month", "component", "title_of_authority"], kind="stable"
+    ).reset_index(drop=True)
 
 
 def _monthly(frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
@@ -140,8 +147,9 @@ def _monthly(frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.
 # --------------------------------------------------------------------------- series
 
 
-def cbp_series(root: Path | str | None = None, *, min_median: float = 10.0,
-               min_periods: int = 36) -> list[RealSeries]:
+def cbp_series(
+    root: Path | str | None = None, *, min_median: float = 10.0, min_periods: int = 36
+) -> list[RealSeries]:
     """Monthly CBP UC encounters: totals by title (Oct 2017 on) and nationality x title.
 
     Totals: ``cbp_uc:ALL:<title>`` with title ``Title 8``, ``Title 42`` or ``all`` (both).
@@ -154,15 +162,24 @@ def cbp_series(root: Path | str | None = None, *, min_median: float = 10.0,
     last = rows["month"].max()
     out: list[RealSeries] = []
     titles = {"Title 8": ["Title 8"], "Title 42": ["Title 42"], "all": ["Title 8", "Title 42"]}
-    spans = {"Title 8": (rows["month"].min(), last),
-             "Title 42": (pd.Timestamp("2020-03-01"), pd.Timestamp("2023-05-01")),
-             "all": (rows["month"].min(), last)}
+    spans = {
+        "Title 8": (rows["month"].min(), last),
+        "Title 42": (pd.Timestamp("2020-03-01"), pd.Timestamp("2023-05-01")),
+        "all": (rows["month"].min(), last),
+    }
     for title, members in titles.items():
         start, end = spans[title]
         values = _monthly(rows[rows["title_of_authority"].isin(members)], start, end)
-        out.append(RealSeries(f"cbp_uc:ALL:{title}", "cbp_encounters", "month", values,
-                              f"CBP SW-border UC encounters, all nationalities, {title}",
-                              CBP_FILE))
+        out.append(
+            RealSeries(
+                f"cbp_uc:ALL:{title}",
+                "cbp_encounters",
+                "month",
+                values,
+                f"CBP SW-border UC encounters, all nationalities, {title}",
+                CBP_FILE,
+            )
+        )
     with_nat = rows[rows["citizenship"].notna()]
     first_nat = with_nat["month"].min()
     for citizenship in sorted(with_nat["citizenship"].unique()):
@@ -170,16 +187,25 @@ def cbp_series(root: Path | str | None = None, *, min_median: float = 10.0,
         for title in ("Title 8", "Title 42"):
             members = titles[title]
             start, end = spans[title]
-            values = _monthly(of_nat[of_nat["title_of_authority"].isin(members)],
-                              max(start, first_nat), end)
-            out.append(RealSeries(f"cbp_uc:{citizenship}:{title}", "cbp_encounters", "month",
-                                  values, f"CBP SW-border UC encounters, {citizenship}, {title}",
-                                  CBP_FILE))
+            values = _monthly(
+                of_nat[of_nat["title_of_authority"].isin(members)], max(start, first_nat), end
+            )
+            out.append(
+                RealSeries(
+                    f"cbp_uc:{citizenship}:{title}",
+                    "cbp_encounters",
+                    "month",
+                    values,
+                    f"CBP SW-border UC encounters, {citizenship}, {title}",
+                    CBP_FILE,
+                )
+            )
     return [s for s in out if len(s.values) >= min_periods and s.values.median() >= min_median]
 
 
-def segob_series(root: Path | str | None = None, *, min_median: float = 10.0,
-                 min_periods: int = 36) -> list[RealSeries]:
+def segob_series(
+    root: Path | str | None = None, *, min_median: float = 10.0, min_periods: int = 36
+) -> list[RealSeries]:
     """Monthly SEGOB/UPM series on children.
 
     - ``segob_minors_presented:<age>``: Boletín 3.1.3, minors presented to the migration
@@ -195,18 +221,31 @@ def segob_series(root: Path | str | None = None, *, min_median: float = 10.0,
     minors = dmg[dmg["age"] != "18+"]
     for age in ["12-17", "under 12, accompanied", "under 12, unaccompanied", "all minors"]:
         part = minors if age == "all minors" else minors[minors["age"] == age]
-        out.append(RealSeries(f"segob_minors_presented:{age}", "segob_upm", "month",
-                              _monthly(part, start, end),
-                              f"SEGOB 3.1.3 minors presented, {age}", SEGOB_DMG_FILE))
+        out.append(
+            RealSeries(
+                f"segob_minors_presented:{age}",
+                "segob_upm",
+                "month",
+                _monthly(part, start, end),
+                f"SEGOB 3.1.3 minors presented, {age}",
+                SEGOB_DMG_FILE,
+            )
+        )
     exp = _read_csv(str(_path(root, SEGOB_EXP_FILE)))
     exp = exp.assign(month=pd.to_datetime(exp["t"], format="%Y-%m"))
     start, end = exp["month"].min(), exp["month"].max()
     children = exp[exp["type"] == "assisted return of children"]
     for nat in sorted(children["nat"].dropna().unique()):
-        out.append(RealSeries(f"segob_children_returned:{nat}", "segob_upm", "month",
-                              _monthly(children[children["nat"] == nat], start, end),
-                              f"SEGOB 3.2.4 assisted returns of children, {nat}",
-                              SEGOB_EXP_FILE))
+        out.append(
+            RealSeries(
+                f"segob_children_returned:{nat}",
+                "segob_upm",
+                "month",
+                _monthly(children[children["nat"] == nat], start, end),
+                f"SEGOB 3.2.4 assisted returns of children, {nat}",
+                SEGOB_EXP_FILE,
+            )
+        )
     return [s for s in out if len(s.values) >= min_periods and s.values.median() >= min_median]
 
 
@@ -226,9 +265,17 @@ def hhs_series(root: Path | str | None = None) -> list[RealSeries]:
     published days only.
     """
     daily = hhs_daily(root)
-    return [RealSeries(f"hhs_uc_daily:{name}", "hhs_uc_daily", "day", daily[column].rename(name),
-                       f"HHS/DHS daily: {column}", HHS_FILE)
-            for name, column in HHS_FLOWS.items()]
+    return [
+        RealSeries(
+            f"hhs_uc_daily:{name}",
+            "hhs_uc_daily",
+            "day",
+            daily[column].rename(name),
+            f"HHS/DHS daily: {column}",
+            HHS_FILE,
+        )
+        for name, column in HHS_FLOWS.items()
+    ]
 
 
 def real_series(root: Path | str | None = None) -> list[RealSeries]:
@@ -242,12 +289,16 @@ def inm_children_return_rate(root: Path | str | None = None) -> pd.Series:
     Monthly, Jan 2018 - Apr 2025. Not the same people (events of two tables): a ratio of events
     that can exceed 1, as published.
     """
-    minors = next(s for s in segob_series(root, min_median=0, min_periods=0)
-                  if s.name == "segob_minors_presented:all minors").values
+    minors = next(
+        s
+        for s in segob_series(root, min_median=0, min_periods=0)
+        if s.name == "segob_minors_presented:all minors"
+    ).values
     exp = _read_csv(str(_path(root, SEGOB_EXP_FILE)))
     exp = exp.assign(month=pd.to_datetime(exp["t"], format="%Y-%m"))
-    returned = _monthly(exp[exp["type"] == "assisted return of children"],
-                        minors.index[0], minors.index[-1])
+    returned = _monthly(
+        exp[exp["type"] == "assisted return of children"], minors.index[0], minors.index[-1]
+    )
     return (returned / minors).rename("inm_children_return_rate")
 
 
@@ -261,31 +312,48 @@ def inm_minor_returns_rows(root: Path | str | None = None) -> pd.DataFrame:
     """
     exp = _read_csv(str(_path(root, SEGOB_EXP_FILE)))
     children = exp[exp["type"] == "assisted return of children"]
-    per_nat = pd.DataFrame({"month": pd.to_datetime(children["t"], format="%Y-%m").to_numpy(),
-                            "nationality_key": children["nat"].to_numpy(),
-                            "minors_presented": float("nan"),
-                            "minors_returned": children["n"].astype(float).to_numpy(),
-                            "minor_return_rate": float("nan")})
+    per_nat = pd.DataFrame(
+        {
+            "month": pd.to_datetime(children["t"], format="%Y-%m").to_numpy(),
+            "nationality_key": children["nat"].to_numpy(),
+            "minors_presented": float("nan"),
+            "minors_returned": children["n"].astype(float).to_numpy(),
+            "minor_return_rate": float("nan"),
+        }
+    )
     rate = inm_children_return_rate(root)
-    minors = next(s for s in segob_series(root, min_median=0, min_periods=0)
-                  if s.name == "segob_minors_presented:all minors").values
-    total = pd.DataFrame({"month": rate.index, "nationality_key": "ALL",
-                          "minors_presented": minors.reindex(rate.index).to_numpy(),
-                          "minors_returned": (rate * minors.reindex(rate.index)).to_numpy(),
-                          "minor_return_rate": rate.to_numpy()})
-    return pd.concat([per_nat, total], ignore_index=True).sort_values(
-        ["month", "nationality_key"], kind="stable").reset_index(drop=True)
+    minors = next(
+        s
+        for s in segob_series(root, min_median=0, min_periods=0)
+        if s.name == "segob_minors_presented:all minors"
+    ).values
+    total = pd.DataFrame(
+        {
+            "month": rate.index,
+            "nationality_key": "ALL",
+            "minors_presented": minors.reindex(rate.index).to_numpy(),
+            "minors_returned": (rate * minors.reindex(rate.index)).to_numpy(),
+            "minor_return_rate": rate.to_numpy(),
+        }
+    )
+    return (
+        pd.concat([per_nat, total], ignore_index=True)
+        .sort_values(["month", "nationality_key"], kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 def hhs_uc_daily_rows(root: Path | str | None = None) -> pd.DataFrame:
     """The HHS daily figures with ``marts.hhs_uc_daily``'s column names (the flows only)."""
     daily = hhs_daily(root)
-    return pd.DataFrame({
-        "report_date": daily.index,
-        "cbp_apprehended_excl_mexico": daily[HHS_FLOWS["apprehended"]].to_numpy(),
-        "cbp_transferred_out": daily[HHS_FLOWS["transferred"]].to_numpy(),
-        "hhs_discharged": daily[HHS_FLOWS["discharged"]].to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "report_date": daily.index,
+            "cbp_apprehended_excl_mexico": daily[HHS_FLOWS["apprehended"]].to_numpy(),
+            "cbp_transferred_out": daily[HHS_FLOWS["transferred"]].to_numpy(),
+            "hhs_discharged": daily[HHS_FLOWS["discharged"]].to_numpy(),
+        }
+    )
 
 
 def monitor_frames(root: Path | str | None = None) -> dict[str, pd.DataFrame]:
@@ -295,11 +363,25 @@ def monitor_frames(root: Path | str | None = None) -> dict[str, pd.DataFrame]:
     missing: their SEGOB side (Boletín section 5, Mexican minors repatriated) has no public
     copy (real-data/PROVENANCE.md), so no real frame exists for them.
     """
-    return {"marts.cbp_uc_encounters_monthly": cbp_uc_rows(root),
-            "marts.inm_minor_returns_monthly": inm_minor_returns_rows(root),
-            "marts.hhs_uc_daily": hhs_uc_daily_rows(root)}
+    return {
+        "marts.cbp_uc_encounters_monthly": cbp_uc_rows(root),
+        "marts.inm_minor_returns_monthly": inm_minor_returns_rows(root),
+        "marts.hhs_uc_daily": hhs_uc_daily_rows(root),
+    }
 
 
-__all__ = ["CBP_CITIZENSHIP", "RealSeries", "cbp_series", "cbp_uc_rows", "data_root",
-           "hhs_daily", "hhs_series", "hhs_uc_daily_rows", "inm_children_return_rate",
-           "inm_minor_returns_rows", "monitor_frames", "real_series", "segob_series"]
+__all__ = [
+    "CBP_CITIZENSHIP",
+    "RealSeries",
+    "cbp_series",
+    "cbp_uc_rows",
+    "data_root",
+    "hhs_daily",
+    "hhs_series",
+    "hhs_uc_daily_rows",
+    "inm_children_return_rate",
+    "inm_minor_returns_rows",
+    "monitor_frames",
+    "real_series",
+    "segob_series",
+]

@@ -26,12 +26,16 @@ def test_december_2020_alert_says_the_court_order_moved_children_between_titles(
     children; the total of Mexican UC encounters fell (Nov 2,033 -> Dec 1,754)."""
     message, _ = example()
     text = message.text
-    assert text.startswith("CBP encounters of unaccompanied children from Mexico under "
-                           "Title 8 (Southwest border) rose to 1,752 in December 2020")
+    assert text.startswith(
+        "CBP encounters of unaccompanied children from Mexico under "
+        "Title 8 (Southwest border) rose to 1,752 in December 2020"
+    )
     assert "Court order (P.J.E.S. v. Wolf) barring Title 42 expulsion" in text
     assert "18 November 2020" in text
-    assert "Title 8 encounters rose while total encounters (all titles) fell: 2,033 in " \
-           "November 2020 → 1,754 in December 2020" in text
+    assert (
+        "Title 8 encounters rose while total encounters (all titles) fell: 2,033 in "
+        "November 2020 → 1,754 in December 2020" in text
+    )
     assert "https://clearinghouse.net/case/17771/" in text
     assert "events, not people" in text
 
@@ -41,8 +45,11 @@ def test_totals_for_a_title_series_come_from_the_mart() -> None:
     con.execute("CREATE SCHEMA marts")
     con.register("rows", real.cbp_uc_rows())
     con.execute("CREATE TABLE marts.cbp_uc_encounters_monthly AS SELECT * FROM rows")
-    incident = {"monitor": "anomaly", "series": "cbp_uc_encounters:encounters:MEXICO:Title 8",
-                "source": "cbp_encounters_monthly"}
+    incident = {
+        "monitor": "anomaly",
+        "series": "cbp_uc_encounters:encounters:MEXICO:Title 8",
+        "source": "cbp_encounters_monthly",
+    }
     totals = compose._title_totals(con, incident, {"period": "2020-12"})
     assert totals == {"title": "Title 8", "value": 1754.0, "previous": 2033.0}
 
@@ -52,11 +59,25 @@ def test_the_segob_april_2025_alert_names_one_series_links_table_3_1_3_and_is_no
     2025. Before: "... (SEGOB) (ALL) fell to 719", critical, linking the section-5 CSV."""
     series = "segob_minors:minors_presented:ALL"
     finding = Finding(
-        monitor="anomaly", kind="anomaly_drop", source=SEGOB, series=series,
-        severity="critical", message="m", run_at=RUN_AT, period="2025-04", value=719.0,
-        details={"metric": "segob_minors", "label": "Minors presented", "value": 719.0,
-                 "band": [1800.0, 3200.0], "baseline": 2500.0, "direction": "down",
-                 "baseline_periods": ["2025-01", "2025-03"]})
+        monitor="anomaly",
+        kind="anomaly_drop",
+        source=SEGOB,
+        series=series,
+        severity="critical",
+        message="m",
+        run_at=RUN_AT,
+        period="2025-04",
+        value=719.0,
+        details={
+            "metric": "segob_minors",
+            "label": "Minors presented",
+            "value": 719.0,
+            "band": [1800.0, 3200.0],
+            "baseline": 2500.0,
+            "direction": "down",
+            "baseline_periods": ["2025-01", "2025-03"],
+        },
+    )
     graded = figures.apply_severity_policy(finding)
     assert graded.severity == "warning"  # a fall in minors presented to INM is not critical
     assert "severity_policy" in graded.details
@@ -73,11 +94,18 @@ def test_the_segob_april_2025_alert_names_one_series_links_table_3_1_3_and_is_no
     assert url.endswith("cuadro3.1.3_.xls") and vintage == dt.date(2025, 6, 7)
     # Before, the newest file of the source won, whatever its table.
     assert compose._newest_file(con, SEGOB)[1].endswith("section5_2025.csv")
-    message = incident_message("opened", incident={**incident, "kind": graded.kind},
-                               finding=graded.as_dict(), vintage=vintage, document_url=url)
+    message = incident_message(
+        "opened",
+        incident={**incident, "kind": graded.kind},
+        finding=graded.as_dict(),
+        vintage=vintage,
+        document_url=url,
+    )
     header = message.text.split("\n", 1)[0]
-    assert header.startswith("Minors presented to Mexico's migration authority, all "
-                             "nationalities fell to 719 in April 2025")
+    assert header.startswith(
+        "Minors presented to Mexico's migration authority, all "
+        "nationalities fell to 719 in April 2025"
+    )
     assert "ALL" not in header and "(SEGOB)" not in header
     assert "table 3.1.3" in message.text and "cuadro3.1.3_.xls" in message.text
     assert "Southern border" not in message.text
@@ -86,11 +114,16 @@ def test_the_segob_april_2025_alert_names_one_series_links_table_3_1_3_and_is_no
 
 def test_a_rule_alert_carries_its_caveat_grading_and_source_urls() -> None:
     rule = rl.load_rules()["uc_expelled_after_pjes_order"]
-    found = rl.evaluate_rule(real.cbp_uc_rows(), "uc_expelled_after_pjes_order", rule,
-                             run_at=RUN_AT)
+    found = rl.evaluate_rule(
+        real.cbp_uc_rows(), "uc_expelled_after_pjes_order", rule, run_at=RUN_AT
+    )
     jan = next(f for f in found if f.period == "2021-01").as_dict()
-    incident = {"monitor": "policy_rule", "series": "uc_expelled_after_pjes_order",
-                "source": "cbp_encounters_monthly", "kind": jan["kind"]}
+    incident = {
+        "monitor": "policy_rule",
+        "series": "uc_expelled_after_pjes_order",
+        "source": "cbp_encounters_monthly",
+        "kind": jan["kind"],
+    }
     text = incident_message("opened", incident=incident, finding=jan).text
     assert "(legal status contested)" in text.split("\n", 1)[0]
     assert "violation" not in text.lower()
@@ -99,8 +132,9 @@ def test_a_rule_alert_carries_its_caveat_grading_and_source_urls() -> None:
         assert source.url and source.url in text
     assert "D.C. Circuit stays the P.J.E.S. injunction" in text  # the month's own changes
     feb = dataclasses.replace(next(f for f in found if f.period == "2021-02"))
-    text = incident_message("opened", incident={**incident, "kind": feb.kind},
-                            finding=feb.as_dict()).text
+    text = incident_message(
+        "opened", incident={**incident, "kind": feb.kind}, finding=feb.as_dict()
+    ).text
     assert "CBP's table shows 5 record(s); confirm with CBP before citing." in text
 
 
@@ -108,8 +142,9 @@ def test_every_figure_has_a_name_a_table_and_a_severity_policy() -> None:
     from returnwatch.monitor import anomalies as an
 
     cfg = an.load_config()
-    wanted = {f"{metric}:{column}" for metric, m in cfg.metrics.items()
-              for column in m.value_columns}
+    wanted = {
+        f"{metric}:{column}" for metric, m in cfg.metrics.items() for column in m.value_columns
+    }
     shipped = figures.load_figures()
     assert wanted <= set(shipped)
     for key, figure in shipped.items():
@@ -117,4 +152,7 @@ def test_every_figure_has_a_name_a_table_and_a_severity_policy() -> None:
         assert figure.severity.why, key
     assert shipped["segob_minors:minors_presented"].severity.down == "warning"
     assert pd.Series([figures.group_words(v) for v in ("ALL", "GTM", "MEXICO")]).tolist() == [
-        "all nationalities", "Guatemala", "Mexico"]
+        "all nationalities",
+        "Guatemala",
+        "Mexico",
+    ]

@@ -20,8 +20,7 @@ def test_list_show_ack_mute(con, monkeypatch, tmp_path) -> None:
     runner = CliRunner()
     listed = runner.invoke(cli.alerts, ["list"])
     assert listed.exit_code == 0 and incident_id in listed.output and "advocates" in listed.output
-    shown = runner.invoke(cli.alerts, ["show", incident_id[:8], "--chart",
-                                       str(tmp_path / "c.png")])
+    shown = runner.invoke(cli.alerts, ["show", incident_id[:8], "--chart", str(tmp_path / "c.png")])
     assert shown.exit_code == 0, shown.output
     assert "rose to 97% in March 2025" in shown.output and "sent via console" in shown.output
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"

@@ -19,7 +19,7 @@ from returnwatch import settings, warehouse
 from returnwatch.alerts.dispatch import dispatch
 from tests.alerts.test_alerts_digest import DIGEST, T0, digest_on, ops_problem  # noqa: F401
 
-TICK = dt.timedelta(minutes=5)   # the DAG's cron: */5 * * * *
+TICK = dt.timedelta(minutes=5)  # the DAG's cron: */5 * * * *
 
 
 def ticks(start: dt.datetime, count: int) -> list[dt.datetime]:
@@ -30,12 +30,13 @@ def ticks(start: dt.datetime, count: int) -> list[dt.datetime]:
 
 
 def tick(con, now: dt.datetime) -> dict:
-    return dispatch(run_id=f"dispatch_alerts/{now:%H%M}", now=now, dag_facts=lambda d: None,
-                    con=con)
+    return dispatch(
+        run_id=f"dispatch_alerts/{now:%H%M}", now=now, dag_facts=lambda d: None, con=con
+    )
 
 
 def test_a_queued_alert_reaches_slack_at_the_next_tick(con, slack_standin) -> None:
-    queued = T0 + dt.timedelta(minutes=2, seconds=10)      # 16:02:10, after the monitor's run
+    queued = T0 + dt.timedelta(minutes=2, seconds=10)  # 16:02:10, after the monitor's run
     ops_problem(con, 2, "bad_file", severity="critical")
     [first] = ticks(queued, 1)
     report = tick(con, first)
@@ -51,12 +52,14 @@ def test_backoff_retries_at_its_configured_intervals(con, slack_standin) -> None
     ops_problem(con, 0, "bad_file", severity="critical")
     slack_standin.outage(503)
     tried_at = []
+
     def tries() -> int:
         # After an unanswered post, a try starts by looking for it in the channel's history.
         return len(slack_standin.calls("chat.postMessage")) + len(
-            slack_standin.calls("conversations.history"))
+            slack_standin.calls("conversations.history")
+        )
 
-    for now in ticks(T0 + dt.timedelta(minutes=1), 6):   # 16:05 .. 16:30
+    for now in ticks(T0 + dt.timedelta(minutes=1), 6):  # 16:05 .. 16:30
         before = tries()
         tick(con, now)
         if tries() > before:
@@ -80,8 +83,12 @@ def quiet_ops(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = (settings.config_dir() / "alerts.yaml").read_text()
     old = "  ops:\n    quiet_hours: null"
     assert old in text
-    (tmp_path / "alerts.yaml").write_text(text.replace(old, (
-        '  ops:\n    quiet_hours: {start: "21:00", end: "08:00", timezone: America/New_York}')))
+    (tmp_path / "alerts.yaml").write_text(
+        text.replace(
+            old,
+            ('  ops:\n    quiet_hours: {start: "21:00", end: "08:00", timezone: America/New_York}'),
+        )
+    )
     monkeypatch.setenv("RETURNWATCH_CONFIG_DIR", str(tmp_path))
 
 
@@ -92,10 +99,23 @@ def test_quiet_hours_end_at_their_minute(con, slack_standin, quiet_ops) -> None:
     from returnwatch.monitor.findings import Finding
     from returnwatch.monitor.incidents import process_findings
 
-    process_findings(con, [Finding(monitor="ingest", kind="bad_file", source="hhs_uc_daily",
-                                   series="night", severity="warning", message="night file",
-                                   run_at=evening)],
-                     run_at=evening, run_id="ingest/night", evaluated=[("ingest", "night")])
+    process_findings(
+        con,
+        [
+            Finding(
+                monitor="ingest",
+                kind="bad_file",
+                source="hhs_uc_daily",
+                series="night",
+                severity="warning",
+                message="night file",
+                run_at=evening,
+            )
+        ],
+        run_at=evening,
+        run_id="ingest/night",
+        evaluated=[("ingest", "night")],
+    )
     morning = dt.datetime(2025, 4, 16, 12, tzinfo=dt.UTC)
     for now in (evening + TICK, morning - TICK):
         assert tick(con, now)["delivery"]["sent"] == []
@@ -123,17 +143,24 @@ print("released", flush=True)
 
 
 def test_a_writer_holding_the_warehouse_delays_delivery_only_until_it_lets_go(
-        data_dir, slack_standin) -> None:
+    data_dir, slack_standin
+) -> None:
     with warehouse.session() as con:
         ops_problem(con, 0, "bad_file", severity="critical")
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_WRITER,
-                               str(settings.warehouse_path())],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITER, str(settings.warehouse_path())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         done: dict = {}
-        worker = threading.Thread(target=lambda: done.update(dispatch(
-            run_id="dispatch_alerts/locked", now=T0 + TICK, dag_facts=lambda d: None)))
+        worker = threading.Thread(
+            target=lambda: done.update(
+                dispatch(run_id="dispatch_alerts/locked", now=T0 + TICK, dag_facts=lambda d: None)
+            )
+        )
         worker.start()
         holder.stdin.write("\n")
         holder.stdin.flush()

@@ -18,12 +18,15 @@ def crashed_after_slack_took_it(con, slack_standin) -> None:
     """One alert posted, then the process died before recording it (the ambiguous case)."""
     ops_problem(con, 0, "bad_file", severity="critical")
     assert len(deliver_pending(con, now=T0).sent) == 1
-    con.execute("UPDATE monitor.alerts SET status = 'pending', slack_ts = NULL, "
-                "sent_at = NULL, last_error = NULL")
+    con.execute(
+        "UPDATE monitor.alerts SET status = 'pending', slack_ts = NULL, "
+        "sent_at = NULL, last_error = NULL"
+    )
 
 
 def test_a_refused_history_lookup_holds_the_alert_as_unknown_and_tells_ops(
-        con, slack_standin, caplog) -> None:
+    con, slack_standin, caplog
+) -> None:
     crashed_after_slack_took_it(con, slack_standin)
     slack_standin.fail_next(1, error="missing_scope", method="conversations.history")
     with caplog.at_level(logging.ERROR, logger="returnwatch.alerts.delivery"):
@@ -31,8 +34,9 @@ def test_a_refused_history_lookup_holds_the_alert_as_unknown_and_tells_ops(
     assert report.sent == [] and len(report.unknown) == 1
     assert len(slack_standin.calls("chat.postMessage")) == 1, "not re-posted blind"
     assert "held as unknown" in caplog.text
-    status, error = con.execute("SELECT status, last_error FROM monitor.alerts "
-                                "WHERE event = 'opened'").fetchone()
+    status, error = con.execute(
+        "SELECT status, last_error FROM monitor.alerts WHERE event = 'opened'"
+    ).fetchone()
     assert status == "unknown" and "missing_scope" in error
 
     # Ops hear it once, with what to do.
@@ -48,8 +52,9 @@ def test_a_refused_history_lookup_holds_the_alert_as_unknown_and_tells_ops(
 
     # A person checked the channel: requeue sends it without another lookup.
     assert requeue_failed(con) == 1
-    assert con.execute("SELECT status, attempts FROM monitor.alerts "
-                       "WHERE event = 'opened'").fetchone() == ("pending", 0)
+    assert con.execute(
+        "SELECT status, attempts FROM monitor.alerts WHERE event = 'opened'"
+    ).fetchone() == ("pending", 0)
 
 
 def test_slack_down_during_the_lookup_waits_and_never_posts(con, slack_standin) -> None:
@@ -63,8 +68,7 @@ def test_slack_down_during_the_lookup_waits_and_never_posts(con, slack_standin) 
     assert len(report.sent) == 1 and len(slack_standin.calls("chat.postMessage")) == 1
 
 
-def test_missing_scopes_are_found_at_start_and_ops_told_once(con, slack_standin,
-                                                             caplog) -> None:
+def test_missing_scopes_are_found_at_start_and_ops_told_once(con, slack_standin, caplog) -> None:
     slack_standin.state.scopes = ["chat:write", "files:write"]
     with caplog.at_level(logging.ERROR, logger="returnwatch.alerts.delivery"):
         report = dispatch(run_id="dispatch_alerts/a", now=T0, dag_facts=lambda d: None, con=con)

@@ -14,7 +14,8 @@ from tests.alerts.test_alerts_digest import T0, ops_problem
 
 
 def test_an_alert_that_cannot_be_composed_goes_out_and_ops_are_told(
-        con, slack_standin, monkeypatch, caplog) -> None:
+    con, slack_standin, monkeypatch, caplog
+) -> None:
     def broken(con, row):
         raise KeyError("details")
 
@@ -32,7 +33,8 @@ def test_an_alert_that_cannot_be_composed_goes_out_and_ops_are_told(
 
 
 def test_a_callback_that_cannot_reach_outbox_or_slack_spools_for_the_dispatcher(
-        data_dir, slack_standin, monkeypatch, caplog) -> None:
+    data_dir, slack_standin, monkeypatch, caplog
+) -> None:
     from types import SimpleNamespace
 
     from airflow.utils.state import TaskInstanceState
@@ -42,8 +44,15 @@ def test_a_callback_that_cannot_reach_outbox_or_slack_spools_for_the_dispatcher(
 
     working = delivery._alert_task_failure
     monkeypatch.setattr(delivery, "_alert_task_failure", unavailable)
-    ti = SimpleNamespace(dag_id="transform", task_id="publish_snapshot", run_id="manual__1",
-                         try_number=3, max_tries=2, map_index=-1, state=TaskInstanceState.FAILED)
+    ti = SimpleNamespace(
+        dag_id="transform",
+        task_id="publish_snapshot",
+        run_id="manual__1",
+        try_number=3,
+        max_tries=2,
+        map_index=-1,
+        state=TaskInstanceState.FAILED,
+    )
     with caplog.at_level(logging.ERROR, logger="returnwatch.alerts.delivery"):
         delivery.on_task_failure({"ti": ti, "exception": RuntimeError("disk full")})
     assert "could not alert ops about the failed task (OSError" in caplog.text

@@ -17,14 +17,16 @@ from tests.monitor.test_revisions import restate
 
 
 def test_a_policy_rule_alert_reaches_advocates_with_rule_period_rows_and_source(
-        con, slack_standin) -> None:
+    con, slack_standin
+) -> None:
     # January 2021 in the real CBP history: 18 Title 42 records of unaccompanied children, in a
     # month that holds days under the court order, its stay and CDC's exception. Enough records
     # to alert (min_records), but the month's legal status was contested: never "violation".
     run_at = dt.datetime(2021, 3, 20, 16, tzinfo=dt.UTC)
     rule = rl.load_rules()["uc_expelled_after_pjes_order"]
-    found = rl.evaluate_rule(real.cbp_uc_rows(), "uc_expelled_after_pjes_order", rule,
-                             run_at=run_at)
+    found = rl.evaluate_rule(
+        real.cbp_uc_rows(), "uc_expelled_after_pjes_order", rule, run_at=run_at
+    )
     newest = [f for f in found if f.kind == "rule_contested_period"][-1]
     assert (newest.period, newest.value, newest.severity) == ("2021-01", 18.0, "warning")
     process_findings(con, [newest], run_at=run_at, run_id="monitor/rule", evaluated=[newest.key])
@@ -34,7 +36,8 @@ def test_a_policy_rule_alert_reaches_advocates_with_rule_period_rows_and_source(
     assert post.payload["channel"] == "#returnwatch-alerts"
     assert post.payload["blocks"][0]["text"]["text"] == (
         "Unaccompanied children counted as expelled under Title 42 after the court order of "
-        "18 Nov 2020: January 2021 (legal status contested)")
+        "18 Nov 2020: January 2021 (legal status contested)"
+    )
     assert "violation" not in text.lower()
     assert "In January 2021 the figure was 18, above 0." in text
     assert "The legal status of this period was contested" in text
@@ -48,8 +51,9 @@ def test_a_rule_finding_on_a_few_records_is_a_check_and_pages_nobody(con, slack_
     # May 2023: one record. Recorded as a check ("confirm with CBP before citing"), never sent.
     run_at = dt.datetime(2023, 6, 20, 16, tzinfo=dt.UTC)
     rule = rl.load_rules()["uc_expelled_after_pjes_order"]
-    found = rl.evaluate_rule(real.cbp_uc_rows(), "uc_expelled_after_pjes_order", rule,
-                             run_at=run_at)
+    found = rl.evaluate_rule(
+        real.cbp_uc_rows(), "uc_expelled_after_pjes_order", rule, run_at=run_at
+    )
     newest = found[-1]
     assert (newest.period, newest.value, newest.severity) == ("2023-05", 1.0, "check")
     assert "confirm with CBP before citing" in newest.message
@@ -59,15 +63,17 @@ def test_a_rule_finding_on_a_few_records_is_a_check_and_pages_nobody(con, slack_
 
 
 def test_a_revision_alert_names_both_files_the_day_and_old_and_new_figures(
-        data_dir: Path, tmp_path: Path, real_hhs_bytes: bytes, slack_standin) -> None:
+    data_dir: Path, tmp_path: Path, real_hhs_bytes: bytes, slack_standin
+) -> None:
     first_at = dt.datetime(2025, 12, 22, 15, tzinfo=dt.UTC)
     later_at = dt.datetime(2026, 1, 5, 15, tzinfo=dt.UTC)
 
     def ingest_bytes(name: str, content: bytes, vintage: dt.date, run_at: dt.datetime) -> None:
         path = tmp_path / name
         path.write_bytes(content)
-        ingest.ingest_file("hhs_uc_daily", path, vintage=vintage, run_at=run_at,
-                           run_id=f"test/{name}")
+        ingest.ingest_file(
+            "hhs_uc_daily", path, vintage=vintage, run_at=run_at, run_id=f"test/{name}"
+        )
 
     ingest_bytes("export_2025-12-22.csv", real_hhs_bytes, dt.date(2025, 12, 22), first_at)
     run_monitors(run_at=first_at, run_id="monitor/first", monitors=["revision"])
@@ -83,8 +89,11 @@ def test_a_revision_alert_names_both_files_the_day_and_old_and_new_figures(
     text = post.payload["text"]
     assert post.payload["channel"] == "#returnwatch-alerts"
     assert post.payload["blocks"][0]["text"]["text"] == (
-        "HHS/DHS daily figures: published figures were changed")
-    assert ("The publisher changed 1 figure it had already published, between the files of "
-            "Monday 22 December 2025 and Monday 5 January 2026.") in text
+        "HHS/DHS daily figures: published figures were changed"
+    )
+    assert (
+        "The publisher changed 1 figure it had already published, between the files of "
+        "Monday 22 December 2025 and Monday 5 January 2026."
+    ) in text
     assert "Wednesday 10 December 2025: 2,439 → 2,600" in text
     assert "File published 5 January 2026" in text

@@ -35,20 +35,29 @@ def june_gap(con, history) -> list[str]:
 
 
 def alert_rows(con) -> list[tuple]:
-    return con.execute("SELECT event, status, attempts, delivered_via FROM monitor.alerts "
-                       "ORDER BY seq").fetchall()
+    return con.execute(
+        "SELECT event, status, attempts, delivered_via FROM monitor.alerts ORDER BY seq"
+    ).fetchall()
 
 
 def ops_problem(con, series: str, run_id: str) -> None:
-    finding = Finding(monitor="ingest", kind="layout_changed", source=SOURCE, series=series,
-                      severity="warning", message=f"{series}: unknown header",
-                      run_at=at("2025-06-17"))
-    process_findings(con, [finding], run_at=at("2025-06-17"), run_id=run_id,
-                     evaluated=[("ingest", series)])
+    finding = Finding(
+        monitor="ingest",
+        kind="layout_changed",
+        source=SOURCE,
+        series=series,
+        severity="warning",
+        message=f"{series}: unknown header",
+        run_at=at("2025-06-17"),
+    )
+    process_findings(
+        con, [finding], run_at=at("2025-06-17"), run_id=run_id, evaluated=[("ingest", series)]
+    )
 
 
 def test_alert_reaches_slack_with_readable_blocks_and_no_token(
-        con, history, slack_standin, monkeypatch) -> None:
+    con, history, slack_standin, monkeypatch
+) -> None:
     monkeypatch.setenv("RETURNWATCH_AIRFLOW_BASE_URL", "http://localhost:8080/")
     [alert_id] = june_gap(con, history)
 
@@ -62,20 +71,26 @@ def test_alert_reaches_slack_with_readable_blocks_and_no_token(
     header, status, what, why, context = payload["blocks"]
     assert status["block_id"] == "rw_status"
     assert status["elements"][0]["text"].startswith("Status: open since Tuesday 17 June 2025")
-    assert header == {"type": "header", "text": {"type": "plain_text", "emoji": True,
-                                                 "text": "HHS daily figures are late"}}
+    assert header == {
+        "type": "header",
+        "text": {"type": "plain_text", "emoji": True, "text": "HHS daily figures are late"},
+    }
     assert what["text"]["text"] == (
         "healthdata.gov has published no new figures since those for *Tuesday 10 June 2025*. "
         "It normally posts every weekday except federal holidays, each time with the previous "
-        "day's figures. Figures for *3 publishing days* are now missing: 11, 12 and 15 June.")
+        "day's figures. Figures for *3 publishing days* are now missing: 11, 12 and 15 June."
+    )
     assert "file has not changed" in why["text"]["text"]
     links = context["elements"][0]["text"]
     assert f"<{LANDING}|Source: HHS Unaccompanied Alien Children Program (daily)>" in links
-    assert ("<http://localhost:8080/dags/monitor/runs/"
-            "scheduled__2025-06-17T16%3A00%3A00%2B00%3A00|Airflow run>") in links
+    assert (
+        "<http://localhost:8080/dags/monitor/runs/"
+        "scheduled__2025-06-17T16%3A00%3A00%2B00%3A00|Airflow run>"
+    ) in links
     # What to do: the runbook section of the incident's kind (late, and the same file again).
-    assert ("<http://localhost:8080/returnwatch/docs/runbook.md#same_file_again"
-            "|What to do (runbook)>") in links
+    assert (
+        "<http://localhost:8080/returnwatch/docs/runbook.md#same_file_again|What to do (runbook)>"
+    ) in links
     assert payload["text"].startswith("HHS daily figures are late\nStatus: open since")
     assert "\n\nhealthdata.gov has published" in payload["text"]
     assert payload["metadata"]["event_payload"]["alert_id"] == alert_id
@@ -83,11 +98,13 @@ def test_alert_reaches_slack_with_readable_blocks_and_no_token(
     assert slack_standin.token not in body and "xoxb" not in body
 
     [(status, via, ts, channel)] = con.execute(
-        "SELECT status, delivered_via, slack_ts, slack_channel FROM monitor.alerts").fetchall()
+        "SELECT status, delivered_via, slack_ts, slack_channel FROM monitor.alerts"
+    ).fetchall()
     answered = call.answered
     assert (status, via, ts, channel) == ("sent", "slack", answered["ts"], answered["channel"])
     assert con.execute("SELECT slack_channel, slack_ts FROM monitor.incidents").fetchall() == [
-        (answered["channel"], answered["ts"])]
+        (answered["channel"], answered["ts"])
+    ]
 
     assert deliver_pending(con).sent == []  # sent rows are never sent again
     assert len(slack_standin.calls("chat.postMessage")) == 1
@@ -105,8 +122,10 @@ def test_resolved_goes_into_the_incident_thread(con, history, slack_standin) -> 
     assert resolved.payload["channel"] == opened.answered["channel"]
     assert resolved.payload["reply_broadcast"] is True
     assert resolved.payload["blocks"][0]["text"]["text"] == "HHS daily figures are arriving again"
-    assert "Resolved: figures resumed on *Wednesday 18 June 2025*" in (
-        resolved.payload["blocks"][1]["text"]["text"])
+    assert (
+        "Resolved: figures resumed on *Wednesday 18 June 2025*"
+        in (resolved.payload["blocks"][1]["text"]["text"])
+    )
     assert alert_rows(con) == [("opened", "sent", 1, "slack"), ("resolved", "sent", 1, "slack")]
 
 
@@ -135,13 +154,15 @@ def test_a_long_retry_after_leaves_the_alert_for_next_run(con, history, slack_st
 
 
 def test_slack_down_keeps_the_alert_pending_then_delivers_it_once(
-        con, history, slack_standin) -> None:
+    con, history, slack_standin
+) -> None:
     [alert_id] = june_gap(con, history)
     slack_standin.fail_next(1, status=503)
     report = deliver_pending(con)
     assert (report.sent, report.retry_later, report.pending_left) == ([], [alert_id], 1)
     [(status, attempts, error)] = con.execute(
-        "SELECT status, attempts, last_error FROM monitor.alerts").fetchall()
+        "SELECT status, attempts, last_error FROM monitor.alerts"
+    ).fetchall()
     assert (status, attempts) == ("pending", 1)
     assert "HTTP 503" in error and slack_standin.token not in error
 
@@ -160,8 +181,10 @@ def test_when_slack_is_down_the_rest_waits_in_order(con, slack_standin) -> None:
     assert len(slack_standin.calls("chat.postMessage")) == 1, "the second was not tried"
     deliver_pending(con, now=later(2))
     texts = [p["text"] for p in slack_standin.posted()]
-    assert [t.split("\n\n")[2] for t in texts] == ["Details: first: unknown header",
-                                                  "Details: second: unknown header"]
+    assert [t.split("\n\n")[2] for t in texts] == [
+        "Details: first: unknown header",
+        "Details: second: unknown header",
+    ]
     assert all(p["channel"] == "#returnwatch-ops" for p in slack_standin.posted())
 
 
@@ -194,8 +217,9 @@ def test_an_outage_older_than_the_limit_gives_up(con, history, slack_standin) ->
     assert alert_rows(con) == [("opened", "failed", 1, None)]
 
 
-def test_a_slow_slack_is_cut_off_by_the_timeout(con, history, slack_standin, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_slow_slack_is_cut_off_by_the_timeout(
+    con, history, slack_standin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("sources.yaml", "monitors.yaml"):
         shutil.copy(settings.config_dir() / name, tmp_path / name)
     text = (settings.config_dir() / "alerts.yaml").read_text()
@@ -220,11 +244,14 @@ def test_a_wrong_token_never_shows_in_errors(con, history, slack_standin, monkey
     assert "wrong-token" not in stored and "wrong-token" not in " ".join(report.errors)
 
 
-def test_the_airflow_connection_wins_over_the_environment(con, history, slack_standin,
-                                                          monkeypatch) -> None:
+def test_the_airflow_connection_wins_over_the_environment(
+    con, history, slack_standin, monkeypatch
+) -> None:
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-999-not-this-one")
-    monkeypatch.setenv("AIRFLOW_CONN_SLACK_DEFAULT", json.dumps(
-        {"conn_type": "slack", "password": slack_standin.token}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLACK_DEFAULT",
+        json.dumps({"conn_type": "slack", "password": slack_standin.token}),
+    )
     june_gap(con, history)
     assert len(deliver_pending(con).sent) == 1
 
@@ -248,12 +275,22 @@ def test_the_standin_speaks_the_upload_and_update_calls(slack_standin) -> None:
     posted = client.chat_postMessage(channel="#returnwatch-alerts", text="hello")
     updated = client.chat_update(channel=posted["channel"], ts=posted["ts"], text="hello again")
     assert updated["ts"] == posted["ts"]
-    upload = client.files_upload_v2(channel=posted["channel"], content=b"\x89PNG fake chart",
-                                    filename="chart.png", title="Chart")
+    upload = client.files_upload_v2(
+        channel=posted["channel"],
+        content=b"\x89PNG fake chart",
+        filename="chart.png",
+        title="Chart",
+    )
     assert upload["file"]["size"] == len(b"\x89PNG fake chart")
     methods = [r.method for r in slack_standin.received]
-    assert methods == ["auth.test", "chat.postMessage", "chat.update",
-                       "files.getUploadURLExternal", "upload", "files.completeUploadExternal"]
+    assert methods == [
+        "auth.test",
+        "chat.postMessage",
+        "chat.update",
+        "files.getUploadURLExternal",
+        "upload",
+        "files.completeUploadExternal",
+    ]
     assert "Authorization" not in slack_standin.calls("upload")[0].headers
     bad = WebClient(token="xoxb-000-other", base_url=slack_standin.base_url, timeout=5)
     with pytest.raises(Exception, match="invalid_auth"):

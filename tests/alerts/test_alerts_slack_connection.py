@@ -25,8 +25,10 @@ def ui_connection(slack_standin, monkeypatch: pytest.MonkeyPatch):
     environment token and no test override of the base URL."""
     monkeypatch.delenv("SLACK_BOT_TOKEN")
     monkeypatch.delenv("RETURNWATCH_SLACK_BASE_URL")
-    monkeypatch.setenv("AIRFLOW_CONN_SLACK_API_DEFAULT", connection(
-        slack_standin, base_url=slack_standin.base_url, timeout=7))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLACK_API_DEFAULT",
+        connection(slack_standin, base_url=slack_standin.base_url, timeout=7),
+    )
     return slack_standin
 
 
@@ -45,15 +47,18 @@ def test_the_provider_connection_gives_token_and_client_settings(con, ui_connect
 
 
 def test_a_proxy_set_on_the_connection_applies(ui_connection, monkeypatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_SLACK_API_DEFAULT", connection(
-        ui_connection, base_url=ui_connection.base_url, proxy="http://127.0.0.1:3128"))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLACK_API_DEFAULT",
+        connection(ui_connection, base_url=ui_connection.base_url, proxy="http://127.0.0.1:3128"),
+    )
     poster = SlackPoster(ui_connection.token, timeout_seconds=12)
     assert poster.client.proxy == "http://127.0.0.1:3128"
     assert poster.client.timeout == 12, "without a timeout on the connection: alerts.yaml's"
 
 
-def test_the_old_connection_id_still_works_with_a_deprecation_line(con, slack_standin,
-                                                                  monkeypatch, caplog) -> None:
+def test_the_old_connection_id_still_works_with_a_deprecation_line(
+    con, slack_standin, monkeypatch, caplog
+) -> None:
     monkeypatch.delenv("SLACK_BOT_TOKEN")
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_DEFAULT", connection(slack_standin))
     with caplog.at_level(logging.WARNING, logger="returnwatch.alerts.slack"):

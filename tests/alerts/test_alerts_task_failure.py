@@ -13,19 +13,31 @@ from returnwatch.alerts.delivery import is_final_failure
 
 
 def context(*, try_number: int, max_tries: int = 2, state=None, error: Exception | None = None):
-    ti = SimpleNamespace(dag_id="hhs_uc_daily", task_id="fetch_export",
-                         run_id="scheduled__2025-06-17T15:00:00+00:00", try_number=try_number,
-                         max_tries=max_tries, map_index=-1, state=state)
-    return {"ti": ti, "task_instance": ti, "exception": error,
-            "task": SimpleNamespace(task_id="fetch_export", retries=max_tries)}
+    ti = SimpleNamespace(
+        dag_id="hhs_uc_daily",
+        task_id="fetch_export",
+        run_id="scheduled__2025-06-17T15:00:00+00:00",
+        try_number=try_number,
+        max_tries=max_tries,
+        map_index=-1,
+        state=state,
+    )
+    return {
+        "ti": ti,
+        "task_instance": ti,
+        "exception": error,
+        "task": SimpleNamespace(task_id="fetch_export", retries=max_tries),
+    }
 
 
 def alerts(con) -> list[tuple]:
     return con.execute("SELECT audience, event, status, text FROM monitor.alerts").fetchall()
 
 
-ERROR = RuntimeError("healthdata.gov answered 503 for https://user:hunter2@healthdata.gov/x"
-                     "?token=abc123 with header Bearer xoxb-1234-secret\nsecond line")
+ERROR = RuntimeError(
+    "healthdata.gov answered 503 for https://user:hunter2@healthdata.gov/x"
+    "?token=abc123 with header Bearer xoxb-1234-secret\nsecond line"
+)
 
 
 def test_no_alert_while_retries_remain(con, slack_standin) -> None:
@@ -44,8 +56,10 @@ def test_final_failure_alerts_ops_once(con, slack_standin) -> None:
     [posted] = slack_standin.posted()
     assert posted["channel"] == "#returnwatch-ops"
     assert posted["blocks"][0]["text"]["text"] == "Task failed: hhs_uc_daily.fetch_export"
-    assert ("Task fetch_export of DAG hhs_uc_daily failed on try 3 of 3 in run "
-            "scheduled__2025-06-17T15:00:00+00:00, with no retry left.") in text
+    assert (
+        "Task fetch_export of DAG hhs_uc_daily failed on try 3 of 3 in run "
+        "scheduled__2025-06-17T15:00:00+00:00, with no retry left."
+    ) in text
     assert "RuntimeError: healthdata.gov answered 503" in text
     assert "second line" not in text
     for secret in ("hunter2", "abc123", "xoxb-1234-secret"):
@@ -64,8 +78,9 @@ def test_is_final_failure_without_state_uses_the_try_number() -> None:
     assert is_final_failure(context(try_number=1, max_tries=0))
 
 
-def test_a_locked_warehouse_does_not_stop_the_alert(con, slack_standin,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_locked_warehouse_does_not_stop_the_alert(
+    con, slack_standin, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def locked(*args, **kwargs):
         raise warehouse.WarehouseLocked("warehouse is locked by another process")
 

@@ -16,10 +16,13 @@ from returnwatch import config, settings
 PROJECT = settings.PROJECT_DIR
 RUNBOOK = PROJECT / "docs" / "runbook.md"
 # Where runbook links are written: DAG docs, alert texts and the CLI (include/), config, docs.
-LINKING_FILES = [*sorted((PROJECT / "include" / "returnwatch").rglob("*.py")),
-                 *sorted((PROJECT / "dags").glob("*.py")),
-                 *sorted((PROJECT / "config").glob("*.yaml")),
-                 *sorted((PROJECT / "docs").glob("*.md")), PROJECT / "README.md"]
+LINKING_FILES = [
+    *sorted((PROJECT / "include" / "returnwatch").rglob("*.py")),
+    *sorted((PROJECT / "dags").glob("*.py")),
+    *sorted((PROJECT / "config").glob("*.yaml")),
+    *sorted((PROJECT / "docs").glob("*.md")),
+    PROJECT / "README.md",
+]
 RUNBOOK_LINK = re.compile(r"runbook\.md#([A-Za-z0-9_\-]+)")
 WEEKDAYS = ("Sundays", "Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays")
 
@@ -72,10 +75,14 @@ def kind_sections() -> set[str]:
 def test_the_github_anchor_rules() -> None:
     assert github_anchor("`freshness_late`") == "freshness_late"
     assert github_anchor("Sources found on their pages") == "sources-found-on-their-pages"
-    assert github_anchor("cbp_encounters_monthly, segob_bulletin_monthly") == \
-        "cbp_encounters_monthly-segob_bulletin_monthly"
-    assert github_anchor("Blocked again and again (HTTP 403 / 429)") == \
-        "blocked-again-and-again-http-403--429"
+    assert (
+        github_anchor("cbp_encounters_monthly, segob_bulletin_monthly")
+        == "cbp_encounters_monthly-segob_bulletin_monthly"
+    )
+    assert (
+        github_anchor("Blocked again and again (HTTP 403 / 429)")
+        == "blocked-again-and-again-http-403--429"
+    )
 
 
 # --------------------------------------------------------------------------- the DAGs
@@ -102,12 +109,25 @@ def schedule_words(dag) -> list[str]:
     # By class name: the DAG holds the Task SDK's timetable classes, not the scheduler's.
     if type(timetable).__name__ == "AssetTriggeredTimetable":  # on Assets: name each one
         return sorted(_asset_names(timetable.asset_condition))
-    assert type(timetable).__name__ == "CronTriggerTimetable", \
+    if type(timetable).__name__ == "AssetOrTimeSchedule":  # both: each Asset and the cron
+        return [
+            *sorted(_asset_names(timetable.asset_condition)),
+            *_cron_words(dag, timetable.timetable),
+        ]
+    return _cron_words(dag, timetable)
+
+
+def _cron_words(dag, timetable) -> list[str]:
+    assert type(timetable).__name__ == "CronTriggerTimetable", (
         f"{dag.dag_id}: teach this test the timetable {type(timetable).__name__}"
-    minute, hour, day, month, weekday = timetable.summary.split()
+    )
+    # The scheduler's timetable has .summary; the Task SDK's (inside an asset-or-time
+    # schedule) has .expression: both are the cron text.
+    cron = getattr(timetable, "summary", None) or timetable.expression
+    minute, hour, day, month, weekday = cron.split()
     if minute.startswith("*/") and (hour, day, month, weekday) == ("*", "*", "*", "*"):
         return [f"every {int(minute[2:])} minutes"]
-    assert (day, month) == ("*", "*"), f"{dag.dag_id}: teach this test the cron {timetable.summary}"
+    assert (day, month) == ("*", "*"), f"{dag.dag_id}: teach this test the cron {cron}"
     when = "daily" if weekday == "*" else WEEKDAYS[int(weekday)]
     return [when, f"{int(hour):02d}:{int(minute):02d} UTC"]
 
@@ -139,7 +159,7 @@ def test_every_source_dag_names_what_it_fetches(dags) -> None:
 def test_every_dag_links_to_the_runbook_when_it_fails(dags) -> None:
     for dag_id, dag in sorted(dags.items()):
         doc = dag.doc_md or ""
-        after = doc[doc.find("**When it fails**"):] if "**When it fails**" in doc else ""
+        after = doc[doc.find("**When it fails**") :] if "**When it fails**" in doc else ""
         assert RUNBOOK_LINK.search(after), f"{dag_id}: no docs/runbook.md#... link when it fails"
 
 
@@ -150,9 +170,23 @@ def test_every_task_name_in_a_dag_doc_is_a_task(dags) -> None:
             continue  # Cosmos names the dbt tasks from the manifest; the doc names patterns
         tasks = {t.task_id.rsplit(".", 1)[-1] for t in dag.tasks}
         named = set(re.findall(r"`([a-z]+(?:_[a-z]+)+)`", dag.doc_md or ""))
-        looks_like_tasks = {n for n in named if n.split("_")[0] in {
-            "fetch", "parse", "validate", "load", "discover", "publish", "evaluate", "send",
-            "refresh", "check"}}
+        looks_like_tasks = {
+            n
+            for n in named
+            if n.split("_")[0]
+            in {
+                "fetch",
+                "parse",
+                "validate",
+                "load",
+                "discover",
+                "publish",
+                "evaluate",
+                "send",
+                "refresh",
+                "check",
+            }
+        }
         assert looks_like_tasks <= tasks, f"{dag_id}: doc names {looks_like_tasks - tasks}"
 
 
@@ -161,10 +195,21 @@ def test_every_task_name_in_a_dag_doc_is_a_task(dags) -> None:
 
 def test_every_runbook_link_points_at_a_heading(dags) -> None:
     texts = {f"DAG {dag_id} doc_md": dag.doc_md or "" for dag_id, dag in dags.items()}
-    texts.update({str(path.relative_to(PROJECT)): path.read_text(encoding="utf-8")
-                  for path in LINKING_FILES if path.exists()})
-    broken = sorted({(where, anchor) for where, text in texts.items()
-                     for anchor in RUNBOOK_LINK.findall(text) if anchor not in ANCHORS})
+    texts.update(
+        {
+            str(path.relative_to(PROJECT)): path.read_text(encoding="utf-8")
+            for path in LINKING_FILES
+            if path.exists()
+        }
+    )
+    broken = sorted(
+        {
+            (where, anchor)
+            for where, text in texts.items()
+            for anchor in RUNBOOK_LINK.findall(text)
+            if anchor not in ANCHORS
+        }
+    )
     assert broken == []
     # The runbook's own links to its sections.
     internal = re.findall(r"\]\(#([A-Za-z0-9_\-]+)\)", RUNBOOK.read_text(encoding="utf-8"))
@@ -199,21 +244,37 @@ def _strings(node: ast.AST, module: ast.Module) -> tuple[set[str], set[str]]:
             more = _strings(part, module)
             exact |= more[0]
             prefixes |= more[1]
-    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-            and node.func.attr == "get" and isinstance(node.func.value, ast.Name):
+    elif (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "get"
+        and isinstance(node.func.value, ast.Name)
+    ):
         # MAPPING.get(key, default): the module-level dict's values and the default.
         for statement in module.body:
-            if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Dict) and \
-                    any(isinstance(t, ast.Name) and t.id == node.func.value.id
-                        for t in statement.targets):
-                exact |= {v.value for v in statement.value.values
-                          if isinstance(v, ast.Constant) and isinstance(v.value, str)}
+            if (
+                isinstance(statement, ast.Assign)
+                and isinstance(statement.value, ast.Dict)
+                and any(
+                    isinstance(t, ast.Name) and t.id == node.func.value.id
+                    for t in statement.targets
+                )
+            ):
+                exact |= {
+                    v.value
+                    for v in statement.value.values
+                    if isinstance(v, ast.Constant) and isinstance(v.value, str)
+                }
         for argument in node.args[1:]:
             more = _strings(argument, module)
             exact |= more[0]
             prefixes |= more[1]
-    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-            and node.func.id == "getattr" and len(node.args) == 3:
+    elif (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "getattr"
+        and len(node.args) == 3
+    ):
         more = _strings(node.args[2], module)  # the default, not the attribute's name
         exact |= more[0]
         prefixes |= more[1]
@@ -230,8 +291,11 @@ def _assigned(function: ast.AST, name: str) -> list[ast.AST]:
             if isinstance(target, ast.Name) and target.id == name:
                 values.append(node.value)
             elif isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
-                values += [v for t, v in zip(target.elts, node.value.elts)
-                           if isinstance(t, ast.Name) and t.id == name]
+                values += [
+                    v
+                    for t, v in zip(target.elts, node.value.elts)
+                    if isinstance(t, ast.Name) and t.id == name
+                ]
     return values
 
 
@@ -250,12 +314,16 @@ def finding_kinds() -> tuple[set[str], set[str]]:
         pending += cls.__subclasses__()
     for path in sorted((PROJECT / "include" / "returnwatch").rglob("*.py")):
         module = ast.parse(path.read_text(encoding="utf-8"))
-        functions = [n for n in ast.walk(module)
-                     if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+        functions = [
+            n for n in ast.walk(module) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+        ]
         for function in functions:
             for call in ast.walk(function):
-                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
-                        and call.func.id == "Finding"):
+                if not (
+                    isinstance(call, ast.Call)
+                    and isinstance(call.func, ast.Name)
+                    and call.func.id == "Finding"
+                ):
                     continue
                 [kind] = [k.value for k in call.keywords if k.arg == "kind"] or [None]
                 assert kind is not None, f"{path.name}:{call.lineno}: Finding without kind="
@@ -270,9 +338,18 @@ def finding_kinds() -> tuple[set[str], set[str]]:
 
 def test_the_scan_finds_the_kinds_of_every_monitor() -> None:
     exact, prefixes = finding_kinds()
-    assert {"freshness_no_data", "same_file_again", "new_file_no_new_period", "missing_period",
-            "rule_violation", "revision_restated", "quality_warning", "layout_changed",
-            "validation_failed", "bad_file"} <= exact
+    assert {
+        "freshness_no_data",
+        "same_file_again",
+        "new_file_no_new_period",
+        "missing_period",
+        "rule_violation",
+        "revision_restated",
+        "quality_warning",
+        "layout_changed",
+        "validation_failed",
+        "bad_file",
+    } <= exact
     assert {"anomaly_", "restatement_", "freshness_"} <= prefixes
 
 
@@ -290,5 +367,7 @@ def test_every_anomaly_kind_the_detector_names_has_a_section() -> None:
     source = Path(anomalies.__file__).read_text(encoding="utf-8")
     detector_kinds = set(re.findall(r'kind\[\w+\] = "(\w+)"', source))
     assert detector_kinds >= {"spike", "drop", "drop_to_zero", "level_up", "level_down"}
-    assert sorted(f"anomaly_{k}" for k in detector_kinds
-                  if f"anomaly_{k}" not in kind_sections()) == []
+    assert (
+        sorted(f"anomaly_{k}" for k in detector_kinds if f"anomaly_{k}" not in kind_sections())
+        == []
+    )

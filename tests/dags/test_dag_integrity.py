@@ -11,12 +11,26 @@ import pytest
 
 from returnwatch import airflow_env, settings
 
-EXPECTED_DAGS = {"hhs_uc_daily", "hhs_uc_monthly", "cbp_encounters_monthly", "dispatch_alerts",
-                 "segob_bulletin_monthly", "transform", "monitor"}
+EXPECTED_DAGS = {
+    "hhs_uc_daily",
+    "hhs_uc_monthly",
+    "cbp_encounters_monthly",
+    "dispatch_alerts",
+    "segob_bulletin_monthly",
+    "transform",
+    "monitor",
+}
 # Modules a DAG file must not import at parse time: Airflow re-parses DAG files every few
 # seconds, so these load inside tasks only.
-HEAVY_MODULES = ["great_expectations", "matplotlib", "slack_sdk", "returnwatch.quality",
-                 "returnwatch.warehouse", "returnwatch.fetch", "dbt.cli.main"]
+HEAVY_MODULES = [
+    "great_expectations",
+    "matplotlib",
+    "slack_sdk",
+    "returnwatch.quality",
+    "returnwatch.warehouse",
+    "returnwatch.fetch",
+    "dbt.cli.main",
+]
 PARSE_BUDGET_SECONDS = 2.0
 
 PROBE = textwrap.dedent("""
@@ -53,9 +67,14 @@ PROBE = textwrap.dedent("""
 def parsed() -> dict:
     """Parse the DAG folder in a fresh interpreter, as the dag-processor does."""
     env = {**airflow_env.defaults(), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-c", PROBE, str(settings.PROJECT_DIR / "dags")],
-                            capture_output=True, text=True, timeout=300, env=env,
-                            cwd=settings.PROJECT_DIR)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(settings.PROJECT_DIR / "dags")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=settings.PROJECT_DIR,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -80,11 +99,15 @@ def test_no_heavy_imports_at_parse_time(parsed: dict) -> None:
 def test_ops_metadata(parsed: dict, dag_id: str) -> None:
     dag = parsed["dags"][dag_id]
     assert dag["tags"], "tags let ops filter the DAG list"
-    assert len(dag["doc_md"]) > 200 and "fail" in dag["doc_md"].lower(), "doc_md says what to do when it fails"
+    assert len(dag["doc_md"]) > 200 and "fail" in dag["doc_md"].lower(), (
+        "doc_md says what to do when it fails"
+    )
     assert dag["max_active_runs"] == 1 and dag["catchup"] is False
     for task_id, task in dag["tasks"].items():
         assert task["owner"] == "returnwatch", task_id
-        assert task["on_failure_callback"], f"{dag_id}.{task_id} must alert ops on its final failure"
+        assert task["on_failure_callback"], (
+            f"{dag_id}.{task_id} must alert ops on its final failure"
+        )
 
 
 def test_retries(parsed: dict) -> None:
@@ -95,8 +118,12 @@ def test_retries(parsed: dict) -> None:
 
 
 def test_warehouse_writers_share_the_one_slot_pool(parsed: dict) -> None:
-    writers = {("hhs_uc_daily", "load_rows"), ("monitor", "evaluate_monitors"),
-               ("monitor", "send_alerts"), ("monitor", "refresh_snapshot")}
+    writers = {
+        ("hhs_uc_daily", "load_rows"),
+        ("monitor", "evaluate_monitors"),
+        ("monitor", "send_alerts"),
+        ("monitor", "refresh_snapshot"),
+    }
     for dag_id, task_id in writers:
         assert parsed["dags"][dag_id]["tasks"][task_id]["pool"] == "warehouse", (dag_id, task_id)
 

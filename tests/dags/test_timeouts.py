@@ -70,8 +70,9 @@ def stalling() -> Iterator[StallingServer]:
 
 
 def states(run) -> dict[str, str]:
-    return {ti.task_id: str(getattr(ti.state, "value", ti.state))
-            for ti in run.get_task_instances()}
+    return {
+        ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in run.get_task_instances()
+    }
 
 
 def shortened(dag, task_id: str) -> None:
@@ -82,13 +83,18 @@ def shortened(dag, task_id: str) -> None:
 
 
 def test_a_fetch_that_never_answers_times_out_and_alerts_once(
-        dags, data_dir, slack_standin, stalling, monkeypatch) -> None:
+    dags, data_dir, slack_standin, stalling, monkeypatch
+) -> None:
     monkeypatch.setenv("RETURNWATCH_HHS_UC_DAILY_BASE_URL", stalling.url)
     dag = dags["hhs_uc_daily"]
     shortened(dag, "fetch_export")
     run = dag.test(logical_date=AT, run_after=AT)
-    assert states(run) == {"fetch_export": "failed", "parse_export": "upstream_failed",
-                           "validate_rows": "upstream_failed", "load_rows": "upstream_failed"}
+    assert states(run) == {
+        "fetch_export": "failed",
+        "parse_export": "upstream_failed",
+        "validate_rows": "upstream_failed",
+        "load_rows": "upstream_failed",
+    }
     assert stalling.held, "the fetch did reach the stalling server"
     [post] = slack_standin.calls("chat.postMessage")
     assert post.payload["blocks"][0]["text"]["text"] == "Task failed: hhs_uc_daily.fetch_export"
@@ -96,11 +102,12 @@ def test_a_fetch_that_never_answers_times_out_and_alerts_once(
     assert_no_slot_held()
 
 
-STALLED = "import sys; sys.stdin.read()"   # a child that waits forever on its input
+STALLED = "import sys; sys.stdin.read()"  # a child that waits forever on its input
 
 
 def test_a_stalled_subprocess_in_a_warehouse_task_times_out_and_alerts_once(
-        dags, data_dir, slack_standin, monkeypatch) -> None:
+    dags, data_dir, slack_standin, monkeypatch
+) -> None:
     """As a dbt build that hangs: the monitor's warehouse task blocks on a child process."""
     import returnwatch.monitor as monitor_pkg
 
@@ -109,7 +116,7 @@ def test_a_stalled_subprocess_in_a_warehouse_task_times_out_and_alerts_once(
     def hangs(**kwargs):
         child = subprocess.Popen([sys.executable, "-c", STALLED], stdin=subprocess.PIPE)
         children.append(child)
-        child.wait()   # interrupted by the task's timeout
+        child.wait()  # interrupted by the task's timeout
 
     monkeypatch.setattr(monitor_pkg, "run_monitors", hangs)
     dag = dags["monitor"]
@@ -121,8 +128,7 @@ def test_a_stalled_subprocess_in_a_warehouse_task_times_out_and_alerts_once(
             child.kill()
             child.wait()
     assert states(run)["evaluate_monitors"] == "failed"
-    assert {s for t, s in states(run).items() if t != "evaluate_monitors"} == {
-        "upstream_failed"}
+    assert {s for t, s in states(run).items() if t != "evaluate_monitors"} == {"upstream_failed"}
     [post] = slack_standin.calls("chat.postMessage")
     assert post.payload["blocks"][0]["text"]["text"] == "Task failed: monitor.evaluate_monitors"
     assert "Timeout" in post.payload["text"]

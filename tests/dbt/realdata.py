@@ -25,8 +25,12 @@ from returnwatch import settings
 MIRROR = "http://127.0.0.1"
 
 # SEGOB workbooks: table number -> parser kind.
-SEGOB_TABLES = {"3.1.1": "cuadro_3_1_1", "3.1.3": "cuadro_3_1_3", "3.2.4": "cuadro_3_2_4",
-                "5.2.1": "section_5_minors"}
+SEGOB_TABLES = {
+    "3.1.1": "cuadro_3_1_1",
+    "3.1.3": "cuadro_3_1_3",
+    "3.2.4": "cuadro_3_2_4",
+    "5.2.1": "section_5_minors",
+}
 
 
 @dataclass(frozen=True)
@@ -39,15 +43,32 @@ class Loaded:
     name: str
 
 
-def _load(con: Any, *, source: str, table: str, body: bytes, frame: Any, url: str,
-          vintage: dt.date, name: str) -> Loaded:
+def _load(
+    con: Any,
+    *,
+    source: str,
+    table: str,
+    body: bytes,
+    frame: Any,
+    url: str,
+    vintage: dt.date,
+    name: str,
+) -> Loaded:
     from returnwatch import warehouse
     from returnwatch.provenance import is_constructed
 
     sha = hashlib.sha256(body).hexdigest()
-    result = warehouse.load_file(con, table=table, frame=frame, source=source, sha256=sha,
-                                 url=url, vintage=vintage, fetched_at=dt.datetime.now(dt.UTC),
-                                 constructed=is_constructed(url, body))
+    result = warehouse.load_file(
+        con,
+        table=table,
+        frame=frame,
+        source=source,
+        sha256=sha,
+        url=url,
+        vintage=vintage,
+        fetched_at=dt.datetime.now(dt.UTC),
+        constructed=is_constructed(url, body),
+    )
     return Loaded(source, table, sha, vintage, result.rows_loaded, name)
 
 
@@ -60,8 +81,10 @@ def cbp_files(published: Iterable[dt.date] | None = None) -> list[Any]:
 
     files = {f.path: f for r in site.RELEASES for f in r.files}.values()
     wanted = set(published) if published is not None else None
-    return sorted((f for f in files if wanted is None or f.published.date() in wanted),
-                  key=lambda f: f.published)
+    return sorted(
+        (f for f in files if wanted is None or f.published.date() in wanted),
+        key=lambda f: f.published,
+    )
 
 
 def load_cbp(con: Any, files: Iterable[Any]) -> list[Loaded]:
@@ -73,17 +96,27 @@ def load_cbp(con: Any, files: Iterable[Any]) -> list[Loaded]:
     for file in files:
         body = mirror.body(file)
         parsed = cbp.parse_aor(body, file=file.name)
-        loaded.append(_load(con, source=cbp.SOURCE, table=cbp.RAW_TABLES["aor"], body=body,
-                            frame=parsed.frame(), url=f"{MIRROR}/{site.SOURCE}{file.path}",
-                            vintage=file.published.date(), name=file.name))
+        loaded.append(
+            _load(
+                con,
+                source=cbp.SOURCE,
+                table=cbp.RAW_TABLES["aor"],
+                body=body,
+                frame=parsed.frame(),
+                url=f"{MIRROR}/{site.SOURCE}{file.path}",
+                vintage=file.published.date(),
+                name=file.name,
+            )
+        )
     return loaded
 
 
 # ----------------------------------------------------------------------------------- SEGOB
 
 
-def load_segob(con: Any, as_of: dt.date, years: Iterable[int],
-               tables: Iterable[str] = tuple(SEGOB_TABLES)) -> list[Loaded]:
+def load_segob(
+    con: Any, as_of: dt.date, years: Iterable[int], tables: Iterable[str] = tuple(SEGOB_TABLES)
+) -> list[Loaded]:
     """Each table's workbook of each year as the mirror served it on ``as_of``."""
     from returnwatch.sources import segob
     from returnwatch_replay.sites import segob as site
@@ -98,11 +131,18 @@ def load_segob(con: Any, as_of: dt.date, years: Iterable[int],
                 continue
             body = mirror.workbook(number, year, tuple(months))
             parsed = kind.parse(body, file=site.workbook_name(number, year))
-            loaded.append(_load(con, source=segob.SOURCE, table=kind.raw_table, body=body,
-                                frame=parsed.frame(),
-                                url=f"{MIRROR}/{site.SOURCE}{site.workbook_path(number, year)}",
-                                vintage=site.published_on(year, months[-1]).date(),
-                                name=f"{number} {year} as of {as_of}"))
+            loaded.append(
+                _load(
+                    con,
+                    source=segob.SOURCE,
+                    table=kind.raw_table,
+                    body=body,
+                    frame=parsed.frame(),
+                    url=f"{MIRROR}/{site.SOURCE}{site.workbook_path(number, year)}",
+                    vintage=site.published_on(year, months[-1]).date(),
+                    name=f"{number} {year} as of {as_of}",
+                )
+            )
     return loaded
 
 
@@ -116,10 +156,16 @@ def load_hhs_daily(con: Any, vintage: dt.date = dt.date(2025, 12, 22)) -> Loaded
     path = settings.replay_data_dir() / "hhs_uc" / "healthdata_ehpz-xc9n_copy_mihirg42.csv"
     body = path.read_bytes()
     parsed = hhs.parse(body, file=path.name)
-    return _load(con, source="hhs_uc_daily", table="hhs_uc_daily", body=body,
-                 frame=parsed.frame(),
-                 url=f"{MIRROR}/hhs_uc_daily/api/views/ehpz-xc9n/rows.csv", vintage=vintage,
-                 name=path.name)
+    return _load(
+        con,
+        source="hhs_uc_daily",
+        table="hhs_uc_daily",
+        body=body,
+        frame=parsed.frame(),
+        url=f"{MIRROR}/hhs_uc_daily/api/views/ehpz-xc9n/rows.csv",
+        vintage=vintage,
+        name=path.name,
+    )
 
 
 def load_hhs_monthly(con: Any, fiscal_years: Iterable[int], as_of: dt.date) -> list[Loaded]:
@@ -135,12 +181,19 @@ def load_hhs_monthly(con: Any, fiscal_years: Iterable[int], as_of: dt.date) -> l
             continue
         body, published = page
         parsed = hhs_monthly.parse(body, file=f"latest-uc-data-fy{fiscal_year}")
-        loaded.append(_load(
-            con, source=hhs_monthly.SOURCE, table=hhs_monthly.RAW_TABLE, body=body,
-            frame=parsed.frame(),
-            url=f"{MIRROR}/hhs_uc_monthly/programs/social-services/unaccompanied-children/"
+        loaded.append(
+            _load(
+                con,
+                source=hhs_monthly.SOURCE,
+                table=hhs_monthly.RAW_TABLE,
+                body=body,
+                frame=parsed.frame(),
+                url=f"{MIRROR}/hhs_uc_monthly/programs/social-services/unaccompanied-children/"
                 f"latest-uc-data-fy{fiscal_year}/index.html",
-            vintage=published.date(), name=f"FY{fiscal_year} page as of {as_of}"))
+                vintage=published.date(),
+                name=f"FY{fiscal_year} page as of {as_of}",
+            )
+        )
     return loaded
 
 
@@ -156,15 +209,15 @@ def load_history(con: Any, *, full: bool = False) -> list[Loaded]:
     """
     march_2021, june_2025 = dt.date(2021, 3, 20), dt.date(2025, 6, 17)
     loaded: list[Loaded] = []
-    cbp_days = None if full else {dt.date(2021, 3, 2), dt.date(2024, 10, 15),
-                                  dt.date(2025, 6, 16)}
+    cbp_days = None if full else {dt.date(2021, 3, 2), dt.date(2024, 10, 15), dt.date(2025, 6, 16)}
     loaded += load_cbp(con, cbp_files(cbp_days))
     loaded += load_segob(con, march_2021, range(2015, 2022))
     if full:
         day = dt.date(2024, 2, 8)
         while day < june_2025:
-            loaded += load_segob(con, day, [day.year - 1, day.year] if day.month <= 2
-                                 else [day.year])
+            loaded += load_segob(
+                con, day, [day.year - 1, day.year] if day.month <= 2 else [day.year]
+            )
             day = dt.date(day.year + (day.month == 12), day.month % 12 + 1, 8)
     loaded += load_segob(con, june_2025, range(2015, 2026))
     loaded += load_hhs_monthly(con, range(2018, 2022), march_2021)

@@ -48,15 +48,28 @@ def mirror_aor(published: dt.date) -> tuple[str, bytes, dt.date]:
     return file.name, site.CbpSite(settings.replay_data_dir()).body(file), published
 
 
-def uc_totals(body: bytes, *, months: set[dt.date] | None = None,
-              without: set[dt.date] | None = None) -> dict[tuple[int, str], int]:
+def uc_totals(
+    body: bytes, *, months: set[dt.date] | None = None, without: set[dt.date] | None = None
+) -> dict[tuple[int, str], int]:
     """(fiscal year, citizenship) -> UC encounters, read off the CSV by label.
 
     The SBO layout's citizenship groups are upper-cased, as the mart holds them; ``months``
     keeps only those calendar months, ``without`` leaves those out.
     """
-    fiscal_months = ("OCT", "NOV", "DEC", "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG",
-                     "SEP")
+    fiscal_months = (
+        "OCT",
+        "NOV",
+        "DEC",
+        "JAN",
+        "FEB",
+        "MAR",
+        "APR",
+        "MAY",
+        "JUN",
+        "JUL",
+        "AUG",
+        "SEP",
+    )
     out: dict[tuple[int, str], int] = defaultdict(int)
     for row in csv.DictReader(io.StringIO(body.decode("utf-8-sig"))):
         if row["Demographic"] not in UC_LABELS:
@@ -72,8 +85,20 @@ def uc_totals(body: bytes, *, months: set[dt.date] | None = None,
 
 
 def file_months(body: bytes) -> set[dt.date]:
-    fiscal_months = ("OCT", "NOV", "DEC", "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG",
-                     "SEP")
+    fiscal_months = (
+        "OCT",
+        "NOV",
+        "DEC",
+        "JAN",
+        "FEB",
+        "MAR",
+        "APR",
+        "MAY",
+        "JUN",
+        "JUL",
+        "AUG",
+        "SEP",
+    )
     months = set()
     for row in csv.DictReader(io.StringIO(body.decode("utf-8-sig"))):
         fiscal_year = int(row["Fiscal Year"][:4])
@@ -90,14 +115,23 @@ def load(con: Any, kind: str, name: str, body: bytes, vintage: dt.date) -> None:
     from returnwatch.sources import cbp
 
     parsed = cbp.parse(body, file=name, kind=kind)
-    warehouse.load_file(con, table=cbp.RAW_TABLES[kind], frame=parsed.frame(), source=cbp.SOURCE,
-                        sha256=hashlib.sha256(body).hexdigest(),
-                        url=f"http://127.0.0.1/cbp/{name}", vintage=vintage,
-                        fetched_at=dt.datetime.now(dt.UTC))
+    warehouse.load_file(
+        con,
+        table=cbp.RAW_TABLES[kind],
+        frame=parsed.frame(),
+        source=cbp.SOURCE,
+        sha256=hashlib.sha256(body).hexdigest(),
+        url=f"http://127.0.0.1/cbp/{name}",
+        vintage=vintage,
+        fetched_at=dt.datetime.now(dt.UTC),
+    )
 
 
-def build(tmp_path_factory: pytest.TempPathFactory, name: str,
-          files: list[tuple[str, str, bytes, dt.date]]) -> Path:
+def build(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    files: list[tuple[str, str, bytes, dt.date]],
+) -> Path:
     """A data folder with ``files`` (kind, name, bytes, vintage) loaded and one dbt build."""
     from returnwatch import transform, warehouse
 
@@ -122,9 +156,14 @@ def query(data: Path, sql: str) -> list[dict]:
 
 
 def mart_totals(data: Path) -> dict[tuple[int, str], int]:
-    return {(r["fiscal_year"], r["citizenship"]): int(r["n"]) for r in query(
-        data, "SELECT fiscal_year, citizenship, sum(encounters) AS n "
-              "FROM marts.cbp_uc_encounters_monthly GROUP BY 1, 2")}
+    return {
+        (r["fiscal_year"], r["citizenship"]): int(r["n"])
+        for r in query(
+            data,
+            "SELECT fiscal_year, citizenship, sum(encounters) AS n "
+            "FROM marts.cbp_uc_encounters_monthly GROUP BY 1, 2",
+        )
+    }
 
 
 MARCH_2021 = dt.date(2021, 3, 2)
@@ -140,15 +179,17 @@ def aor(tmp_path_factory):
 @pytest.fixture(scope="module")
 def state(tmp_path_factory):
     body = STATE_FILE.read_bytes()
-    return build(tmp_path_factory, "state",
-                 [("state", STATE_FILE.name, body, dt.date(2023, 2, 15))]), body
+    return build(
+        tmp_path_factory, "state", [("state", STATE_FILE.name, body, dt.date(2023, 2, 15))]
+    ), body
 
 
 @pytest.fixture(scope="module")
 def sbo(tmp_path_factory):
     body = SBO_FILE.read_bytes()
-    return build(tmp_path_factory, "sbo",
-                 [("sbo", SBO_FILE.name, body, dt.date(2025, 6, 16))]), body
+    return build(
+        tmp_path_factory, "sbo", [("sbo", SBO_FILE.name, body, dt.date(2025, 6, 16))]
+    ), body
 
 
 @pytest.fixture(scope="module")
@@ -157,10 +198,14 @@ def aor_and_state(tmp_path_factory):
     state_body = STATE_FILE.read_bytes()
     # The state file of the same release, uploaded the next day: one release, so the richer
     # AOR layout decides every month both carry.
-    data = build(tmp_path_factory, "aor_and_state", [
-        ("aor", name, aor_body, vintage),
-        ("state", STATE_FILE.name, state_body, vintage + dt.timedelta(days=1)),
-    ])
+    data = build(
+        tmp_path_factory,
+        "aor_and_state",
+        [
+            ("aor", name, aor_body, vintage),
+            ("state", STATE_FILE.name, state_body, vintage + dt.timedelta(days=1)),
+        ],
+    )
     return data, aor_body, state_body
 
 
@@ -176,8 +221,11 @@ def test_aor_file_alone_gives_its_own_fiscal_year_totals(aor):
     for (year, _), n in expected.items():
         by_year[year] += n
     assert set(by_year) == {2020, 2021}
-    rows = query(data, "SELECT DISTINCT source_layout, citizenship_grouped, "
-                       "component IS NULL AS no_component FROM marts.cbp_uc_encounters_monthly")
+    rows = query(
+        data,
+        "SELECT DISTINCT source_layout, citizenship_grouped, "
+        "component IS NULL AS no_component FROM marts.cbp_uc_encounters_monthly",
+    )
     assert rows == [{"source_layout": "aor", "citizenship_grouped": False, "no_component": False}]
 
 
@@ -186,20 +234,33 @@ def test_state_file_alone_gives_its_own_totals_with_component_null(state):
     expected = uc_totals(body)
     assert expected == {(2022, "MEXICO"): 160, (2022, "GUATEMALA"): 75}
     assert mart_totals(data) == expected
-    rows = query(data, "SELECT * FROM marts.cbp_uc_encounters_monthly ORDER BY month, "
-                       "title_of_authority")
+    rows = query(
+        data, "SELECT * FROM marts.cbp_uc_encounters_monthly ORDER BY month, title_of_authority"
+    )
     assert {r["source_layout"] for r in rows} == {"state"}
-    assert all(r["component"] is None and r["encounter_type"] is None
-               and r["area_of_responsibility"] is None for r in rows)
+    assert all(
+        r["component"] is None
+        and r["encounter_type"] is None
+        and r["area_of_responsibility"] is None
+        for r in rows
+    )
     assert {r["state"] for r in rows} == {"TX", "AZ"}
     # Figures by component say "not published", not 0; figures by title stay.
-    sums = {r["month"]: r for r in query(
-        data, "SELECT * FROM intermediate.int_cbp__minor_encounters_monthly")}
+    sums = {
+        r["month"]: r
+        for r in query(data, "SELECT * FROM intermediate.int_cbp__minor_encounters_monthly")
+    }
     dec = sums[dt.date(2021, 12, 1)]
     assert (dec["mexican_uc"], dec["mexican_uc_title_8"], dec["mexican_uc_title_42"]) == (
-        160, 120, 40)
+        160,
+        120,
+        40,
+    )
     assert (dec["mexican_uc_usbp"], dec["mexican_uc_ofo"], dec["non_mexican_uc_usbp"]) == (
-        None, None, None)
+        None,
+        None,
+        None,
+    )
     assert dec["components_published"] is False and dec["source_layout"] == "state"
     # Mexican accompanied minors come from the state file too (October 2022, Title 42: 3).
     assert sums[dt.date(2022, 10, 1)]["mexican_accompanied_minors"] == 3
@@ -214,14 +275,29 @@ def test_sbo_file_alone_gives_its_own_totals_by_citizenship_group(sbo):
     assert mart_totals(data) == expected
     # Real figures (IOM's rows summed): Mexican UC at the Southwest border, FY2024 June 2,225.
     assert expected[(2024, "MEXICO")] == 205 + 2020
-    rows = query(data, "SELECT DISTINCT source_layout, land_border_region, citizenship_grouped, "
-                       "area_of_responsibility FROM marts.cbp_uc_encounters_monthly")
-    assert rows == [{"source_layout": "sbo", "land_border_region": "Southwest Land Border",
-                     "citizenship_grouped": True, "area_of_responsibility": None}]
-    usbp = query(data, "SELECT month, mexican_uc_usbp, land_border_regions "
-                       "FROM intermediate.int_cbp__minor_encounters_monthly ORDER BY month")
+    rows = query(
+        data,
+        "SELECT DISTINCT source_layout, land_border_region, citizenship_grouped, "
+        "area_of_responsibility FROM marts.cbp_uc_encounters_monthly",
+    )
+    assert rows == [
+        {
+            "source_layout": "sbo",
+            "land_border_region": "Southwest Land Border",
+            "citizenship_grouped": True,
+            "area_of_responsibility": None,
+        }
+    ]
+    usbp = query(
+        data,
+        "SELECT month, mexican_uc_usbp, land_border_regions "
+        "FROM intermediate.int_cbp__minor_encounters_monthly ORDER BY month",
+    )
     assert [(r["month"], r["mexican_uc_usbp"]) for r in usbp] == [
-        (dt.date(2024, 6, 1), 2020), (dt.date(2024, 12, 1), 1454), (dt.date(2025, 5, 1), 638)]
+        (dt.date(2024, 6, 1), 2020),
+        (dt.date(2024, 12, 1), 1454),
+        (dt.date(2025, 5, 1), 638),
+    ]
     assert all(r["land_border_regions"] == ["Southwest Land Border"] for r in usbp)
 
 
@@ -231,14 +307,23 @@ def test_sbo_file_alone_gives_its_own_totals_by_citizenship_group(sbo):
 def test_aor_and_state_files_of_one_release_give_one_set_of_figures(aor_and_state):
     data, aor_body, state_body = aor_and_state
     shared = file_months(aor_body) & file_months(state_body)
-    assert shared == {dt.date(2021, 12, 1), dt.date(2022, 8, 1), dt.date(2023, 1, 1),
-                      dt.date(2022, 10, 1)}
+    assert shared == {
+        dt.date(2021, 12, 1),
+        dt.date(2022, 8, 1),
+        dt.date(2023, 1, 1),
+        dt.date(2022, 10, 1),
+    }
     # Every month (shared ones included) exactly as the AOR file has it: nothing added.
     assert mart_totals(data) == uc_totals(aor_body)
-    layouts = {r["month"]: r for r in query(
-        data, "SELECT month, list(DISTINCT source_layout) AS layouts, "
-              "any_value(layouts_with_month) AS seen, count(DISTINCT source_file) AS files "
-              "FROM marts.cbp_uc_encounters_monthly GROUP BY month")}
+    layouts = {
+        r["month"]: r
+        for r in query(
+            data,
+            "SELECT month, list(DISTINCT source_layout) AS layouts, "
+            "any_value(layouts_with_month) AS seen, count(DISTINCT source_file) AS files "
+            "FROM marts.cbp_uc_encounters_monthly GROUP BY month",
+        )
+    }
     for month in shared:
         assert layouts[month]["layouts"] == ["aor"] and layouts[month]["files"] == 1
         assert layouts[month]["seen"] == ["aor", "state"]
@@ -251,16 +336,23 @@ def test_a_newer_release_of_another_layout_replaces_a_month_whole(tmp_path_facto
     # constructed in the test (a month of FY2021), from the excerpt's own rows.
     text = STATE_FILE.read_text(encoding="utf-8").replace("2022,FYTD,DEC", "2021,FYTD,DEC")
     state_body = text.encode("utf-8")
-    data = build(tmp_path_factory, "newer_state", [
-        ("aor", name, aor_body, vintage),
-        ("state", "state_fy21_dec_constructed.csv", state_body, dt.date(2021, 4, 15)),
-    ])
+    data = build(
+        tmp_path_factory,
+        "newer_state",
+        [
+            ("aor", name, aor_body, vintage),
+            ("state", "state_fy21_dec_constructed.csv", state_body, dt.date(2021, 4, 15)),
+        ],
+    )
     december = dt.date(2020, 12, 1)
     expected: dict[tuple[int, str], int] = defaultdict(int)
     for part in (uc_totals(aor_body, without={december}), uc_totals(state_body)):
         for key, n in part.items():
             expected[key] += n
     assert mart_totals(data) == dict(expected)
-    dec = query(data, "SELECT DISTINCT source_layout FROM marts.cbp_uc_encounters_monthly "
-                      "WHERE month = DATE '2020-12-01'")
+    dec = query(
+        data,
+        "SELECT DISTINCT source_layout FROM marts.cbp_uc_encounters_monthly "
+        "WHERE month = DATE '2020-12-01'",
+    )
     assert dec == [{"source_layout": "state"}]

@@ -21,7 +21,10 @@ def _walk(node, path=()):
 def test_no_dbt_source_declares_freshness() -> None:
     files = sorted((settings.dbt_project_dir() / "models").rglob("*.yml"))
     assert files
-    found = [(f.name, path) for f in files
-             for path, _ in _walk(yaml.safe_load(f.read_text()) or {})
-             if path and path[-1] in ("freshness", "loaded_at_field")]
+    found = [
+        (f.name, path)
+        for f in files
+        for path, _ in _walk(yaml.safe_load(f.read_text()) or {})
+        if path and path[-1] in ("freshness", "loaded_at_field")
+    ]
     assert found == []

@@ -27,7 +27,9 @@ def test_every_timeline_row_has_a_source_with_a_url():
 def test_the_dates_the_issue_names_are_in_the_timeline():
     by_id = {r["policy_id"]: r for r in rows()}
     assert (by_id["title_42"]["starts_on"], by_id["title_42"]["ends_on"]) == (
-        "2020-03-21", "2023-05-11")
+        "2020-03-21",
+        "2023-05-11",
+    )
     assert by_id["pjes_injunction"]["starts_on"] == "2020-11-18"
     assert by_id["pjes_stay"]["starts_on"] == "2021-01-29"
     assert by_id["cdc_uc_exception_2021_01"]["starts_on"] == "2021-01-30"

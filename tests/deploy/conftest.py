@@ -91,9 +91,12 @@ def stack_slack() -> Iterator[SlackStandIn]:
 
 
 @pytest.fixture(scope="session")
-def production_stack(replay_mirror: ReplayMirror, stack_slack: SlackStandIn,
-                     tmp_path_factory: pytest.TempPathFactory,
-                     request: pytest.FixtureRequest) -> Iterator[ProductionStack]:
+def production_stack(
+    replay_mirror: ReplayMirror,
+    stack_slack: SlackStandIn,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[ProductionStack]:
     reason = missing_services()
     if reason:
         pytest.skip(f"production stack not available here: {reason}")
@@ -109,8 +112,11 @@ def production_stack(replay_mirror: ReplayMirror, stack_slack: SlackStandIn,
         variables={**replay_mirror.env(), "AIRFLOW_WORKER_CONCURRENCY": str(WORKER_CONCURRENCY)},
         # Alerts go to the Slack stand-in, where the latency benchmark sees them arrive (a
         # deployment sets SLACK_BOT_TOKEN in .env; the base URL exists for tests only).
-        tuning={**TUNING, "SLACK_BOT_TOKEN": stack_slack.token,
-                "RETURNWATCH_SLACK_BASE_URL": stack_slack.base_url},
+        tuning={
+            **TUNING,
+            "SLACK_BOT_TOKEN": stack_slack.token,
+            "RETURNWATCH_SLACK_BASE_URL": stack_slack.base_url,
+        },
         expected_dags=ALL_DAGS,
     )
     with stack:
@@ -130,23 +136,25 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     stack = item.session.stash.get(RUNNING_STACK, None)
     if stack is None:
         return
-    later = item.session.items[item.session.items.index(item) + 1:]
+    later = item.session.items[item.session.items.index(item) + 1 :]
     if not any(HERE in Path(other.path).parents for other in later):
         stack.stop()  # the fixture's own teardown at the session's end then finds it stopped
 
 
 @pytest.fixture(scope="session")
-def pipeline_ran(production_stack: ProductionStack,
-                 replay_mirror: ReplayMirror) -> PipelineReport:
+def pipeline_ran(production_stack: ProductionStack, replay_mirror: ReplayMirror) -> PipelineReport:
     stack = production_stack
-    report = PipelineReport(mirror_as_of=replay_mirror.as_of,
-                            stack_start_seconds=stack.timings.get("start (total)", 0.0))
+    report = PipelineReport(
+        mirror_as_of=replay_mirror.as_of,
+        stack_start_seconds=stack.timings.get("start (total)", 0.0),
+    )
     # The latency benchmark: the files published after HELD_BACK_AFTER appear at a known
     # instant, just before the source DAGs are triggered (tests/support/pipeline_latency.py).
     today = replay_mirror.as_of
     replay_mirror.set_as_of(pipeline_latency.HELD_BACK_AFTER)
-    report.held_back = pipeline_latency.served_sha256s(replay_mirror.env(), MONTHLY_SOURCES,
-                                                       DAILY_SOURCE)
+    report.held_back = pipeline_latency.served_sha256s(
+        replay_mirror.env(), MONTHLY_SOURCES, DAILY_SOURCE
+    )
     report.published_at = dt.datetime.now(dt.UTC)
     replay_mirror.publish_at(today, at=report.published_at)
     began = time.monotonic()
@@ -161,8 +169,9 @@ def pipeline_ran(production_stack: ProductionStack,
         transform_run = driver.wait_for_new_run("transform", timeout=60)
         report.runs.update(driver.wait({"transform": transform_run}, TRANSFORM_SECONDS))
 
-        report.runs.update(driver.wait({"monitor": driver.trigger_latest_slot("monitor")},
-                                       MONITOR_SECONDS))
+        report.runs.update(
+            driver.wait({"monitor": driver.trigger_latest_slot("monitor")}, MONITOR_SECONDS)
+        )
         # A cron slot that came due during the run (the test crossed 15:00 UTC, say) has its own
         # run: let it end, then pause everything so nothing writes the warehouse from now on.
         driver.settle()

@@ -86,7 +86,9 @@ def test_the_stack_runs_the_compose_files_settings(tmp_path: Path) -> None:
         assert "${" not in value, f"{key}: {value!r} kept a compose variable"
         assert not value.startswith("/opt/"), f"{key}: {value!r} is a container path"
         if "://" in value:
-            assert urlsplit(value).hostname == LOOPBACK, f"{key} points at {urlsplit(value).hostname}"
+            assert urlsplit(value).hostname == LOOPBACK, (
+                f"{key} points at {urlsplit(value).hostname}"
+            )
     assert stack.env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert stack.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] == "False"
     assert stack.data_dir == tmp_path / "data"
@@ -105,53 +107,74 @@ EXECUTED_TIS = """
 """
 
 
-def test_every_dag_ran_once_and_succeeded(production_stack: ProductionStack,
-                                          pipeline_ran: PipelineReport) -> None:
+def test_every_dag_ran_once_and_succeeded(
+    production_stack: ProductionStack, pipeline_ran: PipelineReport
+) -> None:
     assert set(pipeline_ran.runs) == set(ALL_DAGS), pipeline_ran.summary()
     failed = [run for run in pipeline_ran.runs.values() if not run.succeeded]
-    details = [f"{run.dag_id} {run.run_id}: failed tasks "
-               + ", ".join(f"{task}[{index}]" for task, index in metadata(
-                   production_stack, "SELECT task_id, map_index FROM task_instance "
-                   "WHERE dag_id = %s AND run_id = %s AND state = 'failed'",
-                   [run.dag_id, run.run_id]))
-               for run in failed]
-    assert not failed, (f"{details}; task logs under {production_stack.airflow_home / 'logs'}"
-                        f"\n{pipeline_ran.summary()}")
+    details = [
+        f"{run.dag_id} {run.run_id}: failed tasks "
+        + ", ".join(
+            f"{task}[{index}]"
+            for task, index in metadata(
+                production_stack,
+                "SELECT task_id, map_index FROM task_instance "
+                "WHERE dag_id = %s AND run_id = %s AND state = 'failed'",
+                [run.dag_id, run.run_id],
+            )
+        )
+        for run in failed
+    ]
+    assert not failed, (
+        f"{details}; task logs under {production_stack.airflow_home / 'logs'}"
+        f"\n{pipeline_ran.summary()}"
+    )
     # The sources and the monitor were triggered for their cron slot; transform by an Asset.
     for dag_id in (*SOURCE_DAGS, "monitor"):
         assert pipeline_ran.runs[dag_id].run_type == "manual"
     assert pipeline_ran.runs["transform"].run_type == "asset_triggered"
     # ... and the scheduler added no run for a slot the test had taken. (A cron slot that came
     # due after the stack started, if the test crossed 15:00 UTC say, rightly has its own run.)
-    other_runs = metadata(production_stack, """
+    other_runs = metadata(
+        production_stack,
+        """
         SELECT dag_id, run_id, run_type, logical_date FROM dag_run
         WHERE (dag_id, run_id) NOT IN %s
           AND NOT (run_type = 'scheduled' AND logical_date > %s)""",
-                          [tuple(pipeline_runs(pipeline_ran)), production_stack.started_at])
+        [tuple(pipeline_runs(pipeline_ran)), production_stack.started_at],
+    )
     assert other_runs == [], f"runs the test did not start: {other_runs}"
 
 
-def test_every_task_ran_on_the_celery_worker(production_stack: ProductionStack,
-                                             pipeline_ran: PipelineReport) -> None:
+def test_every_task_ran_on_the_celery_worker(
+    production_stack: ProductionStack, pipeline_ran: PipelineReport
+) -> None:
     executed = metadata(production_stack, EXECUTED_TIS, [tuple(pipeline_runs(pipeline_ran))])
     # 34 files x 4 steps, the HHS export's 4 steps, dbt's tasks, the snapshot, the monitors.
     assert len(executed) > 150, f"only {len(executed)} task instances ran"
     # CeleryExecutor records each task's Celery id on the task instance; the worker stored the
     # outcome of that Celery task in the result backend (PostgreSQL, table celery_taskmeta).
     celery_status = dict(metadata(production_stack, "SELECT task_id, status FROM celery_taskmeta"))
-    not_on_celery = [(dag, task, index) for dag, task, index, *_, celery_id, _host in executed
-                     if celery_status.get(celery_id) != "SUCCESS"]
+    not_on_celery = [
+        (dag, task, index)
+        for dag, task, index, *_, celery_id, _host in executed
+        if celery_status.get(celery_id) != "SUCCESS"
+    ]
     assert not_on_celery == [], f"task instances with no finished Celery task: {not_on_celery[:10]}"
     worker_log = production_stack.component("celery-worker").tail(100_000)
     assert worker_log.count("Executing workload in Celery") >= len(executed)
     # The worker preloads Great Expectations (returnwatch.worker_preload) with its loggers quiet.
-    assert "Skipping registering function" not in worker_log, "GX's import chatter in the worker log"
+    assert "Skipping registering function" not in worker_log, (
+        "GX's import chatter in the worker log"
+    )
 
 
-def test_the_warehouse_pool_let_one_writer_run_at_a_time(production_stack: ProductionStack,
-                                                         pipeline_ran: PipelineReport) -> None:
-    [(slots,)] = metadata(production_stack, "SELECT slots FROM slot_pool WHERE pool = %s",
-                          [WAREHOUSE_POOL])
+def test_the_warehouse_pool_let_one_writer_run_at_a_time(
+    production_stack: ProductionStack, pipeline_ran: PipelineReport
+) -> None:
+    [(slots,)] = metadata(
+        production_stack, "SELECT slots FROM slot_pool WHERE pool = %s", [WAREHOUSE_POOL]
+    )
     assert slots == 1
     runs = tuple(pipeline_runs(pipeline_ran))
     # Every try of every task in the pool: the current try, and earlier tries (retries) from
@@ -159,7 +182,9 @@ def test_the_warehouse_pool_let_one_writer_run_at_a_time(production_stack: Produ
     # EmptyOperators (Cosmos's dbt_producer_watcher_done) are left out: the scheduler marks
     # them done itself, with no worker, no process and no pool slot (seen overlapping a dbt
     # watcher's last poke in one CI run).
-    intervals = metadata(production_stack, """
+    intervals = metadata(
+        production_stack,
+        """
         SELECT dag_id || '.' || task_id || '[' || map_index || '] try ' || try_number,
                start_date, end_date
         FROM task_instance
@@ -174,18 +199,24 @@ def test_the_warehouse_pool_let_one_writer_run_at_a_time(production_stack: Produ
           AND start_date IS NOT NULL AND end_date IS NOT NULL
           AND operator <> 'EmptyOperator'
         ORDER BY 2, 3
-    """, {"pool": WAREHOUSE_POOL, "runs": runs})
+    """,
+        {"pool": WAREHOUSE_POOL, "runs": runs},
+    )
     writers = Counter(name.split(".", 1)[0] for name, _, _ in intervals)
     assert set(writers) == set(ALL_DAGS), f"pool tasks per DAG: {writers}"
     assert overlapping(intervals) == [], "warehouse tasks ran at the same time"
 
     # The check can fail: the worker did run two tasks at once (a fetch beside a load), so
     # without the pool two writers would have met.
-    everything = [(f"{dag}.{task}[{index}]", start, end)
-                  for dag, task, index, _try, _state, _pool, start, end, *_ in metadata(
-                      production_stack, EXECUTED_TIS, [runs])]
+    everything = [
+        (f"{dag}.{task}[{index}]", start, end)
+        for dag, task, index, _try, _state, _pool, start, end, *_ in metadata(
+            production_stack, EXECUTED_TIS, [runs]
+        )
+    ]
     assert overlapping(sorted(everything, key=lambda t: (t[1], t[2]))), (
-        "no two tasks ever ran at once: the pool was never put to the test")
+        "no two tasks ever ran at once: the pool was never put to the test"
+    )
 
 
 def overlapping(intervals: list[tuple[str, dt.datetime, dt.datetime]]) -> list[tuple[str, str]]:
@@ -211,32 +242,54 @@ def served_files(mirror_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) ->
     now = dt.datetime.now(dt.UTC)
     served: dict[str, dict] = {}
     hhs_cfg = config.source("hhs_uc_daily")
-    links = [{"source": "hhs_uc_daily", "kind": None,
-              "url": str(httpx.URL(hhs_cfg.url).copy_merge_params(hhs_cfg.params))}]
+    links = [
+        {
+            "source": "hhs_uc_daily",
+            "kind": None,
+            "url": str(httpx.URL(hhs_cfg.url).copy_merge_params(hhs_cfg.params)),
+        }
+    ]
     for source in MONTHLY_SOURCES:
         cfg = config.source(source)
-        links += [{"source": source, **link.as_dict()} for link in sources.module(source).discover(
-            page_getter(cfg), landing_url=cfg.url, run_at=now, options=cfg.options)]
+        links += [
+            {"source": source, **link.as_dict()}
+            for link in sources.module(source).discover(
+                page_getter(cfg), landing_url=cfg.url, run_at=now, options=cfg.options
+            )
+        ]
     for link in links:
         content = httpx.get(link["url"], timeout=60).raise_for_status().content
         sha256 = hashlib.sha256(content).hexdigest()
         kind = ingest.file_kind(link["source"], link["kind"])
-        served[sha256] = {"source": link["source"], "table": f"raw.{kind.raw_table}",
-                          "rows": len(kind.parse(content, file=sha256).frame())}
+        served[sha256] = {
+            "source": link["source"],
+            "table": f"raw.{kind.raw_table}",
+            "rows": len(kind.parse(content, file=sha256).frame()),
+        }
     return served
 
 
 def test_the_warehouse_holds_every_file_the_mirror_serves(
-        production_stack: ProductionStack, pipeline_ran: PipelineReport, replay_mirror,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    production_stack: ProductionStack,
+    pipeline_ran: PipelineReport,
+    replay_mirror,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     warehouse = production_stack.data_dir / "warehouse.duckdb"
     served = served_files(replay_mirror.env(), monkeypatch)
-    loaded = {sha: (source, table, rows) for sha, source, table, rows in query(
-        warehouse, "SELECT sha256, source, raw_table, rows_loaded FROM raw.files")}
+    loaded = {
+        sha: (source, table, rows)
+        for sha, source, table, rows in query(
+            warehouse, "SELECT sha256, source, raw_table, rows_loaded FROM raw.files"
+        )
+    }
     assert set(loaded) == set(served), (
         f"files served but not loaded: {sorted(set(served) - set(loaded))}; "
-        f"loaded but not served: {sorted(set(loaded) - set(served))}")
-    assert Counter(s for s, _, _ in loaded.values()) == Counter(f["source"] for f in served.values())
+        f"loaded but not served: {sorted(set(loaded) - set(served))}"
+    )
+    assert Counter(s for s, _, _ in loaded.values()) == Counter(
+        f["source"] for f in served.values()
+    )
     for sha, (source, table, rows) in loaded.items():
         assert (table, rows) == (served[sha]["table"], served[sha]["rows"]), f"{source} {sha}"
     expected_rows: Counter[str] = Counter()
@@ -248,47 +301,75 @@ def test_the_warehouse_holds_every_file_the_mirror_serves(
     # The HHS export holds every day of the real file (the mirror has published them all by
     # now), counted as the e2e tests count them: one row per report date.
     real_days = {r["report_date"] for r in hhs.parse(REAL_HHS_CSV.read_bytes(), file="real").rows}
-    assert query(warehouse, "SELECT count(*), count(DISTINCT report_date), min(report_date), "
-                            "max(report_date) FROM raw.hhs_uc_daily") == [
-        (len(real_days), len(real_days), min(real_days), max(real_days))]
+    assert query(
+        warehouse,
+        "SELECT count(*), count(DISTINCT report_date), min(report_date), "
+        "max(report_date) FROM raw.hhs_uc_daily",
+    ) == [(len(real_days), len(real_days), min(real_days), max(real_days))]
     # CBP's two vintages are both kept; the older file's January 2021 figure for Border Patrol
     # unaccompanied children is the one tests/e2e/test_monthly_sources.py checks (5,688).
-    assert query(warehouse, """
+    assert query(
+        warehouse,
+        """
         SELECT sum(encounters) FROM raw.cbp_encounters_aor a JOIN raw.files f
           ON f.sha256 = a.source_file
         WHERE month = '2021-01-01' AND component = 'U.S. Border Patrol'
-          AND demographic = 'UC / Single Minors' AND f.vintage = '2024-10-15'""") == [(5688,)]
+          AND demographic = 'UC / Single Minors' AND f.vintage = '2024-10-15'""",
+    ) == [(5688,)]
 
 
 def test_transform_published_the_snapshot_and_monitor_judged_every_source(
-        production_stack: ProductionStack, pipeline_ran: PipelineReport) -> None:
+    production_stack: ProductionStack, pipeline_ran: PipelineReport
+) -> None:
     data = production_stack.data_dir
     snapshot = data / "snapshot" / "warehouse.duckdb"
     assert snapshot.is_file(), "transform publishes the analysts' snapshot"
-    marts = {name for (name,) in query(snapshot, "SELECT table_name FROM information_schema.tables "
-                                                 "WHERE table_schema = 'marts'")}
-    assert {"hhs_uc_daily", "cbp_uc_encounters_monthly", "cbp_segob_discrepancy_monthly",
-            "inm_minor_returns_monthly"} <= marts
+    marts = {
+        name
+        for (name,) in query(
+            snapshot,
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'",
+        )
+    }
+    assert {
+        "hhs_uc_daily",
+        "cbp_uc_encounters_monthly",
+        "cbp_segob_discrepancy_monthly",
+        "inm_minor_returns_monthly",
+    } <= marts
     assert {p.stem for p in (data / "snapshot" / "parquet").glob("*.parquet")} == {
-        name for name in marts
-        if query(snapshot, "SELECT table_type FROM information_schema.tables WHERE "
-                           "table_schema = 'marts' AND table_name = ?", [name])
-        == [("BASE TABLE",)]}
+        name
+        for name in marts
+        if query(
+            snapshot,
+            "SELECT table_type FROM information_schema.tables WHERE "
+            "table_schema = 'marts' AND table_name = ?",
+            [name],
+        )
+        == [("BASE TABLE",)]
+    }
     live = data / "warehouse.duckdb"
     [(mart_days,)] = query(snapshot, "SELECT count(*) FROM marts.hhs_uc_daily")
     assert query(live, "SELECT count(DISTINCT report_date) FROM raw.hhs_uc_daily") == [(mart_days,)]
 
     monitor_run = f"monitor/{pipeline_ran.runs['monitor'].run_id}"
-    assert query(live, "SELECT status FROM monitor.runs WHERE run_id = ?",
-                 [monitor_run]) == [("succeeded",)]
-    judged = {source for (source,) in query(
-        live, "SELECT DISTINCT source FROM monitor.source_freshness WHERE run_id = ?",
-        [monitor_run])}
+    assert query(live, "SELECT status FROM monitor.runs WHERE run_id = ?", [monitor_run]) == [
+        ("succeeded",)
+    ]
+    judged = {
+        source
+        for (source,) in query(
+            live,
+            "SELECT DISTINCT source FROM monitor.source_freshness WHERE run_id = ?",
+            [monitor_run],
+        )
+    }
     assert judged == set(SOURCE_DAGS)
 
 
-def test_time_and_memory_of_the_stack(production_stack: ProductionStack,
-                                      pipeline_ran: PipelineReport) -> None:
+def test_time_and_memory_of_the_stack(
+    production_stack: ProductionStack, pipeline_ran: PipelineReport
+) -> None:
     """Prints the figures the issue asks for; checks that they measured the whole stack."""
     memory = pipeline_ran.memory
     components = {c.name for c in production_stack.components}
@@ -299,19 +380,27 @@ def test_time_and_memory_of_the_stack(production_stack: ProductionStack,
     print("stack start-up:", {k: round(v, 1) for k, v in production_stack.timings.items()})
 
 
-def test_latency_from_publish_to_slack(production_stack: ProductionStack,
-                                       pipeline_ran: PipelineReport, stack_slack) -> None:
+def test_latency_from_publish_to_slack(
+    production_stack: ProductionStack, pipeline_ran: PipelineReport, stack_slack
+) -> None:
     """The latency benchmark (method: tests/support/pipeline_latency.py): every new file went
     publish -> archive -> marts -> Slack in that order, on clocks the pipeline keeps. Prints the
     p50/max per stage and leaves them for `make bench`; the target is checked there, not here."""
     assert pipeline_ran.published_at is not None
     latency = pipeline_latency.measure(
-        stack=production_stack, runs=pipeline_ran.runs, published_at=pipeline_ran.published_at,
-        held_back=pipeline_ran.held_back, slack_messages=stack_slack.received)
+        stack=production_stack,
+        runs=pipeline_ran.runs,
+        published_at=pipeline_ran.published_at,
+        held_back=pipeline_ran.held_back,
+        slack_messages=stack_slack.received,
+    )
     files = latency["files"]
     # The held-back files are the newer CBP vintage, SEGOB's 2025 bulletins and the HHS export.
-    assert {f["source"] for f in files} == {"cbp_encounters_monthly", "segob_bulletin_monthly",
-                                            "hhs_uc_daily"}, files
+    assert {f["source"] for f in files} == {
+        "cbp_encounters_monthly",
+        "segob_bulletin_monthly",
+        "hhs_uc_daily",
+    }, files
     assert latency["slack_messages_after_marts"] > 0, "no alert reached Slack after the build"
     for file in files:
         instants = [dt.datetime.fromisoformat(i) for i in file["instants"]]

@@ -11,6 +11,7 @@ README's ``docs/img/stack_dags.png`` and ``docs/img/stack_returnwatch.png``, in 
 by ``RETURNWATCH_SCREENSHOTS`` (``RETURNWATCH_SCREENSHOTS=docs/img .venv/bin/pytest
 tests/deploy``), so that ``make test`` leaves the working tree as it found it.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,12 +26,19 @@ from tests.support import browser
 
 pytestmark = pytest.mark.e2e
 
-DAG_IDS = ("hhs_uc_daily", "hhs_uc_monthly", "cbp_encounters_monthly", "segob_bulletin_monthly",
-           "transform", "monitor")
+DAG_IDS = (
+    "hhs_uc_daily",
+    "hhs_uc_monthly",
+    "cbp_encounters_monthly",
+    "segob_bulletin_monthly",
+    "transform",
+    "monitor",
+)
 
 
-def test_signed_in_user_sees_the_dags_and_every_sources_state(production_stack, pipeline_ran,
-                                                               tmp_path: Path) -> None:
+def test_signed_in_user_sees_the_dags_and_every_sources_state(
+    production_stack, pipeline_ran, tmp_path: Path
+) -> None:
     missing = browser.chromium_missing()
     if missing:
         pytest.skip(missing)
@@ -40,14 +48,15 @@ def test_signed_in_user_sees_the_dags_and_every_sources_state(production_stack, 
     expected = status.read_snapshot(snapshot)
     assert expected is not None, f"the pipeline ran, so transform published {snapshot}"
     assert expected.judged_at is not None, "the pipeline ran, so the monitors judged the sources"
-    assert [s.source for s in expected.sources][:len(SOURCE_MODULES)] == list(SOURCE_MODULES)
+    assert [s.source for s in expected.sources][: len(SOURCE_MODULES)] == list(SOURCE_MODULES)
     api = production_stack.api_url.rstrip("/")
     screenshots = settings.PROJECT_DIR / os.environ.get("RETURNWATCH_SCREENSHOTS", tmp_path)
 
     with browser.open_page() as page:
         # Signed out, the page sends the browser to Airflow's login, which brings it back.
-        browser.sign_in(page, f"{api}/returnwatch/", production_stack.username,
-                        production_stack.password)
+        browser.sign_in(
+            page, f"{api}/returnwatch/", production_stack.username, production_stack.password
+        )
         page.wait_for_url(f"{api}/returnwatch/")
         expect(page.locator("#sources")).to_contain_text(expected.sources[0].source)
 
@@ -65,7 +74,8 @@ def test_signed_in_user_sees_the_dags_and_every_sources_state(production_stack, 
         frame = page.frame_locator('iframe[title="returnwatch"]')
         expect(frame.locator("h1")).to_have_text("returnwatch · source status")
         expect(frame.locator("#judged-at")).to_have_text(
-            f"{expected.judged_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC")
+            f"{expected.judged_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+        )
         for source in expected.sources:
             row = frame.locator(f'#sources tr[data-source="{source.source}"]')
             expect(row.locator(".pill")).to_have_text(source.label)
@@ -76,5 +86,6 @@ def test_signed_in_user_sees_the_dags_and_every_sources_state(production_stack, 
         else:
             expect(frame.locator("#no-incidents")).to_be_visible()
         expect(frame.get_by_role("heading", name="Revisions in the last")).to_contain_text(
-            f"({expected.revisions_total})")
+            f"({expected.revisions_total})"
+        )
         browser.screenshot(page, screenshots / "stack_returnwatch.png")

@@ -51,8 +51,14 @@ def run_demo(tmp: Path, slack_env: dict[str, str]) -> subprocess.CompletedProces
     env["RETURNWATCH_DATA_DIR"] = str(tmp / "data")
     env["AIRFLOW_HOME"] = str(tmp / "airflow")
     returnwatch = Path(sys.executable).parent / "returnwatch"  # the console script make demo runs
-    return subprocess.run([str(returnwatch), "demo"], env=env,
-                          cwd=settings.PROJECT_DIR, capture_output=True, text=True, timeout=1700)
+    return subprocess.run(
+        [str(returnwatch), "demo"],
+        env=env,
+        cwd=settings.PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=1700,
+    )
 
 
 def alerts(data: Path) -> list[tuple]:
@@ -67,9 +73,12 @@ def alerts(data: Path) -> list[tuple]:
 # Two whole demos: about 3 minutes on an idle 2-core machine, far more on a shared one.
 @pytest.mark.timeout(3600)
 def test_the_demo_tells_its_story_alerts_advocates_and_sends_nothing_twice(
-        tmp_path: Path, slack_standin) -> None:
-    slack_env = {"RETURNWATCH_SLACK_BASE_URL": slack_standin.base_url,
-                 "SLACK_BOT_TOKEN": slack_standin.token}
+    tmp_path: Path, slack_standin
+) -> None:
+    slack_env = {
+        "RETURNWATCH_SLACK_BASE_URL": slack_standin.base_url,
+        "SLACK_BOT_TOKEN": slack_standin.token,
+    }
     first = run_demo(tmp_path, slack_env)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert non_story_lines(first.stdout) == []
@@ -80,8 +89,11 @@ def test_the_demo_tells_its_story_alerts_advocates_and_sends_nothing_twice(
     told = {(event, audience, source) for event, audience, _, source, *_ in raised}
     # Ops: the HHS daily figures stop for 11–16 June 2025 and resume; HHS's monthly pages (the
     # mirror has them up to FY 2021) have stopped.
-    assert {("opened", "ops", "hhs_uc_daily"), ("resolved", "ops", "hhs_uc_daily"),
-            ("opened", "ops", "hhs_uc_monthly")} <= told
+    assert {
+        ("opened", "ops", "hhs_uc_daily"),
+        ("resolved", "ops", "hhs_uc_daily"),
+        ("opened", "ops", "hhs_uc_monthly"),
+    } <= told
     # Advocates, from real published figures judged while new: January 2021 on 20 March 2021
     # (CBP's children expelled under Title 42 after the court order, a policy rule), resolved
     # once later months are in; SEGOB's April 2025 on 7 June 2025, the day it was published.
@@ -113,15 +125,18 @@ def test_the_demo_tells_its_story_alerts_advocates_and_sends_nothing_twice(
 
 def test_non_story_lines_are_found() -> None:
     """The noise counter itself: a library warning between two day lines is counted."""
-    output = "\n".join([
-        "Preparing the embedded Airflow in /x …",
-        "  Sat 07 Jun 2025  hhs_uc_daily: new file(s)  (1.0 s)",
-        "2026-12-06T11:01:16.940098Z [warning  ] No tasks to run. [airflow.sdk.definitions.dag]",
-        "returnwatch — summary (demo: 3 DAG runs in 9 s)",
-        "anything goes in the summary",
-    ])
+    output = "\n".join(
+        [
+            "Preparing the embedded Airflow in /x …",
+            "  Sat 07 Jun 2025  hhs_uc_daily: new file(s)  (1.0 s)",
+            "2026-12-06T11:01:16.940098Z [warning  ] No tasks to run. [airflow.sdk.definitions.dag]",
+            "returnwatch — summary (demo: 3 DAG runs in 9 s)",
+            "anything goes in the summary",
+        ]
+    )
     assert non_story_lines(output) == [
-        "2026-12-06T11:01:16.940098Z [warning  ] No tasks to run. [airflow.sdk.definitions.dag]"]
+        "2026-12-06T11:01:16.940098Z [warning  ] No tasks to run. [airflow.sdk.definitions.dag]"
+    ]
 
 
 def test_asset_events_start_the_dags_scheduled_on_them(dags, data_dir: Path) -> None:
@@ -134,10 +149,12 @@ def test_asset_events_start_the_dags_scheduled_on_them(dags, data_dir: Path) -> 
     scheduler = SchedulerStandIn(dags, mirror=None, report=DemoReport())
     assert scheduler.triggered_by(frozenset({"raw.hhs_uc_daily"})) == ["transform"]
     assert scheduler.triggered_by(frozenset({"raw.segob_bulletin", "raw.cbp_encounters"})) == [
-        "transform"]
+        "transform"
+    ]
     assert scheduler.triggered_by(frozenset({"marts"})) == ["monitor"]
     assert scheduler.triggered_by(frozenset()) == []
     day = dt.date(2025, 6, 7)
     assert cron_time(dags["monitor"], day) == dt.datetime(2025, 6, 7, 16, tzinfo=dt.UTC)
-    assert cron_time(dags["segob_bulletin_monthly"], day) == dt.datetime(2025, 6, 7, 14, 30,
-                                                                         tzinfo=dt.UTC)
+    assert cron_time(dags["segob_bulletin_monthly"], day) == dt.datetime(
+        2025, 6, 7, 14, 30, tzinfo=dt.UTC
+    )

@@ -59,8 +59,10 @@ def test_cbp_vintages_revisions_and_a_rerun(dags, mirror) -> None:
     assert state == "success" and set(tasks["file.load_file"]) == {"success"}
     # Both vintages are kept; the newer one restates the month (real revision, PROVENANCE.md).
     assert query(jan21.format(v="2024-10-15")) == [(5688,)]
-    [(figures, files)] = query("select count(*), count(distinct new_file) from monitor.revisions "
-                               "where source = 'cbp_encounters_monthly'")
+    [(figures, files)] = query(
+        "select count(*), count(distinct new_file) from monitor.revisions "
+        "where source = 'cbp_encounters_monthly'"
+    )
     assert figures == 19 and files == 1
 
     before = query("select count(*) from raw.files")

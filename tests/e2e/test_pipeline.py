@@ -39,8 +39,9 @@ def run(dags: dict, dag_id: str, day: dt.date, hour: int = 15) -> str:
     return run_dag(dags[dag_id], dt.datetime.combine(day, dt.time(hour), tzinfo=UTC))
 
 
-def replay(dags: dict, mirror: ReplayMirror, first: dt.date, last: dt.date, *,
-           frozen: bool = False) -> list[str]:
+def replay(
+    dags: dict, mirror: ReplayMirror, first: dt.date, last: dt.date, *, frozen: bool = False
+) -> list[str]:
     """Run the source and monitor DAGs for every day; the mirror follows the clock unless frozen."""
     states = []
     day = first
@@ -68,17 +69,32 @@ def test_airflow_dags_test_cli_then_transform(dags, mirror, data_dir, real_hhs_b
     mirror.set_as_of(dt.date(2025, 12, 18))
     env = {**os.environ, "RETURNWATCH_DATA_DIR": str(data_dir)}
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "airflow"), "dags", "test", "hhs_uc_daily",
-         "2025-12-18T15:00:00+00:00"],
-        capture_output=True, text=True, timeout=600, env=env, cwd=settings.PROJECT_DIR)
+        [
+            str(Path(sys.executable).parent / "airflow"),
+            "dags",
+            "test",
+            "hhs_uc_daily",
+            "2025-12-18T15:00:00+00:00",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=settings.PROJECT_DIR,
+    )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
 
     expected_days = published_by(real_hhs_bytes, dt.date(2025, 12, 18))
     [(rows, days, first, last)] = query(
         "select count(*), count(distinct report_date), min(report_date), max(report_date) "
-        "from raw.hhs_uc_daily")
+        "from raw.hhs_uc_daily"
+    )
     assert rows == days == len(expected_days)
-    assert (first, last) == (min(expected_days), max(expected_days)) == (dt.date(2023, 1, 12), dt.date(2025, 12, 17))
+    assert (
+        (first, last)
+        == (min(expected_days), max(expected_days))
+        == (dt.date(2023, 1, 12), dt.date(2025, 12, 17))
+    )
     [entry] = [e for e in Archive().entries("hhs_uc_daily") if e.outcome == "new"]
     # Vintage = publication date: the mirror published 17 December's figures on the 18th.
     assert query("select sha256, vintage from raw.files") == [(entry.sha256, dt.date(2025, 12, 18))]
@@ -86,7 +102,8 @@ def test_airflow_dags_test_cli_then_transform(dags, mirror, data_dir, real_hhs_b
     assert run(dags, "transform", dt.date(2025, 12, 18), hour=16) == "success"
     [(mart_days, traced)] = query(
         "select count(*), count(*) filter (where source_file = (select sha256 from raw.files)) "
-        "from marts.hhs_uc_daily")
+        "from marts.hhs_uc_daily"
+    )
     assert mart_days == traced == len(expected_days)
     assert settings.snapshot_path().exists(), "transform publishes the analysts' snapshot"
 
@@ -96,7 +113,9 @@ def test_rerun_changes_nothing(dags, mirror) -> None:
     assert replay(dags, mirror, day, day) == ["success", "success"]
     before = query("select count(*), (select count(*) from raw.files) from raw.hhs_uc_daily")
     assert replay(dags, mirror, day, day) == ["success", "success"]
-    assert query("select count(*), (select count(*) from raw.files) from raw.hhs_uc_daily") == before
+    assert (
+        query("select count(*), (select count(*) from raw.files) from raw.hhs_uc_daily") == before
+    )
     outcomes = [e.outcome for e in Archive().entries("hhs_uc_daily")]
     assert outcomes == ["new", "not_modified"], "the second check is recorded, nothing reloaded"
 
@@ -106,8 +125,9 @@ def test_normal_weekend_gives_no_alert(dags, mirror) -> None:
     states = replay(dags, mirror, dt.date(2025, 12, 11), dt.date(2025, 12, 15))
     assert set(states) == {"success"}
     assert query("select count(*) from monitor.alerts") == [(0,)]
-    assert query("select distinct state from monitor.source_freshness "
-                 "where source = 'hhs_uc_daily'") == [("fresh",)]
+    assert query(
+        "select distinct state from monitor.source_freshness where source = 'hhs_uc_daily'"
+    ) == [("fresh",)]
 
 
 def test_stopped_source_gives_exactly_one_slack_alert(dags, mirror, slack_standin) -> None:
@@ -129,8 +149,11 @@ def test_stopped_source_gives_exactly_one_slack_alert(dags, mirror, slack_standi
     assert "since those for Wednesday 10 December 2025" in message["text"]
     assert slack_standin.token not in body and slack_standin.token not in message["text"]
     assert alerts[0][3], "the message's ts is kept, for the incident's thread"
-    freshness = dict(query("select run_at::date, state from monitor.source_freshness "
-                           "where source = 'hhs_uc_daily'"))
+    freshness = dict(
+        query(
+            "select run_at::date, state from monitor.source_freshness where source = 'hhs_uc_daily'"
+        )
+    )
     assert freshness[dt.date(2025, 12, 14)] == "fresh"  # a weekend is not late
     assert freshness[dt.date(2025, 12, 21)] == "stopped"
     assert query("select state, severity from monitor.incidents") == [("open", "critical")]
@@ -155,4 +178,7 @@ def test_changed_layout_fails_the_run_keeps_the_file_and_tells_ops_once(dags, mi
     mirror.set_fault("hhs_uc_daily", None)
     mirror.set_as_of(dt.date(2025, 12, 16))
     assert run(dags, "hhs_uc_daily", dt.date(2025, 12, 16)) == "success"
-    assert query("select event from monitor.alerts order by created_at") == [("opened",), ("resolved",)]
+    assert query("select event from monitor.alerts order by created_at") == [
+        ("opened",),
+        ("resolved",),
+    ]

@@ -27,19 +27,27 @@ WORKER_TIMEOUT_SECONDS = 120
 
 
 def open_bad_file_incident(run_id: str) -> None:
-    finding = Finding(monitor="ingest", kind="layout_changed", source="hhs_uc_daily",
-                      series="hhs_uc_daily", severity="warning",
-                      message="hhs_uc_daily: the export's header lost 'Children in HHS Care'",
-                      run_at=RUN_AT)
+    finding = Finding(
+        monitor="ingest",
+        kind="layout_changed",
+        source="hhs_uc_daily",
+        series="hhs_uc_daily",
+        severity="warning",
+        message="hhs_uc_daily: the export's header lost 'Children in HHS Care'",
+        run_at=RUN_AT,
+    )
     with warehouse.session() as con:
-        process_findings(con, [finding], run_at=RUN_AT, run_id=run_id,
-                         evaluated=[("ingest", "hhs_uc_daily")])
+        process_findings(
+            con, [finding], run_at=RUN_AT, run_id=run_id, evaluated=[("ingest", "hhs_uc_daily")]
+        )
 
 
 def outbox() -> list[tuple[Any, ...]]:
     with warehouse.session() as con:
-        return con.execute("SELECT alert_id, event, audience, status, delivered_via, "
-                           "slack_ts IS NOT NULL FROM monitor.alerts ORDER BY seq").fetchall()
+        return con.execute(
+            "SELECT alert_id, event, audience, status, delivered_via, "
+            "slack_ts IS NOT NULL FROM monitor.alerts ORDER BY seq"
+        ).fetchall()
 
 
 def _deliver_killed(kill_at: str) -> None:
@@ -71,8 +79,8 @@ def run_killed(kill_at: str) -> None:
 
 @pytest.mark.parametrize("kill_at", ["before_post", "after_post"])
 def test_a_delivery_killed_around_the_post_sends_once_and_ends_as_a_clean_run(
-        data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slack_standin,
-        kill_at: str) -> None:
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slack_standin, kill_at: str
+) -> None:
     open_bad_file_incident("ingest/1")
     run_killed(kill_at)
     posts_after_kill = len(slack_standin.calls("chat.postMessage"))

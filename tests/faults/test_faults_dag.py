@@ -50,22 +50,29 @@ def task_states(at: dt.datetime) -> dict[str, str]:
     from airflow.models import DagRun
 
     [dag_run] = [r for r in DagRun.find(dag_id=SOURCE) if r.logical_date == at]
-    return {ti.task_id: str(getattr(ti.state, "value", ti.state))
-            for ti in dag_run.get_task_instances()}
+    return {
+        ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()
+    }
 
 
 def loaded_files() -> list[str]:
     with warehouse.session(read_only=True) as con:
-        return [row[0] for row in con.execute(
-            "select sha256 from raw.files order by loaded_at").fetchall()]
+        return [
+            row[0]
+            for row in con.execute("select sha256 from raw.files order by loaded_at").fetchall()
+        ]
 
 
 def test_the_next_dag_run_loads_a_file_whose_worker_died_after_the_fetch(dags, mirror) -> None:  # noqa: F811
     assert run(dags, DAY_1)[0] == "success"
     mirror.set_as_of(DAY_2)
     at = dt.datetime.combine(DAY_2, dt.time(15), tzinfo=dt.UTC)
-    killed = subprocess.run([sys.executable, "-c", FETCH_THEN_DIE, at.isoformat()],
-                            cwd=settings.PROJECT_DIR, capture_output=True, timeout=120)
+    killed = subprocess.run(
+        [sys.executable, "-c", FETCH_THEN_DIE, at.isoformat()],
+        cwd=settings.PROJECT_DIR,
+        capture_output=True,
+        timeout=120,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
     [*_, stranded] = Archive().entries(SOURCE)
     assert stranded.outcome == "new" and stranded.sha256 not in loaded_files()

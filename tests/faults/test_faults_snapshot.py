@@ -33,23 +33,33 @@ WORKER_TIMEOUT_SECONDS = 180
 def live(data_dir: Path) -> Path:
     with warehouse.session() as con:  # raw and monitor schemas, as a real warehouse has
         con.execute("CREATE SCHEMA marts")
-        con.execute("CREATE TABLE marts.hhs_uc_daily (report_date DATE, apprehended INTEGER, "
-                    "in_cbp INTEGER, transferred INTEGER, in_hhs INTEGER, discharged INTEGER)")
-        con.executemany("INSERT INTO marts.hhs_uc_daily VALUES (CAST(? AS DATE), ?, ?, ?, ?, ?)",
-                        REAL_ROWS)
+        con.execute(
+            "CREATE TABLE marts.hhs_uc_daily (report_date DATE, apprehended INTEGER, "
+            "in_cbp INTEGER, transferred INTEGER, in_hhs INTEGER, discharged INTEGER)"
+        )
+        con.executemany(
+            "INSERT INTO marts.hhs_uc_daily VALUES (CAST(? AS DATE), ?, ?, ?, ?, ?)", REAL_ROWS
+        )
     return settings.warehouse_path()
 
 
 def parquet_build_ids() -> dict[str, str]:
     with duckdb.connect() as con:
-        return {path.stem: con.execute(
-            "SELECT value::VARCHAR FROM parquet_kv_metadata(?) WHERE key::VARCHAR = 'build_id'",
-            [str(path)]).fetchone()[0] for path in transform.parquet_dir().glob("*.parquet")}
+        return {
+            path.stem: con.execute(
+                "SELECT value::VARCHAR FROM parquet_kv_metadata(?) WHERE key::VARCHAR = 'build_id'",
+                [str(path)],
+            ).fetchone()[0]
+            for path in transform.parquet_dir().glob("*.parquet")
+        }
 
 
 def scratch_folders() -> list[str]:
-    return sorted(p.name for p in settings.snapshot_path().parent.iterdir()
-                  if p.name.startswith((".publish-", ".refresh-")))
+    return sorted(
+        p.name
+        for p in settings.snapshot_path().parent.iterdir()
+        if p.name.startswith((".publish-", ".refresh-"))
+    )
 
 
 def _publish_rounds(rounds: int) -> None:
@@ -88,8 +98,12 @@ def test_publish_and_refresh_running_together_end_on_one_build(live: Path) -> No
     # The refresh's monitor tables are there, and so are the build's marts.
     with duckdb.connect(str(settings.snapshot_path()), read_only=True) as snap:
         assert snap.execute("SELECT count(*) FROM marts.hhs_uc_daily").fetchone() == (2,)
-        assert snap.execute("SELECT count(*) FROM information_schema.tables "
-                            "WHERE table_schema = 'monitor'").fetchone()[0] > 0
+        assert (
+            snap.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'monitor'"
+            ).fetchone()[0]
+            > 0
+        )
     assert scratch_folders() == []
 
 
@@ -99,7 +113,8 @@ def _publish_killed_before_the_rename() -> None:
 
 
 def test_a_publish_killed_half_way_leaves_the_old_build_and_its_scratch_is_cleared(
-        live: Path) -> None:
+    live: Path,
+) -> None:
     first = transform.publish_snapshot()
     with warehouse.connect() as con:
         con.execute("INSERT INTO marts.hhs_uc_daily VALUES ('2025-12-17', 7, 31, 11, 2481, 10)")

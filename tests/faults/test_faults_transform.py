@@ -44,11 +44,17 @@ def use_data_dir(monkeypatch: pytest.MonkeyPatch, folder: Path, raw_history: Pat
 
 def marts() -> dict[str, list[tuple[Any, ...]]]:
     with duckdb.connect(str(settings.warehouse_path()), read_only=True) as con:
-        names = [row[0] for row in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
-            "ORDER BY 1").fetchall()]
-        return {name: con.execute(f'SELECT * FROM marts."{name}" ORDER BY ALL').fetchall()
-                for name in names}
+        names = [
+            row[0]
+            for row in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
+                "ORDER BY 1"
+            ).fetchall()
+        ]
+        return {
+            name: con.execute(f'SELECT * FROM marts."{name}" ORDER BY ALL').fetchall()
+            for name in names
+        }
 
 
 # Run in a fresh interpreter: dbt's threads and locks do not survive a fork of a process that
@@ -73,7 +79,8 @@ KILLED_BUILD = textwrap.dedent(f"""
 
 
 def test_a_build_killed_part_way_is_made_whole_by_the_next_build(
-        raw_history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw_history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     transform.ensure_manifest()
     use_data_dir(monkeypatch, tmp_path / "clean", raw_history)
     transform.dbt_build(quiet=True).raise_for_status()
@@ -81,8 +88,12 @@ def test_a_build_killed_part_way_is_made_whole_by_the_next_build(
     assert clean and all(clean.values())
 
     use_data_dir(monkeypatch, tmp_path / "crashed", raw_history)
-    killed = subprocess.run([sys.executable, "-c", KILLED_BUILD], cwd=settings.PROJECT_DIR,
-                            capture_output=True, timeout=WORKER_TIMEOUT_SECONDS)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_BUILD],
+        cwd=settings.PROJECT_DIR,
+        capture_output=True,
+        timeout=WORKER_TIMEOUT_SECONDS,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
     assert marts() != clean, "the kill came before the build finished"
 

@@ -77,8 +77,15 @@ def seeds() -> list[Seed]:
     hhs_csv = (replay / "hhs_uc" / "healthdata_ehpz-xc9n_copy_mihirg42.csv").read_bytes()
     out.append(Seed("hhs/export_csv", "hhs_uc_daily", "export_csv", _head(hhs_csv, 80)))
     for pdf in sorted((FIXTURES / "hhs").glob("*.pdf"))[:3]:
-        out.append(Seed(f"hhs/daily_report_pdf {pdf.stem[16:26]}", "hhs_uc_daily",
-                        "daily_report_pdf", pdf.read_bytes(), weight=0.15))
+        out.append(
+            Seed(
+                f"hhs/daily_report_pdf {pdf.stem[16:26]}",
+                "hhs_uc_daily",
+                "daily_report_pdf",
+                pdf.read_bytes(),
+                weight=0.15,
+            )
+        )
     page = next((FIXTURES / "hhs").glob("latest-uc-data-*.html")).read_bytes()
     out.append(Seed("hhs_monthly/fy_page", "hhs_uc_monthly", "fy_page", page, weight=0.7))
 
@@ -90,33 +97,87 @@ def seeds() -> list[Seed]:
         out.append(Seed(f"cbp/{kind}", "cbp_encounters_monthly", kind, path.read_bytes()))
 
     segob = segob_site.SegobSite(replay)
-    for number, kind, year in (("3.1.1", "cuadro_3_1_1", 2019), ("3.1.3", "cuadro_3_1_3", 2019),
-                               ("3.2.4", "cuadro_3_2_4", 2021),
-                               ("5.2.1", "section_5_minors", 2024)):
-        out.append(Seed(f"segob/{kind} {year}", "segob_bulletin_monthly", kind,
-                        segob.workbook(number, year, (1, 2, 3)), weight=0.8))
-    out.append(Seed("segob/microdata", "segob_bulletin_monthly", "microdata",
-                    _head(segob.microdata(2024, [1]), 60)))
+    for number, kind, year in (
+        ("3.1.1", "cuadro_3_1_1", 2019),
+        ("3.1.3", "cuadro_3_1_3", 2019),
+        ("3.2.4", "cuadro_3_2_4", 2021),
+        ("5.2.1", "section_5_minors", 2024),
+    ):
+        out.append(
+            Seed(
+                f"segob/{kind} {year}",
+                "segob_bulletin_monthly",
+                kind,
+                segob.workbook(number, year, (1, 2, 3)),
+                weight=0.8,
+            )
+        )
+    out.append(
+        Seed(
+            "segob/microdata",
+            "segob_bulletin_monthly",
+            "microdata",
+            _head(segob.microdata(2024, [1]), 60),
+        )
+    )
     constructed = next((FIXTURES / "segob").glob("BDSIOMR_*_constructed.csv"))
-    out.append(Seed("segob/microdata constructed", "segob_bulletin_monthly", "microdata",
-                    constructed.read_bytes(), weight=0.5))
+    out.append(
+        Seed(
+            "segob/microdata constructed",
+            "segob_bulletin_monthly",
+            "microdata",
+            constructed.read_bytes(),
+            weight=0.5,
+        )
+    )
 
     # Listing pages (all constructed: tests/fixtures/*/README.md), read by discover.
     cbp_landing = (FIXTURES / "cbp" / "landing_page_constructed.html").read_bytes()
-    out.append(Seed("cbp/landing_page", "cbp_encounters_monthly", "discover", cbp_landing,
-                    weight=0.5, url=CBP_LANDING, landing=CBP_LANDING))
+    out.append(
+        Seed(
+            "cbp/landing_page",
+            "cbp_encounters_monthly",
+            "discover",
+            cbp_landing,
+            weight=0.5,
+            url=CBP_LANDING,
+            landing=CBP_LANDING,
+        )
+    )
     landing = f"{SEGOB}/Boletines_Estadisticos"
     segob_landing = (FIXTURES / "segob" / "landing_utf8_constructed.html").read_bytes()
-    out.append(Seed("segob/landing_page", "segob_bulletin_monthly", "discover", segob_landing,
-                    weight=0.5, url=landing, landing=landing))
-    for year, section, name in ((2021, 3, "cuadros_2021_secc3_latin1_constructed.html"),
-                                (2024, 5, "cuadros_2024_secc5_latin1_constructed.html")):
+    out.append(
+        Seed(
+            "segob/landing_page",
+            "segob_bulletin_monthly",
+            "discover",
+            segob_landing,
+            weight=0.5,
+            url=landing,
+            landing=landing,
+        )
+    )
+    for year, section, name in (
+        (2021, 3, "cuadros_2021_secc3_latin1_constructed.html"),
+        (2024, 5, "cuadros_2024_secc5_latin1_constructed.html"),
+    ):
         page = f"{SEGOB}/CuadrosBOLETIN?Anual={year}&Secc={section}"
-        lists = (f'<html><body><a href="CuadrosBOLETIN?Anual={year}&amp;Secc={section}">'
-                 f"{year}</a></body></html>").encode()
-        out.append(Seed(f"segob/tables_page {year}", "segob_bulletin_monthly", "discover",
-                        (FIXTURES / "segob" / name).read_bytes(), weight=0.5, url=page,
-                        landing=landing, pages=((landing, lists),)))
+        lists = (
+            f'<html><body><a href="CuadrosBOLETIN?Anual={year}&amp;Secc={section}">'
+            f"{year}</a></body></html>"
+        ).encode()
+        out.append(
+            Seed(
+                f"segob/tables_page {year}",
+                "segob_bulletin_monthly",
+                "discover",
+                (FIXTURES / "segob" / name).read_bytes(),
+                weight=0.5,
+                url=page,
+                landing=landing,
+                pages=((landing, lists),),
+            )
+        )
     return out
 
 
@@ -129,10 +190,13 @@ def _run_seed(s: Seed, content: bytes, *, file: str, use_detect: bool) -> None:
 
     if s.kind == "discover":
         pages = dict(s.pages) | {s.url: content}
-        discover(s.source, lambda url: pages.get(url, b"<html><body>Sin cuadros</body></html>"),
-                 landing_url=s.landing, run_at=dt.datetime.fromisoformat(RUN_AT),
-                 options={"sections": [3, 5], "first_year": 2018} if "segob" in s.source
-                 else {})
+        discover(
+            s.source,
+            lambda url: pages.get(url, b"<html><body>Sin cuadros</body></html>"),
+            landing_url=s.landing,
+            run_at=dt.datetime.fromisoformat(RUN_AT),
+            options={"sections": [3, 5], "first_year": 2018} if "segob" in s.source else {},
+        )
     elif use_detect:
         detect(s.source, f"fuzz/{s.kind}", content)
     else:
@@ -162,7 +226,7 @@ def _duplicate(rng: random.Random, data: bytes) -> bytes:
 
 def _delete(rng: random.Random, data: bytes) -> bytes:
     a = rng.randrange(len(data) + 1)
-    return data[:a] + data[a + rng.randint(1, 512):]
+    return data[:a] + data[a + rng.randint(1, 512) :]
 
 
 def _nul(rng: random.Random, data: bytes) -> bytes:
@@ -170,8 +234,16 @@ def _nul(rng: random.Random, data: bytes) -> bytes:
     return data[:at] + b"\x00" * rng.choice((1, 1, 2, 64)) + data[at:]
 
 
-_HUGE = (b"2147483648", b"99999999999999999999", b"9" * 400, b"-1", b"1e309", b"NaN",
-         b"4294967296.0", b"1,000,000,000,000")
+_HUGE = (
+    b"2147483648",
+    b"99999999999999999999",
+    b"9" * 400,
+    b"-1",
+    b"1e309",
+    b"NaN",
+    b"4294967296.0",
+    b"1,000,000,000,000",
+)
 
 
 def _huge_number(rng: random.Random, data: bytes) -> bytes:
@@ -189,7 +261,7 @@ def _huge_field(rng: random.Random, data: bytes) -> bytes:
     """A field of 150k-1M characters (past the csv module's 131,072 limit), maybe quoted."""
     at = rng.randrange(len(data) + 1)
     size = rng.choice((150_000, 150_000, 1_000_000))
-    body = rng.choice((b"A", b"9", b",", b"\"", b"<td>")) * size
+    body = rng.choice((b"A", b"9", b",", b'"', b"<td>")) * size
     if rng.random() < 0.5:
         body = b'"' + body + b'"'
     return data[:at] + body + data[at:]
@@ -198,17 +270,31 @@ def _huge_field(rng: random.Random, data: bytes) -> bytes:
 def _splice(rng: random.Random, data: bytes) -> bytes:
     """A line (or a 512-byte block) of the file moved elsewhere."""
     a = rng.randrange(len(data) + 1)
-    piece = data[a:a + rng.randint(1, 512)]
+    piece = data[a : a + rng.randint(1, 512)]
     b = rng.randrange(len(data) + 1)
     return data[:b] + piece + data[b:]
 
 
 MUTATIONS: dict[str, Callable[[random.Random, bytes], bytes]] = {
-    "flip": _flip, "truncate": _truncate, "duplicate": _duplicate, "delete": _delete,
-    "nul": _nul, "huge_number": _huge_number, "huge_field": _huge_field, "splice": _splice,
+    "flip": _flip,
+    "truncate": _truncate,
+    "duplicate": _duplicate,
+    "delete": _delete,
+    "nul": _nul,
+    "huge_number": _huge_number,
+    "huge_field": _huge_field,
+    "splice": _splice,
 }
-_WEIGHTS = {"flip": 5, "truncate": 2, "duplicate": 2, "delete": 2, "nul": 1, "huge_number": 3,
-            "huge_field": 0.5, "splice": 2}
+_WEIGHTS = {
+    "flip": 5,
+    "truncate": 2,
+    "duplicate": 2,
+    "delete": 2,
+    "nul": 1,
+    "huge_number": 3,
+    "huge_field": 0.5,
+    "splice": 2,
+}
 
 
 def mutate(rng: random.Random, data: bytes) -> tuple[bytes, list[str]]:
@@ -231,8 +317,13 @@ def _alarm(signum: int, frame: object) -> None:
 
 def _peak_rss_mb() -> float:
     """The peak RSS of this process or of any child it waited for (the PDF reader), MiB."""
-    return max(resource.getrusage(who).ru_maxrss
-               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
+    return (
+        max(
+            resource.getrusage(who).ru_maxrss
+            for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        )
+        / 1024
+    )
 
 
 def run(cases: int, seed: int, *, max_seconds: float | None = None) -> dict[str, object]:
@@ -265,8 +356,9 @@ def run(cases: int, seed: int, *, max_seconds: float | None = None) -> dict[str,
         content, names = mutate(rng, s.content)
         use_detect = s.kind != "discover" and rng.random() < 0.1
         label = f"case {number} ({s.name}; {'+'.join(names)}{'; detect' if use_detect else ''})"
-        counts = by_kind.setdefault(s.name.split(" ")[0], {"cases": 0, "parsed": 0,
-                                                             "refused": 0, "seconds": 0.0})
+        counts = by_kind.setdefault(
+            s.name.split(" ")[0], {"cases": 0, "parsed": 0, "refused": 0, "seconds": 0.0}
+        )
         counts["cases"] += 1
         started = time.perf_counter()
         signal.setitimer(signal.ITIMER_REAL, CASE_SECONDS)
@@ -276,8 +368,9 @@ def run(cases: int, seed: int, *, max_seconds: float | None = None) -> dict[str,
         except SourceFileError as refusal:
             counts["refused"] += 1
             if len(str(refusal)) > MESSAGE_LIMIT:  # it goes into an ops alert: stays readable
-                escaped.append({"case": label, "error": f"a {len(str(refusal)):,}-character "
-                                                         "refusal"})
+                escaped.append(
+                    {"case": label, "error": f"a {len(str(refusal)):,}-character refusal"}
+                )
             if refusal.__cause__ is not None:  # caught by the last-resort guard, not a check
                 cause = refusal.__cause__
                 where = traceback.extract_tb(cause.__traceback__)[-1]
@@ -287,8 +380,13 @@ def run(cases: int, seed: int, *, max_seconds: float | None = None) -> dict[str,
             escaped.append({"case": label, "error": f"over {CASE_SECONDS:.0f} s"})
         except Exception as exc:  # noqa: BLE001 - what the fuzz is looking for
             where = traceback.extract_tb(exc.__traceback__)[-1]
-            escaped.append({"case": label, "error": f"{type(exc).__name__}: {str(exc)[:200]}",
-                            "at": f"{Path(where.filename).name}:{where.lineno}"})
+            escaped.append(
+                {
+                    "case": label,
+                    "error": f"{type(exc).__name__}: {str(exc)[:200]}",
+                    "at": f"{Path(where.filename).name}:{where.lineno}",
+                }
+            )
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         seconds = time.perf_counter() - started
@@ -299,20 +397,34 @@ def run(cases: int, seed: int, *, max_seconds: float | None = None) -> dict[str,
         if rss > peak[0]:
             peak = (rss, label)
         done += 1
-    return {"seed": seed, "cases": done, "kinds": len(by_kind), "by_kind": by_kind,
-            "escaped": escaped, "guarded": guarded, "seconds": round(time.monotonic() - began, 1),
-            "slowest_case_s": round(slowest[0], 3), "slowest_case": slowest[1],
-            "baseline_rss_mb": round(baseline), "peak_rss_mb": round(peak[0]),
-            "peak_rss_case": peak[1], "case_limit_s": CASE_SECONDS,
-            "memory_limit_mb": MEMORY_LIMIT_MB}
+    return {
+        "seed": seed,
+        "cases": done,
+        "kinds": len(by_kind),
+        "by_kind": by_kind,
+        "escaped": escaped,
+        "guarded": guarded,
+        "seconds": round(time.monotonic() - began, 1),
+        "slowest_case_s": round(slowest[0], 3),
+        "slowest_case": slowest[1],
+        "baseline_rss_mb": round(baseline),
+        "peak_rss_mb": round(peak[0]),
+        "peak_rss_case": peak[1],
+        "case_limit_s": CASE_SECONDS,
+        "memory_limit_mb": MEMORY_LIMIT_MB,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--cases", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=14)
-    parser.add_argument("--max-seconds", type=float, default=None,
-                        help="stop early after this long (the cases run so far are reported)")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="stop early after this long (the cases run so far are reported)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     figures = run(args.cases, args.seed, max_seconds=args.max_seconds)

@@ -21,9 +21,24 @@ SEED = 14
 
 def test_every_mutant_of_every_file_kind_parses_or_is_refused() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "tests.fuzz.fuzz", "--cases", str(CASES), "--seed", str(SEED),
-         "--max-seconds", "75", "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            "-m",
+            "tests.fuzz.fuzz",
+            "--cases",
+            str(CASES),
+            "--seed",
+            str(SEED),
+            "--max-seconds",
+            "75",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.stdout.strip(), done.stderr[-2000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     print(json.dumps({k: v for k, v in figures.items() if k != "by_kind"}, indent=1))

@@ -73,28 +73,55 @@ class HhsHistory:
         """
         last = dt.date.fromisoformat(last) if isinstance(last, str) else last
         content = real_file_through(last)
-        entry = self.archive.store(SOURCE, URL, content, fetched_at=received, run_at=received,
-                                   vintage=last + dt.timedelta(days=1), content_type="text/csv")
+        entry = self.archive.store(
+            SOURCE,
+            URL,
+            content,
+            fetched_at=received,
+            run_at=received,
+            vintage=last + dt.timedelta(days=1),
+            content_type="text/csv",
+        )
         parsed = hhs.parse(content, file=entry.sha256)
-        warehouse.load_file(self.con, table="hhs_uc_daily", frame=parsed.frame(), source=SOURCE,
-                            sha256=entry.sha256, url=URL, vintage=entry.vintage,
-                            fetched_at=entry.fetched_at)
+        warehouse.load_file(
+            self.con,
+            table="hhs_uc_daily",
+            frame=parsed.frame(),
+            source=SOURCE,
+            sha256=entry.sha256,
+            url=URL,
+            vintage=entry.vintage,
+            fetched_at=entry.fetched_at,
+        )
         return entry.sha256
 
-    def check(self, when: dt.datetime, outcome: str = "unchanged", *,
-              http_status: int | None = None) -> None:
+    def check(
+        self, when: dt.datetime, outcome: str = "unchanged", *, http_status: int | None = None
+    ) -> None:
         """A later fetch check: ``unchanged`` (same bytes), ``not_modified`` or ``failed``."""
         if outcome == "unchanged":
             latest = self.archive.latest_file(SOURCE)
             content = self.archive.read(latest.sha256, SOURCE)
-            self.archive.store(SOURCE, URL, content, fetched_at=when, run_at=when,
-                               vintage=latest.vintage, content_type="text/csv")
+            self.archive.store(
+                SOURCE,
+                URL,
+                content,
+                fetched_at=when,
+                run_at=when,
+                vintage=latest.vintage,
+                content_type="text/csv",
+            )
         elif outcome == "not_modified":
             self.archive.record_not_modified(SOURCE, URL, fetched_at=when, run_at=when)
         elif outcome == "failed":
-            self.archive.record_failure(SOURCE, URL, fetched_at=when, run_at=when,
-                                        error="HTTP 503 Service Unavailable",
-                                        http_status=http_status or 503)
+            self.archive.record_failure(
+                SOURCE,
+                URL,
+                fetched_at=when,
+                run_at=when,
+                error="HTTP 503 Service Unavailable",
+                http_status=http_status or 503,
+            )
         else:
             raise ValueError(outcome)
 
@@ -106,9 +133,14 @@ class HhsHistory:
 def no_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """No Slack token and no Airflow link from the developer's shell (autouse: runs first, so
     ``slack_standin`` can set its own)."""
-    for name in ("SLACK_BOT_TOKEN", "AIRFLOW_CONN_SLACK_DEFAULT", "AIRFLOW_CONN_SLACK_API_DEFAULT",
-                 "RETURNWATCH_AIRFLOW_BASE_URL",
-                 "RETURNWATCH_SLACK_BASE_URL", "RETURNWATCH_CONFIG_DIR"):
+    for name in (
+        "SLACK_BOT_TOKEN",
+        "AIRFLOW_CONN_SLACK_DEFAULT",
+        "AIRFLOW_CONN_SLACK_API_DEFAULT",
+        "RETURNWATCH_AIRFLOW_BASE_URL",
+        "RETURNWATCH_SLACK_BASE_URL",
+        "RETURNWATCH_CONFIG_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -75,8 +75,9 @@ class MonthlyHistory:
 
     # ------------------------------------------------------------------ publishing + fetching
 
-    def cbp(self, as_of: dt.date, *, received: dt.datetime,
-            files: tuple[str, ...] | None = None) -> list[str]:
+    def cbp(
+        self, as_of: dt.date, *, received: dt.datetime, files: tuple[str, ...] | None = None
+    ) -> list[str]:
         """Fetch round: every AOR file CBP's page listed on ``as_of`` (or those in ``files``)."""
         release = cbp_release(as_of)
         out = []
@@ -86,13 +87,21 @@ class MonthlyHistory:
             url = f"{MIRROR}/{CBP}{file.path}"
             body = cbp_body(file.path)
             vintage = file.published.date()
-            out.append(self._store_and_load(
-                CBP, url, body, vintage, received, table=cbp.RAW_TABLES["aor"],
-                frame=lambda p=file.path: _cbp_parsed(p), kind=cbp.KINDS["aor"]))
+            out.append(
+                self._store_and_load(
+                    CBP,
+                    url,
+                    body,
+                    vintage,
+                    received,
+                    table=cbp.RAW_TABLES["aor"],
+                    frame=lambda p=file.path: _cbp_parsed(p),
+                    kind=cbp.KINDS["aor"],
+                )
+            )
         return out
 
-    def segob(self, as_of: dt.date, years: tuple[int, ...], *,
-              received: dt.datetime) -> list[str]:
+    def segob(self, as_of: dt.date, years: tuple[int, ...], *, received: dt.datetime) -> list[str]:
         """Fetch round: table 3.1.1's workbook of each year as SEGOB served it on ``as_of``."""
         site = _segob_site()
         kind = segob.KINDS["cuadro_3_1_1"]
@@ -104,14 +113,25 @@ class MonthlyHistory:
             body = site.workbook("3.1.1", year, tuple(months))
             url = f"{MIRROR}/{SEGOB}{segob_site.workbook_path('3.1.1', year)}"
             vintage = segob_site.published_on(year, months[-1]).date()
-            out.append(self._store_and_load(
-                SEGOB, url, body, vintage, received, table=kind.raw_table,
-                frame=lambda b=body, y=year: kind.parse(
-                    b, file=segob_site.workbook_name("3.1.1", y)).frame(), kind=kind))
+            out.append(
+                self._store_and_load(
+                    SEGOB,
+                    url,
+                    body,
+                    vintage,
+                    received,
+                    table=kind.raw_table,
+                    frame=lambda b=body, y=year: kind.parse(
+                        b, file=segob_site.workbook_name("3.1.1", y)
+                    ).frame(),
+                    kind=kind,
+                )
+            )
         return out
 
-    def hhs_pages(self, as_of: dt.date, fiscal_years: tuple[int, ...], *,
-                  received: dt.datetime) -> list[str]:
+    def hhs_pages(
+        self, as_of: dt.date, fiscal_years: tuple[int, ...], *, received: dt.datetime
+    ) -> list[str]:
         """Fetch round: HHS's fiscal-year pages as they stood on ``as_of``."""
         out = []
         for fiscal_year in fiscal_years:
@@ -119,47 +139,90 @@ class MonthlyHistory:
             if page is None:
                 continue
             body, published = page
-            url = (f"{MIRROR}/{HHS_MONTHLY}/programs/social-services/unaccompanied-children/"
-                   f"latest-uc-data-fy{fiscal_year}/index.html")
-            out.append(self._store_and_load(
-                HHS_MONTHLY, url, body, published.date(), received,
-                table=hhs_monthly.RAW_TABLE,
-                frame=lambda b=body, y=fiscal_year: hhs_monthly.parse(
-                    b, file=f"latest-uc-data-fy{y}").frame(),
-                kind=hhs_monthly.KINDS[next(iter(hhs_monthly.KINDS))]))
+            url = (
+                f"{MIRROR}/{HHS_MONTHLY}/programs/social-services/unaccompanied-children/"
+                f"latest-uc-data-fy{fiscal_year}/index.html"
+            )
+            out.append(
+                self._store_and_load(
+                    HHS_MONTHLY,
+                    url,
+                    body,
+                    published.date(),
+                    received,
+                    table=hhs_monthly.RAW_TABLE,
+                    frame=lambda b=body, y=fiscal_year: hhs_monthly.parse(
+                        b, file=f"latest-uc-data-fy{y}"
+                    ).frame(),
+                    kind=hhs_monthly.KINDS[next(iter(hhs_monthly.KINDS))],
+                )
+            )
         return out
 
-    def check(self, source: str, when: dt.datetime, outcome: str = "not_modified",
-              *, urls: list[str] | None = None) -> None:
+    def check(
+        self,
+        source: str,
+        when: dt.datetime,
+        outcome: str = "not_modified",
+        *,
+        urls: list[str] | None = None,
+    ) -> None:
         """A later fetch round over the URLs of the last publish: ``unchanged`` (same bytes),
         ``not_modified`` (304) or ``failed`` (503), one manifest row per URL."""
         listed = self.listed[source]
         for url in urls or list(listed):
             body, vintage = listed[url]
             if outcome == "unchanged":
-                self.archive.store(source, url, body, fetched_at=when, run_at=when,
-                                   vintage=vintage)
+                self.archive.store(source, url, body, fetched_at=when, run_at=when, vintage=vintage)
             elif outcome == "not_modified":
                 self.archive.record_not_modified(source, url, fetched_at=when, run_at=when)
             elif outcome == "failed":
-                self.archive.record_failure(source, url, fetched_at=when, run_at=when,
-                                            error="HTTP 503 Service Unavailable",
-                                            http_status=503)
+                self.archive.record_failure(
+                    source,
+                    url,
+                    fetched_at=when,
+                    run_at=when,
+                    error="HTTP 503 Service Unavailable",
+                    http_status=503,
+                )
             else:
                 raise ValueError(outcome)
 
     # ------------------------------------------------------------------ internals
 
-    def _store_and_load(self, source: str, url: str, body: bytes, vintage: dt.date,
-                        received: dt.datetime, *, table: str, frame: Any, kind: Any) -> str:
-        entry = self.archive.store(source, url, body, fetched_at=received, run_at=received,
-                                   vintage=vintage)
+    def _store_and_load(
+        self,
+        source: str,
+        url: str,
+        body: bytes,
+        vintage: dt.date,
+        received: dt.datetime,
+        *,
+        table: str,
+        frame: Any,
+        kind: Any,
+    ) -> str:
+        entry = self.archive.store(
+            source, url, body, fetched_at=received, run_at=received, vintage=vintage
+        )
         self.listed.setdefault(source, {})[url] = (body, vintage)
         if entry.outcome == "new":
             warehouse.load_file(
-                self.con, table=table, frame=frame(), source=source, sha256=entry.sha256,
-                url=url, vintage=vintage, fetched_at=received,
-                also=lambda con: revisions.record(con, kind, source=source,
-                                                  sha256=entry.sha256, vintage=vintage,
-                                                  run_id=f"test/{source}/{received:%Y%m%d}"))
+                self.con,
+                table=table,
+                frame=frame(),
+                source=source,
+                sha256=entry.sha256,
+                url=url,
+                vintage=vintage,
+                fetched_at=received,
+                also=lambda con: revisions.record(
+                    con,
+                    kind,
+                    source=source,
+                    sha256=entry.sha256,
+                    vintage=vintage,
+                    run_id=f"test/{source}/{received:%Y%m%d}",
+                ),
+            )
         return entry.sha256

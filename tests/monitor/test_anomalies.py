@@ -29,8 +29,9 @@ def _series(name: str) -> pd.Series:
 
 def _alerts(values: pd.Series, params: an.DetectorParams = MONTH) -> dict[str, str]:
     result = an.scan(values.to_numpy(), params)
-    return {values.index[t].strftime("%Y-%m"): str(result.kind[t])
-            for t in np.flatnonzero(result.alert)}
+    return {
+        values.index[t].strftime("%Y-%m"): str(result.kind[t]) for t in np.flatnonzero(result.alert)
+    }
 
 
 # --------------------------------------------------------------------------- the detector
@@ -40,10 +41,16 @@ def test_2025_collapse_of_mexican_children_is_found_and_2024_is_quiet() -> None:
     # CBP UC encounters, Mexican children, Title 8, Jan 2023 - May 2025 (real).
     values = _series("cbp_uc:MEXICO:Title 8")["2023-01":"2025-05"]
     assert _alerts(values) == {"2025-02": "drop", "2025-03": "level_down"}
-    found = an.findings(an.scan(values.to_numpy(), MONTH), values.index,
-                        metric="cbp_uc_encounters", series="cbp_uc_encounters:MEXICO:Title 8",
-                        source="cbp_encounters", label="CBP UC encounters", run_at=RUN_AT,
-                        params=MONTH)
+    found = an.findings(
+        an.scan(values.to_numpy(), MONTH),
+        values.index,
+        metric="cbp_uc_encounters",
+        series="cbp_uc_encounters:MEXICO:Title 8",
+        source="cbp_encounters",
+        label="CBP UC encounters",
+        run_at=RUN_AT,
+        params=MONTH,
+    )
     first = found[0]
     assert first.period == "2025-02" and first.value == 367
     # Baseline = median of Nov 2024 - Jan 2025 (1,929, 1,603, 1,013).
@@ -69,7 +76,7 @@ def test_floors_keep_small_counts_quiet() -> None:
 
 
 def test_no_judgement_before_min_history() -> None:
-    values = _series("segob_children_returned:GTM")[:MONTH.min_history]
+    values = _series("segob_children_returned:GTM")[: MONTH.min_history]
     result = an.scan(values.to_numpy(), MONTH)
     assert not result.alert.any() and (result.exceed == 0).all()
 
@@ -105,9 +112,9 @@ def test_the_ratio_alone_keeps_the_floors_and_the_direction() -> None:
     # (x3.0, but only 14 more children: above the 10-child floor) and a drop.
     flat = np.array([6.0] * 14 + [20.0, 6.0, 6.0, 6.0, 1.0])
     p = MONTH.model_copy(update={"strong_ratio_alone": True, "absolute_floor": 15.0})
-    assert not an.scan(flat, p).alert.any()          # 14 more children: under the floor
+    assert not an.scan(flat, p).alert.any()  # 14 more children: under the floor
     p = MONTH.model_copy(update={"strong_ratio_alone": True, "direction": "down"})
-    assert not an.scan(flat, p).alert[14]            # an increase, and only drops asked for
+    assert not an.scan(flat, p).alert[14]  # an increase, and only drops asked for
 
 
 def test_nanmedian_rows_matches_numpy() -> None:
@@ -126,12 +133,20 @@ def test_a_drop_to_zero_alerts_at_once() -> None:
     assert _alerts(values)["2016-10"] == "drop_to_zero"
     found = an.evaluate_frame(
         pd.DataFrame({"month": values.index, "minors_returned": values.to_numpy()}),
-        "segob_minors", an.MetricMonitor(label="x", source="segob_upm",
-                                         table="marts.x", period_column="month",
-                                         value_columns=["minors_returned"]),
-        run_at=RUN_AT)
-    assert [(f.period, f.severity) for f in found] == [("2016-02", "warning"),
-                                                       ("2016-10", "critical")]
+        "segob_minors",
+        an.MetricMonitor(
+            label="x",
+            source="segob_upm",
+            table="marts.x",
+            period_column="month",
+            value_columns=["minors_returned"],
+        ),
+        run_at=RUN_AT,
+    )
+    assert [(f.period, f.severity) for f in found] == [
+        ("2016-02", "warning"),
+        ("2016-10", "critical"),
+    ]
 
 
 def test_direction_up_ignores_drops() -> None:
@@ -144,9 +159,17 @@ def test_title_42_is_an_annotation_not_a_silencer() -> None:
     # SEGOB minors presented, all ages under 18 (real): April 2020 collapses.
     cfg = an.load_config()
     values = _series("segob_minors_presented:all minors")["2019-01":"2020-08"]
-    found = an.findings(an.scan(values.to_numpy(), MONTH), values.index, metric="m",
-                        series="m", source="segob_upm", label="SEGOB minors", run_at=RUN_AT,
-                        params=MONTH, regimes=cfg.regimes)
+    found = an.findings(
+        an.scan(values.to_numpy(), MONTH),
+        values.index,
+        metric="m",
+        series="m",
+        source="segob_upm",
+        label="SEGOB minors",
+        run_at=RUN_AT,
+        params=MONTH,
+        regimes=cfg.regimes,
+    )
     april = next(f for f in found if f.period == "2020-04")
     assert april.severity == "critical"
     note = april.details["regimes"][0]
@@ -159,8 +182,9 @@ def test_daily_flows_use_publishing_days() -> None:
     flows = real.hhs_uc_daily_rows()
     part = flows[(flows["report_date"] >= "2024-10-01") & (flows["report_date"] <= "2025-03-31")]
     monitor = an.load_config().metrics["hhs_uc_daily_flows"]
-    found = an.evaluate_frame(part, "hhs_uc_daily_flows", monitor, run_at=RUN_AT,
-                              params=an.load_config().params(monitor))
+    found = an.evaluate_frame(
+        part, "hhs_uc_daily_flows", monitor, run_at=RUN_AT, params=an.load_config().params(monitor)
+    )
     discharged = [f for f in found if f.series.endswith("hhs_discharged")]
     assert discharged and all(f.period >= "2025-01" for f in discharged)
     assert all(f.details["direction"] == "down" for f in discharged)
@@ -172,10 +196,12 @@ def test_a_rate_is_judged_on_its_own_scale() -> None:
     cfg = an.load_config()
     rate = real.inm_children_return_rate()["2019-01":"2020-06"]
     monitor = cfg.metrics["inm_children_return_rate"]
-    frame = pd.DataFrame({"month": rate.index, "nationality_key": "ALL",
-                          "minor_return_rate": rate.to_numpy()})
-    found = an.evaluate_frame(frame, "inm_children_return_rate", monitor, run_at=RUN_AT,
-                              params=cfg.params(monitor))
+    frame = pd.DataFrame(
+        {"month": rate.index, "nationality_key": "ALL", "minor_return_rate": rate.to_numpy()}
+    )
+    found = an.evaluate_frame(
+        frame, "inm_children_return_rate", monitor, run_at=RUN_AT, params=cfg.params(monitor)
+    )
     assert [f.period for f in found] == ["2020-04"]
     assert found[0].details["params"]["transform"] == "identity"
     assert found[0].details["change"].startswith("+1.0")
@@ -188,15 +214,17 @@ def test_monitors_without_real_figures_run_on_their_columns() -> None:
     cfg = an.load_config()
     months = pd.date_range("2022-01-01", periods=18, freq="MS")
     steady = 0.60 + 0.01 * (np.arange(18) % 3)
-    for metric, column in (("mexico_uc_return_rate", "min_return_rate"),
-                           ("cbp_segob_gap", "pct_difference")):
+    for metric, column in (
+        ("mexico_uc_return_rate", "min_return_rate"),
+        ("cbp_segob_gap", "pct_difference"),
+    ):
         monitor = cfg.metrics[metric]
         values = steady.copy()
         values[-2:] += 0.5
-        frame = pd.DataFrame({"month": months, column: values,
-                              "comparison": "unaccompanied_minors"})
-        found = an.evaluate_frame(frame, metric, monitor, run_at=RUN_AT,
-                                  params=cfg.params(monitor))
+        frame = pd.DataFrame(
+            {"month": months, column: values, "comparison": "unaccompanied_minors"}
+        )
+        found = an.evaluate_frame(frame, metric, monitor, run_at=RUN_AT, params=cfg.params(monitor))
         assert [f.period for f in found] == ["2023-05", "2023-06"], metric
 
 
@@ -217,7 +245,11 @@ def test_missing_days_follow_the_publishing_calendar() -> None:
     expected = hhs_daily().periods(dt.date(2025, 6, 8), dt.date(2025, 6, 19))
     missing = an.missing_periods(window, expected, frequency="day")
     assert [d.date().isoformat() for d in missing] == [
-        "2025-06-11", "2025-06-12", "2025-06-15", "2025-06-16"]
+        "2025-06-11",
+        "2025-06-12",
+        "2025-06-15",
+        "2025-06-16",
+    ]
     with pytest.raises(ValueError):
         an.missing_periods(window, frequency="day")
 
@@ -241,8 +273,15 @@ def test_routine_revisions_stay_under_the_tolerance() -> None:
     later.iloc[1] = round(later.iloc[1] * 1.10)
     found = an.detect_restatements(june_2025, later)
     assert found["kind"].tolist() == ["withdrawn", "restated"]
-    findings = an.restatement_findings(found, metric="m", series="m", source="cbp_encounters",
-                                       label="USBP UC", run_at=RUN_AT, tolerance=0.02)
+    findings = an.restatement_findings(
+        found,
+        metric="m",
+        series="m",
+        source="cbp_encounters",
+        label="USBP UC",
+        run_at=RUN_AT,
+        tolerance=0.02,
+    )
     assert findings[1].details["relative_change"] == pytest.approx(0.1, abs=0.001)
 
 
@@ -251,24 +290,33 @@ def test_routine_revisions_stay_under_the_tolerance() -> None:
 
 def test_config_sections_parse() -> None:
     cfg = an.load_config()
-    assert set(cfg.metrics) == {"mexico_uc_return_rate", "cbp_uc_encounters", "segob_minors",
-                                "inm_children_return_rate", "hhs_uc_daily_flows",
-                                "cbp_segob_gap"}
+    assert set(cfg.metrics) == {
+        "mexico_uc_return_rate",
+        "cbp_uc_encounters",
+        "segob_minors",
+        "inm_children_return_rate",
+        "hhs_uc_daily_flows",
+        "cbp_segob_gap",
+    }
     # The count metrics carry the setting make bench-detect chose for them (monitors.yaml
     # says why); everything else is the frequency's default.
     assert cfg.params("cbp_uc_encounters") == an.default_params("month").model_copy(
-        update={"strong_ratio_alone": True})
+        update={"strong_ratio_alone": True}
+    )
     assert cfg.params("segob_minors") == an.default_params("month").model_copy(
-        update={"threshold": 4.5, "strong_ratio": 3.0})
+        update={"threshold": 4.5, "strong_ratio": 3.0}
+    )
     assert cfg.params("hhs_uc_daily_flows") == an.default_params("day").model_copy(
-        update={"threshold": 6.0, "strong_ratio": 5.0})
+        update={"threshold": 6.0, "strong_ratio": 5.0}
+    )
     assert cfg.regimes["title_42"].end == dt.date(2023, 5, 11)
 
 
 def test_a_bad_override_names_the_metric(tmp_path: Path) -> None:
     text = (settings.config_dir() / "monitors.yaml").read_text()
     (tmp_path / "monitors.yaml").write_text(
-        text.replace("        absolute_floor: 0.10\n", "        absolute_flor: 0.10\n", 1))
+        text.replace("        absolute_floor: 0.10\n", "        absolute_flor: 0.10\n", 1)
+    )
     an._load.cache_clear()
     with pytest.raises(config.ConfigError, match="mexico_uc_return_rate"):
         an.load_config(tmp_path)
@@ -277,18 +325,23 @@ def test_a_bad_override_names_the_metric(tmp_path: Path) -> None:
 def test_evaluate_metric_reads_duckdb_like_a_frame() -> None:
     cfg = an.load_config()
     rows = real.cbp_uc_rows()
-    rows = rows[(rows["month"] >= "2023-01-01") & rows["citizenship"].isin(["MEXICO",
-                                                                             "GUATEMALA"])]
+    rows = rows[(rows["month"] >= "2023-01-01") & rows["citizenship"].isin(["MEXICO", "GUATEMALA"])]
     con = duckdb.connect()
     con.execute("CREATE SCHEMA marts")
     con.register("rows_df", rows)
     con.execute("CREATE TABLE marts.cbp_uc_encounters_monthly AS SELECT * FROM rows_df")
     from_db = an.evaluate_metric(con, "cbp_uc_encounters", run_at=RUN_AT, config=cfg)
-    from_frame = an.evaluate_frame(rows, "cbp_uc_encounters", cfg.metrics["cbp_uc_encounters"],
-                                   run_at=RUN_AT, params=cfg.params("cbp_uc_encounters"),
-                                   regimes=cfg.regimes)
+    from_frame = an.evaluate_frame(
+        rows,
+        "cbp_uc_encounters",
+        cfg.metrics["cbp_uc_encounters"],
+        run_at=RUN_AT,
+        params=cfg.params("cbp_uc_encounters"),
+        regimes=cfg.regimes,
+    )
     assert [f.as_dict() for f in from_db] == [f.as_dict() for f in from_frame]
     assert {f.series for f in from_db} >= {"cbp_uc_encounters:encounters:MEXICO:Title 8"}
-    recent = an.evaluate_metric(con, "cbp_uc_encounters", run_at=RUN_AT, config=cfg,
-                                since="2025-03-01")
+    recent = an.evaluate_metric(
+        con, "cbp_uc_encounters", run_at=RUN_AT, config=cfg, since="2025-03-01"
+    )
     assert recent and all(f.period >= "2025-03" for f in recent)

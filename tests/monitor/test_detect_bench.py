@@ -20,8 +20,14 @@ def gtm() -> real.RealSeries:
     # SEGOB 3.2.4 assisted returns of Guatemalan children, Jan 2015 - Dec 2017 (36 real months;
     # no labelled break covers SEGOB's figures).
     full = next(s for s in real.segob_series() if s.name == "segob_children_returned:GTM")
-    return real.RealSeries(full.name, full.source, "month", full.values["2015-01":"2017-12"],
-                           full.description, full.origin)
+    return real.RealSeries(
+        full.name,
+        full.source,
+        "month",
+        full.values["2015-01":"2017-12"],
+        full.description,
+        full.origin,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +44,14 @@ def _stub(reference: np.ndarray) -> bench.Method:
     - For a single changed period that grew (a spike): one more onset 5 periods after it,
       outside the K=3 window (a false alert caused by the injection).
     """
+
     def detect(values: np.ndarray, old: np.ndarray | None, frequency: str):
         n = len(values)
         flag = np.zeros(n, dtype=np.int8)
         flag[[20, 32]] = 1
-        differs = np.flatnonzero(~((values == reference) | (np.isnan(values)
-                                                           & np.isnan(reference))))
+        differs = np.flatnonzero(
+            ~((values == reference) | (np.isnan(values) & np.isnan(reference)))
+        )
         if len(differs):
             first = differs[0]
             flag[first + 1] = 1
@@ -51,14 +59,17 @@ def _stub(reference: np.ndarray) -> bench.Method:
                 flag[first + 5] = 1
         previous = np.concatenate([[0], flag[:-1]])
         return (flag != 0) & (previous != flag), flag
+
     return bench.Method("stub", detect)
 
 
 def test_scoring_by_hand(gtm: real.RealSeries) -> None:
     x = gtm.values.to_numpy(float)
-    events = [bench.Event(gtm.name, "spike", 17, 3.0),
-              bench.Event(gtm.name, "missing", 24, 1.0, 0),
-              bench.Event(gtm.name, "level_shift", 28, 2.0, 1)]
+    events = [
+        bench.Event(gtm.name, "spike", 17, 3.0),
+        bench.Event(gtm.name, "missing", 24, 1.0, 0),
+        bench.Event(gtm.name, "level_shift", 28, 2.0, 1),
+    ]
     report = bench.run([gtm], methods=[_stub(x)], events=events)
     r = report["results"]["stub"]
     injected = r["injected"]
@@ -159,16 +170,19 @@ def test_breaks_take_the_most_specific_row_and_place_the_window(everything) -> N
     assert "warm-up" in mexico["title42_start"].reason
     pjes = mexico["pjes_injunction"]
     index = everything["cbp_uc:MEXICO:Title 8"].values.index
-    assert pjes.scored and pjes.direction == "up" and index[pjes.position] == pd.Timestamp(
-        "2020-12-01")
+    assert (
+        pjes.scored
+        and pjes.direction == "up"
+        and index[pjes.position] == pd.Timestamp("2020-12-01")
+    )
     total = {b.event_id: b for b in bench.breaks_for(everything["cbp_uc:ALL:all"])}
-    assert total["pjes_injunction"].direction == "none"   # a reclassification: no step
+    assert total["pjes_injunction"].direction == "none"  # a reclassification: no step
     daily = bench.breaks_for(everything["hhs_uc_daily:apprehended"])
     jan_2025 = next(b for b in daily if b.event_id == "proclamation_10888")
     assert jan_2025.period == "2025-01-21" and jan_2025.scored
     # none-labels do not shield their window from false alerts; the others do.
     mask = bench.break_mask(len(index), list(mexico.values()))
-    assert mask[pjes.position - 1: pjes.position + 2].all()
+    assert mask[pjes.position - 1 : pjes.position + 2].all()
     tail = next(b for b in mexico.values() if b.event_id == "title42_end")
     assert not mask[tail.position]
 
@@ -186,8 +200,8 @@ def test_a_break_is_caught_only_in_its_window_and_direction(everything) -> None:
 
     assert scored(t - 1, 1)["caught"] and scored(t - 1, 1)["delay"] == -1
     assert scored(t + 1, 1)["delay"] == 1
-    assert not scored(t + 2, 1)["caught"]       # two months late
-    assert not scored(t, -1)["caught"]          # the wrong way
+    assert not scored(t + 2, 1)["caught"]  # two months late
+    assert not scored(t, -1)["caught"]  # the wrong way
 
 
 # --------------------------------------------------------------------------- ruptures, online
@@ -207,8 +221,7 @@ def test_ruptures_is_online_and_its_shortcut_changes_nothing(everything) -> None
     event = bench.Event(s.name, "level_shift", 50, 2.5, 1)
     shifted, _ = bench.inject(x, event)
     whole = detect(shifted, None, "month")
-    short = detect(shifted, None, "month", since=50, until=x.size - 1,
-                   base=(full_onset, full_flag))
+    short = detect(shifted, None, "month", since=50, until=x.size - 1, base=(full_onset, full_flag))
     assert (whole[1] == short[1]).all()
 
 
@@ -216,45 +229,59 @@ def test_ruptures_is_online_and_its_shortcut_changes_nothing(everything) -> None
 
 
 def _row(setting: str, x2: float, fa: float, real_recall: float = 0.0) -> dict:
-    return {"setting": setting, "recall": x2, "recall_x2_shifts": x2,
-            "real_break_recall": real_recall, "false_alerts_per_series_year": fa}
+    return {
+        "setting": setting,
+        "recall": x2,
+        "recall_x2_shifts": x2,
+        "real_break_recall": real_recall,
+        "false_alerts_per_series_year": fa,
+    }
 
 
 def test_budgets_read_the_best_recall_within_each_budget() -> None:
-    curves = {"a": [_row("quiet", 0.2, 0.2), _row("mid", 0.4, 0.45), _row("loud", 0.7, 1.2)],
-              "b": [_row("only", 0.9, 0.6)]}
+    curves = {
+        "a": [_row("quiet", 0.2, 0.2), _row("mid", 0.4, 0.45), _row("loud", 0.7, 1.2)],
+        "b": [_row("only", 0.9, 0.6)],
+    }
     at = bench.at_budgets(curves)
     assert at["a"]["0.25"]["setting"] == "quiet" and at["a"]["0.5"]["recall_x2_shifts"] == 0.4
-    assert at["a"]["1"]["setting"] == "mid"          # loud is over budget
-    assert at["b"]["0.25"] == {"recall_x2_shifts": 0.0, "recall": 0.0,
-                               "real_break_recall": None,
-                               "false_alerts_per_series_year": None, "setting": None}
+    assert at["a"]["1"]["setting"] == "mid"  # loud is over budget
+    assert at["b"]["0.25"] == {
+        "recall_x2_shifts": 0.0,
+        "recall": 0.0,
+        "real_break_recall": None,
+        "false_alerts_per_series_year": None,
+        "setting": None,
+    }
 
 
 def test_the_rule_prefers_real_breaks_within_the_limit() -> None:
-    rows = [_row("quiet", 0.3, 0.2, 0.5), _row("breaks", 0.2, 0.45, 0.8),
-            _row("loud", 0.9, 0.9, 0.9)]
+    rows = [
+        _row("quiet", 0.3, 0.2, 0.5),
+        _row("breaks", 0.2, 0.45, 0.8),
+        _row("loud", 0.9, 0.9, 0.9),
+    ]
     assert bench.evidence_choice(rows)["setting"] == "breaks"
     assert bench.evidence_choice([_row("loud", 0.9, 0.9, 0.9)]) is None
 
 
-def test_main_writes_results_plot_and_ships_what_the_figures_choose(tmp_path: Path,
-                                                                   capsys) -> None:
+def test_main_writes_results_plot_and_ships_what_the_figures_choose(tmp_path: Path, capsys) -> None:
     out, png = tmp_path / "detection.json", tmp_path / "curves.png"
     assert bench.main(["--out", str(out), "--plot", str(png)]) == 0
     results = json.loads(out.read_text())
-    assert set(results["methods"]) == {"robust_step", "zscore_14", "pct10_mean7",
-                                       "ruptures_binseg"}
+    assert set(results["methods"]) == {"robust_step", "zscore_14", "pct10_mean7", "ruptures_binseg"}
     assert set(results["schema"]) >= {"methods.<name>.real_breaks", "methods.<name>.budgets.<b>"}
     for figures in results["methods"].values():
         assert set(figures["budgets"]) == {"0.25", "0.5", "1"}
-        assert figures["real_breaks"]["scored"] == results["methods"]["robust_step"][
-            "real_breaks"]["scored"] > 20
+        assert (
+            figures["real_breaks"]["scored"]
+            == results["methods"]["robust_step"]["real_breaks"]["scored"]
+            > 20
+        )
         assert figures["false_alerts_per_series_year"] >= 0
     # Defaults follow the evidence: every metric ships the setting its figures choose.
     assert all(pick["shipped"] for pick in results["chosen_by_metric"].values())
-    assert {t["target"].split(":")[0] for t in results["targets"]} >= {
-        "real breaks", "budget 0.25"}
+    assert {t["target"].split(":")[0] for t in results["targets"]} >= {"real breaks", "budget 0.25"}
     printed = capsys.readouterr().out
     assert "labelled real breaks" in printed and "targets (robust_step)" in printed
     assert "operating curves" in printed and "at each false-alert budget" in printed
@@ -269,14 +296,18 @@ def test_each_baseline_curve_has_its_default_and_it_scores_as_the_headline(gtm) 
     for family, settings in bench.CURVES.items():
         if family != "robust_step":
             assert sum("(default)" in label for label, _ in settings) == 1, family
-    events = [bench.Event(gtm.name, "level_shift", 20, 2.5, 1),
-              bench.Event(gtm.name, "spike", 26, 4.0)]
+    events = [
+        bench.Event(gtm.name, "level_shift", 20, 2.5, 1),
+        bench.Event(gtm.name, "spike", 26, 4.0),
+    ]
     report = bench.run([gtm], events=events, with_curves=True)
     for family, rows in report["curves"].items():
-        marked = [row for row in rows if "(default)" in row["setting"]
-                  or row["setting"] == bench.SHIPPED]
+        marked = [
+            row for row in rows if "(default)" in row["setting"] or row["setting"] == bench.SHIPPED
+        ]
         assert len(marked) == 1, family
         headline = report["results"][family]
         assert marked[0]["recall"] == headline["injected"]["recall"]
-        assert marked[0]["false_alerts_per_series_year"] == (
-            headline["false_alerts_per_series_year"])
+        assert (
+            marked[0]["false_alerts_per_series_year"] == (headline["false_alerts_per_series_year"])
+        )

@@ -23,14 +23,24 @@ def test_weekend_has_no_figures_and_no_release() -> None:
     assert not HHS.is_period(D("2025-12-12")) and not HHS.is_period(D("2025-12-13"))
     assert HHS.is_period(D("2025-12-14"))  # Sunday's figures, released Monday
     assert HHS.release_days(D("2025-12-08"), D("2025-12-14")) == [
-        D("2025-12-08"), D("2025-12-09"), D("2025-12-10"), D("2025-12-11"), D("2025-12-12")]
+        D("2025-12-08"),
+        D("2025-12-09"),
+        D("2025-12-10"),
+        D("2025-12-11"),
+        D("2025-12-12"),
+    ]
 
 
 def test_thanksgiving_removes_wednesdays_figures() -> None:
     # The real file has 23, 24, 25, 27 and 30 November 2025: no 26th (released on Thanksgiving).
     assert not HHS.is_release_day(D("2025-11-27"))
     assert HHS.periods(D("2025-11-23"), D("2025-11-30")) == [
-        D("2025-11-23"), D("2025-11-24"), D("2025-11-25"), D("2025-11-27"), D("2025-11-30")]
+        D("2025-11-23"),
+        D("2025-11-24"),
+        D("2025-11-25"),
+        D("2025-11-27"),
+        D("2025-11-30"),
+    ]
     real = [d for d in real_dates() if D("2025-11-23") <= d <= D("2025-11-30")]
     assert real == HHS.periods(D("2025-11-23"), D("2025-11-30"))
 
@@ -38,8 +48,11 @@ def test_thanksgiving_removes_wednesdays_figures() -> None:
 def test_memorial_day_long_weekend_is_normal() -> None:
     # Thursday 22 May 2025, then Monday 26 May (Memorial Day) released on Tuesday 27.
     assert not HHS.is_release_day(D("2025-05-26"))
-    assert HHS.periods(D("2025-05-22"), D("2025-05-27")) == [D("2025-05-22"), D("2025-05-26"),
-                                                              D("2025-05-27")]
+    assert HHS.periods(D("2025-05-22"), D("2025-05-27")) == [
+        D("2025-05-22"),
+        D("2025-05-26"),
+        D("2025-05-27"),
+    ]
     # Tuesday 27 May in the afternoon: only Thursday's figures are due yet.
     assert HHS.newest_due_period(at("2025-05-27")) == D("2025-05-22")
     assert HHS.missed_publishing_days(D("2025-05-22"), at("2025-05-27")) == 0
@@ -71,10 +84,15 @@ def test_newest_due_period_over_a_weekend() -> None:
 
 def test_missed_publishing_days_in_the_real_june_2025_gap() -> None:
     # Figures dated 10 June, then nothing until 17 June (released 18 June).
-    assert HHS.missed_periods(D("2025-06-10"), at("2025-06-16")) == [D("2025-06-11"),
-                                                                      D("2025-06-12")]
+    assert HHS.missed_periods(D("2025-06-10"), at("2025-06-16")) == [
+        D("2025-06-11"),
+        D("2025-06-12"),
+    ]
     assert HHS.missed_periods(D("2025-06-10"), at("2025-06-17")) == [
-        D("2025-06-11"), D("2025-06-12"), D("2025-06-15")]
+        D("2025-06-11"),
+        D("2025-06-12"),
+        D("2025-06-15"),
+    ]
     assert HHS.missed_publishing_days(D("2025-06-10"), at("2025-06-18")) == 4
     assert HHS.missed_publishing_days(D("2025-06-17"), at("2025-06-18")) == 0
     assert HHS.missed_publishing_days(None, at("2025-06-18")) > 250  # never loaded: bounded
@@ -109,12 +127,14 @@ def test_monitors_yaml_builds_the_hhs_calendar() -> None:
     assert rule.table == "raw.hhs_uc_daily"
 
 
-def test_a_bad_monitors_yaml_names_the_file(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_monitors_yaml_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shutil.copy(settings.config_dir() / "sources.yaml", tmp_path / "sources.yaml")
     text = (settings.config_dir() / "monitors.yaml").read_text()
     (tmp_path / "monitors.yaml").write_text(
-        text.replace("stopped_after_missed: 5", "stopped_after_missed: 2"))
+        text.replace("stopped_after_missed: 5", "stopped_after_missed: 2")
+    )
     monkeypatch.setenv("RETURNWATCH_CONFIG_DIR", str(tmp_path))
     with pytest.raises(config.ConfigError, match="monitors.yaml") as error:
         freshness.rules()

@@ -37,8 +37,9 @@ def publish_mart(con, rows: pd.DataFrame, through: str) -> None:
 
 
 def run(con, day: str, monitors: tuple[str, ...], run_id: str | None = None):
-    return run_monitors(run_at=at(day), run_id=run_id or f"monitor/scheduled__{day}", con=con,
-                        monitors=monitors)
+    return run_monitors(
+        run_at=at(day), run_id=run_id or f"monitor/scheduled__{day}", con=con, monitors=monitors
+    )
 
 
 def rows(con, sql: str, params: list | None = None) -> list[tuple]:
@@ -46,8 +47,11 @@ def rows(con, sql: str, params: list | None = None) -> list[tuple]:
 
 
 def alerts(con) -> list[tuple]:
-    return rows(con, "SELECT i.series, a.event FROM monitor.alerts a "
-                     "JOIN monitor.incidents i USING (incident_id) ORDER BY a.seq")
+    return rows(
+        con,
+        "SELECT i.series, a.event FROM monitor.alerts a "
+        "JOIN monitor.incidents i USING (incident_id) ORDER BY a.seq",
+    )
 
 
 # --------------------------------------------------------------------------- lifecycle
@@ -59,18 +63,26 @@ def test_anomaly_opens_updates_and_resolves(con, cbp_rows) -> None:
     severity policy: a fall in encounters is not by itself harm), April is back in the band."""
     guatemala = cbp_rows[cbp_rows["citizenship"] == "GUATEMALA"]
     series = "cbp_uc_encounters:encounters:GUATEMALA:Title 8"
-    steps = [("2025-01", "2025-02-24", None), ("2025-02", "2025-03-24", "opened"),
-             ("2025-03", "2025-04-24", None), ("2025-04", "2025-05-24", "resolved")]
+    steps = [
+        ("2025-01", "2025-02-24", None),
+        ("2025-02", "2025-03-24", "opened"),
+        ("2025-03", "2025-04-24", None),
+        ("2025-04", "2025-05-24", "resolved"),
+    ]
     for through, day, event in steps:
         publish_mart(con, guatemala, f"{through}-01")
         report = run(con, day, ("anomaly",))
         assert [a.split(":")[1] for a in report.alerts] == ([event] if event else []), through
     assert alerts(con) == [(series, "opened"), (series, "resolved")]
     [(state, kind, severity, summary)] = rows(
-        con, "SELECT state, kind, max_severity, summary FROM monitor.incidents")
+        con, "SELECT state, kind, max_severity, summary FROM monitor.incidents"
+    )
     assert (state, kind, severity) == ("resolved", "anomaly_drop", "warning")
-    [(by_detector,)] = rows(con, "SELECT DISTINCT details->>'severity_by_detector' FROM "
-                                 "monitor.findings WHERE period = '2025-02' AND severity <> 'info'")
+    [(by_detector,)] = rows(
+        con,
+        "SELECT DISTINCT details->>'severity_by_detector' FROM "
+        "monitor.findings WHERE period = '2025-02' AND severity <> 'info'",
+    )
     assert by_detector == "critical"
     assert "2025-03" in summary  # updated by March's finding, without a second alert
     judged = dict(rows(con, "SELECT series, period FROM monitor.judged WHERE monitor = 'anomaly'"))
@@ -85,8 +97,7 @@ def test_policy_rule_opens_updates_and_resolves(con, cbp_rows) -> None:
     # December 2020 holds 2 Mexican records: a `check` (confirm with CBP), recorded, not
     # paged. January 2021 (18 records, between the injunction, its stay and CDC's exception)
     # is contested: a warning that opens the incident.
-    steps = [("2020-11", None), ("2020-12", None), ("2021-01", "opened"),
-             ("2021-05", "resolved")]
+    steps = [("2020-11", None), ("2020-12", None), ("2021-01", "opened"), ("2021-05", "resolved")]
     for through, event in steps:
         publish_mart(con, mexican, f"{through}-01")
         day = (pd.Timestamp(through) + pd.DateOffset(months=1, days=20)).date().isoformat()
@@ -94,34 +105,46 @@ def test_policy_rule_opens_updates_and_resolves(con, cbp_rows) -> None:
         assert [a.split(":")[1] for a in report.alerts] == ([event] if event else []), through
     assert alerts(con) == [(rule, "opened"), (rule, "resolved")]
     [(state, severity, summary)] = rows(
-        con, "SELECT state, max_severity, summary FROM monitor.incidents")
+        con, "SELECT state, max_severity, summary FROM monitor.incidents"
+    )
     assert (state, severity) == ("resolved", "warning")
     assert "2021-01" in summary and "contested" in summary
-    assert rows(con, "SELECT severity, kind FROM monitor.findings WHERE series = ? AND "
-                     "period = '2020-12' AND details->>'history' IS NULL", [rule]) == [
-        ("check", "rule_check")]
+    assert rows(
+        con,
+        "SELECT severity, kind FROM monitor.findings WHERE series = ? AND "
+        "period = '2020-12' AND details->>'history' IS NULL",
+        [rule],
+    ) == [("check", "rule_check")]
     # February 2021 arrived with March-May in one catch-up: judged, recorded, never alerted.
-    catch_up = rows(con, "SELECT period, severity, details->>'history' FROM monitor.findings "
-                         "WHERE series = ? AND period > '2021-01' ORDER BY period", [rule])
+    catch_up = rows(
+        con,
+        "SELECT period, severity, details->>'history' FROM monitor.findings "
+        "WHERE series = ? AND period > '2021-01' ORDER BY period",
+        [rule],
+    )
     assert catch_up == [("2021-02", "info", "catch_up")]
     # November 2020 straddles the order: info, on the first run.
-    assert rows(con, "SELECT severity, kind FROM monitor.findings WHERE series = ? AND "
-                     "period = '2020-11'", [rule]) == [("info", "rule_partial_period")]
+    assert rows(
+        con,
+        "SELECT severity, kind FROM monitor.findings WHERE series = ? AND period = '2020-11'",
+        [rule],
+    ) == [("info", "rule_partial_period")]
 
 
 def test_the_same_condition_on_the_next_run_updates_and_a_rerun_changes_nothing(
-        con, cbp_rows) -> None:
+    con, cbp_rows
+) -> None:
     mexican = cbp_rows[cbp_rows["citizenship"] == "MEXICO"]
     publish_mart(con, mexican, "2020-12-01")
     run(con, "2021-01-21", ("policy_rule",))
     publish_mart(con, mexican, "2021-01-01")
     first = run(con, "2021-02-21", ("policy_rule",))
     assert len(first.alerts) == 1
-    again = run(con, "2021-02-22", ("policy_rule",))           # January still the newest
+    again = run(con, "2021-02-22", ("policy_rule",))  # January still the newest
     assert again.alerts == [] and again.incidents_opened == 0
     assert [f["severity"] for f in again.findings if f["period"] == "2021-01"] == ["warning"]
     snapshot = rows(con, "SELECT * EXCLUDE (judged_at) FROM monitor.judged ORDER BY ALL")
-    rerun = run(con, "2021-02-22", ("policy_rule",))            # an Airflow clear of that run
+    rerun = run(con, "2021-02-22", ("policy_rule",))  # an Airflow clear of that run
     assert rerun.alerts == []
     assert rows(con, "SELECT * EXCLUDE (judged_at) FROM monitor.judged ORDER BY ALL") == snapshot
     assert rows(con, "SELECT count(*) FROM monitor.incidents WHERE state = 'open'") == [(1,)]
@@ -130,23 +153,33 @@ def test_the_same_condition_on_the_next_run_updates_and_a_rerun_changes_nothing(
 # --------------------------------------------------------------------------- backfill
 
 
-def test_backfill_over_the_full_real_cbp_history_alerts_on_nothing_old(con, cbp_rows,
-                                                                       monthly_con) -> None:
+def test_backfill_over_the_full_real_cbp_history_alerts_on_nothing_old(
+    con, cbp_rows, monthly_con
+) -> None:
     """Every CBP file the mirror has (March 2021 .. June 2025 vintages) loaded at once, the
     whole history in the mart, then a first monitor run: the policy-rule violations of
     2020-2023, the anomalies of 2020-2025 and the 19 restated March-2021 figures are all
     recorded as history; nothing pages, because May 2025 (the newest month) is quiet."""
     history = monthly_con
-    for release_day in ("2021-03-02", "2024-10-15", "2024-11-15", "2025-01-15", "2025-03-17",
-                        "2025-06-16"):
+    for release_day in (
+        "2021-03-02",
+        "2024-10-15",
+        "2024-11-15",
+        "2025-01-15",
+        "2025-03-17",
+        "2025-06-16",
+    ):
         history.cbp(D(release_day), received=at("2025-06-17", 14))
     publish_mart(con, cbp_rows, "2025-05-01")
     report = run(con, "2025-06-17", ("freshness", "anomaly", "policy_rule", "revision"))
     assert report.alerts == [], report.findings
     assert report.states[CBP] == "fresh"
-    history_rows = rows(con, "SELECT monitor, min(period), max(period), count(*), "
-                             "bool_and(severity = 'info') FROM monitor.findings "
-                             "WHERE details->>'history' = 'history' GROUP BY 1 ORDER BY 1")
+    history_rows = rows(
+        con,
+        "SELECT monitor, min(period), max(period), count(*), "
+        "bool_and(severity = 'info') FROM monitor.findings "
+        "WHERE details->>'history' = 'history' GROUP BY 1 ORDER BY 1",
+    )
     by_monitor = {m: (lo, hi, n, all_info) for m, lo, hi, n, all_info in history_rows}
     # Title 42 expulsions of non-Mexican children from March 2020, of any child after the
     # court order: 19 months each, plus November 2020 (straddling the order).
@@ -155,8 +188,9 @@ def test_backfill_over_the_full_real_cbp_history_alerts_on_nothing_old(con, cbp_
     assert all(v[3] for v in by_monitor.values())
     assert rows(con, "SELECT count(*) FROM monitor.revisions") == [(19,)]
     # The next month: a catch-up of three months at once still pages only about the newest.
-    judged = dict(rows(con, "SELECT series, period FROM monitor.judged "
-                            "WHERE monitor = 'policy_rule'"))
+    judged = dict(
+        rows(con, "SELECT series, period FROM monitor.judged WHERE monitor = 'policy_rule'")
+    )
     assert set(judged.values()) == {"2025-05"}
 
 
@@ -168,14 +202,18 @@ def test_catch_up_pages_only_about_the_newest_period(con, cbp_rows) -> None:
     first = run(con, "2025-01-22", ("anomaly",))
     publish_mart(con, cbp_rows, "2025-04-01")
     later = run(con, "2025-05-22", ("anomaly",))
-    caught = rows(con, "SELECT count(*), bool_and(severity = 'info') FROM monitor.findings "
-                       "WHERE run_id = ? AND details->>'history' = 'catch_up'",
-                  [later.run_id])[0]
+    caught = rows(
+        con,
+        "SELECT count(*), bool_and(severity = 'info') FROM monitor.findings "
+        "WHERE run_id = ? AND details->>'history' = 'catch_up'",
+        [later.run_id],
+    )[0]
     assert caught[0] >= 20 and caught[1]
     paged = [f for f in later.findings if f["severity"] != "info"]
     # Ecuadorian children kept falling in April 2025 (real): the one page of this catch-up.
     assert [(f["series"], f["period"]) for f in paged] == [
-        ("cbp_uc_encounters:encounters:ECUADOR:Title 8", "2025-04")]
+        ("cbp_uc_encounters:encounters:ECUADOR:Title 8", "2025-04")
+    ]
     assert first.alerts == [] and len(later.alerts) == 1
 
 
@@ -189,14 +227,15 @@ def test_a_first_look_at_an_old_newest_period_does_not_page(con, cbp_rows, day, 
     report = run(con, day, ("anomaly",))
     assert bool(report.alerts) is pages
     [(severity, history, message)] = rows(
-        con, "SELECT severity, details->>'history', message FROM monitor.findings "
-             "WHERE period = '2025-02' AND kind LIKE 'anomaly%'")
+        con,
+        "SELECT severity, details->>'history', message FROM monitor.findings "
+        "WHERE period = '2025-02' AND kind LIKE 'anomaly%'",
+    )
     if pages:
         assert (severity, history) == ("warning", None)
     else:
         assert (severity, history) == ("info", "old_period")
-        assert message.endswith("first judged long after the period ended: recorded, not "
-                                "alerted")
+        assert message.endswith("first judged long after the period ended: recorded, not alerted")
 
 
 def test_an_open_incident_is_not_dropped_when_its_period_grows_old(con, cbp_rows) -> None:
@@ -209,9 +248,15 @@ def test_an_open_incident_is_not_dropped_when_its_period_grows_old(con, cbp_rows
     assert rows(con, "SELECT count(*) FROM monitor.incidents WHERE state = 'open'") == [(1,)]
 
 
-@pytest.mark.parametrize(("newest", "day", "old"), [
-    ("2025-02", "2025-05-31", False), ("2025-02", "2025-06-01", True),
-    ("2025-06-10", "2025-06-24", False), ("2025-06-10", "2025-06-25", True)])
+@pytest.mark.parametrize(
+    ("newest", "day", "old"),
+    [
+        ("2025-02", "2025-05-31", False),
+        ("2025-02", "2025-06-01", True),
+        ("2025-06-10", "2025-06-24", False),
+        ("2025-06-10", "2025-06-25", True),
+    ],
+)
 def test_old_means_longer_ago_than_any_publisher_waits(newest, day, old) -> None:
     frequency = "month" if len(newest) == 7 else "day"
     assert engine._is_old(newest, frequency, at(day)) is old
@@ -238,31 +283,49 @@ def test_revision_findings_one_per_file_and_series_settled_only() -> None:
     restated beyond the tolerance (a constructed 10 % cut): Oct 2020 is settled (the older file
     came out four months later), January 2021 was one month old (provisional)."""
     spec = engine.load_revisions_config().tables["raw.cbp_encounters_aor"]
-    cells = pd.DataFrame({
-        "new_file": ["n", "n"], "old_file": ["o", "o"],
-        "new_vintage": [D("2024-10-15")] * 2, "old_vintage": [D("2021-03-02")] * 2,
-        "period": [D("2020-10-01"), D("2021-01-01")], "demographic": ["UC / Single Minors"] * 2,
-        "old_total": [4767.0, 5871.0], "new_total": [4290.0, 5284.0]})
-    [finding] = engine.revision_findings(cells, table="raw.cbp_encounters_aor",
-                                         figure="encounters", spec=spec, run_at=at("2025-06-17"),
-                                         tolerance=0.02, absolute_floor=2)
+    cells = pd.DataFrame(
+        {
+            "new_file": ["n", "n"],
+            "old_file": ["o", "o"],
+            "new_vintage": [D("2024-10-15")] * 2,
+            "old_vintage": [D("2021-03-02")] * 2,
+            "period": [D("2020-10-01"), D("2021-01-01")],
+            "demographic": ["UC / Single Minors"] * 2,
+            "old_total": [4767.0, 5871.0],
+            "new_total": [4290.0, 5284.0],
+        }
+    )
+    [finding] = engine.revision_findings(
+        cells,
+        table="raw.cbp_encounters_aor",
+        figure="encounters",
+        spec=spec,
+        run_at=at("2025-06-17"),
+        tolerance=0.02,
+        absolute_floor=2,
+    )
     assert (finding.monitor, finding.kind, finding.severity) == (
-        "revision", "revision_restated", "warning")
+        "revision",
+        "revision_restated",
+        "warning",
+    )
     assert finding.series == "raw.cbp_encounters_aor.encounters:UC / Single Minors"
     assert [r["period"] for r in finding.details["restated"]] == ["2020-10"]
     assert finding.details["provisional_restated"] == 1
     assert "4,767 → 4,290 (-10.0%)" in finding.message
 
 
-def test_a_restated_settled_day_alerts_once_and_closes_quietly(con, tmp_path,
-                                                               real_hhs_bytes) -> None:
+def test_a_restated_settled_day_alerts_once_and_closes_quietly(
+    con, tmp_path, real_hhs_bytes
+) -> None:
     from returnwatch import ingest
 
     def load(name: str, content: bytes, vintage: str, day: str) -> None:
         path = tmp_path / name
         path.write_bytes(content)
-        ingest.ingest_file("hhs_uc_daily", path, vintage=D(vintage), run_at=at(day, 15),
-                           run_id=f"test/{name}")
+        ingest.ingest_file(
+            "hhs_uc_daily", path, vintage=D(vintage), run_at=at(day, 15), run_id=f"test/{name}"
+        )
 
     load("a.csv", real_hhs_bytes, "2025-12-22", "2025-12-22")
     con.execute("CHECKPOINT")
@@ -271,7 +334,7 @@ def test_a_restated_settled_day_alerts_once_and_closes_quietly(con, tmp_path,
     lines = real_hhs_bytes.split(b"\n")
     [i] = [n for n, line in enumerate(lines) if line.startswith(b'"December 01, 2025"')]
     assert b'"2,410"' in lines[i]
-    lines[i] = lines[i].replace(b'"2,410"', b'"2,610"')   # +200 children in care (+8.3 %)
+    lines[i] = lines[i].replace(b'"2,410"', b'"2,610"')  # +200 children in care (+8.3 %)
     load("b.csv", b"\n".join(lines), "2025-12-23", "2025-12-23")
     opened = run(con, "2025-12-23", ("revision",))
     assert [a.split(":")[1] for a in opened.alerts] == ["opened"]
@@ -297,8 +360,10 @@ def test_a_mart_without_a_rule_column_is_skipped_not_fatal(con, cbp_rows) -> Non
     publish_mart(con, cbp_rows.drop(columns=["title_of_authority"]), "2025-05-01")
     report = run(con, "2025-06-17", ("anomaly", "policy_rule"))
     assert any(s.startswith("anomaly cbp_uc_encounters: cannot read") for s in report.skipped)
-    assert any(s.startswith("policy_rule uc_expelled_after_pjes_order: cannot evaluate")
-               for s in report.skipped)
+    assert any(
+        s.startswith("policy_rule uc_expelled_after_pjes_order: cannot evaluate")
+        for s in report.skipped
+    )
     assert json.loads(rows(con, "SELECT sources FROM monitor.runs")[0][0]) == []
 
 

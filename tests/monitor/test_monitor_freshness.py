@@ -21,7 +21,10 @@ def test_thursday_data_on_saturday_and_sunday_is_fresh(con, history) -> None:
         assert evaluate_freshness(con, SOURCE, run_at=at(day)) is None
     state = assess_freshness(con, SOURCE, run_at=at("2025-12-14"))
     assert (state.state, state.newest_period, state.expected_period) == (
-        "fresh", D("2025-12-11"), D("2025-12-11"))
+        "fresh",
+        D("2025-12-11"),
+        D("2025-12-11"),
+    )
     assert state.missed_publishing_days == 0
     assert state.last_check_outcome == "not_modified"
     assert state.last_new_file_at == at("2025-12-12", 15)
@@ -36,7 +39,11 @@ def test_real_june_2025_gap_is_late_with_the_same_file_again(con, history) -> No
     finding = evaluate_freshness(con, SOURCE, run_at=at("2025-06-17"))
     assert finding is not None
     assert (finding.monitor, finding.kind, finding.series, finding.severity) == (
-        "freshness", "same_file_again", SOURCE, "warning")
+        "freshness",
+        "same_file_again",
+        SOURCE,
+        "warning",
+    )
     assert finding.period == "2025-06-10" and finding.expected == "2025-06-15"
     assert finding.value == 3
     assert finding.details["state"] == "late"
@@ -78,11 +85,11 @@ def test_frozen_data_becomes_stopped(con, history) -> None:
         day = D("2025-12-11") + dt.timedelta(days=offset)
         history.check(at(day, 15), "not_modified")
         states[day] = assess_freshness(con, SOURCE, run_at=at(day))
-    assert states[D("2025-12-14")].state == "fresh"     # a weekend is not late
-    assert states[D("2025-12-16")].state == "fresh"     # 11 and 14 missing
-    assert states[D("2025-12-17")].state == "late"      # 11, 14, 15
-    assert states[D("2025-12-18")].state == "late"      # 11, 14, 15, 16
-    assert states[D("2025-12-19")].state == "stopped"   # 11, 14, 15, 16, 17
+    assert states[D("2025-12-14")].state == "fresh"  # a weekend is not late
+    assert states[D("2025-12-16")].state == "fresh"  # 11 and 14 missing
+    assert states[D("2025-12-17")].state == "late"  # 11, 14, 15
+    assert states[D("2025-12-18")].state == "late"  # 11, 14, 15, 16
+    assert states[D("2025-12-19")].state == "stopped"  # 11, 14, 15, 16, 17
     last = states[D("2025-12-21")]
     assert last.state == "stopped" and last.missed_publishing_days == 6
     assert last.finding.kind == "same_file_again" and last.finding.severity == "critical"

@@ -31,16 +31,22 @@ def monthly(con) -> MonthlyHistory:
 
 
 def test_monitors_yaml_builds_the_monthly_calendars() -> None:
-    assert CBP_CAL == MonthlyCalendar(timezone="America/New_York", release_day=15,
-                                      lag_months=1, grace_days=7)
-    assert SEGOB_CAL == MonthlyCalendar(timezone="America/Mexico_City", release_day=7,
-                                        lag_months=2, grace_days=14)
+    assert CBP_CAL == MonthlyCalendar(
+        timezone="America/New_York", release_day=15, lag_months=1, grace_days=7
+    )
+    assert SEGOB_CAL == MonthlyCalendar(
+        timezone="America/Mexico_City", release_day=7, lag_months=2, grace_days=14
+    )
     rules = freshness.rules()
-    assert {s: (r.table, r.late_after_missed, r.stopped_after_missed, r.count_missed)
-            for s, r in rules.items() if s != "hhs_uc_daily"} == {
+    assert {
+        s: (r.table, r.late_after_missed, r.stopped_after_missed, r.count_missed)
+        for s, r in rules.items()
+        if s != "hhs_uc_daily"
+    } == {
         CBP: ("raw.cbp_encounters_aor", 1, 3, "checked"),
         SEGOB: ("raw.segob_presented_by_nationality", 1, 3, "checked"),
-        HHS_MONTHLY: ("raw.hhs_uc_monthly", 1, 3, "checked")}
+        HHS_MONTHLY: ("raw.hhs_uc_monthly", 1, 3, "checked"),
+    }
     assert rules["hhs_uc_daily"].count_missed == "due"  # the daily source as before
 
 
@@ -78,7 +84,10 @@ def test_cbp_fresh_on_17_june_with_mays_figures_of_16_june(con, monthly) -> None
     monthly.cbp(D("2025-06-17"), received=at("2025-06-17", 14))
     state = assess_freshness(con, CBP, run_at=at("2025-06-17"))
     assert (state.state, state.newest_period, state.expected_period) == (
-        "fresh", D("2025-05-01"), D("2025-04-01"))
+        "fresh",
+        D("2025-05-01"),
+        D("2025-04-01"),
+    )
     assert state.finding is None
     assert (state.last_check_files, state.last_check_outcome) == (2, "new")  # two AOR files
 
@@ -90,10 +99,17 @@ def test_cbp_late_when_june_is_missing_after_its_grace(con, monthly) -> None:
     assert assess_freshness(con, CBP, run_at=at("2025-07-22")).state == "fresh"
     state = assess_freshness(con, CBP, run_at=at("2025-07-24"))
     assert (state.state, state.cause, [d.isoformat() for d in state.missed_periods]) == (
-        "late", "same_file_again", ["2025-06-01"])
+        "late",
+        "same_file_again",
+        ["2025-06-01"],
+    )
     finding = state.finding
     assert (finding.kind, finding.severity, finding.period, finding.expected) == (
-        "same_file_again", "warning", "2025-05", "2025-06")
+        "same_file_again",
+        "warning",
+        "2025-05",
+        "2025-06",
+    )
     assert finding.details["frequency"] == "month"
     assert finding.details["missed_label"] == "June 2025"
     assert "newest month May 2025" in finding.message
@@ -118,13 +134,19 @@ def test_cbp_site_unreachable_only_when_every_file_fails(con, monthly) -> None:
         monthly.check(CBP, at(day, 14), "not_modified", urls=[newer])
     state = assess_freshness(con, CBP, run_at=at("2025-07-24"))
     assert (state.state, state.cause, state.last_check_failed_files) == (
-        "late", "same_file_again", 1)
+        "late",
+        "same_file_again",
+        1,
+    )
     # Every file failing, twice in a row: the site is unreachable.
     for day in ("2025-07-25", "2025-07-26"):
         monthly.check(CBP, at(day, 14), "failed")
     state = assess_freshness(con, CBP, run_at=at("2025-07-26"))
     assert (state.cause, state.finding.kind, state.consecutive_failed_checks) == (
-        "source_unreachable", "source_unreachable", 2)
+        "source_unreachable",
+        "source_unreachable",
+        2,
+    )
 
 
 def test_cbp_new_file_without_a_new_period(con, monthly) -> None:
@@ -136,7 +158,10 @@ def test_cbp_new_file_without_a_new_period(con, monthly) -> None:
     monthly.cbp(D("2025-06-17"), received=at("2025-07-24", 14), files=(older,))
     state = assess_freshness(con, CBP, run_at=at("2025-07-24"))
     assert (state.state, state.cause, state.finding.kind) == (
-        "late", "no_new_figures", "new_file_no_new_period")
+        "late",
+        "no_new_figures",
+        "new_file_no_new_period",
+    )
 
 
 def monthly_cbp_files(day: str) -> list[str]:
@@ -151,7 +176,10 @@ def test_cbp_not_checked_is_recorded_not_blamed_on_cbp(con, monthly) -> None:
     monthly.cbp(D("2021-03-20"), received=at("2021-03-20", 15))
     state = assess_freshness(con, CBP, run_at=at("2025-06-08"))
     assert (state.state, state.newest_period, state.cause) == (
-        "unchecked", D("2021-01-01"), "not_checked")
+        "unchecked",
+        D("2021-01-01"),
+        "not_checked",
+    )
     assert len(state.unverified_periods) == 51 and state.missed_periods == []
     assert (state.finding.kind, state.finding.severity) == ("not_checked", "info")
 
@@ -171,7 +199,10 @@ def test_segob_fresh_late_stopped_on_its_real_calendar(con, monthly) -> None:
     assert assess_freshness(con, SEGOB, run_at=at("2025-07-21")).state == "fresh"
     late = assess_freshness(con, SEGOB, run_at=at("2025-07-22"))
     assert (late.state, late.missed_periods, late.finding.kind) == (
-        "late", [D("2025-05-01")], "same_file_again")
+        "late",
+        [D("2025-05-01")],
+        "same_file_again",
+    )
     stopped = assess_freshness(con, SEGOB, run_at=at("2025-09-22"))
     assert stopped.state == "stopped" and stopped.missed_publishing_days == 3
     assert stopped.finding.details["missed_label"] == "May 2025 to July 2025"
@@ -181,15 +212,17 @@ def test_segob_fresh_late_stopped_on_its_real_calendar(con, monthly) -> None:
 
 
 def test_hhs_pages_stopped_since_february_2021_is_one_finding(con, monthly) -> None:
-    monthly.hhs_pages(D("2021-03-20"), (2018, 2019, 2020, 2021),
-                      received=at("2021-03-20", 13))
+    monthly.hhs_pages(D("2021-03-20"), (2018, 2019, 2020, 2021), received=at("2021-03-20", 13))
     # Before returnwatch looks again, nothing is blamed on HHS.
     before = assess_freshness(con, HHS_MONTHLY, run_at=at("2025-06-16"))
     assert (before.state, before.finding.severity) == ("unchecked", "info")
     monthly.check(HHS_MONTHLY, at("2025-06-16", 13), "not_modified")
     state = assess_freshness(con, HHS_MONTHLY, run_at=at("2025-06-17"))
     assert (state.state, state.cause, state.newest_period) == (
-        "stopped", "same_file_again", D("2021-01-01"))
+        "stopped",
+        "same_file_again",
+        D("2021-01-01"),
+    )
     finding = state.finding
     assert finding.severity == "critical" and finding.series == HHS_MONTHLY
     assert finding.details["missing_since"] == "2021-02-01"
@@ -199,4 +232,7 @@ def test_hhs_pages_stopped_since_february_2021_is_one_finding(con, monthly) -> N
     # Six months on, without another check: still stopped (judged at its last check).
     later = assess_freshness(con, HHS_MONTHLY, run_at=at("2025-12-22"))
     assert (later.state, later.cause, later.finding.severity) == (
-        "stopped", "not_checked", "critical")
+        "stopped",
+        "not_checked",
+        "critical",
+    )

@@ -32,13 +32,16 @@ def fetch_and_load(source: str, run_at: dt.datetime) -> int:
     if source == "hhs_uc_daily":
         fetched = [ingest.fetch(source, run_at=run_at)]
     else:
-        fetched = [ingest.fetch_link(link, run_at=run_at)
-                   for link in ingest.discover(source, run_at=run_at)]
+        fetched = [
+            ingest.fetch_link(link, run_at=run_at)
+            for link in ingest.discover(source, run_at=run_at)
+        ]
     loaded = 0
     for item in fetched:
         if item["is_new"]:
-            done = ingest.load(ingest.validate(ingest.parse(item), run_at=run_at),
-                               run_at=run_at, run_id=run_id)
+            done = ingest.load(
+                ingest.validate(ingest.parse(item), run_at=run_at), run_at=run_at, run_id=run_id
+            )
             loaded += done["rows_loaded"]
     return loaded
 
@@ -53,22 +56,35 @@ def test_run_monitors_on_ingested_real_files(mirror, con) -> None:
     for source in SOURCES:
         assert fetch_and_load(source, run_at) > 0, source
     report = run_monitors(run_at=at(DAY), run_id="monitor/scheduled__2025-06-17", con=con)
-    assert report.states == {"hhs_uc_daily": "late", "cbp_encounters_monthly": "fresh",
-                             "segob_bulletin_monthly": "no_data", "hhs_uc_monthly": "stopped"}
-    opened = con.execute("SELECT incident_key, kind, severity FROM monitor.incidents "
-                         "ORDER BY incident_key").fetchall()
+    assert report.states == {
+        "hhs_uc_daily": "late",
+        "cbp_encounters_monthly": "fresh",
+        "segob_bulletin_monthly": "no_data",
+        "hhs_uc_monthly": "stopped",
+    }
+    opened = con.execute(
+        "SELECT incident_key, kind, severity FROM monitor.incidents ORDER BY incident_key"
+    ).fetchall()
     # First fetch of each: a new file arrived, with no period newer than 10 June / January 2021.
-    assert opened == [("freshness:hhs_uc_daily", "new_file_no_new_period", "warning"),
-                      ("freshness:hhs_uc_monthly", "new_file_no_new_period", "critical")]
+    assert opened == [
+        ("freshness:hhs_uc_daily", "new_file_no_new_period", "warning"),
+        ("freshness:hhs_uc_monthly", "new_file_no_new_period", "critical"),
+    ]
     assert len(report.alerts) == 2
     stopped = next(f for f in report.findings if f["series"] == "hhs_uc_monthly")
     assert stopped["details"]["missing_since"] == "2021-02-01"
     # 9 metrics and rules without their mart, and the unmarted monitor without the lineage.
     assert len(report.skipped) == 9 + 1 and report.seconds.keys() == {
-        "freshness", "anomaly", "policy_rule", "revision", "unmarted"}
+        "freshness",
+        "anomaly",
+        "policy_rule",
+        "revision",
+        "unmarted",
+    }
     # The next day, the same conditions: updates, no new alert.
-    again = run_monitors(run_at=at(DAY + dt.timedelta(days=1)),
-                         run_id="monitor/scheduled__2025-06-18", con=con)
+    again = run_monitors(
+        run_at=at(DAY + dt.timedelta(days=1)), run_id="monitor/scheduled__2025-06-18", con=con
+    )
     assert again.alerts == [] and again.states["hhs_uc_monthly"] == "stopped"
 
 

@@ -47,10 +47,16 @@ def con(tmp_path, monkeypatch):
             ("sbo", "sbo_older_constructed.csv", SBO_OLDER, dt.date(2025, 6, 1)),
         ]:
             parsed = cbp.parse(body, file=name, kind=kind)
-            warehouse.load_file(connection, table=cbp.RAW_TABLES[kind], frame=parsed.frame(),
-                                source=cbp.SOURCE, sha256=sha(body),
-                                url=f"http://127.0.0.1/cbp/{name}", vintage=vintage,
-                                fetched_at=LOADED_AT)
+            warehouse.load_file(
+                connection,
+                table=cbp.RAW_TABLES[kind],
+                frame=parsed.frame(),
+                source=cbp.SOURCE,
+                sha256=sha(body),
+                url=f"http://127.0.0.1/cbp/{name}",
+                vintage=vintage,
+                fetched_at=LOADED_AT,
+            )
         connection.execute("UPDATE raw.files SET loaded_at = ?", [LOADED_AT])
         yield connection
 
@@ -58,12 +64,16 @@ def con(tmp_path, monkeypatch):
 def lineage(con, files: dict[bytes, list[str]]) -> None:
     """marts.mart_source_files as dbt would build it: (mart, period, source_file)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS marts")
-    con.execute("CREATE OR REPLACE TABLE marts.mart_source_files "
-                "(mart VARCHAR, period DATE, source_file VARCHAR)")
+    con.execute(
+        "CREATE OR REPLACE TABLE marts.mart_source_files "
+        "(mart VARCHAR, period DATE, source_file VARCHAR)"
+    )
     for body, months in files.items():
         for month in months:
-            con.execute("INSERT INTO marts.mart_source_files VALUES "
-                        "('cbp_uc_encounters_monthly', ?, ?)", [month, sha(body)])
+            con.execute(
+                "INSERT INTO marts.mart_source_files VALUES ('cbp_uc_encounters_monthly', ?, ?)",
+                [month, sha(body)],
+            )
 
 
 def by_file(result) -> dict[str, object]:
@@ -84,8 +94,11 @@ def test_a_table_no_mart_reads_is_named_with_the_file(con):
     # The older SBO file carries the same months: superseded, not a finding.
     assert sha(SBO_OLDER) not in found and sha(SBO) not in found
     state = found[sha(STATE)]
-    assert (state.kind, state.severity, state.monitor) == ("file_not_in_marts", "warning",
-                                                           "unmarted")
+    assert (state.kind, state.severity, state.monitor) == (
+        "file_not_in_marts",
+        "warning",
+        "unmarted",
+    )
     assert "http://127.0.0.1/cbp/state.csv" in state.message
     assert "no mart is built from raw.cbp_encounters_state" in state.message
     assert state.details["periods"] == ["2021-12-01", "2022-08-01", "2022-10-01", "2023-01-01"]
@@ -95,8 +108,13 @@ def test_a_table_no_mart_reads_is_named_with_the_file(con):
 
 
 def test_rows_the_models_drop_are_named_with_the_periods_only_that_file_has(con):
-    lineage(con, {SBO: ["2024-06-01", "2024-12-01", "2025-05-01"],
-                  STATE: ["2021-12-01", "2022-08-01", "2022-10-01", "2023-01-01"]})
+    lineage(
+        con,
+        {
+            SBO: ["2024-06-01", "2024-12-01", "2025-05-01"],
+            STATE: ["2021-12-01", "2022-08-01", "2022-10-01", "2023-01-01"],
+        },
+    )
     found = by_file(unmarted.evaluate(con, run_at=LATER))
     assert set(found) == {sha(STATE_FEB)}
     feb = found[sha(STATE_FEB)]
@@ -120,18 +138,26 @@ def test_the_monitor_run_records_it_and_queues_one_ops_alert_then_resolves(con):
     report = run_monitors(run_at=LATER, run_id="r1", con=con, monitors=["unmarted"])
     assert [f["kind"] for f in report.findings] == ["file_not_in_marts", "file_not_in_marts"]
     assert len(report.alerts) == 2
-    audiences = {delivery.audience_for(f["monitor"], f["kind"], f["severity"])
-                 for f in report.findings}
+    audiences = {
+        delivery.audience_for(f["monitor"], f["kind"], f["severity"]) for f in report.findings
+    }
     assert audiences == {"ops"}
-    again = run_monitors(run_at=LATER + dt.timedelta(hours=1), run_id="r2", con=con,
-                         monitors=["unmarted"])
+    again = run_monitors(
+        run_at=LATER + dt.timedelta(hours=1), run_id="r2", con=con, monitors=["unmarted"]
+    )
     assert again.alerts == []  # the same files: incidents updated, no new alert
     # The state files reach the marts: both incidents resolve.
-    lineage(con, {SBO: ["2024-06-01", "2024-12-01", "2025-05-01"],
-                  STATE: ["2021-12-01", "2022-08-01", "2022-10-01", "2023-01-01"],
-                  STATE_FEB: ["2023-02-01"]})
-    fixed = run_monitors(run_at=LATER + dt.timedelta(hours=2), run_id="r3", con=con,
-                         monitors=["unmarted"])
+    lineage(
+        con,
+        {
+            SBO: ["2024-06-01", "2024-12-01", "2025-05-01"],
+            STATE: ["2021-12-01", "2022-08-01", "2022-10-01", "2023-01-01"],
+            STATE_FEB: ["2023-02-01"],
+        },
+    )
+    fixed = run_monitors(
+        run_at=LATER + dt.timedelta(hours=2), run_id="r3", con=con, monitors=["unmarted"]
+    )
     assert fixed.findings == [] and fixed.incidents_resolved == 2
 
 
@@ -150,18 +176,25 @@ def test_freshness_is_judged_on_what_reached_the_marts(con):
 
     run_at = dt.datetime(2025, 7, 1, 16, tzinfo=dt.UTC)
     # Only the state files reach the marts: the SBO file's months (to May 2025) arrived only.
-    lineage(con, {STATE: ["2021-12-01", "2022-08-01", "2022-10-01", "2023-01-01"],
-                  STATE_FEB: ["2023-02-01"]})
-    state = freshness.assess_freshness(con, "cbp_encounters_monthly", run_at=run_at,
-                                       archive=NoChecks())
+    lineage(
+        con,
+        {
+            STATE: ["2021-12-01", "2022-08-01", "2022-10-01", "2023-01-01"],
+            STATE_FEB: ["2023-02-01"],
+        },
+    )
+    state = freshness.assess_freshness(
+        con, "cbp_encounters_monthly", run_at=run_at, archive=NoChecks()
+    )
     assert (state.newest_arrived_period, state.newest_period) == (D(2025, 5, 1), D(2023, 2, 1))
     assert state.state == "stopped" and state.cause == "not_in_marts"
     assert "cause not_in_marts" in state.finding.message
     assert state.finding.details["newest_arrived_period"] == "2025-05-01"
     # Once the SBO file reaches the marts, the source is fresh (May 2025 is the newest due).
     lineage(con, {SBO: ["2024-06-01", "2024-12-01", "2025-05-01"]})
-    state = freshness.assess_freshness(con, "cbp_encounters_monthly", run_at=run_at,
-                                       archive=NoChecks())
+    state = freshness.assess_freshness(
+        con, "cbp_encounters_monthly", run_at=run_at, archive=NoChecks()
+    )
     assert (state.state, state.newest_period, state.cause) == ("fresh", D(2025, 5, 1), None)
 
 
@@ -169,11 +202,15 @@ def test_freshness_without_marts_is_judged_on_arrival_alone(con):
     from returnwatch.monitor import freshness
 
     run_at = dt.datetime(2025, 7, 1, 16, tzinfo=dt.UTC)
-    state = freshness.assess_freshness(con, "cbp_encounters_monthly", run_at=run_at,
-                                       archive=NoChecks())
+    state = freshness.assess_freshness(
+        con, "cbp_encounters_monthly", run_at=run_at, archive=NoChecks()
+    )
     # Arrival counts every layout: the SBO file holds May 2025.
     assert (state.state, state.newest_period, state.newest_arrived_period) == (
-        "fresh", D(2025, 5, 1), D(2025, 5, 1))
+        "fresh",
+        D(2025, 5, 1),
+        D(2025, 5, 1),
+    )
 
 
 def test_the_ops_alert_names_the_file_and_the_reason(con, monkeypatch):
@@ -181,13 +218,18 @@ def test_the_ops_alert_names_the_file_and_the_reason(con, monkeypatch):
 
     monkeypatch.setenv("RETURNWATCH_AIRFLOW_BASE_URL", "http://localhost:8080")
 
-    lineage(con, {SBO: ["2024-06-01", "2024-12-01", "2025-05-01"],
-                  STATE: ["2021-12-01", "2022-08-01", "2022-10-01", "2023-01-01"]})
+    lineage(
+        con,
+        {
+            SBO: ["2024-06-01", "2024-12-01", "2025-05-01"],
+            STATE: ["2021-12-01", "2022-08-01", "2022-10-01", "2023-01-01"],
+        },
+    )
     report = run_monitors(run_at=LATER, run_id="r1", con=con, monitors=["unmarted"])
     [alert] = report.alerts
     [(audience, text, blocks)] = con.execute(
-        "SELECT audience, text, blocks::VARCHAR FROM monitor.alerts WHERE alert_id = ?",
-        [alert]).fetchall()
+        "SELECT audience, text, blocks::VARCHAR FROM monitor.alerts WHERE alert_id = ?", [alert]
+    ).fetchall()
     assert audience == "ops"
     assert "state_feb_constructed.csv" in text and "the models drop its rows" in text
     assert "runbook.md#file_not_in_marts" in blocks

@@ -100,11 +100,19 @@ def text(node: Any) -> str:
 def test_each_source_has_a_row_with_its_state(client: Any, token: str) -> None:
     html = page(client, token)
     rows = {row["data-source"]: row for row in html.select("#sources tbody tr")}
-    assert list(rows) == ["hhs_uc_daily", "hhs_uc_monthly", "cbp_encounters_monthly",
-                          "segob_bulletin_monthly"]
+    assert list(rows) == [
+        "hhs_uc_daily",
+        "hhs_uc_monthly",
+        "cbp_encounters_monthly",
+        "segob_bulletin_monthly",
+    ]
     states = {source: text(row.select_one(".pill")) for source, row in rows.items()}
-    assert states == {"hhs_uc_daily": "late", "cbp_encounters_monthly": "fresh",
-                      "hhs_uc_monthly": "no data", "segob_bulletin_monthly": "no data"}
+    assert states == {
+        "hhs_uc_daily": "late",
+        "cbp_encounters_monthly": "fresh",
+        "hhs_uc_monthly": "no data",
+        "segob_bulletin_monthly": "no data",
+    }
     assert "state-late" in rows["hhs_uc_daily"].select_one(".pill")["class"]
 
     cells = [text(td) for td in rows["hhs_uc_daily"].find_all("td")]
@@ -121,21 +129,28 @@ def test_each_source_has_a_row_with_its_state(client: Any, token: str) -> None:
 
 def test_open_incidents_and_recent_revisions_are_listed(client: Any, token: str) -> None:
     html = page(client, token)
-    incidents = [[text(td) for td in row.find_all("td")]
-                 for row in html.select("#incidents tbody tr")]
+    incidents = [
+        [text(td) for td in row.find_all("td")] for row in html.select("#incidents tbody tr")
+    ]
     [late] = [row for row in incidents if row[2] == "hhs_uc_daily"]
     assert late[:4] == ["2025-06-17", "warning", "hhs_uc_daily", "same_file_again"]
     assert "2025-06-10" in late[4] and late[5] == "ops"
 
     assert "(19)" in text(html.find("h2", string=lambda s: s and s.startswith("Revisions")))
-    revisions = [[text(td) for td in row.find_all("td")]
-                 for row in html.select("#revisions tbody tr")]
+    revisions = [
+        [text(td) for td in row.find_all("td")] for row in html.select("#revisions tbody tr")
+    ]
     assert len(revisions) == 19
     # One real restatement: Rio Grande Valley, Mexican children expelled under Title 42 in
     # October 2020, 613 in CBP's file of March 2021 and 616 in its file of October 2024.
-    [rgv] = [row for row in revisions
-             if "Rio Grande Valley" in row[2] and "MEXICO" in row[2] and "Title 42" in row[2]
-             and row[3] == "2020-10"]
+    [rgv] = [
+        row
+        for row in revisions
+        if "Rio Grande Valley" in row[2]
+        and "MEXICO" in row[2]
+        and "Title 42" in row[2]
+        and row[3] == "2020-10"
+    ]
     assert rgv[1] == "cbp_encounters_monthly" and rgv[2].startswith("encounters · ")
     assert rgv[4:] == ["613 → 616", "+3", "2021-03-02 → 2024-10-15"]
 
@@ -145,16 +160,21 @@ def test_json_has_the_same_status_for_scripts(client: Any, token: str) -> None:
     assert answer.status_code == 200, answer.text
     data = answer.json()
     assert {s["source"]: s["state"] for s in data["sources"]} == {
-        "hhs_uc_daily": "late", "cbp_encounters_monthly": "fresh",
-        "hhs_uc_monthly": "no_data", "segob_bulletin_monthly": "no_data"}
+        "hhs_uc_daily": "late",
+        "cbp_encounters_monthly": "fresh",
+        "hhs_uc_monthly": "no_data",
+        "segob_bulletin_monthly": "no_data",
+    }
     assert data["judged_at"] == "2025-06-17T16:00:00+00:00"
     assert data["snapshot_at"] and data["read_from"].endswith("snapshot/warehouse.duckdb")
-    assert [(i["source"], i["kind"]) for i in data["incidents"]
-            if i["source"] == "hhs_uc_daily"] == [("hhs_uc_daily", "same_file_again")]
+    assert [
+        (i["source"], i["kind"]) for i in data["incidents"] if i["source"] == "hhs_uc_daily"
+    ] == [("hhs_uc_daily", "same_file_again")]
     assert data["revisions_total"] == 19
     rgv = [r for r in data["revisions"] if r["period"] == "2020-10" and r["old_value"] == 613]
     assert [(r["new_value"], r["old_vintage"], r["new_vintage"]) for r in rgv] == [
-        (616, "2021-03-02", "2024-10-15")]
+        (616, "2021-03-02", "2024-10-15")
+    ]
 
 
 # -------------------------------------------------------------------------------- access ---
@@ -167,17 +187,20 @@ def test_signed_out_requests_get_no_data(client: Any) -> None:
     answer = client.get("/returnwatch/", follow_redirects=False)
     assert answer.status_code == 303 and "hhs_uc_daily" not in answer.text
     assert answer.headers["location"] == (
-        "/auth/login?next=http%3A%2F%2F127.0.0.1%2Freturnwatch%2F")
+        "/auth/login?next=http%3A%2F%2F127.0.0.1%2Freturnwatch%2F"
+    )
 
 
 def test_a_forged_token_gets_no_data(client: Any) -> None:
     import jwt
 
-    forged = jwt.encode({"sub": USER, "role": "admin"}, "not-the-servers-secret-" * 4,
-                        algorithm="HS512")
+    forged = jwt.encode(
+        {"sub": USER, "role": "admin"}, "not-the-servers-secret-" * 4, algorithm="HS512"
+    )
     for path in ("/returnwatch/", "/returnwatch/status.json"):
-        answer = client.get(path, headers={"Authorization": f"Bearer {forged}"},
-                            follow_redirects=False)
+        answer = client.get(
+            path, headers={"Authorization": f"Bearer {forged}"}, follow_redirects=False
+        )
         assert answer.status_code == 403 and "hhs_uc_daily" not in answer.text, path
 
 
@@ -187,15 +210,19 @@ def test_the_nav_entry_opens_this_page(client: Any, token: str) -> None:
     [plugin] = [p for p in answer.json()["plugins"] if p["name"] == "returnwatch"]
     [view] = plugin["external_views"]
     assert (view["url_route"], view["href"], view["destination"]) == (
-        "returnwatch", "/returnwatch/", "nav")
+        "returnwatch",
+        "/returnwatch/",
+        "nav",
+    )
     assert [app["url_prefix"] for app in plugin["fastapi_apps"]] == ["/returnwatch"]
 
 
 # --------------------------------------------------------------------------- empty state ---
 
 
-def test_before_the_first_snapshot_the_page_says_so(client: Any, token: str, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_before_the_first_snapshot_the_page_says_so(
+    client: Any, token: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RETURNWATCH_DATA_DIR", str(tmp_path))
     html = page(client, token)
     empty = html.select_one("#empty-state")
@@ -205,26 +232,35 @@ def test_before_the_first_snapshot_the_page_says_so(client: Any, token: str, tmp
     assert answer.status_code == 404 and "no snapshot" in answer.json()["detail"]
 
 
-def test_a_snapshot_before_any_monitor_run_says_not_judged(client: Any, token: str,
-                                                          data_dir: Path) -> None:
+def test_a_snapshot_before_any_monitor_run_says_not_judged(
+    client: Any, token: str, data_dir: Path
+) -> None:
     with warehouse.session():
         pass  # an empty warehouse, schemas created, as after the first loads
     transform.publish_snapshot()
     html = page(client, token)
     assert text(html.select_one("#judged-at")) == "No monitor run yet"
-    states = {row["data-source"]: text(row.select_one(".pill"))
-              for row in html.select("#sources tbody tr")}
+    states = {
+        row["data-source"]: text(row.select_one(".pill"))
+        for row in html.select("#sources tbody tr")
+    }
     assert set(states.values()) == {"not judged yet"} and len(states) == 4
     assert html.select_one("#no-incidents") and html.select_one("#no-revisions")
 
 
-def test_an_unchecked_source_says_so_with_its_last_check(client: Any, token: str,
-                                                          data_dir: Path) -> None:
+def test_an_unchecked_source_says_so_with_its_last_check(
+    client: Any, token: str, data_dir: Path
+) -> None:
     """The CBP DAG last checked the site on 16 June and was paused since (issue 19)."""
     with warehouse.session() as con:
         MonthlyHistory(con).cbp(D("2025-06-17"), received=at("2025-06-16", 14))
-        run_monitors(run_at=at("2025-06-25"), run_id="test/unchecked", con=con,
-                     sources=["cbp_encounters_monthly"], monitors=["freshness"])
+        run_monitors(
+            run_at=at("2025-06-25"),
+            run_id="test/unchecked",
+            con=con,
+            sources=["cbp_encounters_monthly"],
+            monitors=["freshness"],
+        )
     transform.publish_snapshot()
     html = page(client, token)
     row = html.select_one('#sources tbody tr[data-source="cbp_encounters_monthly"]')
@@ -236,8 +272,9 @@ def test_an_unchecked_source_says_so_with_its_last_check(client: Any, token: str
 # ------------------------------------------------------------------- the runbook in the UI ---
 
 
-def test_every_runbook_link_in_a_dag_doc_opens_its_section_in_the_ui(client: Any,
-                                                                     token: str) -> None:
+def test_every_runbook_link_in_a_dag_doc_opens_its_section_in_the_ui(
+    client: Any, token: str
+) -> None:
     """DAG docs link `docs/runbook.md#<section>`; in the UI that must be a page, and the section
     an element with that id (GitHub's anchors), for every link every DAG's doc has."""
     import re
@@ -245,10 +282,14 @@ def test_every_runbook_link_in_a_dag_doc_opens_its_section_in_the_ui(client: Any
     from returnwatch_replay.demo import load_dags
 
     dags = load_dags()
-    links = {link for dag in dags.values()
-             for link in re.findall(r"\]\((/returnwatch/docs/[a-z_]+\.md)#([\w-]+)\)", dag.doc_md)}
+    links = {
+        link
+        for dag in dags.values()
+        for link in re.findall(r"\]\((/returnwatch/docs/[a-z_]+\.md)#([\w-]+)\)", dag.doc_md)
+    }
     assert links and not [d for d in dags.values() if "](docs/" in d.doc_md], (
-        "DAG docs' links to docs/*.md were not rewritten for the UI")
+        "DAG docs' links to docs/*.md were not rewritten for the UI"
+    )
     client.cookies.set("_token", token)
     try:
         pages = {path: client.get(path) for path in {path for path, _ in links}}
@@ -256,14 +297,17 @@ def test_every_runbook_link_in_a_dag_doc_opens_its_section_in_the_ui(client: Any
         client.cookies.clear()
     for path, answer in pages.items():
         assert answer.status_code == 200, (path, answer.text[:300])
-    ids = {path: {tag["id"] for tag in BeautifulSoup(answer.text, "html.parser").select("[id]")}
-           for path, answer in pages.items()}
+    ids = {
+        path: {tag["id"] for tag in BeautifulSoup(answer.text, "html.parser").select("[id]")}
+        for path, answer in pages.items()
+    }
     missing = sorted((path, anchor) for path, anchor in links if anchor not in ids[path])
     assert missing == [], f"runbook sections the DAG docs link but the page lacks: {missing}"
 
 
 def test_docs_pages_are_only_the_projects_docs_and_only_for_signed_in_users(
-        client: Any, token: str) -> None:
+    client: Any, token: str
+) -> None:
     answer = client.get("/returnwatch/docs/runbook.md", follow_redirects=False)
     assert answer.status_code == 303 and "runbook" not in answer.text.lower()
     client.cookies.set("_token", token)
@@ -279,8 +323,9 @@ def test_docs_pages_are_only_the_projects_docs_and_only_for_signed_in_users(
     assert "<script" not in html  # the Markdown's raw HTML is not rendered
 
 
-def test_policy_rules_are_listed_with_their_caveat_and_source_links(client: Any,
-                                                                     token: str) -> None:
+def test_policy_rules_are_listed_with_their_caveat_and_source_links(
+    client: Any, token: str
+) -> None:
     html = page(client, token)
     rows = html.select("#rules tbody tr")
     assert len(rows) == 3

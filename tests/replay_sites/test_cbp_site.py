@@ -70,8 +70,10 @@ def discover(mirror: ReplayMirror) -> list:
 @pytest.fixture(scope="module")
 def frames(mirror: ReplayMirror) -> dict[str, pd.DataFrame]:
     """The old and the new vintages' files, fetched and parsed."""
-    return {path: cbp.parse_aor(get(file_url(mirror, path)).content, file=path).frame()
-            for path in (MARCH_2021, FY21_FY24, FY22_FY25_MAY)}
+    return {
+        path: cbp.parse_aor(get(file_url(mirror, path)).content, file=path).frame()
+        for path in (MARCH_2021, FY21_FY24, FY22_FY25_MAY)
+    }
 
 
 def iom() -> pd.DataFrame:
@@ -112,16 +114,18 @@ def test_the_mirror_reads_nothing_until_a_file_is_asked_for() -> None:
 def test_discovery_at_two_dates(mirror: ReplayMirror) -> None:
     mirror.set_as_of(dt.date(2021, 3, 10))
     links = discover(mirror)
-    assert [(link.kind, link.url) for link in links] == [
-        ("aor", file_url(mirror, MARCH_2021))]
+    assert [(link.kind, link.url) for link in links] == [("aor", file_url(mirror, MARCH_2021))]
     assert links[0].period == "FY2020-FY2021" and links[0].extra["through_month"] == "JAN"
 
     mirror.set_as_of(dt.date(2025, 6, 20))
     links = discover(mirror)
-    assert [link.url for link in links] == [file_url(mirror, FY22_FY25_MAY),
-                                           file_url(mirror, FY21_FY24)]
-    assert links[0].label == ("FY22 - FY25 (FYTD) Nationwide Encounters by Area of "
-                              "Responsibility - May")
+    assert [link.url for link in links] == [
+        file_url(mirror, FY22_FY25_MAY),
+        file_url(mirror, FY21_FY24),
+    ]
+    assert links[0].label == (
+        "FY22 - FY25 (FYTD) Nationwide Encounters by Area of Responsibility - May"
+    )
     assert all(link.url.startswith(f"http://127.0.0.1:{mirror.port}/{SOURCE}/") for link in links)
     # Each link is a file the mirror serves.
     for link in links:
@@ -131,12 +135,14 @@ def test_discovery_at_two_dates(mirror: ReplayMirror) -> None:
 def test_the_page_moves_with_as_of_and_files_appear_on_their_day(mirror: ReplayMirror) -> None:
     mirror.set_as_of(dt.date(2025, 6, 15))  # the May file is published on Monday 2025-06-16
     assert [link.extra["file_name"] for link in discover(mirror)][0] == (
-        "nationwide-encounters-fy22-fy25-apr-aor.csv")
+        "nationwide-encounters-fy22-fy25-apr-aor.csv"
+    )
     assert get(file_url(mirror, FY22_FY25_MAY)).status_code == 404
     assert get(file_url(mirror, FY22_FY25_APR)).status_code == 200
     mirror.set_as_of(dt.date(2025, 6, 16))
     assert [link.extra["file_name"] for link in discover(mirror)][0] == (
-        "nationwide-encounters-fy22-fy25-may-aor.csv")
+        "nationwide-encounters-fy22-fy25-may-aor.csv"
+    )
     assert get(file_url(mirror, FY22_FY25_MAY)).status_code == 200
     # Before the first release the page links nothing: discovery says the page changed.
     mirror.set_as_of(dt.date(2021, 3, 1))
@@ -160,30 +166,41 @@ def test_validators_and_conditional_get(mirror: ReplayMirror) -> None:
     assert get(url, **{"If-None-Match": '"other"'}).status_code == 200
     old = get(file_url(mirror, MARCH_2021))
     assert email.utils.parsedate_to_datetime(old.headers["Last-Modified"]).date() == (
-        dt.date(2021, 3, 2))
+        dt.date(2021, 3, 2)
+    )
     assert old.headers["ETag"] != etag
 
 
 # ------------------------------------------------------------------ the two vintages
 
 
-def test_the_two_vintages_differ_where_the_real_ones_differ(frames: dict[str, pd.DataFrame]) -> None:
+def test_the_two_vintages_differ_where_the_real_ones_differ(
+    frames: dict[str, pd.DataFrame],
+) -> None:
     old, new = usbp_uc(frames[MARCH_2021]), usbp_uc(frames[FY21_FY24])
     expected = {  # (March 2021 scrape, June 2025 copy), PROVENANCE 'Quirks found'
-        dt.date(2020, 10, 1): (4686, 4687), dt.date(2020, 11, 1): (4471, 4475),
-        dt.date(2020, 12, 1): (4855, 4852), dt.date(2021, 1, 1): (5707, 5688),
+        dt.date(2020, 10, 1): (4686, 4687),
+        dt.date(2020, 11, 1): (4471, 4475),
+        dt.date(2020, 12, 1): (4855, 4852),
+        dt.date(2021, 1, 1): (5707, 5688),
     }
     for month, (was, now) in expected.items():
         assert old[old["month"] == month]["encounters"].sum() == was
         assert new[new["month"] == month]["encounters"].sum() == now
-    mexico = [frame[(frame["citizenship"] == "MEXICO") & (frame["fiscal_year"] == 2021)
-                    & (frame["month"] <= dt.date(2021, 1, 1))]["encounters"].sum()
-              for frame in (old, new)]
+    mexico = [
+        frame[
+            (frame["citizenship"] == "MEXICO")
+            & (frame["fiscal_year"] == 2021)
+            & (frame["month"] <= dt.date(2021, 1, 1))
+        ]["encounters"].sum()
+        for frame in (old, new)
+    ]
     assert mexico == [7730, 7737]
 
 
 def test_the_old_vintage_carries_the_posts_figures_by_sector_and_country(
-        frames: dict[str, pd.DataFrame]) -> None:
+    frames: dict[str, pd.DataFrame],
+) -> None:
     old = usbp_uc(frames[MARCH_2021])
     wapo = wapo_sector_months()
     fy21 = wapo[(wapo["t"] >= "2020-10") & (wapo["sector"] != "Southwest Border Total")]
@@ -191,8 +208,9 @@ def test_the_old_vintage_carries_the_posts_figures_by_sector_and_country(
     for row in fy21.itertuples():
         year, number = map(int, row.t.split("-"))
         area = {"Rio Grande": "Rio Grande Valley"}.get(row.sector, row.sector) + " Sector"
-        cell = old[(old["month"] == dt.date(year, number, 1))
-                   & (old["area_of_responsibility"] == area)]
+        cell = old[
+            (old["month"] == dt.date(year, number, 1)) & (old["area_of_responsibility"] == area)
+        ]
         assert cell["encounters"].sum() == row.uac, (row.t, row.sector)
     by_country = pd.read_csv(DATA / "wapo_sbecfydf_20210303.csv")
     by_country = by_country[(by_country["type"] == "uac") & (by_country["year"] == "fy21")]
@@ -203,14 +221,22 @@ def test_the_old_vintage_carries_the_posts_figures_by_sector_and_country(
 
 
 def test_everything_else_in_the_old_vintage_is_the_june_2025_figure(
-        frames: dict[str, pd.DataFrame]) -> None:
-    key = ["month", "component", "area_of_responsibility", "demographic", "citizenship",
-           "title_of_authority", "encounter_type"]
+    frames: dict[str, pd.DataFrame],
+) -> None:
+    key = [
+        "month",
+        "component",
+        "area_of_responsibility",
+        "demographic",
+        "citizenship",
+        "title_of_authority",
+        "encounter_type",
+    ]
     old = frames[MARCH_2021].set_index(key)["encounters"]
     new = pd.concat([frames[FY21_FY24], frames[FY22_FY25_MAY]]).drop_duplicates(key)
     new = new.set_index(key)["encounters"]
     shared = old.index.intersection(new.index)
-    changed = (old[shared] != new[shared])
+    changed = old[shared] != new[shared]
     deltas = pd.read_csv(DATA / site.MARCH_2021_DELTAS)
     assert changed.sum() == len(deltas) == 19
     changed_rows = old[shared][changed].reset_index()
@@ -223,8 +249,12 @@ def test_the_constructed_placement_follows_the_documented_rule() -> None:
     """Re-derive usbp_uc_fy21_oct_jan_mar2021_deltas_constructed.csv from the real tables with
     the rule PROVENANCE.md states, and compare: the constructed file is reproducible."""
     data = iom()
-    uc = data[(data["component"] == "U.S. Border Patrol") & (data["demog"] == "UC / Single Minors")
-              & (data["t"] >= "2020-10") & (data["t"] <= "2021-01")]
+    uc = data[
+        (data["component"] == "U.S. Border Patrol")
+        & (data["demog"] == "UC / Single Minors")
+        & (data["t"] >= "2020-10")
+        & (data["t"] <= "2021-01")
+    ]
     rows = {(r.t, r.area, r.nat, r.authority): r.n for r in uc.itertuples()}
     cells = uc.groupby(["t", "area"])["n"].sum()
     wapo = wapo_sector_months()
@@ -238,8 +268,10 @@ def test_the_constructed_placement_follows_the_documented_rule() -> None:
     countries = pd.read_csv(DATA / "wapo_sbecfydf_20210303.csv")
     countries = countries[(countries["type"] == "uac") & (countries["year"] == "fy21")]
     iso = {"Mexico": "MEX", "Guatemala": "GTM", "Honduras": "HND", "El Salvador": "SLV"}
-    need = {iso[r.sector]: int(r.encounters - uc[uc["nat"] == iso[r.sector]]["n"].sum())
-            for r in countries.itertuples()}
+    need = {
+        iso[r.sector]: int(r.encounters - uc[uc["nat"] == iso[r.sector]]["n"].sum())
+        for r in countries.itertuples()
+    }
     need["REST"] = sum(d for *_, d in diffs) - sum(need.values())
 
     def group(key: tuple) -> str:
@@ -250,25 +282,36 @@ def test_the_constructed_placement_follows_the_documented_rule() -> None:
     for month, area, difference in diffs:
         unit = 1 if difference > 0 else -1
         for _ in range(abs(difference)):
-            candidates = [k for k in rows if k[:2] == (month, area)
-                          and (unit > 0 or rows[k] + delta[k] > 0)]
+            candidates = [
+                k for k in rows if k[:2] == (month, area) and (unit > 0 or rows[k] + delta[k] > 0)
+            ]
             groups = {group(k) for k in candidates}
             same = [g for g in order if g in groups and need[g] * unit > 0]
             if same:
                 chosen = max(same, key=lambda g: (abs(need[g]), -order.index(g)))
             else:
-                size = {g: sum(rows[k] + delta[k] for k in candidates if group(k) == g)
-                        for g in groups}
+                size = {
+                    g: sum(rows[k] + delta[k] for k in candidates if group(k) == g) for g in groups
+                }
                 chosen = max(groups, key=lambda g: (size[g], -order.index(g)))
-            target = max((k for k in candidates if group(k) == chosen),
-                         key=lambda k: (rows[k] + delta[k], k[2], k[3]))
+            target = max(
+                (k for k in candidates if group(k) == chosen),
+                key=lambda k: (rows[k] + delta[k], k[2], k[3]),
+            )
             delta[target] += unit
             need[chosen] -= unit
     assert set(need.values()) == {0}
     derived = sorted((k[0], k[1], k[2], k[3], v) for k, v in delta.items() if v)
     shipped = pd.read_csv(DATA / site.MARCH_2021_DELTAS)
-    assert derived == sorted(zip(shipped["month"], shipped["area"], shipped["nat"],
-                                 shipped["authority"], shipped["delta"]))
+    assert derived == sorted(
+        zip(
+            shipped["month"],
+            shipped["area"],
+            shipped["nat"],
+            shipped["authority"],
+            shipped["delta"],
+        )
+    )
     assert (shipped["n_mar2021"] == shipped["n_iom_jun2025"] + shipped["delta"]).all()
     assert (shipped["n_mar2021"] >= 0).all()
 
@@ -283,7 +326,10 @@ def test_warehouse_equals_published(frames: dict[str, pd.DataFrame]) -> None:
     con.execute("CREATE SCHEMA raw")
     for statement in cbp.RAW_DDL:
         con.execute(statement)
-    for path, vintage in ((FY21_FY24, dt.date(2024, 10, 15)), (FY22_FY25_MAY, dt.date(2025, 6, 16))):
+    for path, vintage in (
+        (FY21_FY24, dt.date(2024, 10, 15)),
+        (FY22_FY25_MAY, dt.date(2025, 6, 16)),
+    ):
         frame = frames[path].assign(source_file=path, vintage=vintage)
         con.register("frame", frame)
         con.execute("INSERT INTO raw.cbp_encounters_aor BY NAME SELECT * FROM frame")
@@ -299,22 +345,39 @@ def test_warehouse_equals_published(frames: dict[str, pd.DataFrame]) -> None:
         ("2022-05", "U.S. Border Patrol", "UAC", "HND", "HONDURAS", "Title 8"),
         ("2022-05", "U.S. Border Patrol", "Single Adults", "MEX", "MEXICO", "Title 42"),
         ("2023-05", "Office of Field Operations", "Single Adults", "MEX", "MEXICO", "Title 42"),
-        ("2023-05", "Office of Field Operations", "Accompanied Minors", "MEX", "MEXICO",
-         "Title 42"),
-        ("2023-12", "U.S. Border Patrol", "Single Adults", "CHN", "CHINA, PEOPLES REPUBLIC OF",
-         "Title 8"),
+        (
+            "2023-05",
+            "Office of Field Operations",
+            "Accompanied Minors",
+            "MEX",
+            "MEXICO",
+            "Title 42",
+        ),
+        (
+            "2023-12",
+            "U.S. Border Patrol",
+            "Single Adults",
+            "CHN",
+            "CHINA, PEOPLES REPUBLIC OF",
+            "Title 8",
+        ),
         ("2024-06", "Office of Field Operations", "FMUA", "OOO", "OTHER", "Title 8"),
         ("2025-05", "U.S. Border Patrol", "UAC", "MEX", "MEXICO", "Title 8"),
         ("2025-01", "U.S. Border Patrol", "UAC", "SLV", "EL SALVADOR", "Title 8"),
     ]
     demographic = {"UAC": cbp.UC, "UC / Single Minors": cbp.UC}
     for month, component, demog, nat, citizenship, title in checks:
-        published = data[(data["t"] == month) & (data["component"] == component)
-                         & (data["demog"] == demog) & (data["nat"] == nat)
-                         & (data["authority"] == title)]["n"].sum()
+        published = data[
+            (data["t"] == month)
+            & (data["component"] == component)
+            & (data["demog"] == demog)
+            & (data["nat"] == nat)
+            & (data["authority"] == title)
+        ]["n"].sum()
         assert published > 0, (month, nat, title)
         year, number = map(int, month.split("-"))
-        warehouse = con.execute("""
+        warehouse = con.execute(
+            """
             WITH newest AS (
                 SELECT * FROM raw.cbp_encounters_aor
                 QUALIFY vintage = max(vintage) OVER (PARTITION BY month)
@@ -322,8 +385,15 @@ def test_warehouse_equals_published(frames: dict[str, pd.DataFrame]) -> None:
             SELECT sum(encounters) FROM newest
             WHERE month = ? AND component = ? AND demographic = ? AND citizenship = ?
               AND title_of_authority = ?
-        """, [dt.date(year, number, 1), component, demographic.get(demog, demog), citizenship,
-              title]).fetchone()[0]
+        """,
+            [
+                dt.date(year, number, 1),
+                component,
+                demographic.get(demog, demog),
+                citizenship,
+                title,
+            ],
+        ).fetchone()[0]
         assert warehouse == published, (month, component, demog, nat, title)
     # And in total: every Southwest-border figure of Oct 2020 - May 2025 is there, once.
     newest_total = con.execute("""
@@ -335,7 +405,8 @@ def test_warehouse_equals_published(frames: dict[str, pd.DataFrame]) -> None:
 
 
 def test_the_fy21_fy24_file_adds_up_to_cbps_own_southwest_totals(
-        frames: dict[str, pd.DataFrame]) -> None:
+    frames: dict[str, pd.DataFrame],
+) -> None:
     """Corroboration (PROVENANCE.md): a public fact-check summed CBP's real
     2024-10/sbo-encounters-fy21-fy24.csv to these fiscal-year totals; the re-laid file agrees."""
     totals = frames[FY21_FY24].groupby("fiscal_year")["encounters"].sum().to_dict()

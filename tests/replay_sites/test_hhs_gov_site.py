@@ -24,9 +24,13 @@ from returnwatch_replay.sites import hhs_gov
 
 SOURCE = "hhs_uc_monthly"
 WAPO_CSV = settings.replay_data_dir() / "hhs_gov" / "wapo_fy2018_fy2021.csv"
+
+
 def page_path(fiscal_year: int) -> str:
-    return (f"/programs/social-services/unaccompanied-children/latest-uc-data-fy{fiscal_year}"
-            "/index.html")
+    return (
+        f"/programs/social-services/unaccompanied-children/latest-uc-data-fy{fiscal_year}"
+        "/index.html"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,16 +79,25 @@ def test_make_site_reads_nothing_until_asked(tmp_path: Path) -> None:
 
 def test_every_figure_served_is_a_row_of_the_copy(mirror: ReplayMirror) -> None:
     with WAPO_CSV.open(newline="") as handle:
-        expected = {(r["group"], r["category"], r["month"], float(r["value"]), r["number_type"])
-                    for r in csv.DictReader(handle)}
+        expected = {
+            (r["group"], r["category"], r["month"], float(r["value"]), r["number_type"])
+            for r in csv.DictReader(handle)
+        }
     served = set()
     for fiscal_year in (2018, 2019, 2020, 2021):
         response = get(mirror, fiscal_year)
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/html")
         for row in hhs_monthly.parse(response.content, file=str(fiscal_year)).rows:
-            served.add((row["section"], row["category"], row["month"].isoformat(), row["value"],
-                        row["number_type"]))
+            served.add(
+                (
+                    row["section"],
+                    row["category"],
+                    row["month"].isoformat(),
+                    row["value"],
+                    row["number_type"],
+                )
+            )
     assert served == expected
     assert len(served) == 1000
 
@@ -92,9 +105,11 @@ def test_every_figure_served_is_a_row_of_the_copy(mirror: ReplayMirror) -> None:
 def test_page_layout_labels_twice_months_as_columns(mirror: ReplayMirror) -> None:
     text = get(mirror, 2021).text
     assert "<h1>Latest UC Data – FY2021</h1>" in text
-    assert ('<th scope="row">Average Occupancy Rate:</th>'
-            '<td class="color2"><strong>Average Occupancy Rate:</strong></td>'
-            "<td>15%</td><td>18%</td><td>28%</td><td>30%</td></tr>") in text
+    assert (
+        '<th scope="row">Average Occupancy Rate:</th>'
+        '<td class="color2"><strong>Average Occupancy Rate:</strong></td>'
+        "<td>15%</td><td>18%</td><td>28%</td><td>30%</td></tr>"
+    ) in text
     # Thousands separators as printed ("Maximum Number of Operations Beds*:" Oct 2020: 13674).
     assert "<td>13,674</td>" in text
     assert '<th scope="col">Oct</th><th scope="col">Nov</th>' in text
@@ -103,22 +118,40 @@ def test_page_layout_labels_twice_months_as_columns(mirror: ReplayMirror) -> Non
 # ------------------------------------------------------------------ as_of
 
 
-@pytest.mark.parametrize(("as_of", "fiscal_year", "expected"), [
-    # FY2018's October column appears on November 15, 2017 (the mirror's publication model).
-    (dt.date(2017, 11, 14), 2018, None),
-    (dt.date(2017, 11, 15), 2018, [dt.date(2017, 10, 1)]),
-    (dt.date(2018, 2, 14), 2018, [dt.date(2017, 10, 1), dt.date(2017, 11, 1), dt.date(2017, 12, 1)]),
-    (dt.date(2018, 2, 15), 2018, [dt.date(2017, 10, 1), dt.date(2017, 11, 1), dt.date(2017, 12, 1),
-                                  dt.date(2018, 1, 1)]),
-    (dt.date(2019, 1, 20), 2019, [dt.date(2018, 10, 1), dt.date(2018, 11, 1), dt.date(2018, 12, 1)]),
-    # The copy ends with January 2021: the FY2021 page never grows past it.
-    (dt.date(2025, 6, 17), 2021, [dt.date(2020, 10, 1), dt.date(2020, 11, 1), dt.date(2020, 12, 1),
-                                  dt.date(2021, 1, 1)]),
-    (dt.date(2025, 6, 17), 2022, None),  # not in the copy
-    (dt.date(2025, 6, 17), 2017, None),
-])
-def test_pages_show_only_published_months(mirror: ReplayMirror, as_of: dt.date, fiscal_year: int,
-                                          expected: list[dt.date] | None) -> None:
+@pytest.mark.parametrize(
+    ("as_of", "fiscal_year", "expected"),
+    [
+        # FY2018's October column appears on November 15, 2017 (the mirror's publication model).
+        (dt.date(2017, 11, 14), 2018, None),
+        (dt.date(2017, 11, 15), 2018, [dt.date(2017, 10, 1)]),
+        (
+            dt.date(2018, 2, 14),
+            2018,
+            [dt.date(2017, 10, 1), dt.date(2017, 11, 1), dt.date(2017, 12, 1)],
+        ),
+        (
+            dt.date(2018, 2, 15),
+            2018,
+            [dt.date(2017, 10, 1), dt.date(2017, 11, 1), dt.date(2017, 12, 1), dt.date(2018, 1, 1)],
+        ),
+        (
+            dt.date(2019, 1, 20),
+            2019,
+            [dt.date(2018, 10, 1), dt.date(2018, 11, 1), dt.date(2018, 12, 1)],
+        ),
+        # The copy ends with January 2021: the FY2021 page never grows past it.
+        (
+            dt.date(2025, 6, 17),
+            2021,
+            [dt.date(2020, 10, 1), dt.date(2020, 11, 1), dt.date(2020, 12, 1), dt.date(2021, 1, 1)],
+        ),
+        (dt.date(2025, 6, 17), 2022, None),  # not in the copy
+        (dt.date(2025, 6, 17), 2017, None),
+    ],
+)
+def test_pages_show_only_published_months(
+    mirror: ReplayMirror, as_of: dt.date, fiscal_year: int, expected: list[dt.date] | None
+) -> None:
     mirror.set_as_of(as_of)
     response = get(mirror, fiscal_year)
     if expected is None:
@@ -140,7 +173,10 @@ def test_last_modified_is_the_newest_month_publication(mirror: ReplayMirror) -> 
 def test_conditional_gets(mirror: ReplayMirror) -> None:
     first = get(mirror, 2020)
     assert get(mirror, 2020, **{"If-None-Match": first.headers["etag"]}).status_code == 304
-    assert get(mirror, 2020, **{"If-Modified-Since": first.headers["last-modified"]}).status_code == 304
+    assert (
+        get(mirror, 2020, **{"If-Modified-Since": first.headers["last-modified"]}).status_code
+        == 304
+    )
     # A month later the FY2021 page has grown: the old validators no longer match.
     mirror.set_as_of(dt.date(2021, 1, 14))
     december = get(mirror, 2021)
@@ -152,8 +188,16 @@ def test_conditional_gets(mirror: ReplayMirror) -> None:
 
 def test_unknown_paths_are_404(mirror: ReplayMirror) -> None:
     base = mirror.base_url(SOURCE)
-    assert httpx.get(base + "/programs/social-services/unaccompanied-children/", timeout=10).status_code == 404
-    assert httpx.get(base + page_path(2021).replace("index.html", "data.csv"), timeout=10).status_code == 404
+    assert (
+        httpx.get(
+            base + "/programs/social-services/unaccompanied-children/", timeout=10
+        ).status_code
+        == 404
+    )
+    assert (
+        httpx.get(base + page_path(2021).replace("index.html", "data.csv"), timeout=10).status_code
+        == 404
+    )
 
 
 # ------------------------------------------------------------------ faults
@@ -198,8 +242,14 @@ def test_oversize_fault_is_stopped_by_the_fetch_cap(mirror: ReplayMirror) -> Non
 
     mirror.set_fault(SOURCE, "oversize")
     with pytest.raises(ResponseTooLarge):
-        fetch(mirror.base_url(SOURCE) + page_path(2020), source=SOURCE,
-              allowed_hosts=["127.0.0.1"], max_bytes=5_000_000, timeout=10, retries=0)
+        fetch(
+            mirror.base_url(SOURCE) + page_path(2020),
+            source=SOURCE,
+            allowed_hosts=["127.0.0.1"],
+            max_bytes=5_000_000,
+            timeout=10,
+            retries=0,
+        )
     with httpx.stream("GET", mirror.base_url(SOURCE) + page_path(2020), timeout=10) as response:
         assert "content-length" not in response.headers
         size = sum(len(chunk) for chunk in response.iter_bytes())

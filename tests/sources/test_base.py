@@ -43,18 +43,28 @@ class _Rows:
 def kind_raising(error: BaseException) -> FileKind:
     def parse(content: bytes, *, file: str) -> _Rows:
         raise error
-    return FileKind("export_csv", parse, "hhs_uc_daily", "hhs_uc_daily",
-                    description="the HHS export")
+
+    return FileKind(
+        "export_csv", parse, "hhs_uc_daily", "hhs_uc_daily", description="the HHS export"
+    )
 
 
-@pytest.mark.parametrize("error", [
-    struct.error("unpack requires a buffer of 4 bytes"), IndexError("list index out of range"),
-    KeyError("Enero"), AssertionError(), OverflowError("cannot convert float infinity"),
-    UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
-    xlrd.XLRDError("Can't find workbook in OLE2 compound document"),
-    _csv.Error("field larger than field limit (131072)"), ValueError("NUL byte"),
-    RecursionError("maximum recursion depth exceeded"),
-], ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize(
+    "error",
+    [
+        struct.error("unpack requires a buffer of 4 bytes"),
+        IndexError("list index out of range"),
+        KeyError("Enero"),
+        AssertionError(),
+        OverflowError("cannot convert float infinity"),
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+        xlrd.XLRDError("Can't find workbook in OLE2 compound document"),
+        _csv.Error("field larger than field limit (131072)"),
+        ValueError("NUL byte"),
+        RecursionError("maximum recursion depth exceeded"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
 def test_anything_a_parser_lets_out_is_one_bad_file_error(error: Exception) -> None:
     with pytest.raises(SourceFileError) as caught:
         read("hhs_uc_daily", kind_raising(error), b"x", file=URL)
@@ -75,6 +85,7 @@ def test_memory_error_is_a_bad_file_and_interrupts_are_not() -> None:
 def test_rows_built_lazily_fail_inside_read() -> None:
     def parse(content: bytes, *, file: str) -> _Rows:
         return _Rows(pd.DataFrame(), fail=IndexError("sheet 2"))
+
     kind = FileKind("cuadro_3_1_1", parse, "segob_presented_by_nationality", "x")
     with pytest.raises(SourceFileError, match="IndexError"):
         read("segob_bulletin_monthly", kind, b"x", file="cuadro3.1.1.xls")
@@ -98,6 +109,7 @@ def test_a_value_past_its_column_is_refused_with_its_row() -> None:
 
     def parse(content: bytes, *, file: str) -> _Rows:
         return _Rows(frame)
+
     kind = FileKind("cuadro_3_1_1", parse, "segob_presented_by_nationality", "x")
     with pytest.raises(BadValue, match="does not fit its warehouse column") as caught:
         read("segob_bulletin_monthly", kind, b"x", file="c.xls")
@@ -141,9 +153,19 @@ def test_segob_count_too_large_names_sheet_row_and_column() -> None:
     import xlwt
 
     # Constructed: one country, January 2019, a count of 2^31 (no real table comes close).
-    rows = [[], ["Cuadro 3.1.1 Eventos de extranjeros presentados ante la autoridad migratoria, "
-                 "enero de 2019"], [], [], ["Continente y país de nacionalidad", "Enero", "Total"],
-            [], ["Total general", 2**31, 2**31], ["Guatemala", 2**31, 2**31]]
+    rows = [
+        [],
+        [
+            "Cuadro 3.1.1 Eventos de extranjeros presentados ante la autoridad migratoria, "
+            "enero de 2019"
+        ],
+        [],
+        [],
+        ["Continente y país de nacionalidad", "Enero", "Total"],
+        [],
+        ["Total general", 2**31, 2**31],
+        ["Guatemala", 2**31, 2**31],
+    ]
     book = xlwt.Workbook(encoding="utf-8")
     sheet = book.add_sheet("Cuadro 3.1.1")
     for r, row in enumerate(rows):
@@ -152,8 +174,12 @@ def test_segob_count_too_large_names_sheet_row_and_column() -> None:
     out = io.BytesIO()
     book.save(out)
     with pytest.raises(BadValue, match="out of range") as caught:
-        read("segob_bulletin_monthly", segob.KINDS["cuadro_3_1_1"], out.getvalue(),
-             file="cuadro3.1.1.xls")
+        read(
+            "segob_bulletin_monthly",
+            segob.KINDS["cuadro_3_1_1"],
+            out.getvalue(),
+            file="cuadro3.1.1.xls",
+        )
     error = caught.value
     assert (error.sheet, error.row, error.column) == ("Cuadro 3.1.1", 7, "D")
 
@@ -168,10 +194,16 @@ def test_a_csv_with_a_nul_byte_is_refused_naming_its_line(real_hhs_bytes: bytes)
     assert caught.value.row == 5
 
 
-@pytest.mark.parametrize(("kind", "body"), [
-    ("aor", b"Fiscal Year,\x00Month\n"),
-    ("microdata", b"FEC_REP,SEXO,EDA,ACOM_REP,EDO_DET,PUNT_REP\n01/02/2024,1,\x0012,2,BC,TIJ\n"),
-])
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        ("aor", b"Fiscal Year,\x00Month\n"),
+        (
+            "microdata",
+            b"FEC_REP,SEXO,EDA,ACOM_REP,EDO_DET,PUNT_REP\n01/02/2024,1,\x0012,2,BC,TIJ\n",
+        ),
+    ],
+)
 def test_nul_bytes_are_refused_in_every_csv(kind: str, body: bytes) -> None:
     source = "cbp_encounters_monthly" if kind == "aor" else "segob_bulletin_monthly"
     module = cbp if kind == "aor" else segob
@@ -196,29 +228,42 @@ def test_an_html_page_with_a_nul_byte_is_refused() -> None:
     page = next((FIXTURES / "hhs").glob("latest-uc-data-*.html")).read_bytes()
     at = page.index(b"<table")
     with pytest.raises(BadValue, match="NUL bytes"):
-        read("hhs_uc_monthly", hhs_monthly.KINDS["fy_page"], page[:at] + b"\x00" + page[at:],
-             file="page.html")
+        read(
+            "hhs_uc_monthly",
+            hhs_monthly.KINDS["fy_page"],
+            page[:at] + b"\x00" + page[at:],
+            file="page.html",
+        )
 
 
 def test_a_page_flooded_with_tags_is_refused_before_parsing() -> None:
     page = next((FIXTURES / "hhs").glob("latest-uc-data-*.html")).read_bytes()
     at = page.index(b"<table")
     with pytest.raises(LayoutChanged, match="tags"):
-        read("hhs_uc_monthly", hhs_monthly.KINDS["fy_page"],
-             page[:at] + b"<td>" * 50_000 + page[at:], file="page.html")
+        read(
+            "hhs_uc_monthly",
+            hhs_monthly.KINDS["fy_page"],
+            page[:at] + b"<td>" * 50_000 + page[at:],
+            file="page.html",
+        )
 
 
 # ------------------------------------------------------------------ PDFs with a deadline
 
 
 def test_a_pdf_that_would_hold_the_reader_is_stopped_at_the_deadline(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     pdf = sorted((FIXTURES / "hhs").glob("*.pdf"))[0].read_bytes()
     # An unterminated string of 1 MB: pdfminer's lexer takes minutes on it.
     monkeypatch.setattr(hhs_report, "PDF_SECONDS", 1.0)
     with pytest.raises(SourceFileError, match="took over 1 s"):
-        read("hhs_uc_daily", hhs_report.KIND, pdf[:575] + b"(" * 1_000_000 + pdf[575:],
-             file="report.pdf")
+        read(
+            "hhs_uc_daily",
+            hhs_report.KIND,
+            pdf[:575] + b"(" * 1_000_000 + pdf[575:],
+            file="report.pdf",
+        )
     # The same reader still reads the real layout.
     assert len(read("hhs_uc_daily", hhs_report.KIND, pdf, file="report.pdf").frame()) == 1
 
@@ -236,8 +281,12 @@ def test_a_damaged_compressed_stream_decodes_as_pdfminer_would() -> None:
 
     text = b"".join(b"Children in HHS care %d\n" % i for i in range(20_000))
     packed = zlib.compress(text)
-    cases = (packed[:-2] + b"xx", packed + b"\x00" * 30_000, packed[:-1],
-             packed[:5000] + b"\xff" * 50 + packed[5050:])
+    cases = (
+        packed[:-2] + b"xx",
+        packed + b"\x00" * 30_000,
+        packed[:-1],
+        packed[:5000] + b"\xff" * 50 + packed[5050:],
+    )
     results = [outcome(hhs_report._decompress_corrupted, d) for d in cases]
     assert results == [outcome(decompress_corrupted, d) for d in cases]
     assert results[0] == text and results[3] == "zlib.error"
@@ -248,8 +297,11 @@ def test_a_damaged_compressed_stream_decodes_as_pdfminer_would() -> None:
 
 def test_detect_refuses_instead_of_crashing() -> None:
     with pytest.raises(SourceFileError) as caught:
-        detect("segob_bulletin_monthly", "downloads/2024/cuadro3.1.1.xls",
-               b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600)
+        detect(
+            "segob_bulletin_monthly",
+            "downloads/2024/cuadro3.1.1.xls",
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600,
+        )
     assert caught.value.file == "downloads/2024/cuadro3.1.1.xls"
 
 
@@ -258,19 +310,29 @@ def test_discover_refuses_a_broken_page_and_lets_fetch_errors_through() -> None:
 
     landing = "https://www.cbp.gov/document/stats/nationwide-encounters"
     with pytest.raises(LayoutChanged, match="tags") as caught:
-        discover("cbp_encounters_monthly", lambda url: b"<a>" * 50_000, landing_url=landing,
-                 run_at=dt.datetime(2025, 6, 1, tzinfo=dt.UTC), options={})
+        discover(
+            "cbp_encounters_monthly",
+            lambda url: b"<a>" * 50_000,
+            landing_url=landing,
+            run_at=dt.datetime(2025, 6, 1, tzinfo=dt.UTC),
+            options={},
+        )
     assert caught.value.file == landing
 
     def down(url: str) -> bytes:
         raise FetchError(source="cbp_encounters_monthly", url=url, reason="connection refused")
+
     with pytest.raises(FetchError):
-        discover("cbp_encounters_monthly", down, landing_url=landing,
-                 run_at=dt.datetime(2025, 6, 1, tzinfo=dt.UTC), options={})
+        discover(
+            "cbp_encounters_monthly",
+            down,
+            landing_url=landing,
+            run_at=dt.datetime(2025, 6, 1, tzinfo=dt.UTC),
+            options={},
+        )
 
 
-def test_a_pdf_bomb_is_refused_within_the_memory_ceiling(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_pdf_bomb_is_refused_within_the_memory_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
     import zlib
 
     # The ceiling lowered from 1 GB to 200 MB so the bomb (and the test) stays small.
@@ -281,16 +343,19 @@ def test_a_pdf_bomb_is_refused_within_the_memory_ceiling(
     length = pdf[:start].rsplit(b"/Length ", 1)[1].split(b"\n", 1)[0]
     packer, zeros = zlib.compressobj(1), bytes(1 << 20)
     bomb = b"".join(packer.compress(zeros) for _ in range(300)) + packer.flush()  # 300 MB
-    body = (pdf[:start].replace(b"/Length " + length, b"/Length %d" % len(bomb)) + bomb
-            + b"\n" + pdf[end:])
+    body = (
+        pdf[:start].replace(b"/Length " + length, b"/Length %d" % len(bomb))
+        + bomb
+        + b"\n"
+        + pdf[end:]
+    )
     assert len(body) < 2_000_000  # a body under the 5 MB fetch cap
     with pytest.raises(SourceFileError, match="MemoryError|allocate|stopped") as caught:
         read("hhs_uc_daily", hhs_report.KIND, body, file="report.pdf")
     assert caught.value.source == "hhs_uc_daily" and caught.value.file == "report.pdf"
 
 
-def test_without_a_reader_child_the_pdf_is_read_in_process(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_a_reader_child_the_pdf_is_read_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     import multiprocessing.process
 
     pdf = sorted((FIXTURES / "hhs").glob("*.pdf"))[0].read_bytes()
@@ -302,7 +367,15 @@ def test_without_a_reader_child_the_pdf_is_read_in_process(
 def test_a_refusal_stays_readable_whatever_the_file_holds() -> None:
     # A damaged page put a whole table's text where a section heading was expected.
     huge = "Standard Shelter 167 255 " * 400
-    error = BadValue(source="hhs_uc_monthly", file="page.html", sheet=huge, row=3, column=huge,
-                     problem=huge, expected=huge, seen=huge)
+    error = BadValue(
+        source="hhs_uc_monthly",
+        file="page.html",
+        sheet=huge,
+        row=3,
+        column=huge,
+        problem=huge,
+        expected=huge,
+        seen=huge,
+    )
     assert len(str(error)) < 1500 and str(error).startswith("source hhs_uc_monthly, file page")
     assert error.as_dict()["sheet"] == huge  # the details keep everything

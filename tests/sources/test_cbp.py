@@ -45,8 +45,10 @@ def mirror_site() -> site.CbpSite:
 
 @pytest.fixture(scope="module")
 def bodies(mirror_site: site.CbpSite) -> dict[str, bytes]:
-    return {name: mirror_site.body(_file(name))
-            for name in (MARCH_2021, FY21_FY24, FY22_FY25_MAY, FY22_FY25_JAN)}
+    return {
+        name: mirror_site.body(_file(name))
+        for name in (MARCH_2021, FY21_FY24, FY22_FY25_MAY, FY22_FY25_JAN)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -85,17 +87,23 @@ def test_kinds_tables_and_suites_follow_the_source_contract() -> None:
 
 
 def test_raw_ddl_holds_the_frames_with_source_file_and_vintage(
-        parsed: dict[str, cbp.ParsedFile]) -> None:
+    parsed: dict[str, cbp.ParsedFile],
+) -> None:
     con = duckdb.connect()
     con.execute("CREATE SCHEMA raw")
     for statement in cbp.RAW_DDL:
         con.execute(statement)
-    state = cbp.parse_state((FIXTURES / "state_fy22_fy23_jan_excerpt_constructed.csv")
-                            .read_bytes(), file="state")
-    sbo = cbp.parse_sbo((FIXTURES / "sbo_fy22_fy25_may_uac_excerpt_constructed.csv")
-                        .read_bytes(), file="sbo")
-    for kind, frame in (("aor", parsed[FY22_FY25_JAN].frame()), ("state", state.frame()),
-                        ("sbo", sbo.frame())):
+    state = cbp.parse_state(
+        (FIXTURES / "state_fy22_fy23_jan_excerpt_constructed.csv").read_bytes(), file="state"
+    )
+    sbo = cbp.parse_sbo(
+        (FIXTURES / "sbo_fy22_fy25_may_uac_excerpt_constructed.csv").read_bytes(), file="sbo"
+    )
+    for kind, frame in (
+        ("aor", parsed[FY22_FY25_JAN].frame()),
+        ("state", state.frame()),
+        ("sbo", sbo.frame()),
+    ):
         table = f"raw.cbp_encounters_{kind}"
         columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
         assert columns == [*cbp.FRAME_COLUMNS[kind][:-1], "source_file", "source_row", "vintage"]
@@ -115,8 +123,9 @@ def test_raw_ddl_holds_the_frames_with_source_file_and_vintage(
 # ------------------------------------------------------------------ the AOR layout on real figures
 
 
-def test_every_row_becomes_a_typed_row_with_its_file_line(bodies: dict[str, bytes],
-                                                          parsed: dict[str, cbp.ParsedFile]) -> None:
+def test_every_row_becomes_a_typed_row_with_its_file_line(
+    bodies: dict[str, bytes], parsed: dict[str, cbp.ParsedFile]
+) -> None:
     frame = parsed[FY22_FY25_MAY].frame()
     assert list(frame.columns) == cbp.FRAME_COLUMNS["aor"]
     body_lines = lines_of(bodies[FY22_FY25_MAY])
@@ -127,18 +136,29 @@ def test_every_row_becomes_a_typed_row_with_its_file_line(bodies: dict[str, byte
     assert all(isinstance(m, dt.date) for m in frame["month"].head(100))
     row = next(csv.reader([body_lines[41]]))  # file row 42
     got = frame[frame["source_row"] == 42].iloc[0]
-    assert (got["component"], got["area_of_responsibility"], got["aor_abbv"],
-            got["citizenship"], got["title_of_authority"], got["encounter_type"],
-            got["encounters"]) == (row[3], row[5], row[6], row[8], row[9], row[10], int(row[11]))
+    assert (
+        got["component"],
+        got["area_of_responsibility"],
+        got["aor_abbv"],
+        got["citizenship"],
+        got["title_of_authority"],
+        got["encounter_type"],
+        got["encounters"],
+    ) == (row[3], row[5], row[6], row[8], row[9], row[10], int(row[11]))
 
 
 def test_months_oct_to_dec_belong_to_the_previous_calendar_year(
-        parsed: dict[str, cbp.ParsedFile]) -> None:
+    parsed: dict[str, cbp.ParsedFile],
+) -> None:
     frame = parsed[MARCH_2021].frame()
     fy21 = frame[frame["fiscal_year_published"] == "2021 (FYTD)"]
     assert set(fy21["fiscal_year"]) == {2021}
-    assert sorted(set(fy21["month"])) == [dt.date(2020, 10, 1), dt.date(2020, 11, 1),
-                                          dt.date(2020, 12, 1), dt.date(2021, 1, 1)]
+    assert sorted(set(fy21["month"])) == [
+        dt.date(2020, 10, 1),
+        dt.date(2020, 11, 1),
+        dt.date(2020, 12, 1),
+        dt.date(2021, 1, 1),
+    ]
     fy20 = frame[frame["fiscal_year"] == 2020]
     assert set(fy20["fiscal_year_published"]) == {"2020"}
     assert min(fy20["month"]) == dt.date(2019, 10, 1)
@@ -155,18 +175,25 @@ def test_remaining_months_are_real_data_and_kept(parsed: dict[str, cbp.ParsedFil
     assert set(remaining["fiscal_year"]) == {2020}
     # USBP unaccompanied children in Jun 2020 (a 'Remaining' month): 1,603, the figure
     # PROVENANCE quotes from both the IOM copy and the Post's (mislabelled) table.
-    june = remaining[(remaining["month"] == dt.date(2020, 6, 1))
-                     & (remaining["component"] == "U.S. Border Patrol")
-                     & (remaining["demographic"] == cbp.UC)]
+    june = remaining[
+        (remaining["month"] == dt.date(2020, 6, 1))
+        & (remaining["component"] == "U.S. Border Patrol")
+        & (remaining["demographic"] == cbp.UC)
+    ]
     assert june["encounters"].sum() == 1603
 
 
 def test_uac_label_is_normalised_and_the_printed_label_kept(
-        parsed: dict[str, cbp.ParsedFile]) -> None:
+    parsed: dict[str, cbp.ParsedFile],
+) -> None:
     newest = parsed[FY22_FY25_MAY].frame()
     older = parsed[FY21_FY24].frame()
     assert parsed[FY22_FY25_MAY].summary()["demographic_labels"] == [
-        "Accompanied Minors", "FMUA", "Single Adults", "UAC"]
+        "Accompanied Minors",
+        "FMUA",
+        "Single Adults",
+        "UAC",
+    ]
     assert set(newest["demographic"]) == {"Accompanied Minors", "FMUA", "Single Adults", cbp.UC}
     uc_new = newest[newest["demographic"] == cbp.UC]
     assert set(uc_new["demographic_published"]) == {"UAC"}
@@ -174,12 +201,16 @@ def test_uac_label_is_normalised_and_the_printed_label_kept(
     assert set(uc_old["demographic_published"]) == {"UC / Single Minors"}
     # Same month, same figure, different label: one name in the demographic column.
     month = dt.date(2023, 5, 1)
-    assert (uc_new[uc_new["month"] == month]["encounters"].sum()
-            == uc_old[uc_old["month"] == month]["encounters"].sum() > 0)
+    assert (
+        uc_new[uc_new["month"] == month]["encounters"].sum()
+        == uc_old[uc_old["month"] == month]["encounters"].sum()
+        > 0
+    )
 
 
-def test_float_string_counts_are_read_as_whole_numbers(bodies: dict[str, bytes],
-                                                       parsed: dict[str, cbp.ParsedFile]) -> None:
+def test_float_string_counts_are_read_as_whole_numbers(
+    bodies: dict[str, bytes], parsed: dict[str, cbp.ParsedFile]
+) -> None:
     assert lines_of(bodies[MARCH_2021])[1].endswith(".0")
     assert parsed[MARCH_2021].summary()["counts_as_float_strings"] is True
     assert parsed[FY22_FY25_MAY].summary()["counts_as_float_strings"] is False
@@ -198,8 +229,12 @@ def test_a_count_that_is_not_a_whole_number_is_a_bad_value(bodies: dict[str, byt
     with pytest.raises(BadValue) as caught:
         cbp.parse_aor("\r\n".join(lines).encode(), file="abc123")
     error = caught.value
-    assert (error.file, error.row, error.column, error.seen) == ("abc123", 100,
-                                                                  "Encounter Count", "12.5")
+    assert (error.file, error.row, error.column, error.seen) == (
+        "abc123",
+        100,
+        "Encounter Count",
+        "12.5",
+    )
     assert "whole number" in str(error)
     for bad in ("", "n/a", "1e3", "12,5"):
         fields[-1] = bad
@@ -211,7 +246,8 @@ def test_a_count_that_is_not_a_whole_number_is_a_bad_value(bodies: dict[str, byt
 
 
 def test_crlf_alphabetical_months_and_a_first_row_in_december(
-        bodies: dict[str, bytes], parsed: dict[str, cbp.ParsedFile]) -> None:
+    bodies: dict[str, bytes], parsed: dict[str, cbp.ParsedFile]
+) -> None:
     for name in (MARCH_2021, FY22_FY25_JAN, FY22_FY25_MAY):
         body = bodies[name]
         assert body.count(b"\r\n") == body.count(b"\n")  # CRLF everywhere
@@ -233,8 +269,11 @@ def test_crlf_alphabetical_months_and_a_first_row_in_december(
 
 
 def test_explicit_zero_rows_are_kept(parsed: dict[str, cbp.ParsedFile]) -> None:
-    zero_in_iom = sum(1 for r in iom_rows() if float(r["n"]) == 0
-                      and r["area"] and "2019-10" <= r["t"] <= "2021-01")
+    zero_in_iom = sum(
+        1
+        for r in iom_rows()
+        if float(r["n"]) == 0 and r["area"] and "2019-10" <= r["t"] <= "2021-01"
+    )
     assert zero_in_iom > 0
     frame = parsed[MARCH_2021].frame()
     assert (frame["encounters"] == 0).sum() == zero_in_iom
@@ -242,16 +281,19 @@ def test_explicit_zero_rows_are_kept(parsed: dict[str, cbp.ParsedFile]) -> None:
 
 
 def test_citizenship_names_with_commas_both_components_both_titles(
-        bodies: dict[str, bytes], parsed: dict[str, cbp.ParsedFile]) -> None:
+    bodies: dict[str, bytes], parsed: dict[str, cbp.ParsedFile]
+) -> None:
     assert b',"CHINA, PEOPLES REPUBLIC OF",' in bodies[FY22_FY25_MAY]
     frame = parsed[FY22_FY25_MAY].frame()
     assert "CHINA, PEOPLES REPUBLIC OF" in set(frame["citizenship"])
     assert {"MEXICO", "OTHER", "GUATEMALA"} <= set(frame["citizenship"])
     combos = set(zip(frame["component"], frame["title_of_authority"], frame["encounter_type"]))
-    assert combos == {("U.S. Border Patrol", "Title 8", "Apprehensions"),
-                      ("U.S. Border Patrol", "Title 42", "Expulsions"),
-                      ("Office of Field Operations", "Title 8", "Inadmissibles"),
-                      ("Office of Field Operations", "Title 42", "Expulsions")}
+    assert combos == {
+        ("U.S. Border Patrol", "Title 8", "Apprehensions"),
+        ("U.S. Border Patrol", "Title 42", "Expulsions"),
+        ("Office of Field Operations", "Title 8", "Inadmissibles"),
+        ("Office of Field Operations", "Title 42", "Expulsions"),
+    }
     title42 = frame[frame["title_of_authority"] == "Title 42"]
     assert min(title42["month"]) >= dt.date(2021, 10, 1)
     assert max(title42["month"]) == dt.date(2023, 5, 1)
@@ -268,19 +310,31 @@ def test_a_nationwide_size_file_parses_whole(bodies: dict[str, bytes]) -> None:
 # ------------------------------------------------------------------ what is not a CBP file
 
 
-@pytest.mark.parametrize("header, problem", [
-    ("Fiscal Year,Month Grouping,Month (abbv),Component,Land Border Region,Area of "
-     "Responsibility,AOR (Abbv),Demographic,Citizenship,Title of Authority,Encounter Type,"
-     "Encounters", "['Encounter Count'] are missing"),
-    ("Fiscal Year,Month Grouping,Month (abbv),Component,Land Border Region,Area of "
-     "Responsibility,Demographic,Citizenship,Title of Authority,Encounter Type,Encounter Count",
-     "['AOR (Abbv)'] are missing"),
-    ("Fiscal Year,Month Grouping,Month (abbv),Component,Land Border Region,Area of "
-     "Responsibility,AOR (Abbv),Demographic,Citizenship,Title of Authority,Encounter Type,"
-     "Encounter Count,Sex", "['Sex'] are not in this layout"),
-])
-def test_a_renamed_missing_or_new_column_is_a_layout_change(bodies: dict[str, bytes],
-                                                            header: str, problem: str) -> None:
+@pytest.mark.parametrize(
+    "header, problem",
+    [
+        (
+            "Fiscal Year,Month Grouping,Month (abbv),Component,Land Border Region,Area of "
+            "Responsibility,AOR (Abbv),Demographic,Citizenship,Title of Authority,Encounter Type,"
+            "Encounters",
+            "['Encounter Count'] are missing",
+        ),
+        (
+            "Fiscal Year,Month Grouping,Month (abbv),Component,Land Border Region,Area of "
+            "Responsibility,Demographic,Citizenship,Title of Authority,Encounter Type,Encounter Count",
+            "['AOR (Abbv)'] are missing",
+        ),
+        (
+            "Fiscal Year,Month Grouping,Month (abbv),Component,Land Border Region,Area of "
+            "Responsibility,AOR (Abbv),Demographic,Citizenship,Title of Authority,Encounter Type,"
+            "Encounter Count,Sex",
+            "['Sex'] are not in this layout",
+        ),
+    ],
+)
+def test_a_renamed_missing_or_new_column_is_a_layout_change(
+    bodies: dict[str, bytes], header: str, problem: str
+) -> None:
     body = replace_header(bodies[FY22_FY25_JAN], header)
     if "Sex" in header:  # a new column comes with a new value on every row
         body = body.replace(b"\r\n", b",X\r\n").replace(header.encode() + b",X", header.encode())
@@ -294,8 +348,9 @@ def test_a_renamed_missing_or_new_column_is_a_layout_change(bodies: dict[str, by
     assert "row 1" in str(error) and "f00d" in str(error)
 
 
-def test_header_labels_match_by_label_not_position_or_spacing(bodies: dict[str, bytes],
-                                                              parsed: dict[str, cbp.ParsedFile]) -> None:
+def test_header_labels_match_by_label_not_position_or_spacing(
+    bodies: dict[str, bytes], parsed: dict[str, cbp.ParsedFile]
+) -> None:
     lines = lines_of(bodies[FY22_FY25_JAN])[:-1]
     table = list(csv.reader(lines))
     moved = [[row[-1], *row[:-1]] for row in table]  # the count first
@@ -312,15 +367,21 @@ def test_another_layout_is_named_in_the_error() -> None:
         cbp.parse_aor(state, file="state-file")
 
 
-@pytest.mark.parametrize("body, problem", [
-    (b"", "empty"),
-    (b"  \r\n\r\n", "empty"),
-    (b"<!DOCTYPE html>\n<html><head><title>Site Maintenance | U.S. Customs and Border "
-     b"Protection</title></head><body>Back soon</body></html>\n", "HTML page"),
-    (b"\n\n<html><body>Access Denied</body></html>", "HTML page"),
-    (b'{"error": "not found"}\n', "JSON"),
-    (b"PK\x03\x04\x14\x00\x06\x00", "Excel workbook"),
-])
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        (b"", "empty"),
+        (b"  \r\n\r\n", "empty"),
+        (
+            b"<!DOCTYPE html>\n<html><head><title>Site Maintenance | U.S. Customs and Border "
+            b"Protection</title></head><body>Back soon</body></html>\n",
+            "HTML page",
+        ),
+        (b"\n\n<html><body>Access Denied</body></html>", "HTML page"),
+        (b'{"error": "not found"}\n', "JSON"),
+        (b"PK\x03\x04\x14\x00\x06\x00", "Excel workbook"),
+    ],
+)
 def test_an_error_page_or_empty_body_is_a_layout_change(body: bytes, problem: str) -> None:
     with pytest.raises(LayoutChanged) as caught:
         cbp.parse_aor(body, file="e3b0c442")
@@ -346,13 +407,19 @@ def test_a_row_with_missing_fields_is_named(bodies: dict[str, bytes]) -> None:
     assert caught.value.row == 10 and "10 fields instead of 12" in caught.value.problem
 
 
-@pytest.mark.parametrize("column, value, label", [
-    (2, "OCTOBER", "Month (abbv)"), (2, "13", "Month (abbv)"),
-    (0, "FY2023", "Fiscal Year"), (0, "2023 (YTD)", "Fiscal Year"),
-    (8, " ", "Citizenship"),
-])
+@pytest.mark.parametrize(
+    "column, value, label",
+    [
+        (2, "OCTOBER", "Month (abbv)"),
+        (2, "13", "Month (abbv)"),
+        (0, "FY2023", "Fiscal Year"),
+        (0, "2023 (YTD)", "Fiscal Year"),
+        (8, " ", "Citizenship"),
+    ],
+)
 def test_a_month_year_or_empty_value_that_cannot_be_read_is_named(
-        bodies: dict[str, bytes], column: int, value: str, label: str) -> None:
+    bodies: dict[str, bytes], column: int, value: str, label: str
+) -> None:
     lines = lines_of(bodies[FY22_FY25_JAN])
     fields = next(csv.reader([lines[4]]))  # file row 5
     fields[column] = value
@@ -383,12 +450,16 @@ def test_sbo_layout_sums_back_to_the_real_figures() -> None:
     content = (FIXTURES / "sbo_fy22_fy25_may_uac_excerpt_constructed.csv").read_bytes()
     frame = cbp.parse_sbo(content, file="sbo").frame()
     assert list(frame.columns) == cbp.FRAME_COLUMNS["sbo"]
-    assert set(frame["citizenship_grouping"]) == {"El Salvador", "Guatemala", "Honduras",
-                                                  "Mexico", "Other"}
+    assert set(frame["citizenship_grouping"]) == {
+        "El Salvador",
+        "Guatemala",
+        "Honduras",
+        "Mexico",
+        "Other",
+    }
     assert set(frame["demographic"]) == {cbp.UC} and set(frame["demographic_published"]) == {"UAC"}
     for month in ("2024-06", "2024-12", "2025-05"):
-        iom = sum(int(float(r["n"])) for r in iom_rows()
-                  if r["t"] == month and r["demog"] == "UAC")
+        iom = sum(int(float(r["n"])) for r in iom_rows() if r["t"] == month and r["demog"] == "UAC")
         year, number = map(int, month.split("-"))
         assert frame[frame["month"] == dt.date(year, number, 1)]["encounters"].sum() == iom
     june = frame[frame["month"] == dt.date(2024, 6, 1)]
@@ -397,10 +468,18 @@ def test_sbo_layout_sums_back_to_the_real_figures() -> None:
 
 def test_detect_kind_by_header(bodies: dict[str, bytes]) -> None:
     assert cbp.detect_kind("whatever.csv", bodies[FY22_FY25_MAY]) == "aor"
-    assert cbp.detect_kind("a.csv", (FIXTURES / "state_fy22_fy23_jan_excerpt_constructed.csv")
-                           .read_bytes()) == "state"
-    assert cbp.detect_kind("b.csv", (FIXTURES / "sbo_fy22_fy25_may_uac_excerpt_constructed.csv")
-                           .read_bytes()) == "sbo"
+    assert (
+        cbp.detect_kind(
+            "a.csv", (FIXTURES / "state_fy22_fy23_jan_excerpt_constructed.csv").read_bytes()
+        )
+        == "state"
+    )
+    assert (
+        cbp.detect_kind(
+            "b.csv", (FIXTURES / "sbo_fy22_fy25_may_uac_excerpt_constructed.csv").read_bytes()
+        )
+        == "sbo"
+    )
     with pytest.raises(LayoutChanged, match="none of CBP's encounter layouts") as caught:
         cbp.detect_kind("drugs.csv", b"FY,Month (abbv),Component,Region,Drug Type,Count\r\n")
     assert caught.value.file == "drugs.csv" and caught.value.row == 1
@@ -423,25 +502,41 @@ def test_discover_reads_the_links_off_the_page() -> None:
     assert asked == [LANDING]
     assert all(isinstance(link, Link) for link in links)
     assert [(link.kind, link.url) for link in links] == [
-        ("aor", "https://www.cbp.gov/sites/default/files/2026-07/"
-                "nationwide-encounters-fy23-fy26-jun-aor.csv"),
-        ("state", "https://www.cbp.gov/sites/default/files/2026-07/"
-                  "nationwide-encounters-fy23-fy26-jun-state.csv"),
-        ("aor", "https://www.cbp.gov/sites/default/files/assets/documents/2023-Nov/"
-                "nationwide-encounters-fy20-fy23-aor.csv"),
+        (
+            "aor",
+            "https://www.cbp.gov/sites/default/files/2026-07/"
+            "nationwide-encounters-fy23-fy26-jun-aor.csv",
+        ),
+        (
+            "state",
+            "https://www.cbp.gov/sites/default/files/2026-07/"
+            "nationwide-encounters-fy23-fy26-jun-state.csv",
+        ),
+        (
+            "aor",
+            "https://www.cbp.gov/sites/default/files/assets/documents/2023-Nov/"
+            "nationwide-encounters-fy20-fy23-aor.csv",
+        ),
         ("sbo", "https://www.cbp.gov/sites/default/files/2026-07/sbo-encounters-fy23-fy26-jun.csv"),
     ]
     first = links[0]
-    assert first.label == "FY23 - FY26 (FYTD) Nationwide Encounters by Area of Responsibility - June"
+    assert (
+        first.label == "FY23 - FY26 (FYTD) Nationwide Encounters by Area of Responsibility - June"
+    )
     assert first.period == "FY2023-FY2026"
-    assert first.extra == {"file_name": "nationwide-encounters-fy23-fy26-jun-aor.csv",
-                           "folder": "2026-07", "first_fiscal_year": "2023",
-                           "last_fiscal_year": "2026", "through_month": "JUN"}
+    assert first.extra == {
+        "file_name": "nationwide-encounters-fy23-fy26-jun-aor.csv",
+        "folder": "2026-07",
+        "first_fiscal_year": "2023",
+        "last_fiscal_year": "2026",
+        "through_month": "JUN",
+    }
     assert links[2].extra["folder"] == "2023-Nov" and links[2].extra["through_month"] == ""
     assert Link.from_dict(first.as_dict()) == first
 
-    only_aor = cbp.discover(get_page, landing_url=LANDING, run_at=RUN_AT,
-                            options={"kinds": ["aor"]})
+    only_aor = cbp.discover(
+        get_page, landing_url=LANDING, run_at=RUN_AT, options={"kinds": ["aor"]}
+    )
     assert [link.kind for link in only_aor] == ["aor", "aor"]
 
 
@@ -463,42 +558,60 @@ def test_a_page_without_a_recognisable_csv_link_is_a_layout_change() -> None:
 
 def test_the_suite_passes_on_real_files(parsed: dict[str, cbp.ParsedFile]) -> None:
     for name in (MARCH_2021, FY22_FY25_MAY):
-        report = quality.validate("cbp_encounters_aor", parsed[name].frame(), source=cbp.SOURCE,
-                                  file=name, parameters={"latest_possible_date": RUN_AT.date()},
-                                  prepare=cbp.KINDS["aor"].prepare)
+        report = quality.validate(
+            "cbp_encounters_aor",
+            parsed[name].frame(),
+            source=cbp.SOURCE,
+            file=name,
+            parameters={"latest_possible_date": RUN_AT.date()},
+            prepare=cbp.KINDS["aor"].prepare,
+        )
         assert [o.describe() for o in report.outcomes if not o.success] == []
         assert not [o for o in report.outcomes if o.error]
         assert len(report.outcomes) == len(quality.load_suite("cbp_encounters_aor")["expectations"])
 
 
 def test_the_state_and_sbo_suites_pass_on_their_fixtures() -> None:
-    for kind, name in (("state", "state_fy22_fy23_jan_excerpt_constructed.csv"),
-                       ("sbo", "sbo_fy22_fy25_may_uac_excerpt_constructed.csv")):
+    for kind, name in (
+        ("state", "state_fy22_fy23_jan_excerpt_constructed.csv"),
+        ("sbo", "sbo_fy22_fy25_may_uac_excerpt_constructed.csv"),
+    ):
         frame = cbp.KINDS[kind].parse((FIXTURES / name).read_bytes(), file=name).frame()
-        report = quality.validate(cbp.KINDS[kind].suite, frame, source=cbp.SOURCE, file=name,
-                                  parameters={"latest_possible_date": RUN_AT.date()},
-                                  prepare=cbp.KINDS[kind].prepare)
+        report = quality.validate(
+            cbp.KINDS[kind].suite,
+            frame,
+            source=cbp.SOURCE,
+            file=name,
+            parameters={"latest_possible_date": RUN_AT.date()},
+            prepare=cbp.KINDS[kind].prepare,
+        )
         assert [o.describe() for o in report.outcomes if not o.success] == []
 
 
 def test_the_suite_fails_a_bad_frame_and_warns_on_odd_rows(
-        parsed: dict[str, cbp.ParsedFile]) -> None:
+    parsed: dict[str, cbp.ParsedFile],
+) -> None:
     # A negative count or a month outside its fiscal year never gets this far: the parser
     # refuses the one and cannot build the other (tests/sources/test_parser_guarantees.py).
     frame = parsed[FY22_FY25_MAY].frame()
-    frame.loc[0, "month_grouping"] = "YTD"                    # file row 2: unknown grouping
-    frame.loc[1, "demographic"] = "Unaccompanied Children"    # file row 3: unmapped label
-    frame.loc[3, "fiscal_year"] = 2026                        # file row 5: a future month
+    frame.loc[0, "month_grouping"] = "YTD"  # file row 2: unknown grouping
+    frame.loc[1, "demographic"] = "Unaccompanied Children"  # file row 3: unmapped label
+    frame.loc[3, "fiscal_year"] = 2026  # file row 5: a future month
     frame.loc[3, "month"] = dt.date(2025, 11, 1)
     figure = [c for c in frame.columns if c != "source_row"]
     frame.loc[10, figure] = frame.loc[11, figure].to_numpy()  # a figure repeated
     t8 = frame.index[(frame["title_of_authority"] == "Title 8") & (frame.index > 20)][0]
-    frame.loc[t8, "title_of_authority"] = "Title 42"          # T42 in 2025 and wrong type
+    frame.loc[t8, "title_of_authority"] = "Title 42"  # T42 in 2025 and wrong type
     frame.loc[t8, "month"] = dt.date(2025, 1, 1)
     frame.loc[t8, "fiscal_year"] = 2025
-    report = quality.validate("cbp_encounters_aor", frame, source=cbp.SOURCE, file="bad",
-                              parameters={"latest_possible_date": RUN_AT.date()},
-                              prepare=cbp.KINDS["aor"].prepare)
+    report = quality.validate(
+        "cbp_encounters_aor",
+        frame,
+        source=cbp.SOURCE,
+        file="bad",
+        parameters={"latest_possible_date": RUN_AT.date()},
+        prepare=cbp.KINDS["aor"].prepare,
+    )
     failed = {(o.expectation, o.column) for o in report.failures}
     assert ("expect_column_values_to_be_in_set", "month_grouping") in failed
     assert ("expect_column_values_to_be_in_set", "demographic") in failed

@@ -57,7 +57,11 @@ def test_real_oldest_row(real_hhs_bytes: bytes) -> None:
     # "January 12, 2023",33,53,34,"6,566",436 is line 721.
     last = hhs.parse(real_hhs_bytes, file="real").rows[-1]
     assert last["report_date"] == dt.date(2023, 1, 12)
-    assert (last["in_hhs_care"], last["discharged_from_hhs_care"], last["source_row"]) == (6566, 436, 721)
+    assert (last["in_hhs_care"], last["discharged_from_hhs_care"], last["source_row"]) == (
+        6566,
+        436,
+        721,
+    )
 
 
 def test_frame_has_raw_columns_and_nullable_counts(real_hhs_bytes: bytes) -> None:
@@ -105,20 +109,25 @@ def test_empty_counts_are_missing_not_zero(real_hhs_bytes: bytes) -> None:
     assert parsed.frame()["in_cbp_custody"].isna().all()
 
 
-@pytest.mark.parametrize("cell, expected", [
-    ('"December 09, 2025"', dt.date(2025, 12, 9)),
-    ("March 23 2021", dt.date(2021, 3, 23)),
-    ("2025-12-09", dt.date(2025, 12, 9)),
-    ("12/09/2025", dt.date(2025, 12, 9)),
-    ("46000", dt.date(2025, 12, 9)),  # spreadsheet serial number of 2025-12-09
-])
+@pytest.mark.parametrize(
+    "cell, expected",
+    [
+        ('"December 09, 2025"', dt.date(2025, 12, 9)),
+        ("March 23 2021", dt.date(2021, 3, 23)),
+        ("2025-12-09", dt.date(2025, 12, 9)),
+        ("12/09/2025", dt.date(2025, 12, 9)),
+        ("46000", dt.date(2025, 12, 9)),  # spreadsheet serial number of 2025-12-09
+    ],
+)
 def test_date_spellings(cell: str, expected: dt.date) -> None:
     parsed = hhs.parse(rebuild(HEADER_NO_STAR, [f'{cell},8,54,15,"2,468",9']), file="dates")
     assert parsed.rows[0]["report_date"] == expected
 
 
 def test_float_counts(real_hhs_bytes: bytes) -> None:
-    parsed = hhs.parse(rebuild(HEADER_NO_STAR, ['"December 16, 2025",8.0,54.0,15.0,2468.0,9.0']), file="f")
+    parsed = hhs.parse(
+        rebuild(HEADER_NO_STAR, ['"December 16, 2025",8.0,54.0,15.0,2468.0,9.0']), file="f"
+    )
     assert parsed.rows[0]["in_hhs_care"] == 2468
 
 
@@ -139,6 +148,7 @@ def test_byte_order_mark_and_lf_line_endings(real_hhs_bytes: bytes) -> None:
 
 
 # --- bad input: a clear error that names source, file, row and expectation ---------------------
+
 
 def test_html_error_page_instead_of_csv() -> None:
     page = b"<!DOCTYPE html><html><head><title>503 Service Unavailable</title></head></html>\n"
@@ -173,7 +183,12 @@ def test_truncated_download(real_hhs_bytes: bytes) -> None:
 
 def test_row_with_missing_fields(real_hhs_bytes: bytes) -> None:
     with pytest.raises(BadValue) as caught:
-        hhs.parse(rebuild(HEADER_NO_STAR, ['"December 16, 2025",8,54,15,"2,468",9', '"December 15, 2025",8']), file="x")
+        hhs.parse(
+            rebuild(
+                HEADER_NO_STAR, ['"December 16, 2025",8,54,15,"2,468",9', '"December 15, 2025",8']
+            ),
+            file="x",
+        )
     assert caught.value.row == 3 and "2 fields instead of 6" in str(caught.value)
 
 

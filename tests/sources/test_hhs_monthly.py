@@ -21,8 +21,12 @@ from returnwatch.sources.errors import BadValue, LayoutChanged
 from returnwatch_replay.mirror import ReplayMirror
 from returnwatch_replay.sites import hhs_gov
 
-FIXTURE = (Path(__file__).resolve().parents[1] / "fixtures" / "hhs"
-           / "latest-uc-data-fy2021_as_of_2021-03-11_constructed.html")
+FIXTURE = (
+    Path(__file__).resolve().parents[1]
+    / "fixtures"
+    / "hhs"
+    / "latest-uc-data-fy2021_as_of_2021-03-11_constructed.html"
+)
 SOURCE = "hhs_uc_monthly"
 OVERALL = "Overall Data"
 TENDER = "Tender Age (0-12) UC By Shelter Type"
@@ -41,8 +45,10 @@ def page(site: hhs_gov.HhsGovSite, fiscal_year: int, as_of: dt.date = dt.date(20
 
 
 def figures(parsed: hhs_monthly.ParsedPage) -> dict[tuple[str, str, dt.date], tuple[float, str]]:
-    return {(r["section"], r["category"], r["month"]): (r["value"], r["number_type"])
-            for r in parsed.rows}
+    return {
+        (r["section"], r["category"], r["month"]): (r["value"], r["number_type"])
+        for r in parsed.rows
+    }
 
 
 def parse_text(text: str, name: str = "variant") -> hhs_monthly.ParsedPage:
@@ -58,11 +64,23 @@ def test_fixture_fy2021_figures() -> None:
     assert parsed.fiscal_year == 2021
     assert len(parsed.rows) == 100  # 25 labels x Oct 2020 .. Jan 2021
     # wapo_fy2018_fy2021.csv lines 2-5: Average Number of Children in Care: 1929, 2397, 3691, 4020.
-    assert [got[(OVERALL, "Average Number of Children in Care:", m)][0] for m in
-            (dt.date(2020, 10, 1), dt.date(2020, 11, 1), dt.date(2020, 12, 1), dt.date(2021, 1, 1))
-            ] == [1929, 2397, 3691, 4020]
-    assert got[(OVERALL, "Average Occupancy Rate:", dt.date(2020, 10, 1))] == (15, "Percent")  # line 10
-    assert got[(OVERALL, "30-Day Average UC Discharge Rate:", dt.date(2020, 11, 1))] == (1.8, "Number")  # 27
+    assert [
+        got[(OVERALL, "Average Number of Children in Care:", m)][0]
+        for m in (
+            dt.date(2020, 10, 1),
+            dt.date(2020, 11, 1),
+            dt.date(2020, 12, 1),
+            dt.date(2021, 1, 1),
+        )
+    ] == [1929, 2397, 3691, 4020]
+    assert got[(OVERALL, "Average Occupancy Rate:", dt.date(2020, 10, 1))] == (
+        15,
+        "Percent",
+    )  # line 10
+    assert got[(OVERALL, "30-Day Average UC Discharge Rate:", dt.date(2020, 11, 1))] == (
+        1.8,
+        "Number",
+    )  # 27
     assert got[("Gender", "Male", dt.date(2020, 10, 1))] == (1410, "Number")  # line 30
     assert got[("Age", "17+", dt.date(2020, 10, 1))] == (753, "Number")  # line 54
     assert got[(SPONSORS, "Category 1", dt.date(2020, 10, 1))] == (544, "Number")  # line 86
@@ -70,25 +88,83 @@ def test_fixture_fy2021_figures() -> None:
     assert got[(SPONSORS, "Total", dt.date(2020, 10, 1))] == (1053, "Number")  # line 98
 
 
-@pytest.mark.parametrize(("fiscal_year", "section", "label", "month", "value", "number_type"), [
-    (2018, OVERALL, "Average Number of Children in Care:", dt.date(2017, 10, 1), 5074, "Number"),  # 702
-    (2018, OVERALL, "Average Number of Children in Care:", dt.date(2018, 9, 1), 13034, "Number"),  # 713
-    (2018, OVERALL, "Average Occupancy Rate:", dt.date(2018, 6, 1), 94, "Percent"),  # 734
-    (2018, OVERALL, "30-Day Average Number of UC Referrals:", dt.date(2018, 6, 1), 177, "Number"),  # 770
-    (2018, OVERALL, "30-Day Average UC Discharge Rate:", dt.date(2018, 2, 1), 1.5, "Number"),  # 778
-    (2018, TENDER, "Long Term Foster Care", dt.date(2017, 11, 1), 26, "Number"),  # 943
-    (2019, OVERALL, "Average Number of Children in Care:", dt.date(2019, 6, 1), 13432, "Number"),  # 410
-    (2019, "Gender", "Female", dt.date(2018, 12, 1), 3878, "Number"),  # 500
-    (2019, "Age", "17", dt.date(2018, 10, 1), 5395, "Number"),  # 558: "17" before FY2020
-    (2019, SPONSORS, "Category 3", dt.date(2019, 5, 1), 545, "Number"),  # 685
-    (2020, OVERALL, "Average Number of Children in Care:", dt.date(2020, 3, 1), 3541, "Number"),  # 107
-    (2020, OVERALL, "Average Occupancy Rate:", dt.date(2020, 7, 1), 6, "Percent"),  # 135
-    (2020, OVERALL, "30-Day Average Number of UC Referrals:", dt.date(2019, 12, 1), 84, "Number"),  # 164
-    (2021, "Age", "17+", dt.date(2020, 10, 1), 753, "Number"),  # 54
-])
-def test_pages_equal_the_wapo_copy(site: hhs_gov.HhsGovSite, fiscal_year: int, section: str,
-                                   label: str, month: dt.date, value: float,
-                                   number_type: str) -> None:
+@pytest.mark.parametrize(
+    ("fiscal_year", "section", "label", "month", "value", "number_type"),
+    [
+        (
+            2018,
+            OVERALL,
+            "Average Number of Children in Care:",
+            dt.date(2017, 10, 1),
+            5074,
+            "Number",
+        ),  # 702
+        (
+            2018,
+            OVERALL,
+            "Average Number of Children in Care:",
+            dt.date(2018, 9, 1),
+            13034,
+            "Number",
+        ),  # 713
+        (2018, OVERALL, "Average Occupancy Rate:", dt.date(2018, 6, 1), 94, "Percent"),  # 734
+        (
+            2018,
+            OVERALL,
+            "30-Day Average Number of UC Referrals:",
+            dt.date(2018, 6, 1),
+            177,
+            "Number",
+        ),  # 770
+        (
+            2018,
+            OVERALL,
+            "30-Day Average UC Discharge Rate:",
+            dt.date(2018, 2, 1),
+            1.5,
+            "Number",
+        ),  # 778
+        (2018, TENDER, "Long Term Foster Care", dt.date(2017, 11, 1), 26, "Number"),  # 943
+        (
+            2019,
+            OVERALL,
+            "Average Number of Children in Care:",
+            dt.date(2019, 6, 1),
+            13432,
+            "Number",
+        ),  # 410
+        (2019, "Gender", "Female", dt.date(2018, 12, 1), 3878, "Number"),  # 500
+        (2019, "Age", "17", dt.date(2018, 10, 1), 5395, "Number"),  # 558: "17" before FY2020
+        (2019, SPONSORS, "Category 3", dt.date(2019, 5, 1), 545, "Number"),  # 685
+        (
+            2020,
+            OVERALL,
+            "Average Number of Children in Care:",
+            dt.date(2020, 3, 1),
+            3541,
+            "Number",
+        ),  # 107
+        (2020, OVERALL, "Average Occupancy Rate:", dt.date(2020, 7, 1), 6, "Percent"),  # 135
+        (
+            2020,
+            OVERALL,
+            "30-Day Average Number of UC Referrals:",
+            dt.date(2019, 12, 1),
+            84,
+            "Number",
+        ),  # 164
+        (2021, "Age", "17+", dt.date(2020, 10, 1), 753, "Number"),  # 54
+    ],
+)
+def test_pages_equal_the_wapo_copy(
+    site: hhs_gov.HhsGovSite,
+    fiscal_year: int,
+    section: str,
+    label: str,
+    month: dt.date,
+    value: float,
+    number_type: str,
+) -> None:
     parsed = parse_text(page(site, fiscal_year), f"fy{fiscal_year}")
     assert parsed.fiscal_year == fiscal_year
     assert figures(parsed)[(section, label, month)] == (value, number_type)
@@ -97,7 +173,9 @@ def test_pages_equal_the_wapo_copy(site: hhs_gov.HhsGovSite, fiscal_year: int, s
 def test_measures_are_stable_across_label_changes(site: hhs_gov.HhsGovSite) -> None:
     fy2019 = parse_text(page(site, 2019))
     fy2020 = parse_text(page(site, 2020))
-    age17 = {r["category"] for p in (fy2019, fy2020) for r in p.rows if r["measure"] == "age_17_plus"}
+    age17 = {
+        r["category"] for p in (fy2019, fy2020) for r in p.rows if r["measure"] == "age_17_plus"
+    }
     assert age17 == {"17", "17+"}
     for parsed in (fy2019, fy2020):
         assert parsed.unknown_labels == []
@@ -135,8 +213,11 @@ def test_label_spanning_two_columns_and_sub_heading_rows() -> None:
     text = FIXTURE.read_text()
     expected = figures(parse_text(text))
     # A label once, spanning both label columns; and a caption row spanning the whole table.
-    spanning = re.sub(r'<th scope="row">(.*?)</th><td class="color2"><strong>\1</strong></td>',
-                      r'<th scope="row" colspan="2">\1</th>', text)
+    spanning = re.sub(
+        r'<th scope="row">(.*?)</th><td class="color2"><strong>\1</strong></td>',
+        r'<th scope="row" colspan="2">\1</th>',
+        text,
+    )
     assert spanning.count('colspan="2"') == 25
     spanning = spanning.replace("<tbody>", '<tbody>\n<tr><td colspan="6">Source: ORR</td></tr>')
     assert figures(parse_text(spanning)) == expected
@@ -145,7 +226,11 @@ def test_label_spanning_two_columns_and_sub_heading_rows() -> None:
 def test_october_to_december_belong_to_the_previous_calendar_year() -> None:
     parsed = hhs_monthly.parse(FIXTURE.read_bytes(), file="fy2021")
     assert sorted({r["month"] for r in parsed.rows}) == [
-        dt.date(2020, 10, 1), dt.date(2020, 11, 1), dt.date(2020, 12, 1), dt.date(2021, 1, 1)]
+        dt.date(2020, 10, 1),
+        dt.date(2020, 11, 1),
+        dt.date(2020, 12, 1),
+        dt.date(2021, 1, 1),
+    ]
     assert {r["fiscal_year"] for r in parsed.rows} == {2021}
     assert hhs_monthly.month_date(2021, 12) == dt.date(2020, 12, 1)
     assert hhs_monthly.month_date(2021, 9) == dt.date(2021, 9, 1)
@@ -153,13 +238,22 @@ def test_october_to_december_belong_to_the_previous_calendar_year() -> None:
     assert hhs_monthly.fiscal_year_of(dt.date(2021, 9, 30)) == 2021
 
 
-@pytest.mark.parametrize(("oct_header", "nov_header"), [
-    ("October", "November"), ("Oct.", "Nov."), ("Oct 2020", "Nov 2020"), ("Oct-20", "Nov-20"),
-    ("OCT", "NOV"),
-])
+@pytest.mark.parametrize(
+    ("oct_header", "nov_header"),
+    [
+        ("October", "November"),
+        ("Oct.", "Nov."),
+        ("Oct 2020", "Nov 2020"),
+        ("Oct-20", "Nov-20"),
+        ("OCT", "NOV"),
+    ],
+)
 def test_month_header_spellings(oct_header: str, nov_header: str) -> None:
-    text = FIXTURE.read_text().replace('scope="col">Oct<', f'scope="col">{oct_header}<') \
+    text = (
+        FIXTURE.read_text()
+        .replace('scope="col">Oct<', f'scope="col">{oct_header}<')
         .replace('scope="col">Nov<', f'scope="col">{nov_header}<')
+    )
     assert figures(parse_text(text)) == figures(parse_text(FIXTURE.read_text()))
 
 
@@ -170,8 +264,11 @@ def test_month_header_of_another_fiscal_year_is_a_layout_change() -> None:
 
 
 def test_section_from_a_caption() -> None:
-    text = FIXTURE.read_text().replace("<h2>Gender</h2>\n<table class=\"table\">",
-                                       "<table class=\"table\"><caption>Gender</caption>", 1)
+    text = FIXTURE.read_text().replace(
+        '<h2>Gender</h2>\n<table class="table">',
+        '<table class="table"><caption>Gender</caption>',
+        1,
+    )
     assert "<caption>Gender</caption>" in text
     assert figures(parse_text(text)) == figures(parse_text(FIXTURE.read_text()))
 
@@ -179,7 +276,9 @@ def test_section_from_a_caption() -> None:
 def test_blank_cell_is_missing_not_zero() -> None:
     text = FIXTURE.read_text().replace("<td>1,410</td>", "<td></td>", 1)  # Male, Oct 2020
     parsed = parse_text(text)
-    male = next(r for r in parsed.rows if r["category"] == "Male" and r["month"] == dt.date(2020, 10, 1))
+    male = next(
+        r for r in parsed.rows if r["category"] == "Male" and r["month"] == dt.date(2020, 10, 1)
+    )
     assert male["value"] is None and male["number_type"] == "Number"
     assert parsed.blank_values == 1
 
@@ -196,13 +295,16 @@ def test_unreadable_figure_is_a_bad_value() -> None:
 # ------------------------------------------------------------------ refusals
 
 
-@pytest.mark.parametrize(("content", "match"), [
-    (b"", "empty"),
-    (b"   \n", "empty"),
-    (b'{"error": "maintenance"}', "not an HTML page"),
-    (hhs_gov.MAINTENANCE_PAGE.encode(), "fiscal year"),
-    (hhs_gov.NOT_FOUND_PAGE.encode(), "fiscal year"),
-])
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"", "empty"),
+        (b"   \n", "empty"),
+        (b'{"error": "maintenance"}', "not an HTML page"),
+        (hhs_gov.MAINTENANCE_PAGE.encode(), "fiscal year"),
+        (hhs_gov.NOT_FOUND_PAGE.encode(), "fiscal year"),
+    ],
+)
 def test_error_pages_and_empty_bodies_are_layout_changes(content: bytes, match: str) -> None:
     with pytest.raises(LayoutChanged, match=match):
         hhs_monthly.parse(content, file="bad")
@@ -256,9 +358,14 @@ def test_renamed_other_label_loads_as_published_and_is_a_finding() -> None:
     assert [r["measure"] for r in renamed] == [None] * 4
     assert [r["value"] for r in renamed] == [167, 255, 260, 376]  # copy lines 58-61
     assert parsed.summary()["unknown_labels"] == [f"{TENDER} / Standard Shelter Care"]
-    report = quality.validate("hhs_uc_monthly", parsed.frame(), source=SOURCE, file="renamed",
-                              parameters={"latest_possible_date": dt.date(2021, 3, 11)},
-                              prepare=hhs_monthly.KINDS["fy_page"].prepare)
+    report = quality.validate(
+        "hhs_uc_monthly",
+        parsed.frame(),
+        source=SOURCE,
+        file="renamed",
+        parameters={"latest_possible_date": dt.date(2021, 3, 11)},
+        prepare=hhs_monthly.KINDS["fy_page"].prepare,
+    )
     assert report.failures == []
     assert [(o.column, o.unexpected_count) for o in report.warnings] == [("measure", 4)]
 
@@ -290,7 +397,9 @@ def test_kind_and_raw_table_roundtrip() -> None:
     assert con.execute("""SELECT value, number_type FROM raw.hhs_uc_monthly
                           WHERE measure = 'occupancy_rate_avg' AND month = DATE '2020-10-01'
                        """).fetchone() == (15.0, "Percent")
-    assert con.execute("SELECT count(DISTINCT source_row) FROM raw.hhs_uc_monthly").fetchone() == (100,)
+    assert con.execute("SELECT count(DISTINCT source_row) FROM raw.hhs_uc_monthly").fetchone() == (
+        100,
+    )
 
 
 def test_suite_passes_the_real_pages_and_catches_a_wrong_year(site: hhs_gov.HhsGovSite) -> None:
@@ -300,17 +409,28 @@ def test_suite_passes_the_real_pages_and_catches_a_wrong_year(site: hhs_gov.HhsG
     params = {"latest_possible_date": dt.date(2021, 3, 11)}
     for fiscal_year in (2018, 2021):
         frame = parse_text(page(site, fiscal_year)).frame()
-        report = quality.validate("hhs_uc_monthly", frame, source=SOURCE, file=str(fiscal_year),
-                                  parameters=params, prepare=prepare)
+        report = quality.validate(
+            "hhs_uc_monthly",
+            frame,
+            source=SOURCE,
+            file=str(fiscal_year),
+            parameters=params,
+            prepare=prepare,
+        )
         assert report.failures == [] and report.warnings == [], report.summary()
     frame = parse_text(page(site, 2021)).frame()
     # A month outside its page's fiscal year cannot be parsed (test_october_to_december_...,
     # test_month_header_of_another_fiscal_year_...); a page heading's year misread can.
     frame.loc[0, "fiscal_year"] = 1921
     frame.loc[8, "value"] = 150.0  # Average Occupancy Rate: Oct 2020, as 150%
-    report = quality.validate("hhs_uc_monthly", frame, source=SOURCE, file="bad",
-                              parameters={"latest_possible_date": dt.date(2022, 1, 1)},
-                              prepare=prepare)
+    report = quality.validate(
+        "hhs_uc_monthly",
+        frame,
+        source=SOURCE,
+        file="bad",
+        parameters={"latest_possible_date": dt.date(2022, 1, 1)},
+        prepare=prepare,
+    )
     assert sorted(o.column for o in report.failures) == ["fiscal_year", "percent_value"]
 
 
@@ -323,8 +443,12 @@ def mirror() -> Iterator[ReplayMirror]:
         yield running
 
 
-def discover_at(mirror: ReplayMirror, monkeypatch: pytest.MonkeyPatch, as_of: dt.date,
-                options: dict | None = None) -> list:
+def discover_at(
+    mirror: ReplayMirror,
+    monkeypatch: pytest.MonkeyPatch,
+    as_of: dt.date,
+    options: dict | None = None,
+) -> list:
     from returnwatch import config
     from returnwatch.fetch import page_getter
 
@@ -333,8 +457,12 @@ def discover_at(mirror: ReplayMirror, monkeypatch: pytest.MonkeyPatch, as_of: dt
     mirror.set_as_of(as_of)
     cfg = config.source(SOURCE)
     run_at = dt.datetime.combine(as_of, dt.time(12), tzinfo=dt.UTC)
-    return hhs_monthly.discover(page_getter(cfg), landing_url=cfg.url, run_at=run_at,
-                                options=cfg.options if options is None else options)
+    return hhs_monthly.discover(
+        page_getter(cfg),
+        landing_url=cfg.url,
+        run_at=run_at,
+        options=cfg.options if options is None else options,
+    )
 
 
 def test_discovery_at_two_dates(mirror: ReplayMirror, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -343,8 +471,10 @@ def test_discovery_at_two_dates(mirror: ReplayMirror, monkeypatch: pytest.Monkey
     early = discover_at(mirror, monkeypatch, dt.date(2019, 1, 20))
     assert [link.period for link in early] == ["FY2018", "FY2019"]
     assert all(link.kind == "fy_page" for link in early)
-    assert early[1].url == (f"{mirror.url}/hhs_uc_monthly/programs/social-services/"
-                            "unaccompanied-children/latest-uc-data-fy2019/index.html")
+    assert early[1].url == (
+        f"{mirror.url}/hhs_uc_monthly/programs/social-services/"
+        "unaccompanied-children/latest-uc-data-fy2019/index.html"
+    )
     fy2019 = hhs_monthly.parse(httpx.get(early[1].url, timeout=10).content, file="fy2019")
     assert fy2019.summary()["last_month"] == "2018-12-01"
 
@@ -358,35 +488,51 @@ def test_discovery_at_two_dates(mirror: ReplayMirror, monkeypatch: pytest.Monkey
     assert fy2021.summary()["first_month"] == fy2021.summary()["last_month"] == "2020-10-01"
 
 
-def test_discovery_skips_pages_the_site_does_not_have(mirror: ReplayMirror,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_discovery_skips_pages_the_site_does_not_have(
+    mirror: ReplayMirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # In 2025 the FY2022..FY2025 pages are 404 on the mirror (the copy ends in January 2021).
     links = discover_at(mirror, monkeypatch, dt.date(2025, 6, 17))
     assert [link.period for link in links] == ["FY2018", "FY2019", "FY2020", "FY2021"]
 
 
-def test_discovery_without_any_page_is_a_layout_change(mirror: ReplayMirror,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_discovery_without_any_page_is_a_layout_change(
+    mirror: ReplayMirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(LayoutChanged, match="none of the pages FY2018..FY2018"):
         discover_at(mirror, monkeypatch, dt.date(2017, 11, 1))
 
 
-def test_discovery_passes_server_errors_on(mirror: ReplayMirror,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_discovery_passes_server_errors_on(
+    mirror: ReplayMirror, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from returnwatch.fetch import HTTPStatusError, fetch
 
     mirror.set_as_of(dt.date(2019, 1, 20))
     mirror.set_fault(SOURCE, "http_500")
     try:
+
         def get_page(url: str) -> bytes:
-            return fetch(url, source=SOURCE, allowed_hosts=["127.0.0.1"], max_bytes=2_000_000,
-                         timeout=10, retries=0).content or b""
+            return (
+                fetch(
+                    url,
+                    source=SOURCE,
+                    allowed_hosts=["127.0.0.1"],
+                    max_bytes=2_000_000,
+                    timeout=10,
+                    retries=0,
+                ).content
+                or b""
+            )
 
         pattern = mirror.base_url(SOURCE) + hhs_monthly_path()
         with pytest.raises(HTTPStatusError) as caught:
-            hhs_monthly.discover(get_page, landing_url=pattern,
-                                 run_at=dt.datetime(2019, 1, 20, tzinfo=dt.UTC),
-                                 options={"first_fiscal_year": 2018})
+            hhs_monthly.discover(
+                get_page,
+                landing_url=pattern,
+                run_at=dt.datetime(2019, 1, 20, tzinfo=dt.UTC),
+                options={"first_fiscal_year": 2018},
+            )
         assert caught.value.status == 500
     finally:
         mirror.set_fault(SOURCE, None)
@@ -394,8 +540,12 @@ def test_discovery_passes_server_errors_on(mirror: ReplayMirror,
 
 def test_discovery_needs_the_fiscal_year_placeholder() -> None:
     with pytest.raises(ValueError, match="fiscal_year"):
-        hhs_monthly.discover(lambda url: b"", landing_url="https://www.hhs.gov/x/index.html",
-                             run_at=dt.datetime(2021, 1, 1, tzinfo=dt.UTC), options={})
+        hhs_monthly.discover(
+            lambda url: b"",
+            landing_url="https://www.hhs.gov/x/index.html",
+            run_at=dt.datetime(2021, 1, 1, tzinfo=dt.UTC),
+            options={},
+        )
 
 
 def hhs_monthly_path() -> str:

@@ -32,15 +32,26 @@ def parse_one(content: bytes, name: str = "test.pdf") -> dict[str, object]:
     return parsed.rows[0]
 
 
-def variant(*, daily: list[tuple[str, str]] | None = None,
-            averages: list[tuple[str, str]] | None = None, heading: str = "April 13th Data",
-            release: str = "Release date: April 14, 2021", **kwargs: object) -> bytes:
+def variant(
+    *,
+    daily: list[tuple[str, str]] | None = None,
+    averages: list[tuple[str, str]] | None = None,
+    heading: str = "April 13th Data",
+    release: str = "Release date: April 14, 2021",
+    **kwargs: object,
+) -> bytes:
     """The April 14, 2021 report (real transcribed figures) with some part changed."""
-    real_daily = [(label, gen.count_text(v)) for label, v in zip(gen.LABELS, (492, 2853, 649, 19120, 303))]
+    real_daily = [
+        (label, gen.count_text(v)) for label, v in zip(gen.LABELS, (492, 2853, 649, 19120, 303))
+    ]
     real_averages = [(label, gen.count_text(v)) for label, v in zip(gen.LABELS, (496, 4608, 620))]
-    return gen.report_pdf(release=release, heading_text=heading,
-                          daily=real_daily if daily is None else daily,
-                          averages=real_averages if averages is None else averages, **kwargs)
+    return gen.report_pdf(
+        release=release,
+        heading_text=heading,
+        daily=real_daily if daily is None else daily,
+        averages=real_averages if averages is None else averages,
+        **kwargs,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,19 +76,24 @@ def test_april_14_2021_report_figure_by_figure() -> None:
     # The transcript of the report released April 14, 2021 (scribd.com/document/503038617).
     row = parse_one(fixture(dt.date(2021, 4, 13)))
     assert row == {
-        "report_date": dt.date(2021, 4, 13), "release_date": dt.date(2021, 4, 14),
-        "apprehended_placed_in_cbp_custody": 492, "in_cbp_custody": 2853,
-        "transferred_out_of_cbp_custody": 649, "in_hhs_care": 19120,
+        "report_date": dt.date(2021, 4, 13),
+        "release_date": dt.date(2021, 4, 14),
+        "apprehended_placed_in_cbp_custody": 492,
+        "in_cbp_custody": 2853,
+        "transferred_out_of_cbp_custody": 649,
+        "in_hhs_care": 19120,
         "discharged_from_hhs_care": 303,
         "apprehended_placed_in_cbp_custody_30day_avg": 496.0,
-        "in_cbp_custody_30day_avg": 4608.0, "transferred_out_of_cbp_custody_30day_avg": 620.0,
+        "in_cbp_custody_30day_avg": 4608.0,
+        "transferred_out_of_cbp_custody_30day_avg": 620.0,
         "source_row": 5,  # the fifth text line: release, title, 2 intro lines, the heading
     }
 
 
 @pytest.mark.parametrize("day", gen.HEALTHDATA_DATES, ids=lambda d: d.isoformat())
-def test_constructed_reports_equal_the_real_csv(day: dt.date,
-                                                healthdata_by_date: dict[dt.date, dict]) -> None:
+def test_constructed_reports_equal_the_real_csv(
+    day: dt.date, healthdata_by_date: dict[dt.date, dict]
+) -> None:
     row = parse_one(fixture(day))
     csv_row = healthdata_by_date[day]
     assert row["report_date"] == day
@@ -100,17 +116,20 @@ def test_thousands_separator_in_hhs_care() -> None:
 # ------------------------------------------------------------------ headings and dates
 
 
-@pytest.mark.parametrize(("heading", "release", "expected"), [
-    ("May 1st Data", "Release date: May 2, 2023", dt.date(2023, 5, 1)),
-    ("January 2nd Data", "Release date: January 3, 2024", dt.date(2024, 1, 2)),
-    ("April 3rd Data", "Release date: April 4, 2024", dt.date(2024, 4, 3)),
-    ("April 13th Data", "Release date: April 14, 2021", dt.date(2021, 4, 13)),
-    ("June 22nd Data", "Release date: June 23, 2021", dt.date(2021, 6, 22)),
-    ("April 11th Data", "Release date: April 12, 2021", dt.date(2021, 4, 11)),
-    ("April 13 Data", "Release date: April 14, 2021", dt.date(2021, 4, 13)),  # no suffix
-    # The heading has no year: a December day released in January belongs to the year before.
-    ("December 31st Data", "Release date: January 2, 2022", dt.date(2021, 12, 31)),
-])
+@pytest.mark.parametrize(
+    ("heading", "release", "expected"),
+    [
+        ("May 1st Data", "Release date: May 2, 2023", dt.date(2023, 5, 1)),
+        ("January 2nd Data", "Release date: January 3, 2024", dt.date(2024, 1, 2)),
+        ("April 3rd Data", "Release date: April 4, 2024", dt.date(2024, 4, 3)),
+        ("April 13th Data", "Release date: April 14, 2021", dt.date(2021, 4, 13)),
+        ("June 22nd Data", "Release date: June 23, 2021", dt.date(2021, 6, 22)),
+        ("April 11th Data", "Release date: April 12, 2021", dt.date(2021, 4, 11)),
+        ("April 13 Data", "Release date: April 14, 2021", dt.date(2021, 4, 13)),  # no suffix
+        # The heading has no year: a December day released in January belongs to the year before.
+        ("December 31st Data", "Release date: January 2, 2022", dt.date(2021, 12, 31)),
+    ],
+)
 def test_ordinal_headings(heading: str, release: str, expected: dt.date) -> None:
     row = parse_one(variant(heading=heading, release=release))
     assert row["report_date"] == expected
@@ -118,7 +137,19 @@ def test_ordinal_headings(heading: str, release: str, expected: dt.date) -> None
 
 def test_ordinal_helper_of_the_generator() -> None:
     assert [gen.ordinal(d) for d in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 30, 31)] == [
-        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "30th", "31st"]
+        "1st",
+        "2nd",
+        "3rd",
+        "4th",
+        "11th",
+        "12th",
+        "13th",
+        "21st",
+        "22nd",
+        "23rd",
+        "30th",
+        "31st",
+    ]
 
 
 def test_impossible_heading_date_is_a_bad_value() -> None:
@@ -135,25 +166,34 @@ def test_unreadable_release_date_is_a_bad_value() -> None:
 
 
 def test_rows_are_found_by_label_not_position() -> None:
-    shuffled = [(label, gen.count_text(v)) for label, v in
-                reversed(list(zip(gen.LABELS, (492, 2853, 649, 19120, 303))))]
+    shuffled = [
+        (label, gen.count_text(v))
+        for label, v in reversed(list(zip(gen.LABELS, (492, 2853, 649, 19120, 303))))
+    ]
     row = parse_one(variant(daily=shuffled))
     assert (row["apprehended_placed_in_cbp_custody"], row["in_hhs_care"]) == (492, 19120)
 
 
 def test_label_wrapped_over_two_lines_is_read() -> None:
-    lines = [hhs_report._Line(1, 6, "Unaccompanied children apprehended and placed"),
-             hhs_report._Line(1, 7, "into CBP custody* 492"),
-             hhs_report._Line(1, 8, "Children in CBP custody 2,853")]
+    lines = [
+        hhs_report._Line(1, 6, "Unaccompanied children apprehended and placed"),
+        hhs_report._Line(1, 7, "into CBP custody* 492"),
+        hhs_report._Line(1, 8, "Children in CBP custody 2,853"),
+    ]
     heading = hhs_report._Line(1, 5, "April 13th Data")
     label = "Unaccompanied children apprehended and placed into CBP custody"
     assert hhs_report._figure(lines, label, heading, "wrapped", whole=True) == 492
-    assert hhs_report._figure(lines, "Children in CBP custody", heading, "wrapped", whole=True) == 2853
+    assert (
+        hhs_report._figure(lines, "Children in CBP custody", heading, "wrapped", whole=True) == 2853
+    )
 
 
 def test_missing_row_is_a_layout_change_naming_file_page_and_text() -> None:
-    daily = [(label, gen.count_text(v)) for label, v in zip(gen.LABELS, (492, 2853, 649, 19120, 303))
-             if label != "Children in HHS care"]
+    daily = [
+        (label, gen.count_text(v))
+        for label, v in zip(gen.LABELS, (492, 2853, 649, 19120, 303))
+        if label != "Children in HHS care"
+    ]
     with pytest.raises(LayoutChanged) as caught:
         hhs_report.parse(variant(daily=daily), file="no-hhs-care.pdf")
     error = caught.value
@@ -183,7 +223,9 @@ def test_missing_average_block_is_a_layout_change() -> None:
 
 
 def test_unreadable_figure_is_a_bad_value() -> None:
-    daily = [(label, gen.count_text(v)) for label, v in zip(gen.LABELS, (492, 2853, 649, 19120, 303))]
+    daily = [
+        (label, gen.count_text(v)) for label, v in zip(gen.LABELS, (492, 2853, 649, 19120, 303))
+    ]
     daily[3] = ("Children in HHS care", "19,12O")  # letter O for a zero
     with pytest.raises(BadValue) as caught:
         hhs_report.parse(variant(daily=daily), file="ocr.pdf")
@@ -193,7 +235,9 @@ def test_unreadable_figure_is_a_bad_value() -> None:
 
 
 def test_decimal_count_is_a_bad_value_but_decimal_average_is_read() -> None:
-    daily = [(label, gen.count_text(v)) for label, v in zip(gen.LABELS, (492, 2853, 649, 19120, 303))]
+    daily = [
+        (label, gen.count_text(v)) for label, v in zip(gen.LABELS, (492, 2853, 649, 19120, 303))
+    ]
     daily[0] = (gen.LABELS[0], "492.5")
     with pytest.raises(BadValue):
         hhs_report.parse(variant(daily=daily), file="dec.pdf")
@@ -202,11 +246,14 @@ def test_decimal_count_is_a_bad_value_but_decimal_average_is_read() -> None:
     assert row["in_cbp_custody_30day_avg"] == 4608.3
 
 
-@pytest.mark.parametrize("content", [
-    b"<!DOCTYPE html><html><body>Site maintenance</body></html>",
-    b"",
-    b"%PDF-1.4\n% truncated before any object",
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"<!DOCTYPE html><html><body>Site maintenance</body></html>",
+        b"",
+        b"%PDF-1.4\n% truncated before any object",
+    ],
+)
 def test_not_a_readable_pdf_is_a_layout_change(content: bytes) -> None:
     with pytest.raises(LayoutChanged):
         hhs_report.parse(content, file="junk")
@@ -240,14 +287,18 @@ def test_frame_types_and_raw_table_roundtrip() -> None:
         con.execute(statement)
     loaded = frame.assign(source_file="sha", vintage=dt.date(2023, 5, 2))  # noqa: F841
     con.execute("INSERT INTO raw.hhs_uc_daily_report BY NAME SELECT * FROM loaded")
-    assert con.execute("SELECT in_hhs_care, in_cbp_custody_30day_avg FROM raw.hhs_uc_daily_report"
-                       ).fetchone() == (8492, 250.7)
+    assert con.execute(
+        "SELECT in_hhs_care, in_cbp_custody_30day_avg FROM raw.hhs_uc_daily_report"
+    ).fetchone() == (8492, 250.7)
 
 
 def test_file_kind() -> None:
     kind = hhs_report.KIND
-    assert (kind.kind, kind.raw_table, kind.suite) == ("daily_report_pdf", "hhs_uc_daily_report",
-                                                       "hhs_uc_daily_report")
+    assert (kind.kind, kind.raw_table, kind.suite) == (
+        "daily_report_pdf",
+        "hhs_uc_daily_report",
+        "hhs_uc_daily_report",
+    )
     assert kind.key_columns == ("report_date",)
     assert set(kind.value_columns) == set(DAILY) | set(AVERAGES)
     assert kind.parse is hhs_report.parse
@@ -258,12 +309,24 @@ def test_suite_passes_a_real_report_and_fails_an_impossible_one() -> None:
 
     frame = hhs_report.parse(fixture(dt.date(2021, 4, 13)), file="f").frame()
     params = {"latest_possible_date": dt.date(2026, 1, 1)}
-    report = quality.validate("hhs_uc_daily_report", frame, source="hhs_uc_daily", file="f",
-                              parameters=params, prepare=hhs_report.KIND.prepare)
+    report = quality.validate(
+        "hhs_uc_daily_report",
+        frame,
+        source="hhs_uc_daily",
+        file="f",
+        parameters=params,
+        prepare=hhs_report.KIND.prepare,
+    )
     assert report.failures == [] and report.warnings == [], report.summary()
 
     # Released before its data day (a misread heading year): stops the load.
     bad = frame.assign(release_date=dt.date(2021, 4, 10))
-    report = quality.validate("hhs_uc_daily_report", bad, source="hhs_uc_daily", file="f",
-                              parameters=params, prepare=hhs_report.KIND.prepare)
+    report = quality.validate(
+        "hhs_uc_daily_report",
+        bad,
+        source="hhs_uc_daily",
+        file="f",
+        parameters=params,
+        prepare=hhs_report.KIND.prepare,
+    )
     assert [o.column for o in report.failures] == ["release_lag_days"]

@@ -109,7 +109,9 @@ def test_cbp_months_lie_in_their_rows_fiscal_year(key: str) -> None:
     own_year = [m.year + (1 if m.month >= 10 else 0) for m in frame["month"]]
     assert own_year == frame["fiscal_year"].tolist()
     assert cbp._calendar_months(pd.Series([2023, 2023]), pd.Series(["OCT", "SEP"])).tolist() == [
-        dt.date(2022, 10, 1), dt.date(2023, 9, 1)]
+        dt.date(2022, 10, 1),
+        dt.date(2023, 9, 1),
+    ]
 
 
 # ------------------------------------------------------------------ HHS export and report
@@ -118,11 +120,17 @@ def test_cbp_months_lie_in_their_rows_fiscal_year(key: str) -> None:
 def test_hhs_export_refuses_a_negative_count_and_a_blank_date() -> None:
     # Were expect_column_values_to_be_between(<count>, min_value=0) and not_null(report_date).
     header = parsed_files.REAL_HHS_CSV.read_bytes().split(b"\r\n")[0]
-    for row, column in ((b'"December 16, 2025",8,-54,15,"2,468",9', "in_cbp_custody"),
-                        (b',8,54,15,"2,468",9', "Date")):
+    for row, column in (
+        (b'"December 16, 2025",8,-54,15,"2,468",9', "in_cbp_custody"),
+        (b',8,54,15,"2,468",9', "Date"),
+    ):
         with pytest.raises(BadValue) as caught:
-            read(hhs.SOURCE, hhs.KINDS["export_csv"], header + b"\r\n" + row + b"\r\n",
-                 file="export.csv")
+            read(
+                hhs.SOURCE,
+                hhs.KINDS["export_csv"],
+                header + b"\r\n" + row + b"\r\n",
+                file="export.csv",
+            )
         assert (caught.value.row, caught.value.column) == (2, column)
 
 
@@ -136,12 +144,18 @@ def test_hhs_report_is_one_row_with_both_dates_and_every_figure() -> None:
 @pytest.mark.parametrize("block", ["daily", "averages"])
 def test_hhs_report_refuses_a_negative_figure(block: str) -> None:
     # Were expect_column_values_to_be_between(<figure or average>, min_value=0).
-    daily = [(label, gen.count_text(v)) for label, v in zip(gen.LABELS, (492, 2853, 649, 19120, 303))]
+    daily = [
+        (label, gen.count_text(v)) for label, v in zip(gen.LABELS, (492, 2853, 649, 19120, 303))
+    ]
     averages = [(label, gen.count_text(v)) for label, v in zip(gen.LABELS, (496, 4608, 620))]
     figures = daily if block == "daily" else averages
     figures[1] = (figures[1][0], "-" + figures[1][1])
-    content = gen.report_pdf(release="Release date: April 14, 2021",
-                             heading_text="April 13th Data", daily=daily, averages=averages)
+    content = gen.report_pdf(
+        release="Release date: April 14, 2021",
+        heading_text="April 13th Data",
+        daily=daily,
+        averages=averages,
+    )
     with pytest.raises(BadValue, match="not a number") as caught:
         read(hhs.SOURCE, hhs_report.KIND, content, file="report.pdf")
     assert caught.value.column == "Children in CBP custody"
@@ -165,8 +179,9 @@ def test_hhs_monthly_rows_are_months_of_the_page_with_a_label_and_a_type() -> No
 def test_hhs_monthly_refuses_a_negative_figure() -> None:
     # Was expect_column_values_to_be_between(value, min_value=0).
     page = parsed_files.content("hhs_monthly_fy_page")
-    bad = page.replace(b"Standard Shelter</strong></td><td>167<",
-                       b"Standard Shelter</strong></td><td>-167<", 1)
+    bad = page.replace(
+        b"Standard Shelter</strong></td><td>167<", b"Standard Shelter</strong></td><td>-167<", 1
+    )
     assert bad != page
     with pytest.raises(BadValue, match="not a number") as caught:
         read(hhs_monthly.SOURCE, hhs_monthly.KINDS["fy_page"], bad, file="fy2021.html")
@@ -176,8 +191,12 @@ def test_hhs_monthly_refuses_a_negative_figure() -> None:
 # ------------------------------------------------------------------ SEGOB bulletin workbooks
 
 
-WORKBOOK_KEYS = ["segob_cuadro_3_1_1", "segob_cuadro_3_1_3", "segob_cuadro_3_2_4",
-                 "segob_section_5_minors"]
+WORKBOOK_KEYS = [
+    "segob_cuadro_3_1_1",
+    "segob_cuadro_3_1_3",
+    "segob_cuadro_3_2_4",
+    "segob_section_5_minors",
+]
 
 
 @pytest.mark.parametrize("key", WORKBOOK_KEYS)
@@ -227,13 +246,22 @@ def xls(rows: list[list[object]]) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize(("cell", "problem"), [(-3, "out of range"), ("-3", "not a count"),
-                                               (None, "empty cell in a month")])
+@pytest.mark.parametrize(
+    ("cell", "problem"),
+    [(-3, "out of range"), ("-3", "not a count"), (None, "empty cell in a month")],
+)
 def test_segob_refuses_a_negative_or_blank_count(cell: object, problem: str) -> None:
     # Were between(events, min_value=0) and not_null(events). Constructed: one country.
-    rows = [[], ["Cuadro 3.1.1 Eventos de extranjeros presentados, enero-febrero de 2019"], [],
-            ["Continente y país de nacionalidad", "Enero", "Febrero", "Total"], [],
-            ["Total general", 5, 4, 9], ["Guatemala", 5, 4, 9], ["Honduras", 0, cell, 0]]
+    rows = [
+        [],
+        ["Cuadro 3.1.1 Eventos de extranjeros presentados, enero-febrero de 2019"],
+        [],
+        ["Continente y país de nacionalidad", "Enero", "Febrero", "Total"],
+        [],
+        ["Total general", 5, 4, 9],
+        ["Guatemala", 5, 4, 9],
+        ["Honduras", 0, cell, 0],
+    ]
     with pytest.raises(BadValue, match=problem) as caught:
         read(segob.SOURCE, segob.KINDS["cuadro_3_1_1"], xls(rows), file="cuadro3.1.1.xls")
     assert (caught.value.row, caught.value.column) == (8, "E")
@@ -251,9 +279,12 @@ def test_microdata_without_events_is_refused() -> None:
 
 def test_microdata_rows_are_distinct_file_lines() -> None:
     # Was expect_column_values_to_be_unique(source_row): line numbers, blank lines skipped.
-    rows = segob.parse_microdata(b"FEC_REP,SEXO,EDA,ACOM_REP,EDO_DET,PUNT_REP\n"
-                                 b"03/01/2024,1,16,2,Texas,Reynosa\n\n"
-                                 b"05/01/2024,2,9,1,Texas,Reynosa\n", file="m").frame()
+    rows = segob.parse_microdata(
+        b"FEC_REP,SEXO,EDA,ACOM_REP,EDO_DET,PUNT_REP\n"
+        b"03/01/2024,1,16,2,Texas,Reynosa\n\n"
+        b"05/01/2024,2,9,1,Texas,Reynosa\n",
+        file="m",
+    ).frame()
     assert rows["source_row"].tolist() == [2, 4]
     lines = frame_of("segob_microdata")["source_row"]
     assert lines.is_unique and lines.is_monotonic_increasing

@@ -29,8 +29,9 @@ REPLAY = Path(__file__).resolve().parents[2] / "include" / "replay" / "segob_upm
 Cell = str | int | float | None
 
 
-def xls(rows: Sequence[Sequence[Cell]], *, sheet: str = "Cuadro 3.1.1",
-        other_sheets: Sequence[str] = ()) -> bytes:
+def xls(
+    rows: Sequence[Sequence[Cell]], *, sheet: str = "Cuadro 3.1.1", other_sheets: Sequence[str] = ()
+) -> bytes:
     """A BIFF8 workbook with ``rows`` from row 1, their cells from column C (A-B empty)."""
     book = xlwt.Workbook(encoding="utf-8")
     for name in other_sheets:
@@ -57,8 +58,10 @@ def total_of(*rows: list[Cell]) -> list[int]:
     return [*months, sum(months)]
 
 
-TITLE = ("Cuadro 3.1.1 Eventos de extranjeros presentados ante la autoridad migratoria, según "
-         "continente y país de nacionalidad, enero-febrero de 2019")
+TITLE = (
+    "Cuadro 3.1.1 Eventos de extranjeros presentados ante la autoridad migratoria, según "
+    "continente y país de nacionalidad, enero-febrero de 2019"
+)
 HEADER = ["Continente y país de nacionalidad", "Enero", "Febrero", "Total"]
 
 # Real January / February 2019 figures of IOM's series of table 3.1.1 (irreg_mexico_nat) for the
@@ -73,33 +76,59 @@ VEN = line("Venezuela", 32, 25)
 ESP = line("España", 0, 2)  # a stored 0 (shown as '-' by its number format)
 
 
-def table_3_1_1(*, page_break: bool = True, total_row: list[Cell] | None = None,
-                header: list[Cell] | None = None, extra_header: list[Cell] | None = None,
-                title: str = TITLE) -> list[list[Cell]]:
+def table_3_1_1(
+    *,
+    page_break: bool = True,
+    total_row: list[Cell] | None = None,
+    header: list[Cell] | None = None,
+    extra_header: list[Cell] | None = None,
+    title: str = TITLE,
+) -> list[list[Cell]]:
     header = header or HEADER
     america = [USA, SLV, GTM, HND, CUB, DOM, VEN]
     rows: list[list[Cell]] = [
-        [], [title], [], extra_header or [], header, [],
+        [],
+        [title],
+        [],
+        extra_header or [],
+        header,
+        [],
         total_row or ["Total general", *total_of(*america, ESP)],
         [],
         ["América", *total_of(*america)],
-        ["América del Norte", *total_of(USA)], USA,
-        ["América Central", *total_of(SLV, GTM, HND)], SLV, GTM,
+        ["América del Norte", *total_of(USA)],
+        USA,
+        ["América Central", *total_of(SLV, GTM, HND)],
+        SLV,
+        GTM,
     ]
     if page_break:
-        rows += [["(-) Significa cero."],
-                 ["Ver notas al final del cuadro.", None, None, "Continúa"],
-                 [], [title + " (Concluye)"], [], extra_header or [], header, []]
-    rows += [HND,
-             ["El Caribe", *total_of(CUB, DOM)], CUB, DOM,
-             ["América del Sur", *total_of(VEN)], VEN,
-             [],
-             ["Europa", *total_of(ESP)], ESP,
-             [],
-             ["(-) Significa cero."],
-             ["Notas:"],
-             ["1 Incluye una llamada de nota construida para la prueba."],
-             ["Fuente: construida para la prueba, con cifras de la serie de OIM."]]
+        rows += [
+            ["(-) Significa cero."],
+            ["Ver notas al final del cuadro.", None, None, "Continúa"],
+            [],
+            [title + " (Concluye)"],
+            [],
+            extra_header or [],
+            header,
+            [],
+        ]
+    rows += [
+        HND,
+        ["El Caribe", *total_of(CUB, DOM)],
+        CUB,
+        DOM,
+        ["América del Sur", *total_of(VEN)],
+        VEN,
+        [],
+        ["Europa", *total_of(ESP)],
+        ESP,
+        [],
+        ["(-) Significa cero."],
+        ["Notas:"],
+        ["1 Incluye una llamada de nota construida para la prueba."],
+        ["Fuente: construida para la prueba, con cifras de la serie de OIM."],
+    ]
     return rows
 
 
@@ -117,8 +146,16 @@ def by_country(parsed: segob.ParsedTable) -> dict[tuple[str, int], int]:
 def test_countries_are_loaded_and_subtotals_are_not() -> None:
     parsed = parse_3_1_1(table_3_1_1())
     countries = {r["country"] for r in parsed.rows}
-    assert countries == {"Estados Unidos", "El Salvador", "Guatemala", "Honduras", "Cuba",
-                         "Dominicana, Rep.", "Venezuela", "España"}
+    assert countries == {
+        "Estados Unidos",
+        "El Salvador",
+        "Guatemala",
+        "Honduras",
+        "Cuba",
+        "Dominicana, Rep.",
+        "Venezuela",
+        "España",
+    }
     # Real IOM figures, one row per country and month.
     figures = by_country(parsed)
     assert figures[("Guatemala", 1)] == 2830 and figures[("Honduras", 2)] == 5252
@@ -185,7 +222,12 @@ def test_unknown_column_header_names_file_sheet_row_and_header() -> None:
     with pytest.raises(LayoutChanged) as caught:
         parse_3_1_1(rows)
     error = caught.value
-    assert (error.file, error.sheet, error.row, error.column) == ("test.xls", "Cuadro 3.1.1", 5, "D")
+    assert (error.file, error.sheet, error.row, error.column) == (
+        "test.xls",
+        "Cuadro 3.1.1",
+        5,
+        "D",
+    )
     assert "Ene." in error.seen and "Ene." in str(error)
 
 
@@ -263,9 +305,17 @@ def test_subtotal_columns_since_2021() -> None:
     # Constructed figures.
     gtm = ["Guatemala", 1, 2, 3, 4, 5, 6, 21, 7, 28]
     hnd = ["Honduras", "-", 1, "-", 1, "-", 1, 3, 1, 4]
-    rows = [[], ["Cuadro 3.1.1 Eventos ..., enero-julio de 2021"], [], [],
-            ["Continente y país de nacionalidad", *months], [],
-            ["Total general", 1, 3, 3, 5, 5, 7, 24, 8, 32], gtm, hnd]
+    rows = [
+        [],
+        ["Cuadro 3.1.1 Eventos ..., enero-julio de 2021"],
+        [],
+        [],
+        ["Continente y país de nacionalidad", *months],
+        [],
+        ["Total general", 1, 3, 3, 5, 5, 7, 24, 8, 32],
+        gtm,
+        hnd,
+    ]
     parsed = parse_3_1_1(rows)
     assert parsed.months == [1, 2, 3, 4, 5, 6, 7]
     assert sum(r["events"] for r in parsed.rows if r["country"] == "Guatemala") == 28
@@ -276,9 +326,16 @@ def test_subtotal_columns_since_2021() -> None:
 
 
 def test_months_not_yet_published_are_empty_columns() -> None:
-    rows = [[], ["Cuadro 3.1.1 Eventos ..., enero-febrero de 2025"], [], [],
-            ["Continente y país de nacionalidad", "Enero", "Febrero", "Marzo", "Total"], [],
-            ["Total general", 3, 4, None, 7], ["Guatemala", 3, 4, None, 7]]
+    rows = [
+        [],
+        ["Cuadro 3.1.1 Eventos ..., enero-febrero de 2025"],
+        [],
+        [],
+        ["Continente y país de nacionalidad", "Enero", "Febrero", "Marzo", "Total"],
+        [],
+        ["Total general", 3, 4, None, 7],
+        ["Guatemala", 3, 4, None, 7],
+    ]
     parsed = parse_3_1_1(rows)
     assert parsed.months == [1, 2] and len(parsed.rows) == 2
     rows[6] = ["Total general", 3, 4, 1, 8]
@@ -287,8 +344,9 @@ def test_months_not_yet_published_are_empty_columns() -> None:
     assert (caught.value.row, caught.value.column) == (8, "F")
 
 
-@pytest.mark.parametrize(("cell", "problem"), [(2.5, "not a whole number"),
-                                               ("n.d.", "not a count")])
+@pytest.mark.parametrize(
+    ("cell", "problem"), [(2.5, "not a whole number"), ("n.d.", "not a count")]
+)
 def test_a_cell_that_is_not_a_count(cell: Cell, problem: str) -> None:
     rows = table_3_1_1()
     rows[rows.index(VEN)] = ["Venezuela", cell, 25, 57]
@@ -312,9 +370,19 @@ def test_no_total_row_is_a_layout_change() -> None:
 
 
 def test_others_and_stateless_rows_have_no_continent_and_no_iso3() -> None:
-    rows = [[], [TITLE], [], [], HEADER, [], ["Total general", 6, 2, 8],
-            ["Oceanía", 1, 1, 2], line("Australia", 1, 1), line("Otros 4", 5, "-"),
-            line("Apátrida", "-", 1)]
+    rows = [
+        [],
+        [TITLE],
+        [],
+        [],
+        HEADER,
+        [],
+        ["Total general", 6, 2, 8],
+        ["Oceanía", 1, 1, 2],
+        line("Australia", 1, 1),
+        line("Otros 4", 5, "-"),
+        line("Apátrida", "-", 1),
+    ]
     parsed = parse_3_1_1(rows)
     rows_by = {r["country"]: r for r in parsed.rows}
     assert rows_by["Otros"]["continent"] == segob.NO_CONTINENT and rows_by["Otros"]["iso3"] is None
@@ -331,13 +399,16 @@ def test_frame_columns_and_types() -> None:
 # ------------------------------------------------------------------ not a workbook
 
 
-@pytest.mark.parametrize(("body", "error", "problem"), [
-    (b"", LayoutChanged, "empty"),
-    (b"   \r\n", LayoutChanged, "empty"),
-    (b"<!DOCTYPE html><html><body>Sitio en mantenimiento</body></html>", LayoutChanged, "HTML"),
-    (b"PK\x03\x04rest-of-an-xlsx", LayoutChanged, "xlsx"),
-    (b"Continente,Enero\n", LayoutChanged, "not a workbook"),
-])
+@pytest.mark.parametrize(
+    ("body", "error", "problem"),
+    [
+        (b"", LayoutChanged, "empty"),
+        (b"   \r\n", LayoutChanged, "empty"),
+        (b"<!DOCTYPE html><html><body>Sitio en mantenimiento</body></html>", LayoutChanged, "HTML"),
+        (b"PK\x03\x04rest-of-an-xlsx", LayoutChanged, "xlsx"),
+        (b"Continente,Enero\n", LayoutChanged, "not a workbook"),
+    ],
+)
 def test_not_a_workbook(body: bytes, error: type[Exception], problem: str) -> None:
     with pytest.raises(error, match=problem):
         segob.parse_cuadro_3_1_1(body, file="x.xls")
@@ -354,26 +425,50 @@ def test_truncated_workbook() -> None:
 
 
 def sex_age(rows: list[list[Cell]], number: str = "3.1.3") -> bytes:
-    title = (f"Cuadro {number} Eventos según sexo, grupo de edad y condición de viaje, "
-             "enero-febrero de 2019")
-    return xls([[], [title], [], [], ["Sexo, grupo de edad y condición de viaje", "Total",
-                                      "Enero", "Febrero"], [], *rows],
-               sheet=f"Cuadro {number}")
+    title = (
+        f"Cuadro {number} Eventos según sexo, grupo de edad y condición de viaje, "
+        "enero-febrero de 2019"
+    )
+    return xls(
+        [
+            [],
+            [title],
+            [],
+            [],
+            ["Sexo, grupo de edad y condición de viaje", "Total", "Enero", "Febrero"],
+            [],
+            *rows,
+        ],
+        sheet=f"Cuadro {number}",
+    )
 
 
 def men_women_3_1_3() -> list[list[Cell]]:
     # Real January / February 2019 figures of IOM's irreg_mexico_dmg for men; women constructed.
-    def block(sex: str, adult: tuple[int, int], teen: tuple[int, int],
-              acc: tuple[int, int], unacc: tuple[int, int]) -> list[list[Cell]]:
+    def block(
+        sex: str,
+        adult: tuple[int, int],
+        teen: tuple[int, int],
+        acc: tuple[int, int],
+        unacc: tuple[int, int],
+    ) -> list[list[Cell]]:
         under12 = (acc[0] + unacc[0], acc[1] + unacc[1])
         under18 = (teen[0] + under12[0], teen[1] + under12[1])
         every = (adult[0] + under18[0], adult[1] + under18[1])
 
         def row(label: str, pair: tuple[int, int]) -> list[Cell]:
             return [label, pair[0] + pair[1], *pair]
-        return [row(sex, every), row("18 años y más", adult), row("Menores de 18 años", under18),
-                row("De 12 a 17 años", teen), row("Menores de 12 años", under12),
-                row("Acompañados", acc), row("No acompañados 2", unacc)]
+
+        return [
+            row(sex, every),
+            row("18 años y más", adult),
+            row("Menores de 18 años", under18),
+            row("De 12 a 17 años", teen),
+            row("Menores de 12 años", under12),
+            row("Acompañados", acc),
+            row("No acompañados 2", unacc),
+        ]
+
     men = block("Hombres", (4707, 5663), (766, 987), (602, 746), (53, 67))
     women = block("Mujeres", (10, 20), (3, 4), (2, 1), (1, 0))
     total = ["Total", *[int(m) + int(w) for m, w in zip(men[0][1:], women[0][1:])]]
@@ -382,8 +477,10 @@ def men_women_3_1_3() -> list[list[Cell]]:
 
 def test_3_1_3_leaves_by_sex_age_and_condition() -> None:
     parsed = segob.parse_cuadro_3_1_3(sex_age(men_women_3_1_3()), file="t313.xls")
-    leaves = {(r["sex"], r["age_group"], r["travel_condition"], r["month"].month): r["events"]
-              for r in parsed.rows}
+    leaves = {
+        (r["sex"], r["age_group"], r["travel_condition"], r["month"].month): r["events"]
+        for r in parsed.rows
+    }
     assert leaves[("male", "18+", "not_split", 1)] == 4707
     assert leaves[("male", "12-17", "not_split", 2)] == 987
     assert leaves[("male", "0-11", "accompanied", 1)] == 602
@@ -417,17 +514,28 @@ def test_section_5_minors_table() -> None:
     # Constructed figures: section 5's minors table has no public copy.
     def block(sex: str, base: int) -> list[list[Cell]]:
         a, b, c, d = base, base + 1, base + 2, base + 3
-        return [[sex, 2 * (a + b + c + d), a + b + c + d, a + b + c + d],
-                ["De 0 a 11 años", 2 * (a + b), a + b, a + b], ["Acompañados", 2 * a, a, a],
-                ["No acompañados", 2 * b, b, b],
-                ["De 12 a 17 años", 2 * (c + d), c + d, c + d], ["Acompañados", 2 * c, c, c],
-                ["No acompañados", 2 * d, d, d]]
+        return [
+            [sex, 2 * (a + b + c + d), a + b + c + d, a + b + c + d],
+            ["De 0 a 11 años", 2 * (a + b), a + b, a + b],
+            ["Acompañados", 2 * a, a, a],
+            ["No acompañados", 2 * b, b, b],
+            ["De 12 a 17 años", 2 * (c + d), c + d, c + d],
+            ["Acompañados", 2 * c, c, c],
+            ["No acompañados", 2 * d, d, d],
+        ]
+
     men, women = block("Hombres", 10), block("Mujeres", 20)
-    rows = [["Total", men[0][1] + women[0][1], men[0][2] + women[0][2], men[0][3] + women[0][3]],
-            *men, *women]
+    rows = [
+        ["Total", men[0][1] + women[0][1], men[0][2] + women[0][2], men[0][3] + women[0][3]],
+        *men,
+        *women,
+    ]
     parsed = segob.parse_section_5_minors(sex_age(rows, "5.2.1"), file="m.xls")
-    unaccompanied = sum(r["events"] for r in parsed.rows
-                        if r["travel_condition"] == "unaccompanied" and r["month"].month == 1)
+    unaccompanied = sum(
+        r["events"]
+        for r in parsed.rows
+        if r["travel_condition"] == "unaccompanied" and r["month"].month == 1
+    )
     assert unaccompanied == 11 + 13 + 21 + 23
     assert {r["age_group"] for r in parsed.rows} == {"0-11", "12-17"}
 
@@ -438,20 +546,44 @@ def test_section_5_minors_table() -> None:
 def returns_table(group_row: list[Cell] | None = None) -> list[list[Cell]]:
     # Real January / February 2019 figures of IOM's irreg_mexico_exp for Guatemala and
     # Honduras (deportation, assisted return, assisted return of children); totals constructed.
-    groups = group_row or ["Continente y país de nacionalidad", "Deportación", None, None,
-                           "Retorno asistido", None, None,
-                           "Retorno asistido de niñas, niños y adolescentes", None, None]
+    groups = group_row or [
+        "Continente y país de nacionalidad",
+        "Deportación",
+        None,
+        None,
+        "Retorno asistido",
+        None,
+        None,
+        "Retorno asistido de niñas, niños y adolescentes",
+        None,
+        None,
+    ]
     months = [None, "Enero", "Febrero", "Total"] * 1 + ["Enero", "Febrero", "Total"] * 2
     gtm = ["Guatemala", 19, 28, 47, 2733, 2880, 5613, 1151, 1208, 2359]
     hnd = ["Honduras", 0, "-", 0, 3040, 3934, 6974, 1101, 1349, 2450]
-    total = ["Total general", *[(0 if a == "-" else a) + (0 if b == "-" else b)
-                                for a, b in zip(gtm[1:], hnd[1:])]]
+    total = [
+        "Total general",
+        *[(0 if a == "-" else a) + (0 if b == "-" else b) for a, b in zip(gtm[1:], hnd[1:])],
+    ]
     america = ["América", *total[1:]]
-    title = ("Cuadro 3.2.4 Eventos de extranjeros devueltos por la autoridad migratoria "
-             "mexicana, según continente, país de nacionalidad y tipo de devolución, "
-             "enero-febrero de 2019")
-    return [[], [title], [], groups, months, [], total, america,
-            ["América Central", *total[1:]], gtm, hnd]
+    title = (
+        "Cuadro 3.2.4 Eventos de extranjeros devueltos por la autoridad migratoria "
+        "mexicana, según continente, país de nacionalidad y tipo de devolución, "
+        "enero-febrero de 2019"
+    )
+    return [
+        [],
+        [title],
+        [],
+        groups,
+        months,
+        [],
+        total,
+        america,
+        ["América Central", *total[1:]],
+        gtm,
+        hnd,
+    ]
 
 
 def test_3_2_4_return_types_from_the_group_row() -> None:
@@ -464,16 +596,37 @@ def test_3_2_4_return_types_from_the_group_row() -> None:
 
 
 def test_3_2_4_older_heading_for_children() -> None:
-    groups = ["Continente y país de nacionalidad", "Deportación", None, None, "Retorno asistido",
-              None, None, "Retorno asistido de menores", None, None]
-    parsed = segob.parse_cuadro_3_2_4(xls(returns_table(groups), sheet="Cuadro 3.2.4"),
-                                      file="r.xls")
+    groups = [
+        "Continente y país de nacionalidad",
+        "Deportación",
+        None,
+        None,
+        "Retorno asistido",
+        None,
+        None,
+        "Retorno asistido de menores",
+        None,
+        None,
+    ]
+    parsed = segob.parse_cuadro_3_2_4(
+        xls(returns_table(groups), sheet="Cuadro 3.2.4"), file="r.xls"
+    )
     assert {r["return_type"] for r in parsed.rows} == set(segob.RETURN_TYPES)
 
 
 def test_3_2_4_unknown_return_type_is_a_layout_change() -> None:
-    groups = ["Continente y país de nacionalidad", "Deportación", None, None, "Expulsión",
-              None, None, "Retorno asistido de menores", None, None]
+    groups = [
+        "Continente y país de nacionalidad",
+        "Deportación",
+        None,
+        None,
+        "Expulsión",
+        None,
+        None,
+        "Retorno asistido de menores",
+        None,
+        None,
+    ]
     with pytest.raises(LayoutChanged, match="unknown return type 'Expulsión'") as caught:
         segob.parse_cuadro_3_2_4(xls(returns_table(groups), sheet="Cuadro 3.2.4"), file="r")
     assert (caught.value.row, caught.value.column) == (4, "G")
@@ -502,29 +655,53 @@ def test_every_nationality_of_the_real_series_has_a_label() -> None:
         assert segob.iso3_for(country.label) == code
 
 
-@pytest.mark.parametrize(("label", "iso3"), [
-    ("Dominicana, Rep.", "DOM"), ("República Dominicana", "DOM"), ("Estados Unidos 1", "USA"),
-    ("  corea, rep. de 3", "KOR"), ("Haití", "HTI"), ("HAITI", "HTI"), ("Otros 4", None),
-    ("Atlántida", None),
-])
+@pytest.mark.parametrize(
+    ("label", "iso3"),
+    [
+        ("Dominicana, Rep.", "DOM"),
+        ("República Dominicana", "DOM"),
+        ("Estados Unidos 1", "USA"),
+        ("  corea, rep. de 3", "KOR"),
+        ("Haití", "HTI"),
+        ("HAITI", "HTI"),
+        ("Otros 4", None),
+        ("Atlántida", None),
+    ],
+)
 def test_iso3_lookup(label: str, iso3: str | None) -> None:
     assert segob.iso3_for(label) == iso3
 
 
-@pytest.mark.parametrize(("text", "cleaned"), [
-    ("Estados Unidos 1", "Estados Unidos"), ("Otros 4", "Otros"), ("Total 1/", "Total"),
-    ("De 12 a 17 años", "De 12 a 17 años"), ("De 0 a 11", "De 0 a 11"), ("18 y 19", "18 y 19"),
-    ("Total 2019", "Total 2019"), ("Guinea-Bisáu\xa0", "Guinea-Bisáu"),
-    ("Menores de 12", "Menores de 12"), ("Corea, Rep. de 3", "Corea, Rep. de"),
-])
+@pytest.mark.parametrize(
+    ("text", "cleaned"),
+    [
+        ("Estados Unidos 1", "Estados Unidos"),
+        ("Otros 4", "Otros"),
+        ("Total 1/", "Total"),
+        ("De 12 a 17 años", "De 12 a 17 años"),
+        ("De 0 a 11", "De 0 a 11"),
+        ("18 y 19", "18 y 19"),
+        ("Total 2019", "Total 2019"),
+        ("Guinea-Bisáu\xa0", "Guinea-Bisáu"),
+        ("Menores de 12", "Menores de 12"),
+        ("Corea, Rep. de 3", "Corea, Rep. de"),
+    ],
+)
 def test_footnote_stripping_keeps_ranges_and_years(text: str, cleaned: str) -> None:
     assert segob.clean_label(text) == cleaned
 
 
-@pytest.mark.parametrize(("text", "number"), [
-    ("cuadro3.1.1.xls", "3.1.1"), ("cuadro_3.1.1.xls", "3.1.1"), ("cuadro3.1.1_.xls", "3.1.1"),
-    ("Cuadro 3.2.4 Eventos", "3.2.4"), ("cuadro13.1.10.xls", "13.1.10"), ("Boletín 2019", None),
-])
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("cuadro3.1.1.xls", "3.1.1"),
+        ("cuadro_3.1.1.xls", "3.1.1"),
+        ("cuadro3.1.1_.xls", "3.1.1"),
+        ("Cuadro 3.2.4 Eventos", "3.2.4"),
+        ("cuadro13.1.10.xls", "13.1.10"),
+        ("Boletín 2019", None),
+    ],
+)
 def test_table_numbers(text: str, number: str | None) -> None:
     assert segob.table_number(text) == number
 
@@ -532,14 +709,20 @@ def test_table_numbers(text: str, number: str | None) -> None:
 # ------------------------------------------------------------------ microdata
 
 
-def microdata(rows: list[str], header: str = "FEC_REP,SEXO,EDA,ACOM_REP,EDO_DET,PUNT_REP",
-              encoding: str = "utf-8", ending: str = "\n") -> bytes:
+def microdata(
+    rows: list[str],
+    header: str = "FEC_REP,SEXO,EDA,ACOM_REP,EDO_DET,PUNT_REP",
+    encoding: str = "utf-8",
+    ending: str = "\n",
+) -> bytes:
     return (ending.join([header, *rows]) + ending).encode(encoding)
 
 
-EVENTS = ["03/01/2024,1,16,2,Texas,\"Ciudad Juárez, Chih.\"",
-          "05/01/2024,2,9,1,Nuevo México,\"Nogales, Son.\"",
-          "11/02/2024,1,34,9,California,\"Tijuana, B.C.\""]  # constructed events
+EVENTS = [
+    '03/01/2024,1,16,2,Texas,"Ciudad Juárez, Chih."',
+    '05/01/2024,2,9,1,Nuevo México,"Nogales, Son."',
+    '11/02/2024,1,34,9,California,"Tijuana, B.C."',
+]  # constructed events
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
@@ -549,8 +732,11 @@ def test_microdata_encodings_are_detected(encoding: str) -> None:
     assert parsed.encoding == encoding
     assert frame["repatriation_point"].tolist()[0] == "Ciudad Juárez, Chih."
     assert frame["detention_state"].tolist()[1] == "Nuevo México"
-    assert frame["repatriation_date"].tolist() == [dt.date(2024, 1, 3), dt.date(2024, 1, 5),
-                                                   dt.date(2024, 2, 11)]
+    assert frame["repatriation_date"].tolist() == [
+        dt.date(2024, 1, 3),
+        dt.date(2024, 1, 5),
+        dt.date(2024, 2, 11),
+    ]
     assert frame["age"].tolist() == [16, 9, 34]
     assert frame["source_row"].tolist() == [2, 3, 4]
     assert list(frame.columns) == segob.MICRODATA_COLUMNS
@@ -560,8 +746,11 @@ def test_microdata_semicolons_crlf_blank_line_extra_field_and_empty_age() -> Non
     content = (FIXTURES / "BDSIOMR_PUB_2024_UPMRIP_semicolon_latin1_constructed.csv").read_bytes()
     parsed = segob.parse_microdata(content, file="f")
     frame = parsed.frame()
-    assert (parsed.delimiter, parsed.encoding, parsed.extra_fields) == (";", "latin-1",
-                                                                       ["id_evento"])
+    assert (parsed.delimiter, parsed.encoding, parsed.extra_fields) == (
+        ";",
+        "latin-1",
+        ["id_evento"],
+    )
     assert frame["source_row"].tolist() == [2, 3, 5, 6]  # line 4 is blank
     assert frame["age"].isna().tolist() == [False, False, False, True]
     assert frame["repatriation_point"].iloc[3] == "San Luis Río Colorado, Son."
@@ -575,8 +764,9 @@ def test_microdata_byte_order_mark_and_iso_dates() -> None:
 
 def test_microdata_missing_field_is_a_layout_change() -> None:
     with pytest.raises(LayoutChanged, match="FEC_REP") as caught:
-        segob.parse_microdata(microdata(EVENTS, header="FECHA_REP,SEXO,EDA,ACOM_REP,EDO_DET,"
-                                                       "PUNT_REP"), file="m")
+        segob.parse_microdata(
+            microdata(EVENTS, header="FECHA_REP,SEXO,EDA,ACOM_REP,EDO_DET,PUNT_REP"), file="m"
+        )
     assert caught.value.row == 1 and "FECHA_REP" in caught.value.seen
 
 
@@ -585,8 +775,7 @@ def test_microdata_bad_date_and_bad_age_name_their_line() -> None:
         segob.parse_microdata(microdata([*EVENTS, "31/02/2024,1,5,1,Texas,Reynosa"]), file="m")
     assert (caught.value.row, caught.value.column) == (5, "FEC_REP")
     with pytest.raises(BadValue, match="age") as caught:
-        segob.parse_microdata(microdata([EVENTS[0], "03/01/2024,1,diez,1,Texas,Reynosa"]),
-                              file="m")
+        segob.parse_microdata(microdata([EVENTS[0], "03/01/2024,1,diez,1,Texas,Reynosa"]), file="m")
     assert caught.value.row == 3
 
 
@@ -620,8 +809,9 @@ def test_detect_kind_by_content() -> None:
 
 def test_detect_kind_refuses_other_files() -> None:
     with pytest.raises(LayoutChanged, match="none of the tables"):
-        segob.detect_kind("cuadro1.3.1.xls", xls([[], ["Cuadro 1.3.1 Entradas aéreas"]],
-                                                 sheet="Cuadro 1.3.1"))
+        segob.detect_kind(
+            "cuadro1.3.1.xls", xls([[], ["Cuadro 1.3.1 Entradas aéreas"]], sheet="Cuadro 1.3.1")
+        )
     with pytest.raises(LayoutChanged, match="HTML"):
         segob.detect_kind("cuadro3.1.1.xls", b"<html>Sitio en mantenimiento</html>")
     with pytest.raises(LayoutChanged, match="neither"):
@@ -636,12 +826,18 @@ BASE = "https://portales.segob.gob.mx"
 LANDING = f"{BASE}/es/PoliticaMigratoria/Boletines_Estadisticos"
 
 
-def landing_page(years: Sequence[int], sections: Sequence[int] = (1, 3, 5),
-                 encoding: str = "latin-1") -> bytes:
-    links = "".join(f'<a href="CuadrosBOLETIN?Anual={y}&amp;Secc={s}">{y} Sección {s}</a>\n'
-                    for y in years for s in sections)
-    return (f'<html><head><meta charset="{encoding}"></head><body><h1>Boletín Mensual de '
-            f"Estadísticas Migratorias</h1>{links}</body></html>").encode(encoding)
+def landing_page(
+    years: Sequence[int], sections: Sequence[int] = (1, 3, 5), encoding: str = "latin-1"
+) -> bytes:
+    links = "".join(
+        f'<a href="CuadrosBOLETIN?Anual={y}&amp;Secc={s}">{y} Sección {s}</a>\n'
+        for y in years
+        for s in sections
+    )
+    return (
+        f'<html><head><meta charset="{encoding}"></head><body><h1>Boletín Mensual de '
+        f"Estadísticas Migratorias</h1>{links}</body></html>"
+    ).encode(encoding)
 
 
 def fake_site(pages: dict[str, bytes | list[bytes]]) -> tuple[Callable[[str], bytes], list[str]]:
@@ -654,6 +850,7 @@ def fake_site(pages: dict[str, bytes | list[bytes]]) -> tuple[Callable[[str], by
         if isinstance(body, list):
             return body.pop(0) if len(body) > 1 else body[0]
         return body
+
     return get_page, asked
 
 
@@ -681,8 +878,9 @@ def test_discovery_reads_table_numbers_from_text_or_file_name() -> None:
     assert by_kind["cuadro_3_2_4"].url.endswith("/cuadro3.2.4.xls")
     assert all(link.period == "2021" for link in links)
     # Latin-1 link text read right, accents and all.
-    assert by_kind["cuadro_3_1_1"].label.startswith("Cuadro 3.1.1 Eventos de personas en "
-                                                     "situación migratoria irregular")
+    assert by_kind["cuadro_3_1_1"].label.startswith(
+        "Cuadro 3.1.1 Eventos de personas en situación migratoria irregular"
+    )
     assert by_kind["cuadro_3_2_4"].extra["table"] == "3.2.4"
     # Section 1 is not configured: its page is never asked for.
     assert page_url(2021, 1) not in asked
@@ -691,11 +889,15 @@ def test_discovery_reads_table_numbers_from_text_or_file_name() -> None:
 def test_discovery_finds_the_minors_table_and_the_microdata() -> None:
     get_page, _ = fake_site({LANDING: landing_page([2024]), page_url(2024, 5): SEC5_2024})
     links = segob.discover(get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS)
-    assert [(link.kind, link.period) for link in links] == [("microdata", "2024"),
-                                                            ("section_5_minors", "2024")]
+    assert [(link.kind, link.period) for link in links] == [
+        ("microdata", "2024"),
+        ("section_5_minors", "2024"),
+    ]
     micro = links[0]
-    assert micro.url == (f"{BASE}/work/models/PoliticaMigratoria/CEM/Estadisticas/BDatos/"
-                         "DevMexEUU/DwnldBD.php?f=BDSIOMR_PUB_2024_UPMRIP.csv")
+    assert micro.url == (
+        f"{BASE}/work/models/PoliticaMigratoria/CEM/Estadisticas/BDatos/"
+        "DevMexEUU/DwnldBD.php?f=BDSIOMR_PUB_2024_UPMRIP.csv"
+    )
     assert Link.from_dict(micro.as_dict()) == micro
 
 
@@ -705,8 +907,10 @@ def test_discovery_utf8_landing_years_and_sections_filtered() -> None:
     assert segob.discover(get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS) == []
     # 2024 sections 3 and 5 (absolute and relative hrefs, any parameter case); not 2017 (before
     # first_year), 2026 (not begun in Mexico City), section 1 (not configured).
-    assert asked[1:] == [page_url(2024, 3), f"{BASE}/es/PoliticaMigratoria/CuadrosBOLETIN?"
-                                            "anual=2024&secc=5"]
+    assert asked[1:] == [
+        page_url(2024, 3),
+        f"{BASE}/es/PoliticaMigratoria/CuadrosBOLETIN?anual=2024&secc=5",
+    ]
 
 
 def test_current_year_is_mexico_city_s() -> None:
@@ -728,15 +932,17 @@ def test_landing_page_without_tables_pages_is_a_layout_change() -> None:
 
 
 def test_a_page_empty_once_is_asked_again() -> None:
-    get_page, asked = fake_site({LANDING: landing_page([2021], sections=[3]),
-                                 page_url(2021, 3): [b"", SEC3_2021]})
+    get_page, asked = fake_site(
+        {LANDING: landing_page([2021], sections=[3]), page_url(2021, 3): [b"", SEC3_2021]}
+    )
     links = segob.discover(get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS)
     assert len(links) == 3 and asked.count(page_url(2021, 3)) == 2
 
 
 def test_a_page_that_stays_empty_is_a_layout_change() -> None:
-    get_page, asked = fake_site({LANDING: landing_page([2021], sections=[3]),
-                                 page_url(2021, 3): [b""]})
+    get_page, asked = fake_site(
+        {LANDING: landing_page([2021], sections=[3]), page_url(2021, 3): [b""]}
+    )
     with pytest.raises(LayoutChanged, match="came back empty 3 times") as caught:
         segob.discover(get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS)
     assert caught.value.file == page_url(2021, 3)
@@ -744,17 +950,23 @@ def test_a_page_that_stays_empty_is_a_layout_change() -> None:
 
 
 def test_a_year_without_tables_yet_gives_no_links() -> None:
-    empty_year = b"<html><body><p>A\xfan no hay cuadros publicados de este a\xf1o.</p></body></html>"
-    get_page, _ = fake_site({LANDING: landing_page([2021, 2025], sections=[3]),
-                             page_url(2021, 3): SEC3_2021, page_url(2025, 3): empty_year})
+    empty_year = (
+        b"<html><body><p>A\xfan no hay cuadros publicados de este a\xf1o.</p></body></html>"
+    )
+    get_page, _ = fake_site(
+        {
+            LANDING: landing_page([2021, 2025], sections=[3]),
+            page_url(2021, 3): SEC3_2021,
+            page_url(2025, 3): empty_year,
+        }
+    )
     links = segob.discover(get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS)
     assert {link.period for link in links} == {"2021"}
 
 
 def test_two_workbooks_for_one_table_and_year_is_a_layout_change() -> None:
     page = SEC3_2021.replace(b"cuadro3.2.4.xls", b"cuadro_3.1.1_v2.xls")
-    get_page, _ = fake_site({LANDING: landing_page([2021], sections=[3]),
-                             page_url(2021, 3): page})
+    get_page, _ = fake_site({LANDING: landing_page([2021], sections=[3]), page_url(2021, 3): page})
     with pytest.raises(LayoutChanged, match="two files for cuadro_3_1_1 2021"):
         segob.discover(get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS)
 
@@ -770,11 +982,17 @@ def test_kinds_tables_and_ddl_agree(tmp_path: Path) -> None:
     for statement in segob.RAW_DDL:
         con.execute(statement)
     for kind, file_kind in segob.KINDS.items():
-        columns = [r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "
-            "AND table_name = ? ORDER BY ordinal_position", [file_kind.raw_table]).fetchall()]
-        frame_columns = (segob.MICRODATA_COLUMNS if kind == "microdata"
-                         else segob.FRAME_COLUMNS[kind])
+        columns = [
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "
+                "AND table_name = ? ORDER BY ordinal_position",
+                [file_kind.raw_table],
+            ).fetchall()
+        ]
+        frame_columns = (
+            segob.MICRODATA_COLUMNS if kind == "microdata" else segob.FRAME_COLUMNS[kind]
+        )
         assert [c for c in columns if c not in ("source_file", "vintage")] == frame_columns
         assert columns[-3:] == ["source_file", "source_row", "vintage"]
         assert set(file_kind.key_columns) <= set(frame_columns)
@@ -800,8 +1018,9 @@ def _real_3_1_3(relabel: Callable[[list[Any]], list[Any]] | None = None) -> byte
 def _renamed(names: dict[str, str]) -> Callable[[list[Any]], list[Any]]:
     import dataclasses
 
-    return lambda lines: [dataclasses.replace(ln, label=names.get(ln.label, ln.label))
-                          for ln in lines]
+    return lambda lines: [
+        dataclasses.replace(ln, label=names.get(ln.label, ln.label)) for ln in lines
+    ]
 
 
 def _under_12_in_one_label(lines: list[Any]) -> list[Any]:
@@ -827,32 +1046,46 @@ def _without_rows(parsed: segob.ParsedTable) -> list[tuple[Any, ...]]:
     return sorted(tuple(v for k, v in row.items() if k != "source_row") for row in parsed.rows)
 
 
-@pytest.mark.parametrize("relabel", [
-    _renamed({"Menores de 18 años": "Niñas, niños y adolescentes"}),
-    _renamed({"Menores de 12 años": "De 0 a 11 años"}),
-    _renamed({"Menores de 18 años": "Niñas, niños y adolescentes 1",  # with a footnote call
-              "Menores de 12 años": "Niñas y niños de 0 a 11 años",
-              "De 12 a 17 años": "Adolescentes de 12 a 17 años"}),
-    _under_12_in_one_label,
-    lambda lines: _renamed({"Menores de 18 años": "Niñas, niños y adolescentes"})(
-        _under_12_in_one_label(lines)),
-], ids=["nna", "de_0_a_11", "spelled_out", "under_12_in_one_label", "both"])
+@pytest.mark.parametrize(
+    "relabel",
+    [
+        _renamed({"Menores de 18 años": "Niñas, niños y adolescentes"}),
+        _renamed({"Menores de 12 años": "De 0 a 11 años"}),
+        _renamed(
+            {
+                "Menores de 18 años": "Niñas, niños y adolescentes 1",  # with a footnote call
+                "Menores de 12 años": "Niñas y niños de 0 a 11 años",
+                "De 12 a 17 años": "Adolescentes de 12 a 17 años",
+            }
+        ),
+        _under_12_in_one_label,
+        lambda lines: _renamed({"Menores de 18 años": "Niñas, niños y adolescentes"})(
+            _under_12_in_one_label(lines)
+        ),
+    ],
+    ids=["nna", "de_0_a_11", "spelled_out", "under_12_in_one_label", "both"],
+)
 def test_label_variants_of_other_editions_give_the_same_figures(
-        relabel: Callable[[list[Any]], list[Any]]) -> None:
+    relabel: Callable[[list[Any]], list[Any]],
+) -> None:
     real = segob.parse_cuadro_3_1_3(_real_3_1_3(), file="cuadro3.1.3.xls")
     variant = segob.parse_cuadro_3_1_3(_real_3_1_3(relabel), file="variant.xls")
     assert _without_rows(variant) == _without_rows(real)
     assert len(real.rows) == 2 * 4 * 3  # 2 sexes x 4 leaves x 3 months
 
 
-@pytest.mark.parametrize(("names", "problem"), [
-    ({"Menores de 12 años": "Menores de 12 años con discapacidad"}, "unknown row label"),
-    ({"De 12 a 17 años": "Adolescentes embarazadas"}, "unknown row label"),
-    ({"Acompañados": "Menores de 18 años acompañados"}, "splits under18 by travel condition"),
-    ({"Acompañados": "Adultos mayores acompañados"}, "unknown row label"),
-])
-def test_labels_that_mean_something_unknown_are_still_refused(names: dict[str, str],
-                                                               problem: str) -> None:
+@pytest.mark.parametrize(
+    ("names", "problem"),
+    [
+        ({"Menores de 12 años": "Menores de 12 años con discapacidad"}, "unknown row label"),
+        ({"De 12 a 17 años": "Adolescentes embarazadas"}, "unknown row label"),
+        ({"Acompañados": "Menores de 18 años acompañados"}, "splits under18 by travel condition"),
+        ({"Acompañados": "Adultos mayores acompañados"}, "unknown row label"),
+    ],
+)
+def test_labels_that_mean_something_unknown_are_still_refused(
+    names: dict[str, str], problem: str
+) -> None:
     with pytest.raises(LayoutChanged, match=problem) as caught:
         segob.parse_cuadro_3_1_3(_real_3_1_3(_renamed(names)), file="variant.xls")
     assert caught.value.sheet == "Cuadro 3.1.3" and caught.value.row

@@ -20,8 +20,14 @@ from typing import Any
 CHROMIUM = Path("/usr/bin/chromium")
 # Flags for a headless run in a container or CI box: no sandbox (tests may run as root), no
 # GPU, and nothing that phones home (updates, sync, background networking).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 VIEWPORT = {"width": 1280, "height": 800}
 # Bounds (milliseconds): Airflow's UI is a large React bundle and the first load on a busy
 # 2-core machine takes seconds; anything slower than these is a failure worth seeing.
@@ -43,8 +49,12 @@ def open_page() -> Iterator[Any]:
     # expect() waits 5 s by default: too short for a first load of the UI on a busy machine.
     expect.set_options(timeout=ACTION_TIMEOUT_MS)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                             headless=True, timeout=NAVIGATION_TIMEOUT_MS)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=CHROMIUM_ARGS,
+            headless=True,
+            timeout=NAVIGATION_TIMEOUT_MS,
+        )
         try:
             context = browser.new_context(viewport=VIEWPORT, locale="en-US", timezone_id="UTC")
             page = context.new_page()

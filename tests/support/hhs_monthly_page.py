@@ -17,8 +17,13 @@ from pathlib import Path
 from returnwatch import settings
 from returnwatch_replay.sites import hhs_gov
 
-FIXTURE = (settings.PROJECT_DIR / "tests" / "fixtures" / "hhs"
-           / "latest-uc-data-fy2021_as_of_2021-03-11_constructed.html")
+FIXTURE = (
+    settings.PROJECT_DIR
+    / "tests"
+    / "fixtures"
+    / "hhs"
+    / "latest-uc-data-fy2021_as_of_2021-03-11_constructed.html"
+)
 
 
 def write_fixture(path: Path = FIXTURE) -> Path:

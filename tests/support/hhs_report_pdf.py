@@ -33,10 +33,14 @@ if TYPE_CHECKING:
     from fpdf import FPDF
 
 TITLE = "Unaccompanied Children Daily Report"
-INTRO = ("Data represent a joint, preliminary daily tally provided by the U.S. Department of "
-         "Health and Human Services (HHS) and the Department of Homeland Security (DHS).")
-FOOTNOTE = ("*This number does not include children from Mexico, most of whom will be "
-            "repatriated and will not remain in CBP custody.")
+INTRO = (
+    "Data represent a joint, preliminary daily tally provided by the U.S. Department of "
+    "Health and Human Services (HHS) and the Department of Homeland Security (DHS)."
+)
+FOOTNOTE = (
+    "*This number does not include children from Mexico, most of whom will be "
+    "repatriated and will not remain in CBP custody."
+)
 LABELS = [
     "Unaccompanied children apprehended and placed into CBP custody*",
     "Children in CBP custody",
@@ -56,15 +60,19 @@ REPORTS_2021: list[tuple[dt.date, dt.date, tuple[int, ...], tuple[int, ...]]] = 
 ]
 # Days of the healthdata copy on the 1st, 2nd, 3rd and 13th (ordinal suffixes), and one with
 # more than 10,000 children in HHS care.
-HEALTHDATA_DATES = [dt.date(2023, 5, 1), dt.date(2024, 1, 2), dt.date(2024, 4, 3),
-                    dt.date(2023, 9, 13)]
+HEALTHDATA_DATES = [
+    dt.date(2023, 5, 1),
+    dt.date(2024, 1, 2),
+    dt.date(2024, 4, 3),
+    dt.date(2023, 9, 13),
+]
 
 
 def ordinal(day: int) -> str:
     """1 -> '1st', 2 -> '2nd', 3 -> '3rd', 11..13 -> '11th'..'13th', 22 -> '22nd'."""
     if 11 <= day % 100 <= 13:
         return f"{day}th"
-    return f"{day}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(day % 10, 'th')}"
+    return f"{day}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(day % 10, 'th') }"
 
 
 def heading(day: dt.date) -> str:
@@ -83,9 +91,16 @@ def average_text(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
-def report_pdf(*, release: str, heading_text: str, daily: Sequence[tuple[str, str]],
-               averages: Sequence[tuple[str, str]], title: str = TITLE,
-               average_heading: str = "30-Day Average Data", footnote: bool = True) -> bytes:
+def report_pdf(
+    *,
+    release: str,
+    heading_text: str,
+    daily: Sequence[tuple[str, str]],
+    averages: Sequence[tuple[str, str]],
+    title: str = TITLE,
+    average_heading: str = "30-Day Average Data",
+    footnote: bool = True,
+) -> bytes:
     """A one-page report: every text given verbatim, rows as (label, figure) pairs."""
     from fpdf import FPDF
 
@@ -117,10 +132,12 @@ def _block(pdf: FPDF, title: str, rows: Sequence[tuple[str, str]]) -> None:
         pdf.cell(35, 7, figure, border=1, align="R", new_x="LMARGIN", new_y="NEXT")
 
 
-def report_from_figures(report_date: dt.date, release_date: dt.date, figures: Sequence[int],
-                        averages: Sequence[float]) -> bytes:
+def report_from_figures(
+    report_date: dt.date, release_date: dt.date, figures: Sequence[int], averages: Sequence[float]
+) -> bytes:
     return report_pdf(
-        release=release_line(release_date), heading_text=heading(report_date),
+        release=release_line(release_date),
+        heading_text=heading(report_date),
         daily=[(label, count_text(v)) for label, v in zip(LABELS, figures)],
         averages=[(label, average_text(v)) for label, v in zip(LABELS[:3], averages)],
     )
@@ -143,8 +160,9 @@ def healthdata_rows(path: Path = HEALTHDATA_CSV) -> dict[dt.date, tuple[int, ...
     return rows
 
 
-def healthdata_report(day: dt.date, rows: dict[dt.date, tuple[int, ...]]
-                      ) -> tuple[tuple[int, ...], tuple[float, ...]]:
+def healthdata_report(
+    day: dt.date, rows: dict[dt.date, tuple[int, ...]]
+) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """The day's five figures and the mean of the first three over the copy's 30 reported days
     up to and including ``day`` (unrounded)."""
     window = sorted(d for d in rows if d <= day)[-AVERAGE_WINDOW:]
@@ -177,4 +195,6 @@ def write_fixtures(directory: Path = FIXTURES_DIR) -> list[Path]:
 
 if __name__ == "__main__":
     for written_path in write_fixtures():
-        print(f"{written_path.relative_to(settings.PROJECT_DIR)} ({written_path.stat().st_size} bytes)")
+        print(
+            f"{written_path.relative_to(settings.PROJECT_DIR)} ({written_path.stat().st_size} bytes)"
+        )

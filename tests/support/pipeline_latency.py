@@ -56,12 +56,19 @@ BENCH_FILE = settings.PROJECT_DIR / "bench" / "out" / "pipeline_latency.json"
 # this much processing.
 PROCESSING_TARGET = dt.timedelta(minutes=10)
 
-STAGES = ("waiting for the schedule", "fetch", "parse/validate/load", "transform", "monitor",
-          "dispatch")
+STAGES = (
+    "waiting for the schedule",
+    "fetch",
+    "parse/validate/load",
+    "transform",
+    "monitor",
+    "dispatch",
+)
 
 
-def served_sha256s(mirror_env: Mapping[str, str], sources: Iterable[str],
-                   daily_source: str) -> set[str]:
+def served_sha256s(
+    mirror_env: Mapping[str, str], sources: Iterable[str], daily_source: str
+) -> set[str]:
     """The sha256 of every file the mirror serves now, found with the sources' own link
     discovery (the daily export at its configured URL). Hashes only: nothing is parsed."""
     from returnwatch import config
@@ -75,11 +82,19 @@ def served_sha256s(mirror_env: Mapping[str, str], sources: Iterable[str],
         urls = [str(httpx.URL(daily.url).copy_merge_params(daily.params))]
         for source in sources:
             cfg = config.source(source)
-            urls += [link.url for link in source_modules.module(source).discover(
-                page_getter(cfg), landing_url=cfg.url, run_at=dt.datetime.now(dt.UTC),
-                options=cfg.options)]
-        return {hashlib.sha256(httpx.get(url, timeout=60).raise_for_status().content).hexdigest()
-                for url in urls}
+            urls += [
+                link.url
+                for link in source_modules.module(source).discover(
+                    page_getter(cfg),
+                    landing_url=cfg.url,
+                    run_at=dt.datetime.now(dt.UTC),
+                    options=cfg.options,
+                )
+            ]
+        return {
+            hashlib.sha256(httpx.get(url, timeout=60).raise_for_status().content).hexdigest()
+            for url in urls
+        }
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -95,8 +110,14 @@ def schedule_interval_hours(cron: str, after: dt.datetime) -> float:
     return max(g for g in gaps).total_seconds() / 3600
 
 
-def measure(*, stack: Any, runs: Mapping[str, Any], published_at: dt.datetime,
-            held_back: set[str], slack_messages: list[Any]) -> dict[str, Any]:
+def measure(
+    *,
+    stack: Any,
+    runs: Mapping[str, Any],
+    published_at: dt.datetime,
+    held_back: set[str],
+    slack_messages: list[Any],
+) -> dict[str, Any]:
     """Per new file, the instants of each step; then p50/max of every stage and in total.
 
     ``runs``: dag_id -> DagRunResult of the pipeline; ``slack_messages``: the stand-in's
@@ -105,21 +126,24 @@ def measure(*, stack: Any, runs: Mapping[str, Any], published_at: dt.datetime,
     from returnwatch.archive import Archive
 
     with contextlib.closing(stack.metadata_db()) as con, con.cursor() as cur:
-        cur.execute("SELECT dag_id, start_date, end_date FROM dag_run "
-                    "WHERE (dag_id, run_id) IN %s",
-                    [tuple((r.dag_id, r.run_id) for r in runs.values())])
+        cur.execute(
+            "SELECT dag_id, start_date, end_date FROM dag_run WHERE (dag_id, run_id) IN %s",
+            [tuple((r.dag_id, r.run_id) for r in runs.values())],
+        )
         run_times = {dag_id: (_utc(start), _utc(end)) for dag_id, start, end in cur.fetchall()}
-        cur.execute("SELECT end_date FROM task_instance WHERE dag_id = 'monitor' "
-                    "AND run_id = %s AND task_id = 'evaluate_monitors'",
-                    [runs["monitor"].run_id])
+        cur.execute(
+            "SELECT end_date FROM task_instance WHERE dag_id = 'monitor' "
+            "AND run_id = %s AND task_id = 'evaluate_monitors'",
+            [runs["monitor"].run_id],
+        )
         [(evaluated,)] = cur.fetchall()
-        cur.execute("SELECT dag_id, timetable_summary FROM dag WHERE dag_id IN %s",
-                    [tuple(runs)])
+        cur.execute("SELECT dag_id, timetable_summary FROM dag WHERE dag_id IN %s", [tuple(runs)])
         crons = dict(cur.fetchall())
     evaluated = _utc(evaluated)
     marts_at = run_times["transform"][1]
-    with contextlib.closing(duckdb.connect(str(stack.data_dir / "warehouse.duckdb"),
-                                           read_only=True)) as con:
+    with contextlib.closing(
+        duckdb.connect(str(stack.data_dir / "warehouse.duckdb"), read_only=True)
+    ) as con:
         loaded = con.execute("SELECT sha256, source, loaded_at FROM raw.files").fetchall()
     archive = Archive(stack.data_dir / "archive")
     fetched: dict[str, dt.datetime] = {}
@@ -127,34 +151,52 @@ def measure(*, stack: Any, runs: Mapping[str, Any], published_at: dt.datetime,
         for entry in archive.entries(source):
             if entry.sha256 and entry.outcome == "new":
                 fetched.setdefault(entry.sha256, _utc(entry.fetched_at))
-    posted = sorted(m.received_utc for m in slack_messages
-                    if m.method == "chat.postMessage" and m.status == 200
-                    and (m.answered or {}).get("ok") and m.received_utc >= marts_at)
+    posted = sorted(
+        m.received_utc
+        for m in slack_messages
+        if m.method == "chat.postMessage"
+        and m.status == 200
+        and (m.answered or {}).get("ok")
+        and m.received_utc >= marts_at
+    )
     slack_at = posted[0] if posted else None
 
     files = []
     for sha, source, loaded_at in sorted(loaded, key=lambda row: (row[1], row[0])):
         if sha in held_back:
             continue
-        instants = [published_at, run_times[source][0], fetched[sha], _utc(loaded_at), marts_at,
-                    evaluated, slack_at]
-        files.append({
-            "source": source, "sha256": sha,
-            "instants": [i.isoformat() if i else None for i in instants],
-            "stages_s": {stage: (b - a).total_seconds() if a and b else None
-                         for stage, a, b in zip(STAGES, instants, instants[1:])},
-            "to_archive_s": (instants[2] - published_at).total_seconds(),
-            "to_marts_s": (marts_at - published_at).total_seconds(),
-            "to_slack_s": (slack_at - published_at).total_seconds() if slack_at else None,
-            "after_schedule_to_slack_s": (slack_at - instants[1]).total_seconds()
-            if slack_at else None,
-            "schedule_interval_h": schedule_interval_hours(crons[source], published_at),
-        })
+        instants = [
+            published_at,
+            run_times[source][0],
+            fetched[sha],
+            _utc(loaded_at),
+            marts_at,
+            evaluated,
+            slack_at,
+        ]
+        files.append(
+            {
+                "source": source,
+                "sha256": sha,
+                "instants": [i.isoformat() if i else None for i in instants],
+                "stages_s": {
+                    stage: (b - a).total_seconds() if a and b else None
+                    for stage, a, b in zip(STAGES, instants, instants[1:])
+                },
+                "to_archive_s": (instants[2] - published_at).total_seconds(),
+                "to_marts_s": (marts_at - published_at).total_seconds(),
+                "to_slack_s": (slack_at - published_at).total_seconds() if slack_at else None,
+                "after_schedule_to_slack_s": (slack_at - instants[1]).total_seconds()
+                if slack_at
+                else None,
+                "schedule_interval_h": schedule_interval_hours(crons[source], published_at),
+            }
+        )
     return {
         "measured_at": published_at.isoformat(),
         "commit": _commit(),
         "method": "mirror publish_at(now), source DAGs triggered at once for their cron slot "
-                  "(schedule wait not waited for; at most the cron interval)",
+        "(schedule wait not waited for; at most the cron interval)",
         "held_back_after": HELD_BACK_AFTER.isoformat(),
         "slack_messages_after_marts": len(posted),
         "crons": crons,
@@ -178,14 +220,18 @@ def summarise(files: list[dict[str, Any]]) -> dict[str, Any]:
         "publish_to_marts": _p50_max([f["to_marts_s"] for f in files]),
         "publish_to_slack": _p50_max([f["to_slack_s"] for f in files]),
         "schedule_run_to_slack": _p50_max([f["after_schedule_to_slack_s"] for f in files]),
-        "longest_schedule_interval_h": max((f["schedule_interval_h"] for f in files),
-                                           default=None),
+        "longest_schedule_interval_h": max((f["schedule_interval_h"] for f in files), default=None),
     }
 
 
 def _commit() -> str | None:
-    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=settings.PROJECT_DIR,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=settings.PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return result.stdout.strip() or None
 
 
@@ -196,16 +242,19 @@ def table(latency: dict[str, Any]) -> str:
     def fmt(pair: dict[str, float | None]) -> str:
         return " / ".join("-" if v is None else f"{v:.0f} s" for v in (pair["p50"], pair["max"]))
 
-    lines = [f"latency over {s['files']} new files published at {latency['measured_at']} "
-             "(p50 / max):"]
+    lines = [
+        f"latency over {s['files']} new files published at {latency['measured_at']} (p50 / max):"
+    ]
     lines += [f"  {stage:<26} {fmt(pair)}" for stage, pair in s["stages"].items()]
-    lines += [f"  {'publish -> archive':<26} {fmt(s['publish_to_archive'])}",
-              f"  {'publish -> marts':<26} {fmt(s['publish_to_marts'])}",
-              f"  {'publish -> Slack':<26} {fmt(s['publish_to_slack'])}",
-              f"  {'scheduled run -> Slack':<26} {fmt(s['schedule_run_to_slack'])}",
-              f"  longest schedule interval of those sources: "
-              f"{s['longest_schedule_interval_h']} h; Slack messages after the marts: "
-              f"{latency['slack_messages_after_marts']}"]
+    lines += [
+        f"  {'publish -> archive':<26} {fmt(s['publish_to_archive'])}",
+        f"  {'publish -> marts':<26} {fmt(s['publish_to_marts'])}",
+        f"  {'publish -> Slack':<26} {fmt(s['publish_to_slack'])}",
+        f"  {'scheduled run -> Slack':<26} {fmt(s['schedule_run_to_slack'])}",
+        f"  longest schedule interval of those sources: "
+        f"{s['longest_schedule_interval_h']} h; Slack messages after the marts: "
+        f"{latency['slack_messages_after_marts']}",
+    ]
     return "\n".join(lines)
 
 

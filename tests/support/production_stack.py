@@ -92,8 +92,10 @@ class StackError(RuntimeError):
 
 def postgres_bindir() -> Path | None:
     """Debian's PostgreSQL server binaries (``initdb``, ``postgres``): newest installed major."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
     if found:
         return found[-1].parent
     on_path = shutil.which("initdb")
@@ -103,8 +105,10 @@ def postgres_bindir() -> Path | None:
 def missing_services() -> str | None:
     """Why the stack cannot start on this machine (for ``pytest.skip``), or None."""
     if postgres_bindir() is None:
-        return ("PostgreSQL server binaries (initdb, postgres) are not installed: "
-                "`make system-deps` installs Debian's postgresql")
+        return (
+            "PostgreSQL server binaries (initdb, postgres) are not installed: "
+            "`make system-deps` installs Debian's postgresql"
+        )
     if shutil.which("redis-server") is None:
         return "redis-server is not installed: `make system-deps` installs Debian's redis-server"
     if os.geteuid() == 0:
@@ -113,8 +117,10 @@ def missing_services() -> str | None:
 
             pwd.getpwnam("postgres")
         except KeyError:
-            return ("running as root and there is no 'postgres' user to run PostgreSQL as "
-                    "(Debian's postgresql package creates it)")
+            return (
+                "running as root and there is no 'postgres' user to run PostgreSQL as "
+                "(Debian's postgresql package creates it)"
+            )
     return None
 
 
@@ -199,21 +205,40 @@ def _run_as(user: str | None) -> dict[str, Any]:
     return {"user": user, "group": user, "extra_groups": []}
 
 
-def spawn(name: str, argv: list[str], *, log_dir: Path, env: Mapping[str, str] | None = None,
-          cwd: Path | None = None, user: str | None = None,
-          stop_signal: int = signal.SIGTERM) -> Component:
+def spawn(
+    name: str,
+    argv: list[str],
+    *,
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    user: str | None = None,
+    stop_signal: int = signal.SIGTERM,
+) -> Component:
     """Start ``argv`` in its own session with stdout and stderr in ``log_dir/<name>.log``."""
     log_path = log_dir / f"{name}.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True,
-            **_run_as(user))
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            start_new_session=True,
+            **_run_as(user),
+        )
     return Component(name, process, log_path, stop_signal)
 
 
-def wait_until(what: str, check: Callable[[], T], *, timeout: float,
-               watch: Iterable[Component] = (), interval: float = 0.5) -> T:
+def wait_until(
+    what: str,
+    check: Callable[[], T],
+    *,
+    timeout: float,
+    watch: Iterable[Component] = (),
+    interval: float = 0.5,
+) -> T:
     """Call ``check`` until it returns something truthy; bounded by ``timeout`` seconds.
 
     Fails at once if a watched component exits, and on time-out with the last error seen and
@@ -226,8 +251,10 @@ def wait_until(what: str, check: Callable[[], T], *, timeout: float,
         for component in watch:
             code = component.exit_code()
             if code is not None:
-                raise StackError(f"{component.name} exited with code {code} while waiting for "
-                                 f"{what}; last lines of {component.log_path}:\n{component.tail()}")
+                raise StackError(
+                    f"{component.name} exited with code {code} while waiting for "
+                    f"{what}; last lines of {component.log_path}:\n{component.tail()}"
+                )
         try:
             result = check()
             if result:
@@ -236,8 +263,11 @@ def wait_until(what: str, check: Callable[[], T], *, timeout: float,
             last_error = error
         if time.monotonic() >= deadline:
             tails = "".join(f"\n--- last lines of {c.log_path} ---\n{c.tail()}" for c in watch)
-            raise StackError(f"{what}: not ready after {timeout:.0f} s"
-                             + (f" (last error: {last_error!r})" if last_error else "") + tails)
+            raise StackError(
+                f"{what}: not ready after {timeout:.0f} s"
+                + (f" (last error: {last_error!r})" if last_error else "")
+                + tails
+            )
         time.sleep(interval)
 
 
@@ -287,14 +317,20 @@ def generate_values(workdir: Path) -> StackValues:
     """Fresh ports and secrets for one run: nothing is reused from a developer's setup."""
     home = workdir / "airflow"
     return StackValues(
-        postgres_port=free_port(), redis_port=free_port(), api_port=free_port(),
-        postgres_user="airflow", postgres_password=secrets.token_urlsafe(18),
-        postgres_db="airflow", redis_password=secrets.token_urlsafe(24),
+        postgres_port=free_port(),
+        redis_port=free_port(),
+        api_port=free_port(),
+        postgres_user="airflow",
+        postgres_password=secrets.token_urlsafe(18),
+        postgres_db="airflow",
+        redis_password=secrets.token_urlsafe(24),
         admin_password=secrets.token_urlsafe(18),
         fernet_key=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         # The api-server wants a JWT secret of at least 64 bytes.
-        jwt_secret=secrets.token_urlsafe(64), api_secret_key=secrets.token_urlsafe(32),
-        airflow_home=home, data_dir=workdir / "data",
+        jwt_secret=secrets.token_urlsafe(64),
+        api_secret_key=secrets.token_urlsafe(32),
+        airflow_home=home,
+        data_dir=workdir / "data",
     )
 
 
@@ -302,7 +338,8 @@ def generate_values(workdir: Path) -> StackValues:
 # as docker compose interpolates them.
 _INTERPOLATION = re.compile(
     r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"
-    r"|(?P<named>[A-Za-z_][A-Za-z0-9_]*))")
+    r"|(?P<named>[A-Za-z_][A-Za-z0-9_]*))"
+)
 
 
 def interpolate(text: str, variables: Mapping[str, str]) -> str:
@@ -319,9 +356,11 @@ def interpolate(text: str, variables: Mapping[str, str]) -> str:
             return arg if unset_or_empty else value
         if op in (":?", "?"):
             if unset_or_empty:
-                raise StackError(f"docker-compose.yaml needs {name} ({arg.strip() or 'required'})"
-                                 ", which the test does not provide: add it to "
-                                 "StackValues.compose_variables()")
+                raise StackError(
+                    f"docker-compose.yaml needs {name} ({arg.strip() or 'required'})"
+                    ", which the test does not provide: add it to "
+                    "StackValues.compose_variables()"
+                )
             return value
         if op in (":+", "+"):
             return "" if unset_or_empty else arg
@@ -339,12 +378,15 @@ def compose_common_environment(compose: Mapping[str, Any]) -> dict[str, str]:
     common = compose.get("x-airflow-common")
     environment = common.get("environment") if isinstance(common, dict) else None
     if not environment:
-        raise StackError("docker-compose.yaml has no `x-airflow-common` with an `environment:` "
-                         "mapping: the integration test runs the Airflow services' shared "
-                         "settings from there")
+        raise StackError(
+            "docker-compose.yaml has no `x-airflow-common` with an `environment:` "
+            "mapping: the integration test runs the Airflow services' shared "
+            "settings from there"
+        )
     if isinstance(environment, list):  # the "- KEY=value" form
-        environment = dict(item.split("=", 1) if "=" in item else (item, "")
-                           for item in environment)
+        environment = dict(
+            item.split("=", 1) if "=" in item else (item, "") for item in environment
+        )
     return {str(k): "" if v is None else str(v) for k, v in environment.items()}
 
 
@@ -361,15 +403,18 @@ def compose_airflow_environment(compose: Mapping[str, Any]) -> dict[str, str]:
             continue  # PostgreSQL and Redis run their own images, not Airflow
         environment = service.get("environment") or {}
         if isinstance(environment, list):
-            environment = dict(item.split("=", 1) if "=" in item else (item, "")
-                               for item in environment)
+            environment = dict(
+                item.split("=", 1) if "=" in item else (item, "") for item in environment
+            )
         for key, value in environment.items():
             key, value = str(key), "" if value is None else str(value)
             if not key.startswith("AIRFLOW__"):
                 continue  # e.g. the worker's SLACK_BOT_TOKEN, DUMB_INIT_SETSID
             if key in settings_ and settings_[key] != value:
-                raise StackError(f"docker-compose.yaml: service {name} sets {key} to a value "
-                                 f"other than {given_by.get(key, 'x-airflow-common')}'s")
+                raise StackError(
+                    f"docker-compose.yaml: service {name} sets {key} to a value "
+                    f"other than {given_by.get(key, 'x-airflow-common')}'s"
+                )
             settings_[key] = value
             given_by.setdefault(key, f"service {name}")
     return settings_
@@ -412,13 +457,17 @@ def _to_local_path(value: str, paths: Mapping[str, Path]) -> str:
     """A container path (``/opt/returnwatch/data/x``) as this run's folder (longest prefix)."""
     for prefix in sorted(paths, key=len, reverse=True):
         if value == prefix or value.startswith(prefix + "/"):
-            return str(paths[prefix]) + value[len(prefix):]
+            return str(paths[prefix]) + value[len(prefix) :]
     return value
 
 
-def compose_settings(values: StackValues, *, variables: Mapping[str, str],
-                     container_paths: Mapping[str, Path],
-                     path: Path = COMPOSE_FILE) -> dict[str, str]:
+def compose_settings(
+    values: StackValues,
+    *,
+    variables: Mapping[str, str],
+    container_paths: Mapping[str, Path],
+    path: Path = COMPOSE_FILE,
+) -> dict[str, str]:
     """The compose file's shared Airflow settings, rewritten for this loopback stack.
 
     - ``${VAR...}`` are filled from ``variables`` (this run's ``.env``: fresh secrets, ports);
@@ -429,8 +478,10 @@ def compose_settings(values: StackValues, *, variables: Mapping[str, str],
     """
     compose = read_compose(path)
     hosts = service_hosts(compose, values)
-    return {key: _to_local_path(_to_loopback(interpolate(raw, variables), hosts), container_paths)
-            for key, raw in compose_airflow_environment(compose).items()}
+    return {
+        key: _to_local_path(_to_loopback(interpolate(raw, variables), hosts), container_paths)
+        for key, raw in compose_airflow_environment(compose).items()
+    }
 
 
 # ------------------------------------------------------------------------------ REST API
@@ -450,20 +501,25 @@ class AirflowApi:
 
     def token(self) -> str:
         if self._token is None:
-            answer = self._client.post("/auth/token", json={"username": self._username,
-                                                            "password": self._password})
+            answer = self._client.post(
+                "/auth/token", json={"username": self._username, "password": self._password}
+            )
             if answer.status_code != 201:
-                raise StackError(f"POST /auth/token as {self._username!r}: HTTP "
-                                 f"{answer.status_code} {answer.text[:300]}")
+                raise StackError(
+                    f"POST /auth/token as {self._username!r}: HTTP "
+                    f"{answer.status_code} {answer.text[:300]}"
+                )
             self._token = answer.json()["access_token"]
         return self._token
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        answer = self._client.request(method, f"/api/v2{path}",
-                                      headers={"Authorization": f"Bearer {self.token()}"}, **kwargs)
+        answer = self._client.request(
+            method, f"/api/v2{path}", headers={"Authorization": f"Bearer {self.token()}"}, **kwargs
+        )
         if answer.status_code >= 400:
-            raise StackError(f"{method} /api/v2{path}: HTTP {answer.status_code} "
-                             f"{answer.text[:500]}")
+            raise StackError(
+                f"{method} /api/v2{path}: HTTP {answer.status_code} {answer.text[:500]}"
+            )
         return answer.json() if answer.content else None
 
     def get(self, path: str, **params: Any) -> Any:
@@ -555,25 +611,39 @@ class ProductionStack:
         import psycopg2
 
         v = self.values
-        return psycopg2.connect(host=LOOPBACK, port=v.postgres_port, user=v.postgres_user,
-                                password=v.postgres_password, dbname=v.postgres_db,
-                                connect_timeout=5)
+        return psycopg2.connect(
+            host=LOOPBACK,
+            port=v.postgres_port,
+            user=v.postgres_user,
+            password=v.postgres_password,
+            dbname=v.postgres_db,
+            connect_timeout=5,
+        )
 
-    def airflow(self, *args: str, timeout: float = CLI_SECONDS,
-                check: bool = True) -> subprocess.CompletedProcess[str]:
+    def airflow(
+        self, *args: str, timeout: float = CLI_SECONDS, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run an ``airflow`` CLI command with the stack's settings (as ops would in a container)."""
         try:
-            result = subprocess.run([AIRFLOW_BIN, *args], env=self.env, cwd=self.workdir,
-                                    capture_output=True, text=True, timeout=timeout,
-                                    start_new_session=True)
+            result = subprocess.run(
+                [AIRFLOW_BIN, *args],
+                env=self.env,
+                cwd=self.workdir,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                start_new_session=True,
+            )
         except subprocess.TimeoutExpired as expired:
-            raise StackError(f"`airflow {' '.join(args)}` did not finish in {timeout:.0f} s; "
-                             f"output so far:\n{_text(expired.stdout)}{_text(expired.stderr)}"
-                             ) from None
+            raise StackError(
+                f"`airflow {' '.join(args)}` did not finish in {timeout:.0f} s; "
+                f"output so far:\n{_text(expired.stdout)}{_text(expired.stderr)}"
+            ) from None
         if check and result.returncode != 0:
             output = (result.stdout + result.stderr).splitlines()[-40:]
-            raise StackError(f"`airflow {' '.join(args)}` exited with {result.returncode}:\n"
-                             + "\n".join(output))
+            raise StackError(
+                f"`airflow {' '.join(args)}` exited with {result.returncode}:\n" + "\n".join(output)
+            )
         return result
 
     # -------------------------------------------------------------- lifecycle
@@ -601,9 +671,16 @@ class ProductionStack:
         self._timed("airflow db migrate", lambda: self.airflow("db", "migrate"))
         # What the compose file's init service does: DuckDB has one writer, so every task that
         # writes the warehouse runs in this one-slot pool.
-        self._timed("warehouse pool", lambda: self.airflow(
-            "pools", "set", WAREHOUSE_POOL, "1",
-            "DuckDB allows one writer: every task that writes the warehouse runs here."))
+        self._timed(
+            "warehouse pool",
+            lambda: self.airflow(
+                "pools",
+                "set",
+                WAREHOUSE_POOL,
+                "1",
+                "DuckDB allows one writer: every task that writes the warehouse runs here.",
+            ),
+        )
         self._start_airflow()
         self.timings["start (total)"] = time.monotonic() - began
 
@@ -625,7 +702,8 @@ class ProductionStack:
         what differs on the loopback, then the test's tuning."""
         base = {k: v for k, v in os.environ.items() if not k.startswith(_INHERITED_PREFIXES)}
         shared = compose_settings(
-            self.values, path=self.compose_file,
+            self.values,
+            path=self.compose_file,
             variables={**self.values.compose_variables(), **self.variables},
             container_paths={
                 # The named volume `warehouse` (RETURNWATCH_DATA_DIR; `archive` inside it).
@@ -634,7 +712,8 @@ class ProductionStack:
                 "/opt/returnwatch": settings.PROJECT_DIR,
                 # The image's AIRFLOW_HOME (logs, the passwords file's volume).
                 "/opt/airflow": self.values.airflow_home,
-            })
+            },
+        )
         loopback = {
             # A private Airflow home: never the project's .airflow/ nor ~/airflow.
             "AIRFLOW_HOME": str(self.values.airflow_home),
@@ -686,29 +765,71 @@ class ProductionStack:
             for path in (cluster, sockets, password_file):
                 shutil.chown(path, user, user)
         initdb = subprocess.run(
-            [str(bindir / "initdb"), "-D", str(cluster), "-U", self.values.postgres_user,
-             f"--pwfile={password_file}", "--auth-host=scram-sha-256", "--auth-local=peer",
-             "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions"],
-            capture_output=True, text=True, timeout=120, cwd=self._pg_dir, **_run_as(user))
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(cluster),
+                "-U",
+                self.values.postgres_user,
+                f"--pwfile={password_file}",
+                "--auth-host=scram-sha-256",
+                "--auth-local=peer",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-instructions",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=self._pg_dir,
+            **_run_as(user),
+        )
         password_file.unlink()
         if initdb.returncode != 0:
-            raise StackError(f"initdb failed ({initdb.returncode}):\n{initdb.stdout}{initdb.stderr}")
-        postgres = spawn("postgres", [
-            str(bindir / "postgres"), "-D", str(cluster),
-            "-c", f"listen_addresses={LOOPBACK}", "-c", f"port={self.values.postgres_port}",
-            "-c", f"unix_socket_directories={sockets}",
-            # A throw-away cluster: durability buys nothing here and costs time on every commit.
-            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-        ], log_dir=self.logs, cwd=self._pg_dir, user=user, stop_signal=signal.SIGINT)
+            raise StackError(
+                f"initdb failed ({initdb.returncode}):\n{initdb.stdout}{initdb.stderr}"
+            )
+        postgres = spawn(
+            "postgres",
+            [
+                str(bindir / "postgres"),
+                "-D",
+                str(cluster),
+                "-c",
+                f"listen_addresses={LOOPBACK}",
+                "-c",
+                f"port={self.values.postgres_port}",
+                "-c",
+                f"unix_socket_directories={sockets}",
+                # A throw-away cluster: durability buys nothing here and costs time on every commit.
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ],
+            log_dir=self.logs,
+            cwd=self._pg_dir,
+            user=user,
+            stop_signal=signal.SIGINT,
+        )
         self.components.append(postgres)
 
         def database_ready() -> bool:
             import psycopg2
 
             v = self.values
-            with contextlib.closing(psycopg2.connect(
-                    host=LOOPBACK, port=v.postgres_port, user=v.postgres_user,
-                    password=v.postgres_password, dbname="postgres", connect_timeout=3)) as con:
+            with contextlib.closing(
+                psycopg2.connect(
+                    host=LOOPBACK,
+                    port=v.postgres_port,
+                    user=v.postgres_user,
+                    password=v.postgres_password,
+                    dbname="postgres",
+                    connect_timeout=3,
+                )
+            ) as con:
                 con.autocommit = True
                 with con.cursor() as cur:
                     cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [v.postgres_db])
@@ -716,8 +837,12 @@ class ProductionStack:
                         cur.execute(f'CREATE DATABASE "{v.postgres_db}"')
             return True
 
-        wait_until(f"PostgreSQL on {LOOPBACK}:{self.values.postgres_port}", database_ready,
-                   timeout=POSTGRES_READY_SECONDS, watch=[postgres])
+        wait_until(
+            f"PostgreSQL on {LOOPBACK}:{self.values.postgres_port}",
+            database_ready,
+            timeout=POSTGRES_READY_SECONDS,
+            watch=[postgres],
+        )
         self.timings["postgres"] = time.monotonic() - began
 
     def _start_redis(self) -> None:
@@ -727,29 +852,49 @@ class ProductionStack:
         # The settings in a file of mode 600 rather than on the command line, where `ps` would
         # show the password. No persistence: a broker's queue of a test run is worth nothing.
         config = redis_dir / "redis.conf"
-        config.write_text("\n".join([
-            f"bind {LOOPBACK}", f"port {self.values.redis_port}",
-            f"requirepass {self.values.redis_password}",
-            'save ""', "appendonly no", f"dir {redis_dir}", "",
-        ]))
+        config.write_text(
+            "\n".join(
+                [
+                    f"bind {LOOPBACK}",
+                    f"port {self.values.redis_port}",
+                    f"requirepass {self.values.redis_password}",
+                    'save ""',
+                    "appendonly no",
+                    f"dir {redis_dir}",
+                    "",
+                ]
+            )
+        )
         config.chmod(0o600)
-        redis = spawn("redis", [shutil.which("redis-server") or "redis-server", str(config)],
-                      log_dir=self.logs, cwd=redis_dir)
+        redis = spawn(
+            "redis",
+            [shutil.which("redis-server") or "redis-server", str(config)],
+            log_dir=self.logs,
+            cwd=redis_dir,
+        )
         self.components.append(redis)
 
         def pong() -> bool:
             import redis as redis_client
 
-            client = redis_client.Redis(host=LOOPBACK, port=self.values.redis_port,
-                                        password=self.values.redis_password,
-                                        socket_timeout=2, socket_connect_timeout=2)
+            client = redis_client.Redis(
+                host=LOOPBACK,
+                port=self.values.redis_port,
+                password=self.values.redis_password,
+                socket_timeout=2,
+                socket_connect_timeout=2,
+            )
             try:
                 return bool(client.ping())
             finally:
                 client.close()
 
-        wait_until(f"Redis on {LOOPBACK}:{self.values.redis_port}", pong,
-                   timeout=REDIS_READY_SECONDS, watch=[redis])
+        wait_until(
+            f"Redis on {LOOPBACK}:{self.values.redis_port}",
+            pong,
+            timeout=REDIS_READY_SECONDS,
+            watch=[redis],
+        )
         self.timings["redis"] = time.monotonic() - began
 
     def _start_airflow(self) -> None:
@@ -764,25 +909,40 @@ class ProductionStack:
         }
         started = []
         for name, args in commands.items():
-            component = spawn(name, [AIRFLOW_BIN, *args], log_dir=self.logs, env=self.env,
-                              cwd=self.workdir)
+            component = spawn(
+                name, [AIRFLOW_BIN, *args], log_dir=self.logs, env=self.env, cwd=self.workdir
+            )
             self.components.append(component)
             started.append(component)
 
-        wait_until(f"Airflow api-server on {self.api_url}", self.api.health,
-                   timeout=AIRFLOW_READY_SECONDS, watch=started)
+        wait_until(
+            f"Airflow api-server on {self.api_url}",
+            self.api.health,
+            timeout=AIRFLOW_READY_SECONDS,
+            watch=started,
+        )
 
         def healthy() -> bool:
             health = self.api.health()
-            return all((health.get(part) or {}).get("status") == "healthy"
-                       for part in ("metadatabase", "scheduler", "triggerer", "dag_processor"))
+            return all(
+                (health.get(part) or {}).get("status") == "healthy"
+                for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+            )
 
-        wait_until("Airflow scheduler, triggerer and dag-processor heartbeats (/monitor/health)",
-                   healthy, timeout=AIRFLOW_READY_SECONDS, watch=started)
+        wait_until(
+            "Airflow scheduler, triggerer and dag-processor heartbeats (/monitor/health)",
+            healthy,
+            timeout=AIRFLOW_READY_SECONDS,
+            watch=started,
+        )
         worker = self.component("celery-worker")
         # Celery's own start-up line: the worker is connected to the broker and consuming.
-        wait_until("Celery worker connected to Redis", lambda: " ready." in worker.tail(200),
-                   timeout=AIRFLOW_READY_SECONDS, watch=started)
+        wait_until(
+            "Celery worker connected to Redis",
+            lambda: " ready." in worker.tail(200),
+            timeout=AIRFLOW_READY_SECONDS,
+            watch=started,
+        )
         self.timings["airflow components"] = time.monotonic() - began
         if self.expected_dags:
             self._wait_for_dags(started)
@@ -798,9 +958,12 @@ class ProductionStack:
             return set(self.expected_dags) <= dags
 
         try:
-            wait_until(f"the dag-processor to parse {', '.join(self.expected_dags)}", parsed,
-                       timeout=AIRFLOW_READY_SECONDS,
-                       watch=[self.component("dag-processor"), *watch])
+            wait_until(
+                f"the dag-processor to parse {', '.join(self.expected_dags)}",
+                parsed,
+                timeout=AIRFLOW_READY_SECONDS,
+                watch=[self.component("dag-processor"), *watch],
+            )
         finally:
             self.timings["DAGs parsed"] = time.monotonic() - began
 
@@ -853,13 +1016,19 @@ class PipelineReport:
     held_back: set[str] = field(default_factory=set)
 
     def summary(self) -> str:
-        lines = [f"pipeline on the mirror as of {self.mirror_as_of}: {self.seconds:.0f} s "
-                 f"(stack start {self.stack_start_seconds:.0f} s)"]
-        lines += [f"  {r.dag_id:<24} {r.state:<8} {r.seconds:6.0f} s  {r.run_type} {r.run_id}"
-                  for r in self.runs.values()]
-        lines.append(f"  stack's peak memory: RSS {self.memory.get('peak_total_rss_mib')} MiB, "
-                     f"PSS {self.memory.get('peak_total_pss_mib')} MiB; peak RSS by component "
-                     f"(MiB): {self.memory.get('peak_rss_mib_by_component')}")
+        lines = [
+            f"pipeline on the mirror as of {self.mirror_as_of}: {self.seconds:.0f} s "
+            f"(stack start {self.stack_start_seconds:.0f} s)"
+        ]
+        lines += [
+            f"  {r.dag_id:<24} {r.state:<8} {r.seconds:6.0f} s  {r.run_type} {r.run_id}"
+            for r in self.runs.values()
+        ]
+        lines.append(
+            f"  stack's peak memory: RSS {self.memory.get('peak_total_rss_mib')} MiB, "
+            f"PSS {self.memory.get('peak_total_pss_mib')} MiB; peak RSS by component "
+            f"(MiB): {self.memory.get('peak_rss_mib_by_component')}"
+        )
         return "\n".join(lines)
 
 
@@ -880,8 +1049,9 @@ class PipelineDriver:
         slot = self.api.get(f"/dags/{dag_id}")["next_dagrun_logical_date"]
         if slot is None:
             raise StackError(f"{dag_id} has no next cron slot: is it scheduled on a cron?")
-        run = self.api.request("POST", f"/dags/{dag_id}/dagRuns",
-                               json={"logical_date": slot, "conf": {}})
+        run = self.api.request(
+            "POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": slot, "conf": {}}
+        )
         self.unpause(dag_id)
         return run["dag_run_id"]
 
@@ -893,8 +1063,9 @@ class PipelineDriver:
             if runs:
                 return runs[0]["dag_run_id"]
             time.sleep(POLL_SECONDS)
-        raise StackError(f"no run of {dag_id} appeared within {timeout:.0f} s"
-                         + self._log_tails("scheduler"))
+        raise StackError(
+            f"no run of {dag_id} appeared within {timeout:.0f} s" + self._log_tails("scheduler")
+        )
 
     def wait(self, runs: dict[str, str], timeout: float) -> dict[str, DagRunResult]:
         """Wait until every run in ``runs`` (dag_id -> run_id) has finished; their results."""
@@ -910,9 +1081,11 @@ class PipelineDriver:
             if not pending:
                 break
             if time.monotonic() >= deadline:
-                raise StackError(f"DAG runs still going after {timeout:.0f} s:\n"
-                                 + "\n".join(self._describe(d, r) for d, r in pending.items())
-                                 + self._log_tails("scheduler", "celery-worker"))
+                raise StackError(
+                    f"DAG runs still going after {timeout:.0f} s:\n"
+                    + "\n".join(self._describe(d, r) for d, r in pending.items())
+                    + self._log_tails("scheduler", "celery-worker")
+                )
             time.sleep(POLL_SECONDS)
         return results
 
@@ -920,9 +1093,11 @@ class PipelineDriver:
         """Wait until no DAG has a queued or running run, then pause every DAG."""
         deadline = time.monotonic() + timeout
         while True:
-            active = [f"{r['dag_id']} {r['dag_run_id']} ({r['state']})"
-                      for state in ("queued", "running")
-                      for r in self.api.get("/dags/~/dagRuns", state=state)["dag_runs"]]
+            active = [
+                f"{r['dag_id']} {r['dag_run_id']} ({r['state']})"
+                for state in ("queued", "running")
+                for r in self.api.get("/dags/~/dagRuns", state=state)["dag_runs"]
+            ]
             if not active:
                 break
             if time.monotonic() >= deadline:
@@ -932,30 +1107,41 @@ class PipelineDriver:
             self.api.request("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
 
     def _describe(self, dag_id: str, run_id: str) -> str:
-        tasks = self.api.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
-                             limit=1000)["task_instances"]
+        tasks = self.api.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=1000)[
+            "task_instances"
+        ]
         by_state: dict[str, list[str]] = {}
         for ti in tasks:
             label = ti["task_id"] + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else "")
             by_state.setdefault(str(ti["state"]), []).append(label)
         return f"  {dag_id} {run_id}: " + "; ".join(
             f"{state}: {', '.join(labels[:8])}{' …' if len(labels) > 8 else ''}"
-            for state, labels in sorted(by_state.items()))
+            for state, labels in sorted(by_state.items())
+        )
 
     def _log_tails(self, *names: str) -> str:
-        return "".join(f"\n--- last lines of {self.stack.component(n).log_path} ---\n"
-                       f"{self.stack.component(n).tail(30)}" for n in names)
+        return "".join(
+            f"\n--- last lines of {self.stack.component(n).log_path} ---\n"
+            f"{self.stack.component(n).tail(30)}"
+            for n in names
+        )
 
 
 def _result(run: dict[str, Any]) -> DagRunResult:
     started, ended = run.get("start_date"), run.get("end_date")
     seconds = 0.0
     if started and ended:
-        seconds = (dt.datetime.fromisoformat(ended)
-                   - dt.datetime.fromisoformat(started)).total_seconds()
-    return DagRunResult(dag_id=run["dag_id"], run_id=run["dag_run_id"],
-                        run_type=run["run_type"], logical_date=run.get("logical_date"),
-                        state=run["state"], seconds=seconds)
+        seconds = (
+            dt.datetime.fromisoformat(ended) - dt.datetime.fromisoformat(started)
+        ).total_seconds()
+    return DagRunResult(
+        dag_id=run["dag_id"],
+        run_id=run["dag_run_id"],
+        run_type=run["run_type"],
+        logical_date=run.get("logical_date"),
+        state=run["state"],
+        seconds=seconds,
+    )
 
 
 # ------------------------------------------------------------------------------ memory
@@ -1015,7 +1201,8 @@ class MemorySampler:
                     total_pss += _pss_bytes(process)
             total_rss += rss
             self.peak_rss_by_component[component.name] = max(
-                rss, self.peak_rss_by_component.get(component.name, 0))
+                rss, self.peak_rss_by_component.get(component.name, 0)
+            )
         self.peak_total_rss = max(self.peak_total_rss, total_rss)
         self.peak_total_pss = max(self.peak_total_pss, total_pss)
         self.samples += 1
@@ -1031,6 +1218,8 @@ class MemorySampler:
             "peak_total_rss_mib": round(self.peak_total_rss / mib),
             "peak_total_pss_mib": round(self.peak_total_pss / mib),
             "peak_rss_mib_by_component": {
-                name: round(value / mib) for name, value in sorted(self.peak_rss_by_component.items())},
+                name: round(value / mib)
+                for name, value in sorted(self.peak_rss_by_component.items())
+            },
             "samples": self.samples,
         }

@@ -44,8 +44,9 @@ class ScriptedServer:
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.script = self
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def port(self) -> int:
@@ -85,7 +86,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         reply = self.server.script._next(
-            Recorded("GET", self.path, dict(self.headers.items()), time.monotonic()))
+            Recorded("GET", self.path, dict(self.headers.items()), time.monotonic())
+        )
         if reply.delay:
             time.sleep(min(reply.delay, 10))
         try:

@@ -42,12 +42,12 @@ FAKE_TOKEN = "xoxb-test-not-a-real-token"
 class Received:
     """One request as the stand-in saw it."""
 
-    method: str                 # Slack API method ("chat.postMessage") or "upload"
+    method: str  # Slack API method ("chat.postMessage") or "upload"
     path: str
     headers: dict[str, str]
-    payload: dict[str, Any]     # parsed JSON body, or form fields (+ query string)
+    payload: dict[str, Any]  # parsed JSON body, or form fields (+ query string)
     raw: bytes
-    status: int = 200           # what the stand-in answered
+    status: int = 200  # what the stand-in answered
     answered: dict[str, Any] | None = None
     received_at: float = field(default_factory=time.monotonic)
     # Wall clock, to compare with times other processes recorded (latency benchmark).
@@ -60,10 +60,10 @@ class Failure:
 
     status: int = 500
     retry_after: int | None = None
-    error: str | None = None     # Slack error code: answered as HTTP 200 {"ok": false}
+    error: str | None = None  # Slack error code: answered as HTTP 200 {"ok": false}
     body: bytes | None = None
-    delay: float = 0.0           # seconds to wait before answering
-    method: str | None = None    # only for this API method (None: any)
+    delay: float = 0.0  # seconds to wait before answering
+    method: str | None = None  # only for this API method (None: any)
 
 
 @dataclass
@@ -74,10 +74,11 @@ class _State:
     uploads: dict[str, bytes] = field(default_factory=dict)
     # Messages accepted per channel id (conversations.history answers from it).
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    outage: Failure | None = None    # every call fails like this until restore()
+    outage: Failure | None = None  # every call fails like this until restore()
     # The bot token's scopes, sent back as Slack does in the x-oauth-scopes header.
-    scopes: list[str] = field(default_factory=lambda: [
-        "chat:write", "files:write", "channels:history", "groups:history"])
+    scopes: list[str] = field(
+        default_factory=lambda: ["chat:write", "files:write", "channels:history", "groups:history"]
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
     counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -90,8 +91,9 @@ class SlackStandIn:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self.state))
         self._server.daemon_threads = True
         # A short poll interval so that stopping takes milliseconds, not half a second.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True, name="slack-standin")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True, name="slack-standin"
+        )
 
     # ------------------------------------------------------------ lifecycle
 
@@ -137,8 +139,9 @@ class SlackStandIn:
         with self.state.lock:
             self.state.outage = None
 
-    def rate_limit_next(self, count: int = 1, retry_after: int = 1,
-                        method: str | None = "chat.postMessage") -> None:
+    def rate_limit_next(
+        self, count: int = 1, retry_after: int = 1, method: str | None = "chat.postMessage"
+    ) -> None:
         self.fail_next(count, status=429, retry_after=retry_after, error=None, method=method)
 
     # ------------------------------------------------------------ inspection
@@ -153,8 +156,11 @@ class SlackStandIn:
 
     def posted(self) -> list[dict[str, Any]]:
         """Payloads of chat.postMessage calls the stand-in accepted (HTTP 200, ok)."""
-        return [r.payload for r in self.calls("chat.postMessage")
-                if r.status == 200 and (r.answered or {}).get("ok")]
+        return [
+            r.payload
+            for r in self.calls("chat.postMessage")
+            if r.status == 200 and (r.answered or {}).get("ok")
+        ]
 
     def everything_received(self) -> str:
         """All raw bytes and headers received, as text (to assert a secret is absent)."""
@@ -198,14 +204,20 @@ def _handler_for(state: _State) -> type[BaseHTTPRequestHandler]:
             if not url.path.startswith("/api/"):
                 self._send(404, b"not found", "text/plain")
                 return
-            method = url.path[len("/api/"):]
+            method = url.path[len("/api/") :]
             payload = self._parse(raw, url.query)
-            record = Received(method=method, path=self.path, headers=dict(self.headers.items()),
-                              payload=payload, raw=raw)
+            record = Received(
+                method=method,
+                path=self.path,
+                headers=dict(self.headers.items()),
+                payload=payload,
+                raw=raw,
+            )
             with state.lock:
                 state.received.append(record)
-                failure = next((f for f in state.failures
-                                if f.method is None or f.method == method), None)
+                failure = next(
+                    (f for f in state.failures if f.method is None or f.method == method), None
+                )
                 if failure is not None:
                     state.failures.remove(failure)
                 elif state.outage is not None:
@@ -222,14 +234,19 @@ def _handler_for(state: _State) -> type[BaseHTTPRequestHandler]:
             self._json(200, answer, {"x-oauth-scopes": ",".join(state.scopes)})
 
         def _parse(self, raw: bytes, query: str) -> dict[str, Any]:
-            fields: dict[str, Any] = {k: v[0] if len(v) == 1 else v
-                                      for k, v in parse_qs(query).items()}
+            fields: dict[str, Any] = {
+                k: v[0] if len(v) == 1 else v for k, v in parse_qs(query).items()
+            }
             ctype = self.headers.get("Content-Type", "")
             if raw and "json" in ctype:
                 fields.update(json.loads(raw))
             elif raw:
-                fields.update({k: v[0] if len(v) == 1 else v
-                               for k, v in parse_qs(raw.decode("utf-8")).items()})
+                fields.update(
+                    {
+                        k: v[0] if len(v) == 1 else v
+                        for k, v in parse_qs(raw.decode("utf-8")).items()
+                    }
+                )
             return fields
 
         def _authorised(self) -> dict[str, Any] | None:
@@ -254,16 +271,29 @@ def _handler_for(state: _State) -> type[BaseHTTPRequestHandler]:
                 record.answered = {"ok": False, "error": "ratelimited"}
                 self._json(429, record.answered, headers)
                 return
-            body = failure.body if failure.body is not None else (
-                b"<html><body><h1>503 Service Unavailable</h1></body></html>"
-                if failure.status == 503 else b"Internal Server Error")
+            body = (
+                failure.body
+                if failure.body is not None
+                else (
+                    b"<html><body><h1>503 Service Unavailable</h1></body></html>"
+                    if failure.status == 503
+                    else b"Internal Server Error"
+                )
+            )
             self._send(failure.status, body, "text/html", headers)
 
         def _answer(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
             if method == "auth.test":
-                return {"ok": True, "url": "https://returnwatch-test.slack.com/",
-                        "team": "returnwatch test", "user": "returnwatch", "team_id": "T0TEST",
-                        "user_id": "U0TEST", "bot_id": "B0TEST", "is_enterprise_install": False}
+                return {
+                    "ok": True,
+                    "url": "https://returnwatch-test.slack.com/",
+                    "team": "returnwatch test",
+                    "user": "returnwatch",
+                    "team_id": "T0TEST",
+                    "user_id": "U0TEST",
+                    "bot_id": "B0TEST",
+                    "is_enterprise_install": False,
+                }
             if method == "chat.postMessage":
                 if not p.get("channel"):
                     return {"ok": False, "error": "channel_not_found"}
@@ -271,67 +301,106 @@ def _handler_for(state: _State) -> type[BaseHTTPRequestHandler]:
                     return {"ok": False, "error": "no_text"}
                 # Wall-clock seconds like Slack's, made unique by the counter.
                 ts = f"{int(time.time())}.{next(state.counter):06d}"
-                message = {"type": "message", "text": p.get("text", ""), "ts": ts,
-                           "bot_id": "B0TEST", "blocks": p.get("blocks", [])}
+                message = {
+                    "type": "message",
+                    "text": p.get("text", ""),
+                    "ts": ts,
+                    "bot_id": "B0TEST",
+                    "blocks": p.get("blocks", []),
+                }
                 if p.get("thread_ts"):
                     message["thread_ts"] = p["thread_ts"]
                 if p.get("metadata"):
                     message["metadata"] = p["metadata"]
                 with state.lock:
                     state.history.setdefault(_channel_id(p["channel"]), []).insert(0, message)
-                return {"ok": True, "channel": _channel_id(p["channel"]), "ts": ts,
-                        "message": message}
+                return {
+                    "ok": True,
+                    "channel": _channel_id(p["channel"]),
+                    "ts": ts,
+                    "message": message,
+                }
             if method == "conversations.history":
                 if not p.get("channel"):
                     return {"ok": False, "error": "channel_not_found"}
                 oldest = float(p.get("oldest") or 0)
                 with state.lock:
-                    messages = [dict(m) for m in state.history.get(_channel_id(p["channel"]), [])
-                                if float(m["ts"]) > oldest and "thread_ts" not in m]
+                    messages = [
+                        dict(m)
+                        for m in state.history.get(_channel_id(p["channel"]), [])
+                        if float(m["ts"]) > oldest and "thread_ts" not in m
+                    ]
                 if str(p.get("include_all_metadata")).lower() not in ("1", "true"):
                     for m in messages:
                         m.pop("metadata", None)
-                return {"ok": True, "messages": messages[: int(p.get("limit") or 100)],
-                        "has_more": False}
+                return {
+                    "ok": True,
+                    "messages": messages[: int(p.get("limit") or 100)],
+                    "has_more": False,
+                }
             if method == "chat.update":
                 if not p.get("channel") or not p.get("ts"):
                     return {"ok": False, "error": "message_not_found"}
-                return {"ok": True, "channel": _channel_id(p["channel"]), "ts": p["ts"],
-                        "text": p.get("text", ""), "message": {"text": p.get("text", "")}}
+                return {
+                    "ok": True,
+                    "channel": _channel_id(p["channel"]),
+                    "ts": p["ts"],
+                    "text": p.get("text", ""),
+                    "message": {"text": p.get("text", "")},
+                }
             if method == "files.getUploadURLExternal":
                 if not p.get("filename") or not p.get("length"):
                     return {"ok": False, "error": "invalid_arguments"}
                 file_id = f"F{next(state.counter):09d}"
                 host, port = self.server.server_address[:2]
-                return {"ok": True, "file_id": file_id,
-                        "upload_url": f"http://{host}:{port}/upload/{file_id}"}
+                return {
+                    "ok": True,
+                    "file_id": file_id,
+                    "upload_url": f"http://{host}:{port}/upload/{file_id}",
+                }
             if method == "files.completeUploadExternal":
                 files = json.loads(p.get("files") or "[]")
                 missing = [f["id"] for f in files if f["id"] not in state.uploads]
                 if not files or missing:
                     return {"ok": False, "error": "file_not_found"}
-                return {"ok": True, "files": [
-                    {"id": f["id"], "title": f.get("title"), "size": len(state.uploads[f["id"]])}
-                    for f in files]}
+                return {
+                    "ok": True,
+                    "files": [
+                        {
+                            "id": f["id"],
+                            "title": f.get("title"),
+                            "size": len(state.uploads[f["id"]]),
+                        }
+                        for f in files
+                    ],
+                }
             return {"ok": False, "error": "unknown_method"}
 
         def _upload(self, path: str, raw: bytes) -> None:
             file_id = path.rsplit("/", 1)[-1]
             with state.lock:
                 state.uploads[file_id] = raw
-                state.received.append(Received(method="upload", path=path,
-                                               headers=dict(self.headers.items()),
-                                               payload={"file_id": file_id, "size": len(raw)},
-                                               raw=raw))
+                state.received.append(
+                    Received(
+                        method="upload",
+                        path=path,
+                        headers=dict(self.headers.items()),
+                        payload={"file_id": file_id, "size": len(raw)},
+                        raw=raw,
+                    )
+                )
             self._send(200, f"OK - {len(raw)}".encode(), "text/plain")
 
-        def _json(self, status: int, body: dict[str, Any],
-                  headers: dict[str, str] | None = None) -> None:
-            self._send(status, json.dumps(body).encode(), "application/json; charset=utf-8",
-                       headers)
+        def _json(
+            self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+        ) -> None:
+            self._send(
+                status, json.dumps(body).encode(), "application/json; charset=utf-8", headers
+            )
 
-        def _send(self, status: int, body: bytes, ctype: str,
-                  headers: dict[str, str] | None = None) -> None:
+        def _send(
+            self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
+        ) -> None:
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)

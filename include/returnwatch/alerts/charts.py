@@ -39,7 +39,7 @@ _SHOWN = {"month": 30, "day": 60}
 class ChartSpec:
     """What a chart shows. ``periods`` are ISO dates or months, oldest first."""
 
-    kind: str                                    # anomaly / policy_rule / revision / discrepancy / freshness
+    kind: str  # anomaly / policy_rule / revision / discrepancy / freshness
     title: str
     periods: list[str]
     values: list[float | None]
@@ -48,11 +48,11 @@ class ChartSpec:
     band_high: list[float | None] | None = None
     threshold: float | None = None
     threshold_label: str | None = None
-    second: list[float | None] | None = None     # e.g. the older vintage, the other agency
+    second: list[float | None] | None = None  # e.g. the older vintage, the other agency
     values_label: str = "published figure"
     second_label: str | None = None
-    share: bool = False                          # values are fractions shown as percentages
-    note: str | None = None                      # one line under the title (source, vintage)
+    share: bool = False  # values are fractions shown as percentages
+    note: str | None = None  # one line under the title (source, vintage)
 
 
 def render_png(spec: ChartSpec) -> bytes:
@@ -70,28 +70,57 @@ def render_png(spec: ChartSpec) -> bytes:
     xs: list[Any] = [_x(p) for p in spec.periods]
     values = [_nan(v) for v in spec.values]
     if spec.band_low is not None and spec.band_high is not None:
-        ax.fill_between(xs, [_nan(v) for v in spec.band_low], [_nan(v) for v in spec.band_high],
-                        color="#9ecae1", alpha=0.45, linewidth=0, label="usual range",
-                        step="mid" if spec.kind == "freshness" else None)
+        ax.fill_between(
+            xs,
+            [_nan(v) for v in spec.band_low],
+            [_nan(v) for v in spec.band_high],
+            color="#9ecae1",
+            alpha=0.45,
+            linewidth=0,
+            label="usual range",
+            step="mid" if spec.kind == "freshness" else None,
+        )
     if spec.second is not None:
-        ax.plot(xs, [_nan(v) for v in spec.second], color="#888888", linewidth=1.5,
-                linestyle="--", label=spec.second_label or "other")
+        ax.plot(
+            xs,
+            [_nan(v) for v in spec.second],
+            color="#888888",
+            linewidth=1.5,
+            linestyle="--",
+            label=spec.second_label or "other",
+        )
     if spec.kind == "freshness":
         ax.bar(xs, values, width=0.8, color="#3182bd", label=spec.values_label)
         ax.set_yticks([])
     else:
-        ax.plot(xs, values, color="#08519c", linewidth=2, marker="o", markersize=3,
-                label=spec.values_label)
+        ax.plot(
+            xs,
+            values,
+            color="#08519c",
+            linewidth=2,
+            marker="o",
+            markersize=3,
+            label=spec.values_label,
+        )
     if spec.threshold is not None:
-        ax.axhline(spec.threshold, color="#e6550d", linewidth=1.2, linestyle=":",
-                   label=spec.threshold_label or "rule level")
+        ax.axhline(
+            spec.threshold,
+            color="#e6550d",
+            linewidth=1.2,
+            linestyle=":",
+            label=spec.threshold_label or "rule level",
+        )
     flagged = [(x, v) for p, x, v in zip(spec.periods, xs, values) if p in set(spec.flagged)]
     if flagged:
         fx, fy = zip(*flagged)
         if spec.kind == "freshness":
             for x in fx:
-                ax.axvspan(x - dt.timedelta(hours=10), x + dt.timedelta(hours=10),
-                           color="#de2d26", alpha=0.35)
+                ax.axvspan(
+                    x - dt.timedelta(hours=10),
+                    x + dt.timedelta(hours=10),
+                    color="#de2d26",
+                    alpha=0.35,
+                )
             ax.plot([], [], color="#de2d26", alpha=0.35, linewidth=8, label="missing")
         else:
             ax.scatter(fx, fy, s=90, color="#de2d26", zorder=5, label="flagged")
@@ -125,9 +154,13 @@ def _nan(value: Any) -> float:
 # --------------------------------------------------------------------------- specs
 
 
-def spec_for(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
-             con: duckdb.DuckDBPyConnection | None = None, *,
-             note: str | None = None) -> ChartSpec | None:
+def spec_for(
+    incident: Mapping[str, Any],
+    findings: Sequence[Mapping[str, Any]],
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    note: str | None = None,
+) -> ChartSpec | None:
     """The chart for an alert about ``findings`` of ``incident``; None when there is none."""
     monitor = incident.get("monitor")
     findings = [f for f in findings if f]
@@ -143,13 +176,18 @@ def spec_for(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
             if spec is not None:
                 return spec
     except Exception as exc:  # noqa: BLE001 - a chart is a nicety: the message goes anyway
-        log.warning("chart for %s: series not readable (%s: %s); drawing from the findings",
-                    incident.get("incident_id"), type(exc).__name__, str(exc)[:200])
+        log.warning(
+            "chart for %s: series not readable (%s: %s); drawing from the findings",
+            incident.get("incident_id"),
+            type(exc).__name__,
+            str(exc)[:200],
+        )
     return spec_from_details(incident, findings, note=note)
 
 
-def spec_from_details(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]], *,
-                      note: str | None = None) -> ChartSpec | None:
+def spec_from_details(
+    incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]], *, note: str | None = None
+) -> ChartSpec | None:
     """A chart from what the findings themselves carry (no warehouse)."""
     monitor = incident.get("monitor")
     ordered = sorted(findings, key=lambda f: str(f.get("period") or ""))
@@ -165,20 +203,37 @@ def spec_from_details(incident: Mapping[str, Any], findings: Sequence[Mapping[st
         lows = [(f.get("details") or {})["band"][0] for f in rows]
         highs = [(f.get("details") or {})["band"][1] for f in rows]
         share = is_share(lead, *values, *lows, *highs)
-        return ChartSpec(kind="anomaly", title=label, periods=[str(f["period"]) for f in rows],
-                         values=values, band_low=lows, band_high=highs,
-                         flagged=[str(f["period"]) for f in rows], share=share, note=note)
+        return ChartSpec(
+            kind="anomaly",
+            title=label,
+            periods=[str(f["period"]) for f in rows],
+            values=values,
+            band_low=lows,
+            band_high=highs,
+            flagged=[str(f["period"]) for f in rows],
+            share=share,
+            note=note,
+        )
     if monitor == "policy_rule":
         values = [f.get("value") for f in ordered]
         share = is_share({**lead, "metric": lead.get("condition")}, *values)
-        return ChartSpec(kind="policy_rule", title=label,
-                         periods=[str(f["period"]) for f in ordered], values=values,
-                         flagged=[str(f["period"]) for f in ordered],
-                         threshold=_threshold(lead), threshold_label="rule level",
-                         share=share, note=note)
+        return ChartSpec(
+            kind="policy_rule",
+            title=label,
+            periods=[str(f["period"]) for f in ordered],
+            values=values,
+            flagged=[str(f["period"]) for f in ordered],
+            threshold=_threshold(lead),
+            threshold_label="rule level",
+            share=share,
+            note=note,
+        )
     if monitor in ("revision", "discrepancy"):
-        rows = [r for r in lead.get("periods") or lead.get("restated") or lead.get("revisions") or []
-                if isinstance(r, Mapping) and r.get("period")]
+        rows = [
+            r
+            for r in lead.get("periods") or lead.get("restated") or lead.get("revisions") or []
+            if isinstance(r, Mapping) and r.get("period")
+        ]
         if not rows:
             return None
         rows = sorted(rows, key=lambda r: str(r["period"]))
@@ -186,13 +241,22 @@ def spec_from_details(incident: Mapping[str, Any], findings: Sequence[Mapping[st
         new = [r.get("new", r.get("value")) for r in rows]
         share = is_share(lead, *old, *new)
         revision = monitor == "revision"
-        return ChartSpec(kind=monitor, title=label, periods=[str(r["period"]) for r in rows],
-                         values=new, second=old, flagged=[str(r["period"]) for r in rows],
-                         values_label="new figures" if revision else str(
-                             lead.get("values_label") or "first source"),
-                         second_label="as first published" if revision else str(
-                             lead.get("second_label") or "second source"),
-                         share=share, note=note)
+        return ChartSpec(
+            kind=monitor,
+            title=label,
+            periods=[str(r["period"]) for r in rows],
+            values=new,
+            second=old,
+            flagged=[str(r["period"]) for r in rows],
+            values_label="new figures"
+            if revision
+            else str(lead.get("values_label") or "first source"),
+            second_label="as first published"
+            if revision
+            else str(lead.get("second_label") or "second source"),
+            share=share,
+            note=note,
+        )
     return None
 
 
@@ -209,9 +273,15 @@ def _freshness(label: str, finding: Mapping[str, Any], note: str | None) -> Char
     periods = [d_.isoformat() for d_ in days]
     # Published days up to the newest period (weekends included: the calendar is in details).
     values = [1.0 if d_ <= newest_day and d_.weekday() < 5 else None for d_ in days]
-    return ChartSpec(kind="freshness", title=f"{label}: days with figures", periods=periods,
-                     values=values, flagged=missed, values_label="figures published",
-                     note=note or f"newest figures: {period_text(newest)}")
+    return ChartSpec(
+        kind="freshness",
+        title=f"{label}: days with figures",
+        periods=periods,
+        values=values,
+        flagged=missed,
+        values_label="figures published",
+        note=note or f"newest figures: {period_text(newest)}",
+    )
 
 
 def _threshold(details: Mapping[str, Any]) -> float | None:
@@ -222,9 +292,9 @@ def _threshold(details: Mapping[str, Any]) -> float | None:
         return None
 
 
-def _anomaly_from_warehouse(con: duckdb.DuckDBPyConnection,
-                            findings: Sequence[Mapping[str, Any]],
-                            note: str | None) -> ChartSpec | None:
+def _anomaly_from_warehouse(
+    con: duckdb.DuckDBPyConnection, findings: Sequence[Mapping[str, Any]], note: str | None
+) -> ChartSpec | None:
     from returnwatch.monitor import anomalies
 
     lead = findings[0].get("details") or {}
@@ -238,9 +308,15 @@ def _anomaly_from_warehouse(con: duckdb.DuckDBPyConnection,
     return anomaly_spec(frame, monitor, cfg.params(monitor), series_name, findings, note=note)
 
 
-def anomaly_spec(frame: Any, monitor: Any, params: Any, series_name: str,
-                 findings: Sequence[Mapping[str, Any]], *,
-                 note: str | None = None) -> ChartSpec | None:
+def anomaly_spec(
+    frame: Any,
+    monitor: Any,
+    params: Any,
+    series_name: str,
+    findings: Sequence[Mapping[str, Any]],
+    *,
+    note: str | None = None,
+) -> ChartSpec | None:
     """Series, band of every period (``anomalies.scan``) and flagged periods, from rows."""
     import numpy as np
 
@@ -253,8 +329,10 @@ def anomaly_spec(frame: Any, monitor: Any, params: Any, series_name: str,
     values = frames[name]
     result = anomalies.scan(values.to_numpy(), params)
     flagged = sorted(str(f.get("period")) for f in findings if f.get("period"))
-    iso = [(ts.strftime("%Y-%m") if monitor.frequency == "month" else ts.date().isoformat())
-           for ts in values.index]
+    iso = [
+        (ts.strftime("%Y-%m") if monitor.frequency == "month" else ts.date().isoformat())
+        for ts in values.index
+    ]
     end = max((iso.index(p) for p in flagged if p in iso), default=len(iso) - 1)
     start = max(0, end - _SHOWN[monitor.frequency])
     stop = min(len(iso), end + 4)
@@ -266,15 +344,22 @@ def anomaly_spec(frame: Any, monitor: Any, params: Any, series_name: str,
     lead = findings[0].get("details") or {}
     vals = clean(result.values)
     share = is_share(lead, *[v for v in vals if v is not None])
-    return ChartSpec(kind="anomaly",
-                     title=str(lead.get("label") or monitor.label) + series_suffix(series_name),
-                     periods=iso[window], values=vals, band_low=clean(result.low),
-                     band_high=clean(result.high), flagged=flagged, share=share,
-                     note=note)
+    return ChartSpec(
+        kind="anomaly",
+        title=str(lead.get("label") or monitor.label) + series_suffix(series_name),
+        periods=iso[window],
+        values=vals,
+        band_low=clean(result.low),
+        band_high=clean(result.high),
+        flagged=flagged,
+        share=share,
+        note=note,
+    )
 
 
-def _rule_from_warehouse(con: duckdb.DuckDBPyConnection, findings: Sequence[Mapping[str, Any]],
-                         note: str | None) -> ChartSpec | None:
+def _rule_from_warehouse(
+    con: duckdb.DuckDBPyConnection, findings: Sequence[Mapping[str, Any]], note: str | None
+) -> ChartSpec | None:
     from returnwatch.monitor import rules
 
     lead = findings[0].get("details") or {}
@@ -286,8 +371,9 @@ def _rule_from_warehouse(con: duckdb.DuckDBPyConnection, findings: Sequence[Mapp
     return rule_spec(rules.rule_rows(con, rule), rule, findings, note=note)
 
 
-def rule_spec(frame: Any, rule: Any, findings: Sequence[Mapping[str, Any]], *,
-              note: str | None = None) -> ChartSpec | None:
+def rule_spec(
+    frame: Any, rule: Any, findings: Sequence[Mapping[str, Any]], *, note: str | None = None
+) -> ChartSpec | None:
     """The rule's per-period figure over time, its level and the periods breaking it."""
     import pandas as pd
 
@@ -299,19 +385,37 @@ def rule_spec(frame: Any, rule: Any, findings: Sequence[Mapping[str, Any]], *,
     start = pd.to_datetime(rows[rule.period_column]).dt.normalize()
     if rule.period == "month":
         start = start.dt.to_period("M").dt.to_timestamp()
-    per = rows.assign(_start=start.to_numpy()).groupby("_start")[rule.value_column].agg(
-        rule.aggregate).sort_index()
-    iso = [(ts.strftime("%Y-%m") if rule.period == "month" else ts.date().isoformat())
-           for ts in per.index]
+    per = (
+        rows.assign(_start=start.to_numpy())
+        .groupby("_start")[rule.value_column]
+        .agg(rule.aggregate)
+        .sort_index()
+    )
+    iso = [
+        (ts.strftime("%Y-%m") if rule.period == "month" else ts.date().isoformat())
+        for ts in per.index
+    ]
     flagged = sorted(str(f.get("period")) for f in findings if f.get("period"))
     end = max((iso.index(p) for p in flagged if p in iso), default=len(iso) - 1)
     window = slice(max(0, end - _SHOWN[rule.period]), min(len(iso), end + 4))
     lead = findings[0].get("details") or {}
     values = [None if pd.isna(v) else float(v) for v in per.to_numpy()[window]]
-    threshold = rule.condition.above if rule.condition.above is not None else (
-        rule.condition.at_least if rule.condition.at_least is not None else rule.condition.below)
+    threshold = (
+        rule.condition.above
+        if rule.condition.above is not None
+        else (
+            rule.condition.at_least if rule.condition.at_least is not None else rule.condition.below
+        )
+    )
     share = is_share({**lead, "metric": rule.value_column}, *values, threshold)
-    return ChartSpec(kind="policy_rule", title=str(rule.label), periods=iso[window],
-                     values=values, flagged=flagged, threshold=threshold,
-                     threshold_label=f"rule level ({number(threshold, share)})", share=share,
-                     note=note)
+    return ChartSpec(
+        kind="policy_rule",
+        title=str(rule.label),
+        periods=iso[window],
+        values=values,
+        flagged=flagged,
+        threshold=threshold,
+        threshold_label=f"rule level ({number(threshold, share)})",
+        share=share,
+        note=note,
+    )

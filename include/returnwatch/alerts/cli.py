@@ -58,9 +58,14 @@ def _reading() -> Iterator[Any]:
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
     """The columns ``monitor.<table>`` has (none if it does not exist): a warehouse from an
     older version lacks what the alerts side adds, and a reader must not add it."""
-    return {row[0] for row in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'monitor' "
-        "AND table_name = ?", [table]).fetchall()}
+    return {
+        row[0]
+        for row in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'monitor' "
+            "AND table_name = ?",
+            [table],
+        ).fetchall()
+    }
 
 
 def _pick(columns: set[str], names: list[str], alias: str = "") -> str:
@@ -70,29 +75,45 @@ def _pick(columns: set[str], names: list[str], alias: str = "") -> str:
 
 
 def _resolve_id(con: duckdb.DuckDBPyConnection, prefix: str) -> str:
-    ids = [r[0] for r in con.execute(
-        "SELECT incident_id FROM monitor.incidents WHERE starts_with(incident_id, ?)",
-        [prefix]).fetchall()]
+    ids = [
+        r[0]
+        for r in con.execute(
+            "SELECT incident_id FROM monitor.incidents WHERE starts_with(incident_id, ?)", [prefix]
+        ).fetchall()
+    ]
     if len(ids) != 1:
         raise click.ClickException(
-            f"no incident {prefix!r}" if not ids else f"{prefix!r} matches {len(ids)} incidents")
+            f"no incident {prefix!r}" if not ids else f"{prefix!r} matches {len(ids)} incidents"
+        )
     return ids[0]
 
 
-def _control(con: duckdb.DuckDBPyConnection, incident_id: str, now: dt.datetime,
-             **values: Any) -> None:
+def _control(
+    con: duckdb.DuckDBPyConnection, incident_id: str, now: dt.datetime, **values: Any
+) -> None:
     from returnwatch.alerts.delivery import ensure_schema
 
     ensure_schema(con)
-    con.execute("INSERT INTO monitor.incident_controls (incident_id, updated_at) VALUES (?, ?) "
-                "ON CONFLICT (incident_id) DO NOTHING", [incident_id, now])
+    con.execute(
+        "INSERT INTO monitor.incident_controls (incident_id, updated_at) VALUES (?, ?) "
+        "ON CONFLICT (incident_id) DO NOTHING",
+        [incident_id, now],
+    )
     for column, value in values.items():
-        con.execute(f"UPDATE monitor.incident_controls SET {column} = ?, updated_at = ? "
-                    "WHERE incident_id = ?", [value, now, incident_id])
+        con.execute(
+            f"UPDATE monitor.incident_controls SET {column} = ?, updated_at = ? "
+            "WHERE incident_id = ?",
+            [value, now, incident_id],
+        )
 
 
-def mute_incident(con: duckdb.DuckDBPyConnection, incident_id: str, *, hours: float,
-                  now: dt.datetime | None = None) -> dt.datetime:
+def mute_incident(
+    con: duckdb.DuckDBPyConnection,
+    incident_id: str,
+    *,
+    hours: float,
+    now: dt.datetime | None = None,
+) -> dt.datetime:
     """No alert for ``incident_id`` for ``hours``; returns the end of the mute."""
     now = now or dt.datetime.now(dt.UTC)
     until = now + dt.timedelta(hours=hours)
@@ -100,15 +121,17 @@ def mute_incident(con: duckdb.DuckDBPyConnection, incident_id: str, *, hours: fl
     return until
 
 
-def acknowledge_incident(con: duckdb.DuckDBPyConnection, incident_id: str, *, by: str,
-                         now: dt.datetime | None = None) -> None:
+def acknowledge_incident(
+    con: duckdb.DuckDBPyConnection, incident_id: str, *, by: str, now: dt.datetime | None = None
+) -> None:
     """Someone is on it: its "updated" alerts are suppressed; "resolved" still goes out."""
     now = now or dt.datetime.now(dt.UTC)
     _control(con, incident_id, now, acknowledged_at=now, acknowledged_by=by)
 
 
-def incident_rows(con: duckdb.DuckDBPyConnection, *, everything: bool = False
-                  ) -> list[dict[str, Any]]:
+def incident_rows(
+    con: duckdb.DuckDBPyConnection, *, everything: bool = False
+) -> list[dict[str, Any]]:
     """Incidents (open ones, or all), newest first, with their controls and alert count.
     Only reads: tables or columns a newer version adds read as empty."""
     from returnwatch.monitor.store import rows_as_dicts
@@ -117,42 +140,74 @@ def incident_rows(con: duckdb.DuckDBPyConnection, *, everything: bool = False
         return []
     controls = _columns(con, "incident_controls")
     control_columns = _pick(controls, ["acknowledged_by", "muted_until"], "c")
-    join = ("LEFT JOIN monitor.incident_controls c USING (incident_id)" if controls else "")
-    count = ("(SELECT count(*) FROM monitor.alerts a WHERE a.incident_id = i.incident_id)"
-             if _columns(con, "alerts") else "0")
+    join = "LEFT JOIN monitor.incident_controls c USING (incident_id)" if controls else ""
+    count = (
+        "(SELECT count(*) FROM monitor.alerts a WHERE a.incident_id = i.incident_id)"
+        if _columns(con, "alerts")
+        else "0"
+    )
     where = "" if everything else "WHERE i.state = 'open'"
-    return rows_as_dicts(con.execute(
-        f"SELECT i.incident_id, i.state, i.monitor, i.series, i.source, i.severity, i.audience, "
-        f"i.opened_at, i.resolved_at, i.summary, {control_columns}, {count} AS alerts "
-        f"FROM monitor.incidents i {join} {where} ORDER BY i.opened_at DESC, i.incident_id"))
+    return rows_as_dicts(
+        con.execute(
+            f"SELECT i.incident_id, i.state, i.monitor, i.series, i.source, i.severity, i.audience, "
+            f"i.opened_at, i.resolved_at, i.summary, {control_columns}, {count} AS alerts "
+            f"FROM monitor.incidents i {join} {where} ORDER BY i.opened_at DESC, i.incident_id"
+        )
+    )
 
 
-_ALERT_COLUMNS = ["alert_id", "event", "status", "delivered_via", "sent_at", "text",
-                  "suppressed_reason", "last_error"]
+_ALERT_COLUMNS = [
+    "alert_id",
+    "event",
+    "status",
+    "delivered_via",
+    "sent_at",
+    "text",
+    "suppressed_reason",
+    "last_error",
+]
 
 
 def incident_detail(con: duckdb.DuckDBPyConnection, incident_id: str) -> dict[str, Any]:
     """One incident, its alerts in order, and its newest chart (PNG bytes, or None)."""
     from returnwatch.monitor.store import rows_as_dicts
 
-    [incident] = rows_as_dicts(con.execute(
-        "SELECT incident_id, state, monitor, series, source, severity, audience, opened_at, "
-        "resolved_at, summary, slack_channel, slack_ts FROM monitor.incidents "
-        "WHERE incident_id = ?", [incident_id]))
+    [incident] = rows_as_dicts(
+        con.execute(
+            "SELECT incident_id, state, monitor, series, source, severity, audience, opened_at, "
+            "resolved_at, summary, slack_channel, slack_ts FROM monitor.incidents "
+            "WHERE incident_id = ?",
+            [incident_id],
+        )
+    )
     alert_columns = _columns(con, "alerts")
-    incident["alerts"] = rows_as_dicts(con.execute(
-        f"SELECT {_pick(alert_columns, _ALERT_COLUMNS)} FROM monitor.alerts "
-        "WHERE incident_id = ? ORDER BY seq", [incident_id])) if alert_columns else []
-    chart = con.execute(
-        "SELECT c.png FROM monitor.alert_charts c JOIN monitor.alerts a USING (alert_id) "
-        "WHERE a.incident_id = ? ORDER BY a.seq DESC LIMIT 1", [incident_id]
-    ).fetchone() if _columns(con, "alert_charts") else None
+    incident["alerts"] = (
+        rows_as_dicts(
+            con.execute(
+                f"SELECT {_pick(alert_columns, _ALERT_COLUMNS)} FROM monitor.alerts "
+                "WHERE incident_id = ? ORDER BY seq",
+                [incident_id],
+            )
+        )
+        if alert_columns
+        else []
+    )
+    chart = (
+        con.execute(
+            "SELECT c.png FROM monitor.alert_charts c JOIN monitor.alerts a USING (alert_id) "
+            "WHERE a.incident_id = ? ORDER BY a.seq DESC LIMIT 1",
+            [incident_id],
+        ).fetchone()
+        if _columns(con, "alert_charts")
+        else None
+    )
     incident["chart"] = bytes(chart[0]) if chart else None
     return incident
 
 
 def as_json(value: Any) -> str:
     """--json output: dates and times as ISO 8601 (times in UTC), keys in a stable order."""
+
     def default(item: Any) -> Any:
         if isinstance(item, dt.datetime):
             return (item.astimezone(dt.UTC) if item.tzinfo else item).isoformat()
@@ -165,8 +220,12 @@ def as_json(value: Any) -> str:
 
 @alerts.command("list")
 @click.option("--all", "everything", is_flag=True, help="Resolved incidents too.")
-@click.option("--json", "as_json_output", is_flag=True,
-              help="One JSON document (docs/cli-json.schema.json, 'alerts_list').")
+@click.option(
+    "--json",
+    "as_json_output",
+    is_flag=True,
+    help="One JSON document (docs/cli-json.schema.json, 'alerts_list').",
+)
 def list_(everything: bool, as_json_output: bool) -> None:
     """Open incidents (with --all, every incident), newest first. Only reads."""
     with _reading() as con:
@@ -183,18 +242,28 @@ def list_(everything: bool, as_json_output: bool) -> None:
             flags.append(f"ack {r['acknowledged_by']}")
         if r["muted_until"] is not None and r["muted_until"] > dt.datetime.now(dt.UTC):
             flags.append(f"muted until {r['muted_until']:%Y-%m-%d %H:%M}")
-        click.echo(f"{r['incident_id']}  {r['state']:<8} {r['severity']:<8} "
-                   f"{r['audience']:<9} {r['opened_at']:%Y-%m-%d}  {r['monitor']}:{r['series']}"
-                   + (f"  [{', '.join(flags)}]" if flags else ""))
+        click.echo(
+            f"{r['incident_id']}  {r['state']:<8} {r['severity']:<8} "
+            f"{r['audience']:<9} {r['opened_at']:%Y-%m-%d}  {r['monitor']}:{r['series']}"
+            + (f"  [{', '.join(flags)}]" if flags else "")
+        )
         click.echo(f"    {r['summary'][:110]}")
 
 
 @alerts.command()
 @click.argument("incident")
-@click.option("--chart", "chart_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write the incident's chart (PNG) to this file.")
-@click.option("--json", "as_json_output", is_flag=True,
-              help="One JSON document (docs/cli-json.schema.json, 'alerts_show').")
+@click.option(
+    "--chart",
+    "chart_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the incident's chart (PNG) to this file.",
+)
+@click.option(
+    "--json",
+    "as_json_output",
+    is_flag=True,
+    help="One JSON document (docs/cli-json.schema.json, 'alerts_show').",
+)
 def show(incident: str, chart_path: str | None, as_json_output: bool) -> None:
     """One incident and the text of each of its alerts. Only reads."""
     with _reading() as con:
@@ -208,22 +277,36 @@ def show(incident: str, chart_path: str | None, as_json_output: bool) -> None:
         with open(chart_path, "wb") as out:
             out.write(chart)
     if as_json_output:
-        click.echo(as_json({"command": "alerts show", "incident": detail,
-                            "has_chart": chart is not None,
-                            "chart_written_to": chart_path}))
+        click.echo(
+            as_json(
+                {
+                    "command": "alerts show",
+                    "incident": detail,
+                    "has_chart": chart is not None,
+                    "chart_written_to": chart_path,
+                }
+            )
+        )
         return
     d = detail
-    click.echo(f"{d['incident_id']}: {d['monitor']}:{d['series']} ({d['source']}), {d['state']}; "
-               f"opened {d['opened_at']}"
-               + (f", resolved {d['resolved_at']}" if d["resolved_at"] else "")
-               + (f"; Slack thread {d['slack_channel']}/{d['slack_ts']}" if d["slack_ts"] else ""))
+    click.echo(
+        f"{d['incident_id']}: {d['monitor']}:{d['series']} ({d['source']}), {d['state']}; "
+        f"opened {d['opened_at']}"
+        + (f", resolved {d['resolved_at']}" if d["resolved_at"] else "")
+        + (f"; Slack thread {d['slack_channel']}/{d['slack_ts']}" if d["slack_ts"] else "")
+    )
     for a in d["alerts"]:
-        click.echo(f"\n--- {a['event']}: {a['status']}"
-                   + (f" via {a['delivered_via']} at {a['sent_at']}" if a["delivered_via"] else "")
-                   + (f" ({a['suppressed_reason']})" if a["suppressed_reason"] else "")
-                   + (f" (last error: {a['last_error']})"
-                      if a["last_error"] and a["status"] != "sent" else "")
-                   + f"  [{a['alert_id']}]")
+        click.echo(
+            f"\n--- {a['event']}: {a['status']}"
+            + (f" via {a['delivered_via']} at {a['sent_at']}" if a["delivered_via"] else "")
+            + (f" ({a['suppressed_reason']})" if a["suppressed_reason"] else "")
+            + (
+                f" (last error: {a['last_error']})"
+                if a["last_error"] and a["status"] != "sent"
+                else ""
+            )
+            + f"  [{a['alert_id']}]"
+        )
         click.echo(a["text"])
     if chart_path:
         click.echo(f"\nchart written to {chart_path}")
@@ -244,8 +327,13 @@ def ack(incident: str, by: str | None) -> None:
 
 @alerts.command()
 @click.argument("incident")
-@click.option("--for", "hours", type=click.FloatRange(min=0.1, max=24 * 90), required=True,
-              help="Hours to stay quiet.")
+@click.option(
+    "--for",
+    "hours",
+    type=click.FloatRange(min=0.1, max=24 * 90),
+    required=True,
+    help="Hours to stay quiet.",
+)
 def mute(incident: str, hours: float) -> None:
     """Mute an incident: no alert for it (kept as 'suppressed') for HOURS."""
     with _session() as con:
@@ -271,5 +359,7 @@ def send() -> None:
 
     with _session() as con:
         report = deliver_pending(con)
-    click.echo(f"{len(report.sent)} sent via {report.via or '-'}, {report.pending_left} pending, "
-               f"{len(report.failed)} failed, {len(report.suppressed)} suppressed")
+    click.echo(
+        f"{len(report.sent)} sent via {report.via or '-'}, {report.pending_left} pending, "
+        f"{len(report.failed)} failed, {len(report.suppressed)} suppressed"
+    )

@@ -42,28 +42,48 @@ def compose(con: duckdb.DuckDBPyConnection, row: dict[str, Any], *, now: dt.date
             text, blocks, audience, severity = _compose_incident(con, row)
     except Exception as exc:  # noqa: BLE001 - a richer message is not worth a lost alert
         # Sent as enqueued, and never silently: a logged error and one ops alert.
-        log.error("alert %s: could not be composed, sent as enqueued (%s: %s)",
-                  row["alert_id"], type(exc).__name__, str(exc)[:300], exc_info=True)
+        log.error(
+            "alert %s: could not be composed, sent as enqueued (%s: %s)",
+            row["alert_id"],
+            type(exc).__name__,
+            str(exc)[:300],
+            exc_info=True,
+        )
         text, blocks = row["text"], None
         from returnwatch.alerts.delivery import notify_ops
 
-        notify_ops(con, f"compose:{row['alert_id']}", header="An alert could not be composed",
-                   body=(f"Alert {row['alert_id']} went out with the text it was queued with: "
-                         f"composing it failed with {type(exc).__name__}: {str(exc)[:300]}. "
-                         "Its chart and related findings are missing. The task log of the "
-                         "delivery has the traceback; this is a returnwatch bug to report."),
-                   now=now)
+        notify_ops(
+            con,
+            f"compose:{row['alert_id']}",
+            header="An alert could not be composed",
+            body=(
+                f"Alert {row['alert_id']} went out with the text it was queued with: "
+                f"composing it failed with {type(exc).__name__}: {str(exc)[:300]}. "
+                "Its chart and related findings are missing. The task log of the "
+                "delivery has the traceback; this is a returnwatch bug to report."
+            ),
+            now=now,
+        )
     from returnwatch.alerts.delivery import channel_for
 
     con.execute(
         "UPDATE monitor.alerts SET text = ?, blocks = coalesce(?::JSON, blocks), audience = ?, "
         "channel = coalesce(?, channel), severity = ?, composed_at = ? WHERE alert_id = ?",
-        [text, json.dumps(blocks, ensure_ascii=False) if blocks is not None else None,
-         audience, channel_for(audience), severity, now, row["alert_id"]])
+        [
+            text,
+            json.dumps(blocks, ensure_ascii=False) if blocks is not None else None,
+            audience,
+            channel_for(audience),
+            severity,
+            now,
+            row["alert_id"],
+        ],
+    )
 
 
-def _compose_incident(con: duckdb.DuckDBPyConnection, row: dict[str, Any]
-                      ) -> tuple[str, list[dict[str, Any]] | None, str, str | None]:
+def _compose_incident(
+    con: duckdb.DuckDBPyConnection, row: dict[str, Any]
+) -> tuple[str, list[dict[str, Any]] | None, str, str | None]:
     from returnwatch.alerts import charts
     from returnwatch.alerts.delivery import alerts_config, audience_for
     from returnwatch.alerts.messages import (
@@ -73,36 +93,54 @@ def _compose_incident(con: duckdb.DuckDBPyConnection, row: dict[str, Any]
     )
     from returnwatch.monitor.store import rows_as_dicts
 
-    incident = rows_as_dicts(con.execute("SELECT * FROM monitor.incidents WHERE incident_id = ?",
-                                         [row["incident_id"]]))
+    incident = rows_as_dicts(
+        con.execute("SELECT * FROM monitor.incidents WHERE incident_id = ?", [row["incident_id"]])
+    )
     if not incident:
         return row["text"], None, row["audience"], None
     inc = incident[0]
     event = row["event"]
     findings = _findings(con, inc, row["run_id"]) if event != "resolved" else []
     lead = max(findings, key=_rank) if findings else None
-    audience = (audience_for(inc["monitor"], lead["kind"], lead["severity"]) if lead
-                else row["audience"])
+    audience = (
+        audience_for(inc["monitor"], lead["kind"], lead["severity"]) if lead else row["audience"]
+    )
     vintage, document = _figure_file(con, inc, lead)
     totals = _title_totals(con, inc, lead)
     status = incident_status(con, inc["incident_id"]) if event == "opened" else None
-    if inc["monitor"] == "freshness" or (event == "resolved" and inc["monitor"] not in
-                                         ("anomaly", "policy_rule", "revision", "discrepancy")):
-        text, blocks = row["text"], json.loads(row["blocks"]) if isinstance(
-            row["blocks"], str) else list(row["blocks"])
+    if inc["monitor"] == "freshness" or (
+        event == "resolved"
+        and inc["monitor"] not in ("anomaly", "policy_rule", "revision", "discrepancy")
+    ):
+        text, blocks = (
+            row["text"],
+            json.loads(row["blocks"]) if isinstance(row["blocks"], str) else list(row["blocks"]),
+        )
         if status:
             text, blocks = replace_status_in_text(text, status), with_status_line(blocks, status)
     else:
         opening = None
         if event == "resolved":
-            first = rows_as_dicts(con.execute(
-                "SELECT kind, period, value, details FROM monitor.findings "
-                "WHERE finding_id = ?", [inc["first_finding_id"]]))
+            first = rows_as_dicts(
+                con.execute(
+                    "SELECT kind, period, value, details FROM monitor.findings "
+                    "WHERE finding_id = ?",
+                    [inc["first_finding_id"]],
+                )
+            )
             opening = _with_details(first[0]) if first else None
-        message = incident_message(event, incident=inc, finding=lead, opening=opening,
-                                   run_id=row["run_id"], related=findings or None,
-                                   vintage=vintage, document_url=document, status=status,
-                                   totals=totals)
+        message = incident_message(
+            event,
+            incident=inc,
+            finding=lead,
+            opening=opening,
+            run_id=row["run_id"],
+            related=findings or None,
+            vintage=vintage,
+            document_url=document,
+            status=status,
+            totals=totals,
+        )
         text, blocks = message.text, message.blocks
     if alerts_config().delivery.charts and event != "resolved":
         chart_findings = findings or []
@@ -112,8 +150,10 @@ def _compose_incident(con: duckdb.DuckDBPyConnection, row: dict[str, Any]
         if spec is not None:
             png = charts.render_png(spec)
             width, height = charts.CHART_SIZE_PX
-            con.execute("INSERT OR REPLACE INTO monitor.alert_charts VALUES (?, ?, ?, ?, ?)",
-                        [row["alert_id"], png, width, height, dt.datetime.now(dt.UTC)])
+            con.execute(
+                "INSERT OR REPLACE INTO monitor.alert_charts VALUES (?, ?, ?, ?, ?)",
+                [row["alert_id"], png, width, height, dt.datetime.now(dt.UTC)],
+            )
     return text, blocks, audience, (lead or {}).get("severity") or inc["severity"]
 
 
@@ -121,28 +161,34 @@ def _rank(finding: dict[str, Any]) -> tuple[int, str]:
     return ({"critical": 2, "warning": 1}.get(finding["severity"], 0), finding["period"] or "")
 
 
-def _findings(con: duckdb.DuckDBPyConnection, incident: dict[str, Any],
-              run_id: str | None) -> list[dict[str, Any]]:
+def _findings(
+    con: duckdb.DuckDBPyConnection, incident: dict[str, Any], run_id: str | None
+) -> list[dict[str, Any]]:
     from returnwatch.monitor.store import rows_as_dicts
 
-    rows = rows_as_dicts(con.execute(
-        "SELECT monitor, kind, source, series, severity, period, value, expected, message, "
-        "details, run_at FROM monitor.findings WHERE run_id = ? AND monitor = ? AND series = ? "
-        "AND severity IN ('warning', 'critical') ORDER BY period, kind",
-        [run_id, incident["monitor"], incident["series"]]))
+    rows = rows_as_dicts(
+        con.execute(
+            "SELECT monitor, kind, source, series, severity, period, value, expected, message, "
+            "details, run_at FROM monitor.findings WHERE run_id = ? AND monitor = ? AND series = ? "
+            "AND severity IN ('warning', 'critical') ORDER BY period, kind",
+            [run_id, incident["monitor"], incident["series"]],
+        )
+    )
     return [_with_details(r) for r in rows]
 
 
 def _with_details(row: dict[str, Any]) -> dict[str, Any]:
     details = row.get("details")
-    return {**row, "details": json.loads(details) if isinstance(details, str) else
-            (details or {})}
+    return {**row, "details": json.loads(details) if isinstance(details, str) else (details or {})}
 
 
 def _newest_file(con: duckdb.DuckDBPyConnection, source: str) -> tuple[Any, str | None]:
     try:
-        found = con.execute("SELECT vintage, url FROM raw.files WHERE source = ? "
-                            "ORDER BY vintage DESC, loaded_at DESC LIMIT 1", [source]).fetchone()
+        found = con.execute(
+            "SELECT vintage, url FROM raw.files WHERE source = ? "
+            "ORDER BY vintage DESC, loaded_at DESC LIMIT 1",
+            [source],
+        ).fetchone()
     except Exception:  # noqa: BLE001 - no raw layer (a monitor-only warehouse)
         return None, None
     if not found:
@@ -151,8 +197,9 @@ def _newest_file(con: duckdb.DuckDBPyConnection, source: str) -> tuple[Any, str 
     return found[0], url
 
 
-def _figure_file(con: duckdb.DuckDBPyConnection, incident: dict[str, Any],
-                 lead: dict[str, Any] | None) -> tuple[Any, str | None]:
+def _figure_file(
+    con: duckdb.DuckDBPyConnection, incident: dict[str, Any], lead: dict[str, Any] | None
+) -> tuple[Any, str | None]:
     """(vintage, url) of the file the lead finding's figure came from.
 
     The figure's raw tables come from config/monitors.yaml ``figures`` (anomalies) or the
@@ -180,13 +227,23 @@ def _figure_file(con: duckdb.DuckDBPyConnection, incident: dict[str, Any],
     queries: list[tuple[str, list[Any]]] = []
     wanted = (" AND raw_table IN (" + ", ".join("?" for _ in tables) + ")") if tables else ""
     if mart and month:
-        queries.append(("SELECT vintage, url FROM marts.mart_source_files WHERE mart = ? "
-                        "AND period = ?::DATE" + wanted + " ORDER BY vintage DESC, "
-                        "fetched_at DESC LIMIT 1", [mart, month, *tables]))
+        queries.append(
+            (
+                "SELECT vintage, url FROM marts.mart_source_files WHERE mart = ? "
+                "AND period = ?::DATE" + wanted + " ORDER BY vintage DESC, "
+                "fetched_at DESC LIMIT 1",
+                [mart, month, *tables],
+            )
+        )
     if tables:
-        queries.append(("SELECT vintage, url FROM raw.files WHERE source = ?" + wanted
-                        + " ORDER BY vintage DESC, loaded_at DESC LIMIT 1",
-                        [incident["source"], *tables]))
+        queries.append(
+            (
+                "SELECT vintage, url FROM raw.files WHERE source = ?"
+                + wanted
+                + " ORDER BY vintage DESC, loaded_at DESC LIMIT 1",
+                [incident["source"], *tables],
+            )
+        )
     for sql, params in queries:
         try:
             found = con.execute(sql, params).fetchone()
@@ -198,8 +255,9 @@ def _figure_file(con: duckdb.DuckDBPyConnection, incident: dict[str, Any],
     return _newest_file(con, incident["source"])
 
 
-def _title_totals(con: duckdb.DuckDBPyConnection, incident: dict[str, Any],
-                  lead: dict[str, Any] | None) -> dict[str, Any] | None:
+def _title_totals(
+    con: duckdb.DuckDBPyConnection, incident: dict[str, Any], lead: dict[str, Any] | None
+) -> dict[str, Any] | None:
     """For a CBP series of one citizenship and one title: all titles, this month and the one
     before (the December 2020 "Title 8 rose while the total fell")."""
     parts = str(incident.get("series") or "").split(":")
@@ -210,16 +268,22 @@ def _title_totals(con: duckdb.DuckDBPyConnection, incident: dict[str, Any],
     month = dt.date.fromisoformat(period + "-01")
     before = (month - dt.timedelta(days=1)).replace(day=1)
     try:
-        rows = dict(con.execute(
-            "SELECT month::DATE, sum(encounters) FROM marts.cbp_uc_encounters_monthly "
-            "WHERE citizenship = ? AND month::DATE IN (?, ?) GROUP BY ALL",
-            [citizenship, month, before]).fetchall())
+        rows = dict(
+            con.execute(
+                "SELECT month::DATE, sum(encounters) FROM marts.cbp_uc_encounters_monthly "
+                "WHERE citizenship = ? AND month::DATE IN (?, ?) GROUP BY ALL",
+                [citizenship, month, before],
+            ).fetchall()
+        )
     except Exception:  # noqa: BLE001 - no mart yet
         return None
     if month not in rows:
         return None
-    return {"title": title, "value": float(rows[month]),
-            "previous": float(rows[before]) if before in rows else None}
+    return {
+        "title": title,
+        "value": float(rows[month]),
+        "previous": float(rows[before]) if before in rows else None,
+    }
 
 
 def _note(source: str, vintage: Any) -> str:
@@ -238,9 +302,12 @@ def incident_status(con: duckdb.DuckDBPyConnection, incident_id: str) -> str:
         "(SELECT count(*) FROM monitor.alerts a WHERE a.incident_id = i.incident_id "
         " AND a.event = 'updated' AND a.status = 'sent') "
         "FROM monitor.incidents i LEFT JOIN monitor.incident_controls c USING (incident_id) "
-        "WHERE i.incident_id = ?", [incident_id]).fetchone()
+        "WHERE i.incident_id = ?",
+        [incident_id],
+    ).fetchone()
     if row is None:
         return "Status: unknown"
     state, opened, resolved, acked_by, updates = row
-    return status_line(state, opened=opened, resolved=resolved, acknowledged_by=acked_by,
-                       updates=int(updates or 0))
+    return status_line(
+        state, opened=opened, resolved=resolved, acknowledged_by=acked_by, updates=int(updates or 0)
+    )

@@ -13,8 +13,16 @@ from typing import TextIO
 _RULE = "─" * 72
 
 
-def print_alert(*, text: str, audience: str, channel: str | None, event: str,
-                alert_id: str, stream: TextIO | None = None, chart: str | None = None) -> None:
+def print_alert(
+    *,
+    text: str,
+    audience: str,
+    channel: str | None,
+    event: str,
+    alert_id: str,
+    stream: TextIO | None = None,
+    chart: str | None = None,
+) -> None:
     """Print one alert's plain-text version, framed so it stands out in a log."""
     out = stream or sys.stdout
     where = f"{audience} → {channel}" if channel else audience

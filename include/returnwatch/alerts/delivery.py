@@ -71,8 +71,8 @@ class Override(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     monitor: str
-    kind: str | None = None          # exact kind, or a prefix ending in '*' (restatement_*)
-    severity: str | None = None      # warning / critical
+    kind: str | None = None  # exact kind, or a prefix ending in '*' (restatement_*)
+    severity: str | None = None  # warning / critical
     audience: str
 
     def matches(self, monitor: str, kind: str | None, severity: str | None) -> bool:
@@ -107,8 +107,11 @@ class QuietHours(BaseModel):
             return None
         local = now.astimezone(ZoneInfo(self.timezone))
         t = local.time()
-        quiet = (self.start <= t < self.end) if self.start < self.end else (
-            t >= self.start or t < self.end)
+        quiet = (
+            (self.start <= t < self.end)
+            if self.start < self.end
+            else (t >= self.start or t < self.end)
+        )
         if not quiet:
             return None
         day = local.date() if t < self.end else local.date() + dt.timedelta(days=1)
@@ -127,8 +130,7 @@ class Digest(BaseModel):
     def holds(self, event: str, severity: str | None) -> bool:
         """Whether an alert waits for the digest: openings, never ``except_severity`` (as
         quiet hours); updates and resolutions follow their opening (see the outbox)."""
-        return event == "opened" and not (self.except_severity
-                                          and severity == self.except_severity)
+        return event == "opened" and not (self.except_severity and severity == self.except_severity)
 
     def next_time(self, now: dt.datetime) -> dt.datetime:
         from zoneinfo import ZoneInfo
@@ -180,8 +182,12 @@ class AlertsConfig(BaseModel):
 
     @model_validator(mode="after")
     def _audiences_have_channels(self) -> AlertsConfig:
-        used = {*self.routes.values(), self.default_audience,
-                *(o.audience for o in self.overrides), *self.audiences}
+        used = {
+            *self.routes.values(),
+            self.default_audience,
+            *(o.audience for o in self.overrides),
+            *self.audiences,
+        }
         unknown = sorted(used - set(self.channels))
         if unknown:
             raise ValueError(f"audience(s) {unknown} have no entry under channels")
@@ -272,24 +278,27 @@ OPS_NOTICES = ("task_failed", "delivery_problem")
 class DeliveryReport:
     """What one delivery run did."""
 
-    via: str | None = None                           # slack / console / None (nothing pending)
-    sent: list[str] = field(default_factory=list)    # alert ids delivered now
+    via: str | None = None  # slack / console / None (nothing pending)
+    sent: list[str] = field(default_factory=list)  # alert ids delivered now
     retry_later: list[str] = field(default_factory=list)  # attempted, failed, still pending
     failed: list[str] = field(default_factory=list)  # gave up on (status failed)
     suppressed: list[str] = field(default_factory=list)  # muted / acknowledged / too soon
-    deferred: list[str] = field(default_factory=list)    # quiet hours, digest, backoff
-    unknown: list[str] = field(default_factory=list)     # may have reached Slack: held
-    pending_left: int = 0                            # rows still pending after this run
+    deferred: list[str] = field(default_factory=list)  # quiet hours, digest, backoff
+    unknown: list[str] = field(default_factory=list)  # may have reached Slack: held
+    pending_left: int = 0  # rows still pending after this run
     errors: list[str] = field(default_factory=list)  # redacted error texts
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def deliver_pending(con: duckdb.DuckDBPyConnection | None = None, *,
-                    channel_for: Callable[[str], str | None] | None = None,
-                    alert_ids: Sequence[str] | None = None,
-                    now: dt.datetime | None = None) -> DeliveryReport:
+def deliver_pending(
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    channel_for: Callable[[str], str | None] | None = None,
+    alert_ids: Sequence[str] | None = None,
+    now: dt.datetime | None = None,
+) -> DeliveryReport:
     """Send every pending alert that is due, oldest first (only ``alert_ids`` when given).
 
     ``channel_for`` overrides the channel per audience (default: config/alerts.yaml, else the
@@ -324,15 +333,25 @@ def deliver_pending(con: duckdb.DuckDBPyConnection | None = None, *,
         else:
             report.via = "slack"
             sending = alerts_config().delivery
-            poster = SlackPoster(token, timeout_seconds=sending.timeout_seconds,
-                                 max_rate_limit_wait_seconds=sending.max_rate_limit_wait_seconds)
+            poster = SlackPoster(
+                token,
+                timeout_seconds=sending.timeout_seconds,
+                max_rate_limit_wait_seconds=sending.max_rate_limit_wait_seconds,
+            )
             _deliver_to_slack(con, rows, channel_for, poster, sending, report, clock)
     report.pending_left = scalar(
-        con, "SELECT count(*) FROM monitor.alerts WHERE status = 'pending'")
+        con, "SELECT count(*) FROM monitor.alerts WHERE status = 'pending'"
+    )
     if report.sent or report.errors or report.suppressed:
-        log.info("alerts: %d sent via %s, %d to retry, %d given up, %d suppressed, %d pending",
-                 len(report.sent), report.via, len(report.retry_later), len(report.failed),
-                 len(report.suppressed), report.pending_left)
+        log.info(
+            "alerts: %d sent via %s, %d to retry, %d given up, %d suppressed, %d pending",
+            len(report.sent),
+            report.via,
+            len(report.retry_later),
+            len(report.failed),
+            len(report.suppressed),
+            report.pending_left,
+        )
     return report
 
 
@@ -344,8 +363,7 @@ class _Clock:
         return self.fixed if self.fixed is not None else dt.datetime.now(dt.UTC)
 
 
-def requeue_failed(con: duckdb.DuckDBPyConnection,
-                   alert_ids: Sequence[str] | None = None) -> int:
+def requeue_failed(con: duckdb.DuckDBPyConnection, alert_ids: Sequence[str] | None = None) -> int:
     """Put ``failed`` and ``unknown`` alerts back to ``pending`` with a fresh attempt count
     (so an ``unknown`` one is posted without a history lookup: a person has checked the
     channel); returns how many."""
@@ -355,32 +373,44 @@ def requeue_failed(con: duckdb.DuckDBPyConnection,
         where += " AND list_contains(?::VARCHAR[], alert_id)"
         params.append(list(alert_ids))
     count = scalar(con, f"SELECT count(*) FROM monitor.alerts WHERE {where}", params)
-    con.execute(f"UPDATE monitor.alerts SET status = 'pending', attempts = 0, "
-                f"next_attempt_at = NULL, created_at = now() WHERE {where}", params)
+    con.execute(
+        f"UPDATE monitor.alerts SET status = 'pending', attempts = 0, "
+        f"next_attempt_at = NULL, created_at = now() WHERE {where}",
+        params,
+    )
     return int(count)
 
 
-def _pending(con: duckdb.DuckDBPyConnection,
-             alert_ids: Sequence[str] | None) -> list[dict[str, Any]]:
+def _pending(
+    con: duckdb.DuckDBPyConnection, alert_ids: Sequence[str] | None
+) -> list[dict[str, Any]]:
     from returnwatch.monitor.store import rows_as_dicts
 
     where, params = "a.status = 'pending'", []
     if alert_ids is not None:
         where += " AND list_contains(?::VARCHAR[], a.alert_id)"
         params.append(list(alert_ids))
-    return rows_as_dicts(con.execute(
-        f"SELECT a.alert_id, a.incident_id, a.event, a.audience, a.channel, a.text, a.blocks, "
-        f"a.attempts, a.run_id, a.created_at, a.next_attempt_at, a.last_error, "
-        f"a.last_error_global, a.composed_at, a.severity, a.last_attempt_at, a.digest_id, "
-        f"c.muted_until, c.acknowledged_at "
-        f"FROM monitor.alerts a LEFT JOIN monitor.incident_controls c USING (incident_id) "
-        f"WHERE {where} ORDER BY a.seq", params))
+    return rows_as_dicts(
+        con.execute(
+            f"SELECT a.alert_id, a.incident_id, a.event, a.audience, a.channel, a.text, a.blocks, "
+            f"a.attempts, a.run_id, a.created_at, a.next_attempt_at, a.last_error, "
+            f"a.last_error_global, a.composed_at, a.severity, a.last_attempt_at, a.digest_id, "
+            f"c.muted_until, c.acknowledged_at "
+            f"FROM monitor.alerts a LEFT JOIN monitor.incident_controls c USING (incident_id) "
+            f"WHERE {where} ORDER BY a.seq",
+            params,
+        )
+    )
 
 
-def _apply_policies(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]],
-                    cfg: AlertsConfig, now: dt.datetime, report: DeliveryReport,
-                    override: Callable[[str], str | None] | None = None
-                    ) -> list[dict[str, Any]]:
+def _apply_policies(
+    con: duckdb.DuckDBPyConnection,
+    rows: list[dict[str, Any]],
+    cfg: AlertsConfig,
+    now: dt.datetime,
+    report: DeliveryReport,
+    override: Callable[[str], str | None] | None = None,
+) -> list[dict[str, Any]]:
     """Mutes, acknowledgements, the update window, quiet hours, digests: what goes now."""
     due: list[dict[str, Any]] = []
     window = dt.timedelta(hours=cfg.suppression.updates_within_hours)
@@ -392,13 +422,19 @@ def _apply_policies(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]],
             reason = "incident acknowledged"
         elif row["event"] == "updated" and window:
             last = scalar(
-                con, "SELECT max(sent_at) FROM monitor.alerts WHERE incident_id = ? AND "
-                "status = 'sent' AND event IN ('opened', 'updated')", [row["incident_id"]])
+                con,
+                "SELECT max(sent_at) FROM monitor.alerts WHERE incident_id = ? AND "
+                "status = 'sent' AND event IN ('opened', 'updated')",
+                [row["incident_id"]],
+            )
             if last is not None and now - last < window:
                 reason = f"an alert for this incident went out less than {window} ago"
         if reason is not None:
-            con.execute("UPDATE monitor.alerts SET status = 'suppressed', suppressed_reason = ? "
-                        "WHERE alert_id = ?", [reason, row["alert_id"]])
+            con.execute(
+                "UPDATE monitor.alerts SET status = 'suppressed', suppressed_reason = ? "
+                "WHERE alert_id = ?",
+                [reason, row["alert_id"]],
+            )
             report.suppressed.append(row["alert_id"])
             continue
         audience = cfg.audiences.get(row["audience"])
@@ -407,36 +443,42 @@ def _apply_policies(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]],
             if audience.quiet_hours is not None:
                 wait = audience.quiet_hours.deferred_until(now, row["severity"])
             digest = audience.digest
-            if wait is None and digest is not None and digest.holds(row["event"],
-                                                                    row["severity"]):
+            if wait is None and digest is not None and digest.holds(row["event"], row["severity"]):
                 wait = _digest_wait(con, row, digest, now)
                 if wait is not None and row["digest_id"] is None:
                     # The digest's idempotency key: audience, channel, digest slot. Fixed
                     # while the row waits, so retries of the digest carry the same alerts.
-                    digest_id = (f"digest:{row['audience']}:{_channel(row, override) or '-'}:"
-                                 f"{wait.isoformat()}")
-                    con.execute("UPDATE monitor.alerts SET digest_id = ? WHERE alert_id = ?",
-                                [digest_id, row["alert_id"]])
+                    digest_id = (
+                        f"digest:{row['audience']}:{_channel(row, override) or '-'}:"
+                        f"{wait.isoformat()}"
+                    )
+                    con.execute(
+                        "UPDATE monitor.alerts SET digest_id = ? WHERE alert_id = ?",
+                        [digest_id, row["alert_id"]],
+                    )
                     row = {**row, "digest_id": digest_id}
-        if wait is not None and (row["next_attempt_at"] is None
-                                 or row["next_attempt_at"] < wait):
-            con.execute("UPDATE monitor.alerts SET next_attempt_at = ? WHERE alert_id = ?",
-                        [wait, row["alert_id"]])
+        if wait is not None and (row["next_attempt_at"] is None or row["next_attempt_at"] < wait):
+            con.execute(
+                "UPDATE monitor.alerts SET next_attempt_at = ? WHERE alert_id = ?",
+                [wait, row["alert_id"]],
+            )
             row = {**row, "next_attempt_at": wait}
         due.append(row)
     return due
 
 
-def _digest_wait(con: duckdb.DuckDBPyConnection, row: dict[str, Any], digest: Digest,
-                 now: dt.datetime) -> dt.datetime | None:
+def _digest_wait(
+    con: duckdb.DuckDBPyConnection, row: dict[str, Any], digest: Digest, now: dt.datetime
+) -> dt.datetime | None:
     # A digest row waits for the first digest time after it was created.
     created = row["created_at"]
     moment = digest.next_time(created if created is not None else now)
     return moment if moment > now else None
 
 
-def _digest_group(row: dict[str, Any], rows: list[dict[str, Any]],
-                  skip: set[str]) -> list[dict[str, Any]]:
+def _digest_group(
+    row: dict[str, Any], rows: list[dict[str, Any]], skip: set[str]
+) -> list[dict[str, Any]]:
     """The rows that go out in one message with ``row``: itself, or all rows of its digest."""
     if not row["digest_id"]:
         return [row]
@@ -448,8 +490,9 @@ def _digest_message(group: list[dict[str, Any]]) -> Any:
 
     # The key ends with the digest slot (local time): it gathers the day before it.
     slot = dt.datetime.fromisoformat(group[0]["digest_id"].split(":", 3)[3])
-    return digest_message([{**r, "blocks": _blocks(r["blocks"])} for r in group],
-                          since=slot - dt.timedelta(days=1))
+    return digest_message(
+        [{**r, "blocks": _blocks(r["blocks"])} for r in group], since=slot - dt.timedelta(days=1)
+    )
 
 
 def _channel(row: dict[str, Any], override: Callable[[str], str | None] | None) -> str | None:
@@ -460,9 +503,13 @@ def _channel(row: dict[str, Any], override: Callable[[str], str | None] | None) 
     return channel_for(row["audience"]) or row["channel"]
 
 
-def _deliver_to_console(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]],
-                        override: Callable[[str], str | None] | None,
-                        report: DeliveryReport, clock: _Clock) -> None:
+def _deliver_to_console(
+    con: duckdb.DuckDBPyConnection,
+    rows: list[dict[str, Any]],
+    override: Callable[[str], str | None] | None,
+    report: DeliveryReport,
+    clock: _Clock,
+) -> None:
     from returnwatch.alerts.console import print_alert
 
     done: set[str] = set()  # sent this run within a digest
@@ -474,9 +521,13 @@ def _deliver_to_console(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any
             continue
         if row["digest_id"]:
             group = _digest_group(row, rows, done)
-            print_alert(text=_digest_message(group).text, audience=row["audience"],
-                        channel=_channel(row, override), event="digest",
-                        alert_id=row["digest_id"])
+            print_alert(
+                text=_digest_message(group).text,
+                audience=row["audience"],
+                channel=_channel(row, override),
+                event="digest",
+                alert_id=row["digest_id"],
+            )
             ids = [r["alert_id"] for r in group]
             con.execute(
                 """
@@ -489,13 +540,22 @@ def _deliver_to_console(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any
             report.sent.extend(ids)
             done.update(ids)
             continue
-        chart = con.execute("SELECT width, height FROM monitor.alert_charts WHERE alert_id = ?",
-                            [row["alert_id"]]).fetchone()
-        print_alert(text=row["text"], audience=row["audience"], channel=_channel(row, override),
-                    event=row["event"], alert_id=row["alert_id"],
-                    chart=(f"chart {chart[0]}x{chart[1]} PNG kept in monitor.alert_charts "
-                           f"(returnwatch alerts show {row['incident_id']} --chart FILE)"
-                           if chart else None))
+        chart = con.execute(
+            "SELECT width, height FROM monitor.alert_charts WHERE alert_id = ?", [row["alert_id"]]
+        ).fetchone()
+        print_alert(
+            text=row["text"],
+            audience=row["audience"],
+            channel=_channel(row, override),
+            event=row["event"],
+            alert_id=row["alert_id"],
+            chart=(
+                f"chart {chart[0]}x{chart[1]} PNG kept in monitor.alert_charts "
+                f"(returnwatch alerts show {row['incident_id']} --chart FILE)"
+                if chart
+                else None
+            ),
+        )
         con.execute(
             """
             UPDATE monitor.alerts SET status = 'sent', delivered_via = 'console',
@@ -507,13 +567,19 @@ def _deliver_to_console(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any
         report.sent.append(row["alert_id"])
 
 
-def _deliver_to_slack(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]],
-                      override: Callable[[str], str | None] | None, poster: Any,
-                      cfg: DeliverySettings, report: DeliveryReport, clock: _Clock) -> None:
+def _deliver_to_slack(
+    con: duckdb.DuckDBPyConnection,
+    rows: list[dict[str, Any]],
+    override: Callable[[str], str | None] | None,
+    poster: Any,
+    cfg: DeliverySettings,
+    report: DeliveryReport,
+    clock: _Clock,
+) -> None:
     from returnwatch.alerts.slack import HistoryUnavailable, SlackDeliveryError
 
     held_back: set[str] = set()  # incidents whose earlier alert did not go out this run
-    done: set[str] = set()       # rows that went (or were tried) within a digest this run
+    done: set[str] = set()  # rows that went (or were tried) within a digest this run
     for row in rows:
         alert_id, incident_id = row["alert_id"], row["incident_id"]
         if (incident_id and incident_id in held_back) or alert_id in done:
@@ -526,11 +592,20 @@ def _deliver_to_slack(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
             held_back.add(incident_id or "")
             continue
         if row["created_at"] is not None and (
-                now - row["created_at"] > dt.timedelta(hours=cfg.give_up_after_hours)):
-            _record_failure(con, alert_id, row["attempts"], dead=True, global_=False, now=now,
-                            cfg=cfg, report=report,
-                            error=f"not delivered within {cfg.give_up_after_hours:g} hours "
-                                  f"(last error: {row['last_error'] or 'none'})")
+            now - row["created_at"] > dt.timedelta(hours=cfg.give_up_after_hours)
+        ):
+            _record_failure(
+                con,
+                alert_id,
+                row["attempts"],
+                dead=True,
+                global_=False,
+                now=now,
+                cfg=cfg,
+                report=report,
+                error=f"not delivered within {cfg.give_up_after_hours:g} hours "
+                f"(last error: {row['last_error'] or 'none'})",
+            )
             held_back.add(incident_id or "")
             continue
         attempts = row["attempts"] + 1
@@ -544,7 +619,9 @@ def _deliver_to_slack(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
                 "SELECT i.slack_channel, i.slack_ts, a.text, a.blocks, a.digest_id "
                 "FROM monitor.incidents i "
                 "LEFT JOIN monitor.alerts a ON a.alert_id = i.incident_id || ':opened' "
-                "WHERE i.incident_id = ?", [incident_id]).fetchone()
+                "WHERE i.incident_id = ?",
+                [incident_id],
+            ).fetchone()
             if parent and parent[0] and parent[1]:
                 channel, thread_ts = parent[0], parent[1]
                 # Opened in a digest: reply in the digest's thread, leave its text alone.
@@ -553,10 +630,18 @@ def _deliver_to_slack(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
                 parent = None
         if not channel:
             for r in group:
-                _record_failure(con, r["alert_id"], attempts, dead=True, global_=False,
-                                now=now, cfg=cfg, report=report,
-                                error=f"no Slack channel for audience {row['audience']!r} in "
-                                      "config/alerts.yaml")
+                _record_failure(
+                    con,
+                    r["alert_id"],
+                    attempts,
+                    dead=True,
+                    global_=False,
+                    now=now,
+                    cfg=cfg,
+                    report=report,
+                    error=f"no Slack channel for audience {row['audience']!r} in "
+                    "config/alerts.yaml",
+                )
                 held_back.add(r["incident_id"] or "")
             continue
         # A previous attempt that may have reached Slack (timeout, 5xx, or the process died
@@ -564,8 +649,9 @@ def _deliver_to_slack(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
         already = None
         if row["attempts"] > 0 and _ambiguous(row["last_error"]):
             try:
-                already = poster.find_posted(channel=channel, alert_id=key,
-                                             oldest=row["last_attempt_at"])
+                already = poster.find_posted(
+                    channel=channel, alert_id=key, oldest=row["last_attempt_at"]
+                )
             except HistoryUnavailable as exc:
                 _hold_unknown(con, group, key, channel, str(exc), now, report)
                 held_back.update(r["incident_id"] or "" for r in group)
@@ -573,13 +659,24 @@ def _deliver_to_slack(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
             except SlackDeliveryError as exc:  # Slack down: the lookup waits with the rest
                 # Counted as an attempt, so an outage of hours backs off as a post would.
                 for r in group:
-                    _record_failure(con, r["alert_id"], row["attempts"] + 1, dead=False,
-                                    global_=True, now=now, cfg=cfg, error=str(exc),
-                                    report=report)
+                    _record_failure(
+                        con,
+                        r["alert_id"],
+                        row["attempts"] + 1,
+                        dead=False,
+                        global_=True,
+                        now=now,
+                        cfg=cfg,
+                        error=str(exc),
+                        report=report,
+                    )
                 break
         # Count the attempt before calling Slack (see the module docstring).
-        con.execute("UPDATE monitor.alerts SET attempts = ?, last_attempt_at = ? "
-                    "WHERE list_contains(?::VARCHAR[], alert_id)", [attempts, now, ids])
+        con.execute(
+            "UPDATE monitor.alerts SET attempts = ?, last_attempt_at = ? "
+            "WHERE list_contains(?::VARCHAR[], alert_id)",
+            [attempts, now, ids],
+        )
         if row["digest_id"]:
             message = _digest_message(group)
             text, blocks, event = message.text, message.blocks, "digest"
@@ -587,17 +684,34 @@ def _deliver_to_slack(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
             text, blocks, event = row["text"], _blocks(row["blocks"]), row["event"]
         try:
             posted = already or poster.post(
-                channel=channel, text=text, blocks=blocks,
-                thread_ts=thread_ts, broadcast=row["event"] == "resolved",
-                metadata={"event_type": "returnwatch_alert",
-                          "event_payload": {"alert_id": key, "event": event,
-                                            "incident_id": incident_id or ""}},
+                channel=channel,
+                text=text,
+                blocks=blocks,
+                thread_ts=thread_ts,
+                broadcast=row["event"] == "resolved",
+                metadata={
+                    "event_type": "returnwatch_alert",
+                    "event_payload": {
+                        "alert_id": key,
+                        "event": event,
+                        "incident_id": incident_id or "",
+                    },
+                },
             )
         except SlackDeliveryError as exc:
             dead = not exc.retryable or (not exc.global_ and attempts >= cfg.max_attempts)
             for r in group:
-                _record_failure(con, r["alert_id"], attempts, dead=dead, global_=exc.global_,
-                                now=now, cfg=cfg, error=str(exc), report=report)
+                _record_failure(
+                    con,
+                    r["alert_id"],
+                    attempts,
+                    dead=dead,
+                    global_=exc.global_,
+                    now=now,
+                    cfg=cfg,
+                    error=str(exc),
+                    report=report,
+                )
                 held_back.add(r["incident_id"] or "")
             if exc.global_:
                 break  # Slack itself is unavailable: the rest waits, in order, for next run
@@ -614,61 +728,95 @@ def _deliver_to_slack(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
         if row["event"] == "opened":
             # The opening message (or the digest) is the incident's thread: later events
             # reply under it.
-            con.execute("UPDATE monitor.incidents SET slack_channel = ?, slack_ts = ? "
-                        "WHERE list_contains(?::VARCHAR[], incident_id)",
-                        [posted.channel, posted.ts, [r["incident_id"] for r in group]])
+            con.execute(
+                "UPDATE monitor.incidents SET slack_channel = ?, slack_ts = ? "
+                "WHERE list_contains(?::VARCHAR[], incident_id)",
+                [posted.channel, posted.ts, [r["incident_id"] for r in group]],
+            )
         report.sent.extend(ids)
         # After "sent" is recorded: neither extra can ever cause a second post.
         if not row["digest_id"]:
-            _upload_chart(con, poster, alert_id, posted.channel,
-                          thread_ts or posted.ts, cfg, row)
+            _upload_chart(con, poster, alert_id, posted.channel, thread_ts or posted.ts, cfg, row)
         if parent is not None and incident_id:
             _update_parent(con, poster, alert_id, incident_id, parent, now)
 
 
-def _hold_unknown(con: duckdb.DuckDBPyConnection, group: list[dict[str, Any]], key: str,
-                  channel: str, error: str, now: dt.datetime, report: DeliveryReport) -> None:
+def _hold_unknown(
+    con: duckdb.DuckDBPyConnection,
+    group: list[dict[str, Any]],
+    key: str,
+    channel: str,
+    error: str,
+    now: dt.datetime,
+    report: DeliveryReport,
+) -> None:
     """The alert may already be in Slack and nobody can tell: hold it, tell ops once."""
     ids = [r["alert_id"] for r in group]
-    con.execute("UPDATE monitor.alerts SET status = 'unknown', last_error = ?, "
-                "next_attempt_at = NULL WHERE list_contains(?::VARCHAR[], alert_id)",
-                [error[:1000], ids])
+    con.execute(
+        "UPDATE monitor.alerts SET status = 'unknown', last_error = ?, "
+        "next_attempt_at = NULL WHERE list_contains(?::VARCHAR[], alert_id)",
+        [error[:1000], ids],
+    )
     report.unknown.extend(ids)
     report.errors.append(error)
     log.error("alert %s held as unknown (not re-posted blind): %s", key, error)
     headline = str(group[0]["text"] or "").split("\n", 1)[0][:150]
-    notify_ops(con, f"unknown:{key}", header="An alert may or may not have reached Slack",
-               body=(f"The alert \"{headline}\" ({key}) to {channel} was sent once with no "
-                     f"answer, and returnwatch could not check the channel for it: {error}. "
-                     "It is held as unknown, not posted again. Look in the channel: if it is "
-                     "not there, run `returnwatch alerts requeue`. Grant the bot "
-                     "channels:history (groups:history for a private channel) so this does "
-                     "not recur (docs/operations.md, Slack app scopes)."),
-               now=now)
+    notify_ops(
+        con,
+        f"unknown:{key}",
+        header="An alert may or may not have reached Slack",
+        body=(
+            f'The alert "{headline}" ({key}) to {channel} was sent once with no '
+            f"answer, and returnwatch could not check the channel for it: {error}. "
+            "It is held as unknown, not posted again. Look in the channel: if it is "
+            "not there, run `returnwatch alerts requeue`. Grant the bot "
+            "channels:history (groups:history for a private channel) so this does "
+            "not recur (docs/operations.md, Slack app scopes)."
+        ),
+        now=now,
+    )
 
 
-def notify_ops(con: duckdb.DuckDBPyConnection, key: str, *, header: str, body: str,
-               now: dt.datetime | None = None) -> bool:
+def notify_ops(
+    con: duckdb.DuckDBPyConnection,
+    key: str,
+    *,
+    header: str,
+    body: str,
+    now: dt.datetime | None = None,
+) -> bool:
     """Queue one ``delivery_problem`` alert for ops (idempotent on ``key``): the outbox
     telling ops about itself. Returns whether it was new."""
     from returnwatch.monitor.store import enqueue_alert
 
     audience = audience_for("delivery")
-    blocks = [{"type": "header", "text": {"type": "plain_text", "text": header[:150]}},
-              {"type": "section", "text": {"type": "mrkdwn", "text": body[:2900]}}]
-    added = enqueue_alert(con, alert_id=f"delivery_problem:{key}", incident_id=None,
-                          event="delivery_problem", audience=audience,
-                          channel=channel_for(audience), text=f"{header}\n\n{body}",
-                          blocks=blocks, run_id=None)
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": header[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": body[:2900]}},
+    ]
+    added = enqueue_alert(
+        con,
+        alert_id=f"delivery_problem:{key}",
+        incident_id=None,
+        event="delivery_problem",
+        audience=audience,
+        channel=channel_for(audience),
+        text=f"{header}\n\n{body}",
+        blocks=blocks,
+        run_id=None,
+    )
     if added:
         # Marked composed: its words are final (compose() re-renders incident alerts only).
-        con.execute("UPDATE monitor.alerts SET composed_at = ?, severity = 'warning' "
-                    "WHERE alert_id = ?", [now or _now(), f"delivery_problem:{key}"])
+        con.execute(
+            "UPDATE monitor.alerts SET composed_at = ?, severity = 'warning' WHERE alert_id = ?",
+            [now or _now(), f"delivery_problem:{key}"],
+        )
     return added
 
 
-def check_slack_scopes(con: duckdb.DuckDBPyConnection,
-                       now: dt.datetime | None = None) -> list[str] | None:
+def check_slack_scopes(
+    con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None
+) -> list[str] | None:
     """At the start of a dispatcher run: the scopes Slack says the token has (``auth.test``
     and the ``x-oauth-scopes`` header), against the required ones. A missing scope is a
     logged error and one ops alert (queued, sent by this run). Returns the missing scopes, or
@@ -679,23 +827,35 @@ def check_slack_scopes(con: duckdb.DuckDBPyConnection,
     if token is None:
         return None
     cfg = alerts_config().delivery
-    poster = SlackPoster(token, timeout_seconds=cfg.timeout_seconds,
-                         max_rate_limit_wait_seconds=cfg.max_rate_limit_wait_seconds)
+    poster = SlackPoster(
+        token,
+        timeout_seconds=cfg.timeout_seconds,
+        max_rate_limit_wait_seconds=cfg.max_rate_limit_wait_seconds,
+    )
     try:
         missing = poster.missing_scopes()
     except SlackDeliveryError as exc:
         log.warning("Slack scopes not checked (%s); delivery will report the problem", exc)
         return None
     if missing:
-        log.error("the Slack token lacks the scope(s) %s (docs/operations.md, Slack app "
-                  "scopes)", ", ".join(missing))
-        notify_ops(con, "scopes:" + ",".join(missing), header="Slack token lacks scopes",
-                   body=(f"The bot token lacks {', '.join(missing)}. Without chat:write "
-                         "nothing is posted; without files:write charts are not uploaded; "
-                         "without channels:history/groups:history an alert whose first "
-                         "attempt got no answer is held as unknown instead of being checked. "
-                         "Add the scopes to the Slack app and reinstall it "
-                         "(docs/operations.md, Slack app scopes)."), now=now)
+        log.error(
+            "the Slack token lacks the scope(s) %s (docs/operations.md, Slack app scopes)",
+            ", ".join(missing),
+        )
+        notify_ops(
+            con,
+            "scopes:" + ",".join(missing),
+            header="Slack token lacks scopes",
+            body=(
+                f"The bot token lacks {', '.join(missing)}. Without chat:write "
+                "nothing is posted; without files:write charts are not uploaded; "
+                "without channels:history/groups:history an alert whose first "
+                "attempt got no answer is held as unknown instead of being checked. "
+                "Add the scopes to the Slack app and reinstall it "
+                "(docs/operations.md, Slack app scopes)."
+            ),
+            now=now,
+        )
     return missing
 
 
@@ -706,31 +866,53 @@ def _ambiguous(error: str | None) -> bool:
     return any(word in lowered for word in ("timed out", "timeout", "unreachable", "http 5"))
 
 
-def _upload_chart(con: duckdb.DuckDBPyConnection, poster: Any, alert_id: str, channel: str,
-                  thread_ts: str, cfg: DeliverySettings, row: dict[str, Any]) -> None:
+def _upload_chart(
+    con: duckdb.DuckDBPyConnection,
+    poster: Any,
+    alert_id: str,
+    channel: str,
+    thread_ts: str,
+    cfg: DeliverySettings,
+    row: dict[str, Any],
+) -> None:
     if not cfg.charts:
         return
-    chart = con.execute("SELECT png FROM monitor.alert_charts WHERE alert_id = ?",
-                        [alert_id]).fetchone()
+    chart = con.execute(
+        "SELECT png FROM monitor.alert_charts WHERE alert_id = ?", [alert_id]
+    ).fetchone()
     if not chart:
         return
     from returnwatch.alerts.slack import SlackDeliveryError
 
     title = (row["text"].split("\n", 1)[0] or "returnwatch chart")[:120]
     try:
-        file_id = poster.upload_chart(channel=channel, thread_ts=thread_ts, png=bytes(chart[0]),
-                                      filename=f"{alert_id.replace(':', '_')}.png", title=title)
+        file_id = poster.upload_chart(
+            channel=channel,
+            thread_ts=thread_ts,
+            png=bytes(chart[0]),
+            filename=f"{alert_id.replace(':', '_')}.png",
+            title=title,
+        )
     except SlackDeliveryError as exc:
-        con.execute("UPDATE monitor.alerts SET chart_error = ? WHERE alert_id = ?",
-                    [str(exc)[:500], alert_id])
+        con.execute(
+            "UPDATE monitor.alerts SET chart_error = ? WHERE alert_id = ?",
+            [str(exc)[:500], alert_id],
+        )
         log.warning("alert %s: chart not uploaded: %s", alert_id, exc)
         return
-    con.execute("UPDATE monitor.alerts SET chart_file_id = ? WHERE alert_id = ?",
-                [file_id, alert_id])
+    con.execute(
+        "UPDATE monitor.alerts SET chart_file_id = ? WHERE alert_id = ?", [file_id, alert_id]
+    )
 
 
-def _update_parent(con: duckdb.DuckDBPyConnection, poster: Any, alert_id: str,
-                   incident_id: str, parent: tuple[Any, ...], now: dt.datetime) -> None:
+def _update_parent(
+    con: duckdb.DuckDBPyConnection,
+    poster: Any,
+    alert_id: str,
+    incident_id: str,
+    parent: tuple[Any, ...],
+    now: dt.datetime,
+) -> None:
     """chat.update the incident's opening message with its new status line."""
     from returnwatch.alerts.compose import incident_status
     from returnwatch.alerts.messages import replace_status_in_text, with_status_line
@@ -741,32 +923,60 @@ def _update_parent(con: duckdb.DuckDBPyConnection, poster: Any, alert_id: str,
         return
     line = incident_status(con, incident_id)
     try:
-        poster.update(channel=channel, ts=ts, text=replace_status_in_text(text, line),
-                      blocks=with_status_line(_blocks(blocks), line))
+        poster.update(
+            channel=channel,
+            ts=ts,
+            text=replace_status_in_text(text, line),
+            blocks=with_status_line(_blocks(blocks), line),
+        )
     except SlackDeliveryError as exc:
-        con.execute("UPDATE monitor.alerts SET parent_update_error = ? WHERE alert_id = ?",
-                    [str(exc)[:500], alert_id])
+        con.execute(
+            "UPDATE monitor.alerts SET parent_update_error = ? WHERE alert_id = ?",
+            [str(exc)[:500], alert_id],
+        )
         log.warning("alert %s: status line of the thread not updated: %s", alert_id, exc)
         return
-    con.execute("UPDATE monitor.alerts SET parent_updated_at = ? WHERE alert_id = ?",
-                [now, alert_id])
+    con.execute(
+        "UPDATE monitor.alerts SET parent_updated_at = ? WHERE alert_id = ?", [now, alert_id]
+    )
 
 
-def _record_failure(con: duckdb.DuckDBPyConnection, alert_id: str, attempts: int, *,
-                    dead: bool, global_: bool, now: dt.datetime, cfg: DeliverySettings,
-                    error: str, report: DeliveryReport) -> None:
+def _record_failure(
+    con: duckdb.DuckDBPyConnection,
+    alert_id: str,
+    attempts: int,
+    *,
+    dead: bool,
+    global_: bool,
+    now: dt.datetime,
+    cfg: DeliverySettings,
+    error: str,
+    report: DeliveryReport,
+) -> None:
     # Exponential backoff: 1, 2, 4 ... minutes, capped; an outage of hours costs a few calls.
     wait = min(cfg.backoff_max_seconds, cfg.backoff_first_seconds * 2 ** max(0, attempts - 1))
     con.execute(
         "UPDATE monitor.alerts SET status = ?, attempts = ?, last_attempt_at = ?, last_error = ?, "
         "last_error_global = ?, next_attempt_at = ? WHERE alert_id = ?",
-        ["failed" if dead else "pending", attempts, now, error[:1000], global_,
-         None if dead else now + dt.timedelta(seconds=wait), alert_id],
+        [
+            "failed" if dead else "pending",
+            attempts,
+            now,
+            error[:1000],
+            global_,
+            None if dead else now + dt.timedelta(seconds=wait),
+            alert_id,
+        ],
     )
     (report.failed if dead else report.retry_later).append(alert_id)
     report.errors.append(error)
-    log.warning("alert %s not delivered (attempt %d%s): %s", alert_id, attempts,
-                ", giving up" if dead else f", next try in {wait:.0f} s", error)
+    log.warning(
+        "alert %s not delivered (attempt %d%s): %s",
+        alert_id,
+        attempts,
+        ", giving up" if dead else f", next try in {wait:.0f} s",
+        error,
+    )
 
 
 def _blocks(value: Any) -> list[dict[str, Any]]:
@@ -822,8 +1032,12 @@ def on_task_failure(context: Mapping[str, Any]) -> None:
             return
         _alert_task_failure(context)
     except Exception as exc:
-        log.error("could not alert ops about the failed task (%s: %s); spooled for the "
-                  "dispatcher", type(exc).__name__, str(exc)[:300], exc_info=True)
+        log.error(
+            "could not alert ops about the failed task (%s: %s); spooled for the dispatcher",
+            type(exc).__name__,
+            str(exc)[:300],
+            exc_info=True,
+        )
         _spool_task_failure(context, exc)
 
 
@@ -848,16 +1062,25 @@ def spool_alert(alert_id: str, *, event: str, text: str, error: str) -> Path | N
         folder = spool_dir()
         folder.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha256(alert_id.encode()).hexdigest()[:24] + ".json"
-        record = {"alert_id": alert_id, "event": event, "text": text, "error": error[:1000],
-                  "spooled_at": _now().isoformat()}
+        record = {
+            "alert_id": alert_id,
+            "event": event,
+            "text": text,
+            "error": error[:1000],
+            "spooled_at": _now().isoformat(),
+        }
         fd, temp = tempfile.mkstemp(prefix=".spool-", dir=folder)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(record, handle, ensure_ascii=False)
         os.replace(temp, folder / name)
         return folder / name
     except Exception:  # noqa: BLE001 - the last resort: the log is all that is left
-        log.critical("alert %s lost: neither the outbox, Slack nor the spool took it: %s",
-                     alert_id, text[:500], exc_info=True)
+        log.critical(
+            "alert %s lost: neither the outbox, Slack nor the spool took it: %s",
+            alert_id,
+            text[:500],
+            exc_info=True,
+        )
         return None
 
 
@@ -872,13 +1095,21 @@ def absorb_spool(con: duckdb.DuckDBPyConnection) -> list[str]:
     for path in sorted(folder.glob("*.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
         audience = audience_for("task_failure")
-        text = (f"{record['text']}\n\n(Delivered late by the dispatcher: the first attempt "
-                f"failed with {record['error']})")
-        enqueue_alert(con, alert_id=record["alert_id"], incident_id=None, event=record["event"],
-                      audience=audience, channel=channel_for(audience), text=text,
-                      blocks=[{"type": "section", "text": {"type": "mrkdwn",
-                                                           "text": text[:2900]}}],
-                      run_id=None)
+        text = (
+            f"{record['text']}\n\n(Delivered late by the dispatcher: the first attempt "
+            f"failed with {record['error']})"
+        )
+        enqueue_alert(
+            con,
+            alert_id=record["alert_id"],
+            incident_id=None,
+            event=record["event"],
+            audience=audience,
+            channel=channel_for(audience),
+            text=text,
+            blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}],
+            run_id=None,
+        )
         path.unlink()
         absorbed.append(record["alert_id"])
     return absorbed
@@ -899,11 +1130,16 @@ def _spool_task_failure(context: Mapping[str, Any], exc: BaseException) -> None:
         first = redact(first, [slack_token()])
     except Exception:  # noqa: BLE001 - redaction unavailable: keep only the exception type
         first = ""
-    spool_alert(f"task_failed:{dag_id}:{run_id}:{task_id}:{try_number}", event="task_failed",
-                text=(f"Task failed: {dag_id}.{task_id}\n\nTask {task_id} of DAG {dag_id} "
-                      f"failed in run {run_id}, with no retry left. Error: "
-                      f"{type(error).__name__ if error is not None else '?'}: {first[:300]}"),
-                error=f"{type(exc).__name__}: {str(exc)[:300]}")
+    spool_alert(
+        f"task_failed:{dag_id}:{run_id}:{task_id}:{try_number}",
+        event="task_failed",
+        text=(
+            f"Task failed: {dag_id}.{task_id}\n\nTask {task_id} of DAG {dag_id} "
+            f"failed in run {run_id}, with no retry left. Error: "
+            f"{type(error).__name__ if error is not None else '?'}: {first[:300]}"
+        ),
+        error=f"{type(exc).__name__}: {str(exc)[:300]}",
+    )
 
 
 def _alert_task_failure(context: Mapping[str, Any]) -> None:
@@ -929,9 +1165,14 @@ def _alert_task_failure(context: Mapping[str, Any]) -> None:
     error = redact(first_line, [slack_token()])[:300] or "(no exception in the context)"
 
     message = task_failure_message(
-        dag_id=dag_id, task_id=task_id, run_id=run_id, try_number=try_number,
-        max_tries=max_tries, error=error,
-        log_url=airflow_run_url(f"{dag_id}/{run_id}", task_id))
+        dag_id=dag_id,
+        task_id=task_id,
+        run_id=run_id,
+        try_number=try_number,
+        max_tries=max_tries,
+        error=error,
+        log_url=airflow_run_url(f"{dag_id}/{run_id}", task_id),
+    )
     task_key = task_id if map_index in (-1, None) else f"{task_id}[{map_index}]"
     alert_id = f"task_failed:{dag_id}:{run_id}:{task_key}:{try_number}"
     audience = audience_for("task_failure")
@@ -942,8 +1183,10 @@ def _alert_task_failure(context: Mapping[str, Any]) -> None:
 
         con = warehouse.connect(wait_seconds=_CALLBACK_LOCK_WAIT_SECONDS)
     except Exception as exc_:  # noqa: BLE001 - locked, disk full: still tell ops
-        log.warning("warehouse unavailable for the outbox (%s); sending the alert directly",
-                    type(exc_).__name__)
+        log.warning(
+            "warehouse unavailable for the outbox (%s); sending the alert directly",
+            type(exc_).__name__,
+        )
         _send_directly(alert_id, audience, channel, message)
         return
     try:
@@ -951,9 +1194,17 @@ def _alert_task_failure(context: Mapping[str, Any]) -> None:
         from returnwatch.monitor.store import enqueue_alert
 
         warehouse.init(con)
-        enqueue_alert(con, alert_id=alert_id, incident_id=None, event="task_failed",
-                      audience=audience, channel=channel, text=message.text,
-                      blocks=message.blocks, run_id=f"{dag_id}/{run_id}")
+        enqueue_alert(
+            con,
+            alert_id=alert_id,
+            incident_id=None,
+            event="task_failed",
+            audience=audience,
+            channel=channel,
+            text=message.text,
+            blocks=message.blocks,
+            run_id=f"{dag_id}/{run_id}",
+        )
         deliver_pending(con, alert_ids=[alert_id])
     finally:
         con.close()
@@ -965,10 +1216,17 @@ def _send_directly(alert_id: str, audience: str, channel: str | None, message: A
 
     token = slack_token()
     if token is None or not channel:
-        print_alert(text=message.text, audience=audience, channel=channel, event="task_failed",
-                    alert_id=alert_id)
+        print_alert(
+            text=message.text,
+            audience=audience,
+            channel=channel,
+            event="task_failed",
+            alert_id=alert_id,
+        )
         return
     cfg = alerts_config().delivery
-    SlackPoster(token, timeout_seconds=cfg.timeout_seconds,
-                max_rate_limit_wait_seconds=cfg.max_rate_limit_wait_seconds).post(
-        channel=channel, text=message.text, blocks=message.blocks)
+    SlackPoster(
+        token,
+        timeout_seconds=cfg.timeout_seconds,
+        max_rate_limit_wait_seconds=cfg.max_rate_limit_wait_seconds,
+    ).post(channel=channel, text=message.text, blocks=message.blocks)

@@ -37,8 +37,14 @@ log = logging.getLogger(__name__)
 LOCK_WAIT_SECONDS = 180
 
 
-def dispatch(*, run_id: str, now: dt.datetime | None = None, dag_facts: Any = None,
-             archive: Any = None, con: Any = None) -> dict[str, Any]:
+def dispatch(
+    *,
+    run_id: str,
+    now: dt.datetime | None = None,
+    dag_facts: Any = None,
+    archive: Any = None,
+    con: Any = None,
+) -> dict[str, Any]:
     """Run the watchdog, then deliver every pending alert that is due at ``now``.
 
     ``now`` is the clock (tests; default the wall clock: backoff and quiet hours are real
@@ -49,8 +55,7 @@ def dispatch(*, run_id: str, now: dt.datetime | None = None, dag_facts: Any = No
 
         with contextlib.closing(warehouse.connect(wait_seconds=LOCK_WAIT_SECONDS)) as own:
             warehouse.init(own)
-            return dispatch(run_id=run_id, now=now, dag_facts=dag_facts, archive=archive,
-                            con=own)
+            return dispatch(run_id=run_id, now=now, dag_facts=dag_facts, archive=archive, con=own)
     from returnwatch.alerts.delivery import (
         absorb_spool,
         check_slack_scopes,
@@ -66,8 +71,7 @@ def dispatch(*, run_id: str, now: dt.datetime | None = None, dag_facts: Any = No
     watchdog_error: Exception | None = None
     watchdog_alerts: list[str] = []
     try:
-        events = run_watchdog(con, now=clock, run_id=run_id, archive=archive,
-                              dag_facts=dag_facts)
+        events = run_watchdog(con, now=clock, run_id=run_id, archive=archive, dag_facts=dag_facts)
         watchdog_alerts = [e.alert_id for e in events]
     except Exception as exc:  # delivered first, raised below: one failure must not hide all
         log.exception("watchdog failed; delivering the queued alerts anyway")
@@ -76,9 +80,12 @@ def dispatch(*, run_id: str, now: dt.datetime | None = None, dag_facts: Any = No
     report = deliver_pending(con, now=now)
     if watchdog_error is not None:
         raise watchdog_error
-    return {"spooled": spooled, "watchdog_alerts": watchdog_alerts,
-            "missing_scopes": missing_scopes,
-            "delivery": report.as_dict()}
+    return {
+        "spooled": spooled,
+        "watchdog_alerts": watchdog_alerts,
+        "missing_scopes": missing_scopes,
+        "delivery": report.as_dict(),
+    }
 
 
 def airflow_dag_facts(dag_id: str) -> Any:
@@ -94,5 +101,9 @@ def airflow_dag_facts(dag_id: str) -> Any:
 
     dag = RuntimeTaskInstance.get_dag(dag_id)
     failed = RuntimeTaskInstance.get_dr_count(dag_id=dag_id, states=["failed"])
-    return DagFacts(dag_id=dag_id, is_paused=bool(dag.is_paused),
-                    next_dagrun=dag.next_dagrun, failed_runs=int(failed))
+    return DagFacts(
+        dag_id=dag_id,
+        is_paused=bool(dag.is_paused),
+        next_dagrun=dag.next_dagrun,
+        failed_runs=int(failed),
+    )

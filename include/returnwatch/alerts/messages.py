@@ -42,12 +42,12 @@ class Message:
 # --------------------------------------------------------------------------- secrets
 
 _SECRET_PATTERNS = [
-    re.compile(r"xox[abposrce]-[0-9A-Za-z-]+"),                 # Slack bot/user/app tokens
+    re.compile(r"xox[abposrce]-[0-9A-Za-z-]+"),  # Slack bot/user/app tokens
     re.compile(r"xapp-[0-9A-Za-z-]+"),
     re.compile(r"(?i)(bearer\s+)[^\s'\"]+"),
     re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
     re.compile(r"(?i)((?:token|password|passwd|secret|api[_-]?key)=)[^&\s'\"]+"),
-    re.compile(r"(//[^/\s:@]+:)[^@/\s]+(@)"),                     # URL user:password@
+    re.compile(r"(//[^/\s:@]+:)[^@/\s]+(@)"),  # URL user:password@
 ]
 
 
@@ -188,8 +188,9 @@ def _context(elements: list[tuple[str, str | None]]) -> tuple[str, dict[str, Any
     return "\n".join(plain), block
 
 
-def _assemble(header: str, paragraphs: list[tuple[str, str]],
-              context: list[tuple[str, str | None]]) -> Message:
+def _assemble(
+    header: str, paragraphs: list[tuple[str, str]], context: list[tuple[str, str | None]]
+) -> Message:
     header = header if len(header) <= _HEADER_MAX else header[: _HEADER_MAX - 1] + "…"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
@@ -207,15 +208,20 @@ def _assemble(header: str, paragraphs: list[tuple[str, str]],
 # --------------------------------------------------------------------------- incidents
 
 
-def incident_message(event: str, *, incident: Mapping[str, Any],
-                     finding: Mapping[str, Any] | None,
-                     resolution: Mapping[str, Any] | None = None,
-                     opening: Mapping[str, Any] | None = None,
-                     run_id: str | None = None,
-                     related: Sequence[Mapping[str, Any]] | None = None,
-                     vintage: Any = None, document_url: str | None = None,
-                     status: str | None = None,
-                     totals: Mapping[str, Any] | None = None) -> Message:
+def incident_message(
+    event: str,
+    *,
+    incident: Mapping[str, Any],
+    finding: Mapping[str, Any] | None,
+    resolution: Mapping[str, Any] | None = None,
+    opening: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+    related: Sequence[Mapping[str, Any]] | None = None,
+    vintage: Any = None,
+    document_url: str | None = None,
+    status: str | None = None,
+    totals: Mapping[str, Any] | None = None,
+) -> Message:
     """The message for an incident event.
 
     ``finding``: the finding behind the event (as ``Finding.as_dict()``), None for resolved.
@@ -239,14 +245,22 @@ def incident_message(event: str, *, incident: Mapping[str, Any],
     if incident["monitor"] in DATA_MONITORS:
         from returnwatch.alerts.wording import data_message
 
-        message = data_message(event, incident=incident, findings=found, opening=opening,
-                               run_id=run_id, vintage=vintage, document_url=document_url,
-                               totals=totals)
+        message = data_message(
+            event,
+            incident=incident,
+            findings=found,
+            opening=opening,
+            run_id=run_id,
+            vintage=vintage,
+            document_url=document_url,
+            totals=totals,
+        )
     elif incident["monitor"] == "ingest" and event != "resolved":
         from returnwatch.alerts.wording import ingest_message
 
-        message = ingest_message(incident=incident, finding=found[0] if found else {},
-                                 run_id=run_id)
+        message = ingest_message(
+            incident=incident, finding=found[0] if found else {}, run_id=run_id
+        )
     else:
         message = _generic(event, incident, finding or {}, run_id)
     return _with_status(message, status)
@@ -257,8 +271,14 @@ DATA_MONITORS = ("anomaly", "policy_rule", "revision", "discrepancy")
 STATUS_BLOCK_ID = "rw_status"
 
 
-def status_line(state: str, *, opened: Any = None, resolved: Any = None,
-                acknowledged_by: str | None = None, updates: int = 0) -> str:
+def status_line(
+    state: str,
+    *,
+    opened: Any = None,
+    resolved: Any = None,
+    acknowledged_by: str | None = None,
+    updates: int = 0,
+) -> str:
     """The parent message's status line ('Status: open since 17 June 2025 · 2 updates')."""
     opened_day, resolved_day = _date(opened), _date(resolved)
     if state == "resolved":
@@ -274,8 +294,11 @@ def status_line(state: str, *, opened: Any = None, resolved: Any = None,
 
 def with_status_line(blocks: list[dict[str, Any]], line: str) -> list[dict[str, Any]]:
     """``blocks`` with the status context block set to ``line`` (added when absent)."""
-    block = {"type": "context", "block_id": STATUS_BLOCK_ID,
-             "elements": [{"type": "mrkdwn", "text": _escape(line)}]}
+    block = {
+        "type": "context",
+        "block_id": STATUS_BLOCK_ID,
+        "elements": [{"type": "mrkdwn", "text": _escape(line)}],
+    }
     out = [b for b in blocks if b.get("block_id") != STATUS_BLOCK_ID]
     # Right under the header, where a phone shows it first.
     position = 1 if out and out[0].get("type") == "header" else 0
@@ -294,12 +317,15 @@ def replace_status_in_text(text: str, line: str) -> str:
 def _with_status(message: Message, status: str | None) -> Message:
     if not status:
         return message
-    return Message(text=replace_status_in_text(message.text, status),
-                   blocks=with_status_line(message.blocks, status))
+    return Message(
+        text=replace_status_in_text(message.text, status),
+        blocks=with_status_line(message.blocks, status),
+    )
 
 
-def _freshness_problem(incident: Mapping[str, Any], finding: Mapping[str, Any],
-                       run_id: str | None) -> Message:
+def _freshness_problem(
+    incident: Mapping[str, Any], finding: Mapping[str, Any], run_id: str | None
+) -> Message:
     details: Mapping[str, Any] = finding.get("details") or {}
     source = incident["source"]
     title, landing, tz = _source_info(source)
@@ -312,19 +338,18 @@ def _freshness_problem(incident: Mapping[str, Any], finding: Mapping[str, Any],
     # Monthly sources (CBP, SEGOB, HHS's monthly pages): months, named by freshness.
     monthly = details.get("frequency") == "month"
 
-    header = (f"{label} have stopped arriving" if state == "stopped"
-              else f"{label} are late")
+    header = f"{label} have stopped arriving" if state == "stopped" else f"{label} are late"
     what = _Paragraph()
     if newest is not None:
         what.add(f"{site} has published no new figures since those for ")
-        what.add(details["newest_label"] if monthly else long_date(newest),
-                 bold=True).add(". ")
+        what.add(details["newest_label"] if monthly else long_date(newest), bold=True).add(". ")
     if details.get("calendar"):
         what.add(f"It normally posts {details['calendar']}. ")
     count = len(missed_days)
     unit = "month" if monthly else "publishing day"
-    what.add("Figures for ").add(
-        f"{count} {unit}{'s' if count != 1 else ''}", bold=True).add(" are now missing")
+    what.add("Figures for ").add(f"{count} {unit}{'s' if count != 1 else ''}", bold=True).add(
+        " are now missing"
+    )
     listed = details.get("missed_label") if monthly else day_list(missed_days)
     what.add(f": {listed}." if missed_days else ".")
 
@@ -343,8 +368,9 @@ def _freshness_problem(incident: Mapping[str, Any], finding: Mapping[str, Any],
 def _cause_paragraph(details: Mapping[str, Any], site: str, tz: str) -> tuple[str, str] | None:
     cause = details.get("cause")
     last_check = _local(details.get("last_check_at"), tz)
-    when = (f"{long_date(last_check.date())}, {last_check:%H:%M} {_tz_name(tz)}"
-            if last_check else None)
+    when = (
+        f"{long_date(last_check.date())}, {last_check:%H:%M} {_tz_name(tz)}" if last_check else None
+    )
     p = _Paragraph()
     if cause == "same_file_again":
         n = details.get("unchanged_checks_since_new_file") or 0
@@ -356,12 +382,13 @@ def _cause_paragraph(details: Mapping[str, Any], site: str, tz: str) -> tuple[st
         status = details.get("last_check_http_status")
         p.add(f"{site} is not answering: the last ")
         p.add(f"{n} check{'s' if n != 1 else ''} failed", bold=True)
-        p.add((f" (latest: {when}" if when else " (")
-              + (f", HTTP {status})." if status else ")."))
+        p.add((f" (latest: {when}" if when else " (") + (f", HTTP {status})." if status else ")."))
     elif cause == "not_checked":
-        p.add("returnwatch itself has not checked the site"
-              + (f" since {when}" if when else "")
-              + ", so this may be a problem on our side rather than the publisher's.")
+        p.add(
+            "returnwatch itself has not checked the site"
+            + (f" since {when}" if when else "")
+            + ", so this may be a problem on our side rather than the publisher's."
+        )
     elif cause == "no_new_figures":
         p.add("New files did arrive, but none had newer figures.")
     else:
@@ -369,8 +396,12 @@ def _cause_paragraph(details: Mapping[str, Any], site: str, tz: str) -> tuple[st
     return p.texts()
 
 
-def _freshness_resolved(incident: Mapping[str, Any], resolution: Mapping[str, Any],
-                        opening: Mapping[str, Any], run_id: str | None) -> Message:
+def _freshness_resolved(
+    incident: Mapping[str, Any],
+    resolution: Mapping[str, Any],
+    opening: Mapping[str, Any],
+    run_id: str | None,
+) -> Message:
     source = incident["source"]
     title, landing, tz = _source_info(source)
     label = resolution.get("label") or (opening.get("details") or {}).get("label") or title
@@ -389,28 +420,35 @@ def _freshness_resolved(incident: Mapping[str, Any], resolution: Mapping[str, An
     else:
         p.add(".")
     if before:
-        p.add(" No figures had arrived after those for "
-              f"{before_label if monthly and before_label else long_date(before)}.")
+        p.add(
+            " No figures had arrived after those for "
+            f"{before_label if monthly and before_label else long_date(before)}."
+        )
     context = [(f"Source: {title}", landing), *_run_link(run_id)]
     return _assemble(f"{label} are arriving again", [p.texts()], context)
 
 
-def _generic(event: str, incident: Mapping[str, Any], finding: Mapping[str, Any],
-             run_id: str | None) -> Message:
+def _generic(
+    event: str, incident: Mapping[str, Any], finding: Mapping[str, Any], run_id: str | None
+) -> Message:
     """Any other monitor: the finding's own message, framed."""
     source = incident["source"]
     title, landing, _ = _source_info(source)
     kind = str(finding.get("kind") or incident.get("kind") or "problem").replace("_", " ")
     if event == "resolved":
         header = f"{title}: resolved ({kind})"
-        p = _Paragraph().add(f"Resolved: the {incident['monitor']} check of {incident['series']} "
-                             "no longer finds a problem.")
+        p = _Paragraph().add(
+            f"Resolved: the {incident['monitor']} check of {incident['series']} "
+            "no longer finds a problem."
+        )
     else:
         header = f"{title}: {kind}"
         p = _Paragraph().add(str(finding.get("message") or incident.get("summary") or kind))
     # Ops read these: the run id helps even without a link to the Airflow UI.
-    context = [(f"Source: {title}", landing),
-               *(_run_link(run_id) or ([(f"Run {run_id}", None)] if run_id else []))]
+    context = [
+        (f"Source: {title}", landing),
+        *(_run_link(run_id) or ([(f"Run {run_id}", None)] if run_id else [])),
+    ]
     if event != "resolved":  # what to do, e.g. a file that reaches no mart
         context += runbook_link(finding.get("kind") or incident.get("kind"))
     return _assemble(header, [p.texts()], context)
@@ -422,15 +460,26 @@ def _run_link(run_id: str | None) -> list[tuple[str, str | None]]:
 
 
 def _tz_name(tz: str) -> str:
-    return {"America/New_York": "New York time", "America/Mexico_City": "Mexico City time",
-            "UTC": "UTC"}.get(tz, tz)
+    return {
+        "America/New_York": "New York time",
+        "America/Mexico_City": "Mexico City time",
+        "UTC": "UTC",
+    }.get(tz, tz)
 
 
 # --------------------------------------------------------------------------- task failures
 
 
-def task_failure_message(*, dag_id: str, task_id: str, run_id: str, try_number: int | None,
-                         max_tries: int | None, error: str, log_url: str | None = None) -> Message:
+def task_failure_message(
+    *,
+    dag_id: str,
+    task_id: str,
+    run_id: str,
+    try_number: int | None,
+    max_tries: int | None,
+    error: str,
+    log_url: str | None = None,
+) -> Message:
     """Ops alert for a task that failed for good. ``error`` must already be redacted."""
     header = f"Task failed: {dag_id}.{task_id}"
     tries = ""
@@ -455,10 +504,12 @@ def digest_message(alerts: list[Mapping[str, Any]], *, since: dt.datetime) -> Me
     creation order): a header "N alerts since <time>", then per alert its headline and a
     reference to its incident (``returnwatch alerts show ID``) with the alert's own links."""
     count = len(alerts)
-    header = (f"{count} alert{'' if count == 1 else 's'} since "
-              f"{long_date(since.date())}, {since:%H:%M}")
+    header = (
+        f"{count} alert{'' if count == 1 else 's'} since {long_date(since.date())}, {since:%H:%M}"
+    )
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}}]
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}}
+    ]
     plain = [header]
     for i, alert in enumerate(alerts):
         headline = str(alert["text"]).split("\n", 1)[0]
@@ -470,9 +521,17 @@ def digest_message(alerts: list[Mapping[str, Any]], *, since: dt.datetime) -> Me
         links = [b for b in alert.get("blocks") or [] if b.get("type") == "context"]
         if links:
             rich += " · " + links[-1]["elements"][0]["text"]
-        blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                                                   "text": rich[:_SECTION_MAX]}})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": rich[:_SECTION_MAX]}})
     if count > _DIGEST_MAX_ITEMS:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": (
-            f"…and {count - _DIGEST_MAX_ITEMS} more: `returnwatch alerts list --all`")}})
+        blocks.append(
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": (
+                        f"…and {count - _DIGEST_MAX_ITEMS} more: `returnwatch alerts list --all`"
+                    ),
+                },
+            }
+        )
     return Message(text="\n".join(plain), blocks=blocks)

@@ -51,9 +51,19 @@ LEGACY_SLACK_CONN_ID = "slack_default"
 
 # Slack error codes that concern the whole workspace/token, not one message: stop sending.
 _GLOBAL_ERRORS = {
-    "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
-    "no_permission", "missing_scope", "ratelimited", "service_unavailable", "fatal_error",
-    "internal_error", "request_timeout", "team_access_not_granted",
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "token_expired",
+    "no_permission",
+    "missing_scope",
+    "ratelimited",
+    "service_unavailable",
+    "fatal_error",
+    "internal_error",
+    "request_timeout",
+    "team_access_not_granted",
 }
 
 
@@ -61,14 +71,24 @@ _GLOBAL_ERRORS = {
 # and read the channel's history to look for an earlier post before ever posting again
 # (channels:history for public channels, groups:history for private ones: either will do).
 REQUIRED_SCOPES: tuple[tuple[str, ...], ...] = (
-    ("chat:write",), ("files:write",), ("channels:history", "groups:history"))
+    ("chat:write",),
+    ("files:write",),
+    ("channels:history", "groups:history"),
+)
 
 
 class SlackDeliveryError(RuntimeError):
     """Slack did not take the message. The text never contains the token."""
 
-    def __init__(self, message: str, *, code: str | None, retryable: bool, global_: bool,
-                 status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None,
+        retryable: bool,
+        global_: bool,
+        status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.code, self.retryable, self.global_, self.status = code, retryable, global_, status
 
@@ -87,8 +107,16 @@ class Posted:
 
 
 # A history lookup refused for these reasons will be refused again: hold, do not retry.
-_REFUSED_LOOKUP = {"missing_scope", "no_permission", "not_in_channel", "channel_not_found",
-                   "invalid_auth", "not_authed", "token_revoked", "account_inactive"}
+_REFUSED_LOOKUP = {
+    "missing_scope",
+    "no_permission",
+    "not_in_channel",
+    "channel_not_found",
+    "invalid_auth",
+    "not_authed",
+    "token_revoked",
+    "account_inactive",
+}
 
 
 def _extra(conn: Any, name: str) -> Any:
@@ -108,8 +136,9 @@ class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
         super().__init__(max_retry_count=max_retry_count)
         self.max_wait_seconds = max_wait_seconds
 
-    def _can_retry(self, *, state: Any, request: Any, response: Any = None,
-                   error: Any = None) -> bool:
+    def _can_retry(
+        self, *, state: Any, request: Any, response: Any = None, error: Any = None
+    ) -> bool:
         if not super()._can_retry(state=state, request=request, response=response, error=error):
             return False
         for name, values in (response.headers or {}).items():
@@ -146,25 +175,37 @@ def _airflow_connection() -> tuple[str, Any] | None:
         if not conn.password:
             continue
         if conn_id == LEGACY_SLACK_CONN_ID:
-            log.warning("the Airflow connection %r is deprecated: rename it to %r (the Slack "
-                        "provider's default; docs/operations.md)", LEGACY_SLACK_CONN_ID,
-                        SLACK_CONN_ID)
+            log.warning(
+                "the Airflow connection %r is deprecated: rename it to %r (the Slack "
+                "provider's default; docs/operations.md)",
+                LEGACY_SLACK_CONN_ID,
+                SLACK_CONN_ID,
+            )
         return conn_id, conn
     return None
 
 
 def _retry_handlers(max_rate_limit_wait_seconds: float) -> list[Any]:
     # Only what certainly did not reach Slack (module docstring): refused connections, 429s.
-    return [ConnectionErrorRetryHandler(max_retry_count=1),
-            BoundedRateLimitRetryHandler(max_retry_count=2,
-                                         max_wait_seconds=max_rate_limit_wait_seconds)]
+    return [
+        ConnectionErrorRetryHandler(max_retry_count=1),
+        BoundedRateLimitRetryHandler(
+            max_retry_count=2, max_wait_seconds=max_rate_limit_wait_seconds
+        ),
+    ]
 
 
 class SlackPoster:
     """Posts messages with one token, through one bounded client."""
 
-    def __init__(self, token: str, *, timeout_seconds: float = 10,
-                 max_rate_limit_wait_seconds: float = 30, base_url: str | None = None) -> None:
+    def __init__(
+        self,
+        token: str,
+        *,
+        timeout_seconds: float = 10,
+        max_rate_limit_wait_seconds: float = 30,
+        base_url: str | None = None,
+    ) -> None:
         self._token = token
         handlers = _retry_handlers(max_rate_limit_wait_seconds)
         override = base_url or os.environ.get("RETURNWATCH_SLACK_BASE_URL") or None
@@ -177,51 +218,72 @@ class SlackPoster:
 
             # The hook merges the connection's extras (timeout, base_url, proxy) with what we
             # pass; pass only what must win: the tests' base URL, our retry handlers.
-            hook = SlackHook(slack_conn_id=found[0], base_url=override,
-                             retry_handlers=handlers)
+            hook = SlackHook(slack_conn_id=found[0], base_url=override, retry_handlers=handlers)
             self.client: WebClient = hook.get_conn()
             if not _extra(found[1], "timeout"):
                 self.client.timeout = int(max(1, round(timeout_seconds)))
         else:
-            self.client = WebClient(token=token, base_url=override or settings.slack_base_url(),
-                                    timeout=int(max(1, round(timeout_seconds))),
-                                    retry_handlers=handlers)
+            self.client = WebClient(
+                token=token,
+                base_url=override or settings.slack_base_url(),
+                timeout=int(max(1, round(timeout_seconds))),
+                retry_handlers=handlers,
+            )
         self.base_url = self.client.base_url
 
-    def post(self, *, channel: str, text: str, blocks: list[dict[str, Any]],
-             thread_ts: str | None = None, metadata: dict[str, Any] | None = None,
-             broadcast: bool = True) -> Posted:
+    def post(
+        self,
+        *,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        thread_ts: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        broadcast: bool = True,
+    ) -> Posted:
         """``chat.postMessage``; raises ``SlackDeliveryError`` (token-free) on any failure.
 
         ``broadcast``: a thread reply is also shown in the channel (a "resolved" that only
         lives in a thread is easy to miss); updates stay in the thread.
         """
-        kwargs: dict[str, Any] = {"channel": channel, "text": text, "blocks": blocks,
-                                  "unfurl_links": False, "unfurl_media": False}
+        kwargs: dict[str, Any] = {
+            "channel": channel,
+            "text": text,
+            "blocks": blocks,
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
             if broadcast:
                 kwargs["reply_broadcast"] = True
         if metadata:
             kwargs["metadata"] = metadata
-        response = self._call("chat.postMessage", channel,
-                              lambda: self.client.chat_postMessage(**kwargs))
+        response = self._call(
+            "chat.postMessage", channel, lambda: self.client.chat_postMessage(**kwargs)
+        )
         return Posted(channel=str(response.get("channel") or channel), ts=str(response["ts"]))
 
     def update(self, *, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         """``chat.update`` of a message this bot posted (the incident's status line)."""
-        self._call("chat.update", channel,
-                   lambda: self.client.chat_update(channel=channel, ts=ts, text=text,
-                                                   blocks=blocks))
+        self._call(
+            "chat.update",
+            channel,
+            lambda: self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks),
+        )
 
-    def upload_chart(self, *, channel: str, thread_ts: str | None, png: bytes, filename: str,
-                     title: str) -> str:
+    def upload_chart(
+        self, *, channel: str, thread_ts: str | None, png: bytes, filename: str, title: str
+    ) -> str:
         """The chart into the thread, through ``files_upload_v2`` (files.getUploadURLExternal,
         the upload, files.completeUploadExternal); returns the file id."""
         response = self._call(
-            "files.upload", channel,
-            lambda: self.client.files_upload_v2(channel=channel, thread_ts=thread_ts,
-                                                content=png, filename=filename, title=title))
+            "files.upload",
+            channel,
+            lambda: self.client.files_upload_v2(
+                channel=channel, thread_ts=thread_ts, content=png, filename=filename, title=title
+            ),
+        )
         file = response.get("file") or (response.get("files") or [{}])[0]
         return str(file.get("id") or "")
 
@@ -234,30 +296,40 @@ class SlackPoster:
         one page since the attempt) raises ``HistoryUnavailable``; a Slack that is down raises
         the usual global ``SlackDeliveryError`` (try again later, still unknown).
         """
-        kwargs: dict[str, Any] = {"channel": channel, "limit": 200,
-                                  "include_all_metadata": True}
+        kwargs: dict[str, Any] = {"channel": channel, "limit": 200, "include_all_metadata": True}
         if oldest is not None:
             moment = oldest.timestamp() if hasattr(oldest, "timestamp") else float(oldest)
             kwargs["oldest"] = f"{moment - 120:.6f}"
         try:
-            response = self._call("conversations.history", channel,
-                                  lambda: self.client.conversations_history(**kwargs))
+            response = self._call(
+                "conversations.history",
+                channel,
+                lambda: self.client.conversations_history(**kwargs),
+            )
         except SlackDeliveryError as exc:
             if exc.retryable and exc.code not in _REFUSED_LOOKUP:
                 raise  # Slack down or rate limited: nothing can be posted now either
             raise HistoryUnavailable(
                 f"could not check {channel} for an earlier post of alert {alert_id}: {exc}",
-                code=exc.code, retryable=False, global_=False, status=exc.status) from None
+                code=exc.code,
+                retryable=False,
+                global_=False,
+                status=exc.status,
+            ) from None
         for message in response.get("messages") or []:
             payload = (message.get("metadata") or {}).get("event_payload") or {}
             if payload.get("alert_id") == alert_id:
-                return Posted(channel=str(response.get("channel") or channel),
-                              ts=str(message["ts"]))
+                return Posted(
+                    channel=str(response.get("channel") or channel), ts=str(message["ts"])
+                )
         if response.get("has_more"):
             raise HistoryUnavailable(
                 f"could not check {channel} for an earlier post of alert {alert_id}: more "
-                f"messages since the attempt than one page of history", code="has_more",
-                retryable=False, global_=False)
+                f"messages since the attempt than one page of history",
+                code="has_more",
+                retryable=False,
+                global_=False,
+            )
         return None
 
     def missing_scopes(self) -> list[str]:
@@ -272,8 +344,7 @@ class SlackPoster:
         if value is None:
             return []  # no header (a proxy stripped it): nothing to judge, nothing claimed
         granted = {scope.strip() for scope in str(value).split(",") if scope.strip()}
-        return ["/".join(any_of) for any_of in REQUIRED_SCOPES
-                if not granted.intersection(any_of)]
+        return ["/".join(any_of) for any_of in REQUIRED_SCOPES if not granted.intersection(any_of)]
 
     def _call(self, method: str, channel: str, call: Any) -> Any:
         try:
@@ -282,12 +353,16 @@ class SlackPoster:
             raise self._api_error(exc, channel, method) from None
         except (SlackClientError, OSError, ValueError) as exc:
             # URLError, timeouts, refused connections: Slack is unreachable for everyone.
-            message = redact(f"Slack unreachable at {self.base_url} ({method} to {channel}): "
-                             f"{type(exc).__name__}: {exc}", [self._token])
+            message = redact(
+                f"Slack unreachable at {self.base_url} ({method} to {channel}): "
+                f"{type(exc).__name__}: {exc}",
+                [self._token],
+            )
             raise SlackDeliveryError(message, code=None, retryable=True, global_=True) from None
 
-    def _api_error(self, exc: SlackApiError, channel: str,
-                   method: str = "chat.postMessage") -> SlackDeliveryError:
+    def _api_error(
+        self, exc: SlackApiError, channel: str, method: str = "chat.postMessage"
+    ) -> SlackDeliveryError:
         status = getattr(exc.response, "status_code", None)
         data = getattr(exc.response, "data", None)
         code = data.get("error") if isinstance(data, dict) else None
@@ -299,7 +374,10 @@ class SlackPoster:
         # the alert waits. A refusal of this one message (unknown channel, bad blocks) needs a
         # person to change something first: trying again as is would fail the same way.
         retryable = global_
-        message = redact(f"Slack refused {method} to {channel}: "
-                         f"{code or 'no error code'} (HTTP {status})", [self._token])
-        return SlackDeliveryError(message, code=code, retryable=retryable, global_=global_,
-                                  status=status)
+        message = redact(
+            f"Slack refused {method} to {channel}: {code or 'no error code'} (HTTP {status})",
+            [self._token],
+        )
+        return SlackDeliveryError(
+            message, code=code, retryable=retryable, global_=global_, status=status
+        )

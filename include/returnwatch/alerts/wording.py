@@ -46,7 +46,8 @@ def is_share(details: Mapping[str, Any], *values: float | None) -> bool:
     params = details.get("params") or {}
     name = " ".join(str(details.get(k) or "") for k in ("metric", "condition", "rule")).lower()
     hinted = params.get("transform") == "identity" or any(
-        word in name for word in ("rate", "share", "pct", "gap", "ratio"))
+        word in name for word in ("rate", "share", "pct", "gap", "ratio")
+    )
     finite = [v for v in values if v is not None and not _nan(v)]
     return hinted and bool(finite) and all(abs(v) <= 5 for v in finite)
 
@@ -134,9 +135,13 @@ def series_suffix(series: str) -> str:
     return f" ({', '.join(pretty)})"
 
 
-def _context(incident: Mapping[str, Any], run_id: str | None, vintage: Any,
-             document_url: str | None, method: str | None = None
-             ) -> list[tuple[str, str | None]]:
+def _context(
+    incident: Mapping[str, Any],
+    run_id: str | None,
+    vintage: Any,
+    document_url: str | None,
+    method: str | None = None,
+) -> list[tuple[str, str | None]]:
     title, landing, _ = _source_info(incident["source"])
     context: list[tuple[str, str | None]] = [(f"Source: {title}", landing)]
     if vintage:
@@ -160,8 +165,9 @@ def _previous_period(period: str) -> str | None:
         return None
 
 
-def policy_paragraph(period: Any, totals: Mapping[str, Any] | None = None,
-                     direction: str | None = None) -> tuple[str, str] | None:
+def policy_paragraph(
+    period: Any, totals: Mapping[str, Any] | None = None, direction: str | None = None
+) -> tuple[str, str] | None:
     """'Policy in force in December 2020: …; changed within one period before: 18 November
     2020, …' from the policy timeline; with ``totals`` (the same children all titles, this
     period and the one before), says when this title moved against the total."""
@@ -180,17 +186,28 @@ def policy_paragraph(period: Any, totals: Mapping[str, Any] | None = None,
         return None
     p = _Paragraph().add("Policy context: ", bold=True)
     if here["in_force"]:
-        p.add(f"in force in {period_text(text)}: "
-              + "; ".join(x.label for x in here["in_force"]) + ". ")
+        p.add(
+            f"in force in {period_text(text)}: "
+            + "; ".join(x.label for x in here["in_force"])
+            + ". "
+        )
     else:
         p.add(f"no recorded policy regime in force in {period_text(text)}. ")
     changes = [*earlier["changes"], *here["changes"]]
     if changes:
         p.add("Changed within one period of the figure: ")
-        p.add("; ".join(f"{long_date(day)}: {words}"
-                        + (f" ({_lower(policy.effect_on_children.rstrip('.'))})"
-                           if words.endswith("began") or policy.kind == "event" else "")
-                        for day, words, policy in changes) + ". ")
+        p.add(
+            "; ".join(
+                f"{long_date(day)}: {words}"
+                + (
+                    f" ({_lower(policy.effect_on_children.rstrip('.'))})"
+                    if words.endswith("began") or policy.kind == "event"
+                    else ""
+                )
+                for day, words, policy in changes
+            )
+            + ". "
+        )
     if totals and direction in ("up", "down"):
         now, prev = totals.get("value"), totals.get("previous")
         title = totals.get("title")
@@ -199,10 +216,12 @@ def policy_paragraph(period: Any, totals: Mapping[str, Any] | None = None,
             if total_dir != direction and changes:
                 verb = "rose" if direction == "up" else "fell"
                 total_verb = {"up": "rose", "down": "fell", "flat": "held"}[total_dir]
-                p.add(f"After that change {title} encounters {verb} while total encounters "
-                      f"(all titles) {total_verb}: {number(prev, False)} in "
-                      f"{period_text(before)} → {number(now, False)} in {period_text(text)}. "
-                      "Read the change as a reclassification between titles before citing it.")
+                p.add(
+                    f"After that change {title} encounters {verb} while total encounters "
+                    f"(all titles) {total_verb}: {number(prev, False)} in "
+                    f"{period_text(before)} → {number(now, False)} in {period_text(text)}. "
+                    "Read the change as a reclassification between titles before citing it."
+                )
     urls = list(dict.fromkeys(x.url for x in [*here["in_force"], *(c[2] for c in changes)]))
     if urls:
         p.add(("" if p.plain[-1].endswith(" ") else " ") + "Sources: " + " · ".join(urls))
@@ -216,11 +235,17 @@ def _newest_first(findings: Sequence[Mapping[str, Any]]) -> list[Mapping[str, An
 # --------------------------------------------------------------------------- dispatch
 
 
-def data_message(event: str, *, incident: Mapping[str, Any],
-                 findings: Sequence[Mapping[str, Any]], opening: Mapping[str, Any] | None,
-                 run_id: str | None, vintage: Any = None,
-                 document_url: str | None = None,
-                 totals: Mapping[str, Any] | None = None) -> Message:
+def data_message(
+    event: str,
+    *,
+    incident: Mapping[str, Any],
+    findings: Sequence[Mapping[str, Any]],
+    opening: Mapping[str, Any] | None,
+    run_id: str | None,
+    vintage: Any = None,
+    document_url: str | None = None,
+    totals: Mapping[str, Any] | None = None,
+) -> Message:
     """Anomaly / policy_rule / revision / discrepancy, opened, updated or resolved.
 
     Every message but "resolved" names the policy regimes in force in the lead finding's
@@ -230,8 +255,9 @@ def data_message(event: str, *, incident: Mapping[str, Any],
     monitor = incident["monitor"]
     if event == "resolved":
         return _resolved(incident, opening or {}, run_id, vintage, document_url)
-    findings = _newest_first(findings) or [{"kind": incident.get("kind"),
-                                            "message": incident.get("summary")}]
+    findings = _newest_first(findings) or [
+        {"kind": incident.get("kind"), "message": incident.get("summary")}
+    ]
     if monitor == "anomaly" and any("band" in (f.get("details") or {}) for f in findings):
         message = _anomaly(incident, findings, run_id, vintage, document_url, totals)
     elif monitor == "policy_rule":
@@ -250,7 +276,7 @@ def _assemble_again(message: Message, header: str) -> Message:
     blocks = [dict(b) for b in message.blocks]
     blocks[0] = {**blocks[0], "text": {**blocks[0]["text"], "text": header[:150]}}
     old_header = message.text.split("\n", 1)[0]
-    return Message(text=header + message.text[len(old_header):], blocks=blocks)
+    return Message(text=header + message.text[len(old_header) :], blocks=blocks)
 
 
 # --------------------------------------------------------------------------- anomaly
@@ -268,8 +294,9 @@ def anomaly_sentence(label: str, finding: Mapping[str, Any]) -> tuple[str, str, 
         what = f"{_cap(label)} {verb} in {period_text(finding.get('period'))}"
     else:
         verb = "rose to" if d.get("direction", "up") == "up" else "fell to"
-        what = (f"{_cap(label)} {verb} {number(value, share)} in "
-                f"{period_text(finding.get('period'))}")
+        what = (
+            f"{_cap(label)} {verb} {number(value, share)} in {period_text(finding.get('period'))}"
+        )
     usual = f"from a usual {band_text(low, high, share)}" if low is not None else ""
     return what, usual, share
 
@@ -280,9 +307,14 @@ def _usual_band(finding: Mapping[str, Any], share: bool) -> str:
     return f" (usual {band_text(band[0], band[1], share)})" if band else ""
 
 
-def _anomaly(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
-             run_id: str | None, vintage: Any, document_url: str | None,
-             totals: Mapping[str, Any] | None = None) -> Message:
+def _anomaly(
+    incident: Mapping[str, Any],
+    findings: Sequence[Mapping[str, Any]],
+    run_id: str | None,
+    vintage: Any,
+    document_url: str | None,
+    totals: Mapping[str, Any] | None = None,
+) -> Message:
     label = _label(incident, findings)
     lead = findings[0]
     d = lead.get("details") or {}
@@ -293,8 +325,11 @@ def _anomaly(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
     base = d.get("baseline")
     used = d.get("baseline_periods") or []
     if base is not None and used:
-        span = (period_text(used[0]) if len(used) == 1
-                else f"{period_text(used[0])} to {period_text(used[-1])}")
+        span = (
+            period_text(used[0])
+            if len(used) == 1
+            else f"{period_text(used[0])} to {period_text(used[-1])}"
+        )
         p.add(f"The level before it was {number(base, share)} (median of {span}). ")
     score = d.get("score")
     if score is not None:
@@ -304,23 +339,34 @@ def _anomaly(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
     paragraphs = [p.texts()]
     counted = _counts(incident)
     if counted:
-        paragraphs.append(_Paragraph().add("What is counted: ", bold=True)
-                          .add(counted + ".").texts())
+        paragraphs.append(
+            _Paragraph().add("What is counted: ", bold=True).add(counted + ".").texts()
+        )
     others = findings[1:]
     if others:
-        paragraphs.append(_listed("Also flagged in this run", [
-            f"{period_text(f.get('period'))}: {number((f.get('details') or {}).get('value'), share)}"
-            + _usual_band(f, share) for f in others]))
+        paragraphs.append(
+            _listed(
+                "Also flagged in this run",
+                [
+                    f"{period_text(f.get('period'))}: {number((f.get('details') or {}).get('value'), share)}"
+                    + _usual_band(f, share)
+                    for f in others
+                ],
+            )
+        )
     context = policy_paragraph(lead.get("period"), totals, d.get("direction"))
     if context:
         paragraphs.append(context)
     if d.get("severity_policy"):
-        paragraphs.append(_Paragraph().add(
-            f"Severity: {lead.get('severity')} by the figure's policy "
-            f"({d['severity_policy']}).").texts())
+        paragraphs.append(
+            _Paragraph()
+            .add(
+                f"Severity: {lead.get('severity')} by the figure's policy ({d['severity_policy']})."
+            )
+            .texts()
+        )
     method = f"Method: {d.get('method', 'robust_step')}"
-    return _assemble(header, paragraphs,
-                     _context(incident, run_id, vintage, document_url, method))
+    return _assemble(header, paragraphs, _context(incident, run_id, vintage, document_url, method))
 
 
 def _listed(title: str, items: Sequence[str]) -> tuple[str, str]:
@@ -350,8 +396,13 @@ def _condition(d: Mapping[str, Any], share: bool) -> str:
     return text
 
 
-def _rule(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
-          run_id: str | None, vintage: Any, document_url: str | None) -> Message:
+def _rule(
+    incident: Mapping[str, Any],
+    findings: Sequence[Mapping[str, Any]],
+    run_id: str | None,
+    vintage: Any,
+    document_url: str | None,
+) -> Message:
     label = _label(incident, findings)
     lead = findings[0]
     d = lead.get("details") or {}
@@ -366,43 +417,79 @@ def _rule(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
     p.add(f" the figure was {number(lead.get('value'), share)}, {condition}").add(". ")
     if d.get("history"):
         h = d["history"]
-        p.add(f"It is {number(h.get('rise'), share)} above the median "
-              f"{number(h.get('baseline_median'), share)} of its previous "
-              f"{h.get('baseline_periods')} periods. ")
+        p.add(
+            f"It is {number(h.get('rise'), share)} above the median "
+            f"{number(h.get('baseline_median'), share)} of its previous "
+            f"{h.get('baseline_periods')} periods. "
+        )
     p.add(f"The rule: {label}.")
     applies = d.get("applies") or {}
     if applies.get("from"):
-        p.add(f" It applies from {long_date(dt.date.fromisoformat(applies['from']))}"
-              + (f" until {long_date(dt.date.fromisoformat(applies['until']))}."
-                 if applies.get("until") else "."))
+        p.add(
+            f" It applies from {long_date(dt.date.fromisoformat(applies['from']))}"
+            + (
+                f" until {long_date(dt.date.fromisoformat(applies['until']))}."
+                if applies.get("until")
+                else "."
+            )
+        )
     paragraphs = [p.texts()]
     if d.get("contested"):
-        paragraphs.append(_Paragraph().add("The legal status of this period was contested: ",
-                                           bold=True).add(str(d["contested"].get("why")))
-                          .texts())
+        paragraphs.append(
+            _Paragraph()
+            .add("The legal status of this period was contested: ", bold=True)
+            .add(str(d["contested"].get("why")))
+            .texts()
+        )
     if d.get("check_note"):
         paragraphs.append(_Paragraph().add(f"{d['check_note']}.", bold=True).texts())
     if d.get("caveat"):
-        paragraphs.append(_Paragraph().add("Before citing: ", bold=True)
-                          .add(" ".join(str(d["caveat"]).split())).texts())
+        paragraphs.append(
+            _Paragraph()
+            .add("Before citing: ", bold=True)
+            .add(" ".join(str(d["caveat"]).split()))
+            .texts()
+        )
     rows = d.get("rows") or []
     if rows and any(len(r) > 1 for r in rows):
-        paragraphs.append(_listed(f"{d.get('row_count', len(rows))} row(s) behind it", [
-            ", ".join(f"{k} {v}" for k, v in r.items()) for r in rows]))
+        paragraphs.append(
+            _listed(
+                f"{d.get('row_count', len(rows))} row(s) behind it",
+                [", ".join(f"{k} {v}" for k, v in r.items()) for r in rows],
+            )
+        )
     if len(findings) > 1:
-        paragraphs.append(_listed("Other periods breaking the rule in this run", [
-            f"{period_text(f.get('period'))}: {number(f.get('value'), share)}"
-            for f in findings[1:]]))
+        paragraphs.append(
+            _listed(
+                "Other periods breaking the rule in this run",
+                [
+                    f"{period_text(f.get('period'))}: {number(f.get('value'), share)}"
+                    for f in findings[1:]
+                ],
+            )
+        )
     sources = [s for s in d.get("sources") or [] if isinstance(s, Mapping)]
     context = _context(incident, run_id, vintage, document_url)
     if sources:
         q = _Paragraph().add("The rule rests on: ")
-        q.add("; ".join(" ".join(str(s.get("citation", "")).split())
-                        + (f" ({s['url']})" if s.get("url") else "") for s in sources) + ".")
+        q.add(
+            "; ".join(
+                " ".join(str(s.get("citation", "")).split())
+                + (f" ({s['url']})" if s.get("url") else "")
+                for s in sources
+            )
+            + "."
+        )
         paragraphs.append(q.texts())
         # A link label short enough for Slack's context line, cut at a word (never "202:").
-        context[1:1] = [(f"Rule source: {textwrap.shorten(str(s.get('citation')), 70, placeholder=' …')}",
-                         s.get("url")) for s in sources if s.get("url")]
+        context[1:1] = [
+            (
+                f"Rule source: {textwrap.shorten(str(s.get('citation')), 70, placeholder=' …')}",
+                s.get("url"),
+            )
+            for s in sources
+            if s.get("url")
+        ]
     policy = policy_paragraph(lead.get("period"))
     if policy:
         paragraphs.append(policy)
@@ -412,37 +499,61 @@ def _rule(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
 # --------------------------------------------------------------------------- revisions etc.
 
 
-def _revision(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
-              run_id: str | None, vintage: Any, document_url: str | None) -> Message:
+def _revision(
+    incident: Mapping[str, Any],
+    findings: Sequence[Mapping[str, Any]],
+    run_id: str | None,
+    vintage: Any,
+    document_url: str | None,
+) -> Message:
     label = _label(incident, findings)
     lead = findings[0]
     d = lead.get("details") or {}
-    rows = [r for r in d.get("periods") or d.get("restated") or d.get("revisions") or [] if isinstance(r, Mapping)]
+    rows = [
+        r
+        for r in d.get("periods") or d.get("restated") or d.get("revisions") or []
+        if isinstance(r, Mapping)
+    ]
     share = is_share(d, *[r.get("new") for r in rows])
     header = f"{_cap(label)}: published figures were changed"
     p = _Paragraph()
     if rows:
         n = len(rows)
-        p.add(f"The publisher changed {n} figure{'s' if n != 1 else ''} it had already "
-              "published")
+        p.add(f"The publisher changed {n} figure{'s' if n != 1 else ''} it had already published")
         if d.get("old_vintage") and d.get("new_vintage"):
-            p.add(f", between the files of {period_text(d['old_vintage'])} and "
-                  f"{period_text(d['new_vintage'])}")
+            p.add(
+                f", between the files of {period_text(d['old_vintage'])} and "
+                f"{period_text(d['new_vintage'])}"
+            )
         p.add(".")
-        paragraphs = [p.texts(), _listed("Changed", [
-            f"{period_text(r.get('period'))}: {number(r.get('old'), share)} → "
-            f"{number(r.get('new'), share)}" for r in rows])]
+        paragraphs = [
+            p.texts(),
+            _listed(
+                "Changed",
+                [
+                    f"{period_text(r.get('period'))}: {number(r.get('old'), share)} → "
+                    f"{number(r.get('new'), share)}"
+                    for r in rows
+                ],
+            ),
+        ]
     else:
         p.add(str(lead.get("message") or incident.get("summary") or "Figures were revised."))
         paragraphs = [p.texts()]
     if len(findings) > 1 and not rows:
-        paragraphs.append(_listed("Also in this run", [str(f.get("message"))
-                                                        for f in findings[1:]]))
+        paragraphs.append(
+            _listed("Also in this run", [str(f.get("message")) for f in findings[1:]])
+        )
     return _assemble(header, paragraphs, _context(incident, run_id, vintage, document_url))
 
 
-def _other_data(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any]],
-                run_id: str | None, vintage: Any, document_url: str | None) -> Message:
+def _other_data(
+    incident: Mapping[str, Any],
+    findings: Sequence[Mapping[str, Any]],
+    run_id: str | None,
+    vintage: Any,
+    document_url: str | None,
+) -> Message:
     """Discrepancies and anomaly findings without a band (a missing period, a restatement)."""
     label = _label(incident, findings)
     lead = findings[0]
@@ -458,13 +569,19 @@ def _other_data(incident: Mapping[str, Any], findings: Sequence[Mapping[str, Any
     p = _Paragraph().add(str(lead.get("message") or incident.get("summary") or kind))
     paragraphs = [p.texts()]
     if len(findings) > 1:
-        paragraphs.append(_listed("Also in this run", [str(f.get("message"))
-                                                        for f in findings[1:]]))
+        paragraphs.append(
+            _listed("Also in this run", [str(f.get("message")) for f in findings[1:]])
+        )
     return _assemble(header, paragraphs, _context(incident, run_id, vintage, document_url))
 
 
-def _resolved(incident: Mapping[str, Any], opening: Mapping[str, Any], run_id: str | None,
-              vintage: Any, document_url: str | None) -> Message:
+def _resolved(
+    incident: Mapping[str, Any],
+    opening: Mapping[str, Any],
+    run_id: str | None,
+    vintage: Any,
+    document_url: str | None,
+) -> Message:
     # The same plain-words series as the opening alert named, so "Resolved" says what is over.
     label = _label(incident, [opening])
     monitor = incident["monitor"]
@@ -477,8 +594,9 @@ def _resolved(incident: Mapping[str, Any], opening: Mapping[str, Any], run_id: s
     p = _Paragraph().add("Resolved: ", bold=True).add(text)
     if opening.get("period"):
         p.add(f" The alert was about {period_text(opening['period'])}.")
-    return _assemble(f"Resolved: {_cap(label)}", [p.texts()],
-                     _context(incident, run_id, vintage, document_url))
+    return _assemble(
+        f"Resolved: {_cap(label)}", [p.texts()], _context(incident, run_id, vintage, document_url)
+    )
 
 
 # --------------------------------------------------------------------------- ingest (ops)
@@ -491,19 +609,19 @@ _INGEST_HEADERS = {
 }
 _INGEST_WHAT = {
     "layout_changed": "The newest file does not look like the files returnwatch knows (a "
-                      "column or table was renamed, added or moved), so none of its figures "
-                      "were loaded. The parser needs updating.",
+    "column or table was renamed, added or moved), so none of its figures "
+    "were loaded. The parser needs updating.",
     "bad_value": "The newest file has a value returnwatch could not read as a number or a "
-                 "date, so none of its figures were loaded.",
+    "date, so none of its figures were loaded.",
     "validation_failed": "The newest file's figures failed a validation check that must "
-                         "hold, so none of them were loaded. The file is kept for review.",
-    "bad_file": "The newest file could not be opened or read, so none of its figures were "
-                "loaded.",
+    "hold, so none of them were loaded. The file is kept for review.",
+    "bad_file": "The newest file could not be opened or read, so none of its figures were loaded.",
 }
 
 
-def ingest_message(*, incident: Mapping[str, Any], finding: Mapping[str, Any],
-                   run_id: str | None) -> Message:
+def ingest_message(
+    *, incident: Mapping[str, Any], finding: Mapping[str, Any], run_id: str | None
+) -> Message:
     title, landing, _ = _source_info(incident["source"])
     kind = str(finding.get("kind") or incident.get("kind") or "bad_file")
     header = _INGEST_HEADERS.get(kind, "{title}: " + kind.replace("_", " ")).format(title=title)
@@ -513,7 +631,9 @@ def ingest_message(*, incident: Mapping[str, Any], finding: Mapping[str, Any],
     paragraphs = [what.texts()]
     if detail:
         paragraphs.append(_Paragraph().add("Details: ").add(detail[:1500]).texts())
-    context = [(f"Source: {title}", landing),
-               *(_run_link(run_id) or ([(f"Run {run_id}", None)] if run_id else [])),
-               *runbook_link(kind)]
+    context = [
+        (f"Source: {title}", landing),
+        *(_run_link(run_id) or ([(f"Run {run_id}", None)] if run_id else [])),
+        *runbook_link(kind),
+    ]
     return _assemble(header, paragraphs, context)

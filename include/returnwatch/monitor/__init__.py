@@ -39,17 +39,17 @@ class MonitorReport:
     run_id: str
     run_at: dt.datetime
     sources: list[str]
-    states: dict[str, str] = field(default_factory=dict)        # source -> fresh/late/...
+    states: dict[str, str] = field(default_factory=dict)  # source -> fresh/late/...
     # Finding.as_dict() of every finding except history (recorded in monitor.findings only).
     findings: list[dict[str, Any]] = field(default_factory=list)
-    alerts: list[str] = field(default_factory=list)              # alert ids enqueued now
+    alerts: list[str] = field(default_factory=list)  # alert ids enqueued now
     incidents_opened: int = 0
     incidents_resolved: int = 0
-    monitors: list[str] = field(default_factory=list)            # monitors that ran
-    evaluated: int = 0                  # (monitor, series) keys evaluated
-    history_findings: int = 0           # old periods recorded as info (first run, catch-up)
+    monitors: list[str] = field(default_factory=list)  # monitors that ran
+    evaluated: int = 0  # (monitor, series) keys evaluated
+    history_findings: int = 0  # old periods recorded as info (first run, catch-up)
     skipped: list[str] = field(default_factory=list)  # metrics/rules whose table is missing
-    seconds: dict[str, float] = field(default_factory=dict)      # evaluation time per monitor
+    seconds: dict[str, float] = field(default_factory=dict)  # evaluation time per monitor
 
     def as_dict(self) -> dict[str, Any]:
         row = asdict(self)
@@ -57,9 +57,15 @@ class MonitorReport:
         return row
 
 
-def run_monitors(*, run_at: dt.datetime, run_id: str, sources: list[str] | None = None,
-                 con: duckdb.DuckDBPyConnection | None = None, archive: Any = None,
-                 monitors: Iterable[str] | None = None) -> MonitorReport:
+def run_monitors(
+    *,
+    run_at: dt.datetime,
+    run_id: str,
+    sources: list[str] | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+    archive: Any = None,
+    monitors: Iterable[str] | None = None,
+) -> MonitorReport:
     """Run the monitors at ``run_at`` and move incidents.
 
     ``monitors`` defaults to all of ``ALL_MONITORS``: freshness of each source (``sources``
@@ -76,8 +82,14 @@ def run_monitors(*, run_at: dt.datetime, run_id: str, sources: list[str] | None 
         from returnwatch import warehouse
 
         with warehouse.session() as own:
-            return run_monitors(run_at=run_at, run_id=run_id, sources=sources, con=own,
-                                archive=archive, monitors=monitors)
+            return run_monitors(
+                run_at=run_at,
+                run_id=run_id,
+                sources=sources,
+                con=own,
+                archive=archive,
+                monitors=monitors,
+            )
 
     import time
 
@@ -95,8 +107,9 @@ def run_monitors(*, run_at: dt.datetime, run_id: str, sources: list[str] | None 
     names = (list(rules) if sources is None else list(sources)) if FRESHNESS in wanted else []
     for name in names:
         if name not in rules:
-            raise config.ConfigError(f"source {name!r} has no freshness rule in "
-                                     "config/monitors.yaml")
+            raise config.ConfigError(
+                f"source {name!r} has no freshness rule in config/monitors.yaml"
+            )
     report = MonitorReport(run_id=run_id, run_at=run_at, sources=names, monitors=wanted)
     states: list[Any] = []
     try:
@@ -105,14 +118,19 @@ def run_monitors(*, run_at: dt.datetime, run_id: str, sources: list[str] | None 
 
             archive = Archive()
         began = time.perf_counter()
-        states = [freshness.assess_freshness(con, name, run_at=run_at, archive=archive,
-                                             freshness_rule=rules[name]) for name in names]
+        states = [
+            freshness.assess_freshness(
+                con, name, run_at=run_at, archive=archive, freshness_rule=rules[name]
+            )
+            for name in names
+        ]
         if FRESHNESS in wanted:
             report.seconds[FRESHNESS] = round(time.perf_counter() - began, 3)
         found = [s.finding for s in states if s.finding is not None]
         evaluated: dict[tuple[str, str], dict[str, Any]] = {
             (freshness.MONITOR, s.source): {**s.details(), "label": rules[s.source].label}
-            for s in states}
+            for s in states
+        }
         data = None
         data_monitors = [m for m in wanted if m != FRESHNESS]
         if data_monitors:
@@ -124,8 +142,9 @@ def run_monitors(*, run_at: dt.datetime, run_id: str, sources: list[str] | None 
             report.skipped = data.skipped
             report.seconds.update(data.seconds)
         with store.transaction(con):
-            events = incidents.process_findings(con, found, run_at=run_at, run_id=run_id,
-                                                evaluated=evaluated)
+            events = incidents.process_findings(
+                con, found, run_at=run_at, run_id=run_id, evaluated=evaluated
+            )
             for state in states:
                 _record_state(con, state, run_id)
             if data is not None:
@@ -137,23 +156,37 @@ def run_monitors(*, run_at: dt.datetime, run_id: str, sources: list[str] | None 
             report.alerts = [e.alert_id for e in events]
             report.incidents_opened = sum(1 for e in events if e.event == "opened")
             report.incidents_resolved = sum(1 for e in events if e.event == "resolved")
-            _record_run(con, report, started, status="succeeded", error=None,
-                        recorded=len(found))
+            _record_run(con, report, started, status="succeeded", error=None, recorded=len(found))
     except Exception as exc:
         first_line = (str(exc).strip().splitlines() or [""])[0][:500]
         try:
-            _record_run(con, report, started, status="failed",
-                        error=f"{type(exc).__name__}: {first_line}")
+            _record_run(
+                con, report, started, status="failed", error=f"{type(exc).__name__}: {first_line}"
+            )
         except Exception:
             log.exception("could not record the failed monitor run %s", run_id)
         raise
     for state in states:
-        log.info("freshness %s: %s (newest %s, due %s, %d missed%s)", state.source, state.state,
-                 state.newest_period, state.expected_period, state.missed_publishing_days,
-                 f", {state.cause}" if state.cause else "")
-    log.info("monitors %s: %d key(s) evaluated, %d finding(s) (%d history), %d alert(s), "
-             "%d skipped; seconds %s", ", ".join(wanted), report.evaluated, len(found),
-             report.history_findings, len(report.alerts), len(report.skipped), report.seconds)
+        log.info(
+            "freshness %s: %s (newest %s, due %s, %d missed%s)",
+            state.source,
+            state.state,
+            state.newest_period,
+            state.expected_period,
+            state.missed_publishing_days,
+            f", {state.cause}" if state.cause else "",
+        )
+    log.info(
+        "monitors %s: %d key(s) evaluated, %d finding(s) (%d history), %d alert(s), "
+        "%d skipped; seconds %s",
+        ", ".join(wanted),
+        report.evaluated,
+        len(found),
+        report.history_findings,
+        len(report.alerts),
+        len(report.skipped),
+        report.seconds,
+    )
     return report
 
 
@@ -166,28 +199,56 @@ def _record_state(con: duckdb.DuckDBPyConnection, state: Any, run_id: str) -> No
             last_new_file_at, consecutive_failed_checks, checks_since_new_file, finding_kind)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
-        [state.source, run_id, state.run_at, dt.datetime.now(dt.UTC), state.state,
-         state.newest_period, state.expected_period, state.missed_publishing_days,
-         json.dumps([d.isoformat() for d in state.missed_periods]),
-         state.late_after_missed, state.stopped_after_missed, state.last_check_at,
-         state.last_check_outcome, state.last_new_file_at, state.consecutive_failed_checks,
-         state.checks_since_new_file, state.finding.kind if state.finding else None],
+        [
+            state.source,
+            run_id,
+            state.run_at,
+            dt.datetime.now(dt.UTC),
+            state.state,
+            state.newest_period,
+            state.expected_period,
+            state.missed_publishing_days,
+            json.dumps([d.isoformat() for d in state.missed_periods]),
+            state.late_after_missed,
+            state.stopped_after_missed,
+            state.last_check_at,
+            state.last_check_outcome,
+            state.last_new_file_at,
+            state.consecutive_failed_checks,
+            state.checks_since_new_file,
+            state.finding.kind if state.finding else None,
+        ],
     )
 
 
-def _record_run(con: duckdb.DuckDBPyConnection, report: MonitorReport,
-                started: dt.datetime, *, status: str, error: str | None,
-                recorded: int | None = None) -> None:
+def _record_run(
+    con: duckdb.DuckDBPyConnection,
+    report: MonitorReport,
+    started: dt.datetime,
+    *,
+    status: str,
+    error: str | None,
+    recorded: int | None = None,
+) -> None:
     con.execute(
         """
         INSERT OR REPLACE INTO monitor.runs (run_id, run_at, started_at, finished_at, status,
             sources, findings, incidents_opened, incidents_resolved, alerts_enqueued, error)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
-        [report.run_id, report.run_at, started, dt.datetime.now(dt.UTC), status,
-         json.dumps(report.sources),
-         len(report.findings) if recorded is None else recorded, report.incidents_opened,
-         report.incidents_resolved, len(report.alerts), error],
+        [
+            report.run_id,
+            report.run_at,
+            started,
+            dt.datetime.now(dt.UTC),
+            status,
+            json.dumps(report.sources),
+            len(report.findings) if recorded is None else recorded,
+            report.incidents_opened,
+            report.incidents_resolved,
+            len(report.alerts),
+            error,
+        ],
     )
 
 

@@ -92,20 +92,20 @@ class DetectorParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    transform: Literal["log", "identity"] = "log"   # log for counts; identity for rates, gaps
-    level_periods: int = Field(ge=1, le=60, default=3)      # L: baseline = median of these
-    noise_periods: int = Field(ge=3, le=400, default=12)    # W: noise from these changes
-    min_history: int = Field(ge=2, le=400, default=12)      # published periods before judging
-    threshold: float = Field(gt=0, default=3.5)             # robust score for an exceedance
-    strong_threshold: float = Field(gt=0, default=7.0)      # ... alerting at once
-    strong_ratio: float = Field(gt=1, default=2.5)          # x2.5 or /2.5 alerts at once
+    transform: Literal["log", "identity"] = "log"  # log for counts; identity for rates, gaps
+    level_periods: int = Field(ge=1, le=60, default=3)  # L: baseline = median of these
+    noise_periods: int = Field(ge=3, le=400, default=12)  # W: noise from these changes
+    min_history: int = Field(ge=2, le=400, default=12)  # published periods before judging
+    threshold: float = Field(gt=0, default=3.5)  # robust score for an exceedance
+    strong_threshold: float = Field(gt=0, default=7.0)  # ... alerting at once
+    strong_ratio: float = Field(gt=1, default=2.5)  # x2.5 or /2.5 alerts at once
     # ... even inside a wide noise band (counts only; absolute_floor still applies)
     strong_ratio_alone: bool = False
-    relative_floor: float = Field(ge=0, default=0.25)       # |value/baseline - 1| at least
-    absolute_floor: float = Field(ge=0, default=10.0)       # |value - baseline| at least
-    zero_floor: float = Field(ge=0, default=10.0)           # a 0 after a baseline >= this
-    min_scale: float = Field(gt=0, default=0.05)            # noise floor (log units / units)
-    persistence: tuple[int, int] = (2, 3)                   # need N exceedances of the last M
+    relative_floor: float = Field(ge=0, default=0.25)  # |value/baseline - 1| at least
+    absolute_floor: float = Field(ge=0, default=10.0)  # |value - baseline| at least
+    zero_floor: float = Field(ge=0, default=10.0)  # a 0 after a baseline >= this
+    min_scale: float = Field(gt=0, default=0.05)  # noise floor (log units / units)
+    persistence: tuple[int, int] = (2, 3)  # need N exceedances of the last M
     direction: Direction = "both"
 
     @model_validator(mode="after")
@@ -137,18 +137,18 @@ class MetricMonitor(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    label: str                              # what advocates call it
-    source: str                             # returnwatch source it comes from (Finding.source)
-    table: str                              # schema.table in the warehouse
+    label: str  # what advocates call it
+    source: str  # returnwatch source it comes from (Finding.source)
+    table: str  # schema.table in the warehouse
     period_column: str
-    value_columns: list[str] = Field(min_length=1)   # one series per column (and per group)
+    value_columns: list[str] = Field(min_length=1)  # one series per column (and per group)
     series_by: list[str] = Field(default_factory=list)  # split into one series per group
     where: dict[str, list[str]] = Field(default_factory=dict)  # column -> allowed values
     frequency: Frequency = "month"
     # A month with no row: "zero" for tables that list only non-zero cells (CBP's), "missing"
     # where every period has a row and an absent one is a gap to report.
     absent_rows: Literal["zero", "missing"] = "missing"
-    detector: dict[str, Any] = Field(default_factory=dict)    # overrides of the defaults
+    detector: dict[str, Any] = Field(default_factory=dict)  # overrides of the defaults
 
     @field_validator("table")
     @classmethod
@@ -229,12 +229,12 @@ class Scan:
     """
 
     values: np.ndarray
-    baseline: np.ndarray       # expected value (original units)
-    low: np.ndarray            # band, original units, floors included
+    baseline: np.ndarray  # expected value (original units)
+    low: np.ndarray  # band, original units, floors included
     high: np.ndarray
-    score: np.ndarray          # robust score on the transformed scale
-    scale: np.ndarray          # noise used (transformed scale)
-    history: np.ndarray        # published periods before this one
+    score: np.ndarray  # robust score on the transformed scale
+    scale: np.ndarray  # noise used (transformed scale)
+    history: np.ndarray  # published periods before this one
     exceed: np.ndarray
     alert: np.ndarray
     onset: np.ndarray
@@ -264,8 +264,9 @@ def _nanmedian_rows(block: np.ndarray) -> np.ndarray:
     return np.where(count > 0, (low + high) / 2.0, np.nan)
 
 
-def scan(values: Sequence[float] | np.ndarray | pd.Series,
-         params: DetectorParams | None = None) -> Scan:
+def scan(
+    values: Sequence[float] | np.ndarray | pd.Series, params: DetectorParams | None = None
+) -> Scan:
     """Judge every period of one series against its own past. Pure and vectorised.
 
     ``values`` is the series in period order; NaN means "no figure published for this period"
@@ -285,7 +286,7 @@ def scan(values: Sequence[float] | np.ndarray | pd.Series,
     level = _nanmedian_rows(_trailing(y, p.level_periods))
     diffs = np.full(n, np.nan)
     if n > 1:
-        diffs[1:] = y[1:] - y[:-1]   # NaN next to a missing period
+        diffs[1:] = y[1:] - y[:-1]  # NaN next to a missing period
     window = _trailing(diffs, p.noise_periods)
     centre = _nanmedian_rows(window)
     mad = _nanmedian_rows(np.abs(window - centre[:, None]))
@@ -363,9 +364,19 @@ def scan(values: Sequence[float] | np.ndarray | pd.Series,
     direction = np.where(kind == "", 0, np.where(np.isin(kind, ["spike", "level_up"]), 1, -1))
     previous = np.concatenate([[0], direction[:-1]]) if n else direction
     onset = alert & (previous != direction)
-    return Scan(values=x, baseline=expected, low=low, high=high, score=score, scale=scale,
-                history=history, exceed=np.where(zero_alert, -1, exceed).astype(np.int8),
-                alert=alert, onset=onset, kind=kind)
+    return Scan(
+        values=x,
+        baseline=expected,
+        low=low,
+        high=high,
+        score=score,
+        scale=scale,
+        history=history,
+        exceed=np.where(zero_alert, -1, exceed).astype(np.int8),
+        alert=alert,
+        onset=onset,
+        kind=kind,
+    )
 
 
 def _trailing_sum(flags: np.ndarray, width: int) -> np.ndarray:
@@ -380,12 +391,16 @@ def _trailing_sum(flags: np.ndarray, width: int) -> np.ndarray:
 
 def expected_months(first: pd.Timestamp, last: pd.Timestamp) -> pd.DatetimeIndex:
     """Every month start from ``first`` to ``last`` (a monthly publisher skips none)."""
-    return pd.date_range(pd.Timestamp(first).to_period("M").to_timestamp(),
-                         pd.Timestamp(last).to_period("M").to_timestamp(), freq="MS")
+    return pd.date_range(
+        pd.Timestamp(first).to_period("M").to_timestamp(),
+        pd.Timestamp(last).to_period("M").to_timestamp(),
+        freq="MS",
+    )
 
 
-def missing_periods(present: Iterable[Any], expected: Iterable[Any] | None = None, *,
-                    frequency: Frequency = "month") -> list[pd.Timestamp]:
+def missing_periods(
+    present: Iterable[Any], expected: Iterable[Any] | None = None, *, frequency: Frequency = "month"
+) -> list[pd.Timestamp]:
     """Periods that should be there and are not: a missing period is found by its absence.
 
     ``expected`` defaults, for monthly series, to every month between the first and the last
@@ -407,8 +422,9 @@ def missing_periods(present: Iterable[Any], expected: Iterable[Any] | None = Non
     return list(expected_index.difference(have))
 
 
-def detect_restatements(old: pd.Series, new: pd.Series, tolerance: float = 0.02,
-                        absolute_floor: float = 2.0) -> pd.DataFrame:
+def detect_restatements(
+    old: pd.Series, new: pd.Series, tolerance: float = 0.02, absolute_floor: float = 2.0
+) -> pd.DataFrame:
     """Periods whose figure changed between two vintages beyond a tolerance.
 
     A change counts when it is at least ``tolerance`` of the old figure AND at least
@@ -422,14 +438,21 @@ def detect_restatements(old: pd.Series, new: pd.Series, tolerance: float = 0.02,
     change = nw - o
     with np.errstate(invalid="ignore", divide="ignore"):
         relative = np.where(o != 0, change / np.abs(o), np.inf * np.sign(change))
-    changed = ((np.abs(change) >= absolute_floor) & (np.abs(relative) >= tolerance))
+    changed = (np.abs(change) >= absolute_floor) & (np.abs(relative) >= tolerance)
     withdrawn = ~np.isnan(o) & np.isnan(nw)
     added = np.isnan(o) & ~np.isnan(nw)
     mask = changed | withdrawn | added
     kind = np.where(withdrawn, "withdrawn", np.where(added, "added", "restated"))
-    return pd.DataFrame({"period": both.index[mask], "old": o[mask], "new": nw[mask],
-                         "change": change[mask], "relative_change": relative[mask],
-                         "kind": kind[mask]}).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "period": both.index[mask],
+            "old": o[mask],
+            "new": nw[mask],
+            "change": change[mask],
+            "relative_change": relative[mask],
+            "kind": kind[mask],
+        }
+    ).reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- findings
@@ -440,8 +463,9 @@ def _iso(period: Any, frequency: Frequency) -> str:
     return ts.strftime("%Y-%m") if frequency == "month" else ts.date().isoformat()
 
 
-def regime_notes(period: Any, regimes: dict[str, Regime], *, frequency: Frequency,
-                 within_periods: int) -> list[dict[str, Any]]:
+def regime_notes(
+    period: Any, regimes: dict[str, Regime], *, frequency: Frequency, within_periods: int
+) -> list[dict[str, Any]]:
     """Known regime changes in force during ``period`` or started/ended shortly before it."""
     ts = pd.Timestamp(period)
     if frequency == "month":
@@ -455,21 +479,40 @@ def regime_notes(period: Any, regimes: dict[str, Regime], *, frequency: Frequenc
         r_start = pd.Timestamp(regime.start)
         r_end = pd.Timestamp(regime.end) if regime.end else None
         in_force = r_start <= end and (r_end is None or r_end >= start)
-        changes = [(label, day) for label, day in (("started", r_start), ("ended", r_end))
-                   if day is not None and lookback <= day <= end]
+        changes = [
+            (label, day)
+            for label, day in (("started", r_start), ("ended", r_end))
+            if day is not None and lookback <= day <= end
+        ]
         if in_force or changes:
-            notes.append({"regime": name, "label": regime.label, "in_force": bool(in_force),
-                          "changed": [f"{label} {day.date().isoformat()}"
-                                      for label, day in changes],
-                          "source": regime.source})
+            notes.append(
+                {
+                    "regime": name,
+                    "label": regime.label,
+                    "in_force": bool(in_force),
+                    "changed": [f"{label} {day.date().isoformat()}" for label, day in changes],
+                    "source": regime.source,
+                }
+            )
     return notes
 
 
-def findings(result: Scan, index: Sequence[Any], *, metric: str, series: str, source: str,
-             label: str, run_at: dt.datetime, params: DetectorParams,
-             frequency: Frequency = "month", regimes: dict[str, Regime] | None = None,
-             annotate_within_periods: int = 3, since: Any = None,
-             onsets_only: bool = False) -> list[Finding]:
+def findings(
+    result: Scan,
+    index: Sequence[Any],
+    *,
+    metric: str,
+    series: str,
+    source: str,
+    label: str,
+    run_at: dt.datetime,
+    params: DetectorParams,
+    frequency: Frequency = "month",
+    regimes: dict[str, Regime] | None = None,
+    annotate_within_periods: int = 3,
+    since: Any = None,
+    onsets_only: bool = False,
+) -> list[Finding]:
     """One ``Finding`` per alerting period (or per onset) of a scan, from ``since`` on.
 
     ``details`` holds the value, the baseline, the band, the score and noise, the method and
@@ -483,7 +526,7 @@ def findings(result: Scan, index: Sequence[Any], *, metric: str, series: str, so
     published = np.flatnonzero(~np.isnan(result.values))
     for t in np.flatnonzero(mask):
         before = published[published < t]
-        level_used = before[-params.level_periods:]
+        level_used = before[-params.level_periods :]
         noise_used = np.arange(max(0, int(t) - params.noise_periods), t)
         value, base = float(result.values[t]), float(result.baseline[t])
         kind = str(result.kind[t])
@@ -493,27 +536,47 @@ def findings(result: Scan, index: Sequence[Any], *, metric: str, series: str, so
         period = _iso(idx[t], frequency)
         band = [round(float(result.low[t]), 4), round(float(result.high[t]), 4)]
         details = {
-            "metric": metric, "label": label, "method": METHOD, "value": value,
-            "baseline": round(base, 4), "band": band, "score": round(float(result.score[t]), 2),
-            "noise": round(float(result.scale[t]), 4), "change": change,
+            "metric": metric,
+            "label": label,
+            "method": METHOD,
+            "value": value,
+            "baseline": round(base, 4),
+            "band": band,
+            "score": round(float(result.score[t]), 2),
+            "noise": round(float(result.scale[t]), 4),
+            "change": change,
             "direction": "up" if kind in ("spike", "level_up") else "down",
             "onset": bool(result.onset[t]),
             "baseline_periods": [_iso(idx[i], frequency) for i in level_used],
-            "noise_periods": ([_iso(idx[noise_used[0]], frequency),
-                               _iso(idx[noise_used[-1]], frequency)]
-                              if len(noise_used) else []),
+            "noise_periods": (
+                [_iso(idx[noise_used[0]], frequency), _iso(idx[noise_used[-1]], frequency)]
+                if len(noise_used)
+                else []
+            ),
             "history_periods": int(result.history[t]),
             "params": params.describe(),
-            "regimes": regime_notes(idx[t], regimes or {}, frequency=frequency,
-                                    within_periods=annotate_within_periods),
+            "regimes": regime_notes(
+                idx[t], regimes or {}, frequency=frequency, within_periods=annotate_within_periods
+            ),
         }
-        out.append(Finding(
-            monitor=MONITOR, kind=f"anomaly_{kind}", source=source, series=series,
-            severity=severity,  # type: ignore[arg-type]
-            message=(f"{label} ({series}) {period}: {value:,.4g} against a baseline of "
-                     f"{base:,.4g} ({change}; band {band[0]:,.4g} .. {band[1]:,.4g}), {kind}"),
-            run_at=run_at, period=period, value=value,
-            expected=f"{band[0]:.4g} .. {band[1]:.4g}", details=details))
+        out.append(
+            Finding(
+                monitor=MONITOR,
+                kind=f"anomaly_{kind}",
+                source=source,
+                series=series,
+                severity=severity,  # type: ignore[arg-type]
+                message=(
+                    f"{label} ({series}) {period}: {value:,.4g} against a baseline of "
+                    f"{base:,.4g} ({change}; band {band[0]:,.4g} .. {band[1]:,.4g}), {kind}"
+                ),
+                run_at=run_at,
+                period=period,
+                value=value,
+                expected=f"{band[0]:.4g} .. {band[1]:.4g}",
+                details=details,
+            )
+        )
     return out
 
 
@@ -528,36 +591,78 @@ def _severity(kind: str, score: float, ratio: float | None, params: DetectorPara
     return "critical" if far and (ratio >= 3 or ratio <= 1 / 3) else "warning"
 
 
-def missing_findings(missing: Iterable[Any], *, metric: str, series: str, source: str,
-                     label: str, run_at: dt.datetime,
-                     frequency: Frequency = "month") -> list[Finding]:
+def missing_findings(
+    missing: Iterable[Any],
+    *,
+    metric: str,
+    series: str,
+    source: str,
+    label: str,
+    run_at: dt.datetime,
+    frequency: Frequency = "month",
+) -> list[Finding]:
     """One warning per period absent from a series that has periods after it."""
-    return [Finding(monitor=MONITOR, kind="missing_period", source=source, series=series,
-                    severity="warning",
-                    message=f"{label} ({series}): no figure for {_iso(p, frequency)}, "
-                            "though later periods are published",
-                    run_at=run_at, period=_iso(p, frequency), value=None, expected="a figure",
-                    details={"metric": metric, "label": label, "method": "absence"})
-            for p in missing]
+    return [
+        Finding(
+            monitor=MONITOR,
+            kind="missing_period",
+            source=source,
+            series=series,
+            severity="warning",
+            message=f"{label} ({series}): no figure for {_iso(p, frequency)}, "
+            "though later periods are published",
+            run_at=run_at,
+            period=_iso(p, frequency),
+            value=None,
+            expected="a figure",
+            details={"metric": metric, "label": label, "method": "absence"},
+        )
+        for p in missing
+    ]
 
 
-def restatement_findings(restated: pd.DataFrame, *, metric: str, series: str, source: str,
-                         label: str, run_at: dt.datetime, tolerance: float,
-                         frequency: Frequency = "month") -> list[Finding]:
+def restatement_findings(
+    restated: pd.DataFrame,
+    *,
+    metric: str,
+    series: str,
+    source: str,
+    label: str,
+    run_at: dt.datetime,
+    tolerance: float,
+    frequency: Frequency = "month",
+) -> list[Finding]:
     """One warning per restated figure (``detect_restatements`` output)."""
     out = []
     for row in restated.itertuples(index=False):
         period = _iso(row.period, frequency)
-        out.append(Finding(
-            monitor=MONITOR, kind=f"restatement_{row.kind}", source=source, series=series,
-            severity="warning",
-            message=(f"{label} ({series}) {period}: {row.old:,.4g} in the older vintage, "
-                     f"{row.new:,.4g} now ({row.relative_change:+.1%})"),
-            run_at=run_at, period=period, value=None if math.isnan(row.new) else row.new,
-            expected=None if math.isnan(row.old) else f"{row.old:.4g}",
-            details={"metric": metric, "label": label, "method": "vintage_comparison",
-                     "old": row.old, "new": row.new, "change": row.change,
-                     "relative_change": row.relative_change, "tolerance": tolerance}))
+        out.append(
+            Finding(
+                monitor=MONITOR,
+                kind=f"restatement_{row.kind}",
+                source=source,
+                series=series,
+                severity="warning",
+                message=(
+                    f"{label} ({series}) {period}: {row.old:,.4g} in the older vintage, "
+                    f"{row.new:,.4g} now ({row.relative_change:+.1%})"
+                ),
+                run_at=run_at,
+                period=period,
+                value=None if math.isnan(row.new) else row.new,
+                expected=None if math.isnan(row.old) else f"{row.old:.4g}",
+                details={
+                    "metric": metric,
+                    "label": label,
+                    "method": "vintage_comparison",
+                    "old": row.old,
+                    "new": row.new,
+                    "change": row.change,
+                    "relative_change": row.relative_change,
+                    "tolerance": tolerance,
+                },
+            )
+        )
     return out
 
 
@@ -575,15 +680,23 @@ def series_frames(frame: pd.DataFrame, monitor: MetricMonitor) -> dict[str, pd.S
         rows = rows[rows[column].isin(allowed)]
     rows = rows.assign(_period=pd.to_datetime(rows[monitor.period_column]))
     out: dict[str, pd.Series] = {}
-    groups = rows.groupby(monitor.series_by, dropna=True, sort=True) if monitor.series_by \
+    groups = (
+        rows.groupby(monitor.series_by, dropna=True, sort=True)
+        if monitor.series_by
         else [((), rows)]
+    )
     # Tables listing only non-zero cells: every series runs over the span of the table's rows
     # that have its grouping columns and its figure (CBP names nationalities only from October
     # 2019 on; a mart may start one figure later than another).
     keyed = rows.dropna(subset=monitor.series_by) if monitor.series_by else rows
-    spans = {c: (keyed.loc[keyed[c].notna(), "_period"].min(),
-                 keyed.loc[keyed[c].notna(), "_period"].max())
-             for c in monitor.value_columns if keyed[c].notna().any()}
+    spans = {
+        c: (
+            keyed.loc[keyed[c].notna(), "_period"].min(),
+            keyed.loc[keyed[c].notna(), "_period"].max(),
+        )
+        for c in monitor.value_columns
+        if keyed[c].notna().any()
+    }
     for key, part in groups:
         keys = key if isinstance(key, tuple) else (key,)
         for column in monitor.value_columns:
@@ -594,28 +707,50 @@ def series_frames(frame: pd.DataFrame, monitor: MetricMonitor) -> dict[str, pd.S
                 if monitor.absent_rows == "zero" and column in spans:
                     values = values.reindex(expected_months(*spans[column]), fill_value=0.0)
                 else:
-                    values = values.reindex(expected_months(values.index.min(),
-                                                            values.index.max()))
+                    values = values.reindex(expected_months(values.index.min(), values.index.max()))
             name = ":".join([column, *(str(k) for k in keys)])
             out[name] = values.astype(float)
     return out
 
 
-def evaluate_frame(frame: pd.DataFrame, metric: str, monitor: MetricMonitor, *,
-                   run_at: dt.datetime, params: DetectorParams | None = None,
-                   regimes: dict[str, Regime] | None = None, annotate_within_periods: int = 3,
-                   since: Any = None, onsets_only: bool = False) -> list[Finding]:
+def evaluate_frame(
+    frame: pd.DataFrame,
+    metric: str,
+    monitor: MetricMonitor,
+    *,
+    run_at: dt.datetime,
+    params: DetectorParams | None = None,
+    regimes: dict[str, Regime] | None = None,
+    annotate_within_periods: int = 3,
+    since: Any = None,
+    onsets_only: bool = False,
+) -> list[Finding]:
     """Findings of one metric over the rows in ``frame`` (pure: no warehouse, no config file)."""
-    return evaluate_series(series_frames(frame, monitor), metric, monitor, run_at=run_at,
-                           params=params, regimes=regimes,
-                           annotate_within_periods=annotate_within_periods, since=since,
-                           onsets_only=onsets_only)
+    return evaluate_series(
+        series_frames(frame, monitor),
+        metric,
+        monitor,
+        run_at=run_at,
+        params=params,
+        regimes=regimes,
+        annotate_within_periods=annotate_within_periods,
+        since=since,
+        onsets_only=onsets_only,
+    )
 
 
-def evaluate_series(series: dict[str, pd.Series], metric: str, monitor: MetricMonitor, *,
-                    run_at: dt.datetime, params: DetectorParams | None = None,
-                    regimes: dict[str, Regime] | None = None, annotate_within_periods: int = 3,
-                    since: Any = None, onsets_only: bool = False) -> list[Finding]:
+def evaluate_series(
+    series: dict[str, pd.Series],
+    metric: str,
+    monitor: MetricMonitor,
+    *,
+    run_at: dt.datetime,
+    params: DetectorParams | None = None,
+    regimes: dict[str, Regime] | None = None,
+    annotate_within_periods: int = 3,
+    since: Any = None,
+    onsets_only: bool = False,
+) -> list[Finding]:
     """Findings of one metric's series (``series_frames`` output), each named
     ``<metric>:<series>``: for a caller that needs the series themselves too (the monitor run
     reads each series' newest period from them)."""
@@ -623,39 +758,89 @@ def evaluate_series(series: dict[str, pd.Series], metric: str, monitor: MetricMo
     out: list[Finding] = []
     for name, values in series.items():
         result = scan(values.to_numpy(), p)
-        out += findings(result, values.index, metric=metric, series=f"{metric}:{name}",
-                        source=monitor.source, label=monitor.label, run_at=run_at, params=p,
-                        frequency=monitor.frequency, regimes=regimes,
-                        annotate_within_periods=annotate_within_periods, since=since,
-                        onsets_only=onsets_only)
+        out += findings(
+            result,
+            values.index,
+            metric=metric,
+            series=f"{metric}:{name}",
+            source=monitor.source,
+            label=monitor.label,
+            run_at=run_at,
+            params=p,
+            frequency=monitor.frequency,
+            regimes=regimes,
+            annotate_within_periods=annotate_within_periods,
+            since=since,
+            onsets_only=onsets_only,
+        )
         if monitor.frequency == "month" and monitor.absent_rows == "missing":
-            gaps = [m for m in missing_periods(values) if since is None
-                    or m >= pd.Timestamp(since)]
-            out += missing_findings(gaps, metric=metric, series=f"{metric}:{name}",
-                                    source=monitor.source, label=monitor.label, run_at=run_at)
+            gaps = [m for m in missing_periods(values) if since is None or m >= pd.Timestamp(since)]
+            out += missing_findings(
+                gaps,
+                metric=metric,
+                series=f"{metric}:{name}",
+                source=monitor.source,
+                label=monitor.label,
+                run_at=run_at,
+            )
     return out
 
 
 def metric_rows(con: duckdb.DuckDBPyConnection, monitor: MetricMonitor) -> pd.DataFrame:
     """The rows a metric needs, read from the warehouse (the only SQL in this module)."""
-    columns = list(dict.fromkeys([monitor.period_column, *monitor.series_by,
-                                  *monitor.value_columns, *monitor.where]))
+    columns = list(
+        dict.fromkeys(
+            [monitor.period_column, *monitor.series_by, *monitor.value_columns, *monitor.where]
+        )
+    )
     select = ", ".join(f'"{c}"' for c in columns)
     return con.execute(f"SELECT {select} FROM {monitor.table}").df()
 
 
-def evaluate_metric(con: duckdb.DuckDBPyConnection, metric: str, *, run_at: dt.datetime,
-                    config: AnomaliesConfig | None = None, since: Any = None) -> list[Finding]:
+def evaluate_metric(
+    con: duckdb.DuckDBPyConnection,
+    metric: str,
+    *,
+    run_at: dt.datetime,
+    config: AnomaliesConfig | None = None,
+    since: Any = None,
+) -> list[Finding]:
     """Findings of one configured metric, reading its table from DuckDB."""
     cfg = config or load_config()
     monitor = cfg.metrics[metric]
-    return evaluate_frame(metric_rows(con, monitor), metric, monitor, run_at=run_at,
-                          params=cfg.params(monitor), regimes=cfg.regimes,
-                          annotate_within_periods=cfg.annotate_within_periods, since=since)
+    return evaluate_frame(
+        metric_rows(con, monitor),
+        metric,
+        monitor,
+        run_at=run_at,
+        params=cfg.params(monitor),
+        regimes=cfg.regimes,
+        annotate_within_periods=cfg.annotate_within_periods,
+        since=since,
+    )
 
 
-__all__ = ["METHOD", "MONITOR", "AnomaliesConfig", "DetectorParams", "MetricMonitor", "Regime",
-           "Scan", "default_params", "detect_restatements", "evaluate_frame", "evaluate_metric",
-           "evaluate_series",
-           "expected_months", "findings", "load_config", "metric_rows", "missing_findings",
-           "missing_periods", "regime_notes", "restatement_findings", "scan", "series_frames"]
+__all__ = [
+    "METHOD",
+    "MONITOR",
+    "AnomaliesConfig",
+    "DetectorParams",
+    "MetricMonitor",
+    "Regime",
+    "Scan",
+    "default_params",
+    "detect_restatements",
+    "evaluate_frame",
+    "evaluate_metric",
+    "evaluate_series",
+    "expected_months",
+    "findings",
+    "load_config",
+    "metric_rows",
+    "missing_findings",
+    "missing_periods",
+    "regime_notes",
+    "restatement_findings",
+    "scan",
+    "series_frames",
+]

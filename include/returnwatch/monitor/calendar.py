@@ -95,8 +95,9 @@ class DailyCalendar:
     def is_holiday(self, day: dt.date) -> bool:
         if day in self.closed_days:
             return True
-        return bool(self.holiday_country) and day in _federal_holidays(self.holiday_country,
-                                                                        day.year)
+        return bool(self.holiday_country) and day in _federal_holidays(
+            self.holiday_country, day.year
+        )
 
     def is_release_day(self, day: dt.date) -> bool:
         return day.weekday() in self.release_weekdays and not self.is_holiday(day)
@@ -163,8 +164,11 @@ class DailyCalendar:
         else:
             text = "on " + ", ".join(names[d] for d in days)
         if self.holiday_country:
-            text += " except federal holidays" if self.holiday_country == "US" else (
-                f" except {self.holiday_country} public holidays")
+            text += (
+                " except federal holidays"
+                if self.holiday_country == "US"
+                else (f" except {self.holiday_country} public holidays")
+            )
         if self.lag_days == 1:
             text += ", each time with the previous day's figures"
         elif self.lag_days > 1:
@@ -209,8 +213,9 @@ class MonthlyCalendar:
     def release_date(self, period: dt.date) -> dt.date:
         """The nominal day the figures for month ``period`` come out."""
         year, month = _add_months(period.year, period.month, self.lag_months)
-        return dt.date(year, month, min(self.release_day, calendar_module.monthrange(year,
-                                                                                     month)[1]))
+        return dt.date(
+            year, month, min(self.release_day, calendar_module.monthrange(year, month)[1])
+        )
 
     def periods(self, start: dt.date, end: dt.date) -> list[dt.date]:
         """Month starts from ``start``'s month to ``end``'s month, inclusive."""
@@ -262,9 +267,12 @@ class MonthlyCalendar:
     def describe(self) -> str:
         """Plain words for alert messages: 'each month, month M's figures around 15 M+1'."""
         later = {0: "the same month", 1: "the next month", 2: "the month after next"}.get(
-            self.lag_months, f"{self.lag_months} months later")
-        return (f"once a month, each month's figures around day {self.release_day} of {later} "
-                f"(counted missing {self.grace_days} days after that)")
+            self.lag_months, f"{self.lag_months} months later"
+        )
+        return (
+            f"once a month, each month's figures around day {self.release_day} of {later} "
+            f"(counted missing {self.grace_days} days after that)"
+        )
 
 
 def _add_months(year: int, month: int, months: int) -> tuple[int, int]:

@@ -174,8 +174,9 @@ def _mark(key: Key, judged: dict[Key, Judged], run_id: str) -> str | None:
     return row.previous if row.run_id == run_id else row.period
 
 
-def record_marks(con: duckdb.DuckDBPyConnection, marks: dict[Key, str], *, run_id: str,
-                 run_at: dt.datetime) -> None:
+def record_marks(
+    con: duckdb.DuckDBPyConnection, marks: dict[Key, str], *, run_id: str, run_at: dt.datetime
+) -> None:
     """Move the marks forward (never back); call inside the run's transaction."""
     if not marks:
         return
@@ -186,7 +187,7 @@ def record_marks(con: duckdb.DuckDBPyConnection, marks: dict[Key, str], *, run_i
         if row is None:
             previous = None
         elif row.run_id == run_id:
-            previous = row.previous          # a re-run: the mark before this run stays
+            previous = row.previous  # a re-run: the mark before this run stays
         else:
             previous = row.period
         if row is not None:
@@ -220,8 +221,13 @@ class DataMonitorResult:
         return sum(1 for f in self.findings if f.details.get("history"))
 
 
-def evaluate(con: duckdb.DuckDBPyConnection, *, run_at: dt.datetime, run_id: str,
-             monitors: Iterable[str] = DATA_MONITORS) -> DataMonitorResult:
+def evaluate(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_at: dt.datetime,
+    run_id: str,
+    monitors: Iterable[str] = DATA_MONITORS,
+) -> DataMonitorResult:
     """Run the data monitors over the warehouse (reads only; nothing is written here)."""
     wanted = list(monitors)
     unknown = [m for m in wanted if m not in DATA_MONITORS]
@@ -229,8 +235,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, *, run_at: dt.datetime, run_id: str
         raise ValueError(f"unknown data monitor(s) {unknown}; known: {list(DATA_MONITORS)}")
     judged = load_judged(con)
     result = DataMonitorResult()
-    steps = {ANOMALY: _anomalies, POLICY_RULE: _rules, REVISION: _revisions,
-             UNMARTED: _unmarted}
+    steps = {ANOMALY: _anomalies, POLICY_RULE: _rules, REVISION: _revisions, UNMARTED: _unmarted}
     for name in wanted:
         started = time.perf_counter()
         steps[name](con, result, judged, run_at=run_at, run_id=run_id)
@@ -258,8 +263,9 @@ def _is_old(newest: str, frequency: str, run_at: dt.datetime) -> bool:
     return run_at.date() - end > OLD_PERIOD_AFTER[frequency]
 
 
-def _place(finding: Finding, *, newest: str, mark: str | None, constructed: set[str],
-           old: bool = False) -> Finding | None:
+def _place(
+    finding: Finding, *, newest: str, mark: str | None, constructed: set[str], old: bool = False
+) -> Finding | None:
     """What becomes of a finding: kept (it may page), history (info) or dropped (judged).
 
     ``old``: the newest period ended long before this run (``_is_old``); judged for the first
@@ -267,10 +273,10 @@ def _place(finding: Finding, *, newest: str, mark: str | None, constructed: set[
     """
     period = finding.period or ""
     if mark is not None and newest < mark:
-        return None                          # the series went back (rows withdrawn): judged
+        return None  # the series went back (rows withdrawn): judged
     if period != newest:
         if mark is not None and period <= mark:
-            return None                      # judged in an earlier run
+            return None  # judged in an earlier run
         finding = _as_info(finding, history="history" if mark is None else "catch_up")
     elif old and (mark is None or period > mark):
         finding = _as_info(finding, history="old_period")
@@ -285,13 +291,20 @@ _HISTORY_WORDS = {"old_period": "first judged long after the period ended"}
 def _as_info(finding: Finding, **note: Any) -> Finding:
     if finding.severity == "info" and all(finding.details.get(k) == v for k, v in note.items()):
         return finding
-    details = {**finding.details, **note, "severity_found": finding.details.get(
-        "severity_found", finding.severity)}
+    details = {
+        **finding.details,
+        **note,
+        "severity_found": finding.details.get("severity_found", finding.severity),
+    }
     history = str(note.get("history"))  # every caller names the history or the constructed flag
-    suffix = ("; constructed figures: recorded, not alerted" if note.get("constructed_figures")
-              else f"; {_HISTORY_WORDS.get(history, history)}: recorded, not alerted")
-    return dataclasses.replace(finding, severity="info", details=details,
-                               message=finding.message + suffix)
+    suffix = (
+        "; constructed figures: recorded, not alerted"
+        if note.get("constructed_figures")
+        else f"; {_HISTORY_WORDS.get(history, history)}: recorded, not alerted"
+    )
+    return dataclasses.replace(
+        finding, severity="info", details=details, message=finding.message + suffix
+    )
 
 
 def _period_iso(value: Any, frequency: str) -> str:
@@ -308,34 +321,45 @@ def _mark_date(mark: str) -> dt.date:
 # --------------------------------------------------------------------------- tables
 
 
-def _constructed_periods(con: duckdb.DuckDBPyConnection, table: str, period_column: str,
-                         frequency: str) -> set[str]:
+def _constructed_periods(
+    con: duckdb.DuckDBPyConnection, table: str, period_column: str, frequency: str
+) -> set[str]:
     """Periods resting on figures made by hand, as the files' own records say: a
     ``*figures_constructed`` column true, or (any mart) a file behind the period whose
     ``raw.files.constructed`` is true, through the lineage mart ``marts.mart_source_files``."""
     schema, name = table.split(".", 1)
     out: set[str] = set()
-    flags = [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND "
-        "table_name = ? AND column_name LIKE '%figures_constructed' "
-        "AND data_type = 'BOOLEAN'", [schema, name]).fetchall()]
+    flags = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND "
+            "table_name = ? AND column_name LIKE '%figures_constructed' "
+            "AND data_type = 'BOOLEAN'",
+            [schema, name],
+        ).fetchall()
+    ]
     if flags:
         where = " OR ".join(f'"{c}"' for c in flags)
         rows = con.execute(f'SELECT DISTINCT "{period_column}" FROM {table} WHERE {where}')
         out |= {_period_iso(r[0], frequency) for r in rows.fetchall() if r[0] is not None}
     has_lineage = scalar(
-        con, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'marts' AND "
-        "table_name = 'mart_source_files' AND column_name = 'constructed'")
+        con,
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'marts' AND "
+        "table_name = 'mart_source_files' AND column_name = 'constructed'",
+    )
     if has_lineage:
-        rows = con.execute("SELECT DISTINCT period FROM marts.mart_source_files "
-                           "WHERE mart = ? AND constructed", [name])
+        rows = con.execute(
+            "SELECT DISTINCT period FROM marts.mart_source_files WHERE mart = ? AND constructed",
+            [name],
+        )
         out |= {_period_iso(r[0], frequency) for r in rows.fetchall() if r[0] is not None}
     elif schema == "raw":
         # A rule on a raw table: the files behind its rows.
         try:
             rows = con.execute(
                 f'SELECT DISTINCT t."{period_column}" FROM {table} t JOIN raw.files f '
-                "ON f.sha256 = t.source_file WHERE f.constructed")
+                "ON f.sha256 = t.source_file WHERE f.constructed"
+            )
             out |= {_period_iso(r[0], frequency) for r in rows.fetchall() if r[0] is not None}
         except Exception:  # noqa: BLE001 - a raw table without source_file: nothing to join
             pass
@@ -345,8 +369,14 @@ def _constructed_periods(con: duckdb.DuckDBPyConnection, table: str, period_colu
 # --------------------------------------------------------------------------- anomalies
 
 
-def _anomalies(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
-               judged: dict[Key, Judged], *, run_at: dt.datetime, run_id: str) -> None:
+def _anomalies(
+    con: duckdb.DuckDBPyConnection,
+    result: DataMonitorResult,
+    judged: dict[Key, Judged],
+    *,
+    run_at: dt.datetime,
+    run_id: str,
+) -> None:
     import duckdb
 
     from returnwatch.monitor import anomalies as an
@@ -360,16 +390,24 @@ def _anomalies(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
             continue
         try:
             frame = an.metric_rows(con, monitor)
-            constructed = _constructed_periods(con, monitor.table, monitor.period_column,
-                                               monitor.frequency)
+            constructed = _constructed_periods(
+                con, monitor.table, monitor.period_column, monitor.frequency
+            )
         except duckdb.Error as exc:
-            result.skipped.append(f"anomaly {metric}: cannot read {monitor.table}: "
-                                  f"{_first_line(exc)}")
+            result.skipped.append(
+                f"anomaly {metric}: cannot read {monitor.table}: {_first_line(exc)}"
+            )
             continue
         series = an.series_frames(frame, monitor)
-        found = an.evaluate_series(series, metric, monitor, run_at=run_at,
-                                   params=cfg.params(monitor), regimes=cfg.regimes,
-                                   annotate_within_periods=cfg.annotate_within_periods)
+        found = an.evaluate_series(
+            series,
+            metric,
+            monitor,
+            run_at=run_at,
+            params=cfg.params(monitor),
+            regimes=cfg.regimes,
+            annotate_within_periods=cfg.annotate_within_periods,
+        )
         # Each figure's documented severity policy (config/monitors.yaml `figures`).
         found = [figures.apply_severity_policy(f) for f in found]
         by_series: dict[str, list[Finding]] = {}
@@ -384,20 +422,28 @@ def _anomalies(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
             mark = _mark(key, judged, run_id)
             old = _is_old(newest, monitor.frequency, run_at)
             for finding in by_series.get(key[1], []):
-                placed = _place(finding, newest=newest, mark=mark, constructed=constructed,
-                                old=old)
+                placed = _place(finding, newest=newest, mark=mark, constructed=constructed, old=old)
                 if placed is not None:
                     result.findings.append(placed)
-            result.evaluated[key] = {"label": monitor.label, "metric": metric,
-                                     "newest_period": newest}
+            result.evaluated[key] = {
+                "label": monitor.label,
+                "metric": metric,
+                "newest_period": newest,
+            }
             result.marks[key] = newest
 
 
 # --------------------------------------------------------------------------- rules
 
 
-def _rules(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
-           judged: dict[Key, Judged], *, run_at: dt.datetime, run_id: str) -> None:
+def _rules(
+    con: duckdb.DuckDBPyConnection,
+    result: DataMonitorResult,
+    judged: dict[Key, Judged],
+    *,
+    run_at: dt.datetime,
+    run_id: str,
+) -> None:
     import duckdb
 
     from returnwatch.monitor import rules as rl
@@ -412,8 +458,10 @@ def _rules(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
             # The rule's newest period: the table's, wherever the figure is published (not
             # only rows the rule selects: a rule about Title 42 must not judge May 2023 again).
             newest_value = scalar(
-                con, f'SELECT max("{rule.period_column}") FROM {rule.table} '
-                f'WHERE "{rule.value_column}" IS NOT NULL')
+                con,
+                f'SELECT max("{rule.period_column}") FROM {rule.table} '
+                f'WHERE "{rule.value_column}" IS NOT NULL',
+            )
             if newest_value is None:
                 result.evaluated[key] = {"label": rule.label, "newest_period": None}
                 continue
@@ -423,8 +471,9 @@ def _rules(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
             found = rl.evaluate_rules(con, run_at=run_at, rules={name: rule}, since=since)
             constructed = _constructed_periods(con, rule.table, rule.period_column, rule.period)
         except (duckdb.Error, KeyError) as exc:
-            result.skipped.append(f"policy_rule {name}: cannot evaluate on {rule.table}: "
-                                  f"{_first_line(exc)}")
+            result.skipped.append(
+                f"policy_rule {name}: cannot evaluate on {rule.table}: {_first_line(exc)}"
+            )
             continue
         old = _is_old(newest, rule.period, run_at)
         for finding in found:
@@ -438,8 +487,14 @@ def _rules(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
 # --------------------------------------------------------------------------- unmarted
 
 
-def _unmarted(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
-              judged: dict[Key, Judged], *, run_at: dt.datetime, run_id: str) -> None:
+def _unmarted(
+    con: duckdb.DuckDBPyConnection,
+    result: DataMonitorResult,
+    judged: dict[Key, Judged],
+    *,
+    run_at: dt.datetime,
+    run_id: str,
+) -> None:
     """Loaded files whose rows reach no mart; HHS daily publications that disagree. Judged
     afresh every run (no mark): a file that reaches a mart later resolves its incident."""
     from returnwatch.monitor import unmarted
@@ -453,8 +508,14 @@ def _unmarted(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
 # --------------------------------------------------------------------------- revisions
 
 
-def _revisions(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
-               judged: dict[Key, Judged], *, run_at: dt.datetime, run_id: str) -> None:
+def _revisions(
+    con: duckdb.DuckDBPyConnection,
+    result: DataMonitorResult,
+    judged: dict[Key, Judged],
+    *,
+    run_at: dt.datetime,
+    run_id: str,
+) -> None:
     import duckdb
 
     from returnwatch.warehouse import table_exists
@@ -464,25 +525,33 @@ def _revisions(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
     mark = _mark(mark_key, judged, run_id)
     after = mark or EMPTY_MARK
     newest_row = scalar(
-        con, "SELECT max(detected_at) FROM monitor.revisions WHERE detected_at > CAST(? AS "
-        "TIMESTAMPTZ)", [after])
-    result.marks[mark_key] = (newest_row.astimezone(dt.UTC).isoformat()
-                              if newest_row is not None else after)
+        con,
+        "SELECT max(detected_at) FROM monitor.revisions WHERE detected_at > CAST(? AS TIMESTAMPTZ)",
+        [after],
+    )
+    result.marks[mark_key] = (
+        newest_row.astimezone(dt.UTC).isoformat() if newest_row is not None else after
+    )
     # Every open revision incident was evaluated by this run: with no new restatement it closes.
     for (series,) in con.execute(
-            "SELECT DISTINCT series FROM monitor.incidents WHERE monitor = ? AND state = 'open'",
-            [REVISION]).fetchall():
+        "SELECT DISTINCT series FROM monitor.incidents WHERE monitor = ? AND state = 'open'",
+        [REVISION],
+    ).fetchall():
         result.evaluated.setdefault((REVISION, series), {})
     if newest_row is None:
         return
     pairs = con.execute(
         "SELECT DISTINCT raw_table, figure FROM monitor.revisions WHERE detected_at > "
-        "CAST(? AS TIMESTAMPTZ) ORDER BY 1, 2", [after]).fetchall()
+        "CAST(? AS TIMESTAMPTZ) ORDER BY 1, 2",
+        [after],
+    ).fetchall()
     for table, figure in pairs:
         spec = cfg.tables.get(table)
         if spec is None:
-            result.skipped.append(f"revision {table}.{figure}: table not configured under "
-                                  "revisions.tables (recorded, not judged)")
+            result.skipped.append(
+                f"revision {table}.{figure}: table not configured under "
+                "revisions.tables (recorded, not judged)"
+            )
             continue
         if not sql_names.IDENTIFIER.match(figure) or not table_exists(con, table):
             result.skipped.append(f"revision {table}.{figure}: cannot be read")
@@ -492,8 +561,15 @@ def _revisions(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
         except duckdb.Error as exc:
             result.skipped.append(f"revision {table}.{figure}: {_first_line(exc)}")
             continue
-        found = revision_findings(cells, table=table, figure=figure, spec=spec, run_at=run_at,
-                                  tolerance=cfg.tolerance, absolute_floor=cfg.absolute_floor)
+        found = revision_findings(
+            cells,
+            table=table,
+            figure=figure,
+            spec=spec,
+            run_at=run_at,
+            tolerance=cfg.tolerance,
+            absolute_floor=cfg.absolute_floor,
+        )
         for finding in found:
             if mark is None:
                 # First run: restatements already in the warehouse are history.
@@ -502,16 +578,18 @@ def _revisions(con: duckdb.DuckDBPyConnection, result: DataMonitorResult,
             result.evaluated.setdefault((REVISION, finding.series), {})
 
 
-def _revision_totals(con: duckdb.DuckDBPyConnection, table: str, figure: str,
-                     spec: RevisionTable, after: str) -> pd.DataFrame:
+def _revision_totals(
+    con: duckdb.DuckDBPyConnection, table: str, figure: str, spec: RevisionTable, after: str
+) -> pd.DataFrame:
     """Per (new file, old file, period, series_by values): both files' totals."""
     period = spec.period_column
     groups = spec.series_by
     json_groups = "".join(f", json_extract_string(key, '$.{g}') AS \"{g}\"" for g in groups)
     raw_groups = "".join(f', CAST("{g}" AS VARCHAR) AS "{g}"' for g in groups)
-    join_groups = "".join(f' AND t.\"{g}\" IS NOT DISTINCT FROM r.\"{g}\"' for g in groups)
+    join_groups = "".join(f' AND t."{g}" IS NOT DISTINCT FROM r."{g}"' for g in groups)
     group_cols = "".join(f', r."{g}"' for g in groups)
-    return con.execute(f"""
+    return con.execute(
+        f"""
         WITH r AS (
             SELECT DISTINCT new_file, old_file, new_vintage, old_vintage,
                    CAST(json_extract_string(key, '$.{period}') AS DATE) AS period
@@ -530,16 +608,25 @@ def _revision_totals(con: duckdb.DuckDBPyConnection, table: str, figure: str,
                o.total AS old_total, n.total AS new_total
         FROM r
         LEFT JOIN t AS o ON o.source_file = r.old_file AND o.period = r.period
-            {join_groups.replace('t.', 'o.')}
+            {join_groups.replace("t.", "o.")}
         LEFT JOIN t AS n ON n.source_file = r.new_file AND n.period = r.period
-            {join_groups.replace('t.', 'n.')}
+            {join_groups.replace("t.", "n.")}
         ORDER BY r.new_vintage, r.new_file, r.period
-    """, [table, figure, after]).df()
+    """,
+        [table, figure, after],
+    ).df()
 
 
-def revision_findings(cells: pd.DataFrame, *, table: str, figure: str, spec: RevisionTable,
-                      run_at: dt.datetime, tolerance: float,
-                      absolute_floor: float) -> list[Finding]:
+def revision_findings(
+    cells: pd.DataFrame,
+    *,
+    table: str,
+    figure: str,
+    spec: RevisionTable,
+    run_at: dt.datetime,
+    tolerance: float,
+    absolute_floor: float,
+) -> list[Finding]:
     """One finding per newer file and series: restated settled periods (warning) or only
     provisional ones (info); nothing when every change is within the tolerance.
 
@@ -574,17 +661,28 @@ def revision_findings(cells: pd.DataFrame, *, table: str, figure: str, spec: Rev
             found[settled] = detect_restatements(
                 pd.Series(rows["old_total"].to_numpy(float), index=index),
                 pd.Series(rows["new_total"].to_numpy(float), index=index),
-                tolerance=tolerance, absolute_floor=absolute_floor)
+                tolerance=tolerance,
+                absolute_floor=absolute_floor,
+            )
         settled_rows, provisional_rows = found[True], found[False]
         if settled_rows.empty and provisional_rows.empty:
             continue
         first = part.iloc[0]
         restated = settled_rows if not settled_rows.empty else provisional_rows
-        listed = [{"period": _period_iso(r.period, spec.frequency), "old": r.old, "new": r.new,
-                   "change": r.change, "relative_change": round(float(r.relative_change), 4)}
-                  for r in restated.itertuples(index=False)]
-        shown = ", ".join(f"{x['period']} {x['old']:,.0f} → {x['new']:,.0f} "
-                          f"({x['relative_change']:+.1%})" for x in listed[:4])
+        listed = [
+            {
+                "period": _period_iso(r.period, spec.frequency),
+                "old": r.old,
+                "new": r.new,
+                "change": r.change,
+                "relative_change": round(float(r.relative_change), 4),
+            }
+            for r in restated.itertuples(index=False)
+        ]
+        shown = ", ".join(
+            f"{x['period']} {x['old']:,.0f} → {x['new']:,.0f} ({x['relative_change']:+.1%})"
+            for x in listed[:4]
+        )
         more = f" and {len(listed) - 4} more" if len(listed) > 4 else ""
         what = "settled" if not settled_rows.empty else "provisional"
         new_vintage = pd.Timestamp(first["new_vintage"]).date()
@@ -592,35 +690,62 @@ def revision_findings(cells: pd.DataFrame, *, table: str, figure: str, spec: Rev
         finding = Finding(
             monitor=REVISION,
             kind="revision_restated" if what == "settled" else "revision_provisional",
-            source=spec.source, series=series,
+            source=spec.source,
+            series=series,
             severity="warning" if what == "settled" else "info",
-            message=(f"{spec.label} ({series}): the file of {new_vintage.isoformat()} restates "
-                     f"{len(listed)} {what} figure(s) of the file of {old_vintage.isoformat()} "
-                     f"beyond {tolerance:.0%}: {shown}{more}"),
-            run_at=run_at, period=listed[-1]["period"], value=float(len(listed)),
+            message=(
+                f"{spec.label} ({series}): the file of {new_vintage.isoformat()} restates "
+                f"{len(listed)} {what} figure(s) of the file of {old_vintage.isoformat()} "
+                f"beyond {tolerance:.0%}: {shown}{more}"
+            ),
+            run_at=run_at,
+            period=listed[-1]["period"],
+            value=float(len(listed)),
             expected=f"within {tolerance:.0%} (and {absolute_floor:g})",
-            details={"table": table, "figure": figure, "label": spec.label,
-                     "series_by": dict(zip(spec.series_by, group_values)),
-                     "new_file": new_file, "new_vintage": new_vintage.isoformat(),
-                     "old_files": sorted(set(part["old_file"])),
-                     "old_vintage": old_vintage.isoformat(), "restated": listed,
-                     "settled": what == "settled",
-                     "provisional_restated": len(provisional_rows),
-                     "tolerance": tolerance, "absolute_floor": absolute_floor,
-                     "settled_after_days": spec.settled_after_days,
-                     "method": "vintage_comparison"})
+            details={
+                "table": table,
+                "figure": figure,
+                "label": spec.label,
+                "series_by": dict(zip(spec.series_by, group_values)),
+                "new_file": new_file,
+                "new_vintage": new_vintage.isoformat(),
+                "old_files": sorted(set(part["old_file"])),
+                "old_vintage": old_vintage.isoformat(),
+                "restated": listed,
+                "settled": what == "settled",
+                "provisional_restated": len(provisional_rows),
+                "tolerance": tolerance,
+                "absolute_floor": absolute_floor,
+                "settled_after_days": spec.settled_after_days,
+                "method": "vintage_comparison",
+            },
+        )
         if series not in newest_file or new_vintage >= newest_file[series][0]:
             newest_file[series] = (new_vintage, len(out))
         out.append(finding)
     newest_positions = {pos for _, pos in newest_file.values()}
-    return [f if i in newest_positions else _as_info(f, history="catch_up")
-            for i, f in enumerate(out)]
+    return [
+        f if i in newest_positions else _as_info(f, history="catch_up") for i, f in enumerate(out)
+    ]
 
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
-__all__ = ["ANOMALY", "DATA_MONITORS", "POLICY_RULE", "REVISION", "UNMARTED",
-           "DataMonitorResult", "Judged", "RevisionTable", "RevisionsConfig", "evaluate", "load_judged",
-           "load_revisions_config", "record_marks", "revision_findings"]
+__all__ = [
+    "ANOMALY",
+    "DATA_MONITORS",
+    "POLICY_RULE",
+    "REVISION",
+    "UNMARTED",
+    "DataMonitorResult",
+    "Judged",
+    "RevisionTable",
+    "RevisionsConfig",
+    "evaluate",
+    "load_judged",
+    "load_revisions_config",
+    "record_marks",
+    "revision_findings",
+]

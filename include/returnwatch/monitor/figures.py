@@ -42,7 +42,7 @@ class SeverityPolicy(BaseModel):
 
     up: Cap = "critical"
     down: Cap = "critical"
-    why: str                                    # the reason, written for reviewers
+    why: str  # the reason, written for reviewers
 
 
 class Figure(BaseModel):
@@ -50,8 +50,8 @@ class Figure(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str                                   # the headline's words
-    counts: str                                 # what is counted, said in the message
+    name: str  # the headline's words
+    counts: str  # what is counted, said in the message
     publisher_table: str
     raw_tables: list[str] = Field(min_length=1)
     severity: SeverityPolicy
@@ -144,8 +144,11 @@ def apply_severity_policy(finding: Finding, directory: Path | str | None = None)
     cap = getattr(figure.severity, direction)
     if _RANK[finding.severity] <= _RANK[cap]:
         return finding
-    details = {**finding.details, "severity_by_detector": finding.severity,
-               "severity_policy": f"{direction}: at most {cap} ({figure.severity.why})"}
+    details = {
+        **finding.details,
+        "severity_by_detector": finding.severity,
+        "severity_policy": f"{direction}: at most {cap} ({figure.severity.why})",
+    }
     return dataclasses.replace(finding, severity=cap, details=details)
 
 
@@ -170,12 +173,19 @@ def policy_timeline() -> tuple[Policy, ...]:
 
     path = settings.dbt_project_dir() / "seeds" / "policy_timeline.csv"
     with path.open(newline="", encoding="utf-8") as handle:
-        return tuple(Policy(
-            policy_id=r["policy_id"], kind=r["kind"],
-            starts_on=dt.date.fromisoformat(r["starts_on"]),
-            ends_on=dt.date.fromisoformat(r["ends_on"]) if r["ends_on"] else None,
-            label=r["label"], effect_on_children=r["effect_on_children"],
-            citation=r["citation"], url=r["url"]) for r in csv.DictReader(handle))
+        return tuple(
+            Policy(
+                policy_id=r["policy_id"],
+                kind=r["kind"],
+                starts_on=dt.date.fromisoformat(r["starts_on"]),
+                ends_on=dt.date.fromisoformat(r["ends_on"]) if r["ends_on"] else None,
+                label=r["label"],
+                effect_on_children=r["effect_on_children"],
+                citation=r["citation"],
+                url=r["url"],
+            )
+            for r in csv.DictReader(handle)
+        )
 
 
 def _bounds(period: str) -> tuple[dt.date, dt.date]:
@@ -203,13 +213,22 @@ def policy_context(period: Any) -> dict[str, Any]:
         if p.kind == "regime" and p.starts_on <= last and (p.ends_on or dt.date.max) >= first:
             in_force.append(p)
         if first <= p.starts_on <= last:
-            changes.append((p.starts_on, p.label if p.kind == "event"
-                            else f"{p.label} began", p))
+            changes.append((p.starts_on, p.label if p.kind == "event" else f"{p.label} began", p))
         if p.kind == "regime" and p.ends_on and first <= p.ends_on < last:
             changes.append((p.ends_on, f"last day of: {p.label}", p))
     changes.sort(key=lambda c: (c[0], c[2].policy_id))
     return {"in_force": in_force, "changes": changes}
 
 
-__all__ = ["Figure", "Policy", "SeverityPolicy", "apply_severity_policy", "figure_for",
-           "group_words", "load_figures", "policy_context", "policy_timeline", "series_name"]
+__all__ = [
+    "Figure",
+    "Policy",
+    "SeverityPolicy",
+    "apply_severity_policy",
+    "figure_for",
+    "group_words",
+    "load_figures",
+    "policy_context",
+    "policy_timeline",
+    "series_name",
+]

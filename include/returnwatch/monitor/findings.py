@@ -75,8 +75,15 @@ class Finding:
 
     def finding_id(self, run_id: str) -> str:
         """Deterministic id: recording the same run's findings again adds no row."""
-        identity = [run_id, self.monitor, self.kind, self.source, self.series, self.period,
-                    self.message]
+        identity = [
+            run_id,
+            self.monitor,
+            self.kind,
+            self.source,
+            self.series,
+            self.period,
+            self.message,
+        ]
         digest = hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode("utf-8"))
         return "f_" + digest.hexdigest()[:24]
 

@@ -124,20 +124,24 @@ class MonthlyCalendarConfig(BaseModel):
     grace_days: int = Field(ge=0, le=62, default=7)
 
     def build(self) -> MonthlyCalendar:
-        return MonthlyCalendar(timezone=self.timezone, release_day=self.release_day,
-                               lag_months=self.lag_months, grace_days=self.grace_days)
+        return MonthlyCalendar(
+            timezone=self.timezone,
+            release_day=self.release_day,
+            lag_months=self.lag_months,
+            grace_days=self.grace_days,
+        )
 
 
 def _calendar_kind(value: Any) -> str:
-    kind = value.get("kind", "daily") if isinstance(value, dict) else getattr(value, "kind",
-                                                                              "daily")
+    kind = (
+        value.get("kind", "daily") if isinstance(value, dict) else getattr(value, "kind", "daily")
+    )
     return str(kind)
 
 
 # ``kind: daily`` (the default, as before monthly calendars existed) or ``kind: monthly``.
 CalendarConfig = Annotated[
-    Annotated[DailyCalendarConfig, Tag("daily")] | Annotated[MonthlyCalendarConfig,
-                                                             Tag("monthly")],
+    Annotated[DailyCalendarConfig, Tag("daily")] | Annotated[MonthlyCalendarConfig, Tag("monthly")],
     Discriminator(_calendar_kind),
 ]
 
@@ -168,9 +172,9 @@ class FreshnessRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    label: str                       # what advocates call these figures: "HHS daily figures"
-    table: str                       # raw table holding the source's rows: raw.hhs_uc_daily
-    period_column: str               # the column naming the period a row describes
+    label: str  # what advocates call these figures: "HHS daily figures"
+    table: str  # raw table holding the source's rows: raw.hhs_uc_daily
+    period_column: str  # the column naming the period a row describes
     calendar: CalendarConfig
     late_after_missed: int = Field(ge=1, default=3)
     stopped_after_missed: int = Field(ge=1, default=5)
@@ -242,7 +246,8 @@ def rule(source: str) -> FreshnessRule:
         return rules()[source]
     except KeyError:
         raise config.ConfigError(
-            f"source {source!r} has no freshness rule in config/monitors.yaml") from None
+            f"source {source!r} has no freshness rule in config/monitors.yaml"
+        ) from None
 
 
 # --------------------------------------------------------------------------- assessment
@@ -330,9 +335,14 @@ class FreshnessState:
         }
 
 
-def assess_freshness(con: duckdb.DuckDBPyConnection, source: str, *, run_at: dt.datetime,
-                     archive: Any = None,
-                     freshness_rule: FreshnessRule | None = None) -> FreshnessState:
+def assess_freshness(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    *,
+    run_at: dt.datetime,
+    archive: Any = None,
+    freshness_rule: FreshnessRule | None = None,
+) -> FreshnessState:
     """The freshness state of ``source`` as of ``run_at``, with its finding (``.finding``).
 
     ``freshness_rule`` defaults to the source's rule in config/monitors.yaml.
@@ -343,11 +353,13 @@ def assess_freshness(con: duckdb.DuckDBPyConnection, source: str, *, run_at: dt.
     calendar = rule_.calendar.build()
     checks = _Checks.from_archive(_archive(archive), source, run_at)
 
-    newest, newest_file_sha, newest_file_loaded = _newest_period(con, source, rule_,
-                                                                 checks.future_files)
+    newest, newest_file_sha, newest_file_loaded = _newest_period(
+        con, source, rule_, checks.future_files
+    )
     arrived = newest
     newest, newest_file_sha, newest_file_loaded = _reached_marts(
-        con, source, rule_, checks.future_files, (newest, newest_file_sha, newest_file_loaded))
+        con, source, rule_, checks.future_files, (newest, newest_file_sha, newest_file_loaded)
+    )
     # "checked": releases count as missed only if they were due when returnwatch last looked.
     judged_at = run_at
     if rule_.count_missed == "checked" and checks.last is not None:
@@ -369,9 +381,14 @@ def assess_freshness(con: duckdb.DuckDBPyConnection, source: str, *, run_at: dt.
         status = "fresh"
 
     state = FreshnessState(
-        source=source, run_at=run_at, state=status, newest_period=newest,
-        expected_period=expected, missed_periods=missed,
-        late_after_missed=rule_.late_after_missed, stopped_after_missed=rule_.stopped_after_missed,
+        source=source,
+        run_at=run_at,
+        state=status,
+        newest_period=newest,
+        expected_period=expected,
+        missed_periods=missed,
+        late_after_missed=rule_.late_after_missed,
+        stopped_after_missed=rule_.stopped_after_missed,
         last_check_at=checks.last.run_at if checks.last else None,
         last_check_outcome=checks.last.outcome if checks.last else None,
         last_check_error=checks.last.error if checks.last else None,
@@ -380,7 +397,8 @@ def assess_freshness(con: duckdb.DuckDBPyConnection, source: str, *, run_at: dt.
         consecutive_failed_checks=checks.consecutive_failed,
         checks_since_new_file=len(checks.since_new),
         unchanged_checks_since_new_file=sum(
-            1 for e in checks.since_new if e.outcome in ("unchanged", "not_modified")),
+            1 for e in checks.since_new if e.outcome in ("unchanged", "not_modified")
+        ),
         newest_file_received_at=checks.received_at.get(newest_file_sha or "", newest_file_loaded),
         frequency=calendar.frequency,
         judged_at=judged_at if rule_.count_missed == "checked" else None,
@@ -394,8 +412,7 @@ def assess_freshness(con: duckdb.DuckDBPyConnection, source: str, *, run_at: dt.
     return state
 
 
-def is_unchecked(last_check_at: dt.datetime | None, now: dt.datetime,
-                 rule_: FreshnessRule) -> bool:
+def is_unchecked(last_check_at: dt.datetime | None, now: dt.datetime, rule_: FreshnessRule) -> bool:
     """Whether a source's site went unchecked for longer than its rule allows.
 
     ``checks_expected_within_hours`` is the fetching DAG's interval plus grace (two daily runs
@@ -407,8 +424,9 @@ def is_unchecked(last_check_at: dt.datetime | None, now: dt.datetime,
     return now - last_check_at > dt.timedelta(hours=rule_.checks_expected_within_hours)
 
 
-def evaluate_freshness(con: duckdb.DuckDBPyConnection, source: str, *, run_at: dt.datetime,
-                       archive: Any = None) -> Finding | None:
+def evaluate_freshness(
+    con: duckdb.DuckDBPyConnection, source: str, *, run_at: dt.datetime, archive: Any = None
+) -> Finding | None:
     """The finding freshness raises for ``source`` at ``run_at``, or None when all is well.
 
     ``assess_freshness`` gives the full state (for ``monitor.source_freshness``).
@@ -451,22 +469,29 @@ class _Round:
         else:
             outcome = "not_modified"
         last_failed = failed[-1] if failed else None
-        return cls(run_at=entries[0].run_at, outcome=outcome,
-                   error=last_failed.error if last_failed else None,
-                   http_status=(last_failed.http_status if outcome == "failed" and last_failed
-                                else entries[-1].http_status),
-                   files=len(entries), failed_files=len(failed),
-                   new_files=[e.sha256 for e in entries if e.outcome == "new" and e.sha256])
+        return cls(
+            run_at=entries[0].run_at,
+            outcome=outcome,
+            error=last_failed.error if last_failed else None,
+            http_status=(
+                last_failed.http_status
+                if outcome == "failed" and last_failed
+                else entries[-1].http_status
+            ),
+            files=len(entries),
+            failed_files=len(failed),
+            new_files=[e.sha256 for e in entries if e.outcome == "new" and e.sha256],
+        )
 
 
 @dataclass
 class _Checks:
     """The manifest's fetch rounds known at run_at, reduced to what freshness needs."""
 
-    last: _Round | None = None        # newest round (any outcome)
-    last_new: _Round | None = None    # newest round that brought new bytes
+    last: _Round | None = None  # newest round (any outcome)
+    last_new: _Round | None = None  # newest round that brought new bytes
     since_new: list[_Round] = field(default_factory=list)  # rounds after last_new
-    consecutive_failed: int = 0       # failed rounds at the end, newest backwards
+    consecutive_failed: int = 0  # failed rounds at the end, newest backwards
     received_at: dict[str, dt.datetime] = field(default_factory=dict)  # sha256 -> first run_at
     future_files: list[str] = field(default_factory=list)  # received only after run_at
 
@@ -491,7 +516,7 @@ class _Checks:
         new_positions = [i for i, e in enumerate(known) if e.outcome == "new"]
         if new_positions:
             checks.last_new = known[new_positions[-1]]
-            checks.since_new = known[new_positions[-1] + 1:]
+            checks.since_new = known[new_positions[-1] + 1 :]
         else:
             checks.since_new = known
         for entry in reversed(known):
@@ -509,18 +534,25 @@ def _archive(archive: Any) -> Any:
     return Archive()
 
 
-def _newest_period(con: duckdb.DuckDBPyConnection, source: str, rule_: FreshnessRule,
-                   future_files: list[str]) -> tuple[dt.date | None, str | None,
-                                                     dt.datetime | None]:
+def _newest_period(
+    con: duckdb.DuckDBPyConnection, source: str, rule_: FreshnessRule, future_files: list[str]
+) -> tuple[dt.date | None, str | None, dt.datetime | None]:
     """Newest period in the raw tables (``table`` and ``also_tables``) among this source's
     files known at run_at: (newest period, sha256 of a file holding it, when it was fetched)."""
-    found = [_newest_in(con, source, table, rule_.period_column, future_files)
-             for table in [rule_.table, *rule_.also_tables]]
+    found = [
+        _newest_in(con, source, table, rule_.period_column, future_files)
+        for table in [rule_.table, *rule_.also_tables]
+    ]
     return max(found, key=lambda f: (f[0] is not None, f[0] or dt.date.min))
 
 
-def _reached_marts(con: duckdb.DuckDBPyConnection, source: str, rule_: FreshnessRule,
-                   future_files: list[str], arrived: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
+def _reached_marts(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    rule_: FreshnessRule,
+    future_files: list[str],
+    arrived: tuple[Any, Any, Any],
+) -> tuple[Any, Any, Any]:
     """The newest period that arrived AND reached the rule's mart (``arrived`` when the rule
     names no mart or the mart is not built yet): a file whose rows feed no mart does not keep
     the source fresh."""
@@ -532,9 +564,13 @@ def _reached_marts(con: duckdb.DuckDBPyConnection, source: str, rule_: Freshness
     return marted if marted[0] is None or marted[0] < arrived[0] else arrived
 
 
-def _newest_in(con: duckdb.DuckDBPyConnection, source: str, table: str, period_column: str,
-               future_files: list[str]) -> tuple[dt.date | None, str | None,
-                                                 dt.datetime | None]:
+def _newest_in(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    table: str,
+    period_column: str,
+    future_files: list[str],
+) -> tuple[dt.date | None, str | None, dt.datetime | None]:
     """Newest period in one table (rows tied to their file by ``source_file``). A raw table
     that does not exist yet (raw tables are created by their first load) holds nothing."""
     from returnwatch.warehouse import table_exists
@@ -576,7 +612,8 @@ def _cause(state: FreshnessState, rule_: FreshnessRule, checks: _Checks) -> str 
     if state.state == "no_data":
         return "never_loaded"
     if state.newest_arrived_period is not None and (
-            state.newest_period is None or state.newest_arrived_period > state.newest_period):
+        state.newest_period is None or state.newest_arrived_period > state.newest_period
+    ):
         # Figures arrived but did not reach the marts (file_not_in_marts names the file).
         return "not_in_marts"
     if unreachable:
@@ -585,13 +622,13 @@ def _cause(state: FreshnessState, rule_: FreshnessRule, checks: _Checks) -> str 
         # Our own fetcher has not looked: say so, so nobody blames the publisher for it.
         return "not_checked"
     received = state.newest_file_received_at
-    if checks.last_new is not None and received is not None \
-            and checks.last_new.run_at > received:
+    if checks.last_new is not None and received is not None and checks.last_new.run_at > received:
         # A newer file did arrive after the one holding the newest period, without a newer
         # period: the publisher re-issued its figures (or changed the file) but added none.
         return "no_new_figures"
-    if checks.since_new and all(e.outcome in ("unchanged", "not_modified")
-                                for e in checks.since_new):
+    if checks.since_new and all(
+        e.outcome in ("unchanged", "not_modified") for e in checks.since_new
+    ):
         return "same_file_again"
     # New files did arrive (or checks were mixed), but none carried newer figures.
     return "no_new_figures"
@@ -600,9 +637,11 @@ def _cause(state: FreshnessState, rule_: FreshnessRule, checks: _Checks) -> str 
 # Finding kinds by cause while late or stopped: the three the issue keeps apart, from the
 # archive's manifest and the data ("site unreachable", "same file again", "new file, no new
 # period"); anything else is freshness_late / freshness_stopped.
-_KIND_BY_CAUSE = {"source_unreachable": "source_unreachable",
-                  "same_file_again": "same_file_again",
-                  "no_new_figures": "new_file_no_new_period"}
+_KIND_BY_CAUSE = {
+    "source_unreachable": "source_unreachable",
+    "same_file_again": "same_file_again",
+    "no_new_figures": "new_file_no_new_period",
+}
 
 
 def _finding(state: FreshnessState, rule_: FreshnessRule, calendar: Any) -> Finding | None:
@@ -618,15 +657,22 @@ def _finding(state: FreshnessState, rule_: FreshnessRule, calendar: Any) -> Find
         severity = "critical" if state.state == "stopped" else "warning"
         kind = _KIND_BY_CAUSE.get(state.cause or "", f"freshness_{state.state}")
     return Finding(
-        monitor=MONITOR, kind=kind, source=state.source, series=state.source,
+        monitor=MONITOR,
+        kind=kind,
+        source=state.source,
+        series=state.source,
         severity=severity,  # type: ignore[arg-type]
         message=_one_line(state, rule_),
         run_at=state.run_at,
         period=_period_text(state.newest_period, state.frequency),
         value=float(state.missed_publishing_days),
         expected=_period_text(state.expected_period, state.frequency),
-        details={**state.details(), "label": rule_.label,
-                 "calendar": calendar.describe(), "site": _site(state.source)},
+        details={
+            **state.details(),
+            "label": rule_.label,
+            "calendar": calendar.describe(),
+            "site": _site(state.source),
+        },
     )
 
 
@@ -635,22 +681,30 @@ def _one_line(state: FreshnessState, rule_: FreshnessRule) -> str:
     if state.frequency == "month":
         return _one_line_monthly(state, rule_)
     newest = _iso(state.newest_period) or "none"
-    text = (f"{rule_.label} ({state.source}) {state.state}: newest period {newest}, "
-            f"due {_iso(state.expected_period)}, {state.missed_publishing_days} publishing "
-            f"day(s) missed")
+    text = (
+        f"{rule_.label} ({state.source}) {state.state}: newest period {newest}, "
+        f"due {_iso(state.expected_period)}, {state.missed_publishing_days} publishing "
+        f"day(s) missed"
+    )
     return text + _cause_and_failures(state)
 
 
 def _one_line_monthly(state: FreshnessState, rule_: FreshnessRule) -> str:
     newest = _month_name(state.newest_period) or "none"
-    text = (f"{rule_.label} ({state.source}) {state.state}: newest month {newest}, "
-            f"due through {_month_name(state.expected_period)}")
+    text = (
+        f"{rule_.label} ({state.source}) {state.state}: newest month {newest}, "
+        f"due through {_month_name(state.expected_period)}"
+    )
     if state.missed_periods:
-        text += (f"; nothing since {_month_name(state.missed_periods[0])} "
-                 f"({len(state.missed_periods)} monthly release(s) missed)")
+        text += (
+            f"; nothing since {_month_name(state.missed_periods[0])} "
+            f"({len(state.missed_periods)} monthly release(s) missed)"
+        )
     if state.unverified_periods:
-        text += (f"; {len(state.unverified_periods)} release(s) due since returnwatch last "
-                 f"checked ({_iso(state.last_check_at)}) unverified")
+        text += (
+            f"; {len(state.unverified_periods)} release(s) due since returnwatch last "
+            f"checked ({_iso(state.last_check_at)}) unverified"
+        )
     return text + _cause_and_failures(state)
 
 

@@ -60,7 +60,7 @@ class AlertEvent:
 
     alert_id: str
     incident_id: str | None
-    event: str                     # opened / resolved (later: updated)
+    event: str  # opened / resolved (later: updated)
     audience: str
     channel: str | None
     text: str
@@ -78,10 +78,14 @@ def incident_id_for(key: str, opening_run_id: str) -> str:
     return "i_" + digest[:20]
 
 
-def process_findings(con: duckdb.DuckDBPyConnection, findings: Iterable[Finding], *,
-                     run_at: dt.datetime, run_id: str,
-                     evaluated: Mapping[Key, Mapping[str, Any]] | Iterable[Key] = ()
-                     ) -> list[AlertEvent]:
+def process_findings(
+    con: duckdb.DuckDBPyConnection,
+    findings: Iterable[Finding],
+    *,
+    run_at: dt.datetime,
+    run_id: str,
+    evaluated: Mapping[Key, Mapping[str, Any]] | Iterable[Key] = (),
+) -> list[AlertEvent]:
     """Record ``findings`` and move incidents accordingly; returns the alerts enqueued.
 
     ``evaluated``: the ``(monitor, series)`` keys the monitors evaluated in this run (keys
@@ -93,7 +97,9 @@ def process_findings(con: duckdb.DuckDBPyConnection, findings: Iterable[Finding]
         raise ValueError(f"run {run_id}: run_at must be time-zone aware, got {run_at!r}")
     seen: dict[Key, Mapping[str, Any]] = (
         {tuple(k): dict(v or {}) for k, v in evaluated.items()}
-        if isinstance(evaluated, Mapping) else {tuple(k): {} for k in evaluated})  # type: ignore[misc]
+        if isinstance(evaluated, Mapping)
+        else {tuple(k): {} for k in evaluated}
+    )  # type: ignore[misc]
 
     problems: dict[Key, tuple[Finding, str]] = {}
     events: list[AlertEvent] = []
@@ -105,22 +111,33 @@ def process_findings(con: duckdb.DuckDBPyConnection, findings: Iterable[Finding]
                 seen.setdefault(finding.key, finding.details)
                 continue
             current = problems.get(finding.key)
-            if current is None or SEVERITY_RANK[finding.severity] > SEVERITY_RANK[current[0].severity]:
+            if (
+                current is None
+                or SEVERITY_RANK[finding.severity] > SEVERITY_RANK[current[0].severity]
+            ):
                 problems[finding.key] = (finding, finding_id)
 
         # Most evaluated keys have no incident at all (hundreds of series, all quiet): only the
         # keys with a problem or with an open incident need a look.
-        open_keys = {row[0] for row in con.execute(
-            "SELECT DISTINCT incident_key FROM monitor.incidents WHERE state = 'open'"
-        ).fetchall()}
+        open_keys = {
+            row[0]
+            for row in con.execute(
+                "SELECT DISTINCT incident_key FROM monitor.incidents WHERE state = 'open'"
+            ).fetchall()
+        }
         for key in sorted(set(seen) | set(problems)):
             if key not in problems and incident_key(*key) not in open_keys:
                 continue
             latest = _latest_incident(con, key)
             if latest is not None and latest["updated_at"] > run_at:
-                log.info("%s: run %s (%s) is older than the incident's last update (%s); "
-                         "incident left as it is", incident_key(*key), run_id,
-                         run_at.isoformat(), latest["updated_at"].isoformat())
+                log.info(
+                    "%s: run %s (%s) is older than the incident's last update (%s); "
+                    "incident left as it is",
+                    incident_key(*key),
+                    run_id,
+                    run_at.isoformat(),
+                    latest["updated_at"].isoformat(),
+                )
                 continue
             open_incident = latest if latest is not None and latest["state"] == "open" else None
             if key in problems:
@@ -143,50 +160,90 @@ def process_findings(con: duckdb.DuckDBPyConnection, findings: Iterable[Finding]
 
 def _latest_incident(con: duckdb.DuckDBPyConnection, key: Key) -> dict[str, Any] | None:
     # The open incident if any, else the newest: at most one is open per key.
-    rows = store.rows_as_dicts(con.execute(
-        "SELECT * FROM monitor.incidents WHERE incident_key = ? "
-        "ORDER BY (state = 'open') DESC, updated_at DESC LIMIT 1",
-        [incident_key(*key)]))
+    rows = store.rows_as_dicts(
+        con.execute(
+            "SELECT * FROM monitor.incidents WHERE incident_key = ? "
+            "ORDER BY (state = 'open') DESC, updated_at DESC LIMIT 1",
+            [incident_key(*key)],
+        )
+    )
     return rows[0] if rows else None
 
 
-def _update(con: duckdb.DuckDBPyConnection, incident: dict[str, Any], finding: Finding,
-            finding_id: str, run_at: dt.datetime, run_id: str) -> None:
+def _update(
+    con: duckdb.DuckDBPyConnection,
+    incident: dict[str, Any],
+    finding: Finding,
+    finding_id: str,
+    run_at: dt.datetime,
+    run_id: str,
+) -> None:
     max_severity = max(incident["max_severity"], finding.severity, key=SEVERITY_RANK.__getitem__)
     if SEVERITY_RANK[finding.severity] > SEVERITY_RANK[incident["max_severity"]]:
         # Escalation changes the record; this version sends no second alert for it.
-        log.info("incident %s (%s) escalated from %s to %s", incident["incident_id"],
-                 incident["incident_key"], incident["max_severity"], finding.severity)
+        log.info(
+            "incident %s (%s) escalated from %s to %s",
+            incident["incident_id"],
+            incident["incident_key"],
+            incident["max_severity"],
+            finding.severity,
+        )
     con.execute(
         """
         UPDATE monitor.incidents SET kind = ?, severity = ?, max_severity = ?, updated_at = ?,
             updated_run_id = ?, last_finding_id = ?, summary = ?
         WHERE incident_id = ?
         """,
-        [finding.kind, finding.severity, max_severity, run_at, run_id, finding_id,
-         finding.message, incident["incident_id"]],
+        [
+            finding.kind,
+            finding.severity,
+            max_severity,
+            run_at,
+            run_id,
+            finding_id,
+            finding.message,
+            incident["incident_id"],
+        ],
     )
 
 
-def _open(con: duckdb.DuckDBPyConnection, key: Key, finding: Finding, finding_id: str,
-          run_at: dt.datetime, run_id: str) -> AlertEvent | None:
+def _open(
+    con: duckdb.DuckDBPyConnection,
+    key: Key,
+    finding: Finding,
+    finding_id: str,
+    run_at: dt.datetime,
+    run_id: str,
+) -> AlertEvent | None:
     from returnwatch.alerts.delivery import audience_for
 
     ikey = incident_key(*key)
     incident_id = incident_id_for(ikey, run_id)
-    taken = scalar(con, "SELECT count(*) FROM monitor.incidents WHERE incident_id = ?",
-                   [incident_id])
+    taken = scalar(
+        con, "SELECT count(*) FROM monitor.incidents WHERE incident_id = ?", [incident_id]
+    )
     if taken:
         # This very run opened it before, and a later run has since resolved it.
         return None
     audience = audience_for(finding.monitor)
     incident = {
-        "incident_id": incident_id, "incident_key": ikey, "monitor": finding.monitor,
-        "series": finding.series, "source": finding.source, "kind": finding.kind,
-        "state": "open", "severity": finding.severity, "max_severity": finding.severity,
-        "audience": audience, "opened_at": run_at, "opened_run_id": run_id,
-        "updated_at": run_at, "updated_run_id": run_id, "first_finding_id": finding_id,
-        "last_finding_id": finding_id, "summary": finding.message,
+        "incident_id": incident_id,
+        "incident_key": ikey,
+        "monitor": finding.monitor,
+        "series": finding.series,
+        "source": finding.source,
+        "kind": finding.kind,
+        "state": "open",
+        "severity": finding.severity,
+        "max_severity": finding.severity,
+        "audience": audience,
+        "opened_at": run_at,
+        "opened_run_id": run_id,
+        "updated_at": run_at,
+        "updated_run_id": run_id,
+        "first_finding_id": finding_id,
+        "last_finding_id": finding_id,
+        "summary": finding.message,
     }
     columns = list(incident)
     con.execute(
@@ -197,8 +254,13 @@ def _open(con: duckdb.DuckDBPyConnection, key: Key, finding: Finding, finding_id
     return _enqueue(con, incident, "opened", finding=finding.as_dict(), run_id=run_id)
 
 
-def _resolve(con: duckdb.DuckDBPyConnection, incident: dict[str, Any],
-             seen: Mapping[str, Any], run_at: dt.datetime, run_id: str) -> AlertEvent | None:
+def _resolve(
+    con: duckdb.DuckDBPyConnection,
+    incident: dict[str, Any],
+    seen: Mapping[str, Any],
+    run_at: dt.datetime,
+    run_id: str,
+) -> AlertEvent | None:
     con.execute(
         """
         UPDATE monitor.incidents SET state = 'resolved', resolved_at = ?, resolved_run_id = ?,
@@ -207,40 +269,83 @@ def _resolve(con: duckdb.DuckDBPyConnection, incident: dict[str, Any],
         """,
         [run_at, run_id, run_at, run_id, incident["incident_id"]],
     )
-    incident = {**incident, "state": "resolved", "resolved_at": run_at,
-                "resolved_run_id": run_id, "updated_at": run_at}
+    incident = {
+        **incident,
+        "state": "resolved",
+        "resolved_at": run_at,
+        "resolved_run_id": run_id,
+        "updated_at": run_at,
+    }
     if incident["monitor"] in QUIET_RESOLVE:
-        log.info("incident %s (%s) closed quietly: an event, not a condition",
-                 incident["incident_id"], incident["incident_key"])
+        log.info(
+            "incident %s (%s) closed quietly: an event, not a condition",
+            incident["incident_id"],
+            incident["incident_key"],
+        )
         return None
-    opening = con.execute("SELECT period, details FROM monitor.findings WHERE finding_id = ?",
-                          [incident["first_finding_id"]]).fetchone()
-    opening_finding = ({"period": opening[0], "details": _json(opening[1])}
-                       if opening else {})
-    return _enqueue(con, incident, "resolved", finding=None, run_id=run_id,
-                    resolution=seen, opening=opening_finding)
+    opening = con.execute(
+        "SELECT period, details FROM monitor.findings WHERE finding_id = ?",
+        [incident["first_finding_id"]],
+    ).fetchone()
+    opening_finding = {"period": opening[0], "details": _json(opening[1])} if opening else {}
+    return _enqueue(
+        con,
+        incident,
+        "resolved",
+        finding=None,
+        run_id=run_id,
+        resolution=seen,
+        opening=opening_finding,
+    )
 
 
-def _enqueue(con: duckdb.DuckDBPyConnection, incident: dict[str, Any], event: str, *,
-             finding: dict[str, Any] | None, run_id: str,
-             resolution: Mapping[str, Any] | None = None,
-             opening: Mapping[str, Any] | None = None) -> AlertEvent | None:
+def _enqueue(
+    con: duckdb.DuckDBPyConnection,
+    incident: dict[str, Any],
+    event: str,
+    *,
+    finding: dict[str, Any] | None,
+    run_id: str,
+    resolution: Mapping[str, Any] | None = None,
+    opening: Mapping[str, Any] | None = None,
+) -> AlertEvent | None:
     from returnwatch.alerts.delivery import channel_for
     from returnwatch.alerts.messages import incident_message
 
-    message = incident_message(event, incident=incident, finding=finding,
-                               resolution=resolution, opening=opening, run_id=run_id)
+    message = incident_message(
+        event,
+        incident=incident,
+        finding=finding,
+        resolution=resolution,
+        opening=opening,
+        run_id=run_id,
+    )
     alert_id = f"{incident['incident_id']}:{event}"
     channel = channel_for(incident["audience"])
-    added = store.enqueue_alert(con, alert_id=alert_id, incident_id=incident["incident_id"],
-                                event=event, audience=incident["audience"], channel=channel,
-                                text=message.text, blocks=message.blocks, run_id=run_id)
+    added = store.enqueue_alert(
+        con,
+        alert_id=alert_id,
+        incident_id=incident["incident_id"],
+        event=event,
+        audience=incident["audience"],
+        channel=channel,
+        text=message.text,
+        blocks=message.blocks,
+        run_id=run_id,
+    )
     if not added:
         return None
-    return AlertEvent(alert_id=alert_id, incident_id=incident["incident_id"], event=event,
-                      audience=incident["audience"], channel=channel, text=message.text,
-                      blocks=message.blocks, incident_key=incident["incident_key"],
-                      severity=incident["severity"])
+    return AlertEvent(
+        alert_id=alert_id,
+        incident_id=incident["incident_id"],
+        event=event,
+        audience=incident["audience"],
+        channel=channel,
+        text=message.text,
+        blocks=message.blocks,
+        incident_key=incident["incident_key"],
+        severity=incident["severity"],
+    )
 
 
 def _json(value: Any) -> Any:

@@ -19,21 +19,35 @@ if TYPE_CHECKING:
     from returnwatch.sources.base import FileKind
 
 
-def record(con: duckdb.DuckDBPyConnection, kind: FileKind, *, source: str, sha256: str,
-           vintage: dt.date, run_id: str) -> int:
+def record(
+    con: duckdb.DuckDBPyConnection,
+    kind: FileKind,
+    *,
+    source: str,
+    sha256: str,
+    vintage: dt.date,
+    run_id: str,
+) -> int:
     """Write the revisions the file ``sha256`` (already inserted) makes; return how many."""
     if not kind.key_columns or not kind.value_columns:
         return 0
     table = f"raw.{kind.raw_table}"
     keys = ", ".join(f'"{c}"' for c in kind.key_columns)
-    key_json = "to_json({" + ", ".join(f"'{c}': new.\"{c}\"" for c in kind.key_columns) + "})::VARCHAR"
+    key_json = (
+        "to_json({" + ", ".join(f"'{c}': new.\"{c}\"" for c in kind.key_columns) + "})::VARCHAR"
+    )
     # Keys repeated inside one file: either summed (finer rows of one figure) or left out
     # (a file's own conflicting duplicates are its parser's finding, not a revision).
     having = "HAVING count(*) = 1" if kind.unique_keys_only else ""
     total = 0
     for figure in kind.value_columns:
-        value = f'sum("{figure}")::DOUBLE' if not kind.unique_keys_only else f'any_value("{figure}")::DOUBLE'
-        inserted = con.execute(f"""
+        value = (
+            f'sum("{figure}")::DOUBLE'
+            if not kind.unique_keys_only
+            else f'any_value("{figure}")::DOUBLE'
+        )
+        inserted = con.execute(
+            f"""
             INSERT INTO monitor.revisions
             WITH per_file AS (
                 SELECT t.source_file, f.vintage, f.loaded_at, {keys}, {value} AS v
@@ -54,7 +68,15 @@ def record(con: duckdb.DuckDBPyConnection, kind: FileKind, *, source: str, sha25
             FROM new JOIN older USING ({keys})
             WHERE new.v IS DISTINCT FROM older.v
             ON CONFLICT DO NOTHING
-        """, {"sha": sha256, "vintage": vintage, "table": table, "figure": figure,
-              "source": source, "run_id": run_id}).fetchone()
+        """,
+            {
+                "sha": sha256,
+                "vintage": vintage,
+                "table": table,
+                "figure": figure,
+                "source": source,
+                "run_id": run_id,
+            },
+        ).fetchone()
         total += int(inserted[0]) if inserted else 0
     return total

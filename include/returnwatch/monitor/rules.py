@@ -81,7 +81,7 @@ class ContestedPeriod(BaseModel):
 
     from_: dt.date = Field(alias="from")
     until: dt.date
-    why: str                                    # one sentence, quoted in the finding
+    why: str  # one sentence, quoted in the finding
     severity: Literal["check", "warning"] = "warning"
 
     def covers(self, start: pd.Timestamp) -> bool:
@@ -172,7 +172,7 @@ class PolicyRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    label: str                                  # one line advocates read in the alert
+    label: str  # one line advocates read in the alert
     severity: Literal["warning", "critical"] = "critical"
     # What an advocate must keep in mind before quoting a finding (shown in Slack and ops).
     caveat: str
@@ -181,11 +181,11 @@ class PolicyRule(BaseModel):
     # The column counting the records a finding rests on (summed over the period's rows);
     # default: the value column itself, for `sum` rules over counts.
     evidence_column: str | None = None
-    evidence_publisher: str = "CBP"             # whose table the records are in
+    evidence_publisher: str = "CBP"  # whose table the records are in
     contested: list[ContestedPeriod] = Field(default_factory=list)
     history: HistoryCheck | None = None
-    source: str                                 # returnwatch source of the figures
-    table: str                                  # schema.table the rule reads
+    source: str  # returnwatch source of the figures
+    table: str  # schema.table the rule reads
     period_column: str = "month"
     period: Literal["month", "day"] = "month"
     value_column: str
@@ -194,7 +194,7 @@ class PolicyRule(BaseModel):
     condition: Condition
     applies: Applies
     sources: list[RuleSource] = Field(min_length=1)
-    show_columns: list[str] = Field(default_factory=list)   # columns quoted per broken row
+    show_columns: list[str] = Field(default_factory=list)  # columns quoted per broken row
     latest_vintage: LatestVintage | None = None
 
     @field_validator("table")
@@ -202,8 +202,7 @@ class PolicyRule(BaseModel):
     def _qualified_table(cls, value: str) -> str:
         return sql_names.qualified_table(value)
 
-    @field_validator("period_column", "value_column", "show_columns", "where",
-                     "evidence_column")
+    @field_validator("period_column", "value_column", "show_columns", "where", "evidence_column")
     @classmethod
     def _columns(cls, value: Any) -> Any:
         return value if value is None else sql_names.column_names(value)
@@ -211,15 +210,25 @@ class PolicyRule(BaseModel):
     @model_validator(mode="after")
     def _evidence(self) -> PolicyRule:
         if self.evidence_column is None and self.aggregate != "sum" and self.min_records:
-            raise ValueError("a rule that does not sum counts needs `evidence_column` (the "
-                             "count its findings rest on) or `min_records: 0`")
+            raise ValueError(
+                "a rule that does not sum counts needs `evidence_column` (the "
+                "count its findings rest on) or `min_records: 0`"
+            )
         return self
 
     def columns(self) -> list[str]:
         """Every column the rule reads."""
-        return list(dict.fromkeys([self.period_column, self.value_column, *self.where,
-                                   *self.show_columns,
-                                   *([self.evidence_column] if self.evidence_column else [])]))
+        return list(
+            dict.fromkeys(
+                [
+                    self.period_column,
+                    self.value_column,
+                    *self.where,
+                    *self.show_columns,
+                    *([self.evidence_column] if self.evidence_column else []),
+                ]
+            )
+        )
 
     def contested_at(self, start: pd.Timestamp) -> ContestedPeriod | None:
         return next((c for c in self.contested if c.covers(start)), None)
@@ -275,8 +284,9 @@ def matching_rows(frame: pd.DataFrame, rule: PolicyRule) -> pd.DataFrame:
     return frame[mask]
 
 
-def evaluate_rule(frame: pd.DataFrame, name: str, rule: PolicyRule, *,
-                  run_at: dt.datetime, since: Any = None) -> list[Finding]:
+def evaluate_rule(
+    frame: pd.DataFrame, name: str, rule: PolicyRule, *, run_at: dt.datetime, since: Any = None
+) -> list[Finding]:
     """Findings for every period that breaks ``rule`` in ``frame`` (pure).
 
     ``since`` (a date) keeps only periods starting on or after it (a daily run looks at recent
@@ -285,8 +295,10 @@ def evaluate_rule(frame: pd.DataFrame, name: str, rule: PolicyRule, *,
     """
     missing = [c for c in rule.columns() if c not in frame.columns]
     if missing:
-        raise KeyError(f"rule {name}: table {rule.table} has no column(s) {missing}; "
-                       f"columns are {list(frame.columns)}")
+        raise KeyError(
+            f"rule {name}: table {rule.table} has no column(s) {missing}; "
+            f"columns are {list(frame.columns)}"
+        )
     rows = matching_rows(frame, rule)
     if rows.empty:
         return []
@@ -313,8 +325,19 @@ def evaluate_rule(frame: pd.DataFrame, name: str, rule: PolicyRule, *,
         broken = per_period[level | risen]
         for period, value in broken.items():
             evidence = part[part["_start"] == period]
-            out.append(_finding(name, rule, evidence, period, float(value), run_at, partial,
-                                level=bool(level[period]), rise=rises.get(period)))
+            out.append(
+                _finding(
+                    name,
+                    rule,
+                    evidence,
+                    period,
+                    float(value),
+                    run_at,
+                    partial,
+                    level=bool(level[period]),
+                    rise=rises.get(period),
+                )
+            )
     return sorted(out, key=lambda f: (f.period or "", f.kind))
 
 
@@ -325,13 +348,16 @@ def _rises(rows: pd.DataFrame, rule: PolicyRule) -> dict[pd.Timestamp, dict[str,
     series = rows.groupby("_start")[rule.value_column].agg(rule.aggregate).dropna().sort_index()
     out: dict[pd.Timestamp, dict[str, float]] = {}
     for i, (period, value) in enumerate(series.items()):
-        past = series.iloc[max(0, i - history.periods):i]
+        past = series.iloc[max(0, i - history.periods) : i]
         if len(past) < history.min_periods:
             continue
         baseline = float(past.median())
         if value - baseline >= history.rise_at_least:
-            out[period] = {"baseline_median": baseline, "baseline_periods": len(past),
-                           "rise": float(value - baseline)}
+            out[period] = {
+                "baseline_median": baseline,
+                "baseline_periods": len(past),
+                "rise": float(value - baseline),
+            }
     return out
 
 
@@ -340,32 +366,60 @@ def _records(rule: PolicyRule, evidence: pd.DataFrame) -> int:
     return int(pd.to_numeric(evidence[column], errors="coerce").fillna(0).sum())
 
 
-def _finding(name: str, rule: PolicyRule, evidence: pd.DataFrame, period: pd.Timestamp,
-             value: float, run_at: dt.datetime, partial: bool, *, level: bool = True,
-             rise: dict[str, float] | None = None) -> Finding:
+def _finding(
+    name: str,
+    rule: PolicyRule,
+    evidence: pd.DataFrame,
+    period: pd.Timestamp,
+    value: float,
+    run_at: dt.datetime,
+    partial: bool,
+    *,
+    level: bool = True,
+    rise: dict[str, float] | None = None,
+) -> Finding:
     shown = evidence.sort_values(rule.value_column, ascending=False, kind="stable")
-    cited = [{**{c: _plain(r[c]) for c in rule.show_columns},
-              rule.value_column: _plain(r[rule.value_column])}
-             for _, r in shown.iterrows()]
+    cited = [
+        {
+            **{c: _plain(r[c]) for c in rule.show_columns},
+            rule.value_column: _plain(r[rule.value_column]),
+        }
+        for _, r in shown.iterrows()
+    ]
     label_period = _iso(period, rule.period)
     sources = [s.model_dump(mode="json", exclude_none=True) for s in rule.sources]
-    applies = {"from": rule.applies.from_.isoformat(),
-               "until": rule.applies.until.isoformat() if rule.applies.until else None}
+    applies = {
+        "from": rule.applies.from_.isoformat(),
+        "until": rule.applies.until.isoformat() if rule.applies.until else None,
+    }
     where = [f.describe(c) for c, f in rule.where.items()]
     records = _records(rule, evidence)
     contested = rule.contested_at(period)
-    what = (f"{rule.label} {label_period}: {value:,.4g}"
-            + (f" ({rule.aggregate} of {rule.value_column} {rule.condition.describe()})"
-               if level else "")
-            + (f"; {rise['rise']:+.2f} above the median {rise['baseline_median']:.2f} of its "
-               f"previous {rise['baseline_periods']} periods" if rise else ""))
-    check_note = (f"{rule.evidence_publisher}'s table shows {records:,} record(s); confirm "
-                  f"with {rule.evidence_publisher} before citing")
+    what = (
+        f"{rule.label} {label_period}: {value:,.4g}"
+        + (
+            f" ({rule.aggregate} of {rule.value_column} {rule.condition.describe()})"
+            if level
+            else ""
+        )
+        + (
+            f"; {rise['rise']:+.2f} above the median {rise['baseline_median']:.2f} of its "
+            f"previous {rise['baseline_periods']} periods"
+            if rise
+            else ""
+        )
+    )
+    check_note = (
+        f"{rule.evidence_publisher}'s table shows {records:,} record(s); confirm "
+        f"with {rule.evidence_publisher} before citing"
+    )
     if partial:
         kind, severity = "rule_partial_period", "info"
-        message = (f"{rule.label} ({name}) {label_period}: {value:,.4g} in a period that "
-                   f"straddles the rule's start {applies['from']}; monthly figures cannot say "
-                   "which came after it")
+        message = (
+            f"{rule.label} ({name}) {label_period}: {value:,.4g} in a period that "
+            f"straddles the rule's start {applies['from']}; monthly figures cannot say "
+            "which came after it"
+        )
     elif records < rule.min_records:
         kind, severity = "rule_check", "check"
         message = f"{what}. {check_note}."
@@ -376,22 +430,45 @@ def _finding(name: str, rule: PolicyRule, evidence: pd.DataFrame, period: pd.Tim
         kind, severity = "rule_violation", rule.severity
         message = f"{what}; {len(cited)} row(s); source: {rule.sources[0].citation}"
     return Finding(
-        monitor=MONITOR, kind=kind, source=rule.source, series=name,
+        monitor=MONITOR,
+        kind=kind,
+        source=rule.source,
+        series=name,
         severity=severity,  # type: ignore[arg-type]
-        message=message, run_at=run_at, period=label_period, value=value,
+        message=message,
+        run_at=run_at,
+        period=label_period,
+        value=value,
         expected=f"{rule.aggregate}({rule.value_column}) not {rule.condition.describe()}",
-        details={"rule": name, "label": rule.label, "condition":
-                 f"{rule.aggregate}({rule.value_column}) {rule.condition.describe()}",
-                 "where": where, "applies": applies, "sources": sources,
-                 "caveat": rule.caveat, "records": records, "min_records": rule.min_records,
-                 "evidence_publisher": rule.evidence_publisher,
-                 "check_note": check_note if kind == "rule_check" else None,
-                 "contested": (None if contested is None else
-                               {"from": contested.from_.isoformat(),
-                                "until": contested.until.isoformat(), "why": contested.why}),
-                 "level_broken": level, "history": rise,
-                 "table": rule.table, "rows": cited, "row_count": len(cited),
-                 "partial_period": partial})
+        details={
+            "rule": name,
+            "label": rule.label,
+            "condition": f"{rule.aggregate}({rule.value_column}) {rule.condition.describe()}",
+            "where": where,
+            "applies": applies,
+            "sources": sources,
+            "caveat": rule.caveat,
+            "records": records,
+            "min_records": rule.min_records,
+            "evidence_publisher": rule.evidence_publisher,
+            "check_note": check_note if kind == "rule_check" else None,
+            "contested": (
+                None
+                if contested is None
+                else {
+                    "from": contested.from_.isoformat(),
+                    "until": contested.until.isoformat(),
+                    "why": contested.why,
+                }
+            ),
+            "level_broken": level,
+            "history": rise,
+            "table": rule.table,
+            "rows": cited,
+            "row_count": len(cited),
+            "partial_period": partial,
+        },
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -419,12 +496,17 @@ def rule_rows(con: duckdb.DuckDBPyConnection, rule: PolicyRule) -> pd.DataFrame:
     return con.execute(
         f"""SELECT {select} FROM {rule.table}
             QUALIFY row_number() OVER (PARTITION BY {keys}
-                                       ORDER BY "{lv.vintage_column}" DESC) = 1""").df()
+                                       ORDER BY "{lv.vintage_column}" DESC) = 1"""
+    ).df()
 
 
-def evaluate_rules(con: duckdb.DuckDBPyConnection, *, run_at: dt.datetime,
-                   rules: dict[str, PolicyRule] | None = None,
-                   since: Any = None) -> list[Finding]:
+def evaluate_rules(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_at: dt.datetime,
+    rules: dict[str, PolicyRule] | None = None,
+    since: Any = None,
+) -> list[Finding]:
     """Findings of every configured rule, reading each rule's table from DuckDB."""
     out: list[Finding] = []
     for name, rule in (rules if rules is not None else load_rules()).items():
@@ -432,6 +514,19 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, *, run_at: dt.datetime,
     return out
 
 
-__all__ = ["MONITOR", "Applies", "ColumnFilter", "Condition", "ContestedPeriod",
-           "HistoryCheck", "LatestVintage", "PolicyRule", "RuleSource", "evaluate_rule", "evaluate_rules", "load_rules", "matching_rows",
-           "rule_rows"]
+__all__ = [
+    "MONITOR",
+    "Applies",
+    "ColumnFilter",
+    "Condition",
+    "ContestedPeriod",
+    "HistoryCheck",
+    "LatestVintage",
+    "PolicyRule",
+    "RuleSource",
+    "evaluate_rule",
+    "evaluate_rules",
+    "load_rules",
+    "matching_rows",
+    "rule_rows",
+]

@@ -227,8 +227,9 @@ def in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
     return first == second
 
 
-def record_findings(con: duckdb.DuckDBPyConnection, findings: Iterable[Finding],
-                    run_id: str) -> list[str]:
+def record_findings(
+    con: duckdb.DuckDBPyConnection, findings: Iterable[Finding], run_id: str
+) -> list[str]:
     """Insert findings (all severities) into ``monitor.findings``; returns their ids, in order.
 
     Idempotent: a finding already recorded for this run (same id) is left as it is.
@@ -245,17 +246,37 @@ def record_findings(con: duckdb.DuckDBPyConnection, findings: Iterable[Finding],
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (finding_id) DO NOTHING
                 """,
-                [finding_id, run_id, finding.run_at, finding.monitor, finding.kind,
-                 finding.source, finding.series, finding.severity, finding.period,
-                 finding.value, finding.expected, finding.message,
-                 details_json(finding.details)],
+                [
+                    finding_id,
+                    run_id,
+                    finding.run_at,
+                    finding.monitor,
+                    finding.kind,
+                    finding.source,
+                    finding.series,
+                    finding.severity,
+                    finding.period,
+                    finding.value,
+                    finding.expected,
+                    finding.message,
+                    details_json(finding.details),
+                ],
             )
     return ids
 
 
-def enqueue_alert(con: duckdb.DuckDBPyConnection, *, alert_id: str, incident_id: str | None,
-                  event: str, audience: str, channel: str | None, text: str,
-                  blocks: list[dict[str, Any]], run_id: str | None) -> bool:
+def enqueue_alert(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    alert_id: str,
+    incident_id: str | None,
+    event: str,
+    audience: str,
+    channel: str | None,
+    text: str,
+    blocks: list[dict[str, Any]],
+    run_id: str | None,
+) -> bool:
     """Add a ``pending`` alert to the outbox; False (and no change) if ``alert_id`` exists."""
     if event not in ALERT_EVENTS:
         raise ValueError(f"alert {alert_id}: event {event!r} is not one of {ALERT_EVENTS}")
@@ -268,8 +289,17 @@ def enqueue_alert(con: duckdb.DuckDBPyConnection, *, alert_id: str, incident_id:
             blocks, status, attempts, run_id, created_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
         """,
-        [alert_id, incident_id, event, audience, channel, text,
-         json.dumps(blocks, ensure_ascii=False), run_id, dt.datetime.now(dt.UTC)],
+        [
+            alert_id,
+            incident_id,
+            event,
+            audience,
+            channel,
+            text,
+            json.dumps(blocks, ensure_ascii=False),
+            run_id,
+            dt.datetime.now(dt.UTC),
+        ],
     )
     return True
 

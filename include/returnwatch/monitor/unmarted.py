@@ -95,45 +95,76 @@ def _files(con: duckdb.DuckDBPyConnection, result: UnmartedResult, *, run_at: dt
         if not rows_loaded:
             reason = "the file loaded no rows"
         elif not table_in_marts:
-            reason = (f"no mart is built from {table}: its rows are loaded and staged, but no "
-                      "model feeds them to a mart (a file kind the models do not read)")
+            reason = (
+                f"no mart is built from {table}: its rows are loaded and staged, but no "
+                "model feeds them to a mart (a file kind the models do not read)"
+            )
         else:
-            reason = ("the models drop its rows before any mart (a label, layout or category "
-                      "they do not read)")
+            reason = (
+                "the models drop its rows before any mart (a label, layout or category "
+                "they do not read)"
+            )
         periods = [p.isoformat() for p in unsupplied or []]
-        shown = ", ".join(periods[:6]) + (f" and {len(periods) - 6} more" if len(periods) > 6
-                                          else "")
-        message = (f"File {url} (sha256 {sha[:12]}, {table}, vintage {vintage}) reaches no "
-                   f"mart: {reason}" + (f"; periods only it carries: {shown}" if periods else ""))
-        result.findings.append(Finding(
-            monitor=MONITOR, kind="file_not_in_marts", source=source, series=series,
-            severity="warning", message=message, run_at=run_at,
-            period=periods[-1] if periods else None, value=float(rows_loaded or 0),
-            expected="its rows in a mart (marts.mart_source_files)",
-            details={"label": f"{source} file", "url": url, "sha256": sha, "raw_table": table,
-                     "vintage": vintage, "rows_loaded": rows_loaded, "reason": reason,
-                     "periods": periods},
-        ))
+        shown = ", ".join(periods[:6]) + (
+            f" and {len(periods) - 6} more" if len(periods) > 6 else ""
+        )
+        message = (
+            f"File {url} (sha256 {sha[:12]}, {table}, vintage {vintage}) reaches no "
+            f"mart: {reason}" + (f"; periods only it carries: {shown}" if periods else "")
+        )
+        result.findings.append(
+            Finding(
+                monitor=MONITOR,
+                kind="file_not_in_marts",
+                source=source,
+                series=series,
+                severity="warning",
+                message=message,
+                run_at=run_at,
+                period=periods[-1] if periods else None,
+                value=float(rows_loaded or 0),
+                expected="its rows in a mart (marts.mart_source_files)",
+                details={
+                    "label": f"{source} file",
+                    "url": url,
+                    "sha256": sha,
+                    "raw_table": table,
+                    "vintage": vintage,
+                    "rows_loaded": rows_loaded,
+                    "reason": reason,
+                    "periods": periods,
+                },
+            )
+        )
 
 
-def _periods_from_no_other_file(con: duckdb.DuckDBPyConnection, table: str, source: str,
-                                sha: str) -> list[dt.date] | None:
+def _periods_from_no_other_file(
+    con: duckdb.DuckDBPyConnection, table: str, source: str, sha: str
+) -> list[dt.date] | None:
     """The periods of file ``sha`` that no other file of ``source`` brings to a mart.
 
     None when the raw table has no period column this module knows (every period unknown).
     """
     schema, name = table.split(".", 1)
-    columns = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-        "AND table_name = ?", [schema, name]).fetchall()}
+    columns = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+            "AND table_name = ?",
+            [schema, name],
+        ).fetchall()
+    }
     found = [(c, grain) for c, grain in _PERIOD_COLUMNS if c in columns]
     if not found:
         return None
     column, grain = found[0]
 
     def period(expr: str) -> str:
-        return (f"CAST({expr} AS DATE)" if grain == "day"
-                else f"CAST(date_trunc('month', {expr}) AS DATE)")
+        return (
+            f"CAST({expr} AS DATE)"
+            if grain == "day"
+            else f"CAST(date_trunc('month', {expr}) AS DATE)"
+        )
 
     rows = con.execute(
         f"""
@@ -141,7 +172,7 @@ def _periods_from_no_other_file(con: duckdb.DuckDBPyConnection, table: str, sour
         FROM {table} AS t
         WHERE t.source_file = ? AND t."{column}" IS NOT NULL
           AND {period(f't."{column}"')} NOT IN (
-              SELECT {period('l.period')} FROM {LINEAGE} AS l
+              SELECT {period("l.period")} FROM {LINEAGE} AS l
               JOIN raw.files AS g ON g.sha256 = l.source_file
               WHERE g.source = ? AND l.source_file <> ?)
         ORDER BY period
@@ -154,11 +185,16 @@ def _periods_from_no_other_file(con: duckdb.DuckDBPyConnection, table: str, sour
 # --------------------------------------------------------------------------- HHS conflicts
 
 
-def _conflicts(con: duckdb.DuckDBPyConnection, result: UnmartedResult, *,
-               run_at: dt.datetime) -> None:
-    columns = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'marts' "
-        "AND table_name = 'hhs_uc_daily'").fetchall()}
+def _conflicts(
+    con: duckdb.DuckDBPyConnection, result: UnmartedResult, *, run_at: dt.datetime
+) -> None:
+    columns = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'marts' "
+            "AND table_name = 'hhs_uc_daily'"
+        ).fetchall()
+    }
     if not {"figures_in_conflict", "other_source_file"} <= columns:
         result.skipped.append(f"{MONITOR}: {HHS_DAILY_MART} has no figures_in_conflict column")
         return
@@ -179,18 +215,34 @@ def _conflicts(con: duckdb.DuckDBPyConnection, result: UnmartedResult, *,
         result.evaluated[(MONITOR, series)] = {"label": f"HHS daily figures of {day}"}
         if not figures:
             continue
-        message = (f"HHS daily figures of {day}: the healthdata.gov export and the daily report "
-                   f"PDF disagree on {', '.join(figures)}; the mart keeps the {chosen} row "
-                   f"({url}), not {other_url}")
-        result.findings.append(Finding(
-            monitor=MONITOR, kind="daily_sources_disagree", source="hhs_uc_daily",
-            series=series, severity="warning", message=message, run_at=run_at,
-            period=day.isoformat(), value=float(len(figures)),
-            expected="the same figures in both publications",
-            details={"label": "HHS daily figures", "figures": list(figures),
-                     "chosen_source": chosen, "chosen_file": sha, "chosen_url": url,
-                     "other_file": other_sha, "other_url": other_url},
-        ))
+        message = (
+            f"HHS daily figures of {day}: the healthdata.gov export and the daily report "
+            f"PDF disagree on {', '.join(figures)}; the mart keeps the {chosen} row "
+            f"({url}), not {other_url}"
+        )
+        result.findings.append(
+            Finding(
+                monitor=MONITOR,
+                kind="daily_sources_disagree",
+                source="hhs_uc_daily",
+                series=series,
+                severity="warning",
+                message=message,
+                run_at=run_at,
+                period=day.isoformat(),
+                value=float(len(figures)),
+                expected="the same figures in both publications",
+                details={
+                    "label": "HHS daily figures",
+                    "figures": list(figures),
+                    "chosen_source": chosen,
+                    "chosen_file": sha,
+                    "chosen_url": url,
+                    "other_file": other_sha,
+                    "other_url": other_url,
+                },
+            )
+        )
 
 
 __all__ = ["FILE_GRACE", "MONITOR", "UnmartedResult", "evaluate"]

@@ -67,9 +67,13 @@ class DagFacts:
 DagFactsLookup = Callable[[str], "DagFacts | None"]
 
 
-def evaluate_watchdog(con: duckdb.DuckDBPyConnection, *, now: dt.datetime, archive: Any = None,
-                      dag_facts: DagFactsLookup | None = None
-                      ) -> tuple[list[Finding], dict[tuple[str, str], dict[str, Any]]]:
+def evaluate_watchdog(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    now: dt.datetime,
+    archive: Any = None,
+    dag_facts: DagFactsLookup | None = None,
+) -> tuple[list[Finding], dict[tuple[str, str], dict[str, Any]]]:
     """The watchdog's findings at ``now`` and every key it evaluated (for resolving)."""
     from returnwatch.monitor import freshness
 
@@ -85,41 +89,72 @@ def evaluate_watchdog(con: duckdb.DuckDBPyConnection, *, now: dt.datetime, archi
     for source, rule in freshness.rules().items():
         last = max((e.run_at for e in archive.entries(source) if e.run_at <= now), default=None)
         dag = _facts(facts, source)
-        details = {"dag_id": source, "last_check_at": _iso(last),
-                   "expected_within_hours": rule.checks_expected_within_hours,
-                   "dag_paused": dag.is_paused if dag else None,
-                   "dag_next_run": _iso(dag.next_dagrun) if dag else None,
-                   "dag_failed_runs": dag.failed_runs if dag else None}
+        details = {
+            "dag_id": source,
+            "last_check_at": _iso(last),
+            "expected_within_hours": rule.checks_expected_within_hours,
+            "dag_paused": dag.is_paused if dag else None,
+            "dag_next_run": _iso(dag.next_dagrun) if dag else None,
+            "dag_failed_runs": dag.failed_runs if dag else None,
+        }
         evaluated[(MONITOR, source)] = details
         stale = freshness.is_unchecked(last, now, rule)
         if not stale and not (last is None and dag is not None and dag.is_paused):
             continue
         reason = dag.reason(now) if dag else "unknown (Airflow could not be asked)"
         details["reason"] = reason
-        findings.append(Finding(
-            monitor=MONITOR, kind="source_unchecked", source=source, series=source,
-            severity="warning", run_at=now, details=details,
-            message=_unchecked_message(rule.label, source, last, now,
-                                       rule.checks_expected_within_hours, reason, dag)))
+        findings.append(
+            Finding(
+                monitor=MONITOR,
+                kind="source_unchecked",
+                source=source,
+                series=source,
+                severity="warning",
+                run_at=now,
+                details=details,
+                message=_unchecked_message(
+                    rule.label, source, last, now, rule.checks_expected_within_hours, reason, dag
+                ),
+            )
+        )
     finished = _last_monitor_run(con)
     evaluated[(MONITOR, MONITOR_DAG)] = {"last_completed_at": _iso(finished)}
     if finished is not None and now - finished > dt.timedelta(hours=MONITOR_STALE_HOURS):
         dag = _facts(facts, MONITOR_DAG)
         reason = dag.reason(now) if dag else "unknown (Airflow could not be asked)"
-        findings.append(Finding(
-            monitor=MONITOR, kind="monitor_not_completed", source=MONITOR_DAG,
-            series=MONITOR_DAG, severity="warning", run_at=now,
-            details={"dag_id": MONITOR_DAG, "last_completed_at": _iso(finished),
-                     "stale_after_hours": MONITOR_STALE_HOURS, "reason": reason},
-            message=(f"The monitor DAG has not completed a run since "
-                     f"{finished:%Y-%m-%d %H:%M} UTC ({_age(now - finished)} ago; expected "
-                     f"daily): freshness, anomalies and policy rules are not being judged. "
-                     f"DAG {MONITOR_DAG}: {reason}.")))
+        findings.append(
+            Finding(
+                monitor=MONITOR,
+                kind="monitor_not_completed",
+                source=MONITOR_DAG,
+                series=MONITOR_DAG,
+                severity="warning",
+                run_at=now,
+                details={
+                    "dag_id": MONITOR_DAG,
+                    "last_completed_at": _iso(finished),
+                    "stale_after_hours": MONITOR_STALE_HOURS,
+                    "reason": reason,
+                },
+                message=(
+                    f"The monitor DAG has not completed a run since "
+                    f"{finished:%Y-%m-%d %H:%M} UTC ({_age(now - finished)} ago; expected "
+                    f"daily): freshness, anomalies and policy rules are not being judged. "
+                    f"DAG {MONITOR_DAG}: {reason}."
+                ),
+            )
+        )
     return findings, evaluated
 
 
-def run_watchdog(con: duckdb.DuckDBPyConnection, *, now: dt.datetime, run_id: str,
-                 archive: Any = None, dag_facts: DagFactsLookup | None = None) -> list[Any]:
+def run_watchdog(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    now: dt.datetime,
+    run_id: str,
+    archive: Any = None,
+    dag_facts: DagFactsLookup | None = None,
+) -> list[Any]:
     """Evaluate and move the watchdog's incidents; returns the alerts enqueued."""
     from returnwatch.monitor.incidents import process_findings
 
@@ -134,8 +169,12 @@ def _facts(lookup: DagFactsLookup, dag_id: str) -> DagFacts | None:
     try:
         return lookup(dag_id)
     except Exception as exc:  # noqa: BLE001 - the finding still goes out, without the why
-        log.warning("watchdog: Airflow did not say how DAG %s is (%s: %s)", dag_id,
-                    type(exc).__name__, str(exc)[:200])
+        log.warning(
+            "watchdog: Airflow did not say how DAG %s is (%s: %s)",
+            dag_id,
+            type(exc).__name__,
+            str(exc)[:200],
+        )
         return None
 
 
@@ -143,20 +182,31 @@ def _last_monitor_run(con: duckdb.DuckDBPyConnection) -> dt.datetime | None:
     import duckdb
 
     try:
-        row = con.execute("SELECT max(finished_at) FROM monitor.runs "
-                          "WHERE status = 'succeeded'").fetchone()
+        row = con.execute(
+            "SELECT max(finished_at) FROM monitor.runs WHERE status = 'succeeded'"
+        ).fetchone()
     except duckdb.CatalogException:
         return None
     value = row[0] if row else None
     return value.astimezone(dt.UTC) if value is not None else None
 
 
-def _unchecked_message(label: str, source: str, last: dt.datetime | None, now: dt.datetime,
-                       hours: float, reason: str, dag: DagFacts | None) -> str:
-    when = (f"since {last:%Y-%m-%d %H:%M} UTC ({_age(now - last)} ago)" if last is not None
-            else "ever")
-    text = (f"{label}: returnwatch has not checked the site {when}; a check is expected "
-            f"within {hours:g} hours. The DAG that should have made it, {source}, is {reason}")
+def _unchecked_message(
+    label: str,
+    source: str,
+    last: dt.datetime | None,
+    now: dt.datetime,
+    hours: float,
+    reason: str,
+    dag: DagFacts | None,
+) -> str:
+    when = (
+        f"since {last:%Y-%m-%d %H:%M} UTC ({_age(now - last)} ago)" if last is not None else "ever"
+    )
+    text = (
+        f"{label}: returnwatch has not checked the site {when}; a check is expected "
+        f"within {hours:g} hours. The DAG that should have made it, {source}, is {reason}"
+    )
     if dag is not None and dag.failed_runs:
         text += f" ({dag.failed_runs} failed run(s) on record)"
     return text + ". The figures shown for this source are as of that last check."

@@ -40,7 +40,9 @@ app = FastAPI(
     title="returnwatch status",
     # Whoever may use the Airflow UI may read this page; nobody else.
     dependencies=[Depends(requires_access_view(AccessView.WEBSITE))],
-    docs_url=None, redoc_url=None, openapi_url=None,
+    docs_url=None,
+    redoc_url=None,
+    openapi_url=None,
 )
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 
@@ -48,21 +50,29 @@ templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 @app.get("/", response_class=HTMLResponse)
 def page(request: Request) -> Response:
     current = status.read_snapshot()
-    return templates.TemplateResponse(request, "status.html", {
-        "status": current,
-        "snapshot_path": settings.snapshot_path(),
-        # From the server's root, as mounted (with any [api] base_url path in front).
-        "json_path": request.url_for("status_json").path,
-    })
+    return templates.TemplateResponse(
+        request,
+        "status.html",
+        {
+            "status": current,
+            "snapshot_path": settings.snapshot_path(),
+            # From the server's root, as mounted (with any [api] base_url path in front).
+            "json_path": request.url_for("status_json").path,
+        },
+    )
 
 
 @app.get("/status.json")
 def status_json() -> JSONResponse:
     current = status.read_snapshot()
     if current is None:
-        return JSONResponse(status_code=404, content={
-            "detail": f"no snapshot at {settings.snapshot_path()} yet: the transform DAG "
-                      "publishes it after its first successful build"})
+        return JSONResponse(
+            status_code=404,
+            content={
+                "detail": f"no snapshot at {settings.snapshot_path()} yet: the transform DAG "
+                "publishes it after its first successful build"
+            },
+        )
     return JSONResponse(current.as_dict())
 
 
@@ -71,12 +81,19 @@ def document(request: Request, name: str) -> Response:
     try:
         title, body = documents.render(name)
     except KeyError:
-        raise HTTPException(status_code=404, detail=f"no document {name!r}; served: "
-                                                    f"{', '.join(documents.DOCS)}") from None
-    return templates.TemplateResponse(request, "document.html", {
-        "title": title, "body": body, "source": f"docs/{name}",
-        "status_path": request.url_for("page").path,
-    })
+        raise HTTPException(
+            status_code=404, detail=f"no document {name!r}; served: {', '.join(documents.DOCS)}"
+        ) from None
+    return templates.TemplateResponse(
+        request,
+        "document.html",
+        {
+            "title": title,
+            "body": body,
+            "source": f"docs/{name}",
+            "status_path": request.url_for("page").path,
+        },
+    )
 
 
 @app.exception_handler(HTTPException)
@@ -89,6 +106,7 @@ async def login_first(request: Request, exc: HTTPException) -> Response:
 
 
 # ----------------------------------------------------------------------------- formatting ---
+
 
 def _day(value: Any) -> str:
     return "–" if value is None else f"{status.as_utc(value):%Y-%m-%d}"

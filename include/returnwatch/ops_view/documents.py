@@ -77,6 +77,7 @@ def render(name: str) -> tuple[str, str]:
     if name not in DOCS:
         raise KeyError(name)
     text = (docs_dir() / name).read_text(encoding="utf-8")
-    title = next((line.lstrip("# ").strip() for line in text.splitlines()
-                  if line.startswith("# ")), name)
+    title = next(
+        (line.lstrip("# ").strip() for line in text.splitlines() if line.startswith("# ")), name
+    )
     return title, _renderer().render(text, {})

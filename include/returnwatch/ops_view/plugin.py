@@ -37,11 +37,13 @@ class ReturnwatchPlugin(AirflowPlugin):
 
     @property
     def external_views(self) -> list[dict[str, Any]]:  # type: ignore[override]
-        return [{
-            "name": "returnwatch",
-            "href": f"{documents.api_root_path()}{URL_PREFIX}/",
-            "destination": "nav",
-            "url_route": URL_ROUTE,
-            # A button of its own in the nav bar, not an entry in the "Plugins" menu.
-            "nav_top_level": True,
-        }]
+        return [
+            {
+                "name": "returnwatch",
+                "href": f"{documents.api_root_path()}{URL_PREFIX}/",
+                "destination": "nav",
+                "url_route": URL_ROUTE,
+                # A button of its own in the nav bar, not an entry in the "Plugins" menu.
+                "nav_top_level": True,
+            }
+        ]

@@ -106,18 +106,21 @@ def detect(source: str, name: str, content: bytes) -> str:
         return module(source).detect_kind(name, content)
 
 
-def discover(source: str, get_page: GetPage, *, landing_url: str, run_at: Any,
-             options: dict[str, Any]) -> list[Link]:
+def discover(
+    source: str, get_page: GetPage, *, landing_url: str, run_at: Any, options: dict[str, Any]
+) -> list[Link]:
     """The source's ``discover``, with the same guarantee as ``read``: a page that breaks the
     reader is a ``SourceFileError`` naming the page (``landing_url`` or the page it links).
     A ``FetchError`` (the site is down) goes through, to be retried."""
     from returnwatch.fetch import FetchError
     from returnwatch.sources import module
 
-    with refusing(source=source, file=landing_url, expected=f"{source}'s listing pages",
-                  passing=(FetchError,)):
-        return module(source).discover(get_page, landing_url=landing_url, run_at=run_at,
-                                       options=options)
+    with refusing(
+        source=source, file=landing_url, expected=f"{source}'s listing pages", passing=(FetchError,)
+    ):
+        return module(source).discover(
+            get_page, landing_url=landing_url, run_at=run_at, options=options
+        )
 
 
 _COLUMN = re.compile(r"^\s*(\w+)\s+(TINYINT|SMALLINT|INTEGER|BIGINT)\b", re.MULTILINE)
@@ -149,11 +152,15 @@ def _check_ranges(frame: pd.DataFrame, types: dict[str, str], *, source: str, fi
         if len(bad):
             where = bad.index[0]
             row = frame["source_row"].get(where) if "source_row" in frame.columns else None
-            raise BadValue(source=source, file=file, column=column,
-                           row=int(row) if row is not None else None,
-                           problem=f"the value does not fit its warehouse column ({sql_type})",
-                           expected=f"a whole number from {low:,} to {high:,}",
-                           seen=str(bad.iloc[0]))
+            raise BadValue(
+                source=source,
+                file=file,
+                column=column,
+                row=int(row) if row is not None else None,
+                problem=f"the value does not fit its warehouse column ({sql_type})",
+                expected=f"a whole number from {low:,} to {high:,}",
+                seen=str(bad.iloc[0]),
+            )
 
 
 @dataclass(frozen=True)
@@ -168,13 +175,23 @@ class Link:
     extra: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "kind": self.kind, "label": self.label, "period": self.period,
-                "extra": dict(self.extra)}
+        return {
+            "url": self.url,
+            "kind": self.kind,
+            "label": self.label,
+            "period": self.period,
+            "extra": dict(self.extra),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Link:
-        return cls(url=data["url"], kind=data["kind"], label=data.get("label", ""),
-                   period=data.get("period"), extra=dict(data.get("extra") or {}))
+        return cls(
+            url=data["url"],
+            kind=data["kind"],
+            label=data.get("label", ""),
+            period=data.get("period"),
+            extra=dict(data.get("extra") or {}),
+        )
 
 
 def file_label(link: dict[str, Any]) -> str:

@@ -87,37 +87,88 @@ _LABEL_COLUMNS: dict[str, str] = {
 
 # The headers, verbatim and in CBP's order (docs/sources.md B).
 HEADERS: dict[str, tuple[str, ...]] = {
-    "aor": ("Fiscal Year", "Month Grouping", "Month (abbv)", "Component", "Land Border Region",
-            "Area of Responsibility", "AOR (Abbv)", "Demographic", "Citizenship",
-            "Title of Authority", "Encounter Type", "Encounter Count"),
-    "state": ("Fiscal Year", "Month Grouping", "Month (abbv)", "Land Border Region", "State",
-              "Demographic", "Citizenship", "Title of Authority", "Encounter Count"),
-    "sbo": ("Fiscal Year", "Month Grouping", "Month (abbv)", "Component", "Demographic",
-            "Citizenship Grouping", "Title of Authority", "Encounter Type", "Encounter Count"),
+    "aor": (
+        "Fiscal Year",
+        "Month Grouping",
+        "Month (abbv)",
+        "Component",
+        "Land Border Region",
+        "Area of Responsibility",
+        "AOR (Abbv)",
+        "Demographic",
+        "Citizenship",
+        "Title of Authority",
+        "Encounter Type",
+        "Encounter Count",
+    ),
+    "state": (
+        "Fiscal Year",
+        "Month Grouping",
+        "Month (abbv)",
+        "Land Border Region",
+        "State",
+        "Demographic",
+        "Citizenship",
+        "Title of Authority",
+        "Encounter Count",
+    ),
+    "sbo": (
+        "Fiscal Year",
+        "Month Grouping",
+        "Month (abbv)",
+        "Component",
+        "Demographic",
+        "Citizenship Grouping",
+        "Title of Authority",
+        "Encounter Type",
+        "Encounter Count",
+    ),
 }
 
-RAW_TABLES = {"aor": "cbp_encounters_aor", "state": "cbp_encounters_state",
-              "sbo": "cbp_encounters_sbo"}
+RAW_TABLES = {
+    "aor": "cbp_encounters_aor",
+    "state": "cbp_encounters_state",
+    "sbo": "cbp_encounters_sbo",
+}
 
 # Columns every layout gets from the parser, in raw-table order. The published Fiscal Year
 # and Demographic labels are kept next to their normalised values.
 _LEADING = ["month", "fiscal_year", "fiscal_year_published", "month_grouping"]
 _DIMENSIONS: dict[str, list[str]] = {
-    "aor": ["component", "land_border_region", "area_of_responsibility", "aor_abbv",
-            "demographic", "demographic_published", "citizenship", "title_of_authority",
-            "encounter_type"],
-    "state": ["land_border_region", "state", "demographic", "demographic_published",
-              "citizenship", "title_of_authority"],
-    "sbo": ["component", "demographic", "demographic_published", "citizenship_grouping",
-            "title_of_authority", "encounter_type"],
+    "aor": [
+        "component",
+        "land_border_region",
+        "area_of_responsibility",
+        "aor_abbv",
+        "demographic",
+        "demographic_published",
+        "citizenship",
+        "title_of_authority",
+        "encounter_type",
+    ],
+    "state": [
+        "land_border_region",
+        "state",
+        "demographic",
+        "demographic_published",
+        "citizenship",
+        "title_of_authority",
+    ],
+    "sbo": [
+        "component",
+        "demographic",
+        "demographic_published",
+        "citizenship_grouping",
+        "title_of_authority",
+        "encounter_type",
+    ],
 }
 FRAME_COLUMNS: dict[str, list[str]] = {
     kind: [*_LEADING, *dims, "encounters", "source_row"] for kind, dims in _DIMENSIONS.items()
 }
 
 # CBP's fiscal year starts in October: the fiscal month order, and each month's calendar month.
-FISCAL_MONTHS = ("OCT", "NOV", "DEC", "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG",
-                 "SEP")
+FISCAL_MONTHS = ("OCT", "NOV", "DEC", "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP")
 _CALENDAR_MONTH = {abbv: (i + 9) % 12 + 1 for i, abbv in enumerate(FISCAL_MONTHS)}
 
 # One name per demographic; CBP's files print the unaccompanied children as ``UAC`` in some
@@ -204,10 +255,14 @@ def parse(content: bytes, *, file: str, kind: str) -> ParsedFile:
     if not text.endswith(("\n", "\r")):
         # CBP's files end with a line break; a body without one was cut off in transit, and a
         # cut inside a count ("9584" -> "95") would otherwise load a wrong figure silently.
-        raise BadValue(source=SOURCE, file=file, row=text.count("\n") + 1,
-                       problem="the file ends in the middle of a line (truncated download?)",
-                       expected="a CSV that ends with a line break",
-                       seen=text.rsplit("\n", 1)[-1])
+        raise BadValue(
+            source=SOURCE,
+            file=file,
+            row=text.count("\n") + 1,
+            problem="the file ends in the middle of a line (truncated download?)",
+            expected="a CSV that ends with a line break",
+            seen=text.rsplit("\n", 1)[-1],
+        )
 
     reader = csv.reader(io.StringIO(text, newline=""))
     lines = csv_rows(reader, source=SOURCE, file=file, expected=expected)
@@ -222,9 +277,14 @@ def parse(content: bytes, *, file: str, kind: str) -> ParsedFile:
             blank += 1
             continue
         if len(cells) != width:
-            raise BadValue(source=SOURCE, file=file, row=reader.line_num,
-                           problem=f"the row has {len(cells)} fields instead of {width}",
-                           expected="one value per header column", seen=",".join(cells))
+            raise BadValue(
+                source=SOURCE,
+                file=file,
+                row=reader.line_num,
+                problem=f"the row has {len(cells)} fields instead of {width}",
+                expected="one value per header column",
+                seen=",".join(cells),
+            )
         records.append(cells)
         rows.append(reader.line_num)
 
@@ -233,8 +293,14 @@ def parse(content: bytes, *, file: str, kind: str) -> ParsedFile:
     table = pd.DataFrame({"source_row": row_numbers})
 
     fiscal_year, fiscal_label = _fiscal_years(raw["fiscal_year"], row_numbers, file)
-    month_abbv = _mapped(raw["month"], row_numbers, file, "Month (abbv)", _read_month,
-                         "a month abbreviation OCT, NOV, ..., SEP")
+    month_abbv = _mapped(
+        raw["month"],
+        row_numbers,
+        file,
+        "Month (abbv)",
+        _read_month,
+        "a month abbreviation OCT, NOV, ..., SEP",
+    )
     table["fiscal_year"] = fiscal_year
     table["fiscal_year_published"] = fiscal_label
     table["month"] = _calendar_months(fiscal_year, month_abbv)
@@ -248,13 +314,17 @@ def parse(content: bytes, *, file: str, kind: str) -> ParsedFile:
             table["demographic_published"] = values
             values = values.map(_normalise_demographic)
         table[column] = values
-    table["encounters"] = _mapped(raw["encounters"], row_numbers, file, "Encounter Count",
-                                  _read_count, "a whole number of encounters from 0 to "
-                                  f"{COUNT_MAX:,} (e.g. 9584 or 9584.0)").astype("int64")
+    table["encounters"] = _mapped(
+        raw["encounters"],
+        row_numbers,
+        file,
+        "Encounter Count",
+        _read_count,
+        f"a whole number of encounters from 0 to {COUNT_MAX:,} (e.g. 9584 or 9584.0)",
+    ).astype("int64")
     facts = _facts(raw, table, text, blank)
     table = table[FRAME_COLUMNS[kind]]
-    return ParsedFile(source=SOURCE, file=file, kind=kind, table=table, header=header,
-                      facts=facts)
+    return ParsedFile(source=SOURCE, file=file, kind=kind, table=table, header=header, facts=facts)
 
 
 def _expected(kind: str) -> str:
@@ -265,9 +335,14 @@ def _expected(kind: str) -> str:
 
 def _decode(content: bytes, file: str, expected: str) -> str:
     if content[:4] in (b"PK\x03\x04", b"\xd0\xcf\x11\xe0"):
-        raise LayoutChanged(source=SOURCE, file=file, row=1,
-                            problem="the file is an Excel workbook, not a CSV",
-                            expected=expected, seen=repr(content[:16]))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            row=1,
+            problem="the file is an Excel workbook, not a CSV",
+            expected=expected,
+            seen=repr(content[:16]),
+        )
     try:
         return content.decode("utf-8-sig")  # Excel-saved copies start with a byte-order mark
     except UnicodeDecodeError:
@@ -278,19 +353,34 @@ def _decode(content: bytes, file: str, expected: str) -> str:
 def _refuse_non_csv(text: str, file: str, expected: str) -> None:
     stripped = text.lstrip()
     if not stripped:
-        raise LayoutChanged(source=SOURCE, file=file, row=1,
-                            problem="the body is empty instead of the CSV",
-                            expected=expected, seen=text[:40])
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            row=1,
+            problem="the body is empty instead of the CSV",
+            expected=expected,
+            seen=text[:40],
+        )
     head = stripped[:300].lower()
     if head.startswith("<") or "<html" in head or "<!doctype" in head:
-        raise LayoutChanged(source=SOURCE, file=file, row=1,
-                            problem="the publisher served an HTML page instead of the CSV "
-                                    "(an error or maintenance page)",
-                            expected=expected, seen=stripped[:160])
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            row=1,
+            problem="the publisher served an HTML page instead of the CSV "
+            "(an error or maintenance page)",
+            expected=expected,
+            seen=stripped[:160],
+        )
     if head.startswith(("{", "[")):
-        raise LayoutChanged(source=SOURCE, file=file, row=1,
-                            problem="the publisher served JSON instead of the CSV",
-                            expected=expected, seen=stripped[:160])
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            row=1,
+            problem="the publisher served JSON instead of the CSV",
+            expected=expected,
+            seen=stripped[:160],
+        )
 
 
 def _some(labels: list[str], shown: int = 6) -> str:
@@ -315,12 +405,19 @@ def _match_header(header: list[str], kind: str, file: str) -> list[str]:
             problems.append(f"columns {_some(unknown)} are not in this layout")
         if repeated:
             problems.append(f"columns {_some(repeated)} appear twice")
-        other = [k for k in HEADERS if k != kind and {_label_key(x) for x in HEADERS[k]} == set(keys)]
+        other = [
+            k for k in HEADERS if k != kind and {_label_key(x) for x in HEADERS[k]} == set(keys)
+        ]
         if other:
             problems.append(f"this is the {other[0]} layout")
-        raise LayoutChanged(source=SOURCE, file=file, row=1,
-                            problem="unknown header: " + "; ".join(problems),
-                            expected=_expected(kind), seen=",".join(header))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            row=1,
+            problem="unknown header: " + "; ".join(problems),
+            expected=_expected(kind),
+            seen=",".join(header),
+        )
     return [_LABEL_COLUMNS[_KEY_TO_LABEL[key]] for key in keys]
 
 
@@ -332,8 +429,14 @@ class _Unreadable(ValueError):
     """A cell value a column cannot hold."""
 
 
-def _mapped(values: pd.Series, rows: pd.Series, file: str, label: str,
-            read: Callable[[str], Any], expected: str) -> pd.Series:
+def _mapped(
+    values: pd.Series,
+    rows: pd.Series,
+    file: str,
+    label: str,
+    read: Callable[[str], Any],
+    expected: str,
+) -> pd.Series:
     """``read`` applied once per distinct value, mapped back; the first bad cell is an error."""
     converted: dict[str, Any] = {}
     bad: set[str] = set()
@@ -344,9 +447,15 @@ def _mapped(values: pd.Series, rows: pd.Series, file: str, label: str,
             bad.add(value)
     if bad:
         position = int(values.isin(bad).to_numpy().argmax())
-        raise BadValue(source=SOURCE, file=file, row=int(rows.iloc[position]), column=label,
-                       problem=f"{label} cannot be read ({len(bad)} distinct bad value(s))",
-                       expected=expected, seen=values.iloc[position])
+        raise BadValue(
+            source=SOURCE,
+            file=file,
+            row=int(rows.iloc[position]),
+            column=label,
+            problem=f"{label} cannot be read ({len(bad)} distinct bad value(s))",
+            expected=expected,
+            seen=values.iloc[position],
+        )
     return values.map(converted)
 
 
@@ -383,8 +492,14 @@ def _fiscal_years(values: pd.Series, rows: pd.Series, file: str) -> tuple[pd.Ser
             raise _Unreadable(value)
         return int(match.group(1)), value.strip()
 
-    labels = _mapped(values, rows, file, "Fiscal Year", lambda v: read(v)[1],
-                     "a fiscal year like 2023 or '2023 (FYTD)'")
+    labels = _mapped(
+        values,
+        rows,
+        file,
+        "Fiscal Year",
+        lambda v: read(v)[1],
+        "a fiscal year like 2023 or '2023 (FYTD)'",
+    )
     numbers = {label: read(label)[0] for label in labels.unique()}
     return labels.map(numbers).astype("int64"), labels
 
@@ -421,8 +536,9 @@ def _facts(raw: pd.DataFrame, table: pd.DataFrame, text: str, blank: int) -> dic
             orders.add("mixed")
     return {
         "fiscal_years_published": sorted(table["fiscal_year_published"].unique().tolist()),
-        "month_groupings": {k: int(v) for k, v in
-                            table["month_grouping"].value_counts().sort_index().items()},
+        "month_groupings": {
+            k: int(v) for k, v in table["month_grouping"].value_counts().sort_index().items()
+        },
         "demographic_labels": sorted(table["demographic_published"].unique().tolist()),
         "counts_as_float_strings": bool(raw["encounters"].str.contains(".", regex=False).any()),
         "zero_rows": int((table["encounters"] == 0).sum()),
@@ -458,42 +574,80 @@ def _prepare(frame: pd.DataFrame) -> pd.DataFrame:
     if "encounter_type" in frame:
         frame["encounter_type_expected"] = [
             _EXPECTED_TYPE.get(pair, "(unknown component or title)")
-            for pair in zip(frame["component"], frame["title_of_authority"])]
+            for pair in zip(frame["component"], frame["title_of_authority"])
+        ]
     return frame
 
 
 # A figure is one row of CBP's table: its identity is every dimension (normalised), so that
 # a relabelled demographic (UAC -> UC / Single Minors) is not taken for a revision.
 _KEYS = {
-    "aor": ("month", "component", "land_border_region", "area_of_responsibility",
-            "demographic", "citizenship", "title_of_authority", "encounter_type"),
-    "state": ("month", "land_border_region", "state", "demographic", "citizenship",
-              "title_of_authority"),
-    "sbo": ("month", "component", "demographic", "citizenship_grouping", "title_of_authority",
-            "encounter_type"),
+    "aor": (
+        "month",
+        "component",
+        "land_border_region",
+        "area_of_responsibility",
+        "demographic",
+        "citizenship",
+        "title_of_authority",
+        "encounter_type",
+    ),
+    "state": (
+        "month",
+        "land_border_region",
+        "state",
+        "demographic",
+        "citizenship",
+        "title_of_authority",
+    ),
+    "sbo": (
+        "month",
+        "component",
+        "demographic",
+        "citizenship_grouping",
+        "title_of_authority",
+        "encounter_type",
+    ),
 }
 
 KINDS: dict[str, FileKind] = {
     "aor": FileKind(
-        kind="aor", parse=parse_aor, raw_table=RAW_TABLES["aor"], suite="cbp_encounters_aor",
-        key_columns=_KEYS["aor"], value_columns=("encounters",), prepare=_prepare,
+        kind="aor",
+        parse=parse_aor,
+        raw_table=RAW_TABLES["aor"],
+        suite="cbp_encounters_aor",
+        key_columns=_KEYS["aor"],
+        value_columns=("encounters",),
+        prepare=_prepare,
         description="CBP Nationwide Encounters by Area of Responsibility "
-                    "(nationwide-encounters-fy{a}-fy{b}[-{mon}]-aor.csv): monthly encounters "
-                    "by component, border region, sector/field office, demographic, "
-                    "citizenship, title of authority and encounter type"),
+        "(nationwide-encounters-fy{a}-fy{b}[-{mon}]-aor.csv): monthly encounters "
+        "by component, border region, sector/field office, demographic, "
+        "citizenship, title of authority and encounter type",
+    ),
     "state": FileKind(
-        kind="state", parse=parse_state, raw_table=RAW_TABLES["state"],
-        suite="cbp_encounters_state", key_columns=_KEYS["state"],
-        value_columns=("encounters",), prepare=_prepare,
+        kind="state",
+        parse=parse_state,
+        raw_table=RAW_TABLES["state"],
+        suite="cbp_encounters_state",
+        key_columns=_KEYS["state"],
+        value_columns=("encounters",),
+        prepare=_prepare,
         description="CBP Nationwide Encounters by State "
-                    "(nationwide-encounters-fy{a}-fy{b}[-{mon}]-state.csv): monthly encounters "
-                    "by border region, state, demographic, citizenship and title of authority"),
+        "(nationwide-encounters-fy{a}-fy{b}[-{mon}]-state.csv): monthly encounters "
+        "by border region, state, demographic, citizenship and title of authority",
+    ),
     "sbo": FileKind(
-        kind="sbo", parse=parse_sbo, raw_table=RAW_TABLES["sbo"], suite="cbp_encounters_sbo",
-        key_columns=_KEYS["sbo"], value_columns=("encounters",), prepare=_prepare,
+        kind="sbo",
+        parse=parse_sbo,
+        raw_table=RAW_TABLES["sbo"],
+        suite="cbp_encounters_sbo",
+        key_columns=_KEYS["sbo"],
+        value_columns=("encounters",),
+        prepare=_prepare,
         description="CBP Southwest Land Border Encounters (sbo-encounters-fy{a}-fy{b}[-{mon}]"
-                    ".csv): monthly encounters at the Southwest land border by component, "
-                    "demographic, five citizenship groups, title and encounter type"),
+        ".csv): monthly encounters at the Southwest land border by component, "
+        "demographic, five citizenship groups, title and encounter type",
+    ),
 }
 
 # ------------------------------------------------------------------------------ raw tables
@@ -556,9 +710,14 @@ def detect_kind(name: str, content: bytes) -> str:
     for kind, labels in HEADERS.items():
         if keys == {_label_key(label) for label in labels}:
             return kind
-    raise LayoutChanged(source=SOURCE, file=name, row=1,
-                        problem="the header is none of CBP's encounter layouts (aor, state, sbo)",
-                        expected=expected, seen=",".join(header))
+    raise LayoutChanged(
+        source=SOURCE,
+        file=name,
+        row=1,
+        problem="the header is none of CBP's encounter layouts (aor, state, sbo)",
+        expected=expected,
+        seen=",".join(header),
+    )
 
 
 # ------------------------------------------------------------------------------ discovery
@@ -569,14 +728,20 @@ def detect_kind(name: str, content: bytes) -> str:
 _FILE_NAME = re.compile(
     r"^(?:nationwide-encounters-fy(?P<a>\d{2})-fy(?P<b>\d{2})(?:-(?P<mon>[a-z]{3}))?-(?P<kind>aor|state)"
     r"|sbo-encounters-fy(?P<sa>\d{2})-fy(?P<sb>\d{2})(?:-(?P<smon>[a-z]{3}))?)\.csv$",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 # The upload folder: /sites/default/files/2025-06/... or, in older uploads,
 # /sites/default/files/assets/documents/2023-Nov/...
 _FOLDER = re.compile(r"/(\d{4}-(?:\d{2}|[A-Za-z]{3}))/[^/]+$")
 
 
-def discover(get_page: GetPage, *, landing_url: str, run_at: dt.datetime,
-             options: Mapping[str, Any] | None = None) -> list[Link]:
+def discover(
+    get_page: GetPage,
+    *,
+    landing_url: str,
+    run_at: dt.datetime,
+    options: Mapping[str, Any] | None = None,
+) -> list[Link]:
     """The encounter CSVs the landing page links, in page order (CBP lists the newest first).
 
     Every recognised file is returned (the current window and any older window still
@@ -592,8 +757,9 @@ def discover(get_page: GetPage, *, landing_url: str, run_at: dt.datetime,
     if unknown_kinds:
         raise ValueError(f"options.kinds {sorted(unknown_kinds)} unknown; known: {sorted(KINDS)}")
     page = get_page(landing_url)
-    refuse_tag_flood(page, source=SOURCE, file=landing_url,
-                     expected="CBP's nationwide encounters page")
+    refuse_tag_flood(
+        page, source=SOURCE, file=landing_url, expected="CBP's nationwide encounters page"
+    )
     refuse_nul(page, source=SOURCE, file=landing_url, expected="CBP's nationwide encounters page")
     soup = BeautifulSoup(page, "lxml")
     links: list[Link] = []
@@ -618,22 +784,35 @@ def discover(get_page: GetPage, *, landing_url: str, run_at: dt.datetime,
         last = int(match.group("b") or match.group("sb")) + 2000
         through = (match.group("mon") or match.group("smon") or "").upper()
         folder = _FOLDER.search(path)
-        links.append(Link(
-            url=url, kind=kind, label=" ".join(anchor.get_text(" ").split()) or name,
-            # The window, not the month: next month's file of the same window replaces this
-            # one, so an incident about a bad file is resolved by the next good one.
-            period=f"FY{first}-FY{last}",
-            extra={"file_name": name, "folder": folder.group(1) if folder else "",
-                   "first_fiscal_year": str(first), "last_fiscal_year": str(last),
-                   "through_month": through}))
+        links.append(
+            Link(
+                url=url,
+                kind=kind,
+                label=" ".join(anchor.get_text(" ").split()) or name,
+                # The window, not the month: next month's file of the same window replaces this
+                # one, so an incident about a bad file is resolved by the next good one.
+                period=f"FY{first}-FY{last}",
+                extra={
+                    "file_name": name,
+                    "folder": folder.group(1) if folder else "",
+                    "first_fiscal_year": str(first),
+                    "last_fiscal_year": str(last),
+                    "through_month": through,
+                },
+            )
+        )
     if not links:
         text = " ".join(soup.get_text(" ").split())[:160] if page.strip() else ""
         raise LayoutChanged(
-            source=SOURCE, file=landing_url, row=None,
+            source=SOURCE,
+            file=landing_url,
+            row=None,
             problem="the landing page links no recognisable encounters CSV "
-                    f"(of kinds {sorted(wanted)}); CBP may have changed the page",
+            f"(of kinds {sorted(wanted)}); CBP may have changed the page",
             expected="links to nationwide-encounters-fy{a}-fy{b}[-{mon}]-aor.csv / -state.csv "
-                     "or sbo-encounters-fy{a}-fy{b}[-{mon}].csv",
-            seen=("CSV links: " + ", ".join(csv_hrefs)) if csv_hrefs else
-                 (f"no CSV links; page text: {text}" if text else "an empty page"))
+            "or sbo-encounters-fy{a}-fy{b}[-{mon}].csv",
+            seen=("CSV links: " + ", ".join(csv_hrefs))
+            if csv_hrefs
+            else (f"no CSV links; page text: {text}" if text else "an empty page"),
+        )
     return links

@@ -31,9 +31,18 @@ class SourceFileError(ValueError):
 
     kind = "bad_file"
 
-    def __init__(self, *, source: str, file: str, problem: str, row: int | None = None,
-                 column: str | None = None, sheet: str | None = None, seen: str | None = None,
-                 expected: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        source: str,
+        file: str,
+        problem: str,
+        row: int | None = None,
+        column: str | None = None,
+        sheet: str | None = None,
+        seen: str | None = None,
+        expected: str | None = None,
+    ) -> None:
         self.source, self.file, self.problem = source, file, problem
         self.row, self.column, self.sheet = row, column, sheet
         self.seen, self.expected = seen, expected
@@ -57,9 +66,17 @@ class SourceFileError(ValueError):
         return text
 
     def as_dict(self) -> dict[str, object]:
-        return {"kind": self.kind, "source": self.source, "file": self.file, "sheet": self.sheet,
-                "row": self.row, "column": self.column, "problem": self.problem,
-                "expected": self.expected, "seen": self.seen}
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "file": self.file,
+            "sheet": self.sheet,
+            "row": self.row,
+            "column": self.column,
+            "problem": self.problem,
+            "expected": self.expected,
+            "seen": self.seen,
+        }
 
 
 class LayoutChanged(SourceFileError):
@@ -75,15 +92,30 @@ class BadValue(SourceFileError):
     kind = "bad_value"
 
 
-def check_count(value: int, *, source: str, file: str, row: int | None, column: str | None,
-                sheet: str | None = None, maximum: int = COUNT_MAX) -> int:
+def check_count(
+    value: int,
+    *,
+    source: str,
+    file: str,
+    row: int | None,
+    column: str | None,
+    sheet: str | None = None,
+    maximum: int = COUNT_MAX,
+) -> int:
     """``value`` if it fits its warehouse column (a count: 0 to the INTEGER maximum), else a
     ``BadValue`` at parse time, naming where, rather than a failed insert later."""
     if 0 <= value <= maximum:
         return value
-    raise BadValue(source=source, file=file, sheet=sheet, row=row, column=column,
-                   problem="the count is out of range for its warehouse column",
-                   expected=f"a whole number from 0 to {maximum:,}", seen=str(value))
+    raise BadValue(
+        source=source,
+        file=file,
+        sheet=sheet,
+        row=row,
+        column=column,
+        problem="the count is out of range for its warehouse column",
+        expected=f"a whole number from 0 to {maximum:,}",
+        seen=str(value),
+    )
 
 
 def refuse_nul(content: bytes, *, source: str, file: str, expected: str) -> None:
@@ -97,11 +129,18 @@ def refuse_nul(content: bytes, *, source: str, file: str, expected: str) -> None
         return
     line = content.count(b"\n", 0, at) + 1
     utf16 = content.startswith((b"\xff\xfe", b"\xfe\xff")) or (
-        len(content) > 3 and (content[1] == 0) != (content[0] == 0))
-    raise BadValue(source=source, file=file, row=line,
-                   problem="the file is UTF-16 text, not the publisher's encoding" if utf16
-                   else "the file holds NUL bytes (damaged download or not a text file)",
-                   expected=expected, seen=content[max(0, at - 40):at + 8].decode("latin-1"))
+        len(content) > 3 and (content[1] == 0) != (content[0] == 0)
+    )
+    raise BadValue(
+        source=source,
+        file=file,
+        row=line,
+        problem="the file is UTF-16 text, not the publisher's encoding"
+        if utf16
+        else "the file holds NUL bytes (damaged download or not a text file)",
+        expected=expected,
+        seen=content[max(0, at - 40) : at + 8].decode("latin-1"),
+    )
 
 
 def csv_rows(reader: Any, *, source: str, file: str, expected: str) -> Iterator[list[str]]:
@@ -115,9 +154,14 @@ def csv_rows(reader: Any, *, source: str, file: str, expected: str) -> Iterator[
         except StopIteration:
             return
         except csv.Error as exc:
-            raise BadValue(source=source, file=file, row=reader.line_num,
-                           problem="the line cannot be split into fields", expected=expected,
-                           seen=str(exc)) from None
+            raise BadValue(
+                source=source,
+                file=file,
+                row=reader.line_num,
+                problem="the line cannot be split into fields",
+                expected=expected,
+                seen=str(exc),
+            ) from None
         yield row
 
 
@@ -127,21 +171,26 @@ def csv_rows(reader: Any, *, source: str, file: str, expected: str) -> Iterator[
 MAX_PAGE_TAGS = 40_000
 
 
-def refuse_tag_flood(content: bytes, *, source: str, file: str, expected: str,
-                     limit: int = MAX_PAGE_TAGS) -> None:
+def refuse_tag_flood(
+    content: bytes, *, source: str, file: str, expected: str, limit: int = MAX_PAGE_TAGS
+) -> None:
     """Refuse an HTML page with more than ``limit`` tags before it is parsed."""
     tags = content.count(b"<")
     if tags > limit:
-        raise LayoutChanged(source=source, file=file,
-                            problem=f"the page has {tags:,} tags, far more than the publisher's "
-                                    "pages (a damaged page?)",
-                            expected=f"{expected}, under {limit:,} tags",
-                            seen=content[:80].decode("latin-1"))
+        raise LayoutChanged(
+            source=source,
+            file=file,
+            problem=f"the page has {tags:,} tags, far more than the publisher's "
+            "pages (a damaged page?)",
+            expected=f"{expected}, under {limit:,} tags",
+            seen=content[:80].decode("latin-1"),
+        )
 
 
 @contextmanager
-def refusing(*, source: str, file: str, expected: str,
-             passing: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+def refusing(
+    *, source: str, file: str, expected: str, passing: tuple[type[BaseException], ...] = ()
+) -> Iterator[None]:
     """Run a parser step; any exception but ours becomes a ``SourceFileError`` naming the file.
 
     ``Exception`` on purpose: the libraries under the parsers (xlrd, pdfminer, lxml, pyarrow,
@@ -153,14 +202,22 @@ def refusing(*, source: str, file: str, expected: str,
     except (SourceFileError, *passing):  # ours, or what the caller handles (a fetch error)
         raise
     except MemoryError:
-        raise SourceFileError(source=source, file=file, problem="the file is too large to read "
-                              "in memory (a decompression bomb or a damaged length?)",
-                              expected=expected) from None
+        raise SourceFileError(
+            source=source,
+            file=file,
+            problem="the file is too large to read "
+            "in memory (a decompression bomb or a damaged length?)",
+            expected=expected,
+        ) from None
     except Exception as exc:  # noqa: BLE001 - see the docstring
-        raise SourceFileError(source=source, file=file,
-                              problem=f"the file cannot be read ({type(exc).__name__}): "
-                                      "damaged, cut short, or not the layout the parser knows",
-                              expected=expected, seen=str(exc) or type(exc).__name__) from exc
+        raise SourceFileError(
+            source=source,
+            file=file,
+            problem=f"the file cannot be read ({type(exc).__name__}): "
+            "damaged, cut short, or not the layout the parser knows",
+            expected=expected,
+            seen=str(exc) or type(exc).__name__,
+        ) from exc
 
 
 def _clip(text: str, limit: int = 160, *, quote: bool = True) -> str:

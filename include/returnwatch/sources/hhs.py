@@ -114,22 +114,33 @@ def parse(content: bytes, *, file: str) -> ParsedFile:
     refuse_nul(content, source=SOURCE, file=file, expected=f"the header {EXPECTED_HEADER}")
     text = _decode(content, file)
     if not text.strip():
-        raise LayoutChanged(source=SOURCE, file=file, row=1, problem="the file is empty",
-                            expected=f"the header {EXPECTED_HEADER}", seen=text)
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            row=1,
+            problem="the file is empty",
+            expected=f"the header {EXPECTED_HEADER}",
+            seen=text,
+        )
     _refuse_non_csv(text, file)
     if not text.endswith(("\n", "\r")):
         last_row = text.count("\n") + 1
-        raise BadValue(source=SOURCE, file=file, row=last_row,
-                       problem="the file ends in the middle of a line (truncated download?)",
-                       expected="a CSV export that ends with a line break",
-                       seen=text.rsplit("\n", 1)[-1])
+        raise BadValue(
+            source=SOURCE,
+            file=file,
+            row=last_row,
+            problem="the file ends in the middle of a line (truncated download?)",
+            expected="a CSV export that ends with a line break",
+            seen=text.rsplit("\n", 1)[-1],
+        )
 
     reader = csv.reader(io.StringIO(text, newline=""))
     lines = csv_rows(reader, source=SOURCE, file=file, expected="a CSV export")
     header = next(lines)
     columns, star = _match_header(header, file)
-    parsed = ParsedFile(source=SOURCE, file=file, rows=[], header=header,
-                        footnote_star_in_header=star)
+    parsed = ParsedFile(
+        source=SOURCE, file=file, rows=[], header=header, footnote_star_in_header=star
+    )
 
     seen_by_date: dict[dt.date, tuple[int, tuple[object, ...]]] = {}
     for row_number, cells in enumerate(lines, start=2):
@@ -137,9 +148,14 @@ def parse(content: bytes, *, file: str) -> ParsedFile:
             parsed.blank_rows += 1
             continue
         if len(cells) != len(header):
-            raise BadValue(source=SOURCE, file=file, row=row_number,
-                           problem=f"the row has {len(cells)} fields instead of {len(header)}",
-                           expected="one value per header column", seen=",".join(cells))
+            raise BadValue(
+                source=SOURCE,
+                file=file,
+                row=row_number,
+                problem=f"the row has {len(cells)} fields instead of {len(header)}",
+                expected="one value per header column",
+                seen=",".join(cells),
+            )
         record: dict[str, object] = {"source_row": row_number}
         for column, cell in zip(columns, cells):
             if column == "report_date":
@@ -158,21 +174,36 @@ def _decode(content: bytes, file: str) -> str:
         return content.decode("utf-8-sig")  # Excel-saved copies start with a byte-order mark
     except UnicodeDecodeError as exc:
         row = content[: exc.start].count(b"\n") + 1
-        raise BadValue(source=SOURCE, file=file, row=row, problem="the file is not UTF-8 text",
-                       expected="a UTF-8 CSV export",
-                       seen=content[max(0, exc.start - 20): exc.start + 20].decode("latin-1")) from None
+        raise BadValue(
+            source=SOURCE,
+            file=file,
+            row=row,
+            problem="the file is not UTF-8 text",
+            expected="a UTF-8 CSV export",
+            seen=content[max(0, exc.start - 20) : exc.start + 20].decode("latin-1"),
+        ) from None
 
 
 def _refuse_non_csv(text: str, file: str) -> None:
     head = text.lstrip()[:200].lower()
     if head.startswith(("<!doctype", "<html", "<?xml", "<")) or "<html" in head:
-        raise LayoutChanged(source=SOURCE, file=file, row=1,
-                            problem="the publisher served an HTML page instead of the CSV export",
-                            expected=f"the header {EXPECTED_HEADER}", seen=text.lstrip()[:120])
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            row=1,
+            problem="the publisher served an HTML page instead of the CSV export",
+            expected=f"the header {EXPECTED_HEADER}",
+            seen=text.lstrip()[:120],
+        )
     if head.startswith(("{", "[")):
-        raise LayoutChanged(source=SOURCE, file=file, row=1,
-                            problem="the publisher served JSON instead of the CSV export",
-                            expected=f"the header {EXPECTED_HEADER}", seen=text.lstrip()[:120])
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            row=1,
+            problem="the publisher served JSON instead of the CSV export",
+            expected=f"the header {EXPECTED_HEADER}",
+            seen=text.lstrip()[:120],
+        )
 
 
 def _normalise_label(label: str) -> str:
@@ -185,15 +216,25 @@ def _match_header(header: list[str], file: str) -> tuple[list[str], bool]:
     for label in header:
         column = COLUMNS.get(_normalise_label(label))
         if column is None or column in columns:
-            raise LayoutChanged(source=SOURCE, file=file, row=1,
-                                problem=f"unknown or repeated column {label!r} in the header",
-                                expected=f"the header {EXPECTED_HEADER}", seen=",".join(header))
+            raise LayoutChanged(
+                source=SOURCE,
+                file=file,
+                row=1,
+                problem=f"unknown or repeated column {label!r} in the header",
+                expected=f"the header {EXPECTED_HEADER}",
+                seen=",".join(header),
+            )
         columns.append(column)
     missing = [c for c in COLUMNS.values() if c not in columns]
     if missing:
-        raise LayoutChanged(source=SOURCE, file=file, row=1,
-                            problem=f"columns {missing} are missing from the header",
-                            expected=f"the header {EXPECTED_HEADER}", seen=",".join(header))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            row=1,
+            problem=f"columns {missing} are missing from the header",
+            expected=f"the header {EXPECTED_HEADER}",
+            seen=",".join(header),
+        )
     star = any(label.strip().endswith("*") for label in header)
     return columns, star
 
@@ -207,10 +248,15 @@ def _parse_date(cell: str, *, file: str, row: int) -> dt.date:
             continue
     if value.isdigit() and int(value) in _EXCEL_SERIALS:
         return _EXCEL_EPOCH + dt.timedelta(days=int(value))
-    raise BadValue(source=SOURCE, file=file, row=row, column="Date",
-                   problem="the date cannot be read",
-                   expected="a date like 'December 09, 2025', 'March 23 2021' or '2025-12-09'",
-                   seen=cell)
+    raise BadValue(
+        source=SOURCE,
+        file=file,
+        row=row,
+        column="Date",
+        problem="the date cannot be read",
+        expected="a date like 'December 09, 2025', 'March 23 2021' or '2025-12-09'",
+        seen=cell,
+    )
 
 
 def _parse_count(cell: str, *, file: str, row: int, column: str) -> int | None:
@@ -218,17 +264,26 @@ def _parse_count(cell: str, *, file: str, row: int, column: str) -> int | None:
     if value == "":
         return None  # empty is not zero: later exports leave whole columns empty
     if not _COUNT.match(value):
-        raise BadValue(source=SOURCE, file=file, row=row, column=column,
-                       problem="the count is not a whole number",
-                       expected="digits, optionally with thousands separators ('2,484')",
-                       seen=cell)
+        raise BadValue(
+            source=SOURCE,
+            file=file,
+            row=row,
+            column=column,
+            problem="the count is not a whole number",
+            expected="digits, optionally with thousands separators ('2,484')",
+            seen=cell,
+        )
     # The whole part as digits: int(float()) loses digits and overflows on huge counts.
     whole = int(value.replace(",", "").partition(".")[0])
     return check_count(whole, source=SOURCE, file=file, row=row, column=column)
 
 
-def _note_repeat(parsed: ParsedFile, seen: dict[dt.date, tuple[int, tuple[object, ...]]],
-                 record: dict[str, object], row_number: int) -> None:
+def _note_repeat(
+    parsed: ParsedFile,
+    seen: dict[dt.date, tuple[int, tuple[object, ...]]],
+    record: dict[str, object],
+    row_number: int,
+) -> None:
     date = record["report_date"]
     figures = tuple(record[c] for c in COUNT_COLUMNS)
     if date not in seen:
@@ -285,11 +340,15 @@ def _prepare_for_validation(frame: pd.DataFrame) -> pd.DataFrame:
 
 KINDS: dict[str, FileKind] = {
     "export_csv": FileKind(
-        kind="export_csv", parse=parse, raw_table=RAW_TABLE, suite="hhs_uc_daily",
+        kind="export_csv",
+        parse=parse,
+        raw_table=RAW_TABLE,
+        suite="hhs_uc_daily",
         # A date whose figures change in a later export is a revision. A date repeated
         # with different figures inside one file is an in-file conflict (a quality
         # warning), not a revision, so revision checks skip keys repeated in a file.
-        key_columns=("report_date",), value_columns=tuple(COUNT_COLUMNS),
+        key_columns=("report_date",),
+        value_columns=tuple(COUNT_COLUMNS),
         unique_keys_only=True,
         description="Socrata CSV export of dataset ehpz-xc9n (the whole history, daily)",
         prepare=_prepare_for_validation,
@@ -306,7 +365,11 @@ def detect_kind(name: str, content: bytes) -> str:
     head = content[:4096].decode("utf-8-sig", "replace").lower()
     if "children in cbp custody" in head and "date" in head:
         return "export_csv"
-    raise LayoutChanged(source=SOURCE, file=name, row=1,
-                        problem="not a file this source publishes",
-                        expected="the ehpz-xc9n CSV export or the daily report PDF",
-                        seen=head[:120])
+    raise LayoutChanged(
+        source=SOURCE,
+        file=name,
+        row=1,
+        problem="not a file this source publishes",
+        expected="the ehpz-xc9n CSV export or the daily report PDF",
+        seen=head[:120],
+    )

@@ -77,9 +77,13 @@ MEASURES: dict[str, dict[str, str]] = {
     },
     "Gender": {"male": "gender_male", "female": "gender_female"},
     "Age": {
-        "0-5": "age_0_5", "6-12": "age_6_12", "13-14": "age_13_14", "15-16": "age_15_16",
+        "0-5": "age_0_5",
+        "6-12": "age_6_12",
+        "13-14": "age_13_14",
+        "15-16": "age_15_16",
         # FY2018-FY2019 pages say "17", FY2020 on "17+": the same band (UC are under 18).
-        "17": "age_17_plus", "17+": "age_17_plus",
+        "17": "age_17_plus",
+        "17+": "age_17_plus",
     },
     "Tender Age (0-12) UC By Shelter Type": {
         "standard shelter": "tender_age_standard_shelter",
@@ -100,16 +104,40 @@ MEASURES: dict[str, dict[str, str]] = {
 # Rows the marts and monitors read (docs/sources.md A.3 names them): a page without one of them is
 # refused rather than loaded with a hole.
 REQUIRED_MEASURES = (
-    "children_in_care_avg", "occupancy_rate_avg", "uc_referrals_30day_avg",
-    "uc_discharge_rate_30day_avg", "discharges_sponsor_category_1",
-    "discharges_sponsor_category_2", "discharges_sponsor_category_3",
+    "children_in_care_avg",
+    "occupancy_rate_avg",
+    "uc_referrals_30day_avg",
+    "uc_discharge_rate_30day_avg",
+    "discharges_sponsor_category_1",
+    "discharges_sponsor_category_2",
+    "discharges_sponsor_category_3",
 )
 NUMBER_TYPES = ("Number", "Percent")
-COLUMNS = ["fiscal_year", "month", "section", "category", "measure", "value", "number_type",
-           "source_row"]
+COLUMNS = [
+    "fiscal_year",
+    "month",
+    "section",
+    "category",
+    "measure",
+    "value",
+    "number_type",
+    "source_row",
+]
 
-_MONTHS = {"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8,
-           "sep": 9, "oct": 10, "nov": 11, "dec": 12}
+_MONTHS = {
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "may": 5,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
+}
 # "Oct", "October", "Oct.", "Sept", "Oct 2020", "Oct-20".
 _MONTH_HEADER = re.compile(r"^(?P<name>[a-z]{3})[a-z]*\.?(?:[\s\-]+(?P<year>\d{2}|\d{4}))?$")
 _FISCAL_YEAR = re.compile(r"\bFY\s*(?P<fy>\d{4})\b|\bFiscal\s+Year\s+(?P<fy2>\d{4})\b", re.I)
@@ -170,17 +198,26 @@ def parse(content: bytes, *, file: str) -> ParsedPage:
     expected_page = "an HHS 'Latest UC Data – FY{YYYY}' page with tables of months as columns"
     refuse_nul(content, source=SOURCE, file=file, expected=expected_page)
     if not content.strip():
-        raise LayoutChanged(source=SOURCE, file=file, problem="the page is empty",
-                            expected=expected_page, seen="")
+        raise LayoutChanged(
+            source=SOURCE, file=file, problem="the page is empty", expected=expected_page, seen=""
+        )
     head = content.lstrip()[:200].lower()
     if not (head.startswith((b"<!doctype html", b"<html")) or b"<html" in head):
-        raise LayoutChanged(source=SOURCE, file=file, problem="the response is not an HTML page",
-                            expected=expected_page, seen=content[:120].decode("utf-8", "replace"))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            problem="the response is not an HTML page",
+            expected=expected_page,
+            seen=content[:120].decode("utf-8", "replace"),
+        )
     if b"</html>" not in content.rstrip()[-64:].lower():
-        raise BadValue(source=SOURCE, file=file,
-                       problem="the page ends before </html> (truncated download?)",
-                       expected="a complete HTML page",
-                       seen=content.rstrip()[-80:].decode("utf-8", "replace"))
+        raise BadValue(
+            source=SOURCE,
+            file=file,
+            problem="the page ends before </html> (truncated download?)",
+            expected="a complete HTML page",
+            seen=content.rstrip()[-80:].decode("utf-8", "replace"),
+        )
 
     refuse_tag_flood(content, source=SOURCE, file=file, expected=expected_page)
     soup = BeautifulSoup(content, "lxml")
@@ -190,9 +227,13 @@ def parse(content: bytes, *, file: str) -> ParsedPage:
     for number, table in enumerate(soup.find_all("table"), start=1):
         _read_table(page, table, number, seen_keys, file)
     if page.tables == 0:
-        raise LayoutChanged(source=SOURCE, file=file,
-                            problem="no table with months as columns on the page",
-                            expected=expected_page, seen=_page_text(soup))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            problem="no table with months as columns on the page",
+            expected=expected_page,
+            seen=_page_text(soup),
+        )
     _check_required(page, file)
     return page
 
@@ -203,14 +244,18 @@ def _fiscal_year(soup: Any, file: str) -> int:
         found = _FISCAL_YEAR.search(text)
         if found:
             return int(found["fy"] or found["fy2"])
-    raise LayoutChanged(source=SOURCE, file=file,
-                        problem="the page does not say which fiscal year it covers",
-                        expected="a heading like 'Latest UC Data – FY2021'",
-                        seen=" | ".join(candidates) or _page_text(soup))
+    raise LayoutChanged(
+        source=SOURCE,
+        file=file,
+        problem="the page does not say which fiscal year it covers",
+        expected="a heading like 'Latest UC Data – FY2021'",
+        seen=" | ".join(candidates) or _page_text(soup),
+    )
 
 
-def _read_table(page: ParsedPage, table: Tag, number: int, seen_keys: set[tuple[str, str]],
-                file: str) -> None:
+def _read_table(
+    page: ParsedPage, table: Tag, number: int, seen_keys: set[tuple[str, str]], file: str
+) -> None:
     """Read one table. Its month header row says how many label cells come before the months
     (two on these pages: every label is rendered twice); every data row must have that many
     label cells, all the same label, then one figure per month."""
@@ -235,37 +280,66 @@ def _read_table(page: ParsedPage, table: Tag, number: int, seen_keys: set[tuple[
         if len({_norm(cell) for cell in cells}) == 1 and not _FIGURE.match(cells[0]):
             continue  # a sub-heading row inside the table (one cell spanning the columns)
         if len(cells) != label_cells + len(months):
-            raise LayoutChanged(source=SOURCE, file=file, sheet=where, row=row_number,
-                                problem=f"the row has {len(cells)} cells; the header has "
-                                        f"{label_cells} label cell(s) and {len(months)} month "
-                                        "columns",
-                                expected="the row's label, then one figure per month column",
-                                seen=" | ".join(cells))
+            raise LayoutChanged(
+                source=SOURCE,
+                file=file,
+                sheet=where,
+                row=row_number,
+                problem=f"the row has {len(cells)} cells; the header has "
+                f"{label_cells} label cell(s) and {len(months)} month "
+                "columns",
+                expected="the row's label, then one figure per month column",
+                seen=" | ".join(cells),
+            )
         label = _label(cells[:label_cells], file, where, row_number, cells)
         page.repeated_label_cells += label_cells - 1
-        _add_rows(page, section or "", label, cells[label_cells:], months, seen_keys, file,
-                  where, row_number)
+        _add_rows(
+            page,
+            section or "",
+            label,
+            cells[label_cells:],
+            months,
+            seen_keys,
+            file,
+            where,
+            row_number,
+        )
     if months is None:
         page.tables_skipped += 1
 
 
-def _label(label_cells: list[str], file: str, where: str, row_number: int,
-           cells: list[str]) -> str:
+def _label(label_cells: list[str], file: str, where: str, row_number: int, cells: list[str]) -> str:
     """The row's label: its label cells must all say the same (the page repeats it)."""
     distinct = {_norm(text) for text in label_cells}
     if len(distinct) != 1 or not label_cells[0]:
-        problem = ("a row of figures without a label" if distinct <= {""}
-                   else f"the row has {len(distinct)} different label cells")
-        raise LayoutChanged(source=SOURCE, file=file, sheet=where, row=row_number,
-                            problem=problem,
-                            expected="one label (rendered once per label column), then one "
-                                     "figure per month", seen=" | ".join(cells))
+        problem = (
+            "a row of figures without a label"
+            if distinct <= {""}
+            else f"the row has {len(distinct)} different label cells"
+        )
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            sheet=where,
+            row=row_number,
+            problem=problem,
+            expected="one label (rendered once per label column), then one figure per month",
+            seen=" | ".join(cells),
+        )
     return label_cells[0]
 
 
-def _add_rows(page: ParsedPage, section: str, label: str, figures: list[str],
-              months: list[dt.date], seen_keys: set[tuple[str, str]], file: str, where: str,
-              row_number: int) -> None:
+def _add_rows(
+    page: ParsedPage,
+    section: str,
+    label: str,
+    figures: list[str],
+    months: list[dt.date],
+    seen_keys: set[tuple[str, str]],
+    file: str,
+    where: str,
+    row_number: int,
+) -> None:
     canonical_section = _SECTION_BY_NORM.get(_norm(section))
     measure = MEASURES.get(canonical_section or "", {}).get(_norm(label))
     if measure is None:
@@ -280,14 +354,19 @@ def _add_rows(page: ParsedPage, section: str, label: str, figures: list[str],
     for month, figure in zip(months, parsed):
         if figure is None:
             page.blank_values += 1
-        page.rows.append({
-            "fiscal_year": page.fiscal_year, "month": month, "section": section,
-            "category": label, "measure": measure,
-            "value": figure[0] if figure else None,
-            "number_type": figure[1] if figure else row_type,
-            # The n-th figure on the page: tables top to bottom, rows, then months left to right.
-            "source_row": len(page.rows) + 1,
-        })
+        page.rows.append(
+            {
+                "fiscal_year": page.fiscal_year,
+                "month": month,
+                "section": section,
+                "category": label,
+                "measure": measure,
+                "value": figure[0] if figure else None,
+                "number_type": figure[1] if figure else row_type,
+                # The n-th figure on the page: tables top to bottom, rows, then months left to right.
+                "source_row": len(page.rows) + 1,
+            }
+        )
 
 
 def _cells(tr: Tag) -> list[str]:
@@ -300,8 +379,9 @@ def _cells(tr: Tag) -> list[str]:
     return cells
 
 
-def _month_header(cells: list[str], fiscal_year: int, file: str, where: str,
-                  row_number: int) -> list[dt.date] | None:
+def _month_header(
+    cells: list[str], fiscal_year: int, file: str, where: str, row_number: int
+) -> list[dt.date] | None:
     """The month columns' dates when the row ends in month names after its caption cells
     (none of them a figure), else None."""
     matches = [_MONTH_HEADER.match(cell.lower()) for cell in cells]
@@ -321,15 +401,26 @@ def _month_header(cells: list[str], fiscal_year: int, file: str, where: str,
             year = int(match["year"])
             year = year + 2000 if year < 100 else year
             if year != date.year:
-                raise LayoutChanged(source=SOURCE, file=file, sheet=where, row=row_number,
-                                    problem=f"the month column {cell!r} is not in FY{fiscal_year}",
-                                    expected=f"months October {fiscal_year - 1} to September "
-                                             f"{fiscal_year}", seen=" | ".join(cells))
+                raise LayoutChanged(
+                    source=SOURCE,
+                    file=file,
+                    sheet=where,
+                    row=row_number,
+                    problem=f"the month column {cell!r} is not in FY{fiscal_year}",
+                    expected=f"months October {fiscal_year - 1} to September {fiscal_year}",
+                    seen=" | ".join(cells),
+                )
         dates.append(date)
     if len(set(dates)) != len(dates):
-        raise LayoutChanged(source=SOURCE, file=file, sheet=where, row=row_number,
-                            problem="a month appears twice in the header",
-                            expected="each month once", seen=" | ".join(cells))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            sheet=where,
+            row=row_number,
+            problem="a month appears twice in the header",
+            expected="each month once",
+            seen=" | ".join(cells),
+        )
     return dates
 
 
@@ -338,27 +429,46 @@ def _section(table: Tag, file: str, where: str) -> str:
     heading = caption or table.find_previous(["h2", "h3", "h4", "h5", "h6"])
     text = " ".join(heading.get_text(" ", strip=True).split()) if heading else ""
     if not text:
-        raise LayoutChanged(source=SOURCE, file=file, sheet=where,
-                            problem="the table has no section heading",
-                            expected="a heading such as 'Overall Data' or 'Gender' before it",
-                            seen=" ".join(table.get_text(" ", strip=True).split())[:160])
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            sheet=where,
+            problem="the table has no section heading",
+            expected="a heading such as 'Overall Data' or 'Gender' before it",
+            seen=" ".join(table.get_text(" ", strip=True).split())[:160],
+        )
     return text
 
 
-def _figure(text: str, file: str, where: str, row_number: int,
-            month: dt.date) -> tuple[float, str] | None:
+def _figure(
+    text: str, file: str, where: str, row_number: int, month: dt.date
+) -> tuple[float, str] | None:
     if text.strip() in _BLANK:
         return None  # empty is not zero
     found = _FIGURE.match(text.strip())
     if not found:
-        raise BadValue(source=SOURCE, file=file, sheet=where, row=row_number,
-                       column=month.strftime("%b %Y"), problem="the figure is not a number",
-                       expected="a number like 1,929, 1.8 or 15%", seen=text)
+        raise BadValue(
+            source=SOURCE,
+            file=file,
+            sheet=where,
+            row=row_number,
+            column=month.strftime("%b %Y"),
+            problem="the figure is not a number",
+            expected="a number like 1,929, 1.8 or 15%",
+            seen=text,
+        )
     value = float(found["number"].replace(",", ""))
     if not math.isfinite(value):  # hundreds of digits: not a figure HHS publishes
-        raise BadValue(source=SOURCE, file=file, sheet=where, row=row_number,
-                       column=month.strftime("%b %Y"), problem="the figure is too large",
-                       expected="a number like 1,929, 1.8 or 15%", seen=text[:40])
+        raise BadValue(
+            source=SOURCE,
+            file=file,
+            sheet=where,
+            row=row_number,
+            column=month.strftime("%b %Y"),
+            problem="the figure is too large",
+            expected="a number like 1,929, 1.8 or 15%",
+            seen=text[:40],
+        )
     return value, "Percent" if found["percent"] else "Number"
 
 
@@ -368,11 +478,14 @@ def _check_required(page: ParsedPage, file: str) -> None:
     if not missing:
         return
     labels = {measure: label for rows in MEASURES.values() for label, measure in rows.items()}
-    raise LayoutChanged(source=SOURCE, file=file,
-                        problem="rows the warehouse relies on are missing: "
-                                + ", ".join(repr(labels[m]) for m in missing),
-                        expected="the rows " + ", ".join(repr(labels[m]) for m in REQUIRED_MEASURES),
-                        seen="labels not recognised: " + ("; ".join(page.unknown_labels) or "none"))
+    raise LayoutChanged(
+        source=SOURCE,
+        file=file,
+        problem="rows the warehouse relies on are missing: "
+        + ", ".join(repr(labels[m]) for m in missing),
+        expected="the rows " + ", ".join(repr(labels[m]) for m in REQUIRED_MEASURES),
+        seen="labels not recognised: " + ("; ".join(page.unknown_labels) or "none"),
+    )
 
 
 def _norm(label: str) -> str:
@@ -396,8 +509,9 @@ def fiscal_year_of(day: dt.date) -> int:
 # ------------------------------------------------------------------ discover
 
 
-def discover(get_page: GetPage, *, landing_url: str, run_at: dt.datetime,
-             options: Mapping[str, Any]) -> list[Link]:
+def discover(
+    get_page: GetPage, *, landing_url: str, run_at: dt.datetime, options: Mapping[str, Any]
+) -> list[Link]:
     """The FY pages that exist, FY ``options['first_fiscal_year']`` .. the run's FY.
 
     ``landing_url`` is the configured pattern with ``{fiscal_year}`` in it: HHS's documented,
@@ -410,8 +524,10 @@ def discover(get_page: GetPage, *, landing_url: str, run_at: dt.datetime,
     from returnwatch.fetch import HTTPStatusError
 
     if "{fiscal_year}" not in landing_url:
-        raise ValueError(f"{SOURCE}: the configured path must contain '{{fiscal_year}}', got "
-                         f"{landing_url!r} (config/sources.yaml)")
+        raise ValueError(
+            f"{SOURCE}: the configured path must contain '{{fiscal_year}}', got "
+            f"{landing_url!r} (config/sources.yaml)"
+        )
     first = int(options.get("first_fiscal_year", DEFAULT_FIRST_FISCAL_YEAR))
     current = fiscal_year_of(run_at.astimezone(PUBLISHER_TZ).date())
     links: list[Link] = []
@@ -425,27 +541,42 @@ def discover(get_page: GetPage, *, landing_url: str, run_at: dt.datetime,
                 raise
             missing.append(fiscal_year)
             continue
-        links.append(Link(url=url, kind=KIND_FY_PAGE, label=f"Latest UC Data – FY{fiscal_year}",
-                          period=f"FY{fiscal_year}", extra={"fiscal_year": str(fiscal_year)}))
+        links.append(
+            Link(
+                url=url,
+                kind=KIND_FY_PAGE,
+                label=f"Latest UC Data – FY{fiscal_year}",
+                period=f"FY{fiscal_year}",
+                extra={"fiscal_year": str(fiscal_year)},
+            )
+        )
     if missing:
         log.warning("%s: no page (HTTP 404) for FY %s", SOURCE, ", ".join(map(str, missing)))
     if not links and current >= first:
-        raise LayoutChanged(source=SOURCE, file=landing_url,
-                            problem=f"none of the pages FY{first}..FY{current} exists (HTTP 404)",
-                            expected="HHS's 'Latest UC Data – FY{YYYY}' pages at the configured "
-                                     "address", seen=f"404 for FY {', '.join(map(str, missing))}")
+        raise LayoutChanged(
+            source=SOURCE,
+            file=landing_url,
+            problem=f"none of the pages FY{first}..FY{current} exists (HTTP 404)",
+            expected="HHS's 'Latest UC Data – FY{YYYY}' pages at the configured address",
+            seen=f"404 for FY {', '.join(map(str, missing))}",
+        )
     return links
 
 
 def detect_kind(name: str, content: bytes) -> str:
     """Which of this source's layouts a hand-downloaded file is (only one: the FY page)."""
     head = content[:200_000].decode("utf-8", "replace").lower()
-    if "<html" in head and ("latest uc data" in head
-                            or "average number of children in care" in head):
+    if "<html" in head and (
+        "latest uc data" in head or "average number of children in care" in head
+    ):
         return KIND_FY_PAGE
-    raise LayoutChanged(source=SOURCE, file=name, problem="not a file this source publishes",
-                        expected="an HHS 'Latest UC Data – FY{YYYY}' HTML page",
-                        seen=content[:120].decode("utf-8", "replace"))
+    raise LayoutChanged(
+        source=SOURCE,
+        file=name,
+        problem="not a file this source publishes",
+        expected="an HHS 'Latest UC Data – FY{YYYY}' HTML page",
+        seen=content[:120].decode("utf-8", "replace"),
+    )
 
 
 # ------------------------------------------------------------------ the source module contract
@@ -488,7 +619,7 @@ KINDS: dict[str, FileKind] = {
         value_columns=("value",),
         unique_keys_only=True,
         description="HHS 'Latest UC Data – FY{YYYY}' page: monthly ORR in-care statistics, "
-                    "one page per fiscal year, months as columns",
+        "one page per fiscal year, months as columns",
         prepare=_prepare_for_validation,
     ),
 }

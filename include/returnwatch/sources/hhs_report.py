@@ -80,13 +80,16 @@ COUNT_COLUMNS = list(DAILY_ROWS.values())
 AVERAGE_COLUMNS = list(AVERAGE_ROWS.values())
 COLUMNS = ["report_date", "release_date", *COUNT_COLUMNS, *AVERAGE_COLUMNS, "source_row"]
 
-_MONTH_NAMES = "January|February|March|April|May|June|July|August|September|October|November|December"
+_MONTH_NAMES = (
+    "January|February|March|April|May|June|July|August|September|October|November|December"
+)
 _RELEASE = re.compile(r"Release\s+date:\s*(?P<date>.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 # "April 13th Data", "June 1st Data", "April 13 Data", "April 13th, 2021 Data".
 _DATA_HEADING = re.compile(
     rf"^(?P<month>{_MONTH_NAMES})\.?\s+(?P<day>\d{{1,2}})(?P<suffix>st|nd|rd|th)?"
     r"(?:,?\s+(?P<year>\d{4}))?\s+Data\s*$",
-    re.IGNORECASE | re.MULTILINE)
+    re.IGNORECASE | re.MULTILINE,
+)
 _COUNT = re.compile(r"^\d{1,3}(,\d{3})+$|^\d+$")
 _AVERAGE = re.compile(r"^(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
 
@@ -137,22 +140,35 @@ def parse(content: bytes, *, file: str) -> ParsedReport:
     first_page = "page 1"
     title = _find(lines, lambda text: TITLE.lower() in text.lower())
     if title is None:
-        raise LayoutChanged(source=SOURCE, file=file, sheet=first_page, row=1,
-                            problem=f"the title {TITLE!r} is not in the PDF",
-                            expected=f"a report titled {TITLE!r}", seen=_show(lines[:4]))
-    text_by_page = {p: "\n".join(ln.text for ln in lines if ln.page == p) for p in range(1, pages + 1)}
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            sheet=first_page,
+            row=1,
+            problem=f"the title {TITLE!r} is not in the PDF",
+            expected=f"a report titled {TITLE!r}",
+            seen=_show(lines[:4]),
+        )
+    text_by_page = {
+        p: "\n".join(ln.text for ln in lines if ln.page == p) for p in range(1, pages + 1)
+    }
 
     release_date = _release_date(lines, file)
     report_date, heading = _report_date(lines, release_date, file)
 
     average_heading = _find(lines, lambda text: text.lower() == AVERAGE_HEADING.lower())
     if average_heading is None or _position(average_heading) < _position(heading):
-        raise LayoutChanged(source=SOURCE, file=file, sheet=f"page {heading.page}",
-                            problem=f"the {AVERAGE_HEADING!r} block is missing after the "
-                                    f"{heading.text!r} block",
-                            expected=f"a line {AVERAGE_HEADING!r} followed by the first three rows",
-                            seen=text_by_page[heading.page])
-    daily_block = [ln for ln in lines if _position(heading) < _position(ln) < _position(average_heading)]
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            sheet=f"page {heading.page}",
+            problem=f"the {AVERAGE_HEADING!r} block is missing after the {heading.text!r} block",
+            expected=f"a line {AVERAGE_HEADING!r} followed by the first three rows",
+            seen=text_by_page[heading.page],
+        )
+    daily_block = [
+        ln for ln in lines if _position(heading) < _position(ln) < _position(average_heading)
+    ]
     average_block = [ln for ln in lines if _position(ln) > _position(average_heading)]
 
     record: dict[str, object] = {"report_date": report_date, "release_date": release_date}
@@ -164,8 +180,9 @@ def parse(content: bytes, *, file: str) -> ParsedReport:
     # the extracted text, all pages), so a validation message points at the heading.
     record["source_row"] = lines.index(heading) + 1
     footnote = any(ln.text.startswith(FOOTNOTE_START) for ln in lines)
-    return ParsedReport(source=SOURCE, file=file, rows=[record], pages=pages,
-                        footnote_present=footnote)
+    return ParsedReport(
+        source=SOURCE, file=file, rows=[record], pages=pages, footnote_present=footnote
+    )
 
 
 def looks_like(content: bytes) -> bool:
@@ -196,7 +213,7 @@ def _decompress_corrupted(data: bytes) -> bytes:
     out: list[bytes] = []
     step = 1 << 16
     for start in range(0, len(data), step):
-        chunk = data[start:start + step]
+        chunk = data[start : start + step]
         saved = decoder.copy()
         try:
             out.append(decoder.decompress(chunk))
@@ -205,7 +222,7 @@ def _decompress_corrupted(data: bytes) -> bytes:
             decoder = saved
         for offset in range(len(chunk)):  # the failing chunk, byte by byte, as pdfminer does
             try:
-                out.append(decoder.decompress(chunk[offset:offset + 1]))
+                out.append(decoder.decompress(chunk[offset : offset + 1]))
             except zlib.error:
                 if start + offset < len(data) - 3:
                     raise
@@ -226,9 +243,13 @@ def _text_lines(content: bytes, file: str) -> tuple[list[_Line], int]:
     import multiprocessing
 
     if not content.startswith(b"%PDF-"):
-        raise LayoutChanged(source=SOURCE, file=file, problem="the file is not a PDF",
-                            expected="a PDF (starting with %PDF-)",
-                            seen=content[:80].decode("latin-1"))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            problem="the file is not a PDF",
+            expected="a PDF (starting with %PDF-)",
+            seen=content[:80].decode("latin-1"),
+        )
     import pdfplumber  # noqa: F401 - loaded here, once, so each forked child has it
 
     # fork: the child has pdfminer loaded already and needs no pickled arguments.
@@ -248,15 +269,23 @@ def _text_lines(content: bytes, file: str) -> tuple[list[_Line], int]:
         send.close()
         outcome, payload = _wait_for(child, receive, content, file)
     if outcome == "error":
-        raise LayoutChanged(source=SOURCE, file=file,
-                            problem=f"the PDF cannot be read ({payload})",
-                            expected="a readable PDF with a text layer",
-                            seen=content[:80].decode("latin-1"))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            problem=f"the PDF cannot be read ({payload})",
+            expected="a readable PDF with a text layer",
+            seen=content[:80].decode("latin-1"),
+        )
     lines, pages = payload
     if not lines:
-        raise LayoutChanged(source=SOURCE, file=file, sheet="page 1",
-                            problem="the PDF has no extractable text (a scanned image?)",
-                            expected=f"a report titled {TITLE!r} with a text layer", seen="")
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            sheet="page 1",
+            problem="the PDF has no extractable text (a scanned image?)",
+            expected=f"a report titled {TITLE!r} with a text layer",
+            seen="",
+        )
     return lines, pages
 
 
@@ -264,18 +293,23 @@ def _wait_for(child: Any, receive: Any, content: bytes, file: str) -> tuple[str,
     """The reader child's answer; a refusal at the deadline or when the child died."""
     try:
         if not receive.poll(PDF_SECONDS):
-            raise SourceFileError(source=SOURCE, file=file,
-                                  problem=f"reading the PDF took over {PDF_SECONDS:g} s "
-                                          "(a damaged file?)",
-                                  expected="a readable PDF with a text layer",
-                                  seen=content[:80].decode("latin-1"))
+            raise SourceFileError(
+                source=SOURCE,
+                file=file,
+                problem=f"reading the PDF took over {PDF_SECONDS:g} s (a damaged file?)",
+                expected="a readable PDF with a text layer",
+                seen=content[:80].decode("latin-1"),
+            )
         return receive.recv()
     except EOFError:  # the child died: over the memory ceiling, or crashed
-        raise SourceFileError(source=SOURCE, file=file,
-                              problem="the PDF reader stopped (over "
-                                      f"{PDF_MEMORY_BYTES >> 20} MB of memory, or crashed)",
-                              expected="a readable PDF with a text layer",
-                              seen=content[:80].decode("latin-1")) from None
+        raise SourceFileError(
+            source=SOURCE,
+            file=file,
+            problem="the PDF reader stopped (over "
+            f"{PDF_MEMORY_BYTES >> 20} MB of memory, or crashed)",
+            expected="a readable PDF with a text layer",
+            seen=content[:80].decode("latin-1"),
+        ) from None
     finally:
         if child.is_alive():
             child.kill()
@@ -290,8 +324,10 @@ def _read_in_child(content: bytes, send: Any) -> None:
     try:
         with open("/proc/self/statm") as statm:  # what the fork already maps, plus the cap
             mapped = int(statm.read().split()[0]) * resource.getpagesize()
-        resource.setrlimit(resource.RLIMIT_AS, (mapped + PDF_MEMORY_BYTES,
-                                                resource.getrlimit(resource.RLIMIT_AS)[1]))
+        resource.setrlimit(
+            resource.RLIMIT_AS,
+            (mapped + PDF_MEMORY_BYTES, resource.getrlimit(resource.RLIMIT_AS)[1]),
+        )
     except (OSError, ValueError):
         pass  # no /proc or a lower hard limit: the deadline still bounds the child
     try:
@@ -342,10 +378,14 @@ def _release_date(lines: list[_Line], file: str) -> dt.date:
         found = _RELEASE.search(line.text)
         if found:
             return _read_date(found["date"], line, file)
-    raise LayoutChanged(source=SOURCE, file=file, sheet="page 1",
-                        problem="the 'Release date:' line is missing",
-                        expected="a line like 'Release date: April 14, 2021'",
-                        seen=_show(lines[:4]))
+    raise LayoutChanged(
+        source=SOURCE,
+        file=file,
+        sheet="page 1",
+        problem="the 'Release date:' line is missing",
+        expected="a line like 'Release date: April 14, 2021'",
+        seen=_show(lines[:4]),
+    )
 
 
 def _read_date(text: str, line: _Line, file: str) -> dt.date:
@@ -355,24 +395,40 @@ def _read_date(text: str, line: _Line, file: str) -> dt.date:
             return dt.datetime.strptime(cleaned, fmt).date()
         except ValueError:
             continue
-    raise BadValue(source=SOURCE, file=file, sheet=f"page {line.page}", row=line.number,
-                   column="Release date", problem="the release date cannot be read",
-                   expected="a date like 'April 14, 2021'", seen=line.text)
+    raise BadValue(
+        source=SOURCE,
+        file=file,
+        sheet=f"page {line.page}",
+        row=line.number,
+        column="Release date",
+        problem="the release date cannot be read",
+        expected="a date like 'April 14, 2021'",
+        seen=line.text,
+    )
 
 
 def _report_date(lines: list[_Line], release: dt.date, file: str) -> tuple[dt.date, _Line]:
     """The data day from the 'April 13th Data' heading; its year from the release date."""
     headings = [(ln, m) for ln in lines if (m := _DATA_HEADING.match(ln.text))]
     if not headings:
-        raise LayoutChanged(source=SOURCE, file=file, sheet="page 1",
-                            problem="the data-day heading is missing",
-                            expected="a line like 'April 13th Data'", seen=_show(lines[:8]))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            sheet="page 1",
+            problem="the data-day heading is missing",
+            expected="a line like 'April 13th Data'",
+            seen=_show(lines[:8]),
+        )
     if len(headings) > 1:
-        raise LayoutChanged(source=SOURCE, file=file, sheet=f"page {headings[1][0].page}",
-                            row=headings[1][0].number,
-                            problem="more than one data-day heading: several reports in one file",
-                            expected="one report per PDF",
-                            seen=", ".join(ln.text for ln, _ in headings))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            sheet=f"page {headings[1][0].page}",
+            row=headings[1][0].number,
+            problem="more than one data-day heading: several reports in one file",
+            expected="one report per PDF",
+            seen=", ".join(ln.text for ln, _ in headings),
+        )
     line, match = headings[0]
     month = dt.datetime.strptime(match["month"][:3], "%b").month
     day = int(match["day"])
@@ -382,17 +438,25 @@ def _report_date(lines: list[_Line], release: dt.date, file: str) -> tuple[dt.da
         if not match["year"] and date > release:  # "December 31st Data" released January 1
             date = dt.date(year - 1, month, day)
     except ValueError:
-        raise BadValue(source=SOURCE, file=file, sheet=f"page {line.page}", row=line.number,
-                       column="data heading", problem="the data-day heading is not a real date",
-                       expected="a heading like 'April 13th Data'", seen=line.text) from None
+        raise BadValue(
+            source=SOURCE,
+            file=file,
+            sheet=f"page {line.page}",
+            row=line.number,
+            column="data heading",
+            problem="the data-day heading is not a real date",
+            expected="a heading like 'April 13th Data'",
+            seen=line.text,
+        ) from None
     return date, line
 
 
 # ------------------------------------------------------------------ figures
 
 
-def _figure(block: list[_Line], label: str, heading: _Line, file: str, *,
-            whole: bool) -> int | float:
+def _figure(
+    block: list[_Line], label: str, heading: _Line, file: str, *, whole: bool
+) -> int | float:
     """The number after ``label`` at the start of a line of ``block``.
 
     The block's lines are joined with newlines and the label's words may be separated by any
@@ -403,26 +467,49 @@ def _figure(block: list[_Line], label: str, heading: _Line, file: str, *,
     found = re.search(rf"(?:^|\n){words}\s*\*?[ \t]*(?P<value>[^\s]*)", text, re.IGNORECASE)
     where = f"page {heading.page}"
     if found is None:
-        raise LayoutChanged(source=SOURCE, file=file, sheet=where,
-                            problem=f"the row {label!r} is missing from the {heading.text!r} block",
-                            expected=f"a line starting with {label!r} followed by a number",
-                            seen=_show(block))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            sheet=where,
+            problem=f"the row {label!r} is missing from the {heading.text!r} block",
+            expected=f"a line starting with {label!r} followed by a number",
+            seen=_show(block),
+        )
     value = found["value"]
     line = _line_of(block, text, found.start("value"))
     pattern = _COUNT if whole else _AVERAGE
     if not pattern.match(value):
-        raise BadValue(source=SOURCE, file=file, sheet=f"page {line.page}", row=line.number,
-                       column=label, problem="the figure is not a number",
-                       expected="a whole number like 2,853" if whole
-                       else "a number like 4,608 or 312.5", seen=line.text)
+        raise BadValue(
+            source=SOURCE,
+            file=file,
+            sheet=f"page {line.page}",
+            row=line.number,
+            column=label,
+            problem="the figure is not a number",
+            expected="a whole number like 2,853" if whole else "a number like 4,608 or 312.5",
+            seen=line.text,
+        )
     number = value.replace(",", "")
     if whole:
-        return check_count(int(number), source=SOURCE, file=file, sheet=f"page {line.page}",
-                           row=line.number, column=label)
+        return check_count(
+            int(number),
+            source=SOURCE,
+            file=file,
+            sheet=f"page {line.page}",
+            row=line.number,
+            column=label,
+        )
     if not math.isfinite(float(number)):
-        raise BadValue(source=SOURCE, file=file, sheet=f"page {line.page}", row=line.number,
-                       column=label, problem="the figure is too large",
-                       expected="a number like 4,608 or 312.5", seen=line.text)
+        raise BadValue(
+            source=SOURCE,
+            file=file,
+            sheet=f"page {line.page}",
+            row=line.number,
+            column=label,
+            problem="the figure is too large",
+            expected="a number like 4,608 or 312.5",
+            seen=line.text,
+        )
     return float(number)
 
 
@@ -477,6 +564,6 @@ KIND = FileKind(
     value_columns=(*COUNT_COLUMNS, *AVERAGE_COLUMNS),
     unique_keys_only=True,
     description="HHS/DHS 'Unaccompanied Children Daily Report' PDF: one data day's five "
-                "figures and three 30-day averages (manual ingest)",
+    "figures and three 30-day averages (manual ingest)",
     prepare=_prepare_for_validation,
 )

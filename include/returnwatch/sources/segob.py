@@ -99,11 +99,35 @@ PUBLISHER_TZ = ZoneInfo("America/Mexico_City")
 
 # ------------------------------------------------------------------------------ vocabularies
 
-MONTHS = {"enero": 1, "febrero": 2, "marzo": 3, "abril": 4, "mayo": 5, "junio": 6, "julio": 7,
-          "agosto": 8, "septiembre": 9, "setiembre": 9, "octubre": 10, "noviembre": 11,
-          "diciembre": 12}
-MONTH_NAMES = ["Enero", "Febrero", "Marzo", "Abril", "Mayo", "Junio", "Julio", "Agosto",
-               "Septiembre", "Octubre", "Noviembre", "Diciembre"]
+MONTHS = {
+    "enero": 1,
+    "febrero": 2,
+    "marzo": 3,
+    "abril": 4,
+    "mayo": 5,
+    "junio": 6,
+    "julio": 7,
+    "agosto": 8,
+    "septiembre": 9,
+    "setiembre": 9,
+    "octubre": 10,
+    "noviembre": 11,
+    "diciembre": 12,
+}
+MONTH_NAMES = [
+    "Enero",
+    "Febrero",
+    "Marzo",
+    "Abril",
+    "Mayo",
+    "Junio",
+    "Julio",
+    "Agosto",
+    "Septiembre",
+    "Octubre",
+    "Noviembre",
+    "Diciembre",
+]
 
 # Texts that may sit above the month names in an extra header row of a table without column
 # groups (seen: "Mes"); anything else there is a layout we do not know.
@@ -112,25 +136,58 @@ EXTRA_HEADER_TEXTS = {"mes", "meses", "eventos", "periodo", "mes de registro"}
 # Row labels of subtotal rows in the nationality tables (compared after normalisation).
 TOTAL_LABELS = {"total", "total general"}
 SPLIT_LABELS = {"nacionales", "extranjeros"}  # Total general > Nacionales / Extranjeros
-CONTINENTS = {"america": "América", "europa": "Europa", "asia": "Asia", "africa": "África",
-              "oceania": "Oceanía"}
-REGIONS = {"america del norte", "norteamerica", "america central", "centroamerica",
-           "el caribe", "caribe", "america del sur", "sudamerica", "suramerica"}
+CONTINENTS = {
+    "america": "América",
+    "europa": "Europa",
+    "asia": "Asia",
+    "africa": "África",
+    "oceania": "Oceanía",
+}
+REGIONS = {
+    "america del norte",
+    "norteamerica",
+    "america central",
+    "centroamerica",
+    "el caribe",
+    "caribe",
+    "america del sur",
+    "sudamerica",
+    "suramerica",
+}
 # Leaf rows that are no nationality: they belong to no continent block and get no ISO3.
-NON_COUNTRY_LABELS = {"otros", "otros paises", "otras nacionalidades", "apatrida", "apatridas",
-                      "no especificado", "no especificada", "no identificado", "sin nacionalidad"}
+NON_COUNTRY_LABELS = {
+    "otros",
+    "otros paises",
+    "otras nacionalidades",
+    "apatrida",
+    "apatridas",
+    "no especificado",
+    "no especificada",
+    "no identificado",
+    "sin nacionalidad",
+}
 NO_CONTINENT = "Sin continente"
 
 # Return types of table 3.2.4 (column groups), normalised to short codes.
 RETURN_TYPES = ("deportation", "assisted_return", "assisted_return_children")
 
 # Sex / age / travel condition (tables 3.1.3 and section 5).
-SEX_LABELS = {"hombres": "male", "hombre": "male", "masculino": "male",
-              "mujeres": "female", "mujer": "female", "femenino": "female"}
-CONDITION_LABELS = {"acompanados": "accompanied", "acompanadas": "accompanied",
-                    "acompanados as": "accompanied",
-                    "no acompanados": "unaccompanied", "no acompanadas": "unaccompanied",
-                    "no acompanados as": "unaccompanied"}
+SEX_LABELS = {
+    "hombres": "male",
+    "hombre": "male",
+    "masculino": "male",
+    "mujeres": "female",
+    "mujer": "female",
+    "femenino": "female",
+}
+CONDITION_LABELS = {
+    "acompanados": "accompanied",
+    "acompanadas": "accompanied",
+    "acompanados as": "accompanied",
+    "no acompanados": "unaccompanied",
+    "no acompanadas": "unaccompanied",
+    "no acompanados as": "unaccompanied",
+}
 NOT_SPLIT = "not_split"  # an age group the table does not split by travel condition
 
 # ------------------------------------------------------------------------------ nationalities
@@ -138,21 +195,53 @@ NOT_SPLIT = "not_split"  # an age group the table does not split by travel condi
 
 # Other spellings of the same nationalities (older editions, other SEGOB tables, common usage).
 ALIASES = {
-    "Republica Dominicana": "DOM", "Rep. Dominicana": "DOM", "Estados Unidos de America": "USA",
-    "EUA": "USA", "EE. UU.": "USA", "Corea del Sur": "KOR", "Corea, Republica de": "KOR",
-    "Corea del Norte": "PRK", "Reino Unido de Gran Bretana e Irlanda del Norte": "GBR",
-    "Venezuela, Rep. Bolivariana de": "VEN", "Bolivia, Estado Plurinacional de": "BOL",
-    "Checa, Republica": "CZE", "Chequia": "CZE", "Republica Checa": "CZE",
-    "Congo, Republica Democratica del": "COD", "Republica Democratica del Congo": "COD",
-    "Republica Centroafricana": "CAF", "Guinea-Bissau": "GNB", "Guinea Bissau": "GNB",
-    "Yibouti": "DJI", "Djibouti": "DJI", "Belarus": "BLR", "Viet Nam": "VNM",
-    "Nueva Zelanda": "NZL", "Holanda": "NLD", "Macedonia": "MKD", "Moldova": "MDA",
-    "Rusia, Federacion de": "RUS", "Federacion de Rusia": "RUS", "Iran, Rep. Islamica del": "IRN",
-    "Siria, Rep. Arabe": "SYR", "Republica Arabe Siria": "SYR", "Laos, Rep. Dem. Popular": "LAO",
-    "Palestina, Estado de": "PSE", "Taiwan, Provincia de China": "TWN", "Surinam": "SUR",
-    "Suriname": "SUR", "Kazajstan": "KAZ", "Kirguizistan": "KGZ", "Zimbabwe": "ZWE",
-    "Malawi": "MWI", "Lesotho": "LSO", "Benin": "BEN", "Fiji": "FJI", "Rumania": "ROU",
-    "Rumanía": "ROU", "Guinea-Bisau": "GNB",
+    "Republica Dominicana": "DOM",
+    "Rep. Dominicana": "DOM",
+    "Estados Unidos de America": "USA",
+    "EUA": "USA",
+    "EE. UU.": "USA",
+    "Corea del Sur": "KOR",
+    "Corea, Republica de": "KOR",
+    "Corea del Norte": "PRK",
+    "Reino Unido de Gran Bretana e Irlanda del Norte": "GBR",
+    "Venezuela, Rep. Bolivariana de": "VEN",
+    "Bolivia, Estado Plurinacional de": "BOL",
+    "Checa, Republica": "CZE",
+    "Chequia": "CZE",
+    "Republica Checa": "CZE",
+    "Congo, Republica Democratica del": "COD",
+    "Republica Democratica del Congo": "COD",
+    "Republica Centroafricana": "CAF",
+    "Guinea-Bissau": "GNB",
+    "Guinea Bissau": "GNB",
+    "Yibouti": "DJI",
+    "Djibouti": "DJI",
+    "Belarus": "BLR",
+    "Viet Nam": "VNM",
+    "Nueva Zelanda": "NZL",
+    "Holanda": "NLD",
+    "Macedonia": "MKD",
+    "Moldova": "MDA",
+    "Rusia, Federacion de": "RUS",
+    "Federacion de Rusia": "RUS",
+    "Iran, Rep. Islamica del": "IRN",
+    "Siria, Rep. Arabe": "SYR",
+    "Republica Arabe Siria": "SYR",
+    "Laos, Rep. Dem. Popular": "LAO",
+    "Palestina, Estado de": "PSE",
+    "Taiwan, Provincia de China": "TWN",
+    "Surinam": "SUR",
+    "Suriname": "SUR",
+    "Kazajstan": "KAZ",
+    "Kirguizistan": "KGZ",
+    "Zimbabwe": "ZWE",
+    "Malawi": "MWI",
+    "Lesotho": "LSO",
+    "Benin": "BEN",
+    "Fiji": "FJI",
+    "Rumania": "ROU",
+    "Rumanía": "ROU",
+    "Guinea-Bisau": "GNB",
 }
 
 
@@ -175,7 +264,8 @@ class Country:
 # countries table (returnwatch.reference, dbt_project/seeds/countries.csv).
 COUNTRIES: dict[str, Country] = {
     row.iso3: Country(row.iso3, row.segob_country, row.segob_continent or "", row.segob_region)
-    for row in reference.countries() if row.segob_country
+    for row in reference.countries()
+    if row.segob_country
 }
 _ISO3_BY_KEY = {_key(c.label): c.iso3 for c in COUNTRIES.values()}
 _ISO3_BY_KEY.update({_key(name): iso3 for name, iso3 in ALIASES.items()})
@@ -192,13 +282,13 @@ def iso3_for(label: str) -> str | None:
 # de 3". Never part of a longer number (a year) ...
 _FOOTNOTE = re.compile(r"^(?P<label>.*\D)\s*\d{1,2}\s*/?\s*$")
 # ... nor the end of an age range or bound ("De 0 a 11", "18 y 19", "Menores de 12").
-_NUMBER_BELONGS = re.compile(r"(\d\s*(a|y|al|hasta|-)|\b(menores|mayores) de)\s*$",
-                             re.IGNORECASE)
+_NUMBER_BELONGS = re.compile(r"(\d\s*(a|y|al|hasta|-)|\b(menores|mayores) de)\s*$", re.IGNORECASE)
 _TABLE_NUMBER = re.compile(r"(?<![\d.])(\d{1,2})[._ ](\d{1,2})[._ ](\d{1,2})(?![\d])")
 _YEAR = re.compile(r"(?<!\d)(20\d{2}|19\d{2})(?!\d)")
 _DASHES = {"-", "–", "—", "- ", "--"}
-_PAGE_MARKER = re.compile(r"contin[uú]a|concluye|significa cero|ver notas|^fuente|^notas?:?$",
-                          re.IGNORECASE)
+_PAGE_MARKER = re.compile(
+    r"contin[uú]a|concluye|significa cero|ver notas|^fuente|^notas?:?$", re.IGNORECASE
+)
 _TITLE_REPEAT = re.compile(r"\((contin[uú]a|concluye)\)", re.IGNORECASE)
 
 
@@ -235,26 +325,50 @@ class TableSpec:
 
 
 TABLES = {
-    spec.kind: spec for spec in (
-        TableSpec("3.1.1", "cuadro_3_1_1", "segob_presented_by_nationality", "nationality",
-                  False, ("nacionalidad", "pais", "continente"),
-                  "Foreigners presented to (or channelled by) the migration authority, by "
-                  "nationality"),
-        TableSpec("3.1.3", "cuadro_3_1_3", "segob_presented_by_sex_age", "sex_age", False,
-                  ("sexo", "edad"),
-                  "Foreigners presented to (or channelled by) the migration authority, by sex "
-                  "and age group"),
-        TableSpec("3.2.4", "cuadro_3_2_4", "segob_returns_by_nationality", "nationality", True,
-                  ("nacionalidad", "pais", "continente"),
-                  "Foreigners returned by the Mexican migration authority, by nationality and "
-                  "type of return"),
+    spec.kind: spec
+    for spec in (
+        TableSpec(
+            "3.1.1",
+            "cuadro_3_1_1",
+            "segob_presented_by_nationality",
+            "nationality",
+            False,
+            ("nacionalidad", "pais", "continente"),
+            "Foreigners presented to (or channelled by) the migration authority, by nationality",
+        ),
+        TableSpec(
+            "3.1.3",
+            "cuadro_3_1_3",
+            "segob_presented_by_sex_age",
+            "sex_age",
+            False,
+            ("sexo", "edad"),
+            "Foreigners presented to (or channelled by) the migration authority, by sex "
+            "and age group",
+        ),
+        TableSpec(
+            "3.2.4",
+            "cuadro_3_2_4",
+            "segob_returns_by_nationality",
+            "nationality",
+            True,
+            ("nacionalidad", "pais", "continente"),
+            "Foreigners returned by the Mexican migration authority, by nationality and "
+            "type of return",
+        ),
         # No public copy of section 5's minors table was found (docs/sources.md C): its number and
         # layout follow the bulletin's other tables and are an assumption to check against the
         # first real file (the parser then fails loudly, with the header it saw).
-        TableSpec("5.2.1", "section_5_minors", "segob_mexican_minor_repatriations", "sex_age",
-                  False, ("sexo", "edad", "condicion"),
-                  "Repatriation events of Mexican minors from the United States, by sex, age "
-                  "group and travel condition"),
+        TableSpec(
+            "5.2.1",
+            "section_5_minors",
+            "segob_mexican_minor_repatriations",
+            "sex_age",
+            False,
+            ("sexo", "edad", "condicion"),
+            "Repatriation events of Mexican minors from the United States, by sex, age "
+            "group and travel condition",
+        ),
     )
 }
 TABLE_BY_NUMBER = {spec.number: spec for spec in TABLES.values()}
@@ -266,10 +380,17 @@ MICRODATA_NAME = re.compile(r"BDSIOMR_PUB_(\d{4})_UPMRIP\.csv", re.IGNORECASE)
 FRAME_COLUMNS = {
     "cuadro_3_1_1": ["month", "continent", "region", "country", "iso3", "events", "source_row"],
     "cuadro_3_1_3": ["month", "sex", "age_group", "travel_condition", "events", "source_row"],
-    "cuadro_3_2_4": ["month", "continent", "region", "country", "iso3", "return_type", "events",
-                     "source_row"],
-    "section_5_minors": ["month", "sex", "age_group", "travel_condition", "events",
-                         "source_row"],
+    "cuadro_3_2_4": [
+        "month",
+        "continent",
+        "region",
+        "country",
+        "iso3",
+        "return_type",
+        "events",
+        "source_row",
+    ],
+    "section_5_minors": ["month", "sex", "age_group", "travel_condition", "events", "source_row"],
 }
 
 # ------------------------------------------------------------------------------ parsed files
@@ -297,9 +418,16 @@ class ParsedTable:
         return frame
 
     def summary(self) -> dict[str, Any]:
-        return {"kind": self.kind, "table": TABLES[self.kind].number, "sheet": self.sheet,
-                "year": self.year, "months": self.months, "rows": len(self.rows),
-                "title": self.title, **self.stats}
+        return {
+            "kind": self.kind,
+            "table": TABLES[self.kind].number,
+            "sheet": self.sheet,
+            "year": self.year,
+            "months": self.months,
+            "rows": len(self.rows),
+            "title": self.title,
+            **self.stats,
+        }
 
 
 # ------------------------------------------------------------------------------ workbooks
@@ -310,14 +438,24 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 def _refuse_non_workbook(content: bytes, file: str, expected: str) -> None:
     """An empty body or an HTML page where a workbook should be: the site's usual failures."""
     if not content.strip():
-        raise LayoutChanged(source=SOURCE, file=file, row=None, problem="the file is empty",
-                            expected=expected, seen="")
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            row=None,
+            problem="the file is empty",
+            expected=expected,
+            seen="",
+        )
     head = content[:512].lstrip().lower()
     if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<")) or b"<html" in head:
-        raise LayoutChanged(source=SOURCE, file=file, row=None,
-                            problem="the publisher served an HTML page instead of the file",
-                            expected=expected,
-                            seen=content[:200].decode("latin-1", "replace").strip())
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            row=None,
+            problem="the publisher served an HTML page instead of the file",
+            expected=expected,
+            seen=content[:200].decode("latin-1", "replace").strip(),
+        )
 
 
 class _XlrdLog:
@@ -342,20 +480,31 @@ def _open_workbook(content: bytes, file: str) -> Any:
     _refuse_non_workbook(content, file, expected)
     if not content.startswith(_OLE_MAGIC):
         kind = "an .xlsx (zip) workbook" if content.startswith(b"PK") else "not a workbook"
-        raise LayoutChanged(source=SOURCE, file=file, row=None,
-                            problem=f"the file is {kind}", expected=expected,
-                            seen=content[:16].hex(" "))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            row=None,
+            problem=f"the file is {kind}",
+            expected=expected,
+            seen=content[:16].hex(" "),
+        )
     try:
         # ragged_rows: a stray cell in a far column (or a damaged index) then costs one
         # long row, not a rectangle of every row times that width.
-        return xlrd.open_workbook(file_contents=content, on_demand=True, ragged_rows=True,
-                                  logfile=_XLRD_LOG)
+        return xlrd.open_workbook(
+            file_contents=content, on_demand=True, ragged_rows=True, logfile=_XLRD_LOG
+        )
     # xlrd reports a damaged or cut file with many exception types (CompDocError, XLRDError,
     # struct.error, IndexError, AssertionError...); all mean the same thing here.
     except Exception as exc:  # noqa: BLE001
-        raise BadValue(source=SOURCE, file=file, row=None,
-                       problem="the workbook cannot be read (truncated or damaged download?)",
-                       expected=expected, seen=f"{type(exc).__name__}: {exc}") from None
+        raise BadValue(
+            source=SOURCE,
+            file=file,
+            row=None,
+            problem="the workbook cannot be read (truncated or damaged download?)",
+            expected=expected,
+            seen=f"{type(exc).__name__}: {exc}",
+        ) from None
 
 
 def _pick_sheet(book: Any, spec: TableSpec, file: str) -> Any:
@@ -366,9 +515,15 @@ def _pick_sheet(book: Any, spec: TableSpec, file: str) -> Any:
             return book.sheet_by_name(name)
     if len(names) == 1 and table_number(names[0]) is None:
         return book.sheet_by_index(0)  # e.g. "Hoja1": the title decides (checked later)
-    raise LayoutChanged(source=SOURCE, file=file, sheet=", ".join(names), row=None,
-                        problem=f"no sheet for table {spec.number}",
-                        expected=f"a sheet named 'Cuadro {spec.number}'", seen=", ".join(names))
+    raise LayoutChanged(
+        source=SOURCE,
+        file=file,
+        sheet=", ".join(names),
+        row=None,
+        problem=f"no sheet for table {spec.number}",
+        expected=f"a sheet named 'Cuadro {spec.number}'",
+        seen=", ".join(names),
+    )
 
 
 def _colname(index: int) -> str:
@@ -449,18 +604,31 @@ def _row_texts(row: list[_Cell]) -> list[str]:
 
 def _find_header(grid: list[list[_Cell]], spec: TableSpec, file: str, sheet: str) -> _Header:
     limit = min(len(grid), 40)
-    month_row = next((r for r in range(limit)
-                      if any(c.text and (_column_role(c.text) or ("", None))[0] == "month"
-                             for c in grid[r])), None)
+    month_row = next(
+        (
+            r
+            for r in range(limit)
+            if any(c.text and (_column_role(c.text) or ("", None))[0] == "month" for c in grid[r])
+        ),
+        None,
+    )
     if month_row is None:
         seen = " / ".join(" | ".join(_row_texts(row)) for row in grid[:8] if _row_texts(row))
-        raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=None,
-                            problem=f"no header row with month names in the first {limit} rows",
-                            expected="a header row with 'Enero' … 'Diciembre' and 'Total'",
-                            seen=seen)
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            sheet=sheet,
+            row=None,
+            problem=f"no header row with month names in the first {limit} rows",
+            expected="a header row with 'Enero' … 'Diciembre' and 'Total'",
+            seen=seen,
+        )
     row = grid[month_row]
-    first_month = min(c for c, cell in enumerate(row)
-                      if cell.text and (_column_role(cell.text) or ("", None))[0] == "month")
+    first_month = min(
+        c
+        for c, cell in enumerate(row)
+        if cell.text and (_column_role(cell.text) or ("", None))[0] == "month"
+    )
     # The row-label header sits left of the months, on the month row or up to two rows above
     # (merged over the header block).
     label_col = None
@@ -475,11 +643,16 @@ def _find_header(grid: list[list[_Cell]], spec: TableSpec, file: str, sheet: str
         if label_col is not None:
             break
     if label_col is None:
-        raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=month_row + 1,
-                            problem="no row-label header left of the months",
-                            expected=f"a header naming {' / '.join(spec.label_header_words)} "
-                                     f"(e.g. 'Continente y país de nacionalidad')",
-                            seen=" | ".join(_row_texts(row)))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            sheet=sheet,
+            row=month_row + 1,
+            problem="no row-label header left of the months",
+            expected=f"a header naming {' / '.join(spec.label_header_words)} "
+            f"(e.g. 'Continente y país de nacionalidad')",
+            seen=" | ".join(_row_texts(row)),
+        )
     # Every header right of the label header is a value column and must be one we know.
     first_value = min(c for c in range(label_col + 1, len(row)) if row[c].text)
     columns: list[_Column] = []
@@ -490,23 +663,41 @@ def _find_header(grid: list[list[_Cell]], spec: TableSpec, file: str, sheet: str
             continue
         role = _column_role(text)
         if role is None:
-            raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=month_row + 1,
-                                column=_colname(c), problem=f"unknown column header {text!r}",
-                                expected="Enero … Diciembre, Subtotal, Total",
-                                seen=" | ".join(_row_texts(row)))
+            raise LayoutChanged(
+                source=SOURCE,
+                file=file,
+                sheet=sheet,
+                row=month_row + 1,
+                column=_colname(c),
+                problem=f"unknown column header {text!r}",
+                expected="Enero … Diciembre, Subtotal, Total",
+                seen=" | ".join(_row_texts(row)),
+            )
         texts[c] = text
         columns.append(_Column(c, role[0], role[1], None))
     group_row, group_texts = None, {}
     above = month_row - 1
-    above_texts = ({c: grid[above][c].text for c in range(first_value, len(grid[above]))
-                    if grid[above][c].text} if above >= 0 else {})
+    above_texts = (
+        {
+            c: grid[above][c].text
+            for c in range(first_value, len(grid[above]))
+            if grid[above][c].text
+        }
+        if above >= 0
+        else {}
+    )
     if spec.column_groups:
         if not above_texts:
-            raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=month_row,
-                                problem="no row naming the return type above the months",
-                                expected="'Deportación', 'Retorno asistido', 'Retorno asistido "
-                                         "de niñas, niños y adolescentes' over the month groups",
-                                seen=" | ".join(_row_texts(grid[above])) if above >= 0 else "")
+            raise LayoutChanged(
+                source=SOURCE,
+                file=file,
+                sheet=sheet,
+                row=month_row,
+                problem="no row naming the return type above the months",
+                expected="'Deportación', 'Retorno asistido', 'Retorno asistido "
+                "de niñas, niños y adolescentes' over the month groups",
+                seen=" | ".join(_row_texts(grid[above])) if above >= 0 else "",
+            )
         group_row, group_texts = above, above_texts
         current = None
         grouped = []
@@ -515,57 +706,90 @@ def _find_header(grid: list[list[_Cell]], spec: TableSpec, file: str, sheet: str
                 current = _return_type(above_texts[column.index])
                 if current is None:
                     raise LayoutChanged(
-                        source=SOURCE, file=file, sheet=sheet, row=above + 1,
+                        source=SOURCE,
+                        file=file,
+                        sheet=sheet,
+                        row=above + 1,
                         column=_colname(column.index),
                         problem=f"unknown return type {above_texts[column.index]!r}",
                         expected="Deportación, Retorno asistido, Retorno asistido de niñas, "
-                                 "niños y adolescentes (or de menores), Total",
-                        seen=" | ".join(_row_texts(grid[above])))
+                        "niños y adolescentes (or de menores), Total",
+                        seen=" | ".join(_row_texts(grid[above])),
+                    )
             if current is None:
-                raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=above + 1,
-                                    column=_colname(column.index),
-                                    problem="a month column before any return-type heading",
-                                    expected="a return type over every column group",
-                                    seen=" | ".join(_row_texts(grid[above])))
+                raise LayoutChanged(
+                    source=SOURCE,
+                    file=file,
+                    sheet=sheet,
+                    row=above + 1,
+                    column=_colname(column.index),
+                    problem="a month column before any return-type heading",
+                    expected="a return type over every column group",
+                    seen=" | ".join(_row_texts(grid[above])),
+                )
             grouped.append(dataclasses.replace(column, group=current))
         columns = grouped
     else:
         # Without column groups, the only row allowed over the months is an extra header row
         # such as "Mes" (some editions have one); anything else is a layout we do not know.
-        unknown = [t for t in above_texts.values()
-                   if _key(t) not in EXTRA_HEADER_TEXTS and not _YEAR.fullmatch(t.strip())]
+        unknown = [
+            t
+            for t in above_texts.values()
+            if _key(t) not in EXTRA_HEADER_TEXTS and not _YEAR.fullmatch(t.strip())
+        ]
         if unknown:
-            raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=above + 1,
-                                problem=f"unknown header {unknown[0]!r} above the months",
-                                expected="at most an extra row such as 'Mes'",
-                                seen=" | ".join(_row_texts(grid[above])))
+            raise LayoutChanged(
+                source=SOURCE,
+                file=file,
+                sheet=sheet,
+                row=above + 1,
+                problem=f"unknown header {unknown[0]!r} above the months",
+                expected="at most an extra row such as 'Mes'",
+                seen=" | ".join(_row_texts(grid[above])),
+            )
     return _Header(month_row, label_col, first_value, columns, group_row, texts, group_texts)
 
 
-def _title(grid: list[list[_Cell]], header: _Header, spec: TableSpec, file: str,
-           sheet_name: str) -> tuple[str, int]:
+def _title(
+    grid: list[list[_Cell]], header: _Header, spec: TableSpec, file: str, sheet_name: str
+) -> tuple[str, int]:
     """The table's title above the header: it must name this table (or none) and the year."""
-    texts = [c.text for row in grid[:header.row] for c in row if c.text]
+    texts = [c.text for row in grid[: header.row] for c in row if c.text]
     title = next((t for t in texts if "cuadro" in _key(t) or table_number(t)), None)
     if title is None:
         title = next((t for t in texts if _YEAR.search(t)), "")
     number = table_number(title) if title else None
     if number is not None and number != spec.number:
-        raise LayoutChanged(source=SOURCE, file=file, sheet=sheet_name, row=None,
-                            problem=f"the title names table {number}",
-                            expected=f"table {spec.number}", seen=title)
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            sheet=sheet_name,
+            row=None,
+            problem=f"the title names table {number}",
+            expected=f"table {spec.number}",
+            seen=title,
+        )
     if number is None and table_number(sheet_name) != spec.number:
-        raise LayoutChanged(source=SOURCE, file=file, sheet=sheet_name, row=None,
-                            problem=f"neither the sheet name nor the title names table "
-                                    f"{spec.number}",
-                            expected=f"'Cuadro {spec.number}' in the sheet name or the title",
-                            seen=title or " / ".join(texts[:3]))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            sheet=sheet_name,
+            row=None,
+            problem=f"neither the sheet name nor the title names table {spec.number}",
+            expected=f"'Cuadro {spec.number}' in the sheet name or the title",
+            seen=title or " / ".join(texts[:3]),
+        )
     years = [int(y) for t in texts for y in _YEAR.findall(t)]
     if not years:
-        raise LayoutChanged(source=SOURCE, file=file, sheet=sheet_name, row=None,
-                            problem="the title does not say which year the table covers",
-                            expected="a title ending with the year, e.g. '…, enero-marzo de "
-                                     "2025'", seen=" / ".join(texts[:3]))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            sheet=sheet_name,
+            row=None,
+            problem="the title does not say which year the table covers",
+            expected="a title ending with the year, e.g. '…, enero-marzo de 2025'",
+            seen=" / ".join(texts[:3]),
+        )
     # The title's year is the last year it names ("…, 2019" or "enero-junio de 2019").
     years_in_title = [int(y) for y in _YEAR.findall(title)] if title else []
     return title, (years_in_title or years)[-1]
@@ -574,11 +798,24 @@ def _title(grid: list[list[_Cell]], header: _Header, spec: TableSpec, file: str,
 def _value(cell: _Cell, *, file: str, sheet: str, row: int, col: int) -> int | None:
     if cell.number is not None:
         if not math.isfinite(cell.number) or abs(cell.number - round(cell.number)) > 1e-9:
-            raise BadValue(source=SOURCE, file=file, sheet=sheet, row=row, column=_colname(col),
-                           problem="the count is not a whole number",
-                           expected="a whole number of events or '-'", seen=repr(cell.number))
-        return check_count(int(round(cell.number)), source=SOURCE, file=file, sheet=sheet,
-                           row=row, column=_colname(col))
+            raise BadValue(
+                source=SOURCE,
+                file=file,
+                sheet=sheet,
+                row=row,
+                column=_colname(col),
+                problem="the count is not a whole number",
+                expected="a whole number of events or '-'",
+                seen=repr(cell.number),
+            )
+        return check_count(
+            int(round(cell.number)),
+            source=SOURCE,
+            file=file,
+            sheet=sheet,
+            row=row,
+            column=_colname(col),
+        )
     if cell.text is None:
         return None
     text = cell.text.strip()
@@ -586,18 +823,27 @@ def _value(cell: _Cell, *, file: str, sheet: str, row: int, col: int) -> int | N
         return 0  # "(-) Significa cero."
     digits = text.replace(",", "").replace(" ", "")
     if digits.isdigit() and digits.isascii():  # isdigit alone lets '²' and '٣' through
-        return check_count(int(digits), source=SOURCE, file=file, sheet=sheet, row=row,
-                           column=_colname(col))
-    raise BadValue(source=SOURCE, file=file, sheet=sheet, row=row, column=_colname(col),
-                   problem="the cell is not a count", expected="a whole number of events or '-'",
-                   seen=text)
+        return check_count(
+            int(digits), source=SOURCE, file=file, sheet=sheet, row=row, column=_colname(col)
+        )
+    raise BadValue(
+        source=SOURCE,
+        file=file,
+        sheet=sheet,
+        row=row,
+        column=_colname(col),
+        problem="the cell is not a count",
+        expected="a whole number of events or '-'",
+        seen=text,
+    )
 
 
 def _is_value_like(cell: _Cell) -> bool:
     if cell.number is not None:
         return True
-    return cell.text is not None and (cell.text.strip() in _DASHES
-                                      or cell.text.replace(",", "").replace(" ", "").isdigit())
+    return cell.text is not None and (
+        cell.text.strip() in _DASHES or cell.text.replace(",", "").replace(" ", "").isdigit()
+    )
 
 
 @dataclass
@@ -607,8 +853,9 @@ class _DataRow:
     values: dict[int, int | None]  # column index -> count (None = empty cell)
 
 
-def _data_rows(grid: list[list[_Cell]], header: _Header, file: str, sheet: str,
-               stats: dict[str, Any]) -> list[_DataRow]:
+def _data_rows(
+    grid: list[list[_Cell]], header: _Header, file: str, sheet: str, stats: dict[str, Any]
+) -> list[_DataRow]:
     """Rows with figures, past the header; title/header repeats, markers and notes skipped."""
     value_cols = [col.index for col in header.columns]
     out: list[_DataRow] = []
@@ -616,8 +863,14 @@ def _data_rows(grid: list[list[_Cell]], header: _Header, file: str, sheet: str,
     for r in range(header.row + 1, len(grid)):
         row = grid[r]
         cells = {c: row[c] if c < len(row) else _Cell(None, None) for c in value_cols}
-        label = next((row[c].text for c in range(header.label_col, header.first_value_col)
-                      if c < len(row) and row[c].text), None)
+        label = next(
+            (
+                row[c].text
+                for c in range(header.label_col, header.first_value_col)
+                if c < len(row) and row[c].text
+            ),
+            None,
+        )
         if not any(cell.text or cell.number is not None for cell in row):
             stats["blank_rows"] += 1
             continue
@@ -625,29 +878,52 @@ def _data_rows(grid: list[list[_Cell]], header: _Header, file: str, sheet: str,
             _text_row(row, r, header, file, sheet, stats, notes)
             continue
         if label is None:
-            raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=r + 1,
-                                problem="a row of figures without a label",
-                                expected="a nationality or group label in column "
-                                         f"{_colname(header.label_col)}",
-                                seen=" | ".join(_row_texts(row)) or "numbers only")
-        stray = next((c for c in range(header.first_value_col, len(row))
-                      if c not in cells and _is_value_like(row[c])), None)
+            raise LayoutChanged(
+                source=SOURCE,
+                file=file,
+                sheet=sheet,
+                row=r + 1,
+                problem="a row of figures without a label",
+                expected=f"a nationality or group label in column {_colname(header.label_col)}",
+                seen=" | ".join(_row_texts(row)) or "numbers only",
+            )
+        stray = next(
+            (
+                c
+                for c in range(header.first_value_col, len(row))
+                if c not in cells and _is_value_like(row[c])
+            ),
+            None,
+        )
         if stray is not None:
-            raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=r + 1,
-                                column=_colname(stray),
-                                problem="figures in a column without a header",
-                                expected=" | ".join(header.texts.values()),
-                                seen=" | ".join(_row_texts(grid[header.row])))
-        values = {c: _value(cell, file=file, sheet=sheet, row=r + 1, col=c)
-                  for c, cell in cells.items()}
+            raise LayoutChanged(
+                source=SOURCE,
+                file=file,
+                sheet=sheet,
+                row=r + 1,
+                column=_colname(stray),
+                problem="figures in a column without a header",
+                expected=" | ".join(header.texts.values()),
+                seen=" | ".join(_row_texts(grid[header.row])),
+            )
+        values = {
+            c: _value(cell, file=file, sheet=sheet, row=r + 1, col=c) for c, cell in cells.items()
+        }
         out.append(_DataRow(r + 1, clean_label(label), values))
         notes.clear()  # notes that were followed by data were page notes, not the bottom's
     stats["notes"] = notes[:6]
     return out
 
 
-def _text_row(row: list[_Cell], r: int, header: _Header, file: str, sheet: str,
-              stats: dict[str, Any], notes: list[str]) -> None:
+def _text_row(
+    row: list[_Cell],
+    r: int,
+    header: _Header,
+    file: str,
+    sheet: str,
+    stats: dict[str, Any],
+    notes: list[str],
+) -> None:
     """A row without figures: a repeated title or header, a page marker, a note or a label."""
     texts = {c: cell.text for c, cell in enumerate(row) if cell.text}
     if all(_PAGE_MARKER.search(t) for t in texts.values()):
@@ -665,10 +941,15 @@ def _text_row(row: list[_Cell], r: int, header: _Header, file: str, sheet: str,
             return
         if all(_key(t) in EXTRA_HEADER_TEXTS for t in in_values.values()):
             return
-        raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=r + 1,
-                            problem="a header row that differs from the table's header",
-                            expected=" | ".join(header.texts.values()),
-                            seen=" | ".join(texts.values()))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            sheet=sheet,
+            row=r + 1,
+            problem="a header row that differs from the table's header",
+            expected=" | ".join(header.texts.values()),
+            seen=" | ".join(texts.values()),
+        )
     notes.append(" ".join(texts.values()))
 
 
@@ -682,10 +963,16 @@ def _check_columns(rows: list[_DataRow], header: _Header, file: str, sheet: str)
             continue  # a month the workbook has a column for but no figures yet
         if len(filled) != len(rows):
             empty = next(r for r in rows if r.values[column.index] is None)
-            raise BadValue(source=SOURCE, file=file, sheet=sheet, row=empty.row,
-                           column=_colname(column.index),
-                           problem="an empty cell in a month that other rows have figures for",
-                           expected="a count or '-' (zero)", seen="")
+            raise BadValue(
+                source=SOURCE,
+                file=file,
+                sheet=sheet,
+                row=empty.row,
+                column=_colname(column.index),
+                problem="an empty cell in a month that other rows have figures for",
+                expected="a count or '-' (zero)",
+                seen="",
+            )
         published.append(column)
     published_ids = {c.index for c in published}
     for group in {c.group for c in header.columns}:
@@ -696,8 +983,11 @@ def _check_columns(rows: list[_DataRow], header: _Header, file: str, sheet: str)
                 if column.index in published_ids:
                     since_subtotal.append(column)
                 continue
-            parts = since_subtotal if column.role == "subtotal" else [
-                c for c in in_group if c.index in published_ids]
+            parts = (
+                since_subtotal
+                if column.role == "subtotal"
+                else [c for c in in_group if c.index in published_ids]
+            )
             for row in rows:
                 seen = row.values[column.index]
                 expected = sum(row.values[c.index] or 0 for c in parts)
@@ -705,32 +995,51 @@ def _check_columns(rows: list[_DataRow], header: _Header, file: str, sheet: str)
                     continue  # a subtotal of months not published yet
                 if seen != expected:
                     names = ", ".join(MONTH_NAMES[c.month - 1] for c in parts) or "none"
-                    raise BadValue(source=SOURCE, file=file, sheet=sheet, row=row.row,
-                                   column=_colname(column.index),
-                                   problem=f"the row's {column.role.title()} is not the sum of "
-                                           f"its months ({names})",
-                                   expected=str(expected), seen=str(seen))
+                    raise BadValue(
+                        source=SOURCE,
+                        file=file,
+                        sheet=sheet,
+                        row=row.row,
+                        column=_colname(column.index),
+                        problem=f"the row's {column.role.title()} is not the sum of "
+                        f"its months ({names})",
+                        expected=str(expected),
+                        seen=str(seen),
+                    )
             if column.role == "subtotal":
                 since_subtotal = []
     return published
 
 
-def _check_sum(parent: _DataRow, leaves: list[_DataRow], columns: list[_Column], file: str,
-               sheet: str, what: str) -> None:
+def _check_sum(
+    parent: _DataRow,
+    leaves: list[_DataRow],
+    columns: list[_Column],
+    file: str,
+    sheet: str,
+    what: str,
+) -> None:
     for column in columns:
         expected = sum(leaf.values[column.index] or 0 for leaf in leaves)
         seen = parent.values[column.index]
         if seen != expected:
-            raise BadValue(source=SOURCE, file=file, sheet=sheet, row=parent.row,
-                           column=_colname(column.index),
-                           problem=f"the {parent.label!r} row is not the sum of {what} "
-                                   f"({MONTH_NAMES[column.month - 1]}"
-                                   f"{', ' + column.group if column.group else ''})",
-                           expected=str(expected), seen=str(seen))
+            raise BadValue(
+                source=SOURCE,
+                file=file,
+                sheet=sheet,
+                row=parent.row,
+                column=_colname(column.index),
+                problem=f"the {parent.label!r} row is not the sum of {what} "
+                f"({MONTH_NAMES[column.month - 1]}"
+                f"{', ' + column.group if column.group else ''})",
+                expected=str(expected),
+                seen=str(seen),
+            )
 
 
-def _nationality_leaves(rows: list[_DataRow], columns: list[_Column], file: str, sheet: str,
-                        stats: dict[str, Any]) -> list[tuple[_DataRow, dict[str, Any]]]:
+def _nationality_leaves(
+    rows: list[_DataRow], columns: list[_Column], file: str, sheet: str, stats: dict[str, Any]
+) -> list[tuple[_DataRow, dict[str, Any]]]:
     leaves: list[tuple[_DataRow, dict[str, Any]]] = []
     totals: list[_DataRow] = []
     continent: str | None = None
@@ -748,16 +1057,34 @@ def _nationality_leaves(rows: list[_DataRow], columns: list[_Column], file: str,
             region = row.label
             stats["subtotal_rows"] += 1
         elif key in NON_COUNTRY_LABELS:
-            leaves.append((row, {"continent": NO_CONTINENT, "region": None,
-                                 "country": row.label, "iso3": None}))
+            leaves.append(
+                (
+                    row,
+                    {"continent": NO_CONTINENT, "region": None, "country": row.label, "iso3": None},
+                )
+            )
         else:
-            leaves.append((row, {"continent": continent or NO_CONTINENT, "region": region,
-                                 "country": row.label, "iso3": iso3_for(row.label)}))
+            leaves.append(
+                (
+                    row,
+                    {
+                        "continent": continent or NO_CONTINENT,
+                        "region": region,
+                        "country": row.label,
+                        "iso3": iso3_for(row.label),
+                    },
+                )
+            )
     if not totals:
-        raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=None,
-                            problem="no 'Total' row to check the countries against",
-                            expected="a 'Total' or 'Total general' row",
-                            seen=", ".join(r.label for r in rows[:5]))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            sheet=sheet,
+            row=None,
+            problem="no 'Total' row to check the countries against",
+            expected="a 'Total' or 'Total general' row",
+            seen=", ".join(r.label for r in rows[:5]),
+        )
     for total in totals:
         _check_sum(total, [leaf for leaf, _ in leaves], columns, file, sheet, "the countries")
     stats["subtotal_rows"] += len(totals)
@@ -772,16 +1099,20 @@ def _age_group(key: str) -> str | None:
     años" or "De 0 a 11 años", sometimes with "niñas y niños" before the range)."""
     key = key.replace(" anos", "").replace(" ano", "")
     key = re.sub(r"^(personas |adultos |adolescentes |ninas y ninos |ninos y ninas )", "", key)
-    if re.fullmatch(r"(de |mayores de )?18 y mas|18 o mas|mayores de 17|18|adultos|mayores de edad",
-                    key):
+    if re.fullmatch(
+        r"(de |mayores de )?18 y mas|18 o mas|mayores de 17|18|adultos|mayores de edad", key
+    ):
         return "18+"
     if re.fullmatch(r"(de )?12 ?a ?17|12 17", key):
         return "12-17"
     if re.fullmatch(r"(de )?0 ?a ?11|0 11|menores de 12", key):
         return "0-11"
-    if re.fullmatch(r"menores de 18|(de )?0 ?a ?17|menores|menores de edad|nna|"
-                    r"ninas ninos y adolescentes|ninos ninas y adolescentes|"
-                    r"ninas ninos y adolescentes de 0 a 17", key):
+    if re.fullmatch(
+        r"menores de 18|(de )?0 ?a ?17|menores|menores de edad|nna|"
+        r"ninas ninos y adolescentes|ninos ninas y adolescentes|"
+        r"ninas ninos y adolescentes de 0 a 17",
+        key,
+    ):
         return "under18"
     return None
 
@@ -803,12 +1134,15 @@ def _age_and_condition(key: str) -> tuple[str, str] | None:
     return group, CONDITION_LABELS[found["condition"]]
 
 
-def _sex_age_leaves(rows: list[_DataRow], columns: list[_Column], file: str, sheet: str,
-                    stats: dict[str, Any]) -> list[tuple[_DataRow, dict[str, Any]]]:
+def _sex_age_leaves(
+    rows: list[_DataRow], columns: list[_Column], file: str, sheet: str, stats: dict[str, Any]
+) -> list[tuple[_DataRow, dict[str, Any]]]:
     """Rows nest Total > sex > age group > travel condition; the leaves are loaded."""
-    expected = ("Total, Hombres / Mujeres, an age group (18 años y más, De 12 a 17 años, "
-                "De 0 a 11 años / Menores de 12 años, Menores de 18 años / Niñas, niños y "
-                "adolescentes), Acompañados / No acompañados (alone or after the age group)")
+    expected = (
+        "Total, Hombres / Mujeres, an age group (18 años y más, De 12 a 17 años, "
+        "De 0 a 11 años / Menores de 12 años, Menores de 18 años / Niñas, niños y "
+        "adolescentes), Acompañados / No acompañados (alone or after the age group)"
+    )
     nodes: list[tuple[_DataRow, dict[str, str]]] = []  # every row with its context
     sex: str | None = None
     age: str | None = None
@@ -822,10 +1156,15 @@ def _sex_age_leaves(rows: list[_DataRow], columns: list[_Column], file: str, she
             nodes.append((row, {"level": "sex", "sex": sex}))
         elif (group := _age_group(key)) is not None:
             if sex is None:
-                raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=row.row,
-                                    problem=f"age group {row.label!r} outside a sex block",
-                                    expected="Hombres / Mujeres above the age groups",
-                                    seen=row.label)
+                raise LayoutChanged(
+                    source=SOURCE,
+                    file=file,
+                    sheet=sheet,
+                    row=row.row,
+                    problem=f"age group {row.label!r} outside a sex block",
+                    expected="Hombres / Mujeres above the age groups",
+                    seen=row.label,
+                )
             if group != "under18":
                 age = group
             nodes.append((row, {"level": "age", "sex": sex, "age_group": group}))
@@ -834,36 +1173,81 @@ def _sex_age_leaves(rows: list[_DataRow], columns: list[_Column], file: str, she
             if sex is None or group in ("under18", "18+"):
                 # Children split by condition only as a whole (or adults split at all) is a
                 # layout whose leaves the raw table has no place for: a person must look.
-                raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=row.row,
-                                    problem=f"row {row.label!r} splits {group} by travel "
-                                            "condition" if sex else
-                                            f"{row.label!r} outside a sex block",
-                                    expected="a travel condition under 0-11 or 12-17 within "
-                                             "Hombres / Mujeres", seen=row.label)
+                raise LayoutChanged(
+                    source=SOURCE,
+                    file=file,
+                    sheet=sheet,
+                    row=row.row,
+                    problem=f"row {row.label!r} splits {group} by travel condition"
+                    if sex
+                    else f"{row.label!r} outside a sex block",
+                    expected="a travel condition under 0-11 or 12-17 within Hombres / Mujeres",
+                    seen=row.label,
+                )
             age = group
-            nodes.append((row, {"level": "condition", "sex": sex, "age_group": group,
-                                "travel_condition": condition}))
+            nodes.append(
+                (
+                    row,
+                    {
+                        "level": "condition",
+                        "sex": sex,
+                        "age_group": group,
+                        "travel_condition": condition,
+                    },
+                )
+            )
         elif key in CONDITION_LABELS:
             if sex is None or age is None:
-                raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=row.row,
-                                    problem=f"{row.label!r} outside a sex and age block",
-                                    expected="Acompañados / No acompañados under an age group",
-                                    seen=row.label)
-            nodes.append((row, {"level": "condition", "sex": sex, "age_group": age,
-                                "travel_condition": CONDITION_LABELS[key]}))
+                raise LayoutChanged(
+                    source=SOURCE,
+                    file=file,
+                    sheet=sheet,
+                    row=row.row,
+                    problem=f"{row.label!r} outside a sex and age block",
+                    expected="Acompañados / No acompañados under an age group",
+                    seen=row.label,
+                )
+            nodes.append(
+                (
+                    row,
+                    {
+                        "level": "condition",
+                        "sex": sex,
+                        "age_group": age,
+                        "travel_condition": CONDITION_LABELS[key],
+                    },
+                )
+            )
         else:
-            raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=row.row,
-                                problem=f"unknown row label {row.label!r}", expected=expected,
-                                seen=row.label)
+            raise LayoutChanged(
+                source=SOURCE,
+                file=file,
+                sheet=sheet,
+                row=row.row,
+                problem=f"unknown row label {row.label!r}",
+                expected=expected,
+                seen=row.label,
+            )
     split = {(n["sex"], n["age_group"]) for _, n in nodes if n["level"] == "condition"}
     leaves: list[tuple[_DataRow, dict[str, Any]]] = []
     for row, node in nodes:
         if node["level"] == "condition":
             leaves.append((row, {k: node[k] for k in ("sex", "age_group", "travel_condition")}))
-        elif (node["level"] == "age" and node["age_group"] != "under18"
-              and (node["sex"], node["age_group"]) not in split):
-            leaves.append((row, {"sex": node["sex"], "age_group": node["age_group"],
-                                 "travel_condition": NOT_SPLIT}))
+        elif (
+            node["level"] == "age"
+            and node["age_group"] != "under18"
+            and (node["sex"], node["age_group"]) not in split
+        ):
+            leaves.append(
+                (
+                    row,
+                    {
+                        "sex": node["sex"],
+                        "age_group": node["age_group"],
+                        "travel_condition": NOT_SPLIT,
+                    },
+                )
+            )
     # Every row that is not a leaf is a subtotal of the leaves below it: check it.
     leaf_ids = {id(row) for row, _ in leaves}
     for row, node in nodes:
@@ -875,16 +1259,28 @@ def _sex_age_leaves(rows: list[_DataRow], columns: list[_Column], file: str, she
         elif node["level"] == "sex":
             members = [leaf for leaf in leaves if leaf[1]["sex"] == node["sex"]]
         elif node["age_group"] == "under18":
-            members = [leaf for leaf in leaves if leaf[1]["sex"] == node["sex"]
-                       and leaf[1]["age_group"] in ("12-17", "0-11")]
+            members = [
+                leaf
+                for leaf in leaves
+                if leaf[1]["sex"] == node["sex"] and leaf[1]["age_group"] in ("12-17", "0-11")
+            ]
         else:
-            members = [leaf for leaf in leaves if leaf[1]["sex"] == node["sex"]
-                       and leaf[1]["age_group"] == node["age_group"]]
+            members = [
+                leaf
+                for leaf in leaves
+                if leaf[1]["sex"] == node["sex"] and leaf[1]["age_group"] == node["age_group"]
+            ]
         _check_sum(row, [m for m, _ in members], columns, file, sheet, "the rows below it")
     if not any(node["level"] == "total" for _, node in nodes):
-        raise LayoutChanged(source=SOURCE, file=file, sheet=sheet, row=None,
-                            problem="no 'Total' row to check the groups against",
-                            expected="a 'Total' row", seen=", ".join(r.label for r in rows[:5]))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            sheet=sheet,
+            row=None,
+            problem="no 'Total' row to check the groups against",
+            expected="a 'Total' row",
+            seen=", ".join(r.label for r in rows[:5]),
+        )
     return leaves
 
 
@@ -897,10 +1293,15 @@ def _sheet_grid(book: Any, spec: TableSpec, file: str) -> tuple[Any, list[list[_
     except SourceFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - as in _open_workbook
-        raise BadValue(source=SOURCE, file=file, sheet=", ".join(book.sheet_names()), row=None,
-                       problem="the table's sheet cannot be read (truncated or damaged "
-                               "download?)", expected=f"a readable sheet 'Cuadro {spec.number}'",
-                       seen=f"{type(exc).__name__}: {exc}") from None
+        raise BadValue(
+            source=SOURCE,
+            file=file,
+            sheet=", ".join(book.sheet_names()),
+            row=None,
+            problem="the table's sheet cannot be read (truncated or damaged download?)",
+            expected=f"a readable sheet 'Cuadro {spec.number}'",
+            seen=f"{type(exc).__name__}: {exc}",
+        ) from None
 
 
 def _parse_workbook(content: bytes, file: str, spec: TableSpec) -> ParsedTable:
@@ -908,14 +1309,24 @@ def _parse_workbook(content: bytes, file: str, spec: TableSpec) -> ParsedTable:
     sheet, grid = _sheet_grid(book, spec, file)
     header = _find_header(grid, spec, file, sheet.name)
     title, year = _title(grid, header, spec, file, sheet.name)
-    stats: dict[str, Any] = {"blank_rows": 0, "header_repeats": 0, "page_breaks": 0,
-                             "subtotal_rows": 0, "header_row": header.row + 1}
+    stats: dict[str, Any] = {
+        "blank_rows": 0,
+        "header_repeats": 0,
+        "page_breaks": 0,
+        "subtotal_rows": 0,
+        "header_row": header.row + 1,
+    }
     rows = _data_rows(grid, header, file, sheet.name, stats)
     if not rows:
-        raise LayoutChanged(source=SOURCE, file=file, sheet=sheet.name, row=header.row + 2,
-                            problem="the table has a header but no rows with figures",
-                            expected="rows of counts under the header",
-                            seen=" | ".join(header.texts.values()))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            sheet=sheet.name,
+            row=header.row + 2,
+            problem="the table has a header but no rows with figures",
+            expected="rows of counts under the header",
+            seen=" | ".join(header.texts.values()),
+        )
     published = _check_columns(rows, header, file, sheet.name)
     if spec.column_groups:
         # A "Total" column group (all return types) is a subtotal of the others: check, skip.
@@ -925,11 +1336,16 @@ def _parse_workbook(content: bytes, file: str, spec: TableSpec) -> ParsedTable:
             for row in rows:
                 expected = sum(row.values[c.index] or 0 for c in parts)
                 if row.values[column.index] != expected:
-                    raise BadValue(source=SOURCE, file=file, sheet=sheet.name, row=row.row,
-                                   column=_colname(column.index),
-                                   problem="the 'Total' group is not the sum of the return "
-                                           "types", expected=str(expected),
-                                   seen=str(row.values[column.index]))
+                    raise BadValue(
+                        source=SOURCE,
+                        file=file,
+                        sheet=sheet.name,
+                        row=row.row,
+                        column=_colname(column.index),
+                        problem="the 'Total' group is not the sum of the return types",
+                        expected=str(expected),
+                        seen=str(row.values[column.index]),
+                    )
         published = [c for c in published if c.group != "total"]
     if spec.rows == "nationality":
         leaves = _nationality_leaves(rows, published, file, sheet.name, stats)
@@ -938,15 +1354,27 @@ def _parse_workbook(content: bytes, file: str, spec: TableSpec) -> ParsedTable:
     out: list[dict[str, Any]] = []
     for row, attributes in leaves:
         for column in published:
-            record = {"month": dt.date(year, column.month, 1), **attributes,
-                      "events": row.values[column.index], "source_row": row.row}
+            record = {
+                "month": dt.date(year, column.month, 1),
+                **attributes,
+                "events": row.values[column.index],
+                "source_row": row.row,
+            }
             if spec.column_groups:
                 record["return_type"] = column.group
             out.append(record)
     stats["leaf_rows"] = len(leaves)
     months = sorted({c.month for c in published})
-    return ParsedTable(kind=spec.kind, file=file, sheet=sheet.name, year=year, title=title,
-                       rows=out, months=months, stats=stats)
+    return ParsedTable(
+        kind=spec.kind,
+        file=file,
+        sheet=sheet.name,
+        year=year,
+        title=title,
+        rows=out,
+        months=months,
+        stats=stats,
+    )
 
 
 def parse_cuadro_3_1_1(content: bytes, *, file: str) -> ParsedTable:
@@ -984,9 +1412,11 @@ MICRODATA_FIELDS = {
 MICRODATA_COLUMNS = [*MICRODATA_FIELDS.values(), "source_row"]
 # Date spellings, each with a pattern that also picks day and month out, because Arrow's
 # strptime rolls an impossible date over (31/02 becomes 02/03) instead of refusing it.
-_DATE_FORMATS = (("%d/%m/%Y", r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})$"),
-                 ("%Y-%m-%d", r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$"),
-                 ("%d-%m-%Y", r"^(?P<d>\d{1,2})-(?P<m>\d{1,2})-(?P<y>\d{4})$"))
+_DATE_FORMATS = (
+    ("%d/%m/%Y", r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})$"),
+    ("%Y-%m-%d", r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$"),
+    ("%d-%m-%Y", r"^(?P<d>\d{1,2})-(?P<m>\d{1,2})-(?P<y>\d{4})$"),
+)
 
 
 @dataclass
@@ -1011,10 +1441,15 @@ class ParsedMicrodata:
 
         dates = self.table.column("repatriation_date")
         first, last = pc.min(dates).as_py(), pc.max(dates).as_py()
-        return {"kind": MICRODATA_KIND, "rows": self.table.num_rows, "encoding": self.encoding,
-                "delimiter": self.delimiter, "extra_fields": self.extra_fields,
-                "first_date": first.isoformat() if first else None,
-                "last_date": last.isoformat() if last else None}
+        return {
+            "kind": MICRODATA_KIND,
+            "rows": self.table.num_rows,
+            "encoding": self.encoding,
+            "delimiter": self.delimiter,
+            "extra_fields": self.extra_fields,
+            "first_date": first.isoformat() if first else None,
+            "last_date": last.isoformat() if last else None,
+        }
 
 
 def _detect_encoding(content: bytes) -> str:
@@ -1031,7 +1466,7 @@ def _detect_encoding(content: bytes) -> str:
     step = 1 << 20
     try:
         for start in range(0, len(content), step):
-            decoder.decode(view[start:start + step], final=start + step >= len(content))
+            decoder.decode(view[start : start + step], final=start + step >= len(content))
     except UnicodeDecodeError:
         return "latin-1"
     return "utf-8"
@@ -1051,9 +1486,14 @@ def parse_microdata(content: bytes, *, file: str) -> ParsedMicrodata:
     _refuse_non_workbook(content, file, expected)
     refuse_nul(content, source=SOURCE, file=file, expected=expected)
     if content.startswith(_OLE_MAGIC):
-        raise LayoutChanged(source=SOURCE, file=file, row=1,
-                            problem="an Excel workbook (the codebook?) instead of the CSV",
-                            expected=expected, seen=content[:8].hex(" "))
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            row=1,
+            problem="an Excel workbook (the codebook?) instead of the CSV",
+            expected=expected,
+            seen=content[:8].hex(" "),
+        )
     if content.startswith(b"\xef\xbb\xbf"):
         content = content[3:]
     encoding = _detect_encoding(content)
@@ -1063,30 +1503,44 @@ def parse_microdata(content: bytes, *, file: str) -> ParsedMicrodata:
     names = [n.strip().strip('"').upper() for n in first_line.split(delimiter)]
     missing = [f for f in MICRODATA_FIELDS if f not in names]
     if missing:
-        raise LayoutChanged(source=SOURCE, file=file, row=1,
-                            problem=f"fields {missing} are missing from the header",
-                            expected=expected, seen=first_line)
+        raise LayoutChanged(
+            source=SOURCE,
+            file=file,
+            row=1,
+            problem=f"fields {missing} are missing from the header",
+            expected=expected,
+            seen=first_line,
+        )
     _refuse_truncated(content, file, len(names), delimiter, encoding)
 
     raw_names = [n.strip().strip('"') for n in first_line.split(delimiter)]
-    wanted = {raw: MICRODATA_FIELDS[raw.upper()] for raw in raw_names
-              if raw.upper() in MICRODATA_FIELDS}
+    wanted = {
+        raw: MICRODATA_FIELDS[raw.upper()] for raw in raw_names if raw.upper() in MICRODATA_FIELDS
+    }
     try:
         table = pacsv.read_csv(
             io.BytesIO(content),
             # One thread, 1 MB blocks: as fast here as the threaded reader (the file is a
             # few MB) and half its peak memory, which counts under the 300 MB budget.
-            read_options=pacsv.ReadOptions(encoding=encoding, block_size=1 << 20,
-                                           use_threads=False),
+            read_options=pacsv.ReadOptions(
+                encoding=encoding, block_size=1 << 20, use_threads=False
+            ),
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
             convert_options=pacsv.ConvertOptions(
                 column_types={raw: pa.string() for raw in raw_names},
-                include_columns=list(wanted), strings_can_be_null=False),
+                include_columns=list(wanted),
+                strings_can_be_null=False,
+            ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise BadValue(source=SOURCE, file=file, row=_arrow_error_row(str(exc)),
-                       problem="the CSV cannot be read", expected=expected,
-                       seen=str(exc)) from None
+        raise BadValue(
+            source=SOURCE,
+            file=file,
+            row=_arrow_error_row(str(exc)),
+            problem="the CSV cannot be read",
+            expected=expected,
+            seen=str(exc),
+        ) from None
     table = table.rename_columns([wanted[n] for n in table.column_names])
     lines = _line_numbers(content, table.num_rows)
     columns: dict[str, pa.Array] = {}
@@ -1105,24 +1559,31 @@ def parse_microdata(content: bytes, *, file: str) -> ParsedMicrodata:
     # back so the rest of the task (Parquet, the DuckDB load) stays within its memory budget.
     pa.default_memory_pool().release_unused()
     extra = [n for n in raw_names if n.upper() not in MICRODATA_FIELDS]
-    return ParsedMicrodata(file=file, table=out, encoding=encoding, delimiter=delimiter,
-                           extra_fields=extra)
+    return ParsedMicrodata(
+        file=file, table=out, encoding=encoding, delimiter=delimiter, extra_fields=extra
+    )
 
 
-def _refuse_truncated(content: bytes, file: str, fields: int, delimiter: str,
-                      encoding: str) -> None:
+def _refuse_truncated(
+    content: bytes, file: str, fields: int, delimiter: str, encoding: str
+) -> None:
     """A file cut mid-row (dropped download) ends without a newline on a short line."""
     if content.endswith((b"\n", b"\r")):
         return
-    last = content[content.rfind(b"\n") + 1:].decode(encoding, "replace")
+    last = content[content.rfind(b"\n") + 1 :].decode(encoding, "replace")
     try:
         parsed = next(csv.reader([last], delimiter=delimiter), [])
     except csv.Error:  # a field over the csv module's limit: certainly not a whole line
         parsed = []
     if len(parsed) < fields or last.count('"') % 2:  # short, or cut inside a quoted field
-        raise BadValue(source=SOURCE, file=file, row=content.count(b"\n") + 1,
-                       problem="the file ends in the middle of a line (truncated download?)",
-                       expected=f"{fields} fields on every line", seen=last)
+        raise BadValue(
+            source=SOURCE,
+            file=file,
+            row=content.count(b"\n") + 1,
+            problem="the file ends in the middle of a line (truncated download?)",
+            expected=f"{fields} fields on every line",
+            seen=last,
+        )
 
 
 def _arrow_error_row(message: str) -> int | None:
@@ -1149,9 +1610,15 @@ def _dates(column: pa.ChunkedArray, lines: pa.Array, file: str) -> pa.Array:
     sample = next((v for v in text.slice(0, 1000).to_pylist() if v), None)
     spelling = next(((f, p) for f, p in _DATE_FORMATS if sample and re.match(p, sample)), None)
     if spelling is None:
-        raise BadValue(source=SOURCE, file=file, row=2, column="FEC_REP",
-                       problem="the repatriation date cannot be read",
-                       expected="dates like 31/12/2024", seen=str(sample))
+        raise BadValue(
+            source=SOURCE,
+            file=file,
+            row=2,
+            column="FEC_REP",
+            problem="the repatriation date cannot be read",
+            expected="dates like 31/12/2024",
+            seen=str(sample),
+        )
     fmt, pattern = spelling
     parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
     parts = pc.extract_regex(text, pattern)  # null where the pattern does not match
@@ -1162,9 +1629,15 @@ def _dates(column: pa.ChunkedArray, lines: pa.Array, file: str) -> pa.Array:
     bad = pc.and_(pc.invert(good), pc.not_equal(text, ""))
     if pc.any(bad).as_py():
         index = pc.index(bad, True).as_py()
-        raise BadValue(source=SOURCE, file=file, row=lines[index].as_py(), column="FEC_REP",
-                       problem="the repatriation date cannot be read",
-                       expected=f"dates like {sample} ({fmt})", seen=text[index].as_py())
+        raise BadValue(
+            source=SOURCE,
+            file=file,
+            row=lines[index].as_py(),
+            column="FEC_REP",
+            problem="the repatriation date cannot be read",
+            expected=f"dates like {sample} ({fmt})",
+            seen=text[index].as_py(),
+        )
     return pc.cast(parsed, pa.date32())
 
 
@@ -1176,14 +1649,21 @@ def _ages(column: pa.ChunkedArray, lines: pa.Array, file: str) -> pa.Array:
     ok = pc.or_(pc.equal(text, ""), pc.match_substring_regex(text, r"^\d{1,3}$"))
     if not pc.all(ok).as_py():
         index = pc.index(ok, False).as_py()
-        raise BadValue(source=SOURCE, file=file, row=lines[index].as_py(), column="EDA",
-                       problem="the age is not a whole number of years",
-                       expected="an age in years (0-120)", seen=text[index].as_py())
+        raise BadValue(
+            source=SOURCE,
+            file=file,
+            row=lines[index].as_py(),
+            column="EDA",
+            problem="the age is not a whole number of years",
+            expected="an age in years (0-120)",
+            seen=text[index].as_py(),
+        )
     nullable = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
     return pc.cast(nullable, pa.int16())
 
 
 # ------------------------------------------------------------------------------ validation
+
 
 def _month_checks(frame: pd.DataFrame) -> pd.DataFrame:
     """Columns the GX suites need and the raw tables do not keep: whether a nationality label
@@ -1192,7 +1672,8 @@ def _month_checks(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     if "country" in frame:
         known = frame["iso3"].notna() | frame["country"].map(
-            lambda label: _key(label) in NON_COUNTRY_LABELS)
+            lambda label: _key(label) in NON_COUNTRY_LABELS
+        )
         frame["country_recognised"] = known
     return frame
 
@@ -1209,45 +1690,61 @@ def _microdata_checks(frame: pd.DataFrame) -> pd.DataFrame:
 
 KINDS: dict[str, FileKind] = {
     "cuadro_3_1_1": FileKind(
-        kind="cuadro_3_1_1", parse=parse_cuadro_3_1_1,
-        raw_table="segob_presented_by_nationality", suite="segob_presented_by_nationality",
-        key_columns=("month", "country"), value_columns=("events",),
+        kind="cuadro_3_1_1",
+        parse=parse_cuadro_3_1_1,
+        raw_table="segob_presented_by_nationality",
+        suite="segob_presented_by_nationality",
+        key_columns=("month", "country"),
+        value_columns=("events",),
         description="Bulletin table 3.1.1: events of foreigners presented to (or channelled "
-                    "by) Mexico's migration authority, by nationality, one workbook per year.",
-        prepare=_month_checks),
+        "by) Mexico's migration authority, by nationality, one workbook per year.",
+        prepare=_month_checks,
+    ),
     "cuadro_3_1_3": FileKind(
-        kind="cuadro_3_1_3", parse=parse_cuadro_3_1_3,
-        raw_table="segob_presented_by_sex_age", suite="segob_presented_by_sex_age",
+        kind="cuadro_3_1_3",
+        parse=parse_cuadro_3_1_3,
+        raw_table="segob_presented_by_sex_age",
+        suite="segob_presented_by_sex_age",
         key_columns=("month", "sex", "age_group", "travel_condition"),
         value_columns=("events",),
         description="Bulletin table 3.1.3: the events of 3.1.1 by sex and age group (18+, "
-                    "12-17, under 12 accompanied / unaccompanied).",
-        prepare=_month_checks),
+        "12-17, under 12 accompanied / unaccompanied).",
+        prepare=_month_checks,
+    ),
     "cuadro_3_2_4": FileKind(
-        kind="cuadro_3_2_4", parse=parse_cuadro_3_2_4,
-        raw_table="segob_returns_by_nationality", suite="segob_returns_by_nationality",
-        key_columns=("month", "country", "return_type"), value_columns=("events",),
+        kind="cuadro_3_2_4",
+        parse=parse_cuadro_3_2_4,
+        raw_table="segob_returns_by_nationality",
+        suite="segob_returns_by_nationality",
+        key_columns=("month", "country", "return_type"),
+        value_columns=("events",),
         description="Bulletin table 3.2.4: events of foreigners returned by Mexico "
-                    "(deportation, assisted return, assisted return of children), by "
-                    "nationality.",
-        prepare=_month_checks),
+        "(deportation, assisted return, assisted return of children), by "
+        "nationality.",
+        prepare=_month_checks,
+    ),
     "section_5_minors": FileKind(
-        kind="section_5_minors", parse=parse_section_5_minors,
+        kind="section_5_minors",
+        parse=parse_section_5_minors,
         raw_table="segob_mexican_minor_repatriations",
         suite="segob_mexican_minor_repatriations",
         key_columns=("month", "sex", "age_group", "travel_condition"),
         value_columns=("events",),
         description="Bulletin section 5: repatriation events of Mexican minors from the US by "
-                    "sex, age group (0-11, 12-17) and travel condition (accompanied or not).",
-        prepare=_month_checks),
+        "sex, age group (0-11, 12-17) and travel condition (accompanied or not).",
+        prepare=_month_checks,
+    ),
     # Per-event rows have no key that survives between vintages (no event id is published),
     # so revisions are tracked on the monthly tables, not here.
     "microdata": FileKind(
-        kind="microdata", parse=parse_microdata, raw_table=MICRODATA_TABLE,
+        kind="microdata",
+        parse=parse_microdata,
+        raw_table=MICRODATA_TABLE,
         suite=MICRODATA_TABLE,
         description="Bulletin section 5 per-event microdata BDSIOMR_PUB_{YYYY}_UPMRIP.csv: one "
-                    "row per repatriation event of a Mexican national from the US.",
-        prepare=_microdata_checks),
+        "row per repatriation event of a Mexican national from the US.",
+        prepare=_microdata_checks,
+    ),
 }
 
 _TRACE = """
@@ -1339,26 +1836,40 @@ def detect_kind(name: str, content: bytes) -> str:
         numbers = [n for n in (table_number(s) for s in book.sheet_names()) if n]
         if not numbers:
             sheet = book.sheet_by_index(0)
-            numbers = [n for r in range(min(sheet.nrows, 6)) for v in sheet.row_values(r)
-                       if isinstance(v, str) and (n := table_number(v))]
+            numbers = [
+                n
+                for r in range(min(sheet.nrows, 6))
+                for v in sheet.row_values(r)
+                if isinstance(v, str) and (n := table_number(v))
+            ]
         if hint in numbers or (hint and not numbers):
             numbers = [hint]
         for number in numbers:
             if number in TABLE_BY_NUMBER:
                 return TABLE_BY_NUMBER[number].kind
-        raise LayoutChanged(source=SOURCE, file=name, sheet=", ".join(book.sheet_names()),
-                            row=None, problem="the workbook is none of the tables read",
-                            expected=f"tables {', '.join(TABLE_BY_NUMBER)}",
-                            seen=", ".join(numbers) or "no table number")
+        raise LayoutChanged(
+            source=SOURCE,
+            file=name,
+            sheet=", ".join(book.sheet_names()),
+            row=None,
+            problem="the workbook is none of the tables read",
+            expected=f"tables {', '.join(TABLE_BY_NUMBER)}",
+            seen=", ".join(numbers) or "no table number",
+        )
     _refuse_non_workbook(content, name, "a bulletin workbook (.xls) or the microdata CSV")
     head = content[:4096].decode(_detect_encoding(content[:4096]), "replace").upper()
     if all(f in head.split("\n", 1)[0] for f in ("FEC_REP", "SEXO")) or MICRODATA_NAME.search(
-            PurePath(name or "").name):
+        PurePath(name or "").name
+    ):
         return MICRODATA_KIND
-    raise LayoutChanged(source=SOURCE, file=name, row=1,
-                        problem="the file is neither a bulletin workbook nor the microdata CSV",
-                        expected="an .xls workbook or a CSV with FEC_REP, SEXO, EDA, ...",
-                        seen=head[:120])
+    raise LayoutChanged(
+        source=SOURCE,
+        file=name,
+        row=1,
+        problem="the file is neither a bulletin workbook nor the microdata CSV",
+        expected="an .xls workbook or a CSV with FEC_REP, SEXO, EDA, ...",
+        seen=head[:120],
+    )
 
 
 # ------------------------------------------------------------------------------ discovery
@@ -1387,28 +1898,36 @@ def _links(content: bytes, url: str) -> Iterable[tuple[str, str]]:
         yield anchor["href"].strip(), " ".join(anchor.get_text(" ").split())
 
 
-def _get_nonempty(get_page: GetPage, url: str, what: str,
-                  sleep: Callable[[float], None] = time.sleep) -> bytes:
+def _get_nonempty(
+    get_page: GetPage, url: str, what: str, sleep: Callable[[float], None] = time.sleep
+) -> bytes:
     for attempt in range(EMPTY_PAGE_ATTEMPTS):
         content = get_page(url)
         if content.strip():
             return content
         if attempt + 1 < EMPTY_PAGE_ATTEMPTS:
             pause = EMPTY_PAGE_PAUSES[min(attempt, len(EMPTY_PAGE_PAUSES) - 1)]
-            log.warning("%s: %s %s came back empty; asking again in %.0f s", SOURCE, what, url,
-                        pause)
+            log.warning(
+                "%s: %s %s came back empty; asking again in %.0f s", SOURCE, what, url, pause
+            )
             sleep(pause)
     # Deliberately a finding, not a silent skip: an empty page cannot be told apart from a
     # site that stopped listing its tables, and skipping would hide that year's revisions.
     # The run fails with this message, Airflow retries later, the incident resolves itself
     # on the next file that loads.
-    raise LayoutChanged(source=SOURCE, file=url, row=None,
-                        problem=f"the {what} came back empty {EMPTY_PAGE_ATTEMPTS} times",
-                        expected="an HTML page listing the bulletin's tables", seen="")
+    raise LayoutChanged(
+        source=SOURCE,
+        file=url,
+        row=None,
+        problem=f"the {what} came back empty {EMPTY_PAGE_ATTEMPTS} times",
+        expected="an HTML page listing the bulletin's tables",
+        seen="",
+    )
 
 
-def discover(get_page: GetPage, *, landing_url: str, run_at: dt.datetime,
-             options: dict[str, Any]) -> list[Link]:
+def discover(
+    get_page: GetPage, *, landing_url: str, run_at: dt.datetime, options: dict[str, Any]
+) -> list[Link]:
     """The bulletin's files for the configured years and sections, read off the site's pages.
 
     The landing page links one ``CuadrosBOLETIN?Anual={YYYY}&Secc={N}`` page per year and
@@ -1436,12 +1955,20 @@ def discover(get_page: GetPage, *, landing_url: str, run_at: dt.datetime,
         if first_year <= year <= this_year and section in sections:
             pages.setdefault((year, section), url)
     if not pages:
-        problem = ("the landing page lists no CuadrosBOLETIN pages" if not listed else
-                   f"the landing page lists no tables page for {first_year}-{this_year}, "
-                   f"sections {sorted(sections)}")
-        raise LayoutChanged(source=SOURCE, file=landing_url, row=None, problem=problem,
-                            expected="links to CuadrosBOLETIN?Anual={YYYY}&Secc={N}",
-                            seen=_decode_page(landing)[:200])
+        problem = (
+            "the landing page lists no CuadrosBOLETIN pages"
+            if not listed
+            else f"the landing page lists no tables page for {first_year}-{this_year}, "
+            f"sections {sorted(sections)}"
+        )
+        raise LayoutChanged(
+            source=SOURCE,
+            file=landing_url,
+            row=None,
+            problem=problem,
+            expected="links to CuadrosBOLETIN?Anual={YYYY}&Secc={N}",
+            seen=_decode_page(landing)[:200],
+        )
     links: dict[tuple[str, str], Link] = {}
     for (year, section), url in sorted(pages.items()):
         page = _get_nonempty(get_page, url, f"tables page of {year}, section {section}")
@@ -1449,10 +1976,14 @@ def discover(get_page: GetPage, *, landing_url: str, run_at: dt.datetime,
             key = (link.kind, link.period or "")
             previous = links.get(key)
             if previous is not None and previous.url != link.url:
-                raise LayoutChanged(source=SOURCE, file=url, row=None,
-                                    problem=f"two files for {link.kind} {link.period}",
-                                    expected="one workbook per table and year",
-                                    seen=f"{previous.url} and {link.url}")
+                raise LayoutChanged(
+                    source=SOURCE,
+                    file=url,
+                    row=None,
+                    problem=f"two files for {link.kind} {link.period}",
+                    expected="one workbook per table and year",
+                    seen=f"{previous.url} and {link.url}",
+                )
             links[key] = link
     return sorted(links.values(), key=lambda link: (link.period or "", link.kind))
 
@@ -1465,9 +1996,15 @@ def _page_links(page: bytes, page_url: str, year: int, section: int) -> list[Lin
         name = parts.path.rsplit("/", 1)[-1]
         micro = MICRODATA_NAME.search(url)
         if micro and "dwnldbd" in parts.path.lower():
-            found.append(Link(url=url, kind=MICRODATA_KIND, label=text or micro.group(0),
-                              period=micro.group(1),
-                              extra={"section": str(section), "page": page_url}))
+            found.append(
+                Link(
+                    url=url,
+                    kind=MICRODATA_KIND,
+                    label=text or micro.group(0),
+                    period=micro.group(1),
+                    extra={"section": str(section), "page": page_url},
+                )
+            )
             continue
         if not name.lower().endswith((".xls", ".xlsx")):
             continue
@@ -1476,13 +2013,32 @@ def _page_links(page: bytes, page_url: str, year: int, section: int) -> list[Lin
         spec = TABLE_BY_NUMBER.get(number or "")
         if spec is None:
             continue
-        found.append(Link(url=url, kind=spec.kind, label=text or f"Cuadro {number}",
-                          period=str(year),
-                          extra={"section": str(section), "table": spec.number,
-                                 "page": page_url}))
+        found.append(
+            Link(
+                url=url,
+                kind=spec.kind,
+                label=text or f"Cuadro {number}",
+                period=str(year),
+                extra={"section": str(section), "table": spec.number, "page": page_url},
+            )
+        )
     return found
 
 
-__all__ = ["KINDS", "RAW_DDL", "SOURCE", "COUNTRIES", "TABLES", "clean_label", "detect_kind",
-           "discover", "iso3_for", "parse_cuadro_3_1_1", "parse_cuadro_3_1_3",
-           "parse_cuadro_3_2_4", "parse_microdata", "parse_section_5_minors", "table_number"]
+__all__ = [
+    "KINDS",
+    "RAW_DDL",
+    "SOURCE",
+    "COUNTRIES",
+    "TABLES",
+    "clean_label",
+    "detect_kind",
+    "discover",
+    "iso3_for",
+    "parse_cuadro_3_1_1",
+    "parse_cuadro_3_1_3",
+    "parse_cuadro_3_2_4",
+    "parse_microdata",
+    "parse_section_5_minors",
+    "table_number",
+]

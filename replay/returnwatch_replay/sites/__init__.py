@@ -24,5 +24,7 @@ SITE_MODULES = ("cbp", "segob", "hhs_gov")
 
 
 def make_sites(data_dir: Path) -> list[Any]:
-    return [importlib.import_module(f"returnwatch_replay.sites.{name}").make_site(data_dir)
-            for name in SITE_MODULES]
+    return [
+        importlib.import_module(f"returnwatch_replay.sites.{name}").make_site(data_dir)
+        for name in SITE_MODULES
+    ]

@@ -91,9 +91,20 @@ CSV_TYPE = "text/csv"
 OVERSIZE_BYTES = 80_500_000
 # Rendered files kept in memory (each a few MB).
 CACHE_FILES = 4
-HEADER = ("Fiscal Year", "Month Grouping", "Month (abbv)", "Component", "Land Border Region",
-          "Area of Responsibility", "AOR (Abbv)", "Demographic", "Citizenship",
-          "Title of Authority", "Encounter Type", "Encounter Count")
+HEADER = (
+    "Fiscal Year",
+    "Month Grouping",
+    "Month (abbv)",
+    "Component",
+    "Land Border Region",
+    "Area of Responsibility",
+    "AOR (Abbv)",
+    "Demographic",
+    "Citizenship",
+    "Title of Authority",
+    "Encounter Type",
+    "Encounter Count",
+)
 # What the renamed_column fault does to the header.
 RENAMED = ("Encounter Count", "Encounters")
 
@@ -102,16 +113,36 @@ RENAMED = ("Encounter Count", "Encounters")
 CITIZENSHIP = reference.cbp_citizenship_by_iso3()
 # Area of Responsibility -> AOR (Abbv): sector codes for Border Patrol, the city for OFO.
 AOR_ABBV = {
-    "Big Bend Sector": "BBT", "Del Rio Sector": "DRT", "El Centro Sector": "ELC",
-    "El Paso Sector": "EPT", "Laredo Sector": "LRT", "Rio Grande Valley Sector": "RGV",
-    "San Diego Sector": "SDC", "Tucson Sector": "TCA", "Yuma Sector": "YUM",
-    "El Paso Field Office": "El Paso", "Laredo Field Office": "Laredo",
-    "San Diego Field Office": "San Diego", "Tucson Field Office": "Tucson",
+    "Big Bend Sector": "BBT",
+    "Del Rio Sector": "DRT",
+    "El Centro Sector": "ELC",
+    "El Paso Sector": "EPT",
+    "Laredo Sector": "LRT",
+    "Rio Grande Valley Sector": "RGV",
+    "San Diego Sector": "SDC",
+    "Tucson Sector": "TCA",
+    "Yuma Sector": "YUM",
+    "El Paso Field Office": "El Paso",
+    "Laredo Field Office": "Laredo",
+    "San Diego Field Office": "San Diego",
+    "Tucson Field Office": "Tucson",
 }
 _UC_IOM = "UC / Single Minors"  # IOM's label before FY2022 ('UAC' after); normalised below
 _MONTH_ABBV = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_MONTH_NAME = ("January", "February", "March", "April", "May", "June", "July", "August",
-               "September", "October", "November", "December")
+_MONTH_NAME = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 _ERROR_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -151,8 +182,10 @@ class CsvFile:
     @property
     def name(self) -> str:
         month = "" if self.complete else f"-{_MONTH_ABBV[self.through.month - 1].lower()}"
-        return (f"nationwide-encounters-fy{self.first_fy % 100:02d}-fy{self.last_fy % 100:02d}"
-                f"{month}-aor.csv")
+        return (
+            f"nationwide-encounters-fy{self.first_fy % 100:02d}-fy{self.last_fy % 100:02d}"
+            f"{month}-aor.csv"
+        )
 
     @property
     def path(self) -> str:
@@ -164,8 +197,10 @@ class CsvFile:
         window = f"FY{self.first_fy % 100:02d} - FY{self.last_fy % 100:02d}"
         if self.complete:
             return f"{window} Nationwide Encounters by Area of Responsibility"
-        return (f"{window} (FYTD) Nationwide Encounters by Area of Responsibility - "
-                f"{_MONTH_NAME[self.through.month - 1]}")
+        return (
+            f"{window} (FYTD) Nationwide Encounters by Area of Responsibility - "
+            f"{_MONTH_NAME[self.through.month - 1]}"
+        )
 
 
 @dataclass(frozen=True)
@@ -191,8 +226,11 @@ def _monthly_release(data_month: dt.date) -> dt.datetime:
     CBP posts its monthly update in the middle of the following month; we use the 15th (the
     next Monday when it is a weekend) at 11:00 New York time.
     """
-    year, month = (data_month.year + 1, 1) if data_month.month == 12 else (data_month.year,
-                                                                            data_month.month + 1)
+    year, month = (
+        (data_month.year + 1, 1)
+        if data_month.month == 12
+        else (data_month.year, data_month.month + 1)
+    )
     day = dt.date(year, month, 15)
     while day.weekday() >= 5:
         day += dt.timedelta(days=1)
@@ -202,23 +240,39 @@ def _monthly_release(data_month: dt.date) -> dt.datetime:
 def _releases() -> tuple[Release, ...]:
     # 1. The older vintage: the figures the Washington Post scraped on 2021-03-03 (through
     #    Jan 2021). We date the file the day before the scrape; its folder follows.
-    march_2021 = CsvFile(folder="2021-03", first_fy=2020, last_fy=2021,
-                         through=dt.date(2021, 1, 1), published=_at(dt.date(2021, 3, 2), 10),
-                         uc_label="UC / Single Minors", float_counts=True,
-                         march_2021_figures=True)
+    march_2021 = CsvFile(
+        folder="2021-03",
+        first_fy=2020,
+        last_fy=2021,
+        through=dt.date(2021, 1, 1),
+        published=_at(dt.date(2021, 3, 2), 10),
+        uc_label="UC / Single Minors",
+        float_counts=True,
+        march_2021_figures=True,
+    )
     # 2. The complete FY21-FY24 window under its real name and folder; CBP's file of that
     #    window printed 'UC / Single Minors'.
-    fy21_fy24 = CsvFile(folder="2024-10", first_fy=2021, last_fy=2024,
-                        through=dt.date(2024, 9, 1), published=_at(dt.date(2024, 10, 15)),
-                        uc_label="UC / Single Minors")
-    releases = [Release(march_2021.published, march_2021),
-                Release(fy21_fy24.published, fy21_fy24)]
+    fy21_fy24 = CsvFile(
+        folder="2024-10",
+        first_fy=2021,
+        last_fy=2024,
+        through=dt.date(2024, 9, 1),
+        published=_at(dt.date(2024, 10, 15)),
+        uc_label="UC / Single Minors",
+    )
+    releases = [Release(march_2021.published, march_2021), Release(fy21_fy24.published, fy21_fy24)]
     # 3. The rolling FY22-FY25 window, one release a month (IOM's FY2022+ rows say 'UAC').
     month = dt.date(2024, 10, 1)
     while month <= dt.date(2025, 5, 1):
         published = _monthly_release(month)
-        current = CsvFile(folder=published.strftime("%Y-%m"), first_fy=2022, last_fy=2025,
-                          through=month, published=published, uc_label="UAC")
+        current = CsvFile(
+            folder=published.strftime("%Y-%m"),
+            first_fy=2022,
+            last_fy=2025,
+            through=month,
+            published=published,
+            uc_label="UAC",
+        )
         releases.append(Release(published, current, still_listed=(fy21_fy24,)))
         month = dt.date(month.year + (month.month == 12), month.month % 12 + 1, 1)
     return tuple(releases)
@@ -258,22 +312,35 @@ def read_iom(path: Path) -> list[_IomRow]:
                 continue
             n = float(record["n"])
             if not n.is_integer() or record["nat"] not in CITIZENSHIP:
-                raise ValueError(f"{path} line {line}: unexpected n {record['n']!r} or nat "
-                                 f"{record['nat']!r}")
+                raise ValueError(
+                    f"{path} line {line}: unexpected n {record['n']!r} or nat {record['nat']!r}"
+                )
             year, month = map(int, record["t"].split("-"))
-            rows.append(_IomRow(month=dt.date(year, month, 1),
-                                fiscal_year=int(record["t_fy"][:4]),
-                                component=record["component"], area=record["area"],
-                                authority=record["authority"], type=record["type"],
-                                demog=record["demog"], nat=record["nat"], n=int(n)))
+            rows.append(
+                _IomRow(
+                    month=dt.date(year, month, 1),
+                    fiscal_year=int(record["t_fy"][:4]),
+                    component=record["component"],
+                    area=record["area"],
+                    authority=record["authority"],
+                    type=record["type"],
+                    demog=record["demog"],
+                    nat=record["nat"],
+                    n=int(n),
+                )
+            )
     return rows
 
 
 def read_deltas(path: Path) -> dict[tuple[str, ...], int]:
     """(month, component, area, demog, nat, authority) -> change to IOM's count."""
     with path.open(newline="", encoding="utf-8") as handle:
-        return {(r["month"], r["component"], r["area"], r["demog"], r["nat"], r["authority"]):
-                int(r["delta"]) for r in csv.DictReader(handle)}
+        return {
+            (r["month"], r["component"], r["area"], r["demog"], r["nat"], r["authority"]): int(
+                r["delta"]
+            )
+            for r in csv.DictReader(handle)
+        }
 
 
 def _grouping(month: dt.date, fiscal_year: int, file: CsvFile) -> str:
@@ -293,8 +360,14 @@ def render(file: CsvFile, rows: list[_IomRow], deltas: dict[tuple[str, ...], int
             continue
         n = row.n
         if file.march_2021_figures:
-            key = (row.month.strftime("%Y-%m"), row.component, row.area, row.demog, row.nat,
-                   row.authority)
+            key = (
+                row.month.strftime("%Y-%m"),
+                row.component,
+                row.area,
+                row.demog,
+                row.nat,
+                row.authority,
+            )
             if key in deltas:
                 n += deltas[key]
                 applied += 1
@@ -302,10 +375,22 @@ def render(file: CsvFile, rows: list[_IomRow], deltas: dict[tuple[str, ...], int
         if row.fiscal_year == file.last_fy and not file.complete:
             year_label += " (FYTD)"
         demographic = file.uc_label if row.demog in {_UC_IOM, "UAC"} else row.demog
-        out.append((year_label, _grouping(row.month, row.fiscal_year, file),
-                    _MONTH_ABBV[row.month.month - 1], row.component, "Southwest Land Border",
-                    row.area, AOR_ABBV[row.area], demographic, CITIZENSHIP[row.nat],
-                    row.authority, row.type, f"{n}.0" if file.float_counts else str(n)))
+        out.append(
+            (
+                year_label,
+                _grouping(row.month, row.fiscal_year, file),
+                _MONTH_ABBV[row.month.month - 1],
+                row.component,
+                "Southwest Land Border",
+                row.area,
+                AOR_ABBV[row.area],
+                demographic,
+                CITIZENSHIP[row.nat],
+                row.authority,
+                row.type,
+                f"{n}.0" if file.float_counts else str(n),
+            )
+        )
     if file.march_2021_figures and applied != len(deltas):
         raise ValueError(f"{MARCH_2021_DELTAS}: {len(deltas) - applied} row(s) match no IOM row")
     out.sort(key=lambda r: r[:-1])  # CBP's order: every column as text, month by its name
@@ -355,8 +440,9 @@ class CbpSite:
                 self._bodies.popitem(last=False)
             return body
 
-    def handle(self, path: str, query: str, headers: Any, as_of: dt.date,
-               fault: str | None) -> Response:
+    def handle(
+        self, path: str, query: str, headers: Any, as_of: dt.date, fault: str | None
+    ) -> Response:
         if path.rstrip("/") == LANDING_PATH:
             return self._landing(as_of)
         file = self._files.get(path)
@@ -385,7 +471,7 @@ class CbpSite:
         view = memoryview(rows)
         while sent < OVERSIZE_BYTES:
             for start in range(0, len(view), 1 << 20):
-                piece = view[start:start + (1 << 20)]
+                piece = view[start : start + (1 << 20)]
                 yield bytes(piece)
                 sent += len(piece)
                 if sent >= OVERSIZE_BYTES:
@@ -396,7 +482,8 @@ class CbpSite:
         items = "".join(
             f'<li><span class="file file--text-csv"><a href="/{SOURCE}{html.escape(f.path)}" '
             f'type="text/csv">{html.escape(f.title)}</a></span> (CSV)</li>\n'
-            for f in (release.files if release else ()))
+            for f in (release.files if release else ())
+        )
         updated = release.published.strftime("%B %d, %Y") if release else "never"
         page = f"""<!DOCTYPE html>
 <html lang="en" dir="ltr"><head><meta charset="utf-8">

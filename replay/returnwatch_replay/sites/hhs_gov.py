@@ -54,7 +54,8 @@ from returnwatch_replay.mirror import OVERSIZE_BYTES, Response, text_response, w
 NAME = "hhs_uc_monthly"
 DATA_FILE = Path("hhs_gov") / "wapo_fy2018_fy2021.csv"
 PAGE_PATH = re.compile(
-    r"^/programs/social-services/unaccompanied-children/latest-uc-data-fy(?P<fy>\d{4})/index\.html$")
+    r"^/programs/social-services/unaccompanied-children/latest-uc-data-fy(?P<fy>\d{4})/index\.html$"
+)
 
 # Month M's column appears on day PUBLICATION_DAY of month M+1 at PUBLICATION_TIME.
 PUBLICATION_DAY = 15
@@ -113,8 +114,9 @@ def read_figures(path: Path) -> Figures:
             month = dt.date.fromisoformat(row["month"])
             if month.day != 1:
                 raise ValueError(f"{path} line {number}: month {row['month']!r} is not a first day")
-            figures.setdefault(fiscal_year_of(month), {}).setdefault(row["group"], {}) \
-                .setdefault(row["category"], {})[month] = Figure(_printed(row, path, number))
+            figures.setdefault(fiscal_year_of(month), {}).setdefault(row["group"], {}).setdefault(
+                row["category"], {}
+            )[month] = Figure(_printed(row, path, number))
     return figures
 
 
@@ -156,9 +158,12 @@ class HhsGovSite:
     def months(self, fiscal_year: int, as_of: dt.date) -> list[dt.date]:
         """The months of ``fiscal_year`` on its page as of ``as_of``, in fiscal order."""
         sections = self.figures.get(fiscal_year, {})
-        known = {m for labels in sections.values() for by_month in labels.values() for m in by_month}
-        return sorted((m for m in known if is_published(m, as_of)),
-                      key=lambda m: FISCAL_MONTHS.index(m.month))
+        known = {
+            m for labels in sections.values() for by_month in labels.values() for m in by_month
+        }
+        return sorted(
+            (m for m in known if is_published(m, as_of)), key=lambda m: FISCAL_MONTHS.index(m.month)
+        )
 
     def page(self, fiscal_year: int, as_of: dt.date) -> tuple[bytes, dt.datetime] | None:
         """The page's bytes and Last-Modified, or None when it does not exist yet."""
@@ -168,8 +173,9 @@ class HhsGovSite:
         body = render_page(fiscal_year, months, self.figures[fiscal_year])
         return body.encode("utf-8"), published_on(max(months))
 
-    def handle(self, path: str, query: str, headers: Any, as_of: dt.date,
-               fault: str | None) -> Response:
+    def handle(
+        self, path: str, query: str, headers: Any, as_of: dt.date, fault: str | None
+    ) -> Response:
         found = PAGE_PATH.match(path)
         if found is None:
             return text_response(404, NOT_FOUND_PAGE, "text/html")
@@ -186,7 +192,9 @@ class HhsGovSite:
         if fault == "truncated":
             body = _truncated(body)
         elif fault == "renamed_column":
-            body = body.replace(html.escape(RENAMED_FROM).encode(), html.escape(RENAMED_TO).encode())
+            body = body.replace(
+                html.escape(RENAMED_FROM).encode(), html.escape(RENAMED_TO).encode()
+            )
         return with_validators(headers, body, HTML_TYPE, last_modified)
 
 
@@ -197,10 +205,12 @@ def make_site(data_dir: Path) -> HhsGovSite:
 # ------------------------------------------------------------------ rendering
 
 
-def render_page(fiscal_year: int, months: list[dt.date],
-                sections: dict[str, dict[str, dict[dt.date, Figure]]]) -> str:
+def render_page(
+    fiscal_year: int, months: list[dt.date], sections: dict[str, dict[str, dict[dt.date, Figure]]]
+) -> str:
     title = f"Latest UC Data – FY{fiscal_year}"
-    parts = [f"""<!DOCTYPE html>
+    parts = [
+        f"""<!DOCTYPE html>
 <html lang="en" dir="ltr">
 <head>
 <meta charset="utf-8">
@@ -211,11 +221,14 @@ def render_page(fiscal_year: int, months: list[dt.date],
 <h1>{html.escape(title)}</h1>
 <p>Statistics on unaccompanied children in the care of the Office of Refugee Resettlement
 (ORR), by month of fiscal year {fiscal_year}.</p>
-"""]
-    header = "".join(f"<th scope=\"col\">{m.strftime('%b')}</th>" for m in months)
+"""
+    ]
+    header = "".join(f'<th scope="col">{m.strftime("%b")}</th>' for m in months)
     for section, labels in sections.items():
-        parts.append(f"<h2>{html.escape(section)}</h2>\n<table class=\"table\">\n<thead>\n"
-                     f"{_label_cells(HEADER_CAPTION, 'col')}{header}</tr>\n</thead>\n<tbody>\n")
+        parts.append(
+            f'<h2>{html.escape(section)}</h2>\n<table class="table">\n<thead>\n'
+            f"{_label_cells(HEADER_CAPTION, 'col')}{header}</tr>\n</thead>\n<tbody>\n"
+        )
         for label, by_month in labels.items():
             cells = "".join(f"<td>{html.escape(by_month[m].text)}</td>" for m in months)
             parts.append(f"{_label_cells(label, 'row')}{cells}</tr>\n")
@@ -233,8 +246,10 @@ def _label_cells(label: str, scope: str) -> str:
     """A row's opening and its label, twice: the page renders every label in two cells."""
     text = html.escape(label)
     second = "th" if scope == "col" else "td"
-    return (f'<tr><th scope="{scope}">{text}</th>'
-            f'<{second} class="color2"><strong>{text}</strong></{second}>')
+    return (
+        f'<tr><th scope="{scope}">{text}</th>'
+        f'<{second} class="color2"><strong>{text}</strong></{second}>'
+    )
 
 
 def _truncated(body: bytes) -> bytes:
@@ -247,7 +262,7 @@ def _truncated(body: bytes) -> bytes:
 def _oversize_chunks(body: bytes) -> Iterator[bytes]:
     """The page's tables repeated past the cap: still HTML to anything that peeks at it."""
     head, _, _ = body.partition(b"</main>")
-    filler = b"<!-- returnwatch replay: oversize fault -->\n" + head[head.find(b"<h2>"):]
+    filler = b"<!-- returnwatch replay: oversize fault -->\n" + head[head.find(b"<h2>") :]
     yield head
     sent = len(head)
     while sent < OVERSIZE_BYTES:

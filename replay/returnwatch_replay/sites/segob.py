@@ -100,11 +100,15 @@ SECTION_3_BEFORE_2021 = "Extranjeros presentados y devueltos"
 # Tables whose figures the mirror makes up (no public copy exists): served as *_constructed.*.
 CONSTRUCTED_TABLES = frozenset({"5.2.1"})
 
-REPLICA_NOTE = ("Nota de la réplica de returnwatch: cifras de la serie mensual de OIM "
-                "(iom/gdidata, commit c9e4cc69) de este cuadro; el libro, el título y las notas "
-                "están reconstruidos según el formato documentado del boletín.")
-CONSTRUCTED_NOTE = ("Nota de la réplica de returnwatch: CUADRO CONSTRUIDO A MANO. No existe copia "
-                    "pública de este cuadro; las cifras son inventadas y no son reales.")
+REPLICA_NOTE = (
+    "Nota de la réplica de returnwatch: cifras de la serie mensual de OIM "
+    "(iom/gdidata, commit c9e4cc69) de este cuadro; el libro, el título y las notas "
+    "están reconstruidos según el formato documentado del boletín."
+)
+CONSTRUCTED_NOTE = (
+    "Nota de la réplica de returnwatch: CUADRO CONSTRUIDO A MANO. No existe copia "
+    "pública de este cuadro; las cifras son inventadas y no son reales."
+)
 
 # ------------------------------------------------------------------------------ publication
 
@@ -112,8 +116,14 @@ CONSTRUCTED_NOTE = ("Nota de la réplica de returnwatch: CUADRO CONSTRUIDO A MAN
 def published_on(year: int, month: int) -> dt.datetime:
     """When the workbook through ``month`` of ``year`` appeared (day 7 of month + 2)."""
     index = year * 12 + (month - 1) + 2
-    return dt.datetime(index // 12, index % 12 + 1, PUBLICATION_DAY, PUBLICATION_TIME.hour,
-                       PUBLICATION_TIME.minute, tzinfo=PUBLISHER_TZ)
+    return dt.datetime(
+        index // 12,
+        index % 12 + 1,
+        PUBLICATION_DAY,
+        PUBLICATION_TIME.hour,
+        PUBLICATION_TIME.minute,
+        tzinfo=PUBLISHER_TZ,
+    )
 
 
 def is_published(year: int, month: int, as_of: dt.date) -> bool:
@@ -165,8 +175,13 @@ class _Series:
     events: dict[tuple[int, int], list[list[str]]] = field(default_factory=dict)
 
     def months(self, table: str, year: int) -> list[int]:
-        data = {"3.1.1": self.nat, "3.1.3": self.dmg, "3.2.4": self.exp, "5.2.1": self.minors,
-                "microdata": self.events}[table]
+        data = {
+            "3.1.1": self.nat,
+            "3.1.3": self.dmg,
+            "3.2.4": self.exp,
+            "5.2.1": self.minors,
+            "microdata": self.events,
+        }[table]
         return sorted(m for (y, m) in data if y == year)
 
 
@@ -214,7 +229,8 @@ def load_series(data_dir: Path) -> _Series:
     for line, row in _rows(path):
         cell = series.minors.setdefault((int(row["year"]), int(row["month"])), {})
         cell[(row["sex"], row["age_group"], row["travel_condition"])] = _count(
-            row["events"], path, line)
+            row["events"], path, line
+        )
     path = folder / "BDSIOMR_PUB_UPMRIP_constructed.csv"
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle)
@@ -231,8 +247,11 @@ def load_series(data_dir: Path) -> _Series:
 RETURN_GROUPS = (
     ("deportation", "Deportación", "Deportación"),
     ("assisted return", "Retorno asistido", "Retorno asistido"),
-    ("assisted return of children", "Retorno asistido de menores",
-     "Retorno asistido de niñas, niños y adolescentes"),
+    (
+        "assisted return of children",
+        "Retorno asistido de menores",
+        "Retorno asistido de niñas, niños y adolescentes",
+    ),
 )
 # IOM code -> row label where the bulletin spells it with a footnote or a group name.
 SPECIAL_LABELS = {"USA": "Estados Unidos 1", "OOO": "Otros 2", "STL": "Apátrida"}
@@ -272,12 +291,16 @@ class _Layout:
 
 
 def _period(months: list[int], year: int) -> str:
-    first, last = segob.MONTH_NAMES[months[0] - 1].lower(), segob.MONTH_NAMES[months[-1] - 1].lower()
+    first, last = (
+        segob.MONTH_NAMES[months[0] - 1].lower(),
+        segob.MONTH_NAMES[months[-1] - 1].lower(),
+    )
     return f"{first} de {year}" if first == last else f"{first}-{last} de {year}"
 
 
-def _month_columns(months: list[int], group: str | None, subtotals: bool
-                   ) -> list[tuple[str, int | None, str | None]]:
+def _month_columns(
+    months: list[int], group: str | None, subtotals: bool
+) -> list[tuple[str, int | None, str | None]]:
     columns: list[tuple[str, int | None, str | None]] = []
     for month in months:
         columns.append(("month", month, group))
@@ -287,12 +310,12 @@ def _month_columns(months: list[int], group: str | None, subtotals: bool
     return columns
 
 
-def _fill(columns: list[tuple[str, int | None, str | None]],
-          figure: Any) -> list[int | None]:
+def _fill(columns: list[tuple[str, int | None, str | None]], figure: Any) -> list[int | None]:
     """Values for one row: ``figure(month, group)`` per month; a ``Subtotal`` sums the months
     left of it since the previous one, a ``Total`` every month of its group (wherever it sits)."""
-    months = {i: figure(month, group) for i, (role, month, group) in enumerate(columns)
-              if role == "month"}
+    months = {
+        i: figure(month, group) for i, (role, month, group) in enumerate(columns) if role == "month"
+    }
     values: list[int | None] = []
     since: list[int] = []
     for i, (role, _month, group) in enumerate(columns):
@@ -307,9 +330,11 @@ def _fill(columns: list[tuple[str, int | None, str | None]],
     return values
 
 
-def _nationality_lines(columns: list[tuple[str, int | None, str | None]],
-                       figure: Any, codes: set[str]) -> list[_Line]:
+def _nationality_lines(
+    columns: list[tuple[str, int | None, str | None]], figure: Any, codes: set[str]
+) -> list[_Line]:
     """Total general, then continents > regions > countries, then the groups of no continent."""
+
     def row(label: str, members: list[str]) -> _Line:
         return _Line(label, _fill(columns, lambda m, g: sum(figure(c, m, g) for c in members)))
 
@@ -349,34 +374,60 @@ def _nationality_lines(columns: list[tuple[str, int | None, str | None]],
 def _layout_3_1_1(series: _Series, year: int, months: list[int]) -> _Layout:
     columns = _month_columns(months, None, subtotals=year >= 2021)
     codes = {c for m in months for c in series.nat.get((year, m), {})}
-    lines = _nationality_lines(columns, lambda c, m, g: series.nat.get((year, m), {}).get(c, 0),
-                               codes)
+    lines = _nationality_lines(
+        columns, lambda c, m, g: series.nat.get((year, m), {}).get(c, 0), codes
+    )
     if year <= 2020:
-        title = ("Eventos de extranjeros presentados ante la autoridad migratoria, según "
-                 "continente y país de nacionalidad")
+        title = (
+            "Eventos de extranjeros presentados ante la autoridad migratoria, según "
+            "continente y país de nacionalidad"
+        )
     else:
-        title = ("Eventos de personas en situación migratoria irregular en México, presentadas "
-                 "ante la autoridad migratoria o canalizadas, según continente y país de "
-                 "nacionalidad")
-    return _Layout("3.1.1", year, f"{title}, {_period(months, year)}",
-                   "Continente y país de nacionalidad", columns, lines,
-                   zero_as_text=year <= 2020, extra_header="Mes" if year in (2019, 2022) else None,
-                   notes=FOOTNOTES)
+        title = (
+            "Eventos de personas en situación migratoria irregular en México, presentadas "
+            "ante la autoridad migratoria o canalizadas, según continente y país de "
+            "nacionalidad"
+        )
+    return _Layout(
+        "3.1.1",
+        year,
+        f"{title}, {_period(months, year)}",
+        "Continente y país de nacionalidad",
+        columns,
+        lines,
+        zero_as_text=year <= 2020,
+        extra_header="Mes" if year in (2019, 2022) else None,
+        notes=FOOTNOTES,
+    )
 
 
 def _layout_3_2_4(series: _Series, year: int, months: list[int]) -> _Layout:
     heading = {iom: (old if year <= 2020 else new) for iom, old, new in RETURN_GROUPS}
     iom_type = {v: k for k, v in heading.items()}
-    columns = [c for iom, _, _ in RETURN_GROUPS
-               for c in _month_columns(months, heading[iom], subtotals=False)]
+    columns = [
+        c
+        for iom, _, _ in RETURN_GROUPS
+        for c in _month_columns(months, heading[iom], subtotals=False)
+    ]
     codes = {c for m in months for (c, _t) in series.exp.get((year, m), {})}
     lines = _nationality_lines(
-        columns, lambda c, m, g: series.exp.get((year, m), {}).get((c, iom_type[g]), 0), codes)
+        columns, lambda c, m, g: series.exp.get((year, m), {}).get((c, iom_type[g]), 0), codes
+    )
     who = "extranjeros devueltos" if year <= 2020 else "personas extranjeras devueltas"
-    title = (f"Eventos de {who} por la autoridad migratoria mexicana, según continente, país de "
-             f"nacionalidad y tipo de devolución, {_period(months, year)}")
-    return _Layout("3.2.4", year, title, "Continente y país de nacionalidad", columns, lines,
-                   zero_as_text=year <= 2020, notes=FOOTNOTES)
+    title = (
+        f"Eventos de {who} por la autoridad migratoria mexicana, según continente, país de "
+        f"nacionalidad y tipo de devolución, {_period(months, year)}"
+    )
+    return _Layout(
+        "3.2.4",
+        year,
+        title,
+        "Continente y país de nacionalidad",
+        columns,
+        lines,
+        zero_as_text=year <= 2020,
+        notes=FOOTNOTES,
+    )
 
 
 @dataclass(frozen=True)
@@ -396,20 +447,22 @@ class _Node:
             yield from child.walk()
 
 
-def _sex_age_lines(columns: list[tuple[str, int | None, str | None]], figure: Any,
-                   tree: tuple[_Node, ...]) -> list[_Line]:
+def _sex_age_lines(
+    columns: list[tuple[str, int | None, str | None]], figure: Any, tree: tuple[_Node, ...]
+) -> list[_Line]:
     """Total > Hombres / Mujeres > the tree under each sex; every parent is the sum of its
     leaves. ``figure(sex, key, month)`` gives one leaf figure."""
+
     def row(label: str, sexes: list[str], keys: list[Any]) -> _Line:
-        return _Line(label, _fill(columns, lambda m, g: sum(
-            figure(s, k, m) for s in sexes for k in keys)))
+        return _Line(
+            label, _fill(columns, lambda m, g: sum(figure(s, k, m) for s in sexes for k in keys))
+        )
 
     every = [k for node in tree for k in node.all_keys()]
     lines = [row("Total", ["male", "female"], every)]
     for sex, sex_label in (("male", "Hombres"), ("female", "Mujeres")):
         lines.append(row(sex_label, [sex], every))
-        lines.extend(row(node.label, [sex], node.all_keys())
-                     for top in tree for node in top.walk())
+        lines.extend(row(node.label, [sex], node.all_keys()) for top in tree for node in top.walk())
     return lines
 
 
@@ -421,53 +474,94 @@ def _layout_3_1_3(series: _Series, year: int, months: list[int]) -> _Layout:
     # IOM's age groups: "18+", "12-17", "under 12, accompanied", "under 12, unaccompanied".
     tree = (
         _Node("18 años y más", ("18+",)),
-        _Node("Menores de 18 años", children=(
-            _Node("De 12 a 17 años", ("12-17",)),
-            _Node("Menores de 12 años", children=(
-                _Node("Acompañados", ("under 12, accompanied",)),
-                _Node("No acompañados", ("under 12, unaccompanied",)),
-            )),
-        )),
+        _Node(
+            "Menores de 18 años",
+            children=(
+                _Node("De 12 a 17 años", ("12-17",)),
+                _Node(
+                    "Menores de 12 años",
+                    children=(
+                        _Node("Acompañados", ("under 12, accompanied",)),
+                        _Node("No acompañados", ("under 12, unaccompanied",)),
+                    ),
+                ),
+            ),
+        ),
     )
     lines = _sex_age_lines(
-        columns, lambda s, k, m: series.dmg.get((year, m), {}).get((s, k), 0), tree)
-    who = "extranjeros presentados" if year <= 2020 else "personas en situación migratoria irregular"
-    title = (f"Eventos de {who} ante la autoridad migratoria, según sexo, grupo de edad y "
-             f"condición de viaje, {_period(months, year)}")
-    return _Layout("3.1.3", year, title, "Sexo, grupo de edad y condición de viaje", columns,
-                   lines, zero_as_text=year <= 2020)
+        columns, lambda s, k, m: series.dmg.get((year, m), {}).get((s, k), 0), tree
+    )
+    who = (
+        "extranjeros presentados" if year <= 2020 else "personas en situación migratoria irregular"
+    )
+    title = (
+        f"Eventos de {who} ante la autoridad migratoria, según sexo, grupo de edad y "
+        f"condición de viaje, {_period(months, year)}"
+    )
+    return _Layout(
+        "3.1.3",
+        year,
+        title,
+        "Sexo, grupo de edad y condición de viaje",
+        columns,
+        lines,
+        zero_as_text=year <= 2020,
+    )
 
 
 def _layout_5_2_1(series: _Series, year: int, months: list[int]) -> _Layout:
     columns = _month_columns(months, None, subtotals=False)
     tree = tuple(
-        _Node(age_label, children=(_Node("Acompañados", ((age, "accompanied"),)),
-                                   _Node("No acompañados", ((age, "unaccompanied"),))))
-        for age_label, age in (("De 0 a 11 años", "0-11"), ("De 12 a 17 años", "12-17")))
+        _Node(
+            age_label,
+            children=(
+                _Node("Acompañados", ((age, "accompanied"),)),
+                _Node("No acompañados", ((age, "unaccompanied"),)),
+            ),
+        )
+        for age_label, age in (("De 0 a 11 años", "0-11"), ("De 12 a 17 años", "12-17"))
+    )
     lines = _sex_age_lines(
-        columns, lambda s, k, m: series.minors.get((year, m), {}).get((s, *k), 0), tree)
-    title = ("Eventos de repatriación de menores mexicanos desde Estados Unidos, según sexo, "
-             f"grupo de edad y condición de viaje, {_period(months, year)}")
-    return _Layout("5.2.1", year, title, "Sexo, grupo de edad y condición de viaje", columns,
-                   lines, zero_as_text=False)
+        columns, lambda s, k, m: series.minors.get((year, m), {}).get((s, *k), 0), tree
+    )
+    title = (
+        "Eventos de repatriación de menores mexicanos desde Estados Unidos, según sexo, "
+        f"grupo de edad y condición de viaje, {_period(months, year)}"
+    )
+    return _Layout(
+        "5.2.1",
+        year,
+        title,
+        "Sexo, grupo de edad y condición de viaje",
+        columns,
+        lines,
+        zero_as_text=False,
+    )
 
 
-LAYOUTS = {"3.1.1": _layout_3_1_1, "3.1.3": _layout_3_1_3, "3.2.4": _layout_3_2_4,
-           "5.2.1": _layout_5_2_1}
+LAYOUTS = {
+    "3.1.1": _layout_3_1_1,
+    "3.1.3": _layout_3_1_3,
+    "3.2.4": _layout_3_2_4,
+    "5.2.1": _layout_5_2_1,
+}
 TABLE_TITLES = {
     "3.1.1": "Eventos de personas presentadas ante la autoridad migratoria, según continente y "
-             "país de nacionalidad",
+    "país de nacionalidad",
     "3.1.3": "Eventos de personas presentadas ante la autoridad migratoria, según sexo, grupo de "
-             "edad y condición de viaje",
+    "edad y condición de viaje",
     "3.2.4": "Eventos de personas extranjeras devueltas, según nacionalidad y tipo de devolución",
     "5.2.1": "Eventos de repatriación de menores mexicanos, según sexo, grupo de edad y condición "
-             "de viaje",
+    "de viaje",
 }
 # Listed on the pages like the real ones, but not mirrored (a 404 says so).
-NOT_MIRRORED = {3: [("3.1.2", "Eventos de personas presentadas, según entidad federativa"),
-                    ("3.2.1", "Eventos de personas devueltas, según continente y país de "
-                              "nacionalidad")],
-                5: []}
+NOT_MIRRORED = {
+    3: [
+        ("3.1.2", "Eventos de personas presentadas, según entidad federativa"),
+        ("3.2.1", "Eventos de personas devueltas, según continente y país de nacionalidad"),
+    ],
+    5: [],
+}
 
 
 def write_workbook(layout: _Layout, *, rename_month: str | None = None) -> bytes:
@@ -507,8 +601,11 @@ def write_workbook(layout: _Layout, *, rename_month: str | None = None) -> bytes
         if not groups:
             sheet.write(r, 2, layout.label_header, head)
         for offset, (role, month, _g) in enumerate(layout.columns):
-            text = {"month": segob.MONTH_NAMES[(month or 1) - 1], "total": "Total",
-                    "subtotal": "Subtotal"}[role]
+            text = {
+                "month": segob.MONTH_NAMES[(month or 1) - 1],
+                "total": "Total",
+                "subtotal": "Subtotal",
+            }[role]
             if role == "month" and month == 1 and rename_month:
                 text = rename_month
             sheet.write(r, first_col + offset, text, head)
@@ -532,8 +629,14 @@ def write_workbook(layout: _Layout, *, rename_month: str | None = None) -> bytes
         if line.spacer:
             r += 1
             continue
-        sheet.write(r, 2, line.label, bold if line.label in (
-            "Total general", "Total", *CONTINENT_ORDER, *REGION_ORDER) else xlwt.Style.default_style)
+        sheet.write(
+            r,
+            2,
+            line.label,
+            bold
+            if line.label in ("Total general", "Total", *CONTINENT_ORDER, *REGION_ORDER)
+            else xlwt.Style.default_style,
+        )
         for offset, value in enumerate(line.values):
             if value == 0 and layout.zero_as_text:
                 sheet.write(r, first_col + offset, "-")
@@ -548,8 +651,9 @@ def write_workbook(layout: _Layout, *, rename_month: str | None = None) -> bytes
         for offset, note in enumerate(layout.notes, start=2):
             sheet.write(r + offset, 2, note)
         r += len(layout.notes) + 1
-    sheet.write(r + 2, 2, "Fuente: Unidad de Política Migratoria, Registro e Identidad de "
-                          "Personas, SEGOB.")
+    sheet.write(
+        r + 2, 2, "Fuente: Unidad de Política Migratoria, Registro e Identidad de Personas, SEGOB."
+    )
     sheet.write(r + 3, 2, CONSTRUCTED_NOTE if layout.number == "5.2.1" else REPLICA_NOTE)
     buffer = io.BytesIO()
     book.save(buffer)
@@ -578,9 +682,12 @@ def _latin1_html(status: int, page: bytes) -> Response:
     return Response(status, {"Content-Type": "text/html; charset=iso-8859-1"}, page)
 
 
-MAINTENANCE_PAGE_ES = _page("Sitio en mantenimiento", """
+MAINTENANCE_PAGE_ES = _page(
+    "Sitio en mantenimiento",
+    """
 <h1>Sitio en mantenimiento</h1>
-<p>Estamos realizando tareas de mantenimiento. Por favor, inténtelo más tarde.</p>""")
+<p>Estamos realizando tareas de mantenimiento. Por favor, inténtelo más tarde.</p>""",
+)
 
 
 # ------------------------------------------------------------------------------ the site
@@ -615,10 +722,12 @@ class SegobSite:
         return [n for n in numbers if self.published_months(n, year, as_of)]
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one site per mirror; bounded cache
-    def workbook(self, number: str, year: int, months: tuple[int, ...],
-                 rename_month: str | None = None) -> bytes:
-        return write_workbook(LAYOUTS[number](self.series, year, list(months)),
-                              rename_month=rename_month)
+    def workbook(
+        self, number: str, year: int, months: tuple[int, ...], rename_month: str | None = None
+    ) -> bytes:
+        return write_workbook(
+            LAYOUTS[number](self.series, year, list(months)), rename_month=rename_month
+        )
 
     def microdata(self, year: int, months: list[int], *, rename: bool = False) -> bytes:
         header = list(self.series.events_header)
@@ -638,8 +747,9 @@ class SegobSite:
     def is_data(path: str) -> bool:
         return path.startswith(WORKBOOK_DIR + "/") or path == MICRODATA_PATH
 
-    def handle(self, path: str, query: str, headers: Any, as_of: dt.date,
-               fault: str | None) -> Response:
+    def handle(
+        self, path: str, query: str, headers: Any, as_of: dt.date, fault: str | None
+    ) -> Response:
         if path.rstrip("/") == LANDING_PATH:
             return self._landing(as_of)
         if path == TABLES_PATH:
@@ -659,7 +769,8 @@ class SegobSite:
             cells = "".join(
                 f'<td><a href="CuadrosBOLETIN?Anual={year}&amp;Secc={n}">'
                 f"{n}. {html.escape(self._section_title(n, year))}</a></td>"
-                for n in SECTIONS)
+                for n in SECTIONS
+            )
             rows.append(f"<tr><th>{year}</th>{cells}</tr>")
         body = f"""<h1>Boletín Mensual de Estadísticas Migratorias</h1>
 <p>Consulte los cuadros estadísticos por año y sección.</p>
@@ -689,29 +800,42 @@ class SegobSite:
         for number in self.tables(year, section, as_of):
             href = "../.." + workbook_path(number, year)
             # 2020's page names its links without the table number: the file name carries it.
-            text = TABLE_TITLES[number] if year == 2020 else (
-                f"Cuadro {number} {TABLE_TITLES[number]}")
+            text = (
+                TABLE_TITLES[number]
+                if year == 2020
+                else (f"Cuadro {number} {TABLE_TITLES[number]}")
+            )
             items.append(f'<li><a href="{html.escape(href)}">{html.escape(text)}</a></li>')
         if items:
             for number, text in NOT_MIRRORED.get(section, []):
                 href = "../.." + workbook_path(number, year)
-                items.append(f'<li><a href="{html.escape(href)}">Cuadro {number} '
-                             f"{html.escape(text)}</a> (no incluido en la réplica)</li>")
+                items.append(
+                    f'<li><a href="{html.escape(href)}">Cuadro {number} '
+                    f"{html.escape(text)}</a> (no incluido en la réplica)</li>"
+                )
         notes = ""
         if section == 5:
             months = self.published_months("microdata", year, as_of)
             if months:
                 href = f"../..{MICRODATA_PATH}?f={microdata_name(year)}"
-                items.append(f'<li><a href="{html.escape(href)}">Base de datos de eventos de '
-                             f"repatriación {year} (CSV)</a></li>")
-                items.append(f"<li>Catálogo CatRepatriados_{year}.xls (no incluido en la "
-                             "réplica)</li>")
-            notes = ("<p><small>Réplica de returnwatch: no existe copia pública de los cuadros "
-                     "de menores ni de la base de datos de esta sección. Los que aparecen aquí "
-                     "(2024 y 2025) fueron construidos a mano; sus cifras son inventadas "
-                     "(include/replay/segob_upm/*_constructed.csv).</small></p>")
-        listing = (f"<ul>\n{chr(10).join(items)}\n</ul>" if items
-                   else "<p>Aún no hay cuadros publicados de este año.</p>")
+                items.append(
+                    f'<li><a href="{html.escape(href)}">Base de datos de eventos de '
+                    f"repatriación {year} (CSV)</a></li>"
+                )
+                items.append(
+                    f"<li>Catálogo CatRepatriados_{year}.xls (no incluido en la réplica)</li>"
+                )
+            notes = (
+                "<p><small>Réplica de returnwatch: no existe copia pública de los cuadros "
+                "de menores ni de la base de datos de esta sección. Los que aparecen aquí "
+                "(2024 y 2025) fueron construidos a mano; sus cifras son inventadas "
+                "(include/replay/segob_upm/*_constructed.csv).</small></p>"
+            )
+        listing = (
+            f"<ul>\n{chr(10).join(items)}\n</ul>"
+            if items
+            else "<p>Aún no hay cuadros publicados de este año.</p>"
+        )
         body = f"""<h1>Boletín Mensual de Estadísticas Migratorias {year}</h1>
 <h2>{section}. {html.escape(self._section_title(section, year))}</h2>
 {listing}
@@ -726,9 +850,14 @@ class SegobSite:
             year = int(rest[0])
             match = next((n for n in LAYOUTS if workbook_name(n, year) == rest[2]), None)
         if match is None:
-            return _latin1_html(404, _page("No encontrado",
-                                           "<h1>Archivo no encontrado</h1><p>Este cuadro no "
-                                           "está incluido en la réplica.</p>"))
+            return _latin1_html(
+                404,
+                _page(
+                    "No encontrado",
+                    "<h1>Archivo no encontrado</h1><p>Este cuadro no "
+                    "está incluido en la réplica.</p>",
+                ),
+            )
         if year > as_of.year:
             return _latin1_html(404, _page("No encontrado", "<h1>Archivo no encontrado</h1>"))
         months = self.published_months(match, year, as_of)
@@ -740,10 +869,14 @@ class SegobSite:
         if fault == "empty":
             return Response(200, {"Content-Type": content_type}, b"")
         if fault == "oversize":
-            return Response(200, {"Content-Type": content_type},
-                            stream=_oversize(self.workbook(match, year, tuple(months))))
-        body = self.workbook(match, year, tuple(months),
-                             "Ene." if fault == "renamed_column" else None)
+            return Response(
+                200,
+                {"Content-Type": content_type},
+                stream=_oversize(self.workbook(match, year, tuple(months))),
+            )
+        body = self.workbook(
+            match, year, tuple(months), "Ene." if fault == "renamed_column" else None
+        )
         if fault == "truncated":
             body = body[: len(body) // 2]
         response = with_validators(headers, body, content_type, published_on(year, months[-1]))
@@ -752,8 +885,7 @@ class SegobSite:
             response.headers["Content-Disposition"] = attachment(constructed_name(rest[2]))
         return response
 
-    def _microdata(self, query: str, headers: Any, as_of: dt.date,
-                   fault: str | None) -> Response:
+    def _microdata(self, query: str, headers: Any, as_of: dt.date, fault: str | None) -> Response:
         name = parse_qs(query).get("f", [""])[0]
         match = segob.MICRODATA_NAME.fullmatch(name)
         year = int(match.group(1)) if match else 0
