@@ -217,7 +217,7 @@ def test_ensure_manifest_parses_only_when_the_project_changed(tmp_path: Path, mo
     manifest.write_text("{}")
     monkeypatch.setattr(settings, "dbt_project_dir", lambda: project)
     parses = []
-    monkeypatch.setattr(transform, "dbt_parse", lambda: parses.append(1) or manifest)
+    monkeypatch.setattr(transform, "dbt_parse", lambda quiet=False: parses.append(1) or manifest)
 
     now = time.time()
     os.utime(model, (now - 60, now - 60))
