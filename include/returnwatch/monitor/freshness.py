@@ -560,7 +560,12 @@ def _reached_marts(
 
     if rule_.mart is None or arrived[0] is None or not table_exists(con, rule_.mart.table):
         return arrived
-    marted = _newest_in(con, source, rule_.mart.table, rule_.mart.period_column, future_files)
+    # Any file's rows count as having reached the mart, a later file's included: when a replay
+    # or a backfill judges a past day, the mart already holds the newer release that superseded
+    # the day's file for the same periods. What had arrived by then caps it.
+    marted = _newest_in(
+        con, source, rule_.mart.table, rule_.mart.period_column, [], at_most=arrived[0]
+    )
     return marted if marted[0] is None or marted[0] < arrived[0] else arrived
 
 
@@ -570,9 +575,12 @@ def _newest_in(
     table: str,
     period_column: str,
     future_files: list[str],
+    *,
+    at_most: dt.date | None = None,
 ) -> tuple[dt.date | None, str | None, dt.datetime | None]:
-    """Newest period in one table (rows tied to their file by ``source_file``). A raw table
-    that does not exist yet (raw tables are created by their first load) holds nothing."""
+    """Newest period in one table (rows tied to their file by ``source_file``), not after
+    ``at_most`` when given. A raw table that does not exist yet (raw tables are created by
+    their first load) holds nothing."""
     from returnwatch.warehouse import table_exists
 
     if not table_exists(con, table):
@@ -584,10 +592,11 @@ def _newest_in(
         JOIN raw.files AS f ON f.sha256 = t.source_file
         WHERE f.source = ? AND NOT list_contains(?::VARCHAR[], f.sha256)
           AND t.{period_column} IS NOT NULL
+          AND (CAST(? AS DATE) IS NULL OR CAST(t.{period_column} AS DATE) <= CAST(? AS DATE))
         ORDER BY t.{period_column} DESC, f.fetched_at ASC
         LIMIT 1
         """,
-        [source, future_files],
+        [source, future_files, at_most, at_most],
     ).fetchone()
     if row is None:
         return None, None, None
