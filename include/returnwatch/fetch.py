@@ -285,8 +285,21 @@ class _Request:
     timeout: float
     conditional: bool
 
-    def error(self, cls: type[FetchError], reason: str, **kwargs: object) -> FetchError:
-        return cls(source=self.source, url=_redact(self.url), reason=reason, **kwargs)
+    def error(
+        self,
+        cls: type[FetchError],
+        reason: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> FetchError:
+        return cls(
+            source=self.source,
+            url=_redact(self.url),
+            reason=reason,
+            status=status,
+            retry_after=retry_after,
+        )
 
     def check_host(self, url: str, previous: str | None = None) -> None:
         """Refuse a URL off the allowlist; for a redirect from ``previous``, also a downgrade
@@ -414,7 +427,11 @@ class _Request:
         if response.is_stream_consumed:
             # An in-process transport (tests' MockTransport) built the body in memory and
             # httpx already decoded it: nothing came over a network to bound.
-            decoder, chunks = _CappedDecoder(None, on_error=FetchError), iter([response.content])
+            # No coding means nothing to decompress, so on_error is never called.
+            decoder = _CappedDecoder(
+                None, on_error=lambda reason: self.error(FetchError, reason, status=status)
+            )
+            chunks = iter([response.content])
         else:
             decoder = self.decoder(response.headers.get("content-encoding", ""), status)
             # iter_raw(): the bytes as sent; the decoder caps what decompression produces.
