@@ -59,10 +59,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import click
 
@@ -133,7 +134,7 @@ def plan(source: str, start: dt.date, end: dt.date, *, run_at: dt.datetime) -> P
 
         cfg = config.source(source)
         url = str(httpx.URL(cfg.url).copy_merge_params(cfg.params))
-        link = {
+        link: dict[str, Any] = {
             "source": source,
             "url": url,
             "kind": ingest.file_kind(source, None).kind,
@@ -380,7 +381,7 @@ def main(
     *,
     dry_run: bool = False,
     build: bool = True,
-    out: IO[str] | None = None,
+    out: TextIO | None = None,
     now: dt.datetime | None = None,
 ) -> int:
     """Run a backfill with terminal output; return the exit code (0 only if all went well)."""
@@ -388,7 +389,9 @@ def main(
     from returnwatch.fetch import FetchError
     from returnwatch.sources.errors import SourceFileError
 
-    out = out or click.get_text_stream("stdout")
+    # sys.stdout rather than click.get_text_stream, which click 8.5 deprecates (gone in 9.0);
+    # click.echo below still copes with the stream's encoding.
+    out = out or sys.stdout
 
     def echo(text: str) -> None:
         click.echo(text, file=out)
@@ -429,7 +432,7 @@ def main(
 
 
 def _run_files(
-    the_plan: Plan, *, run_at: dt.datetime, run_id: str, out: IO[str]
+    the_plan: Plan, *, run_at: dt.datetime, run_id: str, out: TextIO
 ) -> list[FileResult]:
     """Every file of the plan, with a progress bar on a terminal, else one line per file.
 
@@ -470,7 +473,7 @@ def _run_files(
     return results
 
 
-def _is_terminal(out: IO[str]) -> bool:
+def _is_terminal(out: TextIO) -> bool:
     isatty = getattr(out, "isatty", None)
     return bool(isatty and isatty())
 
