@@ -78,6 +78,12 @@ def incident_id_for(key: str, opening_run_id: str) -> str:
     return "i_" + digest[:20]
 
 
+def _key(key: Iterable[str]) -> Key:
+    """A ``(monitor, series)`` key as a tuple, whatever sequence it came as (a list from JSON)."""
+    monitor, series = key
+    return (monitor, series)
+
+
 def process_findings(
     con: duckdb.DuckDBPyConnection,
     findings: Iterable[Finding],
@@ -96,10 +102,10 @@ def process_findings(
     if run_at.tzinfo is None or run_at.utcoffset() is None:
         raise ValueError(f"run {run_id}: run_at must be time-zone aware, got {run_at!r}")
     seen: dict[Key, Mapping[str, Any]] = (
-        {tuple(k): dict(v or {}) for k, v in evaluated.items()}
+        {_key(k): dict(v or {}) for k, v in evaluated.items()}
         if isinstance(evaluated, Mapping)
-        else {tuple(k): {} for k in evaluated}
-    )  # type: ignore[misc]
+        else {_key(k): {} for k in evaluated}
+    )
 
     problems: dict[Key, tuple[Finding, str]] = {}
     events: list[AlertEvent] = []
