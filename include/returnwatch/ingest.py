@@ -27,6 +27,7 @@ import datetime as dt
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -457,6 +458,7 @@ def ingest_file(
     # Kept before anything looks at it: an error page saved by mistake is evidence too.
     archive = Archive()
     entry = archive.store_manual(source, path, vintage=vintage, run_at=run_at)
+    assert entry.sha256 is not None  # store() archives bytes: only failed checks have no hash
     # Same bytes as an earlier file: the load step sees it in raw.files and changes nothing.
     fetched = {
         "source": source,
@@ -487,7 +489,7 @@ def _source_timezone(source: str) -> dt.tzinfo:
 
 
 def guarded(
-    step: Any, payload: dict[str, Any], *, context: dict[str, Any], **kwargs: Any
+    step: Any, payload: dict[str, Any], *, context: Mapping[str, Any], **kwargs: Any
 ) -> dict[str, Any]:
     """Run a parse/validate step inside an Airflow task.
 
