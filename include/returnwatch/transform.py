@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from returnwatch import settings
+from returnwatch.duck import scalar
 
 if TYPE_CHECKING:
     from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
@@ -497,7 +498,7 @@ def publish_snapshot() -> SnapshotResult:
                     f"COPY (SELECT {select} FROM {relation}) TO '{sql_path(out)}' "
                     f"(FORMAT parquet, KV_METADATA {{build_id: '{build_id}'}})"
                 )
-                tables[name] = snap.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
+                tables[name] = scalar(snap, f"SELECT count(*) FROM {relation}")
                 staged_parquet[name] = out
 
         replace_snapshot(staged)

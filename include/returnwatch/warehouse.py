@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from returnwatch import settings
+from returnwatch.duck import scalar
 
 if TYPE_CHECKING:  # pandas is heavy; only tasks that load data import it
     import pandas as pd
@@ -178,11 +179,12 @@ def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
     the first build, monitor tables with ``init``)."""
     schema, name = qualified.split(".", 1)
     return bool(
-        con.execute(
+        scalar(
+            con,
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
             "AND table_name = ?",
             [schema, name],
-        ).fetchone()[0]
+        )
     )
 
 
@@ -211,9 +213,7 @@ def file_is_loaded(sha256: str, path: Path | None = None) -> bool:
 
 
 def is_loaded(con: duckdb.DuckDBPyConnection, sha256: str) -> bool:
-    return (
-        con.execute("SELECT count(*) FROM raw.files WHERE sha256 = ?", [sha256]).fetchone()[0] > 0
-    )
+    return scalar(con, "SELECT count(*) FROM raw.files WHERE sha256 = ?", [sha256]) > 0
 
 
 def load_file(
