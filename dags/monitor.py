@@ -96,7 +96,9 @@ def monitor():
         refreshed = refresh_snapshot()
         return refreshed.as_dict() if refreshed else None
 
-    refresh_snapshot(send_alerts(evaluate_monitors()))
+    # Airflow's Task type keeps the function's parameter types for its __call__, which takes
+    # the upstream XComArg at parse time: its stubs cannot express that (airflow.sdk Task).
+    refresh_snapshot(send_alerts(evaluate_monitors()))  # type: ignore[arg-type]
 
 
 monitor()
