@@ -197,9 +197,11 @@ def refusing(
     csv) report a damaged file with dozens of types, and every one means the same thing here.
     ``BaseException``s (KeyboardInterrupt, SystemExit, a test's timeout) go through.
     """
+    # Ours, or what the caller handles (a fetch error); named, so mypy sees exception types.
+    reraised: tuple[type[BaseException], ...] = (SourceFileError, *passing)
     try:
         yield
-    except (SourceFileError, *passing):  # ours, or what the caller handles (a fetch error)
+    except reraised:
         raise
     except MemoryError:
         raise SourceFileError(
