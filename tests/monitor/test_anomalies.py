@@ -317,7 +317,6 @@ def test_a_bad_override_names_the_metric(tmp_path: Path) -> None:
     (tmp_path / "monitors.yaml").write_text(
         text.replace("        absolute_floor: 0.10\n", "        absolute_flor: 0.10\n", 1)
     )
-    an._load.cache_clear()
     with pytest.raises(config.ConfigError, match="mexico_uc_return_rate"):
         an.load_config(tmp_path)
 

@@ -335,6 +335,5 @@ def test_a_bad_rule_fails_loudly(tmp_path: Path, change: str, complaint: str) ->
             change, "      title_of_authority: {in: [Title 42], not_in: [Title 8]}\n", 1
         )
     (tmp_path / "monitors.yaml").write_text(broken)
-    rl._load.cache_clear()
     with pytest.raises(config.ConfigError, match="monitors.yaml"):
         rl.load_rules(tmp_path)

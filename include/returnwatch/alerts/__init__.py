@@ -1,6 +1,7 @@
 """Alerts: from incidents to people.
 
-- ``messages``: the words (Slack Block Kit + plain text), pure.
+- ``messages``: the words (Slack Block Kit + plain text), pure; ``wording`` words the findings
+  about the figures; both build on ``blocks`` (message, paragraphs, dates, links, redact).
 - ``delivery``: routing (config/alerts.yaml), the outbox ``monitor.alerts`` and sending each
   alert once; ``on_task_failure`` for Airflow.
 - ``slack``: the token and a bounded slack-sdk client.

@@ -4,7 +4,8 @@ What this module owns: turning an incident event (opened / resolved, later updat
 task into a ``Message`` that a non-engineer can read on a phone: a header that says what
 happened, a paragraph with dates written out ("Tuesday 10 June 2025"), then a small context
 line with the source, a link to the publisher's page and, when configured, to the Airflow run.
-It also owns ``redact()``, used on anything that came from an exception.
+The parts these are built from (``Message``, paragraphs, dates, links, ``redact()``) are in
+``alerts.blocks``, shared with ``alerts.wording``, which words the findings about the figures.
 
 It is pure: no network, no warehouse. Messages are rendered when an alert is enqueued, so
 ``monitor.alerts`` holds exactly what is (or was) sent, and the console fallback prints the
@@ -17,102 +18,43 @@ exception messages, and the latter go through ``redact()``.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-# Slack limits (Block Kit reference): header text 150 chars, section text 3000.
-_HEADER_MAX = 150
-_SECTION_MAX = 3000
-_FALLBACK_TZ = "America/New_York"
+from returnwatch.alerts.blocks import (
+    SECTION_MAX,
+    Message,
+    Paragraph,
+    airflow_run_url,
+    assemble,
+    day_list,
+    escape,
+    long_date,
+    redact,
+    run_link,
+    runbook_link,
+    short_date,
+    source_info,
+)
+from returnwatch.alerts.wording import data_message, ingest_message
 
-
-@dataclass(frozen=True)
-class Message:
-    """One alert's content: ``text`` is the notification / fallback / console version."""
-
-    text: str
-    blocks: list[dict[str, Any]] = field(default_factory=list)
-
-
-# --------------------------------------------------------------------------- secrets
-
-_SECRET_PATTERNS = [
-    re.compile(r"xox[abposrce]-[0-9A-Za-z-]+"),  # Slack bot/user/app tokens
-    re.compile(r"xapp-[0-9A-Za-z-]+"),
-    re.compile(r"(?i)(bearer\s+)[^\s'\"]+"),
-    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
-    re.compile(r"(?i)((?:token|password|passwd|secret|api[_-]?key)=)[^&\s'\"]+"),
-    re.compile(r"(//[^/\s:@]+:)[^@/\s]+(@)"),  # URL user:password@
+# Message, redact, airflow_run_url, long_date and day_list live in alerts.blocks; they stay
+# importable from here, where the outbox and the tests look for them.
+__all__ = [
+    "Message",
+    "airflow_run_url",
+    "day_list",
+    "digest_message",
+    "incident_message",
+    "long_date",
+    "redact",
+    "replace_status_in_text",
+    "status_line",
+    "task_failure_message",
+    "with_status_line",
 ]
-
-
-def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` with known secrets and anything shaped like a credential replaced."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    for pattern in _SECRET_PATTERNS:
-        if pattern.groups == 2:
-            text = pattern.sub(r"\1[redacted]\2", text)
-        elif pattern.groups == 1:
-            text = pattern.sub(r"\1[redacted]", text)
-        else:
-            text = pattern.sub("[redacted]", text)
-    return text
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def long_date(day: dt.date) -> str:
-    """'Tuesday 10 June 2025' (no leading zero, weekday spelt out: read on a phone)."""
-    return f"{day:%A} {day.day} {day:%B %Y}"
-
-
-def short_date(day: dt.date) -> str:
-    """'10 June'."""
-    return f"{day.day} {day:%B}"
-
-
-def day_list(days: list[dt.date]) -> str:
-    """'11, 12, 15 and 16 June' / '30 May and 2 June' / '2 June to 20 June' when long."""
-    if not days:
-        return ""
-    if len(days) > 6:
-        return f"{short_date(days[0])} to {short_date(days[-1])}"
-    parts: list[str] = []
-    for i, day in enumerate(days):
-        last_of_month = i == len(days) - 1 or days[i + 1].month != day.month
-        parts.append(short_date(day) if last_of_month else str(day.day))
-    if len(parts) == 1:
-        return parts[0]
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-def _escape(text: str) -> str:
-    # Slack mrkdwn control characters (Slack docs, "Escaping text").
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-class _Paragraph:
-    """Builds the plain and the mrkdwn version of a paragraph side by side."""
-
-    def __init__(self) -> None:
-        self.plain: list[str] = []
-        self.rich: list[str] = []
-
-    def add(self, text: str, bold: bool = False) -> _Paragraph:
-        self.plain.append(text)
-        self.rich.append(f"*{_escape(text)}*" if bold and text else _escape(text))
-        return self
-
-    def texts(self) -> tuple[str, str]:
-        return "".join(self.plain), "".join(self.rich)
+_source_info = source_info  # alerts/compose.py imports it under this name
 
 
 def _date(value: Any) -> dt.date | None:
@@ -136,73 +78,6 @@ def _moment(value: Any) -> dt.datetime | None:
 def _local(value: Any, tz: str) -> dt.datetime | None:
     moment = _moment(value)
     return moment.astimezone(ZoneInfo(tz)) if moment is not None else None
-
-
-def airflow_run_url(run_id: str | None, task_id: str | None = None) -> str | None:
-    """Link to an Airflow run when RETURNWATCH_AIRFLOW_BASE_URL is set.
-
-    ``run_id`` is returnwatch's '<dag_id>/<airflow run id>' (airflow_support.run_id).
-    """
-    base = os.environ.get("RETURNWATCH_AIRFLOW_BASE_URL", "").rstrip("/")
-    if not base or not run_id or "/" not in run_id:
-        return None
-    dag_id, airflow_run = run_id.split("/", 1)
-    url = f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(airflow_run, safe='')}"
-    if task_id:
-        url += f"/tasks/{quote(task_id, safe='')}"
-    return url
-
-
-def runbook_link(kind: str | None) -> list[tuple[str, str | None]]:
-    """Ops alerts link what to do: the runbook section of their kind (every finding kind has
-    one, whose anchor is the kind; tests/dags/test_dag_docs.py holds that), as the returnwatch
-    plugin serves it in the Airflow UI. Only when RETURNWATCH_AIRFLOW_BASE_URL is set."""
-    base = os.environ.get("RETURNWATCH_AIRFLOW_BASE_URL", "").rstrip("/")
-    if not base or not kind:
-        return []
-    return [("What to do (runbook)", f"{base}/returnwatch/docs/runbook.md#{quote(kind)}")]
-
-
-def _source_info(source: str) -> tuple[str, str | None, str]:
-    """(title, landing page, time zone) from config/sources.yaml, tolerant of unknown sources."""
-    from returnwatch import config
-
-    try:
-        src = config.source(source)
-    except config.ConfigError:
-        return source, None, _FALLBACK_TZ
-    return src.title, src.landing_page, src.timezone
-
-
-def _context(elements: list[tuple[str, str | None]]) -> tuple[str, dict[str, Any]]:
-    """A context block of 'label' or 'label' linked to a URL; plus the plain version."""
-    plain, rich = [], []
-    for label, url in elements:
-        if url:
-            rich.append(f"<{url}|{_escape(label)}>")
-            plain.append(f"{label}: {url}")
-        else:
-            rich.append(_escape(label))
-            plain.append(label)
-    block = {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(rich)}]}
-    return "\n".join(plain), block
-
-
-def _assemble(
-    header: str, paragraphs: list[tuple[str, str]], context: list[tuple[str, str | None]]
-) -> Message:
-    header = header if len(header) <= _HEADER_MAX else header[: _HEADER_MAX - 1] + "…"
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
-    ]
-    for _, rich in paragraphs:
-        if len(rich) > _SECTION_MAX:
-            rich = rich[: _SECTION_MAX - 1] + "…"
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": rich}})
-    context_plain, context_block = _context(context)
-    blocks.append(context_block)
-    text = "\n\n".join([header, *(plain for plain, _ in paragraphs), context_plain])
-    return Message(text=text, blocks=blocks)
 
 
 # --------------------------------------------------------------------------- incidents
@@ -243,8 +118,6 @@ def incident_message(
         return _with_status(message, status)
     found = [f for f in (related or ([finding] if finding else [])) if f]
     if incident["monitor"] in DATA_MONITORS:
-        from returnwatch.alerts.wording import data_message
-
         message = data_message(
             event,
             incident=incident,
@@ -256,8 +129,6 @@ def incident_message(
             totals=totals,
         )
     elif incident["monitor"] == "ingest" and event != "resolved":
-        from returnwatch.alerts.wording import ingest_message
-
         message = ingest_message(
             incident=incident, finding=found[0] if found else {}, run_id=run_id
         )
@@ -297,7 +168,7 @@ def with_status_line(blocks: list[dict[str, Any]], line: str) -> list[dict[str, 
     block = {
         "type": "context",
         "block_id": STATUS_BLOCK_ID,
-        "elements": [{"type": "mrkdwn", "text": _escape(line)}],
+        "elements": [{"type": "mrkdwn", "text": escape(line)}],
     }
     out = [b for b in blocks if b.get("block_id") != STATUS_BLOCK_ID]
     # Right under the header, where a phone shows it first.
@@ -328,7 +199,7 @@ def _freshness_problem(
 ) -> Message:
     details: Mapping[str, Any] = finding.get("details") or {}
     source = incident["source"]
-    title, landing, tz = _source_info(source)
+    title, landing, tz = source_info(source)
     label = details.get("label") or title
     site = details.get("site") or "The publisher"
     state = details.get("state", "late")
@@ -339,7 +210,7 @@ def _freshness_problem(
     monthly = details.get("frequency") == "month"
 
     header = f"{label} have stopped arriving" if state == "stopped" else f"{label} are late"
-    what = _Paragraph()
+    what = Paragraph()
     if newest is not None:
         what.add(f"{site} has published no new figures since those for ")
         what.add(details["newest_label"] if monthly else long_date(newest), bold=True).add(". ")
@@ -361,8 +232,8 @@ def _freshness_problem(
     context = [(f"Source: {title}", landing)]
     if opened:
         context.append((f"Noticed {short_date(opened)} {opened.year}", None))
-    context += _run_link(run_id) + runbook_link(incident.get("kind") or finding.get("kind"))
-    return _assemble(header, paragraphs, context)
+    context += run_link(run_id) + runbook_link(incident.get("kind") or finding.get("kind"))
+    return assemble(header, paragraphs, context)
 
 
 def _cause_paragraph(details: Mapping[str, Any], site: str, tz: str) -> tuple[str, str] | None:
@@ -371,7 +242,7 @@ def _cause_paragraph(details: Mapping[str, Any], site: str, tz: str) -> tuple[st
     when = (
         f"{long_date(last_check.date())}, {last_check:%H:%M} {_tz_name(tz)}" if last_check else None
     )
-    p = _Paragraph()
+    p = Paragraph()
     if cause == "same_file_again":
         n = details.get("unchanged_checks_since_new_file") or 0
         p.add(f"{site} is up, but the file has not changed: returnwatch checked it ")
@@ -403,7 +274,7 @@ def _freshness_resolved(
     run_id: str | None,
 ) -> Message:
     source = incident["source"]
-    title, landing, tz = _source_info(source)
+    title, landing, tz = source_info(source)
     label = resolution.get("label") or (opening.get("details") or {}).get("label") or title
     newest = _date(resolution.get("newest_period"))
     arrived = _local(resolution.get("newest_file_received_at"), tz)
@@ -412,7 +283,7 @@ def _freshness_resolved(
     monthly = resolution.get("frequency") == "month"
     before_label = (opening.get("details") or {}).get("newest_label")
 
-    p = _Paragraph().add("Resolved: figures resumed on ")
+    p = Paragraph().add("Resolved: figures resumed on ")
     p.add(long_date(resumed) if resumed else "the latest check", bold=True)
     if newest:
         shown = resolution.get("newest_label") if monthly else long_date(newest)
@@ -424,8 +295,8 @@ def _freshness_resolved(
             " No figures had arrived after those for "
             f"{before_label if monthly and before_label else long_date(before)}."
         )
-    context = [(f"Source: {title}", landing), *_run_link(run_id)]
-    return _assemble(f"{label} are arriving again", [p.texts()], context)
+    context = [(f"Source: {title}", landing), *run_link(run_id)]
+    return assemble(f"{label} are arriving again", [p.texts()], context)
 
 
 def _generic(
@@ -433,30 +304,25 @@ def _generic(
 ) -> Message:
     """Any other monitor: the finding's own message, framed."""
     source = incident["source"]
-    title, landing, _ = _source_info(source)
+    title, landing, _ = source_info(source)
     kind = str(finding.get("kind") or incident.get("kind") or "problem").replace("_", " ")
     if event == "resolved":
         header = f"{title}: resolved ({kind})"
-        p = _Paragraph().add(
+        p = Paragraph().add(
             f"Resolved: the {incident['monitor']} check of {incident['series']} "
             "no longer finds a problem."
         )
     else:
         header = f"{title}: {kind}"
-        p = _Paragraph().add(str(finding.get("message") or incident.get("summary") or kind))
+        p = Paragraph().add(str(finding.get("message") or incident.get("summary") or kind))
     # Ops read these: the run id helps even without a link to the Airflow UI.
     context = [
         (f"Source: {title}", landing),
-        *(_run_link(run_id) or ([(f"Run {run_id}", None)] if run_id else [])),
+        *(run_link(run_id) or ([(f"Run {run_id}", None)] if run_id else [])),
     ]
     if event != "resolved":  # what to do, e.g. a file that reaches no mart
         context += runbook_link(finding.get("kind") or incident.get("kind"))
-    return _assemble(header, [p.texts()], context)
-
-
-def _run_link(run_id: str | None) -> list[tuple[str, str | None]]:
-    url = airflow_run_url(run_id)
-    return [("Airflow run", url)] if url else []
+    return assemble(header, [p.texts()], context)
 
 
 def _tz_name(tz: str) -> str:
@@ -486,11 +352,11 @@ def task_failure_message(
     if try_number is not None:
         total = (max_tries + 1) if max_tries is not None else None
         tries = f" on try {try_number}" + (f" of {total}" if total else "")
-    p = _Paragraph().add("Task ").add(task_id, bold=True).add(" of DAG ").add(dag_id, bold=True)
+    p = Paragraph().add("Task ").add(task_id, bold=True).add(" of DAG ").add(dag_id, bold=True)
     p.add(f" failed{tries} in run {run_id}, with no retry left.")
-    e = _Paragraph().add("Error: ").add(error or "(no message)")
+    e = Paragraph().add("Error: ").add(error or "(no message)")
     context = [("Airflow task", log_url)] if log_url else [(f"Run {run_id}", None)]
-    return _assemble(header, [p.texts(), e.texts()], context + runbook_link("task_failed"))
+    return assemble(header, [p.texts(), e.texts()], context + runbook_link("task_failed"))
 
 
 # --------------------------------------------------------------------------- digests
@@ -517,11 +383,11 @@ def digest_message(alerts: list[Mapping[str, Any]], *, since: dt.datetime) -> Me
         plain.append(f"• {headline}\n  Incident {ref} (returnwatch alerts show {ref})")
         if i >= _DIGEST_MAX_ITEMS:
             continue
-        rich = f"*{_escape(headline)}*\nIncident `{_escape(ref)}`"
+        rich = f"*{escape(headline)}*\nIncident `{escape(ref)}`"
         links = [b for b in alert.get("blocks") or [] if b.get("type") == "context"]
         if links:
             rich += " · " + links[-1]["elements"][0]["text"]
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": rich[:_SECTION_MAX]}})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": rich[:SECTION_MAX]}})
     if count > _DIGEST_MAX_ITEMS:
         blocks.append(
             {

@@ -23,15 +23,15 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from returnwatch.alerts.messages import (
+from returnwatch.alerts.blocks import (
     Message,
-    _assemble,
-    _Paragraph,
-    _run_link,
-    _source_info,
+    Paragraph,
+    assemble,
     long_date,
     redact,
+    run_link,
     runbook_link,
+    source_info,
 )
 
 # A finding list longer than this is summarised ("and 4 more periods").
@@ -142,7 +142,7 @@ def _context(
     document_url: str | None,
     method: str | None = None,
 ) -> list[tuple[str, str | None]]:
-    title, landing, _ = _source_info(incident["source"])
+    title, landing, _ = source_info(incident["source"])
     context: list[tuple[str, str | None]] = [(f"Source: {title}", landing)]
     if vintage:
         day = vintage if isinstance(vintage, dt.date) else dt.date.fromisoformat(str(vintage)[:10])
@@ -151,7 +151,7 @@ def _context(
         context.append(("Source document", document_url))
     if method:
         context.append((method, None))
-    context += _run_link(run_id) or ([(f"Run {run_id}", None)] if run_id else [])
+    context += run_link(run_id) or ([(f"Run {run_id}", None)] if run_id else [])
     return context
 
 
@@ -184,7 +184,7 @@ def policy_paragraph(
         return None
     if not here["in_force"] and not here["changes"] and not earlier["changes"]:
         return None
-    p = _Paragraph().add("Policy context: ", bold=True)
+    p = Paragraph().add("Policy context: ", bold=True)
     if here["in_force"]:
         p.add(
             f"in force in {period_text(text)}: "
@@ -321,7 +321,7 @@ def _anomaly(
     what, usual, share = anomaly_sentence(label, lead)
     header = f"{what}, {usual}" if usual else what
     # The header already says what changed; the paragraph says why it stands out.
-    p = _Paragraph()
+    p = Paragraph()
     base = d.get("baseline")
     used = d.get("baseline_periods") or []
     if base is not None and used:
@@ -340,7 +340,7 @@ def _anomaly(
     counted = _counts(incident)
     if counted:
         paragraphs.append(
-            _Paragraph().add("What is counted: ", bold=True).add(counted + ".").texts()
+            Paragraph().add("What is counted: ", bold=True).add(counted + ".").texts()
         )
     others = findings[1:]
     if others:
@@ -359,21 +359,21 @@ def _anomaly(
         paragraphs.append(context)
     if d.get("severity_policy"):
         paragraphs.append(
-            _Paragraph()
+            Paragraph()
             .add(
                 f"Severity: {lead.get('severity')} by the figure's policy ({d['severity_policy']})."
             )
             .texts()
         )
     method = f"Method: {d.get('method', 'robust_step')}"
-    return _assemble(header, paragraphs, _context(incident, run_id, vintage, document_url, method))
+    return assemble(header, paragraphs, _context(incident, run_id, vintage, document_url, method))
 
 
 def _listed(title: str, items: Sequence[str]) -> tuple[str, str]:
     shown = list(items[:_MAX_LISTED])
     if len(items) > _MAX_LISTED:
         shown.append(f"and {len(items) - _MAX_LISTED} more")
-    p = _Paragraph().add(f"{title}:", bold=True)
+    p = Paragraph().add(f"{title}:", bold=True)
     for item in shown:
         p.add(f"\n• {item}")
     return p.texts()
@@ -413,7 +413,7 @@ def _rule(
     header = f"{_cap(label)}: {period_text(lead.get('period'))}"
     if kind == "rule_contested_period":
         header += " (legal status contested)"
-    p = _Paragraph().add("In ").add(period_text(lead.get("period")), bold=True)
+    p = Paragraph().add("In ").add(period_text(lead.get("period")), bold=True)
     p.add(f" the figure was {number(lead.get('value'), share)}, {condition}").add(". ")
     if d.get("history"):
         h = d["history"]
@@ -436,16 +436,16 @@ def _rule(
     paragraphs = [p.texts()]
     if d.get("contested"):
         paragraphs.append(
-            _Paragraph()
+            Paragraph()
             .add("The legal status of this period was contested: ", bold=True)
             .add(str(d["contested"].get("why")))
             .texts()
         )
     if d.get("check_note"):
-        paragraphs.append(_Paragraph().add(f"{d['check_note']}.", bold=True).texts())
+        paragraphs.append(Paragraph().add(f"{d['check_note']}.", bold=True).texts())
     if d.get("caveat"):
         paragraphs.append(
-            _Paragraph()
+            Paragraph()
             .add("Before citing: ", bold=True)
             .add(" ".join(str(d["caveat"]).split()))
             .texts()
@@ -471,7 +471,7 @@ def _rule(
     sources = [s for s in d.get("sources") or [] if isinstance(s, Mapping)]
     context = _context(incident, run_id, vintage, document_url)
     if sources:
-        q = _Paragraph().add("The rule rests on: ")
+        q = Paragraph().add("The rule rests on: ")
         q.add(
             "; ".join(
                 " ".join(str(s.get("citation", "")).split())
@@ -493,7 +493,7 @@ def _rule(
     policy = policy_paragraph(lead.get("period"))
     if policy:
         paragraphs.append(policy)
-    return _assemble(header, paragraphs, context)
+    return assemble(header, paragraphs, context)
 
 
 # --------------------------------------------------------------------------- revisions etc.
@@ -516,7 +516,7 @@ def _revision(
     ]
     share = is_share(d, *[r.get("new") for r in rows])
     header = f"{_cap(label)}: published figures were changed"
-    p = _Paragraph()
+    p = Paragraph()
     if rows:
         n = len(rows)
         p.add(f"The publisher changed {n} figure{'s' if n != 1 else ''} it had already published")
@@ -544,7 +544,7 @@ def _revision(
         paragraphs.append(
             _listed("Also in this run", [str(f.get("message")) for f in findings[1:]])
         )
-    return _assemble(header, paragraphs, _context(incident, run_id, vintage, document_url))
+    return assemble(header, paragraphs, _context(incident, run_id, vintage, document_url))
 
 
 def _other_data(
@@ -566,13 +566,13 @@ def _other_data(
         header = f"{_cap(label)}: a published figure changed"
     else:
         header = f"{_cap(label)}: {kind.replace('_', ' ')}"
-    p = _Paragraph().add(str(lead.get("message") or incident.get("summary") or kind))
+    p = Paragraph().add(str(lead.get("message") or incident.get("summary") or kind))
     paragraphs = [p.texts()]
     if len(findings) > 1:
         paragraphs.append(
             _listed("Also in this run", [str(f.get("message")) for f in findings[1:]])
         )
-    return _assemble(header, paragraphs, _context(incident, run_id, vintage, document_url))
+    return assemble(header, paragraphs, _context(incident, run_id, vintage, document_url))
 
 
 def _resolved(
@@ -591,10 +591,10 @@ def _resolved(
         text = "The latest figures no longer break the rule."
     else:
         text = "The latest run no longer finds this problem."
-    p = _Paragraph().add("Resolved: ", bold=True).add(text)
+    p = Paragraph().add("Resolved: ", bold=True).add(text)
     if opening.get("period"):
         p.add(f" The alert was about {period_text(opening['period'])}.")
-    return _assemble(
+    return assemble(
         f"Resolved: {_cap(label)}", [p.texts()], _context(incident, run_id, vintage, document_url)
     )
 
@@ -622,18 +622,18 @@ _INGEST_WHAT = {
 def ingest_message(
     *, incident: Mapping[str, Any], finding: Mapping[str, Any], run_id: str | None
 ) -> Message:
-    title, landing, _ = _source_info(incident["source"])
+    title, landing, _ = source_info(incident["source"])
     kind = str(finding.get("kind") or incident.get("kind") or "bad_file")
     header = _INGEST_HEADERS.get(kind, "{title}: " + kind.replace("_", " ")).format(title=title)
-    what = _Paragraph().add(_INGEST_WHAT.get(kind, "A received file could not be used."))
+    what = Paragraph().add(_INGEST_WHAT.get(kind, "A received file could not be used."))
     what.add(" Earlier figures are unaffected.")
     detail = redact(str(finding.get("message") or incident.get("summary") or ""))
     paragraphs = [what.texts()]
     if detail:
-        paragraphs.append(_Paragraph().add("Details: ").add(detail[:1500]).texts())
+        paragraphs.append(Paragraph().add("Details: ").add(detail[:1500]).texts())
     context = [
         (f"Source: {title}", landing),
-        *(_run_link(run_id) or ([(f"Run {run_id}", None)] if run_id else [])),
+        *(run_link(run_id) or ([(f"Run {run_id}", None)] if run_id else [])),
         *runbook_link(kind),
     ]
-    return _assemble(header, paragraphs, context)
+    return assemble(header, paragraphs, context)

@@ -2,8 +2,9 @@
 
 What this module owns:
 
-- the ``anomalies`` section of ``config/monitors.yaml`` (pydantic models: ``AnomaliesConfig``,
-  ``DetectorParams``, ``MetricMonitor``, ``Regime``);
+- reading the ``anomalies`` section of ``config/monitors.yaml`` (``load_config``; its models,
+  ``AnomaliesConfig``, ``DetectorParams``, ``MetricMonitor``, ``Regime``, are in
+  ``monitor.monitors_config``);
 - ``scan()``: the detector, a pure vectorised function over one series (numpy arrays in, one
   ``Scan`` of arrays out: baseline, band, score, exceedance and alert for every period);
 - ``missing_periods()`` (a period is missing when it is absent, not when it looks odd) and
@@ -61,157 +62,43 @@ comparing the vintages (``detect_restatements``), which ``monitor.revisions`` re
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from returnwatch.monitor import sql_names
+from returnwatch.monitor import monitors_config
 from returnwatch.monitor.findings import Finding
+from returnwatch.monitor.monitors_config import (
+    AnomaliesConfig,
+    DetectorParams,
+    Frequency,
+    MetricMonitor,
+    Regime,
+    default_params,
+)
 
 if TYPE_CHECKING:
     import duckdb
 
 MONITOR = "anomaly"
 METHOD = "robust_step"
-Frequency = Literal["month", "day"]
-Direction = Literal["up", "down", "both"]
 
 
 # --------------------------------------------------------------------------- config
 
 
-class DetectorParams(BaseModel):
-    """How one series is judged. Defaults per frequency live in config/monitors.yaml."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    transform: Literal["log", "identity"] = "log"  # log for counts; identity for rates, gaps
-    level_periods: int = Field(ge=1, le=60, default=3)  # L: baseline = median of these
-    noise_periods: int = Field(ge=3, le=400, default=12)  # W: noise from these changes
-    min_history: int = Field(ge=2, le=400, default=12)  # published periods before judging
-    threshold: float = Field(gt=0, default=3.5)  # robust score for an exceedance
-    strong_threshold: float = Field(gt=0, default=7.0)  # ... alerting at once
-    strong_ratio: float = Field(gt=1, default=2.5)  # x2.5 or /2.5 alerts at once
-    # ... even inside a wide noise band (counts only; absolute_floor still applies)
-    strong_ratio_alone: bool = False
-    relative_floor: float = Field(ge=0, default=0.25)  # |value/baseline - 1| at least
-    absolute_floor: float = Field(ge=0, default=10.0)  # |value - baseline| at least
-    zero_floor: float = Field(ge=0, default=10.0)  # a 0 after a baseline >= this
-    min_scale: float = Field(gt=0, default=0.05)  # noise floor (log units / units)
-    persistence: tuple[int, int] = (2, 3)  # need N exceedances of the last M
-    direction: Direction = "both"
-
-    @model_validator(mode="after")
-    def _consistent(self) -> DetectorParams:
-        need, of = self.persistence
-        if not 1 <= need <= of <= 12:
-            raise ValueError(f"persistence {self.persistence}: need 1 <= N <= M <= 12")
-        if self.strong_threshold < self.threshold:
-            raise ValueError("strong_threshold must be at least threshold")
-        return self
-
-    def describe(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
-
-class Regime(BaseModel):
-    """A known regime change, quoted on findings near it (never used to silence one)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    label: str
-    start: dt.date
-    end: dt.date | None = None
-    source: str
-
-
-class MetricMonitor(BaseModel):
-    """One monitored metric (``anomalies.metrics.<name>``): which rows, which series."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    label: str  # what advocates call it
-    source: str  # returnwatch source it comes from (Finding.source)
-    table: str  # schema.table in the warehouse
-    period_column: str
-    value_columns: list[str] = Field(min_length=1)  # one series per column (and per group)
-    series_by: list[str] = Field(default_factory=list)  # split into one series per group
-    where: dict[str, list[str]] = Field(default_factory=dict)  # column -> allowed values
-    frequency: Frequency = "month"
-    # A month with no row: "zero" for tables that list only non-zero cells (CBP's), "missing"
-    # where every period has a row and an absent one is a gap to report.
-    absent_rows: Literal["zero", "missing"] = "missing"
-    detector: dict[str, Any] = Field(default_factory=dict)  # overrides of the defaults
-
-    @field_validator("table")
-    @classmethod
-    def _qualified_table(cls, value: str) -> str:
-        return sql_names.qualified_table(value)
-
-    @field_validator("period_column", "value_columns", "series_by", "where")
-    @classmethod
-    def _columns(cls, value: Any) -> Any:
-        return sql_names.column_names(value)
-
-
-class AnomaliesConfig(BaseModel):
-    """The ``anomalies:`` section of config/monitors.yaml."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    annotate_within_periods: int = Field(ge=0, default=3)
-    regimes: dict[str, Regime] = Field(default_factory=dict)
-    defaults: dict[Frequency, DetectorParams] = Field(default_factory=dict)
-    metrics: dict[str, MetricMonitor] = Field(default_factory=dict)
-
-    def params(self, metric: str | MetricMonitor) -> DetectorParams:
-        monitor = self.metrics[metric] if isinstance(metric, str) else metric
-        base = self.defaults.get(monitor.frequency) or default_params(monitor.frequency)
-        return DetectorParams.model_validate({**base.model_dump(), **monitor.detector})
-
-    @model_validator(mode="after")
-    def _overrides_valid(self) -> AnomaliesConfig:
-        for name, monitor in self.metrics.items():
-            try:
-                self.params(monitor)
-            except ValueError as exc:
-                raise ValueError(f"metrics.{name}.detector: {exc}") from None
-        return self
-
-
-class _MonitorsFile(BaseModel):
-    # Only this module's section is validated here; freshness.py validates its own.
-    model_config = ConfigDict(extra="allow")
-
-    anomalies: AnomaliesConfig = Field(default_factory=AnomaliesConfig)
-
-
-def default_params(frequency: Frequency) -> DetectorParams:
-    """The built-in defaults (what the benchmark measured) for monthly or daily series."""
-    if frequency == "day":
-        return DetectorParams(level_periods=7, noise_periods=60, min_history=20)
-    return DetectorParams()
-
-
-@functools.cache
-def _load(directory: str) -> AnomaliesConfig:
-    from returnwatch import config
-
-    return config.load_yaml("monitors.yaml", _MonitorsFile, Path(directory)).anomalies
+# The models of this section (``AnomaliesConfig``, ``DetectorParams``, ``MetricMonitor``,
+# ``Regime``) are part of the one model of the file, in ``monitor.monitors_config``.
 
 
 def load_config(directory: Path | str | None = None) -> AnomaliesConfig:
     """The ``anomalies`` section of config/monitors.yaml (validated, cached per folder)."""
-    from returnwatch import settings
-
-    return _load(str(directory or settings.config_dir()))
+    return monitors_config.load(directory).anomalies
 
 
 # --------------------------------------------------------------------------- detector

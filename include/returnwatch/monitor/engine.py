@@ -8,8 +8,9 @@ What this module owns:
   (``monitor.unmarted``) over the warehouse, and returns their findings,
   the ``(monitor, series)`` keys they evaluated (so incidents resolve) and the new marks;
 - ``record_marks()``: writes those marks to ``monitor.judged`` (inside the run's transaction);
-- the ``revisions`` section of ``config/monitors.yaml`` (``RevisionsConfig``) and the revision
-  monitor (``revision_findings``): which rows of ``monitor.revisions`` matter.
+- the revision monitor (``revision_findings``): which rows of ``monitor.revisions`` matter, as
+  the ``revisions`` section of ``config/monitors.yaml`` says (``RevisionsConfig``, whose model
+  is in ``monitor.monitors_config``).
 
 It imports numpy/pandas (through anomalies and rules) when called: ``run_monitors`` imports it
 inside the function, so DAG files stay light.
@@ -55,20 +56,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import logging
 import time
 from calendar import monthrange
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import TYPE_CHECKING, Any
 
 from returnwatch.duck import scalar
-from returnwatch.monitor import sql_names
+from returnwatch.monitor import monitors_config, sql_names
 from returnwatch.monitor.findings import Finding
+from returnwatch.monitor.monitors_config import RevisionsConfig, RevisionTable
 
 if TYPE_CHECKING:
     import duckdb
@@ -92,61 +91,13 @@ Key = tuple[str, str]
 # --------------------------------------------------------------------------- config
 
 
-class RevisionTable(BaseModel):
-    """How the revisions of one raw table are judged (``revisions.tables.<schema.table>``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    label: str
-    source: str
-    period_column: str
-    frequency: Literal["month", "day"] = "month"
-    series_by: list[str] = Field(default_factory=list)
-    settled_after_days: int = Field(ge=0, default=60)
-
-    @field_validator("period_column", "series_by")
-    @classmethod
-    def _columns(cls, value: Any) -> Any:
-        return sql_names.column_names(value)
-
-
-class RevisionsConfig(BaseModel):
-    """The ``revisions:`` section of config/monitors.yaml."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    tolerance: float = Field(ge=0, default=0.02)
-    absolute_floor: float = Field(ge=0, default=2.0)
-    tables: dict[str, RevisionTable] = Field(default_factory=dict)
-
-    @field_validator("tables")
-    @classmethod
-    def _qualified(cls, value: dict[str, RevisionTable]) -> dict[str, RevisionTable]:
-        bad = [name for name in value if not sql_names.QUALIFIED.match(name)]
-        if bad:
-            raise ValueError(f"{bad} are not schema.table names like raw.cbp_encounters_aor")
-        return value
-
-
-class _MonitorsFile(BaseModel):
-    # Only this module's section is validated here; the other modules validate theirs.
-    model_config = ConfigDict(extra="allow")
-
-    revisions: RevisionsConfig = Field(default_factory=RevisionsConfig)
-
-
-@functools.cache
-def _load(directory: str) -> RevisionsConfig:
-    from returnwatch import config
-
-    return config.load_yaml("monitors.yaml", _MonitorsFile, Path(directory)).revisions
+# ``RevisionsConfig`` and ``RevisionTable`` are part of the one model of the file, in
+# ``monitor.monitors_config``.
 
 
 def load_revisions_config(directory: Path | str | None = None) -> RevisionsConfig:
     """The ``revisions`` section of config/monitors.yaml (validated, cached per folder)."""
-    from returnwatch import settings
-
-    return _load(str(directory or settings.config_dir()))
+    return monitors_config.load(directory).revisions
 
 
 # --------------------------------------------------------------------------- marks

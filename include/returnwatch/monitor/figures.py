@@ -1,7 +1,8 @@
 """What each monitored figure is, in plain words, where it comes from, and how severe its changes are.
 
-What this module owns: the ``figures`` section of ``config/monitors.yaml``, one entry per
-anomaly series figure (``<metric>:<value column>``):
+What this module owns: the words of the ``figures`` section of ``config/monitors.yaml`` (its
+models are in ``monitor.monitors_config``), one entry per anomaly series figure
+(``<metric>:<value column>``):
 
 - ``name``: the series in plain words for the headline, with ``{0}``, ``{1}`` placeholders
   filled from the series' group values ("children from Mexico", "all nationalities"), never
@@ -27,53 +28,21 @@ import dataclasses
 import datetime as dt
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from returnwatch.monitor import monitors_config
+from returnwatch.monitor.monitors_config import Figure, SeverityPolicy
 
 if TYPE_CHECKING:
     from returnwatch.monitor.findings import Finding
 
-Cap = Literal["info", "warning", "critical"]
-
-
-class SeverityPolicy(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    up: Cap = "critical"
-    down: Cap = "critical"
-    why: str  # the reason, written for reviewers
-
-
-class Figure(BaseModel):
-    """One monitored figure (``figures.<metric>:<column>``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str  # the headline's words
-    counts: str  # what is counted, said in the message
-    publisher_table: str
-    raw_tables: list[str] = Field(min_length=1)
-    severity: SeverityPolicy
-
-
-class _MonitorsFile(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    figures: dict[str, Figure] = Field(default_factory=dict)
-
-
-@functools.cache
-def _load(directory: str) -> dict[str, Figure]:
-    from returnwatch import config
-
-    return config.load_yaml("monitors.yaml", _MonitorsFile, Path(directory)).figures
+# ``Figure`` and ``SeverityPolicy`` are part of the one model of the file, in
+# ``monitor.monitors_config``.
 
 
 def load_figures(directory: Path | str | None = None) -> dict[str, Figure]:
-    from returnwatch import settings
-
-    return _load(str(directory or settings.config_dir()))
+    """The ``figures`` section of config/monitors.yaml (validated, cached per folder)."""
+    return monitors_config.load(directory).figures
 
 
 def figure_for(series: str, directory: Path | str | None = None) -> Figure | None:

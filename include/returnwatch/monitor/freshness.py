@@ -2,7 +2,8 @@
 
 What this module owns:
 
-- the ``freshness`` section of ``config/monitors.yaml`` (pydantic models, validated on load);
+- reading the ``freshness`` section of ``config/monitors.yaml`` (``rules()``; the models are in
+  ``monitor.monitors_config``);
 - ``assess_freshness()``: a ``FreshnessState`` for one source at one moment;
 - ``evaluate_freshness()``: the finding that state calls for, or None.
 
@@ -49,26 +50,14 @@ therefore judges the world as it was that day, and gives the same answer every t
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    field_validator,
-    model_validator,
-)
-
-from returnwatch import config, settings
-from returnwatch.monitor import sql_names
-from returnwatch.monitor.calendar import WEEKDAYS, DailyCalendar, MonthlyCalendar
+from returnwatch import config
+from returnwatch.monitor import monitors_config
 from returnwatch.monitor.findings import Finding
+from returnwatch.monitor.monitors_config import FreshnessRule
 
 if TYPE_CHECKING:
     import duckdb
@@ -80,165 +69,13 @@ State = Literal["fresh", "unchecked", "late", "stopped", "no_data"]
 # --------------------------------------------------------------------------- config
 
 
-class DailyCalendarConfig(BaseModel):
-    """``calendar:`` of a daily source in config/monitors.yaml."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["daily"] = "daily"
-    timezone: str
-    release_weekdays: list[str] = Field(min_length=1)
-    holidays: str | None = "US"
-    closed_days: list[dt.date] = Field(default_factory=list)
-    lag_days: int = Field(ge=0, le=31, default=1)
-    due_after_hours: float = Field(ge=0, le=24 * 14, default=24)
-
-    @field_validator("release_weekdays")
-    @classmethod
-    def _weekday_names(cls, value: list[str]) -> list[str]:
-        unknown = [v for v in value if v.lower() not in WEEKDAYS]
-        if unknown:
-            raise ValueError(f"unknown weekday(s) {unknown}; use {list(WEEKDAYS)}")
-        return [v.lower() for v in value]
-
-    def build(self) -> DailyCalendar:
-        return DailyCalendar(
-            timezone=self.timezone,
-            release_weekdays=frozenset(WEEKDAYS[d] for d in self.release_weekdays),
-            holiday_country=self.holidays,
-            closed_days=frozenset(self.closed_days),
-            lag_days=self.lag_days,
-            due_after_hours=self.due_after_hours,
-        )
-
-
-class MonthlyCalendarConfig(BaseModel):
-    """``calendar:`` of a monthly source: month M around ``release_day`` of M + lag_months."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["monthly"]
-    timezone: str
-    release_day: int = Field(ge=1, le=31)
-    lag_months: int = Field(ge=0, le=12, default=1)
-    grace_days: int = Field(ge=0, le=62, default=7)
-
-    def build(self) -> MonthlyCalendar:
-        return MonthlyCalendar(
-            timezone=self.timezone,
-            release_day=self.release_day,
-            lag_months=self.lag_months,
-            grace_days=self.grace_days,
-        )
-
-
-def _calendar_kind(value: Any) -> str:
-    kind = (
-        value.get("kind", "daily") if isinstance(value, dict) else getattr(value, "kind", "daily")
-    )
-    return str(kind)
-
-
-# ``kind: daily`` (the default, as before monthly calendars existed) or ``kind: monthly``.
-CalendarConfig = Annotated[
-    Annotated[DailyCalendarConfig, Tag("daily")] | Annotated[MonthlyCalendarConfig, Tag("monthly")],
-    Discriminator(_calendar_kind),
-]
-
-
-class MartTable(BaseModel):
-    """Where a source's figures end up: a table whose rows name their file (``source_file``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    table: str
-    period_column: str
-
-    @field_validator("table")
-    @classmethod
-    def _qualified_table(cls, value: str) -> str:
-        return sql_names.qualified_table(value)
-
-    @field_validator("period_column")
-    @classmethod
-    def _column(cls, value: str) -> str:
-        if not sql_names.IDENTIFIER.match(value):
-            raise ValueError(f"{value!r} is not a plain column name")
-        return value
-
-
-class FreshnessRule(BaseModel):
-    """One source's freshness rule (``freshness.<source>`` in config/monitors.yaml)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    label: str  # what advocates call these figures: "HHS daily figures"
-    table: str  # raw table holding the source's rows: raw.hhs_uc_daily
-    period_column: str  # the column naming the period a row describes
-    calendar: CalendarConfig
-    late_after_missed: int = Field(ge=1, default=3)
-    stopped_after_missed: int = Field(ge=1, default=5)
-    unreachable_after_failed_checks: int = Field(ge=1, default=2)
-    checks_expected_within_hours: float = Field(gt=0, default=48)
-    # Which due releases count as missed. "due": every release due by now (the data's age,
-    # whoever is at fault; "not_checked" is then the cause). "checked": only releases that
-    # were due when returnwatch last checked the site; those due since are "unverified" and,
-    # while the figures held were on time at that check, give an info finding, not an alert.
-    count_missed: Literal["due", "checked"] = "due"
-    # Further raw tables of the source (its other file kinds / layouts): a period has arrived
-    # when it is in any of them.
-    also_tables: list[str] = Field(default_factory=list)
-    # Judged on what reached the marts as well as on what arrived: the newest period is the
-    # newest one also in this table (docs/file-kinds.md). Ignored until the table exists.
-    mart: MartTable | None = None
-
-    @field_validator("table")
-    @classmethod
-    def _qualified_table(cls, value: str) -> str:
-        return sql_names.qualified_table(value)
-
-    @field_validator("also_tables")
-    @classmethod
-    def _qualified_tables(cls, value: list[str]) -> list[str]:
-        return [sql_names.qualified_table(v) for v in value]
-
-    @field_validator("period_column")
-    @classmethod
-    def _column(cls, value: str) -> str:
-        if not sql_names.IDENTIFIER.match(value):
-            raise ValueError(f"{value!r} is not a plain column name")
-        return value
-
-    @model_validator(mode="after")
-    def _thresholds_ordered(self) -> FreshnessRule:
-        if self.stopped_after_missed < self.late_after_missed:
-            raise ValueError(
-                f"stopped_after_missed ({self.stopped_after_missed}) must be at least "
-                f"late_after_missed ({self.late_after_missed})"
-            )
-        return self
-
-
-class MonitorsFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    freshness: dict[str, FreshnessRule] = Field(default_factory=dict)
-    # Validated by monitor/anomalies.py, monitor/rules.py, monitor/engine.py and
-    # monitor/figures.py (plain dicts here so this module stays light: no numpy/pandas at import).
-    anomalies: dict[str, Any] = Field(default_factory=dict)
-    rules: dict[str, Any] = Field(default_factory=dict)
-    revisions: dict[str, Any] = Field(default_factory=dict)
-    figures: dict[str, Any] = Field(default_factory=dict)
-
-
-@functools.cache
-def _rules(directory: str) -> dict[str, FreshnessRule]:
-    return config.load_yaml("monitors.yaml", MonitorsFile, Path(directory)).freshness
+# The models of this section (``FreshnessRule``, its calendars) are part of the one model of
+# the file, in ``monitor.monitors_config``.
 
 
 def rules() -> dict[str, FreshnessRule]:
     """Freshness rules per source, from config/monitors.yaml (validated, cached per folder)."""
-    return _rules(str(settings.config_dir()))
+    return monitors_config.load().freshness
 
 
 def rule(source: str) -> FreshnessRule:

@@ -2,7 +2,8 @@
 
 What this module owns:
 
-- the ``rules`` section of ``config/monitors.yaml`` (pydantic: ``PolicyRule`` and its parts);
+- reading the ``rules`` section of ``config/monitors.yaml`` (``load_rules``; the models,
+  ``PolicyRule`` and its parts, are in ``monitor.monitors_config``);
 - ``evaluate_rule()``: pure, over a pandas DataFrame of rows (CBP rows, a mart): which periods
   break the rule, as ``Finding`` records citing the rule, its sources and the rows that broke it;
 - ``rule_rows()`` / ``evaluate_rules()``: the small DuckDB adapter (one SELECT per rule, on a
@@ -44,15 +45,23 @@ Every finding carries the rule's ``caveat`` and its sources with their URLs
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from returnwatch.monitor import sql_names
+from returnwatch.monitor import monitors_config, sql_names
 from returnwatch.monitor.findings import Finding
+from returnwatch.monitor.monitors_config import (
+    Applies,
+    ColumnFilter,
+    Condition,
+    ContestedPeriod,
+    HistoryCheck,
+    LatestVintage,
+    PolicyRule,
+    RuleSource,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -63,196 +72,13 @@ MONITOR = "policy_rule"
 # --------------------------------------------------------------------------- config
 
 
-class RuleSource(BaseModel):
-    """What a rule rests on: a court order, a Federal Register notice, a statute, a report."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    citation: str
-    url: str | None = None
-    date: dt.date | None = None
-    note: str | None = None
-
-
-class ContestedPeriod(BaseModel):
-    """A span whose legal status was contested or mixed: findings in it say so."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    from_: dt.date = Field(alias="from")
-    until: dt.date
-    why: str  # one sentence, quoted in the finding
-    severity: Literal["check", "warning"] = "warning"
-
-    def covers(self, start: pd.Timestamp) -> bool:
-        return pd.Timestamp(self.from_) <= start <= pd.Timestamp(self.until)
-
-
-class HistoryCheck(BaseModel):
-    """The figure judged against its own history: a rise above the median of past periods."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    periods: int = Field(default=12, ge=1)
-    min_periods: int = Field(default=6, ge=1)
-    rise_at_least: float = Field(gt=0)
-
-
-class ColumnFilter(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    in_: list[str] | None = Field(default=None, alias="in")
-    not_in: list[str] | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> ColumnFilter:
-        if (self.in_ is None) == (self.not_in is None):
-            raise ValueError("give exactly one of `in` or `not_in`")
-        return self
-
-    def describe(self, column: str) -> str:
-        if self.in_ is not None:
-            return f"{column} in {self.in_}"
-        return f"{column} not in {self.not_in}"
-
-
-class Condition(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    above: float | None = None
-    at_least: float | None = None
-    below: float | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> Condition:
-        given = [v for v in (self.above, self.at_least, self.below) if v is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of above / at_least / below")
-        return self
-
-    def describe(self) -> str:
-        if self.above is not None:
-            return f"> {self.above:g}"
-        if self.at_least is not None:
-            return f">= {self.at_least:g}"
-        return f"< {self.below:g}"
-
-    def holds(self, values: pd.Series) -> pd.Series:
-        if self.above is not None:
-            return values > self.above
-        if self.at_least is not None:
-            return values >= self.at_least
-        return values < self.below
-
-
-class Applies(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    from_: dt.date = Field(alias="from")
-    until: dt.date | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Applies:
-        if self.until is not None and self.until < self.from_:
-            raise ValueError(f"until {self.until} is before from {self.from_}")
-        return self
-
-
-class LatestVintage(BaseModel):
-    """For raw tables holding every vintage: keep the newest row per key."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    vintage_column: str = "vintage"
-    key_columns: list[str] = Field(min_length=1)
-
-
-class PolicyRule(BaseModel):
-    """One rule (``rules.<name>`` in config/monitors.yaml)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    label: str  # one line advocates read in the alert
-    severity: Literal["warning", "critical"] = "critical"
-    # What an advocate must keep in mind before quoting a finding (shown in Slack and ops).
-    caveat: str
-    # Findings resting on fewer records than this are `check` (confirm with the publisher).
-    min_records: int = Field(default=10, ge=0)
-    # The column counting the records a finding rests on (summed over the period's rows);
-    # default: the value column itself, for `sum` rules over counts.
-    evidence_column: str | None = None
-    evidence_publisher: str = "CBP"  # whose table the records are in
-    contested: list[ContestedPeriod] = Field(default_factory=list)
-    history: HistoryCheck | None = None
-    source: str  # returnwatch source of the figures
-    table: str  # schema.table the rule reads
-    period_column: str = "month"
-    period: Literal["month", "day"] = "month"
-    value_column: str
-    aggregate: Literal["sum", "max", "min", "mean"] = "sum"
-    where: dict[str, ColumnFilter] = Field(default_factory=dict)
-    condition: Condition
-    applies: Applies
-    sources: list[RuleSource] = Field(min_length=1)
-    show_columns: list[str] = Field(default_factory=list)  # columns quoted per broken row
-    latest_vintage: LatestVintage | None = None
-
-    @field_validator("table")
-    @classmethod
-    def _qualified_table(cls, value: str) -> str:
-        return sql_names.qualified_table(value)
-
-    @field_validator("period_column", "value_column", "show_columns", "where", "evidence_column")
-    @classmethod
-    def _columns(cls, value: Any) -> Any:
-        return value if value is None else sql_names.column_names(value)
-
-    @model_validator(mode="after")
-    def _evidence(self) -> PolicyRule:
-        if self.evidence_column is None and self.aggregate != "sum" and self.min_records:
-            raise ValueError(
-                "a rule that does not sum counts needs `evidence_column` (the "
-                "count its findings rest on) or `min_records: 0`"
-            )
-        return self
-
-    def columns(self) -> list[str]:
-        """Every column the rule reads."""
-        return list(
-            dict.fromkeys(
-                [
-                    self.period_column,
-                    self.value_column,
-                    *self.where,
-                    *self.show_columns,
-                    *([self.evidence_column] if self.evidence_column else []),
-                ]
-            )
-        )
-
-    def contested_at(self, start: pd.Timestamp) -> ContestedPeriod | None:
-        return next((c for c in self.contested if c.covers(start)), None)
-
-
-class _MonitorsFile(BaseModel):
-    # Only this module's section is validated here; the other modules validate theirs.
-    model_config = ConfigDict(extra="allow")
-
-    rules: dict[str, PolicyRule] = Field(default_factory=dict)
-
-
-@functools.cache
-def _load(directory: str) -> dict[str, PolicyRule]:
-    from returnwatch import config
-
-    return config.load_yaml("monitors.yaml", _MonitorsFile, Path(directory)).rules
+# The models of this section (``PolicyRule`` and its parts) are part of the one model of the
+# file, in ``monitor.monitors_config``.
 
 
 def load_rules(directory: Path | str | None = None) -> dict[str, PolicyRule]:
     """The ``rules`` section of config/monitors.yaml (validated, cached per folder)."""
-    from returnwatch import settings
-
-    return _load(str(directory or settings.config_dir()))
+    return monitors_config.load(directory).rules
 
 
 # --------------------------------------------------------------------------- evaluation
