@@ -287,6 +287,8 @@ def test_dag_wiring(data_dir: Path) -> None:
     assert set(dag.timetable.asset_condition.objects) == set(RAW_ASSETS)
     assert (dag.catchup, dag.max_active_runs) == (False, 1)
     producer = dag.task_dict["dbt.dbt_producer_watcher"]
+    # The models' unit tests check the SQL in the test suite, not the data: not in this build.
+    assert transform.UNIT_TESTS_EXCLUDED in producer.exclude.split()
     for task in dag.tasks:
         retries = 0 if task is producer else 2  # a retried producer skips: a failure would hide
         assert (task.owner, task.pool, task.retries) == ("returnwatch", "warehouse", retries), (
@@ -299,6 +301,29 @@ def test_dag_wiring(data_dir: Path) -> None:
     # time, and falls back on the project's data/ as an absolute path.
     assert "RETURNWATCH_WAREHOUSE" not in producer.env
     assert producer.env["RETURNWATCH_DEFAULT_DATA_DIR"] == str(settings.PROJECT_DIR / "data")
+
+
+def test_a_build_leaves_the_unit_tests_out_unless_asked(data_dir: Path, monkeypatch) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(transform, "_invoke", lambda args: calls.append(args) or _NoRun())
+
+    transform.dbt_build()
+    transform.dbt_build("stg_cbp__encounters_aor")
+    transform.dbt_build(unit_tests=True)
+
+    excluded = [
+        args[args.index("--exclude") + 1] if "--exclude" in args else None for args in calls
+    ]
+    assert excluded == [transform.UNIT_TESTS_EXCLUDED, transform.UNIT_TESTS_EXCLUDED, None]
+    assert calls[1][calls[1].index("--select") + 1] == "stg_cbp__encounters_aor"
+
+
+class _NoRun:
+    """What ``dbtRunner.invoke`` returns, for a build that ran nothing."""
+
+    success = True
+    result = None
+    exception = None
 
 
 def test_dag_imports_without_a_manifest_and_says_what_to_run(tmp_path: Path, monkeypatch) -> None:

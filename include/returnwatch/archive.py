@@ -2,38 +2,14 @@
 
 What this module owns:
 
-- **Blobs**, content-addressed: ``<root>/<source>/<sha[:2]>/<sha256><ext>``. A blob is written
-  once, atomically (temporary file + ``os.replace``), and never rewritten, so a parser change
-  can always be replayed on the exact bytes a publisher served, and every warehouse row's
-  ``source_file`` (the sha256) leads back here.
-- **The manifest**, one append-only JSON-lines file per source, ``<root>/<source>/manifest.jsonl``.
-  It has one row per *check*, not only per new file: "same bytes again" (``unchanged``),
-  "the server said 304" (``not_modified``) and "the fetch failed" (``failed``) are all facts the
-  freshness monitor needs, and they are different facts.
+- **blobs**, content-addressed (``<root>/<source>/<sha[:2]>/<sha256><ext>``), written once,
+  atomically, never rewritten: every row's ``source_file`` leads back here;
+- **the manifest**, one append-only JSON-lines file per source, one row per *check*
+  (``new``, ``unchanged``, ``not_modified``, ``failed``) plus ``refused`` verdicts on files
+  (``record_refusal``; ``entries()`` leaves them out, ``refusals()`` lists them).
 
-Outcomes of a check:
-
-- ``new``: these bytes were never stored for this source before.
-- ``unchanged``: a 200 whose bytes were stored before for this source. Usually they equal the
-  latest file; if they equal an *older* file (the publisher went back to an earlier version)
-  the outcome is still ``unchanged``, because nothing new needs parsing (loads are idempotent
-  on sha256), and a warning is logged so a person can look.
-- ``not_modified``: the server answered 304 to a conditional GET; the row points at the latest
-  file's sha256.
-- ``failed``: nothing usable arrived; ``error`` says why and ``sha256`` is None (an empty
-  body has no bytes to keep: its ``failed`` row is the record of it).
-
-Judgements: a file is archived *before* anything judges it, so an error page or a file in an
-unknown layout is kept as evidence of what the publisher served. When the pipeline then
-refuses it, a ``refused`` row is appended (``record_refusal``) pointing at the same sha256,
-with ``error`` naming why. A ``refused`` row is a verdict on a file, not a check of the
-publisher: ``entries()`` leaves them out unless asked (``refusals()`` lists them), so the
-freshness monitor counts checks exactly as before.
-
-Several Airflow workers may fetch the same source at once, so each append (and the read that
-decides new/unchanged) happens under an exclusive ``fcntl.flock`` on the manifest. A process
-killed in the middle of an append can leave a torn last line: readers skip unparseable lines
-with a warning, and the next writer first terminates the torn line so its row stays whole.
+Appends are serialised with ``fcntl.flock``; readers skip a torn last line. The outcomes and
+why: docs/internals.md#archive.
 """
 
 from __future__ import annotations

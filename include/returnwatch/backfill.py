@@ -2,56 +2,15 @@
 
 What this module owns:
 
-- **the plan** (``plan()``): which of a source's files cover the range. The files are read off
-  the publisher's pages by the source's own ``discover`` (the DAGs' first step), and a file is
-  kept when the period its link names overlaps ``[start, end]``: a SEGOB bulletin year
-  (``2019``: the calendar year), an HHS fiscal-year page (``FY2021``: October 2020 to
-  September 2021), a CBP window (``FY2021-FY2024``). The HHS daily export is one file holding
-  every day, so it is always the plan. A link whose period cannot be read is kept (fetching
-  one file too many changes nothing; missing one would).
-- **each file** (``backfill_file()``): the DAGs' steps from ``returnwatch.ingest``: fetch into
-  the archive, then parse → validate → load if the warehouse does not hold those bytes yet.
-  So a file already loaded (same sha256) changes nothing, a restated file becomes a new
-  vintage with its revisions in ``monitor.revisions``, and a bad file is handled as in the
-  DAGs: its raw bytes stay in the archive, the warehouse is unchanged, the error names source,
-  file, sheet and row. Unlike the DAGs, a bad file is not sent to ops as an alert: the person
-  running the backfill reads the error in the terminal and the exit code is 1.
-- **re-deriving once** at the end (``rederive()``): ``dbt build`` and the snapshot publish, the
-  functions ``returnwatch dbt`` (``make dbt``) uses, and the data monitors.
-- **the terminal output** (``main()``): a progress bar per file on a terminal, one plain line
-  per file otherwise (logs, CI), then a summary.
+- the plan (``plan()``): which of the source's discovered files cover ``[start, end]``;
+- each file (``backfill_file()``): the DAGs' fetch, parse, validate and load steps
+  (``returnwatch.ingest``); a bad file is reported in the terminal (exit code 1), not alerted;
+- re-deriving once (``rederive()``): ``dbt build``, the data monitors judged quietly
+  (``judge_quietly()``: ``info`` findings, ``monitor.judged`` moved on) and the snapshot;
+- the terminal output (``main()``).
 
-A backfill never pages
-----------------------
-The monitor DAG (``monitor.run_monitors``) turns findings into incidents and queued alerts. A
-backfill does not call it. It runs the data monitors' evaluation (``monitor.engine.evaluate``:
-anomalies, policy rules, revisions), records every finding as ``info`` with
-``details.backfill`` (``judge_quietly()``), opens, updates and resolves no incident and queues
-no alert, and moves the marks in ``monitor.judged`` forward, so that the monitor DAG does not
-judge the backfilled periods, nor the restatements the backfill's files brought, a second
-time. What the monitor DAG judges afterwards is what it always judges: each series' newest
-period (``monitor.engine``).
-
-One message can still follow a backfill, as it follows a DAG run: a file that loads closes
-an open "this file is broken" incident about it (``ingest.load``), which queues that
-incident's "resolved" message.
-
-Why the marks matter: ``monitor.judged`` already keeps old *periods* of a series from alerting,
-but the revision monitor judges restatements by when they were recorded, not by their period:
-a 2019 file restating 2018 figures, loaded today, would page at the next monitor run. So
-restatements are judged (quietly) right after the file that brought them loads, inside the same
-hold of the write lock, before any monitor run can see them.
-
-Freshness is not evaluated: it is about today, and the monitor DAG judges it every day. The
-backfill's fetches are checks like any other (rows in the archive's manifest).
-
-The write lock
---------------
-The warehouse has one writer. A backfill takes the lock the way the DAG tasks do
-(``warehouse.session()``: a bounded wait, then ``WarehouseLocked``), one file at a time, so a
-live deployment's tasks get their turn between files; the end step (dbt, monitors, snapshot)
-holds it once for its whole length so that nothing is written between the build and the
-judgement. dbt runs in this process (``dbtRunner``) and shares the held connection's database.
+A backfill never pages, and takes the write lock one file at a time. Why and how:
+docs/internals.md#backfill.
 """
 
 from __future__ import annotations

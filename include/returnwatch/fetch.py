@@ -2,30 +2,15 @@
 
 What this module owns:
 
-- ``fetch()``: a GET that cannot hurt the worker running it. Every host, including every
-  redirect hop, must be on the source's allowlist, and a redirect may neither downgrade
-  https to http nor change port; the body is streamed and cut at a size cap (a
-  ``Content-Length`` above the cap is refused before reading). We ask for
-  ``Accept-Encoding: identity``; a server that compresses anyway may use one gzip or deflate
-  layer, which is decoded here chunk by chunk with the cap applied to the *decoded* bytes as
-  they come out of the decompressor (a gzip bomb stops at the cap, never in memory), and
-  stacked or unknown encodings are refused. Deadlines: connecting and each read have the
-  source's timeout; the headers must arrive within ``HEADER_TIMEOUTS`` timeouts and the whole
-  response (headers included) within ``WHOLE_RESPONSE_TIMEOUTS``, enforced by a watchdog that
-  shuts the socket, so a server dripping a byte at a time cannot hold a worker; a conditional
-  GET (``If-None-Match`` /
-  ``If-Modified-Since``) lets an unchanged file cost one 304; transient failures (timeouts,
-  dropped connections, 5xx, 429) are retried a bounded number of times with exponential
-  backoff, honouring ``Retry-After``; anything else fails at once with a ``FetchError`` that
-  names the source, the URL and what went wrong.
-- ``fetch_source()``: the one call a source DAG makes: fetch ``cfg.url`` and record the check in
-  the archive (``new``/``unchanged``/``not_modified``/``failed``), so every attempt, good or
-  bad, leaves a manifest row for the freshness monitor (a ``MemoryError`` or any other
-  unexpected error too: the row is written, then the error goes on).
+- ``fetch()``: a GET that cannot hurt the worker: allowlisted hosts on every redirect hop, a
+  size cap (on decoded bytes too), deadlines for headers and the whole response, conditional
+  GETs, bounded retries of transient failures, and a ``FetchError`` naming source, URL and
+  what went wrong;
+- ``fetch_source()``: the one call a source DAG makes: fetch ``cfg.url`` and record the check
+  in the archive, whatever its outcome.
 
-Nothing here parses content; parsers live in ``returnwatch.sources``. Headers are never logged
-(a proxy or a future source could put credentials in them) and URLs are logged with
-credential-looking query values masked.
+Nothing here parses content. Headers are never logged; credential-looking query values are
+masked. Details: docs/internals.md#fetch.
 """
 
 from __future__ import annotations

@@ -1,24 +1,13 @@
 """The steps that take one source's file from the publisher into ``raw.*``.
 
-fetch → parse → validate → load. Each step is a plain function taking and returning small
-JSON-able dicts, so a DAG task is a one-line wrapper, the CLI's manual ingest runs the same
-code, and tests call the steps without Airflow. Between steps the parsed rows travel as a
-Parquet file next to the archive (``data/parsed/<source>/<sha256>.parquet``), not through XCom.
+fetch → parse → validate → load: plain functions taking and returning small JSON-able dicts,
+so a DAG task is a one-line wrapper, the CLI's manual ingest runs the same code and tests need
+no Airflow. Parsed rows travel between steps as Parquet
+(``data/parsed/<source>/<sha256>.parquet``), not through XCom.
 
-Guarantees:
-
-- the raw bytes are archived before anything can fail on their content;
-- a file that cannot be parsed or fails a ``fail`` expectation raises ``SourceFileError``
-  naming source, file, row and expectation; the warehouse is left unchanged;
-- a file already loaded is never loaded again (``raw.files`` is checked inside the load's
-  transaction), so retries and re-runs never double-count;
-- a file received but not loaded is never forgotten: whether a run goes on past the fetch is
-  decided by the warehouse (is the file's sha256 in ``raw.files``?), not by the archive. A
-  worker killed between fetch and load commit, or a load that failed all its tries, leaves a
-  file the archive calls "not modified"/"unchanged"; the next run still parses and loads it.
-  A file that was refused (bad layout) is therefore parsed again on every run until it loads
-  or the publisher replaces it: a parser fix takes effect on the next run, and the open
-  bad-file incident keeps ops informed once, not once a run.
+Guarantees: raw bytes archived first; a bad file raises ``SourceFileError`` (source, file,
+row, expectation) and leaves the warehouse unchanged; a file is loaded at most once; a file
+received but not loaded is parsed again next run. Details: docs/internals.md#ingest.
 """
 
 from __future__ import annotations

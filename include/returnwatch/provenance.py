@@ -2,24 +2,12 @@
 was fetched).
 
 What this module owns: ``is_constructed(name, content)``, decided once when a file is parsed
-(fetched or ingested by hand) and stored with it in ``raw.files.constructed``; staging, the
-marts, the summary, the ops page and the alert filter read that flag. A file is constructed when
+and stored in ``raw.files.constructed`` (staging, marts, summary, ops page and alert filter
+read it): the file's name contains ``_constructed`` or its content carries
+``CONSTRUCTED_MARKERS``; and ``served_name``, the bounded, sanitised file name from a
+response's ``Content-Disposition`` (a label, never a path).
 
-- its name says so: the last path segment of its URL, or of ``manual:<path>`` for a file
-  ingested by hand, or the file name the server gave it (``served_name``, from the response's
-  ``Content-Disposition``, recorded in the archive manifest) contains ``_constructed`` (the
-  project's rule for hand-made files); or
-- its content carries returnwatch's own marker: the replay mirror writes
-  ``CONSTRUCTED_MARKERS`` into every table it builds by hand (its section-5 workbook says
-  "CUADRO CONSTRUIDO A MANO ... las cifras son inventadas").
-
-A file fetched from the loopback mirror is not constructed for that reason alone: most of the
-mirror's files are the publishers' real figures. The mirror serves its hand-made files at the
-publishers' real URLs and names them ``..._constructed...`` in ``Content-Disposition``, as a
-real server names a download; ``served_name`` reads that header.
-
-``served_name`` only ever yields a label: the header comes from the network, so it is bounded
-in length, stripped of control characters and of any directory part, and never used as a path.
+Why the mirror's files are judged by name and content: docs/internals.md#provenance-constructed-files.
 """
 
 from __future__ import annotations

@@ -3,27 +3,14 @@ the live warehouse, one statement at a time).
 
 What this module owns:
 
-- the sandbox (``open_sandboxed()``): every connection is read-only, with DuckDB's external
-  access off (no file, URL or Python object outside the database, except the snapshot's Parquet
-  exports), extension auto-install/auto-load off, community extensions refused, and then the
-  configuration locked, so no statement can turn any of it back on. ``check_statement()``
-  refuses, before DuckDB sees them, the statement kinds that move data in or out of the database
-  (COPY, EXPORT, ATTACH, DETACH, INSTALL, LOAD, PREPARE/EXECUTE, PRAGMAs beyond a read-only
-  list): the Parquet folder must stay readable, and a COPY into it would overwrite the exports.
-  Each refusal is one line saying why.
-- where statements run (``Session``): the snapshot is opened once (it is replaced by a rename
-  after each build, so an open session never blocks the pipeline); the live warehouse is opened
-  read-only for each statement and closed before the result is printed, so a session left open
-  at its prompt never holds the writers out. A statement that meets a writer waits a bounded
-  time and says it is waiting.
-- the prompt (``repl()``): statements end with ``;``, results print as DuckDB's boxed tables,
-  ``.tables`` lists the relations, ``.schema NAME`` shows columns, ``.quit`` leaves. The DuckDB
-  command-line shell on PyPI lags DuckDB 2.0 (it cannot open these files), hence this prompt.
+- the sandbox (``open_sandboxed()``, ``check_statement()``): read-only connections, external
+  access and extension loading off, configuration locked, and the statements that move data
+  in or out (COPY, EXPORT, ATTACH, INSTALL, LOAD, ...) refused with one line saying why;
+- where statements run (``Session``): the snapshot opened once; the live file per statement,
+  closed before the result prints;
+- the prompt (``repl()``): ``;``-terminated statements, ``.tables``, ``.schema``, ``.quit``.
 
-Why a sandbox: the shell is where people paste SQL. Without it, ``COPY ... TO`` writes any file
-the process may write (a ``.py`` in a DAG folder would run), ``read_text('/proc/self/environ')``
-prints the process's secrets, ``ATTACH`` opens the live warehouse read-write, and ``INSTALL``
-reaches the network.
+Why a sandbox: docs/internals.md#the-sql-shell.
 """
 
 from __future__ import annotations

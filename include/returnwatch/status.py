@@ -2,25 +2,14 @@
 
 What this module owns:
 
-- ``collect(con)``: the status read from the ``monitor`` tables of a warehouse connection (the
-  snapshot, or the live file opened read-only): per source its freshness state at the latest
-  monitor run (by publishing calendar), the newest period it has published, when a new file
-  last arrived; the open incidents; the revisions recorded in the last 90 days, each with its
-  series, period, old and new value and both vintages. It only reads.
-- ``render(con)`` / ``render_text(status)``: ``returnwatch status`` in the terminal, one line
-  per source. The Airflow UI page (``returnwatch.ops_view``) renders the same ``Status`` as
-  HTML and JSON (``Status.as_dict()``).
-- ``needs_attention(status)`` / ``exit_code(status)`` / ``as_json_document(status)``: what
-  makes ``returnwatch status`` exit non-zero for scripts and cron (a source in any state but a
-  healthy one, or an open critical incident) and its ``--json`` document
-  (docs/cli-json.schema.json, ``status``).
-- ``read_snapshot()``: the status of the analysts' snapshot, or ``None`` when none exists yet.
-- ``refresh_snapshot()``: copies the live ``monitor`` schema into the snapshot after a monitor
-  run (the monitor DAG's last task), so the page and the CLI show today's judgement and not
-  the one of the last ``transform``.
+- ``collect(con)``: the status read from the ``monitor`` tables (only reads);
+- ``render(con)`` / ``render_text(status)``: ``returnwatch status`` in the terminal;
+- ``needs_attention()`` / ``exit_code()`` / ``as_json_document()``: the exit code and the
+  ``--json`` document (docs/cli-json.schema.json);
+- ``read_snapshot()`` and ``refresh_snapshot()``: the snapshot's status, and copying the live
+  ``monitor`` schema into it after a monitor run.
 
-A monitor table a later run creates may not exist yet in an old warehouse: it then reads as
-empty, never as an error.
+A table a later run creates reads as empty in an old warehouse. Details: docs/internals.md#status.
 """
 
 from __future__ import annotations

@@ -2,22 +2,15 @@
 
 What this module owns:
 
-- ``connect()``: the one way to open the warehouse. DuckDB allows one writer per file, so
-  writers wait (bounded: ``RETURNWATCH_LOCK_WAIT_SECONDS``, default 120) for the lock instead
-  of failing at once; in Airflow every writing task also runs in the one-slot ``warehouse``
-  pool, so the wait is for strays (an analyst who opened the live file instead of the snapshot).
-- ``reading()``: for commands that only read (``status``, ``summary``, ``alerts list/show``):
-  the live file opened read-only, so they never take the write lock and never create a file
-  or folder (they work on a read-only data folder); when a writer holds the file for more than
-  a few seconds, the analysts' snapshot instead, saying so.
-- the ``raw`` schema: one table per parsed layout plus ``raw.files``, the log of every file
-  loaded. Every raw row keeps ``source_file`` (the sha256 of the archived file it came from),
-  ``source_row`` (its line in that file) and ``vintage`` (the file's publication date), so any
-  figure traces back to the bytes it came from.
-- ``load_file()``: loads one parsed file in one transaction. A file already in ``raw.files`` is
-  not loaded again, so retries and re-runs never double-count.
+- ``connect()``: the one way to open the warehouse; writers wait (bounded) for the lock;
+- ``reading()``: read-only access for commands that only read (the snapshot while a writer
+  holds the file);
+- the ``raw`` schema: one table per parsed layout plus ``raw.files``; every row keeps
+  ``source_file``, ``source_row`` and ``vintage``;
+- ``load_file()``: one parsed file in one transaction, at most once.
 
-The ``monitor`` schema's tables belong to ``returnwatch.monitor.store``; ``init()`` creates both.
+The ``monitor`` schema belongs to ``monitor.store``; ``init()`` creates both.
+Details: docs/internals.md#warehouse.
 """
 
 from __future__ import annotations

@@ -1,37 +1,12 @@
 """``make demo``: replay a stretch of real history through the real DAGs, as production runs them.
 
 What this module owns: the demo's replay plan (which days, which source DAGs on each), the
-scheduler stand-in that starts the DAGs the way Airflow's scheduler would, and what the demo
-prints. Everything runs in one Python process through ``dag.test()``: one ``airflow dags test``
-CLI call costs ~18 s of start-up, ``dag.test()`` after the first well under a second.
+scheduler stand-in that starts the DAGs as Airflow's scheduler would (source DAGs at their
+cron time, then ``transform`` on the day's ``raw.*`` Assets, then ``monitor`` on ``marts``),
+and what the demo prints. Everything runs in one process through ``dag.test()``.
 
-The scheduler stand-in follows the DAGs' own schedules, read from the parsed DAGs:
-
-- a source DAG runs at its cron's time of day on the replayed day, with the replay mirror
-  showing only what its publisher had published by then;
-- a source run that loads a new file emits its ``raw.*`` Asset (recorded by Airflow as an
-  asset event of that run); every DAG whose asset condition those events satisfy runs next,
-  as the scheduler would start it: ``transform`` (scheduled on any ``raw.*`` Asset). The day's
-  source runs all happen before it starts, so one ``transform`` run takes all of the day's
-  events, as Airflow does with events queued before a run is created;
-- ``transform`` emits ``marts``; ``monitor`` is scheduled on ``marts`` OR its daily cron
-  (16:00 UTC), so it judges new figures right after the build and again at 16:00.
-
-The replay (real published files, see ``include/replay/PROVENANCE.md``):
-
-1. 20 March 2021: the monthly sources as they stood then (CBP's file of 2 March 2021, the one
-   the Washington Post scraped; SEGOB's bulletin and HHS's pages through January 2021);
-2. 7, 16, 17 and 18 June 2025 (``DEFAULT_DAYS``; each day a source loads a file costs a dbt
-   build): HHS's daily figures each day (healthdata.gov published nothing for 11–16 June, so
-   the source goes late and the demo tells ops, then that it resumed);
-   SEGOB's bulletin through April 2025, out on 7 June (the monthly sources check their sites
-   on 7 June; in production they check every day and find nothing new on the other days), and
-   CBP's release of May 2025 on 16 June, which restates earlier months (``monitor.revisions``);
-3. 22 December 2025, the day after the newest row of the real daily file: the catch-up.
-
-New monthly figures are thus judged while they are new (SEGOB's April 2025 on 7 June, CBP's
-May 2025 on 16 June): a real jump there reaches advocates. Running the demo again changes no
-row and sends no alert: every file it would fetch is already in the archive.
+The days replayed (20 March 2021; 7, 16, 17, 18 June 2025; 22 December 2025) and what each
+shows: docs/replay.md#the-demo. Running the demo again changes no row and sends no alert.
 """
 
 from __future__ import annotations

@@ -1,39 +1,12 @@
 """The replay mirror: the publishers' sites as they were on a given day, served on 127.0.0.1.
 
-What this module owns: serving *real published data* the way the publishers serve it, so the
-demo and the tests run the real fetch code, with no internet, against bytes a publisher really
-published. Point a source at the mirror with ``RETURNWATCH_<SOURCE>_BASE_URL`` (``env()`` and
-``serve()`` print the lines); ``config.SourceConfig.url`` then lands here.
+What this module owns: serving real published data the way the publishers serve it, so the
+demo and the tests run the real fetch code offline; an ``as_of`` date (``set_as_of()``,
+``publish_at()``, ``POST /_replay/as_of``); faults (``set_fault()``, ``FAULT_MODES``); and the
+``hhs_uc_daily`` export (healthdata.gov ``ehpz-xc9n``). Point a source at it with
+``RETURNWATCH_<SOURCE>_BASE_URL`` (``env()``, ``serve()``).
 
-Time: the mirror has an ``as_of`` date and serves only what had been published by then, so a
-backfill over past days sees the files grow day by day, as they did. Tests (or a demo in another
-process) move it with ``set_as_of()`` or ``POST /_replay/as_of``. ``publish_at(as_of, at)`` moves
-it at a wall-clock instant instead: what was published between the two dates becomes visible
-exactly at ``at`` (``published_at`` says when), so a latency benchmark knows when a file was
-published.
-
-Faults: ``set_fault(source, mode)`` (or ``POST /_replay/fault/<source>``) makes a source misbehave
-in one of the ways real publishers do (``FAULT_MODES``), for tests of bad input.
-
-Sources served:
-
-``hhs_uc_daily`` (healthdata.gov dataset ``ehpz-xc9n``; file and provenance in
-``include/replay/``):
-
-- ``GET /hhs_uc_daily/api/views/ehpz-xc9n/rows.csv?accessType=DOWNLOAD``: the real export,
-  keeping the header line and the original bytes of every published data line (quoting,
-  ``"2,484"``, line endings, newest-first order, trailing blank rows), minus rows not yet
-  published on ``as_of``. Validators: ``ETag`` (quoted sha256 of the body) and ``Last-Modified``
-  (the publication moment of the newest row served); conditional GETs get 304. Unknown query
-  parameters get a 400 with a JSON error body, as Socrata does.
-- ``GET /hhs_uc_daily/National/HHS-Unaccompanied-Alien-Children-Program/ehpz-xc9n``: a small
-  landing page linking the export.
-
-Publication model (documented assumption, not a fact of the publisher): a row dated D appears
-on D + ``PUBLICATION_LAG`` (one day) at ``PUBLICATION_TIME`` (10:00 America/New_York).
-
-This is a loopback test server: stdlib ``http.server`` is enough, each request is answered on
-its own daemon thread, and request logs go to this module's logger at DEBUG level.
+Paths, validators and the publication model: docs/replay.md#the-mirror.
 """
 
 from __future__ import annotations

@@ -1,27 +1,14 @@
 """The real series the anomaly benchmark and the monitor tests run on, read from real files.
 
-What this module owns: turning the real published figures in ``include/replay/`` (or a
-folder passed in, of real published series) into
+What this module owns: turning the real published figures in ``include/replay/`` into
 
-- ``cbp_uc_rows()``: CBP Southwest-border encounters of unaccompanied children, one row per
-  month x component x area x citizenship x title x encounter type, shaped like
-  ``marts.cbp_uc_encounters_monthly`` (docs/architecture.md) so the policy rules run on it unchanged;
+- ``cbp_uc_rows()``: CBP Southwest-border UC encounters shaped like
+  ``marts.cbp_uc_encounters_monthly``;
 - ``real_series()``: the monthly and daily count series the detector is benchmarked on;
 - ``inm_children_return_rate()``: INM assisted returns of children / minors presented.
 
-Nothing here invents a figure. Where a value had to be derived it is said so: CBP citizenship
-names are mapped from IOM's ISO3 codes (``CBP_CITIZENSHIP``, constructed by us: IOM's copy does
-not keep CBP's spelling); an absent (month, nationality) row in IOM's long tables is a zero
-(the tables list only non-zero cells), and only inside the months the table covers.
-
-Files (provenance in ``include/replay/PROVENANCE.md`` and ``real-data/PROVENANCE.md``):
-
-- ``cbp_encounters/iom_gdidata_irreg_usa.csv``: CBP, SW border, Oct 2017 - May 2025; nationality
-  from Oct 2019 (empty before); demographic ``UC / Single Minors`` or ``UAC`` (same thing).
-- ``segob_upm/iom_gdidata_irreg_mexico_dmg.csv`` (Boletín 3.1.3, presented by sex x age, Jan
-  2018 - Apr 2025) and ``..._exp.csv`` (3.2.4, returns by nationality x type, Jan 2015 - Apr 2025).
-- ``hhs_uc/healthdata_ehpz-xc9n_copy_mihirg42.csv``: HHS/DHS daily figures 2023-01 - 2025-12
-  (a third-party copy: its three CBP columns repeat blocks of values, see PROVENANCE.md).
+Nothing here invents a figure; what is derived (citizenship names, absent rows as zeros) and
+the files used: docs/replay.md#real-series-for-the-benchmarks.
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ def built(tmp_path_factory: pytest.TempPathFactory):
         mp.setenv("RETURNWATCH_DATA_DIR", str(data))
         with warehouse.session() as con:
             realdata.load_history(con)
-        result = transform.dbt_build()
+        result = transform.dbt_build(unit_tests=True)  # the suite's one run of the unit tests
         docs = data / "dbt" / "docs"
         project = settings.dbt_project_dir()
         for key, value in transform.dbt_env().items():
@@ -154,6 +154,25 @@ def test_build_passes_with_warnings_only_where_the_real_data_earns_them(built):
     models = {n for n in result.statuses if n.startswith("model.")}
     assert {f"model.returnwatch.{m}" for m in MARTS} <= models
     assert {result.statuses[n] for n in models} == {"success"}
+
+
+# The models' dbt `unit_tests:` (constructed rows in the models' YAML): the newest-file-wins
+# macro and the cross-source rates. A build of the live warehouse leaves them out.
+UNIT_TESTS = {
+    "stg_cbp__encounters_aor_newest_file_wins_each_month",
+    "stg_cbp__encounters_aor_same_vintage_tie_goes_to_greater_sha256",
+    "stg_segob__repatriation_events_newest_file_wins_the_whole_year",
+    "mexico_uc_return_rate_monthly_rate_nulls_and_labels",
+    "cbp_segob_discrepancy_monthly_difference_nulls_and_labels",
+    "hhs_vs_cbp_monthly_ratios_nulls_and_label",
+}
+
+
+def test_the_unit_tests_of_the_sql_ran_in_the_build_and_passed(built):
+    result, _, _ = built
+    ran = {n: s for n, s in result.statuses.items() if n.startswith("unit_test.")}
+    assert {n.rsplit(".", 1)[-1] for n in ran} >= UNIT_TESTS
+    assert set(ran.values()) == {"pass"}, {n: result.messages.get(n) for n in ran}
 
 
 def test_marts_are_tables_and_the_layers_have_their_schemas(built):

@@ -1,20 +1,12 @@
 """``returnwatch alerts``: incidents and their alerts from the command line (no Slack needed).
 
-    returnwatch alerts list [--all] [--json] open incidents (all with --all), newest first
-    returnwatch alerts show ID [--chart F] [--json]
-                                             one incident: its alerts' text, status, thread
-    returnwatch alerts ack ID [--by NAME]    acknowledged: no more "updated" alerts
-    returnwatch alerts mute ID --for HOURS   no alert at all for this incident until then
-    returnwatch alerts requeue               failed and unknown alerts back to pending
-    returnwatch alerts send                  deliver pending alerts now (Slack or console)
+    returnwatch alerts list [--all] [--json]    open incidents (all with --all), newest first
+    returnwatch alerts show ID [--chart F] [--json]   one incident: alerts' text, status, thread
+    returnwatch alerts ack ID [--by NAME] | mute ID --for HOURS | requeue | send
 
-ID is an incident id (``i_...``) or a unique prefix of one. Importing this module loads click
-only; the warehouse is opened inside the commands.
-
-``list`` and ``show`` only read: they open the warehouse read-only (``warehouse.reading()``),
-never take the write lock, create nothing, and so work on a read-only data folder and beside a
-running load (reading the snapshot if a writer holds the live file). Their ``--json`` output
-follows docs/cli-json.schema.json.
+ID is an incident id (``i_...``) or a unique prefix of one. ``list`` and ``show`` only read
+(warehouse opened read-only, the snapshot while a writer holds the file); ``--json`` follows
+docs/cli-json.schema.json. Details: docs/internals.md#alerts-the-command-line.
 """
 
 from __future__ import annotations

@@ -1,24 +1,11 @@
 """Composing an outbox row before it is sent: every finding of its run, vintage, status, chart.
 
-The monitors enqueue an alert with the message rendered from the incident's worst finding
-(``monitor/incidents.py``). Before the first attempt, delivery calls ``compose()`` once per row:
-
-- the findings of the same run and the same incident (``monitor.findings`` with the row's
-  ``run_id`` and the incident's monitor and series, warning or critical) become ONE message;
-- the file the figure came from gives the vintage and the document link: the newest file of
-  the figure's own raw tables (``figures`` in config/monitors.yaml) carrying the period
-  (``marts.mart_source_files``), not merely the newest file of the source;
-- for a series that is one legal title of a group (CBP's Title 8 / Title 42), the group's total
-  this period and the period before, so the message can say when the title moved against it;
-- routing is applied with the finding's kind and severity (config/alerts.yaml ``overrides``);
-- an opening message gets its status line (later replaced by ``chat.update``);
-- the chart (``charts.spec_for`` + ``render_png``) is stored in ``monitor.alert_charts``.
-
-The composed text and blocks replace the row's, and ``composed_at`` is set, in one statement,
-before any call to Slack: ``monitor.alerts`` keeps exactly what was sent. A freshness message
-keeps its words (its "resolved" quotes what the monitor saw, which is not stored elsewhere);
-it gains the status line and the chart. Composition never stops delivery: on any error the
-row goes out as it was enqueued, the error is logged and ops get one alert about it.
+``compose()`` runs once per row before its first attempt: the run's findings of the incident
+become one message, with the vintage and link of the file the figure came from, the legal
+title's group total, routing overrides, the status line and the chart; text, blocks and
+``composed_at`` are written in one statement before any call to Slack. Composition never stops
+delivery: on an error the row goes out as enqueued and ops get one alert.
+Details: docs/internals.md#alerts-composing-a-message.
 """
 
 from __future__ import annotations

@@ -2,42 +2,15 @@
 
 What this module owns:
 
-- routing: ``audience_for(monitor)`` and ``channel_for(audience)`` from config/alerts.yaml;
-- ``deliver_pending()``: sends the ``pending`` rows of ``monitor.alerts`` in creation order,
-  through Slack when there is a token, else to the console; marks each row ``sent`` (with
-  Slack's channel and ts, also kept on the incident as its thread) or records the failed
-  attempt;
-- ``requeue_failed()``: puts ``failed`` rows back to ``pending`` (after a config fix);
-- ``on_task_failure()``: the Airflow ``on_failure_callback`` that tells ops about a task that
-  failed for good.
+- routing: ``audience_for(monitor)`` and ``channel_for(audience)``;
+- ``deliver_pending()``: sends the ``pending`` rows of ``monitor.alerts`` in creation order
+  (Slack with a token, else the console), digests included, marking each ``sent`` or
+  recording the failed attempt;
+- ``requeue_failed()``: ``failed`` rows back to ``pending`` (after a config fix);
+- ``on_task_failure()``: the Airflow callback telling ops about a task that failed for good.
 
-Guarantees and their limits:
-
-- A row marked ``sent`` is never sent again; enqueueing is idempotent on ``alert_id``.
-- A failure leaves the row ``pending`` for the next run, with the error and the attempt count;
-  after ``max_attempts`` (or a refusal no retry can fix, such as an unknown channel) it becomes
-  ``failed``. Nothing is deleted.
-- When Slack as a whole is unavailable (down, rate limited, bad token) the run stops at the
-  first such error, so rows keep their order; after a per-message refusal the run goes on with
-  other incidents, but holds back later alerts of the same incident (no "resolved" before its
-  "opened").
-- The attempt is counted and committed *before* the call to Slack. After an attempt whose
-  outcome is unknown (a timeout, a 5xx, a process that died between Slack's answer and the
-  "sent" update) the channel's history is searched for the message's metadata
-  (``returnwatch_alert`` with the alert id) before posting again. When that lookup is refused
-  (no ``channels:history`` scope, bot not in the channel) or incomplete, the alert is held as
-  ``unknown`` (never re-posted blind) and ops get one ``delivery_problem`` alert saying what to
-  check; ``returnwatch alerts requeue`` sends it again once a person has looked.
-- The token's scopes are checked at the start of every dispatcher run
-  (``check_slack_scopes``: ``auth.test`` and Slack's ``x-oauth-scopes`` header); a missing one
-  is a logged error and one ops alert (sent once).
-- Digest (``audiences.<name>.digest``): a non-critical opening is held until the digest time
-  and tagged with the digest's key (``digest_id``: audience, channel, digest slot). At that
-  time all pending rows with that key go out as ONE message, under the same rules as a single
-  alert: attempts counted on every row before the call, the key in the message metadata (the
-  history lookup after an unknown outcome), every row marked ``sent`` by one statement, a
-  failure leaving all of them pending, in order. The digest message becomes the thread of each
-  of its incidents: later updates and "resolved" reply there (its text is not edited).
+Guarantees (sent once, attempts counted before the call, ``unknown`` outcomes never re-posted
+blind, scope checks, digests): docs/internals.md#alerts-delivery and docs/alerts.md.
 """
 
 from __future__ import annotations

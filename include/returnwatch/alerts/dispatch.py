@@ -3,25 +3,10 @@
 What this module owns: ``dispatch()``, the one task of the ``dispatch_alerts`` DAG (every 5
 minutes), and ``airflow_dag_facts()``, what the watchdog asks Airflow about a DAG.
 
-Why a DAG of its own: alerts used to leave only when the daily ``monitor`` ran (or a task
-failed), so an alert queued at 16:05, the retry after a Slack outage, the end of quiet hours
-or a digest waited up to a day. Now a queued alert waits at most one dispatcher interval
-(5 minutes) plus the run; backoff retries, quiet hours and digests are honoured at the first
-run after their moment. The dispatcher also runs the watchdog (``monitor.watchdog``), so the
-watchers are watched from outside the DAGs they watch.
-
-The outbox lives in the warehouse (``monitor.alerts``), and this task does not take the
-one-slot ``warehouse`` pool: it waits for DuckDB's writer lock itself, at most
-``LOCK_WAIT_SECONDS``. Writers hold the lock for seconds to minutes (a load under 3 s, a
-warm ``dbt build`` ~10 s idle but 80-105 s measured on a loaded 2-core machine, a cold one
-162 s; figures in ``airflow_support``), so a build delays delivery by the rest of that build, not by a pool
-queue. That can exceed a minute: moving the outbox out of the warehouse file is the way to
-remove it (not done yet). A writer holding the
-lock for longer than the wait is itself a fault: the task fails and ops hear it directly
-(``on_task_failure`` sends without the outbox when the warehouse is locked).
-
-Failures are never swallowed: when the watchdog fails, alerts are still delivered, then the
-watchdog's error fails the task (one ``task_failed`` alert for ops).
+A queued alert waits at most one interval plus the run. The task waits for DuckDB's writer
+lock itself (at most ``LOCK_WAIT_SECONDS``) rather than the ``warehouse`` pool; a watchdog
+failure still lets alerts go out, then fails the task. Why, and the lock's cost:
+docs/internals.md#alerts-the-dispatcher.
 """
 
 from __future__ import annotations

@@ -2,27 +2,14 @@
 
 What this module owns:
 
-- ``slack_token()``: the Airflow connection ``slack_api_default`` (the Slack provider's default
-  id; the token in its *password* field), else the old id ``slack_default`` (existing
-  installs; logged as deprecated), else ``SLACK_BOT_TOKEN``, else None (= no Slack: alerts go
-  to the console).
-- ``SlackPoster``: with a connection, the ``slack_sdk.WebClient`` built by the provider's
-  ``SlackHook``, so the proxy, timeout and base URL set on the connection in the UI apply
-  (``RETURNWATCH_SLACK_BASE_URL``, for tests, overrides the base URL); with the environment
-  token, a ``WebClient`` on ``settings.slack_base_url()``. Either way bounded retries (below),
-  and ``post()``.
-- ``SlackDeliveryError``: what went wrong, with the token scrubbed from the text, and whether
-  it is worth trying again (``retryable``) and whether it concerns every message (``global_``:
-  Slack down, rate limited, bad token) or only this one (unknown channel, bad blocks).
+- ``slack_token()``: the Airflow connection ``slack_api_default`` (else ``slack_default``,
+  deprecated), else ``SLACK_BOT_TOKEN``, else None (alerts go to the console);
+- ``SlackPoster``: a ``WebClient`` (the provider's ``SlackHook`` with a connection) with few,
+  bounded retries, and ``post()``;
+- ``SlackDeliveryError``: what went wrong, token scrubbed, ``retryable`` and ``global_``.
 
-Retries, and why they are few: a retried ``chat.postMessage`` that had in fact reached Slack
-posts twice, so only what certainly did not reach Slack is retried here: a refused connection
-(slack-sdk's ``ConnectionErrorRetryHandler``, once) and HTTP 429 (Slack did not process the
-call; ``BoundedRateLimitRetryHandler`` waits Retry-After, at most twice, and only when the
-wait is short). Everything else goes back to the outbox, which tries again next run.
-
-The token is never logged: slack-sdk redacts the Authorization header in its debug log, and
-every error text built here goes through ``messages.redact`` with the token.
+Only what certainly did not reach Slack is retried (a refused connection, HTTP 429); the token
+is never logged. Details: docs/internals.md#alerts-talking-to-slack.
 """
 
 from __future__ import annotations

@@ -2,61 +2,16 @@
 
 What this module owns:
 
-- reading the ``anomalies`` section of ``config/monitors.yaml`` (``load_config``; its models,
+- the ``anomalies`` section of ``config/monitors.yaml`` (``load_config``; its models,
   ``AnomaliesConfig``, ``DetectorParams``, ``MetricMonitor``, ``Regime``, are in
   ``monitor.monitors_config``);
-- ``scan()``: the detector, a pure vectorised function over one series (numpy arrays in, one
-  ``Scan`` of arrays out: baseline, band, score, exceedance and alert for every period);
-- ``missing_periods()`` (a period is missing when it is absent, not when it looks odd) and
-  ``detect_restatements()`` (a figure changed between two vintages, beyond a tolerance);
-- ``findings()`` / ``evaluate_frame()`` / ``evaluate_metric()``: ``Finding`` records with the
-  value, baseline, band, method and periods used; ``evaluate_metric`` reads a metric's rows
-  from DuckDB (``marts.*`` or ``raw.*``) and hands them to the pure functions.
+- ``scan()``: the "robust_step" detector, pure and vectorised over one series;
+- ``missing_periods()`` and ``detect_restatements()``;
+- ``findings()`` / ``evaluate_frame()`` / ``evaluate_metric()``: ``Finding`` records from a
+  metric's rows read from DuckDB.
 
-The method ("robust_step") and why
-----------------------------------
-The series are counts of children, monthly (CBP, SEGOB) or daily with weekend and holiday gaps
-(HHS), many of them small (a handful of children of one nationality), and dominated by regime
-changes (Title 42, the 2021 surge, the 2025 collapse) rather than by seasonality. So:
-
-1. **Log scale** (``log(x + 1)``): policy changes act multiplicatively (a doubling matters as
-   much for 40 children as for 4,000), and the variance of counts grows with the level.
-2. **Baseline level = median of the last L periods** (L=3 months / 7 publishing days), not a
-   12-month mean: after a regime change the baseline follows the new level within L periods
-   instead of raising alerts for a year, and one odd month cannot move it.
-3. **Noise = MAD of period-to-period log changes over the last W periods** (W=12 / 60),
-   not the spread of levels: a series that moved from 2,000 to 8,000 over a year has a huge
-   level spread but ordinary month-to-month noise; the level spread would blind the detector
-   for a year after every regime change, the change spread does not.
-4. **Poisson floor**: the noise is never taken below the counting noise of the baseline
-   (``sqrt(m)/(m+1)`` on the log scale) nor below ``min_scale``; 4 children instead of 2 is
-   noise, 400 instead of 200 is not.
-5. **Floors**: an exceedance must also change the figure by ``absolute_floor`` children and by
-   ``relative_floor`` of the baseline, so tiny series never page anyone.
-6. **Persistence**: an alert needs 2 exceedances in the same direction within 3 periods, except
-   a change of x``strong_ratio`` (2.5) or more, a score beyond ``strong_threshold``, or a drop to
-   zero, which alert at once. This is what keeps one noisy month quiet.
-   With ``strong_ratio_alone`` a change of x``strong_ratio`` alerts even inside a wide band:
-   policy breaks often land in months already moving (the late-2020 rise of Title 8 counts),
-   when the recent noise is wide and the band alone stays quiet.
-7. **Minimum history**: nothing is judged before ``min_history`` published periods.
-
-Seasonal decomposition was rejected: seasonality is weak next to the regime changes, the daily
-series have 3 years at most, and a decomposition fitted across Title 42 mostly learns Title 42.
-
-How the settings were chosen: ``bench/detect.py`` (``make bench-detect``) scores this detector,
-a z-score, a share-of-the-mean band and ruptures' change-point search (run online) on the
-real series, against real policy breaks labelled from their legal scope
-(``bench/labels/real_breaks.csv``) and against injected events, over each method's knobs.
-Each count metric in config/monitors.yaml carries the setting that catches the most real
-breaks within 0.5 false alerts per series-year on its own series; the README ("How well the
-monitors detect") has the figures and the targets still missed.
-
-Known regime changes (``regimes:``, e.g. Title 42 2020-03-21 .. 2023-05-11) do not silence
-anything: a finding near one says so in ``details.regimes`` so advocates read it in context.
-
-Restatements are not a time-series question: a figure changed between vintages is found by
-comparing the vintages (``detect_restatements``), which ``monitor.revisions`` records.
+The method, why it was chosen and how its settings were measured (``make bench-detect``):
+docs/internals.md#monitor-anomalies.
 """
 
 from __future__ import annotations

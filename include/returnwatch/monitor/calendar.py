@@ -1,37 +1,14 @@
 """Publishing calendars: which periods a publisher should have published by a given moment.
 
-This module owns the arithmetic of "what should exist by now". It knows nothing about the
-warehouse: freshness (``monitor.freshness``) asks it which periods are due and compares that
-with the data.
+This module owns the arithmetic of "what should exist by now"; it knows nothing about the
+warehouse (``monitor.freshness`` compares its answer with the data). A **release day** (a day
+the publisher posts) is kept apart from a **period** (the day or month the figures describe):
+HHS posts the previous day's figures, so period D exists when D + ``lag_days`` is a release
+day. US federal holidays come from the ``holidays`` package; ad-hoc closures are
+``closed_days`` in ``config/monitors.yaml``. ``MonthlyCalendar`` covers CBP, SEGOB and HHS's
+monthly pages, with ``grace_days`` after the nominal day.
 
-Two words are kept apart on purpose:
-
-- a **release day** is a day the publisher posts (HHS: federal business days in Washington);
-- a **period** is the day (or month) the figures describe. HHS posts the previous day's figures,
-  so a period D exists exactly when D + ``lag_days`` is a release day.
-
-That is why the HHS file's dates run Sunday–Thursday: Monday's release carries Sunday, Friday's
-carries Thursday. Holidays remove a *release*, so the figures missing around a holiday are
-those of the day before it. Checked against the real healthdata.gov copy in
-``include/replay/hhs_uc`` (2023-01 .. 2025-12): no dated 2025-11-26 (Thanksgiving was 11-27),
-2025-06-18 (Juneteenth 06-19), 2025-08-31 (Labor Day 09-01), 2025-10-12 (Columbus Day 10-13),
-while the holidays' own dates are present. Modelled this way, 23 of 736 expected periods are
-absent in that file; modelled as "Sunday–Thursday minus holidays", 47 are.
-
-US federal holidays come from the ``holidays`` package (category ``public`` = the federal
-holidays in 5 U.S.C. 6103, with the observed-day rule: a Saturday holiday is observed on Friday,
-a Sunday holiday on Monday). A maintained list gets new holidays (Juneteenth, 2021) and observed
-days right; a list typed into this repo would silently go stale. Ad-hoc closures (an executive
-order giving federal staff a day off) are added in ``config/monitors.yaml`` as ``closed_days``.
-
-Times: every "moment" is an aware datetime; days are judged in the publisher's time zone.
-
-Monthly publishers (``MonthlyCalendar``): the period is a month (its first day) and month M is
-released around day ``release_day`` of month M + ``lag_months`` (CBP: the 15th of M+1; SEGOB's
-bulletin: the 7th of M+2; HHS's fiscal-year pages: the 15th of M+1). None of them keeps a
-published day to the hour, so a release counts as missing only once ``grace_days`` whole days
-after the nominal day have passed in the publisher's time zone: the calendar is "expected by",
-not "published on".
+Why, and the check against the real HHS file: docs/internals.md#monitor-publishing-calendars.
 """
 
 from __future__ import annotations

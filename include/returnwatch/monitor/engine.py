@@ -3,53 +3,15 @@ what it has not judged before.
 
 What this module owns:
 
-- ``evaluate()``: runs the configured anomaly metrics (``monitor.anomalies``), policy rules
-  (``monitor.rules``), the revision monitor and the files-that-reach-no-mart monitor
-  (``monitor.unmarted``) over the warehouse, and returns their findings,
-  the ``(monitor, series)`` keys they evaluated (so incidents resolve) and the new marks;
-- ``record_marks()``: writes those marks to ``monitor.judged`` (inside the run's transaction);
-- the revision monitor (``revision_findings``): which rows of ``monitor.revisions`` matter, as
-  the ``revisions`` section of ``config/monitors.yaml`` says (``RevisionsConfig``, whose model
-  is in ``monitor.monitors_config``).
+- ``evaluate()``: the anomaly metrics, policy rules, revision monitor and unmarted-files
+  monitor over the warehouse: findings, the keys evaluated, the new marks;
+- ``record_marks()``: writes the marks to ``monitor.judged``;
+- ``revision_findings``: the rows of ``monitor.revisions`` that matter, as the ``revisions``
+  section of ``config/monitors.yaml`` says (``RevisionsConfig``, in ``monitor.monitors_config``).
 
-It imports numpy/pandas (through anomalies and rules) when called: ``run_monitors`` imports it
-inside the function, so DAG files stay light.
-
-Judging once: the ``monitor.judged`` mark
------------------------------------------
-For each ``(monitor, series)`` the warehouse keeps the newest period judged. A run:
-
-- judges the periods from that mark on; the mark itself is judged again while it is the
-  series' newest period, so a condition that persists *updates* its incident every run (no
-  second alert) and a newer, normal period *resolves* it;
-- lets only each series' **newest** period open or update an incident; periods between the
-  mark and the newest (a catch-up run, a backfill, a publisher releasing two months at once)
-  are recorded as ``info`` findings (``details.history = "catch_up"``), never alerted;
-- on a series' **first** run (no mark: a new installation, a new metric, a new nationality)
-  judges its newest period and records its whole history as ``info`` (``"history"``);
-- lets a newest period judged for the first time page only while it is recent: one that ended
-  more than ``OLD_PERIOD_AFTER`` before the run (92 days for months, 14 for days: a new
-  installation whose figures are months old, a source that stopped long ago) is recorded as
-  ``info`` (``"old_period"``);
-- never moves a mark backwards; a re-run of the same run (an Airflow clear) starts from the
-  mark as it was before that run (``previous``), so it judges, and finds, the same again.
-
-Figures the project constructed by hand (a mart column ``*figures_constructed`` true for the
-period: the replay mirror's SEGOB section 5) are judged and recorded, never alerted.
-
-A metric or rule whose table does not exist yet (marts are built by ``transform``) is skipped
-and named in the result; its open incidents stay as they are (not evaluated = not resolved).
-
-Revisions
----------
-``monitor.revisions`` has one row per changed cell (written at load time). The revision
-monitor judges the rows recorded since its mark (``detected_at``): per newer file, configured
-table, figure and ``series_by`` key, it sums the cells of each period in the old and the new
-file and passes the totals to ``anomalies.detect_restatements`` (tolerance and floor from the
-config). Only *settled* periods count (the older file came out ``settled_after_days`` or more
-after the period ended); a provisional figure finished by the publisher is an ``info``. One
-finding per newer file and series. A restatement is an event: its incident closes quietly on
-the next run (``incidents.QUIET_RESOLVE``).
+Only each series' newest period pages; catch-up, first-run history, old periods and
+constructed figures are ``info``. The rules of the mark and of revisions:
+docs/internals.md#monitor-the-data-monitors-engine.
 """
 
 from __future__ import annotations

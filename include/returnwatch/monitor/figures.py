@@ -1,24 +1,13 @@
 """What each monitored figure is, in plain words, where it comes from, and how severe its changes are.
 
-What this module owns: the words of the ``figures`` section of ``config/monitors.yaml`` (its
-models are in ``monitor.monitors_config``), one entry per anomaly series figure
-(``<metric>:<value column>``):
+What this module owns: the ``figures`` section of ``config/monitors.yaml`` (its models are
+in ``monitor.monitors_config``), one entry per anomaly series figure (``<metric>:<value
+column>``: ``name``, ``counts``, ``publisher_table``, ``raw_tables``, ``severity`` per
+direction), and ``policy_context(period)``, the policy regimes in force and the changes within
+a period from ``dbt_project/seeds/policy_timeline.csv``, for every data alert.
 
-- ``name``: the series in plain words for the headline, with ``{0}``, ``{1}`` placeholders
-  filled from the series' group values ("children from Mexico", "all nationalities"), never
-  an internal key such as ``ALL``; ``counts``: what is counted (who counted what, where, for
-  whom; events or people), said in the message;
-- ``publisher_table``: the publisher's file and table the figure is read from, and
-  ``raw_tables``: the warehouse tables holding those files (the alert links the newest of them,
-  not another file of the same source);
-- ``severity``: the highest severity a change may have, per direction (``up`` / ``down``): the
-  documented policy of what is critical for advocates and what is only a notice.
-
-And the policy timeline (``dbt_project/seeds/policy_timeline.csv``, the same file dbt loads
-into ``reference.policy_timeline``): ``policy_context(period)`` names the regimes in force in a
-period and what changed within it, with their sources, for every data alert.
-
-Pure apart from reading those two files (cached).
+Pure apart from reading those two files (cached). Each field explained:
+docs/internals.md#monitor-figures.
 """
 
 from __future__ import annotations

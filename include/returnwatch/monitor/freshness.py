@@ -2,49 +2,15 @@
 
 What this module owns:
 
-- reading the ``freshness`` section of ``config/monitors.yaml`` (``rules()``; the models are in
+- the ``freshness`` section of ``config/monitors.yaml`` (``rules()``; the models are in
   ``monitor.monitors_config``);
 - ``assess_freshness()``: a ``FreshnessState`` for one source at one moment;
 - ``evaluate_freshness()``: the finding that state calls for, or None.
 
-Freshness is about the data, never about whether a DAG succeeded: the newest period is the
-newest ``period_column`` in the source's raw table (rows tied to their file through
-``raw.files``), compared with what the publishing calendar says is due. The archive manifest
-(``returnwatch.archive``) then says *why* data is late:
-
-- ``source_unreachable``: the newest checks all failed (the site is down or refusing us);
-- ``same_file_again``: since the last new file, every check got the same bytes (or a 304):
-  the site answers but the publisher has not updated it;
-- ``new_file_no_new_period``: a file newer than the one holding the newest period arrived,
-  without a newer period (a re-issued or corrected file);
-- ``freshness_late`` / ``freshness_stopped``: anything else (including "returnwatch has not
-  checked at all", which says so in the details and the message).
-
-A *check* is one fetch round: all manifest rows one run wrote for the source. Multi-file
-sources (CBP's CSVs, SEGOB's workbooks, HHS's fiscal-year pages) write one row per URL; the
-round is ``new`` if any file was new, ``failed`` only if every file failed.
-
-Calendars are daily (HHS/DHS figures) or monthly (CBP, SEGOB, HHS's monthly pages; see
-``monitor.calendar``). A monthly source checked on its own cadence can use ``count_missed:
-checked``: a release counts as missed only if it was due when returnwatch last checked the
-site, so the monitor never blames a publisher for a release nobody looked for (those are
-reported as ``unverified``; an info ``not_checked`` finding while the figures held were on time
-at that check). A source judged late or stopped at its last check stays so until a check says
-otherwise.
-
-States: ``fresh``; ``unchecked`` when the figures held would be fresh but returnwatch has not
-checked the site within ``checks_expected_within_hours`` (its DAG's schedule plus grace: a
-paused, failing or unscheduled DAG must never read as healthy; the watchdog,
-``monitor/watchdog.py``, tells ops and names the DAG); ``late``
-once ``late_after_missed`` releases are missing; ``stopped`` once
-``stopped_after_missed`` are (docs/sources.md: a gap of 3 calendar days is normal, a gap of 5
-business days is not); ``no_data`` when the source never loaded a row (an info finding: a new
-installation is not an outage).
-
-"As of run_at": a file counts only if the archive had received it by ``run_at`` (the manifest
-row's ``run_at``), and only checks made by ``run_at`` count. A re-run or a replay of an old day
-therefore judges the world as it was that day, and gives the same answer every time. Files in
-``raw.files`` that the manifest does not know (loaded by hand into a test warehouse) count.
+The newest period is read from the source's raw table and compared with its publishing
+calendar (``monitor.calendar``); the archive manifest says why data is late. Judged "as of
+run_at", so a re-run gives the same answer. States, findings and checks:
+docs/internals.md#monitor-freshness.
 """
 
 from __future__ import annotations

@@ -3,30 +3,10 @@
 What this module owns: ``process_findings()``, the only writer of ``monitor.incidents``, and
 the events it puts in the outbox ``monitor.alerts`` (``alerts.delivery`` sends them).
 
-Rules (this version):
-
-- An incident is keyed by ``(monitor, series)``; at most one is open per key.
-- A ``warning``/``critical`` finding opens an incident when none is open (one ``opened``
-  alert) or updates the open one (kind, severity, summary, last finding). Escalation
-  (late -> stopped) updates the row but queues no alert yet: one source going quiet is one
-  alert. (Later: an ``updated`` reply in the incident's thread.)
-- An open incident whose monitor evaluated the series in this run and found no problem is
-  resolved (one ``resolved`` alert). A monitor that did not evaluate the series (not run,
-  not configured, crashed) resolves nothing: which keys were evaluated is passed in.
-- ``info`` findings are recorded and count as "evaluated, no problem".
-- Incidents of event monitors (``QUIET_RESOLVE``: a revision is something that happened, not
-  a condition that ends) are resolved without an alert: "resolved" would say nothing.
-
-Idempotency, so re-running a run (an Airflow clear, a retried task) changes nothing:
-
-- findings have deterministic ids (``Finding.finding_id``);
-- an incident's id is derived from its key and the run that opened it: re-running that run
-  after the incident was resolved finds the id taken and does not open a second one;
-- an alert's id is ``<incident_id>:<event>``: enqueued at most once;
-- a run older than the incident's latest update (a re-run of an old day, a backfill) leaves
-  the incident alone: state only moves forward in time.
-
-Everything happens in one transaction (joined if the caller already opened one).
+An incident is keyed by ``(monitor, series)``, at most one open per key; only a monitor that
+evaluated a series can resolve it; event monitors (``QUIET_RESOLVE``) resolve quietly. Ids are
+deterministic and state only moves forward in time, so re-running a run changes nothing; all
+in one transaction. The rules in full: docs/internals.md#monitor-incidents.
 """
 
 from __future__ import annotations

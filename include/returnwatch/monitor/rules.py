@@ -2,44 +2,15 @@
 
 What this module owns:
 
-- reading the ``rules`` section of ``config/monitors.yaml`` (``load_rules``; the models,
-  ``PolicyRule`` and its parts, are in ``monitor.monitors_config``);
-- ``evaluate_rule()``: pure, over a pandas DataFrame of rows (CBP rows, a mart): which periods
-  break the rule, as ``Finding`` records citing the rule, its sources and the rows that broke it;
-- ``rule_rows()`` / ``evaluate_rules()``: the small DuckDB adapter (one SELECT per rule, on a
-  ``marts.*`` or ``raw.*`` table, optionally the newest vintage per key), then the pure function.
+- the ``rules`` section of ``config/monitors.yaml`` (``load_rules``; the models, ``PolicyRule``
+  and its parts, are in ``monitor.monitors_config``);
+- ``evaluate_rule()``: pure, over a DataFrame: which periods break the rule, as ``Finding``
+  records citing the rule, its sources and the rows;
+- ``rule_rows()`` / ``evaluate_rules()``: one SELECT per rule, then the pure function.
 
-A rule is not statistics: "a child expelled under Title 42 after the court order" is a finding
-whether it is one child or a thousand, and whatever the months before looked like.
-
-Semantics, precisely:
-
-- ``where``: column -> ``{in: [...]}`` / ``{not_in: [...]}``. ``not_in`` never matches an empty
-  value: a row with no citizenship is not evidence of a non-Mexican child.
-- Rows are grouped by period (``period_column``, a month or a day) and ``aggregate``d
-  (sum/max/min/mean of ``value_column``); the ``condition`` (``above``/``at_least``/``below``)
-  is applied to that per-period figure.
-- ``applies.from`` / ``applies.until`` (inclusive dates): a period counts when it *starts* on or
-  after ``from`` and on or before ``until``. A monthly period that straddles ``from`` (November
-  2020 for an order of 18 November) cannot tell events before the date from events after it:
-  it gives an ``info`` finding (``rule_partial_period``), recorded, never alerted.
-- ``history``: besides the level, a period whose figure rises by ``rise_at_least`` above the
-  median of its own previous ``periods`` (at least ``min_periods`` of them) breaks the rule too.
-
-How a finding is graded (what an advocate can cite):
-
-- ``rule_check`` (severity ``check``: recorded and listed, never paged): the finding rests on
-  fewer than ``min_records`` records (default 10) in the publisher's table; the message says
-  "CBP's table shows N records; confirm with CBP before citing". One or two rows of a monthly
-  table are as likely a recording artefact as an event.
-- ``rule_contested_period`` (the ``contested`` entry's severity): the period falls in a span
-  whose legal status was contested or mixed (expulsions of children before any court ruled on
-  them; a month that holds an injunction, its stay and an agency exception). The message says
-  so, never "violation".
-- ``rule_violation`` (the rule's severity): everything else.
-
-Every finding carries the rule's ``caveat`` and its sources with their URLs
-(``details.caveat`` / ``details.sources``): the Slack message and the ops page show both.
+A rule is not statistics: one child is a finding. Findings are graded ``rule_check``,
+``rule_contested_period`` or ``rule_violation`` and carry the rule's caveat and sources.
+Semantics and grading: docs/internals.md#monitor-policy-rules.
 """
 
 from __future__ import annotations

@@ -2,35 +2,13 @@
 
 What this module owns:
 
-- ``MONITOR_DDL``: the monitor tables. ``returnwatch.warehouse.init()`` executes it next to the
-  raw layer's DDL, so every writer sees the same schema.
-- ``record_findings()``: the one way findings get into ``monitor.findings`` (the validation code
-  and every monitor use it).
-- ``enqueue_alert()``: the one way an alert gets into the outbox ``monitor.alerts``.
-- ``transaction()``: a transaction that joins the caller's if one is already open, so
-  ``process_findings`` can be atomic on its own and inside a bigger unit of work.
+- ``MONITOR_DDL``: the monitor tables (``warehouse.init()`` runs it next to the raw DDL);
+- ``record_findings()``: the one way findings get into ``monitor.findings``;
+- ``enqueue_alert()``: the one way an alert gets into the outbox ``monitor.alerts``;
+- ``transaction()``: a transaction that joins the caller's if one is open.
 
-Tables, and why they look like this:
-
-- ``monitor.findings``: one row per observation per run. ``finding_id`` is derived from the run
-  and the observation, so recording the same run twice adds nothing.
-- ``monitor.incidents``: one row per incident; at most one ``open`` row per ``incident_key``
-  (enforced by ``monitor.incidents``, the only writer; DuckDB has no partial unique index).
-  ``incident_id`` is derived from the key and the run that opened it, so re-running that run
-  cannot open a second incident. ``slack_channel``/``slack_ts`` are the thread root for updates.
-- ``monitor.alerts``: the outbox. ``alert_id`` is the idempotency key (``<incident_id>:<event>``),
-  so enqueueing twice is a no-op; ``seq`` gives creation order; ``status`` goes
-  ``pending`` -> ``sent`` (or ``failed`` after bounded attempts / a permanent refusal).
-- ``monitor.runs``: bookkeeping of each monitor run (latest execution per run_id).
-- ``monitor.source_freshness``: what freshness saw for each source at each run (history; the
-  newest row per source is the current state).
-- ``monitor.judged``: per (monitor, series), the newest period the data monitors (anomalies,
-  rules, revisions) have judged, so a run judges only what is new and a backfill or catch-up
-  never pages about old periods.
-
-No CHECK constraints on the value lists (states, events, kinds): DuckDB cannot alter a
-constraint, and later monitors add kinds and events. The allowed values are written next to
-each column and enforced by the code that writes them.
+Ids derived from run and key make every write idempotent; no CHECK constraints on value
+lists. Each table and why: docs/internals.md#monitor-the-monitor-schema.
 """
 
 from __future__ import annotations

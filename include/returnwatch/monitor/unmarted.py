@@ -2,26 +2,13 @@
 
 What this module owns (the ``unmarted`` data monitor, run by ``monitor.engine``):
 
-- ``file_not_in_marts`` (warning, ops): a file in ``raw.files`` none of whose rows is behind a
-  mart row (``marts.mart_source_files``, the marts' own lineage), while some period it carries
-  comes from no other file of its source. The finding names the file (URL, sha256, raw table,
-  vintage) and the reason: no mart is built from its raw table at all (a file kind the models
-  do not read), or the models drop its rows (they reach staging, not a mart). A file whose every
-  period comes from another file of its source (an older vintage, a state-layout CBP file of a
-  release whose AOR file decides, a daily report PDF for a day the export has) is superseded by
-  design: not a finding.
-- ``daily_sources_disagree`` (warning, ops): a day that both the healthdata.gov export and a
-  daily report PDF publish with different figures (``marts.hhs_uc_daily.figures_in_conflict``).
-  The export's figures stay in the mart; the finding names both files and the figures.
+- ``file_not_in_marts`` (warning, ops): a loaded file none of whose rows is behind a mart row
+  (``marts.mart_source_files``) while some period it carries comes from no other file;
+- ``daily_sources_disagree`` (warning, ops): a day the healthdata.gov export and a daily
+  report PDF publish with different figures.
 
-A file is judged once it has been in the warehouse for ``FILE_GRACE`` (the transform DAG
-rebuilds the marts right after a load; a monitor run in between must not call a file unmarted
-that simply has not been built yet), and only files loaded by ``run_at`` count, so a replay of
-an old day judges the world as it was. Every judged file and day is "evaluated", so an incident
-resolves when its file reaches a mart (or is superseded) or the publications agree again.
-
-Nothing here is run before the marts exist: without ``marts.mart_source_files`` the monitor is
-skipped and named in the run's ``skipped`` list.
+Files are judged after ``FILE_GRACE`` and as of ``run_at``; without the marts the monitor is
+skipped. Details: docs/internals.md#monitor-files-that-reach-no-mart.
 """
 
 from __future__ import annotations

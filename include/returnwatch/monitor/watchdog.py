@@ -1,25 +1,14 @@
 """The watchdog: is returnwatch itself still looking? Ops findings about our own DAGs.
 
-What this module owns: ``evaluate_watchdog()``, run by the ``dispatch_alerts`` DAG every few
-minutes (outside the DAGs it watches, so a dead ``monitor`` or a paused source DAG cannot
-silence it). Its findings open, update and resolve incidents like any monitor's
-(``monitor.incidents``; monitor ``watchdog``, routed to ops):
+What this module owns: ``evaluate_watchdog()``, run by the ``dispatch_alerts`` DAG (outside
+the DAGs it watches). Its findings (monitor ``watchdog``, routed to ops):
 
-- ``source_unchecked`` (series = the source): the source's site has not been checked (no
-  fetch round in the archive's manifest) within ``checks_expected_within_hours`` of its
-  freshness rule, i.e. two runs of its DAG plus grace. The finding names the last check and
-  the DAG that should have made it, and why it did not as far as Airflow says: ``paused``,
-  ``not scheduled`` (no next run), or ``failing or not running`` (it is scheduled, yet no round
-  reached the site). It resolves at the next check of any outcome (a failed check is a check:
-  the freshness monitor then says "site unreachable").
-- ``monitor_not_completed`` (series ``monitor``): no successful ``monitor`` run has finished
-  for ``MONITOR_STALE_HOURS`` (the daily run plus two hours): freshness, anomalies and rules
-  are no longer judged.
+- ``source_unchecked``: a source's site not checked within ``checks_expected_within_hours``,
+  with why as far as Airflow says (paused, not scheduled, failing or not running);
+- ``monitor_not_completed``: no successful ``monitor`` run for ``MONITOR_STALE_HOURS``.
 
-A fresh installation (no check, no monitor run yet) is not an outage: nothing is reported
-until the first check or run exists, unless Airflow says the DAG is paused.
-
-The clock is the caller's ``now`` (the dispatcher's run time), never the data's.
+A fresh installation is not an outage; the clock is the caller's ``now``.
+Details: docs/internals.md#monitor-the-watchdog.
 """
 
 from __future__ import annotations

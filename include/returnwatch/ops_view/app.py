@@ -1,22 +1,10 @@
 """The app behind the returnwatch page: every source's status, as HTML and as JSON.
 
-The Airflow API server mounts ``app`` under ``/returnwatch`` (see ``plugin.py``):
-
-- ``GET /returnwatch/``: the page the UI shows in its nav. One row per source with its
-  freshness state, newest period and last new file; the open incidents; the revisions of the
-  last 90 days; which monitor run judged it and when the snapshot was made.
-- ``GET /returnwatch/status.json``: the same data for scripts (404 while no snapshot exists);
-- ``GET /returnwatch/docs/<name>.md``: the runbook, alerts and operations guides (``docs/``),
-  where the DAG docs' "when it fails" links lead (``documents.py``).
-
-Both read the analysts' snapshot (``returnwatch.status.read_snapshot``), never the live
-warehouse, so the page never waits for the pipeline's write lock. The monitor DAG refreshes the
-snapshot's monitor tables after each run.
-
-Access: Airflow's own security dependency, as its UI routes use it. The user comes from the
-UI's JWT (the ``_token`` cookie, or an ``Authorization: Bearer`` header for scripts) and must
-be allowed to see the Airflow website. Without a valid token the JSON gets 401 and the page
-redirects to Airflow's login, which brings the user back here.
+The Airflow API server mounts ``app`` under ``/returnwatch`` (``plugin.py``):
+``GET /returnwatch/`` (the page), ``GET /returnwatch/status.json`` (the same for scripts,
+404 without a snapshot) and ``GET /returnwatch/docs/<name>.md`` (the guides the DAG docs link).
+Everything is read from the analysts' snapshot, never the live warehouse; access is Airflow's
+own security dependency (the UI's JWT). Details: docs/internals.md#ops-view-the-returnwatch-page.
 """
 
 from __future__ import annotations

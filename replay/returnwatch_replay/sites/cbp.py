@@ -1,64 +1,13 @@
 """cbp.gov's Nationwide Encounters page and its CSV files, as they stood on a day.
 
-What this module owns: the replay mirror's copy of CBP's monthly encounters source, served
-under ``/cbp_encounters_monthly`` (``RETURNWATCH_CBP_ENCOUNTERS_MONTHLY_BASE_URL``):
+What this module owns: the mirror's copy of CBP's monthly encounters source under
+``/cbp_encounters_monthly``: the landing page linking the files published by ``as_of``, and
+the AOR-layout CSVs (404 before publication; ``ETag``/``Last-Modified``; content faults).
 
-- ``GET /document/stats/nationwide-encounters``: the landing page as it stood on ``as_of``,
-  linking only the files published by then (the current release first, then an older window
-  CBP still lists);
-- ``GET /sites/default/files/{YYYY-MM}/nationwide-encounters-fy{a}-fy{b}[-{mon}]-aor.csv``: the
-  files, in CBP's AOR layout, 404 before their publication day. Validators: ``ETag`` (sha256
-  of the body) and ``Last-Modified`` (the publication moment); conditional GETs get 304.
-  Content faults (``html_error``, ``empty``, ``truncated``, ``renamed_column``, ``oversize``)
-  hit these paths only; the mirror applies ``http_500``/``http_429``/``slow`` everywhere.
-
-Where the figures come from (``include/replay/cbp_encounters/PROVENANCE.md``): CBP's own CSVs
-are not in any copy we hold, so every file is *re-laid* from IOM's harmonised copy of them,
-``iom_gdidata_irreg_usa.csv`` (Southwest land border, Oct 2017 - May 2025, as of June 2025).
-Each IOM row becomes one CBP row; nothing is summed, split or invented, except the 19 rows of
-the March-2021 file that carry the Washington Post's March-2021 figures (below). Choices made
-to render what CBP's files would show:
-
-- ``Land Border Region`` is always ``Southwest Land Border``: the IOM copy has nothing else, so
-  the mirror's files are the Southwest part of CBP's nationwide files;
-- ``Area of Responsibility`` is IOM's ``area``; ``AOR (Abbv)`` is CBP's code for a Border
-  Patrol sector (``RGV``, ``YUM``, ...) and the city for an OFO field office (``Laredo``): a real
-  file prints ``Yuma Sector,YUM`` and ``Boston Field Office,Boston``; the other sector codes
-  are those public code reading CBP's files uses;
-- ``Citizenship``: IOM's ISO3 code turned back into CBP's upper-case name (``OOO`` is
-  CBP's ``OTHER``);
-- FY2018-FY2019 rows are not served: IOM has neither area nor citizenship for them, so no
-  AOR-file row can be rendered honestly (CBP's AOR files in the copies we know of start at
-  FY2020 anyway, e.g. ``nationwide-encounters-fy20-fy23-aor.csv``);
-- the unaccompanied-children label is per file (``UC / Single Minors`` or ``UAC``), following
-  the labels IOM's rows carry by fiscal year and those seen in public code reading CBP's files;
-- rows are sorted as CBP sorts them (fiscal-year label, month grouping, month *name*, then
-  the other columns alphabetically), so a release cut at January starts with ``DEC``;
-- CRLF line endings; zero rows kept; counts as float strings (``9584.0``) in the March-2021
-  file only.
-
-Releases served (``RELEASES``; publication moments are a model, see ``_monthly_release``):
-
-1. 2021-03-02, ``2021-03/nationwide-encounters-fy20-fy21-jan-aor.csv``: FY2020 and Oct 2020 -
-   Jan 2021 as the Washington Post scraped them on 2021-03-03 (the *older vintage*). USBP
-   unaccompanied-children figures for Oct 2020 - Jan 2021 differ from the June-2025 figures
-   exactly where the Post's tables differ (e.g. Jan 2021 USBP UC 5,707 vs 5,688); every other
-   figure is the June-2025 one. The Post has totals by sector and by country only, so the
-   differences are placed on single rows by the rule in
-   ``usbp_uc_fy21_oct_jan_mar2021_deltas_constructed.csv`` (see PROVENANCE.md).
-2. 2024-10-15, ``2024-10/nationwide-encounters-fy21-fy24-aor.csv`` (a real file name): FY2021 -
-   FY2024 complete, June-2025 figures. It stays listed, so the revised FY2021 months are in
-   both vintages.
-3. 2024-11-15 .. 2025-06-16, ``{YYYY-MM}/nationwide-encounters-fy22-fy25-{mon}-aor.csv``: the
-   rolling FY2022 - FY2025 window through Oct 2024 .. May 2025 (June-2025 figures cut at the
-   month: the monthly figures CBP first published may have differed; we have no copy).
-
-Before 2021-03-02 the page lists no file. State and Southwest-border (``sbo``) files are not
-served: IOM's areas cannot be split into states honestly (El Paso Sector spans Texas and New
-Mexico, Yuma Sector Arizona and California).
-
-Speed: the mirror starts in every test, so nothing is read until a CSV is asked for; then the
-IOM copy is read once (~0.1 s), and each file is rendered once and cached (a few MB each).
+Every file is re-laid from IOM's copy of CBP's files (nothing summed, split or invented, but
+the March-2021 file's Washington Post figures); releases served are ``RELEASES`` (2 March 2021,
+15 October 2024, then monthly to 16 June 2025). How each column is rendered and why:
+docs/replay.md#mirror-site-cbp.
 """
 
 from __future__ import annotations

@@ -1,39 +1,12 @@
 """hhs.gov's "Latest UC Data – FY{YYYY}" pages on the replay mirror (source ``hhs_uc_monthly``).
 
-What this module owns: serving, under ``/hhs_uc_monthly`` on the mirror, the per-fiscal-year
-pages of HHS's monthly in-care statistics for unaccompanied children, FY2018–FY2021::
+What this module owns: serving, under ``/hhs_uc_monthly``, the per-fiscal-year pages of HHS's
+monthly in-care statistics, FY2018–FY2021. The figures are real (The Washington Post's scrape
+of these pages, ``include/replay/hhs_gov/wapo_fy2018_fy2021.csv``); the page around them is a
+reconstruction of HHS's layout. A month appears on the 15th of the next month
+(``PUBLICATION_DAY``, an assumption); content faults apply to the FY pages.
 
-    GET /hhs_uc_monthly/programs/social-services/unaccompanied-children/latest-uc-data-fy{YYYY}/index.html
-
-The figures are real: every value on a page is a row of ``include/replay/hhs_gov/
-wapo_fy2018_fy2021.csv``, The Washington Post's long-format scrape of these very pages
-(provenance in ``include/replay/hhs_gov/PROVENANCE.md``). The page around them is a
-reconstruction in HHS's layout, as far as ``docs/sources.md`` A.3 and the Post's scraper
-(``scripts/01_hhs_scraper.R``) show it. The scraper read the cells (``td``, ``th``, ``.color2
-strong``), dropped consecutive repeated labels, dropped a header cell ``In Care Statistics
-Calculated on the Last Day of the Month`` and assigned sections by row position (so the
-headings were not cells), and its 13-cells-per-row stride over 30 rows suggests one header row
-per section. Hence: one table per section under an ``<h2>``; a header row (that caption, then
-``Oct`` … ``Sep``, only published months); each row label rendered twice in two consecutive
-cells; figures printed as ``1,929``, ``1.8`` or ``15%`` (``%`` where the copy says
-``Percent``, which is how the scraper decided it). Footnotes and other page text are left out.
-
-Time (a documented assumption, not a fact of the publisher): a month's column appears on the
-15th of the next month at 10:00 America/New_York (``PUBLICATION_DAY``); the Post's copy, taken
-in early March 2021, ends with January 2021, which fits. A page shows only the months published
-by ``as_of``; a fiscal year whose October is not yet published is a 404, and so is every
-fiscal year the copy does not have (FY2017 and earlier, FY2022 and later). After February 15,
-2021 the FY2021 page stays at October–January: the copy holds nothing later.
-``Last-Modified`` is the publication moment of the newest month on the page, ``ETag`` the
-sha256 of the body; conditional GETs get 304.
-
-Content faults (``replay.FAULT_MODES``) apply to the FY pages: ``html_error`` (an HHS
-maintenance page, 200 text/html), ``empty``, ``truncated`` (cut in the middle of a table),
-``renamed_column`` (the label ``Average Number of Children in Care:`` becomes ``Average Number
-of Children in ORR Care:``), ``oversize`` (a page past the 5 MB cap, streamed without
-Content-Length).
-
-Start-up is instant: the CSV is read on the first request, once.
+Layout, time model and faults: docs/replay.md#mirror-site-hhs-monthly-pages.
 """
 
 from __future__ import annotations

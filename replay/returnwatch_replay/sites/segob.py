@@ -1,56 +1,13 @@
 """SEGOB / UPM's bulletin site on the replay mirror (source ``segob_bulletin_monthly``).
 
-What this module owns: serving the ``Boletín Mensual de Estadísticas Migratorias`` the way
-``portales.segob.gob.mx`` serves it (``docs/sources.md`` section C), as it stood on the
-mirror's ``as_of`` day, so discovery, fetch and the parsers of ``sources/segob.py`` run against
-it unchanged.
+What this module owns: serving the monthly migration bulletin as ``portales.segob.gob.mx``
+serves it on the mirror's ``as_of`` day: the landing page, the yearly tables pages, the
+workbooks (BIFF8 ``.xls`` written with xlwt) and section 5's microdata CSV.
 
-Paths (under ``/segob_bulletin_monthly`` on the mirror):
-
-- ``/es/PoliticaMigratoria/Boletines_Estadisticos``: the landing page, linking one
-  ``CuadrosBOLETIN?Anual={YYYY}&Secc={1..6}`` page per year and section, for the years started
-  by ``as_of`` (2015 onwards: the earliest year of the real series);
-- ``/es/PoliticaMigratoria/CuadrosBOLETIN?Anual={YYYY}&Secc={N}``: the year's tables of a
-  section, Latin-1 HTML declared ``charset=iso-8859-1``, linking each workbook with a relative
-  ``href`` whose file name drifts between years (``cuadro3.1.1.xls`` up to 2020,
-  ``cuadro_3.1.1.xls`` 2021–2024, ``cuadro3.1.1_.xls`` from 2025, the patterns seen on the real
-  site); a year with nothing published yet lists no tables;
-- ``/work/models/PoliticaMigratoria/CEM/Estadisticas/Boletines_Estadisticos/{YYYY}/Cuadros{YYYY}/{file}``:
-  the workbooks, real BIFF8 ``.xls`` written with xlwt;
-- ``/work/models/PoliticaMigratoria/CEM/Estadisticas/BDatos/DevMexEUU/DwnldBD.php?f=BDSIOMR_PUB_{YYYY}_UPMRIP.csv``:
-  section 5's per-event microdata.
-
-What the files hold (``include/replay/segob_upm/``, provenance in its ``PROVENANCE.md``):
-
-- tables 3.1.1 (2018–2025), 3.1.3 (2018–2025) and 3.2.4 (2015–2025): **real figures**, IOM's
-  monthly series of those tables (``iom/gdidata``), every count exactly as in the series; the
-  workbook around them is rebuilt in the documented layout (sheet ``Cuadro 3.1.1``, columns
-  A–B empty, title in C2, header in row 5, continent and region subtotal rows that are the
-  sums of their countries, ``Total general``, ``Subtotal`` columns (per half year) in 3.1.1
-  since 2021, ``-`` for zero as text up to 2020 and as a formatted 0 since, the title and
-  header repeated at every page break with ``(Continúa)`` / ``(Concluye)``, page notes, notes
-  at the bottom, an extra header row ``Mes`` in 3.1.1 of 2019 and 2022, ``Total`` before the
-  months in 3.1.3 up to 2020, return types as column groups in 3.2.4). A country is listed in a
-  year's workbook when it has an event in a month published so far. Titles and notes are
-  reconstructions (a note in each workbook says so);
-- section 5's minors table (numbered 5.2.1 here) and the microdata CSV, 2024 and Jan–Apr 2025:
-  **constructed by hand** — no public copy exists — from ``*_constructed.csv``; the section 5
-  page and the workbook say so. The microdata is served in Latin-1 for 2024 and UTF-8 for 2025.
-  Both are served at the real URLs with ``Content-Disposition: attachment;
-  filename="..._constructed.<ext>"`` (``constructed_name``), as a real server names a
-  download, so the fetched file's own record says it is constructed (returnwatch.provenance).
-
-Publication model (documented assumption from docs/sources.md: "the file through month M appears
-around day 7 of month M+2"): month M is published on day 7 of M+2 at 10:00 Mexico City. As of
-a day, each year's workbook holds the months published by then (the file is overwritten in
-place; ``Last-Modified`` is the publication of its newest month), and years not started yet are
-not listed.
-
-Faults (``replay.FAULT_MODES``): ``html_error``, ``empty``, ``truncated``, ``renamed_column``
-(``Enero`` becomes ``Ene.``; ``FEC_REP`` becomes ``FECHA_REP``) and ``oversize`` (past the
-60,000,000-byte cap of config/sources.yaml) change the workbooks and the CSV; ``empty_page``
-(not yet in ``replay.FAULT_MODES``) serves the tables pages empty, as the real site sometimes
-does. Workbooks are built on first request and cached, so the mirror starts at once.
+Tables 3.1.1, 3.1.3 and 3.2.4 hold real figures (IOM's series) in a rebuilt layout; section 5
+is constructed by hand and served as ``..._constructed`` (``constructed_name``). Month M
+appears on day 7 of M+2 (an assumption). Paths, layout, publication model and faults:
+docs/replay.md#mirror-site-segob-bulletin.
 """
 
 from __future__ import annotations
