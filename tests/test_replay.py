@@ -256,7 +256,8 @@ def test_stop_does_not_wait_for_a_slow_answer() -> None:
 
     waiting = threading.Thread(target=client, daemon=True)
     waiting.start()
-    time.sleep(0.2)
+    # The request has reached the mirror and is being held back: now stop it.
+    assert mirror.wait_until_holding(1, timeout=5)
     started = time.monotonic()
     mirror.stop()
     assert time.monotonic() - started < 1.5

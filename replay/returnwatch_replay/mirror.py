@@ -359,6 +359,10 @@ class ReplayMirror:
         self._thread: threading.Thread | None = None
         # Set on stop() so that "slow" answers stop waiting.
         self._stopping = threading.Event()
+        # Requests being held back right now (a "slow" answer waiting): tests wait on this
+        # instead of sleeping until their request has arrived.
+        self._held = 0
+        self._held_changed = threading.Condition(self._lock)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -497,6 +501,24 @@ class ReplayMirror:
                 "fault_modes": list(FAULT_MODES),
             }
 
+    def wait_until_holding(self, count: int = 1, timeout: float = 5.0) -> bool:
+        """Wait until at least ``count`` requests are being held back (a "slow" answer that has
+        not been sent); False when ``timeout`` seconds pass first."""
+        with self._held_changed:
+            return self._held_changed.wait_for(lambda: self._held >= count, timeout=timeout)
+
+    def _hold(self, seconds: float) -> bool:
+        """Hold a request back ``seconds``; True when stop() cut the wait short."""
+        with self._held_changed:
+            self._held += 1
+            self._held_changed.notify_all()
+        try:
+            return self._stopping.wait(seconds)
+        finally:
+            with self._held_changed:
+                self._held -= 1
+                self._held_changed.notify_all()
+
     def _take_fault(self, source: str, page_is_data: bool) -> str | None:
         """The fault for this request, counting it down; None when the source behaves."""
         with self._lock:
@@ -611,7 +633,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(min(length, _MAX_CONTROL_BODY)) if length > 0 else b""
         response = self.server.mirror._answer(method, self.path, self.headers, body)
-        if response.delay and self.server.mirror._stopping.wait(response.delay):
+        if response.delay and self.server.mirror._hold(response.delay):
             return  # the mirror is stopping: drop the request
         try:
             self.send_response(response.status)

@@ -141,6 +141,18 @@ def process_findings(
     return events
 
 
+def seen_again(
+    con: duckdb.DuckDBPyConnection, key: Key, *, summary: str, run_at: dt.datetime, run_id: str
+) -> None:
+    """The open incident of ``key`` seen again, unchanged, by a run that records no finding
+    for it (the watchdog): its summary and ``updated_at`` follow; nothing is enqueued."""
+    con.execute(
+        "UPDATE monitor.incidents SET summary = ?, updated_at = ?, updated_run_id = ? "
+        "WHERE incident_key = ? AND state = 'open' AND updated_at <= ?",
+        [summary, run_at, run_id, incident_key(*key), run_at],
+    )
+
+
 # --------------------------------------------------------------------------- internals
 
 

@@ -168,6 +168,10 @@ MONITOR_DDL.append(
     """
 )
 
+# The watchdog re-records a condition only when it changes; each later run that sees it
+# unchanged moves this (monitor/watchdog.py). NULL: seen only at run_at.
+MONITOR_DDL.append("ALTER TABLE monitor.findings ADD COLUMN IF NOT EXISTS last_seen_at TIMESTAMPTZ")
+
 # Event names an alert row may carry (see monitor.alerts.event).
 # delivery_problem: the outbox telling ops about itself (an alert held as unknown, missing
 # Slack scopes, an alert that could not be composed); see alerts/delivery.py.

@@ -7,19 +7,22 @@ the DAGs it watches). Its findings (monitor ``watchdog``, routed to ops):
   with why as far as Airflow says (paused, not scheduled, failing or not running);
 - ``monitor_not_completed``: no successful ``monitor`` run for ``MONITOR_STALE_HOURS``.
 
-A fresh installation is not an outage; the clock is the caller's ``now``.
-Details: docs/internals.md#monitor-the-watchdog.
+A fresh installation is not an outage; the clock is the caller's ``now``. ``monitor.findings``
+grows with changes, not with the dispatcher's 288 runs a day: a condition is recorded when
+first seen, when its evidence changes and when it clears; an unchanged repeat only moves
+``last_seen_at``. Details: docs/internals.md#monitor-the-watchdog.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from returnwatch.monitor.findings import Finding
+from returnwatch.monitor.findings import Finding, details_json
 
 if TYPE_CHECKING:
     import duckdb
@@ -144,14 +147,139 @@ def run_watchdog(
     archive: Any = None,
     dag_facts: DagFactsLookup | None = None,
 ) -> list[Any]:
-    """Evaluate and move the watchdog's incidents; returns the alerts enqueued."""
-    from returnwatch.monitor.incidents import process_findings
+    """Evaluate and move the watchdog's incidents; returns the alerts enqueued.
+
+    Only what changed goes through ``process_findings`` (recorded, opens, updates, resolves);
+    an open condition seen again unchanged moves its finding's ``last_seen_at`` and its
+    incident's summary and ``updated_at``, and records no row.
+    """
+    from returnwatch.monitor import store
+    from returnwatch.monitor.incidents import process_findings, seen_again
 
     findings, evaluated = evaluate_watchdog(con, now=now, archive=archive, dag_facts=dag_facts)
-    events = process_findings(con, findings, run_at=now, run_id=run_id, evaluated=evaluated)
+    with store.transaction(con):
+        latest = _latest_incidents(con)
+        # A re-run of a dispatch older than an incident's last move (an Airflow clear) changes
+        # nothing about it: state only moves forward in time.
+        for series, incident in latest.items():
+            if incident["updated_at"] > now:
+                evaluated.pop((MONITOR, series), None)
+        findings = [f for f in findings if f.key in evaluated]
+        open_now = {
+            s: i for s, i in latest.items() if i["state"] == "open" and (MONITOR, s) in evaluated
+        }
+        news: list[Finding] = []
+        for finding in findings:
+            known = open_now.get(finding.series)
+            if (
+                known is not None
+                and _evidence(finding.kind, finding.severity, finding.details) == known["evidence"]
+            ):
+                _last_seen(con, known["last_finding_id"], now)
+                # The summary's "N hours ago" stays true on the ops page and in status.
+                seen_again(con, finding.key, summary=finding.message, run_at=now, run_id=run_id)
+                # Out of this run's evaluation: nothing to update, nothing to resolve.
+                evaluated.pop(finding.key, None)
+                continue
+            news.append(finding)
+        problems = {finding.series for finding in findings}
+        for series, known in sorted(open_now.items()):
+            if series not in problems:
+                news.append(_cleared(series, evaluated[(MONITOR, series)], known, now))
+        events = process_findings(con, news, run_at=now, run_id=run_id, evaluated=evaluated)
+        for finding in news:
+            _last_seen(con, finding.finding_id(run_id), now)
     for finding in findings:
         log.warning("watchdog: %s", finding.message)
     return events
+
+
+# Details that move while the condition stays the same: a scheduled DAG's next run advances
+# with every interval. Recording a row for each would be one row per run again.
+_NOT_EVIDENCE = frozenset({"dag_next_run"})
+
+
+def _evidence(kind: str, severity: str, details: dict[str, Any] | str | None) -> str:
+    """What a finding says beyond the clock: kind, severity and details (as stored)."""
+    said: dict[str, Any] = json.loads(details) if isinstance(details, str) else (details or {})
+    kept = {k: v for k, v in said.items() if k not in _NOT_EVIDENCE}
+    return f"{kind}\x00{severity}\x00{details_json(kept)}"
+
+
+def _latest_incidents(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+    """Per series, the watchdog's open incident, else its newest, with the evidence of the
+    finding it was last moved by."""
+    from returnwatch.monitor import store
+
+    rows = store.rows_as_dicts(
+        con.execute(
+            """
+            SELECT i.series, i.incident_id, i.state, i.last_finding_id, i.updated_at,
+                   f.kind, f.severity, f.details
+            FROM monitor.incidents AS i
+            LEFT JOIN monitor.findings AS f ON f.finding_id = i.last_finding_id
+            WHERE i.monitor = ?
+            QUALIFY row_number() OVER (
+                PARTITION BY i.series ORDER BY (i.state = 'open') DESC, i.updated_at DESC
+            ) = 1
+            """,
+            [MONITOR],
+        )
+    )
+    return {
+        row["series"]: {**row, "evidence": _evidence(row["kind"], row["severity"], row["details"])}
+        for row in rows
+    }
+
+
+def _last_seen(con: duckdb.DuckDBPyConnection, finding_id: str, now: dt.datetime) -> None:
+    # greatest(): a re-run of an older dispatch does not move last_seen_at back.
+    con.execute(
+        "UPDATE monitor.findings SET last_seen_at = greatest(coalesce(last_seen_at, ?), ?) "
+        "WHERE finding_id = ?",
+        [now, now, finding_id],
+    )
+
+
+def _cleared(series: str, seen: dict[str, Any], known: dict[str, Any], now: dt.datetime) -> Finding:
+    """The finding that records an open condition's end (``info``: the incident resolves)."""
+    from returnwatch.monitor import freshness
+
+    details = {**seen, "resolves_incident": known["incident_id"]}
+    if series == MONITOR_DAG:
+        finished = seen.get("last_completed_at")
+        return Finding(
+            monitor=MONITOR,
+            kind="monitor_completed_again",
+            source=MONITOR_DAG,
+            series=MONITOR_DAG,
+            severity="info",
+            run_at=now,
+            details=details,
+            message=(
+                f"The monitor DAG completed a run again (at {_minute(finished)} UTC): "
+                f"freshness, anomalies and policy rules are judged again."
+            ),
+        )
+    rule = freshness.rules().get(series)
+    label = rule.label if rule is not None else series
+    return Finding(
+        monitor=MONITOR,
+        kind="source_checked_again",
+        source=series,
+        series=series,
+        severity="info",
+        run_at=now,
+        details=details,
+        message=(
+            f"{label}: returnwatch checked the site again "
+            f"(at {_minute(seen.get('last_check_at'))} UTC)."
+        ),
+    )
+
+
+def _minute(iso: str | None) -> str:
+    return f"{dt.datetime.fromisoformat(iso):%Y-%m-%d %H:%M}" if iso else "an unknown time"
 
 
 def _facts(lookup: DagFactsLookup, dag_id: str) -> DagFacts | None:
