@@ -8,7 +8,7 @@ import json
 import pytest
 
 from returnwatch import quality, settings
-from returnwatch.sources import hhs
+from returnwatch.sources import hhs_uc_daily as hhs
 
 RUN_DATE = {"latest_possible_date": dt.date(2025, 12, 22)}
 

@@ -19,9 +19,13 @@ import pandas as pd
 import pytest
 import xlrd
 
-from returnwatch.sources import cbp, hhs, hhs_monthly, hhs_report, segob
+from returnwatch.sources import cbp_encounters_monthly as cbp
+from returnwatch.sources import hhs_uc_daily as hhs
+from returnwatch.sources import hhs_uc_monthly as hhs_monthly
+from returnwatch.sources import segob_bulletin_monthly as segob
 from returnwatch.sources.base import FileKind, column_types, detect, discover, read
 from returnwatch.sources.errors import COUNT_MAX, BadValue, LayoutChanged, SourceFileError
+from returnwatch.sources.hhs_uc_daily import report_pdf as hhs_report
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 URL = "https://example.gov/files/export.csv (sha256 0123456789ab)"
@@ -260,12 +264,15 @@ def test_a_pdf_that_would_hold_the_reader_is_stopped_at_the_deadline(
     with pytest.raises(SourceFileError, match="took over 1 s"):
         read(
             "hhs_uc_daily",
-            hhs_report.KIND,
+            hhs.KINDS["daily_report_pdf"],
             pdf[:575] + b"(" * 1_000_000 + pdf[575:],
             file="report.pdf",
         )
     # The same reader still reads the real layout.
-    assert len(read("hhs_uc_daily", hhs_report.KIND, pdf, file="report.pdf").frame()) == 1
+    assert (
+        len(read("hhs_uc_daily", hhs.KINDS["daily_report_pdf"], pdf, file="report.pdf").frame())
+        == 1
+    )
 
 
 def test_a_damaged_compressed_stream_decodes_as_pdfminer_would() -> None:
@@ -351,7 +358,7 @@ def test_a_pdf_bomb_is_refused_within_the_memory_ceiling(monkeypatch: pytest.Mon
     )
     assert len(body) < 2_000_000  # a body under the 5 MB fetch cap
     with pytest.raises(SourceFileError, match="MemoryError|allocate|stopped") as caught:
-        read("hhs_uc_daily", hhs_report.KIND, body, file="report.pdf")
+        read("hhs_uc_daily", hhs.KINDS["daily_report_pdf"], body, file="report.pdf")
     assert caught.value.source == "hhs_uc_daily" and caught.value.file == "report.pdf"
 
 
@@ -361,7 +368,10 @@ def test_without_a_reader_child_the_pdf_is_read_in_process(monkeypatch: pytest.M
     pdf = sorted((FIXTURES / "hhs").glob("*.pdf"))[0].read_bytes()
     # As inside a daemonic multiprocessing worker, which may not start children.
     monkeypatch.setitem(multiprocessing.process.current_process()._config, "daemon", True)
-    assert len(read("hhs_uc_daily", hhs_report.KIND, pdf, file="report.pdf").frame()) == 1
+    assert (
+        len(read("hhs_uc_daily", hhs.KINDS["daily_report_pdf"], pdf, file="report.pdf").frame())
+        == 1
+    )
 
 
 def test_a_refusal_stays_readable_whatever_the_file_holds() -> None:

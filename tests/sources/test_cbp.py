@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from returnwatch import quality, settings
-from returnwatch.sources import cbp
+from returnwatch.sources import cbp_encounters_monthly as cbp
 from returnwatch.sources.base import FileKind, Link
 from returnwatch.sources.errors import BadValue, LayoutChanged
 from returnwatch_replay.sites import cbp as site

@@ -11,7 +11,7 @@ import datetime as dt
 
 import pytest
 
-from returnwatch.sources import hhs
+from returnwatch.sources import hhs_uc_daily as hhs
 from returnwatch.sources.errors import BadValue, LayoutChanged
 
 HEADER_NO_STAR = (

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from returnwatch import settings
-from returnwatch.sources import hhs_monthly
+from returnwatch.sources import hhs_uc_monthly as hhs_monthly
 from returnwatch.sources.errors import BadValue, LayoutChanged
 from returnwatch_replay.mirror import ReplayMirror
 from returnwatch_replay.sites import hhs_gov

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from returnwatch.sources import hhs, hhs_report
+from returnwatch.sources import hhs_uc_daily as hhs
 from returnwatch.sources.errors import BadValue, LayoutChanged
+from returnwatch.sources.hhs_uc_daily import report_pdf as hhs_report
 from tests.support import hhs_report_pdf as gen
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hhs"
@@ -283,7 +284,7 @@ def test_frame_types_and_raw_table_roundtrip() -> None:
     assert str(frame["in_cbp_custody_30day_avg"].dtype) == "Float64"
     con = duckdb.connect()
     con.execute("CREATE SCHEMA raw")
-    for statement in hhs_report.RAW_DDL:
+    for statement in hhs.RAW_DDL:
         con.execute(statement)
     loaded = frame.assign(source_file="sha", vintage=dt.date(2023, 5, 2))  # noqa: F841
     con.execute("INSERT INTO raw.hhs_uc_daily_report BY NAME SELECT * FROM loaded")
@@ -293,7 +294,7 @@ def test_frame_types_and_raw_table_roundtrip() -> None:
 
 
 def test_file_kind() -> None:
-    kind = hhs_report.KIND
+    kind = hhs.KINDS["daily_report_pdf"]
     assert (kind.kind, kind.raw_table, kind.suite) == (
         "daily_report_pdf",
         "hhs_uc_daily_report",
@@ -315,7 +316,7 @@ def test_suite_passes_a_real_report_and_fails_an_impossible_one() -> None:
         source="hhs_uc_daily",
         file="f",
         parameters=params,
-        prepare=hhs_report.KIND.prepare,
+        prepare=hhs.KINDS["daily_report_pdf"].prepare,
     )
     assert report.failures == [] and report.warnings == [], report.summary()
 
@@ -327,6 +328,6 @@ def test_suite_passes_a_real_report_and_fails_an_impossible_one() -> None:
         source="hhs_uc_daily",
         file="f",
         parameters=params,
-        prepare=hhs_report.KIND.prepare,
+        prepare=hhs.KINDS["daily_report_pdf"].prepare,
     )
     assert [o.column for o in report.failures] == ["release_lag_days"]

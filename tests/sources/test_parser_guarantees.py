@@ -26,7 +26,10 @@ import pandas as pd
 import pytest
 
 from returnwatch import reference
-from returnwatch.sources import cbp, hhs, hhs_monthly, hhs_report, segob
+from returnwatch.sources import cbp_encounters_monthly as cbp
+from returnwatch.sources import hhs_uc_daily as hhs
+from returnwatch.sources import hhs_uc_monthly as hhs_monthly
+from returnwatch.sources import segob_bulletin_monthly as segob
 from returnwatch.sources.base import read
 from returnwatch.sources.errors import BadValue, SourceFileError
 from returnwatch.warehouse import RAW_DDL as WAREHOUSE_RAW_DDL
@@ -108,7 +111,9 @@ def test_cbp_months_lie_in_their_rows_fiscal_year(key: str) -> None:
     frame = frame_of(key)
     own_year = [m.year + (1 if m.month >= 10 else 0) for m in frame["month"]]
     assert own_year == frame["fiscal_year"].tolist()
-    assert cbp._calendar_months(pd.Series([2023, 2023]), pd.Series(["OCT", "SEP"])).tolist() == [
+    assert cbp.encounters_csv._calendar_months(
+        pd.Series([2023, 2023]), pd.Series(["OCT", "SEP"])
+    ).tolist() == [
         dt.date(2022, 10, 1),
         dt.date(2023, 9, 1),
     ]
@@ -157,7 +162,7 @@ def test_hhs_report_refuses_a_negative_figure(block: str) -> None:
         averages=averages,
     )
     with pytest.raises(BadValue, match="not a number") as caught:
-        read(hhs.SOURCE, hhs_report.KIND, content, file="report.pdf")
+        read(hhs.SOURCE, hhs.KINDS["daily_report_pdf"], content, file="report.pdf")
     assert caught.value.column == "Children in CBP custody"
 
 

@@ -19,7 +19,7 @@ import pytest
 import xlwt
 
 from returnwatch import settings
-from returnwatch.sources import segob
+from returnwatch.sources import segob_bulletin_monthly as segob
 from returnwatch.sources.base import Link
 from returnwatch.sources.errors import BadValue, LayoutChanged
 
@@ -864,7 +864,7 @@ OPTIONS = {"sections": [3, 5], "first_year": 2018}
 
 @pytest.fixture(autouse=True)
 def no_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(segob, "EMPTY_PAGE_PAUSES", (0.0, 0.0))
+    monkeypatch.setattr(segob.discovery, "EMPTY_PAGE_PAUSES", (0.0, 0.0))
 
 
 def test_discovery_reads_table_numbers_from_text_or_file_name() -> None:
@@ -946,7 +946,7 @@ def test_a_page_that_stays_empty_is_a_layout_change() -> None:
     with pytest.raises(LayoutChanged, match="came back empty 3 times") as caught:
         segob.discover(get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS)
     assert caught.value.file == page_url(2021, 3)
-    assert asked.count(page_url(2021, 3)) == segob.EMPTY_PAGE_ATTEMPTS
+    assert asked.count(page_url(2021, 3)) == segob.discovery.EMPTY_PAGE_ATTEMPTS
 
 
 def test_a_year_without_tables_yet_gives_no_links() -> None:

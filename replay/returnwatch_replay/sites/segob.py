@@ -68,7 +68,7 @@ from typing import Any
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
-from returnwatch.sources import segob
+from returnwatch.sources import segob_bulletin_monthly as segob
 from returnwatch_replay.mirror import Response, with_validators
 
 SOURCE = segob.SOURCE
@@ -345,7 +345,7 @@ def _nationality_lines(
         return SPECIAL_LABELS.get(code) or segob.COUNTRIES[code].label
 
     def ordered(members: list[str]) -> list[str]:
-        return sorted(members, key=lambda c: segob._key(label(c)))
+        return sorted(members, key=lambda c: segob.labels.label_key(label(c)))
 
     def info(code: str) -> segob.Country:
         return segob.COUNTRIES[code.partition("#")[0]]
