@@ -197,9 +197,10 @@ def refusing(
     csv) report a damaged file with dozens of types, and every one means the same thing here.
     ``BaseException``s (KeyboardInterrupt, SystemExit, a test's timeout) go through.
     """
+    ours: tuple[type[BaseException], ...] = (SourceFileError, *passing)
     try:
         yield
-    except (SourceFileError, *passing):  # ours, or what the caller handles (a fetch error)
+    except ours:  # ours, or what the caller handles (a fetch error)
         raise
     except MemoryError:
         raise SourceFileError(

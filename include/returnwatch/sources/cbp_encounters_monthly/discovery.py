@@ -66,7 +66,10 @@ def discover(
     seen_urls: set[str] = set()
     csv_hrefs: list[str] = []
     for anchor in soup.find_all("a", href=True):
-        href = anchor["href"].strip()
+        href = anchor["href"]
+        if not isinstance(href, str):  # bs4 gives a list only for multi-valued attributes
+            continue
+        href = href.strip()
         url = urljoin(landing_url, href)
         path = unquote(urlsplit(url).path)
         name = path.rsplit("/", 1)[-1]

@@ -12,7 +12,7 @@ import datetime as dt
 import io
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from returnwatch.sources.errors import BadValue, LayoutChanged, check_count, csv_rows, refuse_nul
 from returnwatch.sources.hhs_uc_daily.schema import SOURCE
@@ -57,7 +57,7 @@ class ParsedFile:
 
     source: str
     file: str
-    rows: list[dict[str, object]]
+    rows: list[dict[str, Any]]  # report_date (a date), the counts, source_row
     header: list[str]
     blank_rows: int = 0
     # report_date -> file rows, for dates that occur more than once with different figures.
@@ -138,7 +138,7 @@ def parse(content: bytes, *, file: str) -> ParsedFile:
                 expected="one value per header column",
                 seen=",".join(cells),
             )
-        record: dict[str, object] = {"source_row": row_number}
+        record: dict[str, Any] = {"source_row": row_number}
         for column, cell in zip(columns, cells):
             if column == "report_date":
                 record[column] = _parse_date(cell, file=file, row=row_number)
@@ -263,7 +263,7 @@ def _parse_count(cell: str, *, file: str, row: int, column: str) -> int | None:
 def _note_repeat(
     parsed: ParsedFile,
     seen: dict[dt.date, tuple[int, tuple[object, ...]]],
-    record: dict[str, object],
+    record: dict[str, Any],
     row_number: int,
 ) -> None:
     date = record["report_date"]
@@ -278,7 +278,7 @@ def _note_repeat(
         parsed.conflicting_dates.setdefault(date, [first_row]).append(row_number)
 
 
-def _order(rows: list[dict[str, object]]) -> str:
+def _order(rows: list[dict[str, Any]]) -> str:
     dates = [r["report_date"] for r in rows]
     if len(dates) < 2:
         return "single" if dates else "empty"

@@ -67,7 +67,7 @@ class ParsedReport:
 
     source: str
     file: str
-    rows: list[dict[str, object]]
+    rows: list[dict[str, Any]]  # one: the dates, the counts, the averages, source_row
     pages: int
     footnote_present: bool
     notes: list[str] = field(default_factory=list)

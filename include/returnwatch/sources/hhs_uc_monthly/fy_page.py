@@ -102,7 +102,7 @@ class ParsedPage:
     source: str
     file: str
     fiscal_year: int
-    rows: list[dict[str, object]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # month is a date
     tables: int = 0
     tables_skipped: int = 0  # tables without a month header (layout tables, notes)
     repeated_label_cells: int = 0  # label cells dropped because the page renders labels twice
@@ -333,16 +333,17 @@ def _month_header(
     """The month columns' dates when the row ends in month names after its caption cells
     (none of them a figure), else None."""
     matches = [_MONTH_HEADER.match(cell.lower()) for cell in cells]
-    trailing = 0  # how many cells at the end of the row are month names
+    month_matches: list[re.Match[str]] = []  # the cells at the end of the row that are months
     for match in reversed(matches):
         if not (match and match["name"] in _MONTHS):
             break
-        trailing += 1
+        month_matches.insert(0, match)
+    trailing = len(month_matches)
     first = len(cells) - trailing
     if trailing == 0 or any(_FIGURE.match(cell) for cell in cells[:first]):
         return None
     dates = []
-    for cell, match in zip(cells[first:], matches[first:]):
+    for cell, match in zip(cells[first:], month_matches):
         month = _MONTHS[match["name"]]
         date = month_date(fiscal_year, month)
         if match["year"]:

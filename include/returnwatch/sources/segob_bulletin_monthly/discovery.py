@@ -53,7 +53,9 @@ def _links(content: bytes, url: str) -> Iterable[tuple[str, str]]:
     refuse_nul(content, source=SOURCE, file=url, expected="a bulletin page")
     soup = BeautifulSoup(_decode_page(content), "lxml")
     for anchor in soup.find_all("a", href=True):
-        yield anchor["href"].strip(), " ".join(anchor.get_text(" ").split())
+        href = anchor["href"]
+        if isinstance(href, str):  # bs4 gives a list only for multi-valued attributes
+            yield href.strip(), " ".join(anchor.get_text(" ").split())
 
 
 def _get_nonempty(

@@ -409,7 +409,7 @@ def _parse_workbook(content: bytes, file: str, spec: TableSpec) -> ParsedTable:
     for row, attributes in leaves:
         for column in published:
             record = {
-                "month": dt.date(year, column.month, 1),
+                "month": dt.date(year, column.month_number, 1),
                 **attributes,
                 "events": row.values[column.index],
                 "source_row": row.row,
@@ -418,7 +418,7 @@ def _parse_workbook(content: bytes, file: str, spec: TableSpec) -> ParsedTable:
                 record["return_type"] = column.group
             out.append(record)
     stats["leaf_rows"] = len(leaves)
-    months = sorted({c.month for c in published})
+    months = sorted({c.month_number for c in published})
     return ParsedTable(
         kind=spec.kind,
         file=file,

@@ -167,6 +167,13 @@ class Column:
     month: int | None
     group: str | None  # return type (3.2.4) or None
 
+    @property
+    def month_number(self) -> int:
+        """The month (1-12) of a month column; a Total or Subtotal column has none."""
+        if self.month is None:
+            raise ValueError(f"column {column_name(self.index)} is a {self.role}, not a month")
+        return self.month
+
 
 @dataclass
 class _Header:
@@ -281,12 +288,8 @@ def find_header(grid: list[list[Cell]], spec: TableSpec, file: str, sheet: str) 
         columns.append(Column(c, role[0], role[1], None))
     group_row, group_texts = None, {}
     above = month_row - 1
-    above_texts = (
-        {
-            c: grid[above][c].text
-            for c in range(first_value, len(grid[above]))
-            if grid[above][c].text
-        }
+    above_texts: dict[int, str] = (
+        {c: text for c in range(first_value, len(grid[above])) if (text := grid[above][c].text)}
         if above >= 0
         else {}
     )
@@ -598,7 +601,7 @@ def check_columns(rows: list[DataRow], header: _Header, file: str, sheet: str) -
                 if seen is None and not parts:
                     continue  # a subtotal of months not published yet
                 if seen != expected:
-                    names = ", ".join(MONTH_NAMES[c.month - 1] for c in parts) or "none"
+                    names = ", ".join(MONTH_NAMES[c.month_number - 1] for c in parts) or "none"
                     raise BadValue(
                         source=SOURCE,
                         file=file,
@@ -634,7 +637,7 @@ def check_sum(
                 row=parent.row,
                 column=column_name(column.index),
                 problem=f"the {parent.label!r} row is not the sum of {what} "
-                f"({MONTH_NAMES[column.month - 1]}"
+                f"({MONTH_NAMES[column.month_number - 1]}"
                 f"{', ' + column.group if column.group else ''})",
                 expected=str(expected),
                 seen=str(seen),
