@@ -23,7 +23,7 @@ window and the older one still listed) a `file` group: `fetch_file` into the arc
 `parse_file` (`sources/cbp.py`: `UC / Single Minors` vs `UAC`, `2023 (FYTD)`, OCT–DEC of FY−1,
 float counts), `validate_file` (`expectations/cbp_encounters_*.json`) and `load_file` into
 `raw.cbp_encounters_*`, keeping every vintage. A figure that changed since the previous vintage
-is written to `monitor.revisions`. A new file emits the `raw.cbp_encounters` Asset
+is written to `monitor.revisions`. A new file emits the `raw.cbp_encounters_monthly` Asset
 (→ `transform`).
 
 **Schedule**: daily at 14:00 UTC. CBP publishes around mid-month; on other days every file

@@ -25,7 +25,7 @@ per-event microdata CSV. Then for **each file** a `file` group: `fetch_file` int
 2021, page-break header repeats, `-` for zero), `validate_file` (`expectations/segob_*.json`)
 and `load_file` into `raw.segob_*`, keeping every vintage (the workbooks are overwritten in
 place each month with the year to date; a changed month is written to `monitor.revisions`). A
-new file emits the `raw.segob_bulletin` Asset (→ `transform`).
+new file emits the `raw.segob_bulletin_monthly` Asset (→ `transform`).
 
 **Schedule**: daily at 14:30 UTC. Month M appears around day 7 of month M+2; other days answer
 "not modified" and the per-file chains are skipped. The site's TLS and pages break for weeks at
