@@ -219,7 +219,7 @@ def test_segob_months_are_first_days_of_one_year_with_a_count(key: str) -> None:
 def test_segob_categories_are_the_parsers_own_codes() -> None:
     # Were in_set on sex (3.1.3, section 5), age_group and travel_condition (3.1.3) and
     # return_type (3.2.4): the parser maps each printed label to one of its codes or refuses
-    # the row (tests/sources/test_segob.py: unknown row labels and return types).
+    # the row (tests/sources/segob_bulletin_monthly/: unknown row labels and return types).
     sex_age = frame_of("segob_cuadro_3_1_3")
     assert set(sex_age["sex"]) == {"male", "female"}
     assert set(sex_age["age_group"]) <= {"18+", "12-17", "0-11"}

@@ -23,8 +23,8 @@ from returnwatch.sources import segob_bulletin_monthly as segob
 from returnwatch.sources.base import Link
 from returnwatch.sources.errors import BadValue, LayoutChanged
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "segob"
-REPLAY = Path(__file__).resolve().parents[2] / "include" / "replay" / "segob_upm"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "segob"
+REPLAY = Path(__file__).resolve().parents[3] / "include" / "replay" / "segob_upm"
 
 Cell = str | int | float | None
 

@@ -22,7 +22,7 @@ from returnwatch_replay.mirror import ReplayMirror
 from returnwatch_replay.sites import hhs_gov
 
 FIXTURE = (
-    Path(__file__).resolve().parents[1]
+    Path(__file__).resolve().parents[2]
     / "fixtures"
     / "hhs"
     / "latest-uc-data-fy2021_as_of_2021-03-11_constructed.html"

@@ -22,7 +22,7 @@ from returnwatch.sources.base import FileKind, Link
 from returnwatch.sources.errors import BadValue, LayoutChanged
 from returnwatch_replay.sites import cbp as site
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cbp"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cbp"
 IOM = settings.replay_data_dir() / "cbp_encounters" / "iom_gdidata_irreg_usa.csv"
 LANDING = "https://www.cbp.gov/document/stats/nationwide-encounters"
 RUN_AT = dt.datetime(2025, 6, 20, 12, tzinfo=dt.UTC)

@@ -18,7 +18,7 @@ from returnwatch.sources.errors import BadValue, LayoutChanged
 from returnwatch.sources.hhs_uc_daily import report_pdf as hhs_report
 from tests.support import hhs_report_pdf as gen
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hhs"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "hhs"
 DAILY = list(hhs_report.COUNT_COLUMNS)
 AVERAGES = list(hhs_report.AVERAGE_COLUMNS)
 
