@@ -94,3 +94,19 @@ def test_the_archive_folder_is_the_source_id(source: str, tmp_path: Path) -> Non
     )
     assert entry.path is not None and entry.path.parts[0] == source
     assert (tmp_path / source / "manifest.jsonl").is_file()
+
+
+@pytest.mark.parametrize("source", SOURCE_IDS)
+def test_every_source_package_has_the_same_parts(source: str) -> None:
+    """The parts CONTRIBUTING.md ("Adding a source") lists, and no import of another source."""
+    package = sources.module(source)
+    folder = ROOT / "include" / "returnwatch" / "sources" / source
+    schema = importlib.import_module(f"returnwatch.sources.{source}.schema")
+    assert (schema.SOURCE, schema.RAW_DDL) == (source, package.RAW_DDL)
+    assert callable(package.detect_kind) and package.KINDS
+    # discovery.py exactly when the source's links are read off pages
+    assert (folder / "discovery.py").is_file() == hasattr(package, "discover")
+    others = [other for other in SOURCE_IDS if other != source]
+    for path in folder.glob("*.py"):
+        text = path.read_text()
+        assert not [o for o in others if f"returnwatch.sources.{o}" in text], path
