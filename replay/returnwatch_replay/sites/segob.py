@@ -2,8 +2,8 @@
 
 What this module owns: serving the ``Boletín Mensual de Estadísticas Migratorias`` the way
 ``portales.segob.gob.mx`` serves it (``docs/sources.md`` section C), as it stood on the
-mirror's ``as_of`` day, so discovery, fetch and the parsers of ``sources/segob.py`` run against
-it unchanged.
+mirror's ``as_of`` day, so discovery, fetch and the parsers of
+``sources/segob_bulletin_monthly/`` run against it unchanged.
 
 Paths (under ``/segob_bulletin_monthly`` on the mirror):
 

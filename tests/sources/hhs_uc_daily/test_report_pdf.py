@@ -3,7 +3,7 @@
 Fixtures (``tests/fixtures/hhs/*_constructed.pdf``, written by ``tests/support/hhs_report_pdf.py``)
 use the real reports' layout and wording. Two carry the figures of real 2021 reports as
 transcribed; four carry days of the real healthdata.gov copy, whose figures are checked here
-against that CSV as read by the CSV parser (``sources/hhs.py``), not against the generator.
+against that CSV as read by the CSV parser (``sources/hhs_uc_daily/export_csv.py``), not against the generator.
 """
 
 from __future__ import annotations
