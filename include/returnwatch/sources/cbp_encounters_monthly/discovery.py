@@ -18,8 +18,6 @@ from returnwatch.sources.errors import (
     refuse_tag_flood,
 )
 
-# ------------------------------------------------------------------------------ discovery
-
 # File names as CBP uploads them (the folder before them changes with every upload):
 #   nationwide-encounters-fy22-fy25-may-aor.csv, nationwide-encounters-fy21-fy24-state.csv,
 #   sbo-encounters-fy23-fy26-apr.csv

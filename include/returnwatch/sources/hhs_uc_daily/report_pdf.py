@@ -484,6 +484,3 @@ def _line_of(block: list[_Line], text: str, offset: int) -> _Line:
     """The block line that holds character ``offset`` of the newline-joined ``text``."""
     index = text.count("\n", 0, offset)
     return block[min(index, len(block) - 1)]
-
-
-# ------------------------------------------------------------------ the file kind

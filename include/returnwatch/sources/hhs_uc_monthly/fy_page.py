@@ -453,6 +453,3 @@ def month_date(fiscal_year: int, month: int) -> dt.date:
 
 def fiscal_year_of(day: dt.date) -> int:
     return day.year + 1 if day.month >= 10 else day.year
-
-
-# ------------------------------------------------------------------ discover

@@ -11,9 +11,6 @@ from dataclasses import dataclass
 from returnwatch import reference
 from returnwatch.sources.segob_bulletin_monthly.labels import clean_label, label_key
 
-# ------------------------------------------------------------------------------ nationalities
-
-
 # Other spellings of the same nationalities (older editions, other SEGOB tables, common usage).
 ALIASES = {
     "Republica Dominicana": "DOM",

@@ -30,8 +30,6 @@ from returnwatch.sources.segob_bulletin_monthly.schema import (
 log = logging.getLogger(__name__)
 
 
-# ------------------------------------------------------------------------------ discovery
-
 # The site answers with an empty page now and then (docs/sources.md C): a page is asked for again
 # this many times, with these pauses, before the emptiness counts as a finding.
 EMPTY_PAGE_ATTEMPTS = 3

@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-# ------------------------------------------------------------------------------ microdata
-
 # Published field -> raw column. Codes are kept as published: the codebook
 
 

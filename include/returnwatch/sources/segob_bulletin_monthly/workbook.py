@@ -34,8 +34,6 @@ from returnwatch.sources.segob_bulletin_monthly.schema import SOURCE, TableSpec
 log = logging.getLogger(__name__)
 
 
-# ------------------------------------------------------------------------------ workbooks
-
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
