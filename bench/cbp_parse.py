@@ -18,7 +18,7 @@ FILE = "nationwide-encounters-fy21-fy24-aor.csv"
 
 def run() -> list[dict[str, object]]:
     from returnwatch import settings
-    from returnwatch.sources import cbp
+    from returnwatch.sources import cbp_encounters_monthly as cbp
     from returnwatch_replay.sites import cbp as site
 
     mirror = site.CbpSite(settings.replay_data_dir())

@@ -12,7 +12,7 @@ child it is), so its peak RSS — read with ``resource.getrusage(RUSAGE_CHILDREN
 is that of the parse and load alone, imports included, and not of whatever ran before.
 It does what ingest does: parse (pyarrow), hand the rows over as Parquet, load them into a
 temporary warehouse with ``warehouse.connect`` / ``init`` / ``load_file`` in one transaction.
-The SEGOB raw tables are created from ``sources.segob.RAW_DDL`` (``warehouse.py`` may not know
+The SEGOB raw tables are created from ``sources.segob_bulletin_monthly.RAW_DDL`` (``warehouse.py`` may not know
 them yet).
 
 Run: ``python bench/segob_microdata.py`` (prints a table); ``run()`` returns its rows for
@@ -96,7 +96,7 @@ def measure(csv_path: Path, folder: Path) -> dict[str, float | int]:
     import pyarrow as pa
 
     from returnwatch import warehouse
-    from returnwatch.sources import segob
+    from returnwatch.sources import segob_bulletin_monthly as segob
 
     imported = time.perf_counter()
     content = csv_path.read_bytes()

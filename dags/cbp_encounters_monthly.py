@@ -20,10 +20,10 @@ https://www.cbp.gov/document/stats/nationwide-encounters. Their
 folder and name change with every upload, so `discover_files` reads them off the page, never
 builds them. Then for **each file** (AOR, state, Southwest border; the current fiscal-year
 window and the older one still listed) a `file` group: `fetch_file` into the archive,
-`parse_file` (`sources/cbp.py`: `UC / Single Minors` vs `UAC`, `2023 (FYTD)`, OCT–DEC of FY−1,
-float counts), `validate_file` (`expectations/cbp_encounters_*.json`) and `load_file` into
-`raw.cbp_encounters_*`, keeping every vintage. A figure that changed since the previous vintage
-is written to `monitor.revisions`. A new file emits the `raw.cbp_encounters` Asset
+`parse_file` (`sources/cbp_encounters_monthly/`: `UC / Single Minors` vs `UAC`, `2023 (FYTD)`,
+OCT–DEC of FY−1, float counts), `validate_file` (`expectations/cbp_encounters_*.json`) and
+`load_file` into `raw.cbp_encounters_*`, keeping every vintage. A figure that changed since the previous vintage
+is written to `monitor.revisions`. A new file emits the `raw.cbp_encounters_monthly` Asset
 (→ `transform`).
 
 **Schedule**: daily at 14:00 UTC. CBP publishes around mid-month; on other days every file

@@ -19,7 +19,7 @@ DOC = """
 https://www.hhs.gov/programs/social-services/unaccompanied-children/latest-uc-data-fy{fiscal_year}/index.html
 (HHS's documented address per fiscal year; `discover_files` leaves out a year whose page does
 not exist yet). Then for **each page** a `file` group: `fetch_file` into the archive,
-`parse_file` (the HTML tables, `sources/hhs_monthly.py`: months as columns Oct…Sep, each label
+`parse_file` (the HTML tables, `sources/hhs_uc_monthly/`: months as columns Oct…Sep, each label
 rendered twice), `validate_file` (`expectations/hhs_uc_monthly.json`) and `load_file` into
 `raw.hhs_uc_monthly`, keeping every vintage (a changed month goes to `monitor.revisions`). A
 new page emits the `raw.hhs_uc_monthly` Asset (→ `transform`).

@@ -21,11 +21,11 @@ https://portales.segob.gob.mx/es/PoliticaMigratoria/Boletines_Estadisticos.
 pages `CuadrosBOLETIN?Anual=YYYY&Secc=N` (Latin-1) of sections 3 and 5 and the workbook links
 on them (names drift between years: `cuadro3.1.1.xls`, `cuadro_3.1.1.xls`), plus section 5's
 per-event microdata CSV. Then for **each file** a `file` group: `fetch_file` into the archive,
-`parse_file` (`sources/segob.py`: months as columns, subtotal rows, `Subtotal` columns since
-2021, page-break header repeats, `-` for zero), `validate_file` (`expectations/segob_*.json`)
+`parse_file` (`sources/segob_bulletin_monthly/`: months as columns, subtotal rows, `Subtotal`
+columns since 2021, page-break header repeats, `-` for zero), `validate_file` (`expectations/segob_*.json`)
 and `load_file` into `raw.segob_*`, keeping every vintage (the workbooks are overwritten in
 place each month with the year to date; a changed month is written to `monitor.revisions`). A
-new file emits the `raw.segob_bulletin` Asset (→ `transform`).
+new file emits the `raw.segob_bulletin_monthly` Asset (→ `transform`).
 
 **Schedule**: daily at 14:30 UTC. Month M appears around day 7 of month M+2; other days answer
 "not modified" and the per-file chains are skipped. The site's TLS and pages break for weeks at

@@ -22,7 +22,8 @@ DOC = """
 **Fetches** nothing: it builds from the `raw.*` tables the source DAGs load.
 
 **Schedule**: not on a clock: when any of the Assets `raw.hhs_uc_daily`, `raw.hhs_uc_monthly`,
-`raw.cbp_encounters` or `raw.segob_bulletin` is updated, i.e. a source DAG loaded a new file.
+`raw.cbp_encounters_monthly` or `raw.segob_bulletin_monthly` is updated, i.e. a source DAG
+loaded a new file.
 
 **Runs** the dbt project (`dbt_project/`: `staging` and `intermediate` views, `reference`
 seeds, `marts` tables) as one `dbt build` in the `dbt` group's `dbt_producer_watcher`; every

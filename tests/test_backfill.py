@@ -386,7 +386,7 @@ def test_a_parser_crash_fails_its_file_and_the_backfill_goes_on(
     import struct
 
     from returnwatch import ingest
-    from returnwatch.sources import hhs
+    from returnwatch.sources import hhs_uc_daily as hhs
 
     run_at = dt.datetime(2025, 12, 22, 12, tzinfo=dt.UTC)
     damaged = real_hhs_bytes + b"\r\n"  # different bytes, same figures: crashes below

@@ -4,10 +4,6 @@ Every module of the product (``include/returnwatch``), the DAG files (``dags/``)
 doubles beside them (``replay/``) counts. A docstring that grew into an essay moves its
 explanation to ``docs/`` (``docs/internals.md``, ``docs/replay.md`` or the guide it belongs to)
 and links the section as ``docs/<file>.md#<anchor>``; every such link must resolve.
-
-``LONG_DOCSTRINGS_TO_SHORTEN`` lists the modules still over the limit when this test was
-written (the source parsers, being reorganised). The test fails on any other long docstring,
-and on a listed module that is short now or gone, so the list only shrinks.
 """
 
 from __future__ import annotations
@@ -19,16 +15,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 15
 FOLDERS = ("include/returnwatch", "dags", "replay")
-
-# Remove an entry when its docstring is shortened; never add one.
-LONG_DOCSTRINGS_TO_SHORTEN = {
-    "include/returnwatch/sources/base.py",
-    "include/returnwatch/sources/cbp.py",
-    "include/returnwatch/sources/hhs.py",
-    "include/returnwatch/sources/hhs_monthly.py",
-    "include/returnwatch/sources/hhs_report.py",
-    "include/returnwatch/sources/segob.py",
-}
 
 DOCS_LINK = re.compile(r"\b(docs/[\w./-]+\.md)#([\w-]+)")
 
@@ -62,10 +48,7 @@ def test_module_docstrings_are_at_most_15_lines() -> None:
         for p in modules()
         if lines_of(docstring(p)) > MAX_LINES
     }
-    new = {name: n for name, n in long.items() if name not in LONG_DOCSTRINGS_TO_SHORTEN}
-    assert new == {}, f"module docstrings over {MAX_LINES} lines (move the essay to docs/): {new}"
-    done = sorted(LONG_DOCSTRINGS_TO_SHORTEN - set(long))
-    assert done == [], f"short now or gone: remove from LONG_DOCSTRINGS_TO_SHORTEN: {done}"
+    assert long == {}, f"module docstrings over {MAX_LINES} lines (move the essay to docs/): {long}"
 
 
 def test_docs_sections_that_docstrings_cite_exist() -> None:

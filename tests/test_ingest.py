@@ -265,7 +265,7 @@ def test_parsed_files_are_pruned_by_age_and_a_pruned_loaded_file_is_no_error(
 def test_a_parser_crash_is_one_refusal_naming_the_url_and_a_good_file_resolves_it(mirror) -> None:
     """Any exception inside a parser is the bad-file error: one ops incident, no traceback,
     resolved by the next file that loads (like a layout change)."""
-    from returnwatch.sources import hhs
+    from returnwatch.sources import hhs_uc_daily as hhs
 
     run_all()
     mirror.set_as_of(dt.date(2025, 12, 15))

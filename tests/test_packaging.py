@@ -37,7 +37,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
 
 def test_the_wheel_holds_the_runtime_package_only(wheel: zipfile.ZipFile) -> None:
     modules = [name for name in wheel.namelist() if name.endswith(".py")]
-    assert "returnwatch/cli.py" in modules and "returnwatch/sources/cbp.py" in modules
+    assert (
+        "returnwatch/cli.py" in modules
+        and "returnwatch/sources/cbp_encounters_monthly/__init__.py" in modules
+    )
     assert all(name.startswith("returnwatch/") for name in modules), modules
     stems = {Path(name).stem for name in modules} | {Path(name).parent.name for name in modules}
     assert not stems & set(DEV_ONLY_MODULES), sorted(stems & set(DEV_ONLY_MODULES))

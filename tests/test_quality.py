@@ -8,7 +8,7 @@ import json
 import pytest
 
 from returnwatch import quality, settings
-from returnwatch.sources import hhs
+from returnwatch.sources import hhs_uc_daily as hhs
 
 RUN_DATE = {"latest_possible_date": dt.date(2025, 12, 22)}
 
@@ -45,7 +45,7 @@ def test_real_file_passes_with_the_two_real_friday_rows_as_warnings(real_frame) 
 
 
 def test_a_failed_expectation_names_source_file_row_and_why(real_frame) -> None:
-    # A negative count never gets this far: the parser refuses it (tests/sources/test_hhs.py).
+    # A negative count never gets this far: the parser refuses it (tests/sources/hhs_uc_daily/test_export_csv.py).
     frame = real_frame.copy()
     frame.loc[frame["source_row"] == 7, "report_date"] = dt.date(2020, 6, 1)  # constructed
     report = validate(

@@ -349,7 +349,9 @@ def _workbook(sheet: str, label_header: str) -> bytes:
 def test_files_the_parsers_accept_can_have_no_rows() -> None:
     """The row-count expectations guard something: a header-only CSV or a workbook with only
     its Total row parses to an empty frame, which only the suite stops."""
-    from returnwatch.sources import cbp, hhs, segob
+    from returnwatch.sources import cbp_encounters_monthly as cbp
+    from returnwatch.sources import hhs_uc_daily as hhs
+    from returnwatch.sources import segob_bulletin_monthly as segob
     from returnwatch.sources.base import read
 
     files = [

@@ -361,7 +361,7 @@ DAG_TEST = textwrap.dedent("""
 def test_dag_runs_end_to_end_with_dag_test(tmp_path: Path, data_dir: Path, monkeypatch) -> None:
     """One DAG run in its own process and Airflow home, on a warehouse with real rows."""
     from returnwatch import airflow_env
-    from returnwatch.sources import hhs
+    from returnwatch.sources import hhs_uc_daily as hhs
 
     parsed = hhs.parse(
         settings.replay_data_dir()

@@ -8,10 +8,15 @@ Only Airflow's light SDK is imported: DAG files import this at parse time.
 from airflow.sdk import Asset
 
 RAW_HHS_UC_DAILY = Asset(name="raw.hhs_uc_daily", uri="duckdb://returnwatch/raw/hhs_uc_daily")
-# Multi-file sources: one Asset per source, covering every raw table its files load.
+# One Asset per source, named raw.<source id> (tests/sources/test_source_ids.py); a multi-file
+# source's Asset covers every raw table its files load.
 RAW_HHS_UC_MONTHLY = Asset(name="raw.hhs_uc_monthly", uri="duckdb://returnwatch/raw/hhs_uc_monthly")
-RAW_CBP_ENCOUNTERS = Asset(name="raw.cbp_encounters", uri="duckdb://returnwatch/raw/cbp_encounters")
-RAW_SEGOB_BULLETIN = Asset(name="raw.segob_bulletin", uri="duckdb://returnwatch/raw/segob_bulletin")
+RAW_CBP_ENCOUNTERS = Asset(
+    name="raw.cbp_encounters_monthly", uri="duckdb://returnwatch/raw/cbp_encounters_monthly"
+)
+RAW_SEGOB_BULLETIN = Asset(
+    name="raw.segob_bulletin_monthly", uri="duckdb://returnwatch/raw/segob_bulletin_monthly"
+)
 
 # Emitted by ``transform`` after a successful dbt build and snapshot publish.
 MARTS = Asset(name="marts", uri="duckdb://returnwatch/marts")

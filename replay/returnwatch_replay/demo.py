@@ -430,7 +430,7 @@ QUIET_MESSAGES = (
     ("cosmos.operators.local", "To enable emitting Openlineage events"),
     # The replay mirror holds HHS's monthly pages up to FY 2021 only; the ops alert about the
     # source says what this means.
-    ("returnwatch.sources.hhs_monthly", "hhs_uc_monthly: no page"),
+    ("returnwatch.sources.hhs_uc_monthly.discovery", "hhs_uc_monthly: no page"),
     # A demo run again replays 2021 after 2025: the sites then serve versions older than the
     # newest the archive holds, which it keeps once and notes (a real publisher going back
     # to an earlier version is worth the warning; a replay going back in time is not).

@@ -88,7 +88,7 @@ def cbp_files(published: Iterable[dt.date] | None = None) -> list[Any]:
 
 
 def load_cbp(con: Any, files: Iterable[Any]) -> list[Loaded]:
-    from returnwatch.sources import cbp
+    from returnwatch.sources import cbp_encounters_monthly as cbp
     from returnwatch_replay.sites import cbp as site
 
     mirror = site.CbpSite(settings.replay_data_dir())
@@ -118,7 +118,7 @@ def load_segob(
     con: Any, as_of: dt.date, years: Iterable[int], tables: Iterable[str] = tuple(SEGOB_TABLES)
 ) -> list[Loaded]:
     """Each table's workbook of each year as the mirror served it on ``as_of``."""
-    from returnwatch.sources import segob
+    from returnwatch.sources import segob_bulletin_monthly as segob
     from returnwatch_replay.sites import segob as site
 
     mirror = site.SegobSite(settings.replay_data_dir())
@@ -151,7 +151,7 @@ def load_segob(
 
 def load_hhs_daily(con: Any, vintage: dt.date = dt.date(2025, 12, 22)) -> Loaded:
     """The real healthdata.gov copy (2023-01-12 .. 2025-12-21), as served from 2025-12-22."""
-    from returnwatch.sources import hhs
+    from returnwatch.sources import hhs_uc_daily as hhs
 
     path = settings.replay_data_dir() / "hhs_uc" / "healthdata_ehpz-xc9n_copy_mihirg42.csv"
     body = path.read_bytes()
@@ -170,7 +170,7 @@ def load_hhs_daily(con: Any, vintage: dt.date = dt.date(2025, 12, 22)) -> Loaded
 
 def load_hhs_monthly(con: Any, fiscal_years: Iterable[int], as_of: dt.date) -> list[Loaded]:
     """HHS's "Latest UC Data – FY" pages as the mirror served them on ``as_of``."""
-    from returnwatch.sources import hhs_monthly
+    from returnwatch.sources import hhs_uc_monthly as hhs_monthly
     from returnwatch_replay.sites import hhs_gov as site
 
     mirror = site.HhsGovSite(settings.replay_data_dir())

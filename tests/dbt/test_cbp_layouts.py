@@ -112,7 +112,7 @@ def file_months(body: bytes) -> set[dt.date]:
 
 def load(con: Any, kind: str, name: str, body: bytes, vintage: dt.date) -> None:
     from returnwatch import warehouse
-    from returnwatch.sources import cbp
+    from returnwatch.sources import cbp_encounters_monthly as cbp
 
     parsed = cbp.parse(body, file=name, kind=kind)
     warehouse.load_file(

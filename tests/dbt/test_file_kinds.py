@@ -74,7 +74,7 @@ def _load(
 
 
 def load_export(con: Any) -> None:
-    from returnwatch.sources import hhs
+    from returnwatch.sources import hhs_uc_daily as hhs
 
     body = EXPORT.read_bytes()
     _load(
@@ -89,22 +89,26 @@ def load_export(con: Any) -> None:
 
 
 def parsed_reports() -> list[tuple[Path, bytes, Any]]:
-    from returnwatch.sources import hhs_report
+    from returnwatch.sources import hhs_uc_daily as hhs
 
     return [
-        (p, p.read_bytes(), hhs_report.KIND.parse(p.read_bytes(), file=p.name).frame())
+        (
+            p,
+            p.read_bytes(),
+            hhs.KINDS["daily_report_pdf"].parse(p.read_bytes(), file=p.name).frame(),
+        )
         for p in PDFS
     ]
 
 
 def load_reports(con: Any) -> None:
-    from returnwatch.sources import hhs_report
+    from returnwatch.sources import hhs_uc_daily as hhs
 
     for path, body, frame in parsed_reports():
         _load(
             con,
             source="hhs_uc_daily",
-            table=hhs_report.KIND.raw_table,
+            table=hhs.KINDS["daily_report_pdf"].raw_table,
             body=body,
             frame=frame,
             name=path.name,
@@ -114,7 +118,7 @@ def load_reports(con: Any) -> None:
 
 def segob_frame(number: str) -> Any:
     """The parsed 2024 workbook of a SEGOB table, as the mirror served it on 17 June 2025."""
-    from returnwatch.sources import segob
+    from returnwatch.sources import segob_bulletin_monthly as segob
     from returnwatch_replay.sites import segob as site
     from tests.dbt import realdata
 
@@ -136,7 +140,7 @@ def load_segob(con: Any, number: str) -> None:
 
 
 def load_microdata(con: Any) -> None:
-    from returnwatch.sources import segob
+    from returnwatch.sources import segob_bulletin_monthly as segob
 
     body = MICRODATA.read_bytes()
     kind = segob.KINDS["microdata"]

@@ -40,7 +40,7 @@ import pytest
 
 from returnwatch import settings
 from returnwatch.airflow_support import WAREHOUSE_POOL
-from returnwatch.sources import hhs
+from returnwatch.sources import hhs_uc_daily as hhs
 from tests.support import pipeline_latency
 from tests.support.production_stack import (
     ALL_DAGS,

@@ -148,9 +148,9 @@ def test_asset_events_start_the_dags_scheduled_on_them(dags, data_dir: Path) -> 
 
     scheduler = SchedulerStandIn(dags, mirror=None, report=DemoReport())
     assert scheduler.triggered_by(frozenset({"raw.hhs_uc_daily"})) == ["transform"]
-    assert scheduler.triggered_by(frozenset({"raw.segob_bulletin", "raw.cbp_encounters"})) == [
-        "transform"
-    ]
+    assert scheduler.triggered_by(
+        frozenset({"raw.segob_bulletin_monthly", "raw.cbp_encounters_monthly"})
+    ) == ["transform"]
     assert scheduler.triggered_by(frozenset({"marts"})) == ["monitor"]
     assert scheduler.triggered_by(frozenset()) == []
     day = dt.date(2025, 6, 7)

@@ -18,7 +18,7 @@ import pytest
 
 from returnwatch import settings, warehouse
 from returnwatch.archive import Archive
-from returnwatch.sources import hhs
+from returnwatch.sources import hhs_uc_daily as hhs
 from returnwatch_replay.mirror import ReplayMirror
 
 pytestmark = pytest.mark.e2e

@@ -336,10 +336,14 @@ def _peak_rss_mb() -> float:
 
 def run(cases: int, seed: int, *, max_seconds: float | None = None) -> dict[str, object]:
     """Run ``cases`` cases (or until ``max_seconds``); return the figures as a dict."""
-    from returnwatch.sources import hhs_report, segob
+    from returnwatch.sources import segob_bulletin_monthly as segob
     from returnwatch.sources.errors import SourceFileError
+    from returnwatch.sources.hhs_uc_daily import report_pdf as hhs_report
 
-    segob.EMPTY_PAGE_PAUSES = (0.0, 0.0)  # no pause between asking for an empty page again
+    segob.discovery.EMPTY_PAGE_PAUSES = (
+        0.0,
+        0.0,
+    )  # no pause between asking for an empty page again
     corpus = seeds()
     weights = [s.weight for s in corpus]
     # Every seed parses unmutated (else the fuzz would only exercise refusals), with the PDF

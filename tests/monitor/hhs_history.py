@@ -20,7 +20,7 @@ import pytest
 
 from returnwatch import settings, warehouse
 from returnwatch.archive import Archive
-from returnwatch.sources import hhs
+from returnwatch.sources import hhs_uc_daily as hhs
 
 REAL_HHS_CSV = settings.replay_data_dir() / "hhs_uc" / "healthdata_ehpz-xc9n_copy_mihirg42.csv"
 

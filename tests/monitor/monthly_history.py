@@ -20,7 +20,9 @@ from typing import Any
 from returnwatch import settings, warehouse
 from returnwatch.archive import Archive
 from returnwatch.monitor import revisions
-from returnwatch.sources import cbp, hhs_monthly, segob
+from returnwatch.sources import cbp_encounters_monthly as cbp
+from returnwatch.sources import hhs_uc_monthly as hhs_monthly
+from returnwatch.sources import segob_bulletin_monthly as segob
 from returnwatch_replay.sites import cbp as cbp_site
 from returnwatch_replay.sites import hhs_gov as hhs_site
 from returnwatch_replay.sites import segob as segob_site

@@ -35,7 +35,7 @@ def sha(body: bytes) -> str:
 @pytest.fixture
 def con(tmp_path, monkeypatch):
     from returnwatch import warehouse
-    from returnwatch.sources import cbp
+    from returnwatch.sources import cbp_encounters_monthly as cbp
 
     monkeypatch.setenv("RETURNWATCH_DATA_DIR", str(tmp_path / "data"))
     assert SBO_OLDER != SBO and STATE_FEB != STATE

@@ -2,7 +2,7 @@
 figures in CBP's layout, two vintages that differ where the real vintages differ.
 
 Everything goes through ``returnwatch_replay.mirror.ReplayMirror`` and httpx on 127.0.0.1, and the
-files are read with the real parser (``returnwatch.sources.cbp``).
+files are read with the real parser (``returnwatch.sources.cbp_encounters_monthly``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from returnwatch import config, settings
-from returnwatch.sources import cbp
+from returnwatch.sources import cbp_encounters_monthly as cbp
 from returnwatch.sources.errors import BadValue, LayoutChanged
 from returnwatch_replay.mirror import ReplayMirror
 from returnwatch_replay.sites import cbp as site

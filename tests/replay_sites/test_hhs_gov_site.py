@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from returnwatch import settings
-from returnwatch.sources import hhs_monthly
+from returnwatch.sources import hhs_uc_monthly as hhs_monthly
 from returnwatch.sources.errors import BadValue, LayoutChanged
 from returnwatch_replay.mirror import OVERSIZE_BYTES, ReplayMirror
 from returnwatch_replay.sites import hhs_gov

@@ -20,7 +20,7 @@ import pytest
 import xlrd
 
 from returnwatch import config, quality, settings, warehouse
-from returnwatch.sources import segob
+from returnwatch.sources import segob_bulletin_monthly as segob
 from returnwatch.sources.errors import BadValue, LayoutChanged
 from returnwatch_replay.mirror import ReplayMirror
 from returnwatch_replay.sites import segob as site_module
@@ -39,7 +39,7 @@ def mirror() -> Iterator[ReplayMirror]:
 
 @pytest.fixture(autouse=True)
 def clean_mirror(mirror: ReplayMirror, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(segob, "EMPTY_PAGE_PAUSES", (0.0, 0.0))
+    monkeypatch.setattr(segob.discovery, "EMPTY_PAGE_PAUSES", (0.0, 0.0))
     mirror.set_as_of(LATE)
     yield
     mirror.set_fault(SOURCE, None)

@@ -19,9 +19,15 @@ import pandas as pd
 import pytest
 import xlrd
 
-from returnwatch.sources import cbp, hhs, hhs_monthly, hhs_report, segob
+from returnwatch.sources import (
+    cbp_encounters_monthly,
+    hhs_uc_daily,
+    hhs_uc_monthly,
+    segob_bulletin_monthly,
+)
 from returnwatch.sources.base import FileKind, column_types, detect, discover, read
 from returnwatch.sources.errors import COUNT_MAX, BadValue, LayoutChanged, SourceFileError
+from returnwatch.sources.hhs_uc_daily import report_pdf
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 URL = "https://example.gov/files/export.csv (sha256 0123456789ab)"
@@ -92,7 +98,7 @@ def test_rows_built_lazily_fail_inside_read() -> None:
 
 
 def test_the_real_file_reads_as_before(real_hhs_bytes: bytes) -> None:
-    parsed = read("hhs_uc_daily", hhs.KINDS["export_csv"], real_hhs_bytes, file=URL)
+    parsed = read("hhs_uc_daily", hhs_uc_daily.KINDS["export_csv"], real_hhs_bytes, file=URL)
     assert len(parsed.frame()) == 720 and parsed.summary()["rows"] == 720
 
 
@@ -130,7 +136,7 @@ def test_hhs_count_too_large_for_integer(real_hhs_bytes: bytes, count: bytes) ->
     cell = first.split(b",")[-1]
     body = hhs_with(real_hhs_bytes, 2, b"," + cell, b"," + count)
     with pytest.raises(BadValue, match="out of range") as caught:
-        read("hhs_uc_daily", hhs.KINDS["export_csv"], body, file=URL)
+        read("hhs_uc_daily", hhs_uc_daily.KINDS["export_csv"], body, file=URL)
     assert caught.value.row == 2 and caught.value.column == "discharged_from_hhs_care"
     assert "2,147,483,647" in caught.value.expected
 
@@ -143,7 +149,7 @@ def test_cbp_negative_or_huge_count_is_refused_with_row_and_column() -> None:
         cells[-1] = count + (b"\r" if cells[-1].endswith(b"\r") else b"")
         bad = b"\n".join([header, b",".join(cells), *rest])
         with pytest.raises(BadValue, match="Encounter Count") as caught:
-            cbp.parse_state(bad, file="state.csv")
+            cbp_encounters_monthly.parse_state(bad, file="state.csv")
         assert caught.value.row == 2 and "0 to 2,147,483,647" in caught.value.expected
 
 
@@ -176,7 +182,7 @@ def test_segob_count_too_large_names_sheet_row_and_column() -> None:
     with pytest.raises(BadValue, match="out of range") as caught:
         read(
             "segob_bulletin_monthly",
-            segob.KINDS["cuadro_3_1_1"],
+            segob_bulletin_monthly.KINDS["cuadro_3_1_1"],
             out.getvalue(),
             file="cuadro3.1.1.xls",
         )
@@ -190,7 +196,7 @@ def test_segob_count_too_large_names_sheet_row_and_column() -> None:
 def test_a_csv_with_a_nul_byte_is_refused_naming_its_line(real_hhs_bytes: bytes) -> None:
     body = hhs_with(real_hhs_bytes, 5, b",", b",\x00")
     with pytest.raises(BadValue, match="NUL bytes") as caught:
-        read("hhs_uc_daily", hhs.KINDS["export_csv"], body, file=URL)
+        read("hhs_uc_daily", hhs_uc_daily.KINDS["export_csv"], body, file=URL)
     assert caught.value.row == 5
 
 
@@ -206,7 +212,7 @@ def test_a_csv_with_a_nul_byte_is_refused_naming_its_line(real_hhs_bytes: bytes)
 )
 def test_nul_bytes_are_refused_in_every_csv(kind: str, body: bytes) -> None:
     source = "cbp_encounters_monthly" if kind == "aor" else "segob_bulletin_monthly"
-    module = cbp if kind == "aor" else segob
+    module = cbp_encounters_monthly if kind == "aor" else segob_bulletin_monthly
     with pytest.raises(BadValue, match="NUL bytes"):
         read(source, module.KINDS[kind], body, file="x.csv")
 
@@ -214,13 +220,13 @@ def test_nul_bytes_are_refused_in_every_csv(kind: str, body: bytes) -> None:
 def test_a_utf16_file_is_named_as_such(real_hhs_bytes: bytes) -> None:
     body = real_hhs_bytes.decode().encode("utf-16")
     with pytest.raises(BadValue, match="UTF-16"):
-        read("hhs_uc_daily", hhs.KINDS["export_csv"], body, file=URL)
+        read("hhs_uc_daily", hhs_uc_daily.KINDS["export_csv"], body, file=URL)
 
 
 def test_a_field_past_the_csv_limit_names_its_line(real_hhs_bytes: bytes) -> None:
     body = hhs_with(real_hhs_bytes, 3, b",", b',"' + b"9" * 200_000 + b'",')
     with pytest.raises(BadValue, match="cannot be split into fields") as caught:
-        read("hhs_uc_daily", hhs.KINDS["export_csv"], body, file=URL)
+        read("hhs_uc_daily", hhs_uc_daily.KINDS["export_csv"], body, file=URL)
     assert caught.value.row == 3
 
 
@@ -230,7 +236,7 @@ def test_an_html_page_with_a_nul_byte_is_refused() -> None:
     with pytest.raises(BadValue, match="NUL bytes"):
         read(
             "hhs_uc_monthly",
-            hhs_monthly.KINDS["fy_page"],
+            hhs_uc_monthly.KINDS["fy_page"],
             page[:at] + b"\x00" + page[at:],
             file="page.html",
         )
@@ -242,7 +248,7 @@ def test_a_page_flooded_with_tags_is_refused_before_parsing() -> None:
     with pytest.raises(LayoutChanged, match="tags"):
         read(
             "hhs_uc_monthly",
-            hhs_monthly.KINDS["fy_page"],
+            hhs_uc_monthly.KINDS["fy_page"],
             page[:at] + b"<td>" * 50_000 + page[at:],
             file="page.html",
         )
@@ -256,16 +262,23 @@ def test_a_pdf_that_would_hold_the_reader_is_stopped_at_the_deadline(
 ) -> None:
     pdf = sorted((FIXTURES / "hhs").glob("*.pdf"))[0].read_bytes()
     # An unterminated string of 1 MB: pdfminer's lexer takes minutes on it.
-    monkeypatch.setattr(hhs_report, "PDF_SECONDS", 1.0)
+    monkeypatch.setattr(report_pdf, "PDF_SECONDS", 1.0)
     with pytest.raises(SourceFileError, match="took over 1 s"):
         read(
             "hhs_uc_daily",
-            hhs_report.KIND,
+            hhs_uc_daily.KINDS["daily_report_pdf"],
             pdf[:575] + b"(" * 1_000_000 + pdf[575:],
             file="report.pdf",
         )
     # The same reader still reads the real layout.
-    assert len(read("hhs_uc_daily", hhs_report.KIND, pdf, file="report.pdf").frame()) == 1
+    assert (
+        len(
+            read(
+                "hhs_uc_daily", hhs_uc_daily.KINDS["daily_report_pdf"], pdf, file="report.pdf"
+            ).frame()
+        )
+        == 1
+    )
 
 
 def test_a_damaged_compressed_stream_decodes_as_pdfminer_would() -> None:
@@ -287,7 +300,7 @@ def test_a_damaged_compressed_stream_decodes_as_pdfminer_would() -> None:
         packed[:-1],
         packed[:5000] + b"\xff" * 50 + packed[5050:],
     )
-    results = [outcome(hhs_report._decompress_corrupted, d) for d in cases]
+    results = [outcome(report_pdf._decompress_corrupted, d) for d in cases]
     assert results == [outcome(decompress_corrupted, d) for d in cases]
     assert results[0] == text and results[3] == "zlib.error"
 
@@ -336,7 +349,7 @@ def test_a_pdf_bomb_is_refused_within_the_memory_ceiling(monkeypatch: pytest.Mon
     import zlib
 
     # The ceiling lowered from 1 GB to 200 MB so the bomb (and the test) stays small.
-    monkeypatch.setattr(hhs_report, "PDF_MEMORY_BYTES", 200 << 20)
+    monkeypatch.setattr(report_pdf, "PDF_MEMORY_BYTES", 200 << 20)
 
     pdf = sorted((FIXTURES / "hhs").glob("*.pdf"))[0].read_bytes()
     start, end = pdf.index(b"stream\n") + 7, pdf.index(b"endstream")
@@ -351,7 +364,7 @@ def test_a_pdf_bomb_is_refused_within_the_memory_ceiling(monkeypatch: pytest.Mon
     )
     assert len(body) < 2_000_000  # a body under the 5 MB fetch cap
     with pytest.raises(SourceFileError, match="MemoryError|allocate|stopped") as caught:
-        read("hhs_uc_daily", hhs_report.KIND, body, file="report.pdf")
+        read("hhs_uc_daily", hhs_uc_daily.KINDS["daily_report_pdf"], body, file="report.pdf")
     assert caught.value.source == "hhs_uc_daily" and caught.value.file == "report.pdf"
 
 
@@ -361,7 +374,14 @@ def test_without_a_reader_child_the_pdf_is_read_in_process(monkeypatch: pytest.M
     pdf = sorted((FIXTURES / "hhs").glob("*.pdf"))[0].read_bytes()
     # As inside a daemonic multiprocessing worker, which may not start children.
     monkeypatch.setitem(multiprocessing.process.current_process()._config, "daemon", True)
-    assert len(read("hhs_uc_daily", hhs_report.KIND, pdf, file="report.pdf").frame()) == 1
+    assert (
+        len(
+            read(
+                "hhs_uc_daily", hhs_uc_daily.KINDS["daily_report_pdf"], pdf, file="report.pdf"
+            ).frame()
+        )
+        == 1
+    )
 
 
 def test_a_refusal_stays_readable_whatever_the_file_holds() -> None:

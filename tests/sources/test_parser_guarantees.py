@@ -26,7 +26,12 @@ import pandas as pd
 import pytest
 
 from returnwatch import reference
-from returnwatch.sources import cbp, hhs, hhs_monthly, hhs_report, segob
+from returnwatch.sources import (
+    cbp_encounters_monthly,
+    hhs_uc_daily,
+    hhs_uc_monthly,
+    segob_bulletin_monthly,
+)
 from returnwatch.sources.base import read
 from returnwatch.sources.errors import BadValue, SourceFileError
 from returnwatch.warehouse import RAW_DDL as WAREHOUSE_RAW_DDL
@@ -85,7 +90,7 @@ def test_cbp_refuses_a_blank_cell_in_any_column(key: str) -> None:
         cells[column] = ""
         body = "\r\n".join([",".join(header), ",".join(cells), rest]).encode()
         with pytest.raises(BadValue) as caught:
-            read(cbp.SOURCE, kind, body, file=f"{key}.csv")
+            read(cbp_encounters_monthly.SOURCE, kind, body, file=f"{key}.csv")
         assert caught.value.row == 2 and caught.value.column == header[column], header[column]
 
 
@@ -97,7 +102,7 @@ def test_cbp_refuses_a_negative_count(key: str) -> None:
     cells[header.index("Encounter Count")] = "-3"
     body = "\r\n".join([",".join(header), ",".join(cells), rest]).encode()
     with pytest.raises(BadValue, match="Encounter Count") as caught:
-        read(cbp.SOURCE, parsed_files.parsed(key).kind, body, file=f"{key}.csv")
+        read(cbp_encounters_monthly.SOURCE, parsed_files.parsed(key).kind, body, file=f"{key}.csv")
     assert caught.value.row == 2 and caught.value.seen == "-3"
 
 
@@ -108,7 +113,9 @@ def test_cbp_months_lie_in_their_rows_fiscal_year(key: str) -> None:
     frame = frame_of(key)
     own_year = [m.year + (1 if m.month >= 10 else 0) for m in frame["month"]]
     assert own_year == frame["fiscal_year"].tolist()
-    assert cbp._calendar_months(pd.Series([2023, 2023]), pd.Series(["OCT", "SEP"])).tolist() == [
+    assert cbp_encounters_monthly.encounters_csv._calendar_months(
+        pd.Series([2023, 2023]), pd.Series(["OCT", "SEP"])
+    ).tolist() == [
         dt.date(2022, 10, 1),
         dt.date(2023, 9, 1),
     ]
@@ -126,8 +133,8 @@ def test_hhs_export_refuses_a_negative_count_and_a_blank_date() -> None:
     ):
         with pytest.raises(BadValue) as caught:
             read(
-                hhs.SOURCE,
-                hhs.KINDS["export_csv"],
+                hhs_uc_daily.SOURCE,
+                hhs_uc_daily.KINDS["export_csv"],
                 header + b"\r\n" + row + b"\r\n",
                 file="export.csv",
             )
@@ -157,7 +164,9 @@ def test_hhs_report_refuses_a_negative_figure(block: str) -> None:
         averages=averages,
     )
     with pytest.raises(BadValue, match="not a number") as caught:
-        read(hhs.SOURCE, hhs_report.KIND, content, file="report.pdf")
+        read(
+            hhs_uc_daily.SOURCE, hhs_uc_daily.KINDS["daily_report_pdf"], content, file="report.pdf"
+        )
     assert caught.value.column == "Children in CBP custody"
 
 
@@ -168,12 +177,14 @@ def test_hhs_monthly_rows_are_months_of_the_page_with_a_label_and_a_type() -> No
     # Were row count >= 1 (the required rows are always there), not_null(month, section,
     # category), fiscal_year == month's fiscal year, month_day == 1, number_type in set.
     frame = frame_of("hhs_monthly_fy_page")
-    assert set(hhs_monthly.REQUIRED_MEASURES) <= set(frame["measure"])
+    assert set(hhs_uc_monthly.REQUIRED_MEASURES) <= set(frame["measure"])
     assert frame[["month", "section", "category", "number_type"]].notna().all(axis=None)
     assert (frame["section"] != "").all() and (frame["category"] != "").all()
-    assert [hhs_monthly.fiscal_year_of(m) for m in frame["month"]] == frame["fiscal_year"].tolist()
+    assert [hhs_uc_monthly.fiscal_year_of(m) for m in frame["month"]] == frame[
+        "fiscal_year"
+    ].tolist()
     assert {m.day for m in frame["month"]} == {1}
-    assert set(frame["number_type"]) == set(hhs_monthly.NUMBER_TYPES)
+    assert set(frame["number_type"]) == set(hhs_uc_monthly.NUMBER_TYPES)
 
 
 def test_hhs_monthly_refuses_a_negative_figure() -> None:
@@ -184,7 +195,7 @@ def test_hhs_monthly_refuses_a_negative_figure() -> None:
     )
     assert bad != page
     with pytest.raises(BadValue, match="not a number") as caught:
-        read(hhs_monthly.SOURCE, hhs_monthly.KINDS["fy_page"], bad, file="fy2021.html")
+        read(hhs_uc_monthly.SOURCE, hhs_uc_monthly.KINDS["fy_page"], bad, file="fy2021.html")
     assert caught.value.seen == "-167"
 
 
@@ -214,19 +225,27 @@ def test_segob_months_are_first_days_of_one_year_with_a_count(key: str) -> None:
 def test_segob_categories_are_the_parsers_own_codes() -> None:
     # Were in_set on sex (3.1.3, section 5), age_group and travel_condition (3.1.3) and
     # return_type (3.2.4): the parser maps each printed label to one of its codes or refuses
-    # the row (tests/sources/test_segob.py: unknown row labels and return types).
+    # the row (tests/sources/segob_bulletin_monthly/: unknown row labels and return types).
     sex_age = frame_of("segob_cuadro_3_1_3")
     assert set(sex_age["sex"]) == {"male", "female"}
     assert set(sex_age["age_group"]) <= {"18+", "12-17", "0-11"}
-    assert set(sex_age["travel_condition"]) <= {"accompanied", "unaccompanied", segob.NOT_SPLIT}
+    assert set(sex_age["travel_condition"]) <= {
+        "accompanied",
+        "unaccompanied",
+        segob_bulletin_monthly.NOT_SPLIT,
+    }
     assert set(frame_of("segob_section_5_minors")["sex"]) == {"male", "female"}
-    assert set(frame_of("segob_cuadro_3_2_4")["return_type"]) <= set(segob.RETURN_TYPES)
-    assert set(segob.SEX_LABELS.values()) == {"male", "female"}
+    assert set(frame_of("segob_cuadro_3_2_4")["return_type"]) <= set(
+        segob_bulletin_monthly.RETURN_TYPES
+    )
+    assert set(segob_bulletin_monthly.SEX_LABELS.values()) == {"male", "female"}
 
 
 def test_segob_iso3_codes_come_only_from_the_countries_table() -> None:
     # Was expect_column_values_to_match_regex(iso3, ^[A-Z]{3}$): iso3 is looked up, never read.
-    codes = {row.iso3 for row in reference.countries()} | set(segob.ALIASES.values())
+    codes = {row.iso3 for row in reference.countries()} | set(
+        segob_bulletin_monthly.ALIASES.values()
+    )
     assert all(re.fullmatch(r"[A-Z]{3}", code) for code in codes)
     for key in ("segob_cuadro_3_1_1", "segob_cuadro_3_2_4"):
         assert set(frame_of(key)["iso3"].dropna()) <= codes
@@ -263,7 +282,12 @@ def test_segob_refuses_a_negative_or_blank_count(cell: object, problem: str) -> 
         ["Honduras", 0, cell, 0],
     ]
     with pytest.raises(BadValue, match=problem) as caught:
-        read(segob.SOURCE, segob.KINDS["cuadro_3_1_1"], xls(rows), file="cuadro3.1.1.xls")
+        read(
+            segob_bulletin_monthly.SOURCE,
+            segob_bulletin_monthly.KINDS["cuadro_3_1_1"],
+            xls(rows),
+            file="cuadro3.1.1.xls",
+        )
     assert (caught.value.row, caught.value.column) == (8, "E")
 
 
@@ -274,12 +298,17 @@ def test_microdata_without_events_is_refused() -> None:
     # Was expect_table_row_count_to_be_between(min_value=1).
     header = b"FEC_REP,SEXO,EDA,ACOM_REP,EDO_DET,PUNT_REP\r\n"
     with pytest.raises(SourceFileError, match="repatriation date"):
-        read(segob.SOURCE, segob.KINDS["microdata"], header, file="BDSIOMR_PUB_2024_UPMRIP.csv")
+        read(
+            segob_bulletin_monthly.SOURCE,
+            segob_bulletin_monthly.KINDS["microdata"],
+            header,
+            file="BDSIOMR_PUB_2024_UPMRIP.csv",
+        )
 
 
 def test_microdata_rows_are_distinct_file_lines() -> None:
     # Was expect_column_values_to_be_unique(source_row): line numbers, blank lines skipped.
-    rows = segob.parse_microdata(
+    rows = segob_bulletin_monthly.parse_microdata(
         b"FEC_REP,SEXO,EDA,ACOM_REP,EDO_DET,PUNT_REP\n"
         b"03/01/2024,1,16,2,Texas,Reynosa\n\n"
         b"05/01/2024,2,9,1,Texas,Reynosa\n",

@@ -15,7 +15,10 @@ from pathlib import Path
 import pandas as pd
 
 from returnwatch import settings
-from returnwatch.sources import cbp, hhs, hhs_monthly, segob
+from returnwatch.sources import cbp_encounters_monthly as cbp
+from returnwatch.sources import hhs_uc_daily as hhs
+from returnwatch.sources import hhs_uc_monthly as hhs_monthly
+from returnwatch.sources import segob_bulletin_monthly as segob
 from returnwatch.sources.base import FileKind, read
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -1,24 +1,17 @@
-"""What every source module provides, so ingest, the DAGs and the CLI treat them alike.
+"""What every source package provides, so ingest, the DAGs and the CLI treat them alike.
 
-A source module (``sources/hhs.py``, ``sources/cbp.py``, ``sources/segob.py``, ...) owns one
-publisher's formats. It exposes:
+A source is a package ``sources/<source_id>/`` (the id is its key in ``config/sources.yaml``)
+whose ``__init__`` exposes: ``SOURCE`` (the id), ``RAW_TABLE_PREFIX``, ``KINDS`` (one
+``FileKind`` per file layout: parser, raw table, GX suite, revision key), ``RAW_DDL``,
+``detect_kind(name, content)`` for files loaded by hand, and ``discover(get_page, *,
+landing_url, run_at, options) -> list[Link]`` when the file links change (read off the
+publisher's pages through the ``get_page`` that ``fetch.py`` supplies, never built).
+CONTRIBUTING.md ("Adding a source") lists the modules inside the package.
 
-- ``SOURCE``: its key in ``config/sources.yaml``;
-- ``KINDS``: ``{kind: FileKind}``, one entry per file layout it reads (a CBP AOR file, a SEGOB
-  cuadro 3.1.1 workbook, ...), each with its parser, raw table, GX suite and revision key;
-- ``RAW_DDL``: the ``CREATE TABLE IF NOT EXISTS raw.<table>`` statements for those tables;
-- ``discover(get_page, *, landing_url, run_at, options) -> list[Link]`` (sources whose file
-  links change): the links to fetch, read off the publisher's pages, never built from a
-  pattern the publisher controls. ``get_page(url) -> bytes`` is supplied by ``fetch.py``
-  (allowlisted hosts, size cap, timeouts, bounded retries; raises ``FetchError``); ``url`` is
-  absolute. ``options`` is the source's ``options:`` block in ``config/sources.yaml``.
-- ``detect_kind(name, content)``: which kind a file is, for the manual ingest of a file that
-  somebody downloaded by hand (raises ``LayoutChanged`` when it is none of them).
-
-Parsers are pure: bytes in, a ``Parsed`` out, no I/O. They raise ``LayoutChanged`` /
-``BadValue`` (``sources/errors.py``) naming source, file, sheet, row and what they saw.
-Callers go through ``read`` and ``detect`` here, which turn anything else a parser lets out
-into a ``SourceFileError`` and range-check the rows against their warehouse columns.
+Parsers are pure (bytes in, a ``Parsed`` out) and raise ``LayoutChanged`` / ``BadValue``
+(``sources/errors.py``). Callers go through ``read``, ``detect`` and ``discover`` here, which
+turn anything else a parser lets out into a ``SourceFileError`` and range-check the rows
+against their warehouse columns.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """SEGOB / UPM's bulletin site on the replay mirror (source ``segob_bulletin_monthly``).
 
 What this module owns: serving the monthly migration bulletin as ``portales.segob.gob.mx``
-serves it on the mirror's ``as_of`` day: the landing page, the yearly tables pages, the
-workbooks (BIFF8 ``.xls`` written with xlwt) and section 5's microdata CSV.
+serves it on the mirror's ``as_of`` day (``docs/sources.md`` section C): the landing page, the
+yearly tables pages, the workbooks (BIFF8 ``.xls`` written with xlwt) and section 5's
+microdata CSV, so discovery, fetch and ``sources/segob_bulletin_monthly/`` run unchanged.
 
 Tables 3.1.1, 3.1.3 and 3.2.4 hold real figures (IOM's series) in a rebuilt layout; section 5
 is constructed by hand and served as ``..._constructed`` (``constructed_name``). Month M
@@ -25,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
-from returnwatch.sources import segob
+from returnwatch.sources import segob_bulletin_monthly as segob
 from returnwatch_replay.mirror import Response, with_validators
 
 SOURCE = segob.SOURCE
@@ -302,7 +303,7 @@ def _nationality_lines(
         return SPECIAL_LABELS.get(code) or segob.COUNTRIES[code].label
 
     def ordered(members: list[str]) -> list[str]:
-        return sorted(members, key=lambda c: segob._key(label(c)))
+        return sorted(members, key=lambda c: segob.labels.label_key(label(c)))
 
     def info(code: str) -> segob.Country:
         return segob.COUNTRIES[code.partition("#")[0]]

@@ -51,7 +51,7 @@ segob as (
         -- greatest wins and the test on this model's key fails loudly.
         max(parser_iso3) as nationality_iso3,
         case
-            when max(parser_iso3) is not null then 'SEGOB parser (sources/segob.py COUNTRIES)'
+            when max(parser_iso3) is not null then 'SEGOB parser (sources/segob_bulletin_monthly COUNTRIES)'
             else 'group of countries or unknown label'
         end as matched_by
     from segob_labels

@@ -17,12 +17,12 @@ import duckdb
 import pytest
 
 from returnwatch import quality, settings
-from returnwatch.sources import cbp
+from returnwatch.sources import cbp_encounters_monthly
 from returnwatch.sources.base import FileKind, Link
 from returnwatch.sources.errors import BadValue, LayoutChanged
 from returnwatch_replay.sites import cbp as site
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cbp"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cbp"
 IOM = settings.replay_data_dir() / "cbp_encounters" / "iom_gdidata_irreg_usa.csv"
 LANDING = "https://www.cbp.gov/document/stats/nationwide-encounters"
 RUN_AT = dt.datetime(2025, 6, 20, 12, tzinfo=dt.UTC)
@@ -52,8 +52,10 @@ def bodies(mirror_site: site.CbpSite) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def parsed(bodies: dict[str, bytes]) -> dict[str, cbp.ParsedFile]:
-    return {name: cbp.parse_aor(body, file=name) for name, body in bodies.items()}
+def parsed(bodies: dict[str, bytes]) -> dict[str, cbp_encounters_monthly.ParsedFile]:
+    return {
+        name: cbp_encounters_monthly.parse_aor(body, file=name) for name, body in bodies.items()
+    }
 
 
 def iom_rows() -> list[dict[str, str]]:
@@ -74,29 +76,29 @@ def replace_header(body: bytes, header: str) -> bytes:
 
 
 def test_kinds_tables_and_suites_follow_the_source_contract() -> None:
-    assert cbp.SOURCE == "cbp_encounters_monthly"
-    assert set(cbp.KINDS) == {"aor", "state", "sbo"}
-    for name, kind in cbp.KINDS.items():
+    assert cbp_encounters_monthly.SOURCE == "cbp_encounters_monthly"
+    assert set(cbp_encounters_monthly.KINDS) == {"aor", "state", "sbo"}
+    for name, kind in cbp_encounters_monthly.KINDS.items():
         assert isinstance(kind, FileKind) and kind.kind == name
         assert kind.raw_table == f"cbp_encounters_{name}"
         assert (settings.expectations_dir() / f"{kind.suite}.json").is_file()
-        assert set(kind.key_columns) < set(cbp.FRAME_COLUMNS[name])
+        assert set(kind.key_columns) < set(cbp_encounters_monthly.FRAME_COLUMNS[name])
         assert kind.value_columns == ("encounters",)
         assert "month" in kind.key_columns and "demographic" in kind.key_columns
         assert "demographic_published" not in kind.key_columns  # a relabel is not a revision
 
 
 def test_raw_ddl_holds_the_frames_with_source_file_and_vintage(
-    parsed: dict[str, cbp.ParsedFile],
+    parsed: dict[str, cbp_encounters_monthly.ParsedFile],
 ) -> None:
     con = duckdb.connect()
     con.execute("CREATE SCHEMA raw")
-    for statement in cbp.RAW_DDL:
+    for statement in cbp_encounters_monthly.RAW_DDL:
         con.execute(statement)
-    state = cbp.parse_state(
+    state = cbp_encounters_monthly.parse_state(
         (FIXTURES / "state_fy22_fy23_jan_excerpt_constructed.csv").read_bytes(), file="state"
     )
-    sbo = cbp.parse_sbo(
+    sbo = cbp_encounters_monthly.parse_sbo(
         (FIXTURES / "sbo_fy22_fy25_may_uac_excerpt_constructed.csv").read_bytes(), file="sbo"
     )
     for kind, frame in (
@@ -106,7 +108,12 @@ def test_raw_ddl_holds_the_frames_with_source_file_and_vintage(
     ):
         table = f"raw.cbp_encounters_{kind}"
         columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-        assert columns == [*cbp.FRAME_COLUMNS[kind][:-1], "source_file", "source_row", "vintage"]
+        assert columns == [
+            *cbp_encounters_monthly.FRAME_COLUMNS[kind][:-1],
+            "source_file",
+            "source_row",
+            "vintage",
+        ]
         frame = frame.assign(source_file="sha", vintage=dt.date(2025, 2, 17))
         con.register("frame", frame)
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM frame")
@@ -115,7 +122,7 @@ def test_raw_ddl_holds_the_frames_with_source_file_and_vintage(
         assert (loaded, total) == (len(frame), frame["encounters"].sum())
         with pytest.raises(duckdb.ConstraintException):  # one row per (file, line)
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {table} LIMIT 1")
-    aor_comment = cbp.RAW_DDL[0]
+    aor_comment = cbp_encounters_monthly.RAW_DDL[0]
     assert "-- first day of the calendar month" in aor_comment
     assert "PRIMARY KEY (source_file, source_row)" in aor_comment
 
@@ -124,10 +131,10 @@ def test_raw_ddl_holds_the_frames_with_source_file_and_vintage(
 
 
 def test_every_row_becomes_a_typed_row_with_its_file_line(
-    bodies: dict[str, bytes], parsed: dict[str, cbp.ParsedFile]
+    bodies: dict[str, bytes], parsed: dict[str, cbp_encounters_monthly.ParsedFile]
 ) -> None:
     frame = parsed[FY22_FY25_MAY].frame()
-    assert list(frame.columns) == cbp.FRAME_COLUMNS["aor"]
+    assert list(frame.columns) == cbp_encounters_monthly.FRAME_COLUMNS["aor"]
     body_lines = lines_of(bodies[FY22_FY25_MAY])
     assert len(frame) == len(body_lines) - 2  # header and the empty string after the last CRLF
     assert frame["source_row"].tolist() == list(range(2, len(frame) + 2))
@@ -148,7 +155,7 @@ def test_every_row_becomes_a_typed_row_with_its_file_line(
 
 
 def test_months_oct_to_dec_belong_to_the_previous_calendar_year(
-    parsed: dict[str, cbp.ParsedFile],
+    parsed: dict[str, cbp_encounters_monthly.ParsedFile],
 ) -> None:
     frame = parsed[MARCH_2021].frame()
     fy21 = frame[frame["fiscal_year_published"] == "2021 (FYTD)"]
@@ -165,7 +172,9 @@ def test_months_oct_to_dec_belong_to_the_previous_calendar_year(
     assert max(fy20["month"]) == dt.date(2020, 9, 1)
 
 
-def test_remaining_months_are_real_data_and_kept(parsed: dict[str, cbp.ParsedFile]) -> None:
+def test_remaining_months_are_real_data_and_kept(
+    parsed: dict[str, cbp_encounters_monthly.ParsedFile],
+) -> None:
     frame = parsed[MARCH_2021].frame()
     summary = parsed[MARCH_2021].summary()
     assert set(summary["month_groupings"]) == {"FYTD", "Remaining"}
@@ -178,13 +187,13 @@ def test_remaining_months_are_real_data_and_kept(parsed: dict[str, cbp.ParsedFil
     june = remaining[
         (remaining["month"] == dt.date(2020, 6, 1))
         & (remaining["component"] == "U.S. Border Patrol")
-        & (remaining["demographic"] == cbp.UC)
+        & (remaining["demographic"] == cbp_encounters_monthly.UC)
     ]
     assert june["encounters"].sum() == 1603
 
 
 def test_uac_label_is_normalised_and_the_printed_label_kept(
-    parsed: dict[str, cbp.ParsedFile],
+    parsed: dict[str, cbp_encounters_monthly.ParsedFile],
 ) -> None:
     newest = parsed[FY22_FY25_MAY].frame()
     older = parsed[FY21_FY24].frame()
@@ -194,10 +203,15 @@ def test_uac_label_is_normalised_and_the_printed_label_kept(
         "Single Adults",
         "UAC",
     ]
-    assert set(newest["demographic"]) == {"Accompanied Minors", "FMUA", "Single Adults", cbp.UC}
-    uc_new = newest[newest["demographic"] == cbp.UC]
+    assert set(newest["demographic"]) == {
+        "Accompanied Minors",
+        "FMUA",
+        "Single Adults",
+        cbp_encounters_monthly.UC,
+    }
+    uc_new = newest[newest["demographic"] == cbp_encounters_monthly.UC]
     assert set(uc_new["demographic_published"]) == {"UAC"}
-    uc_old = older[older["demographic"] == cbp.UC]
+    uc_old = older[older["demographic"] == cbp_encounters_monthly.UC]
     assert set(uc_old["demographic_published"]) == {"UC / Single Minors"}
     # Same month, same figure, different label: one name in the demographic column.
     month = dt.date(2023, 5, 1)
@@ -209,7 +223,7 @@ def test_uac_label_is_normalised_and_the_printed_label_kept(
 
 
 def test_float_string_counts_are_read_as_whole_numbers(
-    bodies: dict[str, bytes], parsed: dict[str, cbp.ParsedFile]
+    bodies: dict[str, bytes], parsed: dict[str, cbp_encounters_monthly.ParsedFile]
 ) -> None:
     assert lines_of(bodies[MARCH_2021])[1].endswith(".0")
     assert parsed[MARCH_2021].summary()["counts_as_float_strings"] is True
@@ -227,7 +241,7 @@ def test_a_count_that_is_not_a_whole_number_is_a_bad_value(bodies: dict[str, byt
     csv.writer(buffer, lineterminator="").writerow(fields)
     lines[99] = buffer.getvalue()
     with pytest.raises(BadValue) as caught:
-        cbp.parse_aor("\r\n".join(lines).encode(), file="abc123")
+        cbp_encounters_monthly.parse_aor("\r\n".join(lines).encode(), file="abc123")
     error = caught.value
     assert (error.file, error.row, error.column, error.seen) == (
         "abc123",
@@ -242,11 +256,11 @@ def test_a_count_that_is_not_a_whole_number_is_a_bad_value(bodies: dict[str, byt
         csv.writer(buffer, lineterminator="").writerow(fields)
         lines[99] = buffer.getvalue()
         with pytest.raises(BadValue, match="row 100"):
-            cbp.parse_aor("\r\n".join(lines).encode(), file="abc123")
+            cbp_encounters_monthly.parse_aor("\r\n".join(lines).encode(), file="abc123")
 
 
 def test_crlf_alphabetical_months_and_a_first_row_in_december(
-    bodies: dict[str, bytes], parsed: dict[str, cbp.ParsedFile]
+    bodies: dict[str, bytes], parsed: dict[str, cbp_encounters_monthly.ParsedFile]
 ) -> None:
     for name in (MARCH_2021, FY22_FY25_JAN, FY22_FY25_MAY):
         body = bodies[name]
@@ -262,13 +276,15 @@ def test_crlf_alphabetical_months_and_a_first_row_in_december(
     # The parser does not depend on the order: a calendar-ordered copy gives the same rows.
     body = bodies[FY22_FY25_JAN]
     header, *rows = lines_of(body)[:-1]
-    rows.sort(key=lambda line: cbp.FISCAL_MONTHS.index(line.split(",")[2]))
-    reordered = cbp.parse_aor(("\r\n".join([header, *rows]) + "\r\n").encode(), file="x")
+    rows.sort(key=lambda line: cbp_encounters_monthly.FISCAL_MONTHS.index(line.split(",")[2]))
+    reordered = cbp_encounters_monthly.parse_aor(
+        ("\r\n".join([header, *rows]) + "\r\n").encode(), file="x"
+    )
     assert reordered.summary()["month_order"] == "calendar"
     assert reordered.summary()["encounters"] == parsed[FY22_FY25_JAN].summary()["encounters"]
 
 
-def test_explicit_zero_rows_are_kept(parsed: dict[str, cbp.ParsedFile]) -> None:
+def test_explicit_zero_rows_are_kept(parsed: dict[str, cbp_encounters_monthly.ParsedFile]) -> None:
     zero_in_iom = sum(
         1
         for r in iom_rows()
@@ -281,7 +297,7 @@ def test_explicit_zero_rows_are_kept(parsed: dict[str, cbp.ParsedFile]) -> None:
 
 
 def test_citizenship_names_with_commas_both_components_both_titles(
-    bodies: dict[str, bytes], parsed: dict[str, cbp.ParsedFile]
+    bodies: dict[str, bytes], parsed: dict[str, cbp_encounters_monthly.ParsedFile]
 ) -> None:
     assert b',"CHINA, PEOPLES REPUBLIC OF",' in bodies[FY22_FY25_MAY]
     frame = parsed[FY22_FY25_MAY].frame()
@@ -303,7 +319,7 @@ def test_a_nationwide_size_file_parses_whole(bodies: dict[str, bytes]) -> None:
     # Its speed is measured by `make bench` (bench/cbp_parse.py), not here.
     header, _, rows = bodies[FY21_FY24].partition(b"\r\n")
     big = header + b"\r\n" + rows * 4  # 113,776 rows, as large as a real nationwide file
-    result = cbp.parse_aor(big, file="big")
+    result = cbp_encounters_monthly.parse_aor(big, file="big")
     assert len(result.frame()) == 4 * (rows.count(b"\r\n"))
 
 
@@ -339,7 +355,7 @@ def test_a_renamed_missing_or_new_column_is_a_layout_change(
     if "Sex" in header:  # a new column comes with a new value on every row
         body = body.replace(b"\r\n", b",X\r\n").replace(header.encode() + b",X", header.encode())
     with pytest.raises(LayoutChanged) as caught:
-        cbp.parse_aor(body, file="f00d")
+        cbp_encounters_monthly.parse_aor(body, file="f00d")
     error = caught.value
     assert (error.source, error.file, error.row) == ("cbp_encounters_monthly", "f00d", 1)
     assert error.seen == header
@@ -349,7 +365,7 @@ def test_a_renamed_missing_or_new_column_is_a_layout_change(
 
 
 def test_header_labels_match_by_label_not_position_or_spacing(
-    bodies: dict[str, bytes], parsed: dict[str, cbp.ParsedFile]
+    bodies: dict[str, bytes], parsed: dict[str, cbp_encounters_monthly.ParsedFile]
 ) -> None:
     lines = lines_of(bodies[FY22_FY25_JAN])[:-1]
     table = list(csv.reader(lines))
@@ -357,14 +373,14 @@ def test_header_labels_match_by_label_not_position_or_spacing(
     moved[0] = ["encounter  count", *[f" {label.upper()} " for label in moved[0][1:]]]
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerows(moved)
-    result = cbp.parse_aor(buffer.getvalue().encode("utf-8-sig"), file="moved")
+    result = cbp_encounters_monthly.parse_aor(buffer.getvalue().encode("utf-8-sig"), file="moved")
     assert result.frame().equals(parsed[FY22_FY25_JAN].frame())
 
 
 def test_another_layout_is_named_in_the_error() -> None:
     state = (FIXTURES / "state_fy22_fy23_jan_excerpt_constructed.csv").read_bytes()
     with pytest.raises(LayoutChanged, match="this is the state layout"):
-        cbp.parse_aor(state, file="state-file")
+        cbp_encounters_monthly.parse_aor(state, file="state-file")
 
 
 @pytest.mark.parametrize(
@@ -384,7 +400,7 @@ def test_another_layout_is_named_in_the_error() -> None:
 )
 def test_an_error_page_or_empty_body_is_a_layout_change(body: bytes, problem: str) -> None:
     with pytest.raises(LayoutChanged) as caught:
-        cbp.parse_aor(body, file="e3b0c442")
+        cbp_encounters_monthly.parse_aor(body, file="e3b0c442")
     assert caught.value.row == 1 and caught.value.file == "e3b0c442"
     assert problem in caught.value.problem
     assert "Fiscal Year,Month Grouping" in (caught.value.expected or "")
@@ -395,7 +411,7 @@ def test_a_truncated_download_is_refused(bodies: dict[str, bytes]) -> None:
     cut = body[: len(body) // 2]
     cut = cut[: cut.rfind(b"\r\n") + 40]  # in the middle of a data row
     with pytest.raises(BadValue, match="truncated") as caught:
-        cbp.parse_aor(cut, file="cut")
+        cbp_encounters_monthly.parse_aor(cut, file="cut")
     assert caught.value.row == cut.count(b"\n") + 1
 
 
@@ -403,7 +419,7 @@ def test_a_row_with_missing_fields_is_named(bodies: dict[str, bytes]) -> None:
     lines = lines_of(bodies[FY22_FY25_JAN])
     lines[9] = lines[9].rsplit(",", 2)[0]  # file row 10 loses two fields
     with pytest.raises(BadValue) as caught:
-        cbp.parse_aor("\r\n".join(lines).encode(), file="short")
+        cbp_encounters_monthly.parse_aor("\r\n".join(lines).encode(), file="short")
     assert caught.value.row == 10 and "10 fields instead of 12" in caught.value.problem
 
 
@@ -425,7 +441,7 @@ def test_a_month_year_or_empty_value_that_cannot_be_read_is_named(
     fields[column] = value
     lines[4] = ",".join(f'"{f}"' if "," in f else f for f in fields)
     with pytest.raises(BadValue) as caught:
-        cbp.parse_aor("\r\n".join(lines).encode(), file="f")
+        cbp_encounters_monthly.parse_aor("\r\n".join(lines).encode(), file="f")
     assert (caught.value.row, caught.value.column) == (5, label)
     assert caught.value.seen == value
 
@@ -435,9 +451,9 @@ def test_a_month_year_or_empty_value_that_cannot_be_read_is_named(
 
 def test_state_layout() -> None:
     content = (FIXTURES / "state_fy22_fy23_jan_excerpt_constructed.csv").read_bytes()
-    result = cbp.parse_state(content, file="state")
+    result = cbp_encounters_monthly.parse_state(content, file="state")
     frame = result.frame()
-    assert list(frame.columns) == cbp.FRAME_COLUMNS["state"]
+    assert list(frame.columns) == cbp_encounters_monthly.FRAME_COLUMNS["state"]
     assert {"DC", "PR", "GU", "TX"} <= set(frame["state"])
     assert "CHINA, PEOPLES REPUBLIC OF" in set(frame["citizenship"])
     assert frame["encounters"].tolist() == [5, 2, 0, 40, 120, 75, 1, 3]
@@ -448,8 +464,8 @@ def test_state_layout() -> None:
 
 def test_sbo_layout_sums_back_to_the_real_figures() -> None:
     content = (FIXTURES / "sbo_fy22_fy25_may_uac_excerpt_constructed.csv").read_bytes()
-    frame = cbp.parse_sbo(content, file="sbo").frame()
-    assert list(frame.columns) == cbp.FRAME_COLUMNS["sbo"]
+    frame = cbp_encounters_monthly.parse_sbo(content, file="sbo").frame()
+    assert list(frame.columns) == cbp_encounters_monthly.FRAME_COLUMNS["sbo"]
     assert set(frame["citizenship_grouping"]) == {
         "El Salvador",
         "Guatemala",
@@ -457,7 +473,9 @@ def test_sbo_layout_sums_back_to_the_real_figures() -> None:
         "Mexico",
         "Other",
     }
-    assert set(frame["demographic"]) == {cbp.UC} and set(frame["demographic_published"]) == {"UAC"}
+    assert set(frame["demographic"]) == {cbp_encounters_monthly.UC} and set(
+        frame["demographic_published"]
+    ) == {"UAC"}
     for month in ("2024-06", "2024-12", "2025-05"):
         iom = sum(int(float(r["n"])) for r in iom_rows() if r["t"] == month and r["demog"] == "UAC")
         year, number = map(int, month.split("-"))
@@ -467,24 +485,26 @@ def test_sbo_layout_sums_back_to_the_real_figures() -> None:
 
 
 def test_detect_kind_by_header(bodies: dict[str, bytes]) -> None:
-    assert cbp.detect_kind("whatever.csv", bodies[FY22_FY25_MAY]) == "aor"
+    assert cbp_encounters_monthly.detect_kind("whatever.csv", bodies[FY22_FY25_MAY]) == "aor"
     assert (
-        cbp.detect_kind(
+        cbp_encounters_monthly.detect_kind(
             "a.csv", (FIXTURES / "state_fy22_fy23_jan_excerpt_constructed.csv").read_bytes()
         )
         == "state"
     )
     assert (
-        cbp.detect_kind(
+        cbp_encounters_monthly.detect_kind(
             "b.csv", (FIXTURES / "sbo_fy22_fy25_may_uac_excerpt_constructed.csv").read_bytes()
         )
         == "sbo"
     )
     with pytest.raises(LayoutChanged, match="none of CBP's encounter layouts") as caught:
-        cbp.detect_kind("drugs.csv", b"FY,Month (abbv),Component,Region,Drug Type,Count\r\n")
+        cbp_encounters_monthly.detect_kind(
+            "drugs.csv", b"FY,Month (abbv),Component,Region,Drug Type,Count\r\n"
+        )
     assert caught.value.file == "drugs.csv" and caught.value.row == 1
     with pytest.raises(LayoutChanged, match="HTML"):
-        cbp.detect_kind("page.csv", b"<html><body>Access Denied</body></html>")
+        cbp_encounters_monthly.detect_kind("page.csv", b"<html><body>Access Denied</body></html>")
 
 
 # ------------------------------------------------------------------ discovery
@@ -498,7 +518,9 @@ def test_discover_reads_the_links_off_the_page() -> None:
         asked.append(url)
         return page
 
-    links = cbp.discover(get_page, landing_url=LANDING, run_at=RUN_AT, options={})
+    links = cbp_encounters_monthly.discover(
+        get_page, landing_url=LANDING, run_at=RUN_AT, options={}
+    )
     assert asked == [LANDING]
     assert all(isinstance(link, Link) for link in links)
     assert [(link.kind, link.url) for link in links] == [
@@ -534,7 +556,7 @@ def test_discover_reads_the_links_off_the_page() -> None:
     assert links[2].extra["folder"] == "2023-Nov" and links[2].extra["through_month"] == ""
     assert Link.from_dict(first.as_dict()) == first
 
-    only_aor = cbp.discover(
+    only_aor = cbp_encounters_monthly.discover(
         get_page, landing_url=LANDING, run_at=RUN_AT, options={"kinds": ["aor"]}
     )
     assert [link.kind for link in only_aor] == ["aor", "aor"]
@@ -545,26 +567,32 @@ def test_a_page_without_a_recognisable_csv_link_is_a_layout_change() -> None:
     <p>Explore the data in our <a href="/dashboard">dashboard</a>.</p>
     <a href="/files/nationwide-drugs-fy23-fy26-jun.csv">drugs</a></body></html>"""
     with pytest.raises(LayoutChanged) as caught:
-        cbp.discover(lambda url: page, landing_url=LANDING, run_at=RUN_AT, options={})
+        cbp_encounters_monthly.discover(
+            lambda url: page, landing_url=LANDING, run_at=RUN_AT, options={}
+        )
     error = caught.value
     assert error.file == LANDING and "no recognisable encounters CSV" in error.problem
     assert "nationwide-drugs-fy23-fy26-jun.csv" in (error.seen or "")
     with pytest.raises(LayoutChanged, match="an empty page"):
-        cbp.discover(lambda url: b"", landing_url=LANDING, run_at=RUN_AT, options={})
+        cbp_encounters_monthly.discover(
+            lambda url: b"", landing_url=LANDING, run_at=RUN_AT, options={}
+        )
 
 
 # ------------------------------------------------------------------ validation (GX)
 
 
-def test_the_suite_passes_on_real_files(parsed: dict[str, cbp.ParsedFile]) -> None:
+def test_the_suite_passes_on_real_files(
+    parsed: dict[str, cbp_encounters_monthly.ParsedFile],
+) -> None:
     for name in (MARCH_2021, FY22_FY25_MAY):
         report = quality.validate(
             "cbp_encounters_aor",
             parsed[name].frame(),
-            source=cbp.SOURCE,
+            source=cbp_encounters_monthly.SOURCE,
             file=name,
             parameters={"latest_possible_date": RUN_AT.date()},
-            prepare=cbp.KINDS["aor"].prepare,
+            prepare=cbp_encounters_monthly.KINDS["aor"].prepare,
         )
         assert [o.describe() for o in report.outcomes if not o.success] == []
         assert not [o for o in report.outcomes if o.error]
@@ -576,20 +604,24 @@ def test_the_state_and_sbo_suites_pass_on_their_fixtures() -> None:
         ("state", "state_fy22_fy23_jan_excerpt_constructed.csv"),
         ("sbo", "sbo_fy22_fy25_may_uac_excerpt_constructed.csv"),
     ):
-        frame = cbp.KINDS[kind].parse((FIXTURES / name).read_bytes(), file=name).frame()
+        frame = (
+            cbp_encounters_monthly.KINDS[kind]
+            .parse((FIXTURES / name).read_bytes(), file=name)
+            .frame()
+        )
         report = quality.validate(
-            cbp.KINDS[kind].suite,
+            cbp_encounters_monthly.KINDS[kind].suite,
             frame,
-            source=cbp.SOURCE,
+            source=cbp_encounters_monthly.SOURCE,
             file=name,
             parameters={"latest_possible_date": RUN_AT.date()},
-            prepare=cbp.KINDS[kind].prepare,
+            prepare=cbp_encounters_monthly.KINDS[kind].prepare,
         )
         assert [o.describe() for o in report.outcomes if not o.success] == []
 
 
 def test_the_suite_fails_a_bad_frame_and_warns_on_odd_rows(
-    parsed: dict[str, cbp.ParsedFile],
+    parsed: dict[str, cbp_encounters_monthly.ParsedFile],
 ) -> None:
     # A negative count or a month outside its fiscal year never gets this far: the parser
     # refuses the one and cannot build the other (tests/sources/test_parser_guarantees.py).
@@ -607,10 +639,10 @@ def test_the_suite_fails_a_bad_frame_and_warns_on_odd_rows(
     report = quality.validate(
         "cbp_encounters_aor",
         frame,
-        source=cbp.SOURCE,
+        source=cbp_encounters_monthly.SOURCE,
         file="bad",
         parameters={"latest_possible_date": RUN_AT.date()},
-        prepare=cbp.KINDS["aor"].prepare,
+        prepare=cbp_encounters_monthly.KINDS["aor"].prepare,
     )
     failed = {(o.expectation, o.column) for o in report.failures}
     assert ("expect_column_values_to_be_in_set", "month_grouping") in failed

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from returnwatch import settings
-from returnwatch.sources import hhs_monthly
+from returnwatch.sources import hhs_uc_monthly
 from returnwatch.sources.errors import BadValue, LayoutChanged
 from returnwatch_replay.mirror import ReplayMirror
 from returnwatch_replay.sites import hhs_gov
 
 FIXTURE = (
-    Path(__file__).resolve().parents[1]
+    Path(__file__).resolve().parents[2]
     / "fixtures"
     / "hhs"
     / "latest-uc-data-fy2021_as_of_2021-03-11_constructed.html"
@@ -44,22 +44,22 @@ def page(site: hhs_gov.HhsGovSite, fiscal_year: int, as_of: dt.date = dt.date(20
     return found[0].decode("utf-8")
 
 
-def figures(parsed: hhs_monthly.ParsedPage) -> dict[tuple[str, str, dt.date], tuple[float, str]]:
+def figures(parsed: hhs_uc_monthly.ParsedPage) -> dict[tuple[str, str, dt.date], tuple[float, str]]:
     return {
         (r["section"], r["category"], r["month"]): (r["value"], r["number_type"])
         for r in parsed.rows
     }
 
 
-def parse_text(text: str, name: str = "variant") -> hhs_monthly.ParsedPage:
-    return hhs_monthly.parse(text.encode("utf-8"), file=name)
+def parse_text(text: str, name: str = "variant") -> hhs_uc_monthly.ParsedPage:
+    return hhs_uc_monthly.parse(text.encode("utf-8"), file=name)
 
 
 # ------------------------------------------------------------------ real figures
 
 
 def test_fixture_fy2021_figures() -> None:
-    parsed = hhs_monthly.parse(FIXTURE.read_bytes(), file=FIXTURE.name)
+    parsed = hhs_uc_monthly.parse(FIXTURE.read_bytes(), file=FIXTURE.name)
     got = figures(parsed)
     assert parsed.fiscal_year == 2021
     assert len(parsed.rows) == 100  # 25 labels x Oct 2020 .. Jan 2021
@@ -179,7 +179,7 @@ def test_measures_are_stable_across_label_changes(site: hhs_gov.HhsGovSite) -> N
     assert age17 == {"17", "17+"}
     for parsed in (fy2019, fy2020):
         assert parsed.unknown_labels == []
-        assert {r["measure"] for r in parsed.rows} >= set(hhs_monthly.REQUIRED_MEASURES)
+        assert {r["measure"] for r in parsed.rows} >= set(hhs_uc_monthly.REQUIRED_MEASURES)
 
 
 # ------------------------------------------------------------------ quirks
@@ -224,7 +224,7 @@ def test_label_spanning_two_columns_and_sub_heading_rows() -> None:
 
 
 def test_october_to_december_belong_to_the_previous_calendar_year() -> None:
-    parsed = hhs_monthly.parse(FIXTURE.read_bytes(), file="fy2021")
+    parsed = hhs_uc_monthly.parse(FIXTURE.read_bytes(), file="fy2021")
     assert sorted({r["month"] for r in parsed.rows}) == [
         dt.date(2020, 10, 1),
         dt.date(2020, 11, 1),
@@ -232,10 +232,10 @@ def test_october_to_december_belong_to_the_previous_calendar_year() -> None:
         dt.date(2021, 1, 1),
     ]
     assert {r["fiscal_year"] for r in parsed.rows} == {2021}
-    assert hhs_monthly.month_date(2021, 12) == dt.date(2020, 12, 1)
-    assert hhs_monthly.month_date(2021, 9) == dt.date(2021, 9, 1)
-    assert hhs_monthly.fiscal_year_of(dt.date(2020, 10, 1)) == 2021
-    assert hhs_monthly.fiscal_year_of(dt.date(2021, 9, 30)) == 2021
+    assert hhs_uc_monthly.month_date(2021, 12) == dt.date(2020, 12, 1)
+    assert hhs_uc_monthly.month_date(2021, 9) == dt.date(2021, 9, 1)
+    assert hhs_uc_monthly.fiscal_year_of(dt.date(2020, 10, 1)) == 2021
+    assert hhs_uc_monthly.fiscal_year_of(dt.date(2021, 9, 30)) == 2021
 
 
 @pytest.mark.parametrize(
@@ -307,7 +307,7 @@ def test_unreadable_figure_is_a_bad_value() -> None:
 )
 def test_error_pages_and_empty_bodies_are_layout_changes(content: bytes, match: str) -> None:
     with pytest.raises(LayoutChanged, match=match):
-        hhs_monthly.parse(content, file="bad")
+        hhs_uc_monthly.parse(content, file="bad")
 
 
 def test_page_with_a_fiscal_year_but_no_month_table() -> None:
@@ -319,7 +319,7 @@ def test_page_with_a_fiscal_year_but_no_month_table() -> None:
 def test_truncated_page_is_a_bad_value() -> None:
     content = FIXTURE.read_bytes()
     with pytest.raises(BadValue, match="truncated"):
-        hhs_monthly.parse(content[: len(content) // 2], file="half")
+        hhs_uc_monthly.parse(content[: len(content) // 2], file="half")
 
 
 def test_row_missing_a_cell_is_a_layout_change() -> None:
@@ -364,16 +364,16 @@ def test_renamed_other_label_loads_as_published_and_is_a_finding() -> None:
         source=SOURCE,
         file="renamed",
         parameters={"latest_possible_date": dt.date(2021, 3, 11)},
-        prepare=hhs_monthly.KINDS["fy_page"].prepare,
+        prepare=hhs_uc_monthly.KINDS["fy_page"].prepare,
     )
     assert report.failures == []
     assert [(o.column, o.unexpected_count) for o in report.warnings] == [("measure", 4)]
 
 
 def test_detect_kind() -> None:
-    assert hhs_monthly.detect_kind("fy2021.html", FIXTURE.read_bytes()) == "fy_page"
+    assert hhs_uc_monthly.detect_kind("fy2021.html", FIXTURE.read_bytes()) == "fy_page"
     with pytest.raises(LayoutChanged):
-        hhs_monthly.detect_kind("rows.csv", b"Date,Children in CBP custody\r\n")
+        hhs_uc_monthly.detect_kind("rows.csv", b"Date,Children in CBP custody\r\n")
 
 
 # ------------------------------------------------------------------ contract, warehouse, suite
@@ -382,15 +382,15 @@ def test_detect_kind() -> None:
 def test_kind_and_raw_table_roundtrip() -> None:
     import duckdb
 
-    kind = hhs_monthly.KINDS["fy_page"]
+    kind = hhs_uc_monthly.KINDS["fy_page"]
     assert (kind.raw_table, kind.suite) == ("hhs_uc_monthly", "hhs_uc_monthly")
     assert kind.key_columns == ("month", "section", "category")
     assert kind.value_columns == ("value",)
-    frame = hhs_monthly.parse(FIXTURE.read_bytes(), file="f").frame()
-    assert list(frame.columns) == hhs_monthly.COLUMNS
+    frame = hhs_uc_monthly.parse(FIXTURE.read_bytes(), file="f").frame()
+    assert list(frame.columns) == hhs_uc_monthly.COLUMNS
     con = duckdb.connect()
     con.execute("CREATE SCHEMA raw")
-    for statement in hhs_monthly.RAW_DDL:
+    for statement in hhs_uc_monthly.RAW_DDL:
         con.execute(statement)
     loaded = frame.assign(source_file="sha", vintage=dt.date(2021, 2, 15))  # noqa: F841
     con.execute("INSERT INTO raw.hhs_uc_monthly BY NAME SELECT * FROM loaded")
@@ -405,7 +405,7 @@ def test_kind_and_raw_table_roundtrip() -> None:
 def test_suite_passes_the_real_pages_and_catches_a_wrong_year(site: hhs_gov.HhsGovSite) -> None:
     from returnwatch import quality
 
-    prepare = hhs_monthly.KINDS["fy_page"].prepare
+    prepare = hhs_uc_monthly.KINDS["fy_page"].prepare
     params = {"latest_possible_date": dt.date(2021, 3, 11)}
     for fiscal_year in (2018, 2021):
         frame = parse_text(page(site, fiscal_year)).frame()
@@ -457,7 +457,7 @@ def discover_at(
     mirror.set_as_of(as_of)
     cfg = config.source(SOURCE)
     run_at = dt.datetime.combine(as_of, dt.time(12), tzinfo=dt.UTC)
-    return hhs_monthly.discover(
+    return hhs_uc_monthly.discover(
         page_getter(cfg),
         landing_url=cfg.url,
         run_at=run_at,
@@ -475,7 +475,7 @@ def test_discovery_at_two_dates(mirror: ReplayMirror, monkeypatch: pytest.Monkey
         f"{mirror.url}/hhs_uc_monthly/programs/social-services/"
         "unaccompanied-children/latest-uc-data-fy2019/index.html"
     )
-    fy2019 = hhs_monthly.parse(httpx.get(early[1].url, timeout=10).content, file="fy2019")
+    fy2019 = hhs_uc_monthly.parse(httpx.get(early[1].url, timeout=10).content, file="fy2019")
     assert fy2019.summary()["last_month"] == "2018-12-01"
 
     # November 1, 2020: FY2021 has begun but its October is not out until November 15.
@@ -484,7 +484,7 @@ def test_discovery_at_two_dates(mirror: ReplayMirror, monkeypatch: pytest.Monkey
     later = discover_at(mirror, monkeypatch, dt.date(2020, 11, 16))
     assert [link.period for link in later] == ["FY2018", "FY2019", "FY2020", "FY2021"]
     assert later[-1].extra == {"fiscal_year": "2021"}
-    fy2021 = hhs_monthly.parse(httpx.get(later[-1].url, timeout=10).content, file="fy2021")
+    fy2021 = hhs_uc_monthly.parse(httpx.get(later[-1].url, timeout=10).content, file="fy2021")
     assert fy2021.summary()["first_month"] == fy2021.summary()["last_month"] == "2020-10-01"
 
 
@@ -527,7 +527,7 @@ def test_discovery_passes_server_errors_on(
 
         pattern = mirror.base_url(SOURCE) + hhs_monthly_path()
         with pytest.raises(HTTPStatusError) as caught:
-            hhs_monthly.discover(
+            hhs_uc_monthly.discover(
                 get_page,
                 landing_url=pattern,
                 run_at=dt.datetime(2019, 1, 20, tzinfo=dt.UTC),
@@ -540,7 +540,7 @@ def test_discovery_passes_server_errors_on(
 
 def test_discovery_needs_the_fiscal_year_placeholder() -> None:
     with pytest.raises(ValueError, match="fiscal_year"):
-        hhs_monthly.discover(
+        hhs_uc_monthly.discover(
             lambda url: b"",
             landing_url="https://www.hhs.gov/x/index.html",
             run_at=dt.datetime(2021, 1, 1, tzinfo=dt.UTC),

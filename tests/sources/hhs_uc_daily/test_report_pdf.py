@@ -3,7 +3,7 @@
 Fixtures (``tests/fixtures/hhs/*_constructed.pdf``, written by ``tests/support/hhs_report_pdf.py``)
 use the real reports' layout and wording. Two carry the figures of real 2021 reports as
 transcribed; four carry days of the real healthdata.gov copy, whose figures are checked here
-against that CSV as read by the CSV parser (``sources/hhs.py``), not against the generator.
+against that CSV as read by the CSV parser (``sources/hhs_uc_daily/export_csv.py``), not against the generator.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from returnwatch.sources import hhs, hhs_report
+from returnwatch.sources import hhs_uc_daily
 from returnwatch.sources.errors import BadValue, LayoutChanged
+from returnwatch.sources.hhs_uc_daily import report_pdf
 from tests.support import hhs_report_pdf as gen
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hhs"
-DAILY = list(hhs_report.COUNT_COLUMNS)
-AVERAGES = list(hhs_report.AVERAGE_COLUMNS)
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "hhs"
+DAILY = list(report_pdf.COUNT_COLUMNS)
+AVERAGES = list(report_pdf.AVERAGE_COLUMNS)
 
 
 def fixture(day: dt.date) -> bytes:
@@ -27,7 +28,7 @@ def fixture(day: dt.date) -> bytes:
 
 
 def parse_one(content: bytes, name: str = "test.pdf") -> dict[str, object]:
-    parsed = hhs_report.parse(content, file=name)
+    parsed = report_pdf.parse(content, file=name)
     assert len(parsed.rows) == 1
     return parsed.rows[0]
 
@@ -56,7 +57,7 @@ def variant(
 
 @pytest.fixture(scope="module")
 def healthdata_by_date(real_hhs_bytes: bytes) -> dict[dt.date, dict[str, object]]:
-    return {row["report_date"]: row for row in hhs.parse(real_hhs_bytes, file="real").rows}
+    return {row["report_date"]: row for row in hhs_uc_daily.parse(real_hhs_bytes, file="real").rows}
 
 
 # ------------------------------------------------------------------ real figures
@@ -98,12 +99,12 @@ def test_constructed_reports_equal_the_real_csv(
     csv_row = healthdata_by_date[day]
     assert row["report_date"] == day
     assert row["release_date"] == day + dt.timedelta(days=1)
-    assert {c: row[c] for c in DAILY} == {c: csv_row[c] for c in hhs.COUNT_COLUMNS}
+    assert {c: row[c] for c in DAILY} == {c: csv_row[c] for c in hhs_uc_daily.COUNT_COLUMNS}
     # The 30-day averages were computed from the CSV's 30 reported days up to this one and
     # printed with one decimal: recompute them from the CSV parser's rows.
     window = sorted(d for d in healthdata_by_date if d <= day)[-30:]
     assert len(window) == 30
-    for average, count in zip(AVERAGES, hhs.COUNT_COLUMNS[:3]):
+    for average, count in zip(AVERAGES, hhs_uc_daily.COUNT_COLUMNS[:3]):
         mean = sum(healthdata_by_date[d][count] for d in window) / 30
         assert row[average] == pytest.approx(mean, abs=0.05), average
 
@@ -154,12 +155,12 @@ def test_ordinal_helper_of_the_generator() -> None:
 
 def test_impossible_heading_date_is_a_bad_value() -> None:
     with pytest.raises(BadValue, match="not a real date"):
-        hhs_report.parse(variant(heading="February 30th Data"), file="feb30.pdf")
+        report_pdf.parse(variant(heading="February 30th Data"), file="feb30.pdf")
 
 
 def test_unreadable_release_date_is_a_bad_value() -> None:
     with pytest.raises(BadValue, match="release date"):
-        hhs_report.parse(variant(release="Release date: sometime in April"), file="r.pdf")
+        report_pdf.parse(variant(release="Release date: sometime in April"), file="r.pdf")
 
 
 # ------------------------------------------------------------------ layout by label
@@ -176,15 +177,15 @@ def test_rows_are_found_by_label_not_position() -> None:
 
 def test_label_wrapped_over_two_lines_is_read() -> None:
     lines = [
-        hhs_report._Line(1, 6, "Unaccompanied children apprehended and placed"),
-        hhs_report._Line(1, 7, "into CBP custody* 492"),
-        hhs_report._Line(1, 8, "Children in CBP custody 2,853"),
+        report_pdf._Line(1, 6, "Unaccompanied children apprehended and placed"),
+        report_pdf._Line(1, 7, "into CBP custody* 492"),
+        report_pdf._Line(1, 8, "Children in CBP custody 2,853"),
     ]
-    heading = hhs_report._Line(1, 5, "April 13th Data")
+    heading = report_pdf._Line(1, 5, "April 13th Data")
     label = "Unaccompanied children apprehended and placed into CBP custody"
-    assert hhs_report._figure(lines, label, heading, "wrapped", whole=True) == 492
+    assert report_pdf._figure(lines, label, heading, "wrapped", whole=True) == 492
     assert (
-        hhs_report._figure(lines, "Children in CBP custody", heading, "wrapped", whole=True) == 2853
+        report_pdf._figure(lines, "Children in CBP custody", heading, "wrapped", whole=True) == 2853
     )
 
 
@@ -195,7 +196,7 @@ def test_missing_row_is_a_layout_change_naming_file_page_and_text() -> None:
         if label != "Children in HHS care"
     ]
     with pytest.raises(LayoutChanged) as caught:
-        hhs_report.parse(variant(daily=daily), file="no-hhs-care.pdf")
+        report_pdf.parse(variant(daily=daily), file="no-hhs-care.pdf")
     error = caught.value
     assert error.file == "no-hhs-care.pdf"
     assert error.sheet == "page 1"
@@ -207,19 +208,19 @@ def test_missing_row_is_a_layout_change_naming_file_page_and_text() -> None:
 def test_missing_average_row_is_a_layout_change() -> None:
     averages = [(gen.LABELS[0], "496"), (gen.LABELS[1], "4,608")]
     with pytest.raises(LayoutChanged, match="Children transferred out of CBP custody"):
-        hhs_report.parse(variant(averages=averages), file="avg.pdf")
+        report_pdf.parse(variant(averages=averages), file="avg.pdf")
 
 
 def test_missing_title_is_a_layout_change() -> None:
     with pytest.raises(LayoutChanged, match="title") as caught:
-        hhs_report.parse(variant(title="Unaccompanied Children Weekly Summary"), file="t.pdf")
+        report_pdf.parse(variant(title="Unaccompanied Children Weekly Summary"), file="t.pdf")
     assert caught.value.sheet == "page 1"
     assert "Release date: April 14, 2021" in (caught.value.seen or "")
 
 
 def test_missing_average_block_is_a_layout_change() -> None:
     with pytest.raises(LayoutChanged, match="30-Day Average Data"):
-        hhs_report.parse(variant(average_heading="7-Day Average Data"), file="noavg.pdf")
+        report_pdf.parse(variant(average_heading="7-Day Average Data"), file="noavg.pdf")
 
 
 def test_unreadable_figure_is_a_bad_value() -> None:
@@ -228,7 +229,7 @@ def test_unreadable_figure_is_a_bad_value() -> None:
     ]
     daily[3] = ("Children in HHS care", "19,12O")  # letter O for a zero
     with pytest.raises(BadValue) as caught:
-        hhs_report.parse(variant(daily=daily), file="ocr.pdf")
+        report_pdf.parse(variant(daily=daily), file="ocr.pdf")
     assert caught.value.column == "Children in HHS care"
     assert caught.value.sheet == "page 1"
     assert caught.value.seen == "Children in HHS care 19,12O"
@@ -240,7 +241,7 @@ def test_decimal_count_is_a_bad_value_but_decimal_average_is_read() -> None:
     ]
     daily[0] = (gen.LABELS[0], "492.5")
     with pytest.raises(BadValue):
-        hhs_report.parse(variant(daily=daily), file="dec.pdf")
+        report_pdf.parse(variant(daily=daily), file="dec.pdf")
     averages = [(gen.LABELS[0], "495.8"), (gen.LABELS[1], "4,608.3"), (gen.LABELS[2], "620")]
     row = parse_one(variant(averages=averages))
     assert row["in_cbp_custody_30day_avg"] == 4608.3
@@ -256,19 +257,19 @@ def test_decimal_count_is_a_bad_value_but_decimal_average_is_read() -> None:
 )
 def test_not_a_readable_pdf_is_a_layout_change(content: bytes) -> None:
     with pytest.raises(LayoutChanged):
-        hhs_report.parse(content, file="junk")
+        report_pdf.parse(content, file="junk")
 
 
 def test_truncated_pdf_is_a_layout_change() -> None:
     content = fixture(dt.date(2021, 4, 13))
     with pytest.raises(LayoutChanged):
-        hhs_report.parse(content[: len(content) // 2], file="half.pdf")
+        report_pdf.parse(content[: len(content) // 2], file="half.pdf")
 
 
 def test_looks_like() -> None:
-    assert hhs_report.looks_like(fixture(dt.date(2021, 6, 30)))
-    assert not hhs_report.looks_like(variant(title="Something Else Entirely"))
-    assert not hhs_report.looks_like(b"Date,Children in CBP custody\r\n")
+    assert report_pdf.looks_like(fixture(dt.date(2021, 6, 30)))
+    assert not report_pdf.looks_like(variant(title="Something Else Entirely"))
+    assert not report_pdf.looks_like(b"Date,Children in CBP custody\r\n")
 
 
 # ------------------------------------------------------------------ contract and warehouse
@@ -277,13 +278,13 @@ def test_looks_like() -> None:
 def test_frame_types_and_raw_table_roundtrip() -> None:
     import duckdb
 
-    frame = hhs_report.parse(fixture(dt.date(2023, 5, 1)), file="f").frame()
-    assert list(frame.columns) == hhs_report.COLUMNS
+    frame = report_pdf.parse(fixture(dt.date(2023, 5, 1)), file="f").frame()
+    assert list(frame.columns) == report_pdf.COLUMNS
     assert str(frame["in_hhs_care"].dtype) == "Int64"
     assert str(frame["in_cbp_custody_30day_avg"].dtype) == "Float64"
     con = duckdb.connect()
     con.execute("CREATE SCHEMA raw")
-    for statement in hhs_report.RAW_DDL:
+    for statement in hhs_uc_daily.RAW_DDL:
         con.execute(statement)
     loaded = frame.assign(source_file="sha", vintage=dt.date(2023, 5, 2))  # noqa: F841
     con.execute("INSERT INTO raw.hhs_uc_daily_report BY NAME SELECT * FROM loaded")
@@ -293,7 +294,7 @@ def test_frame_types_and_raw_table_roundtrip() -> None:
 
 
 def test_file_kind() -> None:
-    kind = hhs_report.KIND
+    kind = hhs_uc_daily.KINDS["daily_report_pdf"]
     assert (kind.kind, kind.raw_table, kind.suite) == (
         "daily_report_pdf",
         "hhs_uc_daily_report",
@@ -301,13 +302,13 @@ def test_file_kind() -> None:
     )
     assert kind.key_columns == ("report_date",)
     assert set(kind.value_columns) == set(DAILY) | set(AVERAGES)
-    assert kind.parse is hhs_report.parse
+    assert kind.parse is report_pdf.parse
 
 
 def test_suite_passes_a_real_report_and_fails_an_impossible_one() -> None:
     from returnwatch import quality
 
-    frame = hhs_report.parse(fixture(dt.date(2021, 4, 13)), file="f").frame()
+    frame = report_pdf.parse(fixture(dt.date(2021, 4, 13)), file="f").frame()
     params = {"latest_possible_date": dt.date(2026, 1, 1)}
     report = quality.validate(
         "hhs_uc_daily_report",
@@ -315,7 +316,7 @@ def test_suite_passes_a_real_report_and_fails_an_impossible_one() -> None:
         source="hhs_uc_daily",
         file="f",
         parameters=params,
-        prepare=hhs_report.KIND.prepare,
+        prepare=hhs_uc_daily.KINDS["daily_report_pdf"].prepare,
     )
     assert report.failures == [] and report.warnings == [], report.summary()
 
@@ -327,6 +328,6 @@ def test_suite_passes_a_real_report_and_fails_an_impossible_one() -> None:
         source="hhs_uc_daily",
         file="f",
         parameters=params,
-        prepare=hhs_report.KIND.prepare,
+        prepare=hhs_uc_daily.KINDS["daily_report_pdf"].prepare,
     )
     assert [o.column for o in report.failures] == ["release_lag_days"]

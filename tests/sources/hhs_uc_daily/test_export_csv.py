@@ -11,7 +11,7 @@ import datetime as dt
 
 import pytest
 
-from returnwatch.sources import hhs
+from returnwatch.sources import hhs_uc_daily
 from returnwatch.sources.errors import BadValue, LayoutChanged
 
 HEADER_NO_STAR = (
@@ -29,7 +29,7 @@ def rebuild(header: str, rows: list[str]) -> bytes:
 
 
 def test_real_file_every_published_day(real_hhs_bytes: bytes) -> None:
-    parsed = hhs.parse(real_hhs_bytes, file="real")
+    parsed = hhs_uc_daily.parse(real_hhs_bytes, file="real")
     assert len(parsed.rows) == 720  # PROVENANCE.md: 720 data rows
     assert parsed.blank_rows == 450  # ... + 450 blank trailing rows
     summary = parsed.summary()
@@ -41,7 +41,7 @@ def test_real_file_every_published_day(real_hhs_bytes: bytes) -> None:
 
 def test_real_first_row_values_and_thousands_separator(real_hhs_bytes: bytes) -> None:
     # Line 2 of the file: "December 21, 2025",6,18,11,"2,484",14
-    first = hhs.parse(real_hhs_bytes, file="real").rows[0]
+    first = hhs_uc_daily.parse(real_hhs_bytes, file="real").rows[0]
     assert first == {
         "report_date": dt.date(2025, 12, 21),
         "apprehended_placed_in_cbp_custody": 6,
@@ -55,7 +55,7 @@ def test_real_first_row_values_and_thousands_separator(real_hhs_bytes: bytes) ->
 
 def test_real_oldest_row(real_hhs_bytes: bytes) -> None:
     # "January 12, 2023",33,53,34,"6,566",436 is line 721.
-    last = hhs.parse(real_hhs_bytes, file="real").rows[-1]
+    last = hhs_uc_daily.parse(real_hhs_bytes, file="real").rows[-1]
     assert last["report_date"] == dt.date(2023, 1, 12)
     assert (last["in_hhs_care"], last["discharged_from_hhs_care"], last["source_row"]) == (
         6566,
@@ -65,8 +65,8 @@ def test_real_oldest_row(real_hhs_bytes: bytes) -> None:
 
 
 def test_frame_has_raw_columns_and_nullable_counts(real_hhs_bytes: bytes) -> None:
-    frame = hhs.parse(real_hhs_bytes, file="real").frame()
-    assert list(frame.columns) == ["report_date", *hhs.COUNT_COLUMNS, "source_row"]
+    frame = hhs_uc_daily.parse(real_hhs_bytes, file="real").frame()
+    assert list(frame.columns) == ["report_date", *hhs_uc_daily.COUNT_COLUMNS, "source_row"]
     assert str(frame["in_hhs_care"].dtype) == "Int64"
     assert int(frame["in_hhs_care"].sum()) > 0
 
@@ -74,7 +74,7 @@ def test_frame_has_raw_columns_and_nullable_counts(real_hhs_bytes: bytes) -> Non
 def test_header_with_the_publishers_star(real_hhs_bytes: bytes) -> None:
     source = lines(real_hhs_bytes)
     header = source[0].replace("CBP custody,", "CBP custody*,", 1)
-    parsed = hhs.parse(rebuild(header, source[1:4]), file="star")
+    parsed = hhs_uc_daily.parse(rebuild(header, source[1:4]), file="star")
     assert parsed.footnote_star_in_header is True
     assert len(parsed.rows) == 3
 
@@ -88,7 +88,7 @@ def test_later_export_dates_without_comma_and_oldest_first(real_hhs_bytes: bytes
         rows.append(date.replace(",", "") + "," + rest.replace('"', "").replace(",", ";", 0))
     # "2,484" in the original becomes 2484 in the later export: rebuild those rows by hand.
     rows = [_plain_integers(row) for row in rows]
-    parsed = hhs.parse(rebuild(HEADER_NO_STAR, rows), file="later")
+    parsed = hhs_uc_daily.parse(rebuild(HEADER_NO_STAR, rows), file="later")
     assert parsed.order == "oldest_first"
     assert parsed.rows[-1]["report_date"] == dt.date(2025, 12, 21)
     assert parsed.rows[-1]["in_hhs_care"] == 2484
@@ -103,7 +103,7 @@ def _plain_integers(row: str) -> str:
 def test_empty_counts_are_missing_not_zero(real_hhs_bytes: bytes) -> None:
     # Later exports leave the first three count columns empty for 2021–early 2023.
     row = '"January 12, 2023",,,,"6,566",436'
-    parsed = hhs.parse(rebuild(HEADER_NO_STAR, [row]), file="empty")
+    parsed = hhs_uc_daily.parse(rebuild(HEADER_NO_STAR, [row]), file="empty")
     assert parsed.rows[0]["apprehended_placed_in_cbp_custody"] is None
     assert parsed.rows[0]["in_hhs_care"] == 6566
     assert parsed.frame()["in_cbp_custody"].isna().all()
@@ -120,12 +120,14 @@ def test_empty_counts_are_missing_not_zero(real_hhs_bytes: bytes) -> None:
     ],
 )
 def test_date_spellings(cell: str, expected: dt.date) -> None:
-    parsed = hhs.parse(rebuild(HEADER_NO_STAR, [f'{cell},8,54,15,"2,468",9']), file="dates")
+    parsed = hhs_uc_daily.parse(
+        rebuild(HEADER_NO_STAR, [f'{cell},8,54,15,"2,468",9']), file="dates"
+    )
     assert parsed.rows[0]["report_date"] == expected
 
 
 def test_float_counts(real_hhs_bytes: bytes) -> None:
-    parsed = hhs.parse(
+    parsed = hhs_uc_daily.parse(
         rebuild(HEADER_NO_STAR, ['"December 16, 2025",8.0,54.0,15.0,2468.0,9.0']), file="f"
     )
     assert parsed.rows[0]["in_hhs_care"] == 2468
@@ -135,7 +137,7 @@ def test_same_date_twice_with_other_figures_is_kept_and_reported(real_hhs_bytes:
     # The later export repeats a block of dates with conflicting values: keep both, say so.
     source = lines(real_hhs_bytes)
     clash = source[2].replace('"December 18, 2025"', '"December 21, 2025"')
-    parsed = hhs.parse(rebuild(source[0], [source[1], clash, source[1]]), file="dup")
+    parsed = hhs_uc_daily.parse(rebuild(source[0], [source[1], clash, source[1]]), file="dup")
     assert len(parsed.rows) == 3
     assert parsed.conflicting_dates == {dt.date(2025, 12, 21): [2, 3]}
     assert parsed.repeated_identical_rows == 1
@@ -143,7 +145,7 @@ def test_same_date_twice_with_other_figures_is_kept_and_reported(real_hhs_bytes:
 
 def test_byte_order_mark_and_lf_line_endings(real_hhs_bytes: bytes) -> None:
     text = "\ufeff" + real_hhs_bytes.decode().replace("\r\n", "\n")
-    parsed = hhs.parse(text.encode(), file="bom")
+    parsed = hhs_uc_daily.parse(text.encode(), file="bom")
     assert len(parsed.rows) == 720
 
 
@@ -153,7 +155,7 @@ def test_byte_order_mark_and_lf_line_endings(real_hhs_bytes: bytes) -> None:
 def test_html_error_page_instead_of_csv() -> None:
     page = b"<!DOCTYPE html><html><head><title>503 Service Unavailable</title></head></html>\n"
     with pytest.raises(LayoutChanged) as caught:
-        hhs.parse(page, file="abc123")
+        hhs_uc_daily.parse(page, file="abc123")
     message = str(caught.value)
     assert "source hhs_uc_daily" in message and "file abc123" in message and "row 1" in message
     assert "HTML page" in message and "expected the header Date" in message
@@ -162,7 +164,7 @@ def test_html_error_page_instead_of_csv() -> None:
 def test_renamed_column(real_hhs_bytes: bytes) -> None:
     renamed = real_hhs_bytes.replace(b"Children in HHS Care", b"Children in ORR Care", 1)
     with pytest.raises(LayoutChanged) as caught:
-        hhs.parse(renamed, file="abc123")
+        hhs_uc_daily.parse(renamed, file="abc123")
     assert "'Children in ORR Care'" in str(caught.value)
     assert caught.value.row == 1 and caught.value.kind == "layout_changed"
 
@@ -170,20 +172,20 @@ def test_renamed_column(real_hhs_bytes: bytes) -> None:
 def test_missing_column(real_hhs_bytes: bytes) -> None:
     header = HEADER_NO_STAR.rsplit(",", 1)[0]
     with pytest.raises(LayoutChanged, match="missing from the header"):
-        hhs.parse(rebuild(header, ['"December 16, 2025",8,54,15,"2,468"']), file="x")
+        hhs_uc_daily.parse(rebuild(header, ['"December 16, 2025",8,54,15,"2,468"']), file="x")
 
 
 def test_truncated_download(real_hhs_bytes: bytes) -> None:
     cut = real_hhs_bytes[: real_hhs_bytes.index(b'"2,472"') + 3]  # ends inside row 3
     with pytest.raises(BadValue) as caught:
-        hhs.parse(cut, file="abc123")
+        hhs_uc_daily.parse(cut, file="abc123")
     assert caught.value.row == 3
     assert "truncated" in str(caught.value)
 
 
 def test_row_with_missing_fields(real_hhs_bytes: bytes) -> None:
     with pytest.raises(BadValue) as caught:
-        hhs.parse(
+        hhs_uc_daily.parse(
             rebuild(
                 HEADER_NO_STAR, ['"December 16, 2025",8,54,15,"2,468",9', '"December 15, 2025",8']
             ),
@@ -194,18 +196,20 @@ def test_row_with_missing_fields(real_hhs_bytes: bytes) -> None:
 
 def test_count_that_is_not_a_number() -> None:
     with pytest.raises(BadValue) as caught:
-        hhs.parse(rebuild(HEADER_NO_STAR, ['"December 16, 2025",8,n/a,15,"2,468",9']), file="x")
+        hhs_uc_daily.parse(
+            rebuild(HEADER_NO_STAR, ['"December 16, 2025",8,n/a,15,"2,468",9']), file="x"
+        )
     assert caught.value.column == "in_cbp_custody" and caught.value.row == 2
     assert "'n/a'" in str(caught.value)
 
 
 def test_unreadable_date() -> None:
     with pytest.raises(BadValue, match="the date cannot be read"):
-        hhs.parse(rebuild(HEADER_NO_STAR, ['"Dec 32nd",8,54,15,"2,468",9']), file="x")
+        hhs_uc_daily.parse(rebuild(HEADER_NO_STAR, ['"Dec 32nd",8,54,15,"2,468",9']), file="x")
 
 
 def test_empty_file() -> None:
     with pytest.raises(LayoutChanged, match="empty"):
-        hhs.parse(b"", file="x")
+        hhs_uc_daily.parse(b"", file="x")
     with pytest.raises(LayoutChanged, match="empty"):
-        hhs.parse(b"\r\n\r\n", file="x")
+        hhs_uc_daily.parse(b"\r\n\r\n", file="x")

@@ -1,38 +1,9 @@
-"""HHS/DHS "Unaccompanied Children Daily Report" PDFs (the bulletin published since March 2021).
+"""HHS/DHS "Unaccompanied Children Daily Report" PDFs into one row of ``raw.hhs_uc_daily_report``.
 
-This module owns reading one report PDF into one typed row of ``raw.hhs_uc_daily_report``. It
-is a file kind of source ``hhs_uc_daily`` (``KIND``, kind ``daily_report_pdf``) for the manual
-ingest of reports somebody downloaded by hand: no stable public URL for them is known. Pure:
-bytes in, rows out, no network, no warehouse.
-
-The layout, as the text of real reports reads (e.g. the report released April 14, 2021, as
-transcribed at scribd.com/document/503038617)::
-
-    Release date: April 14, 2021
-    Unaccompanied Children Daily Report
-    Data represent a joint, preliminary daily tally provided by the U.S. Department of Health and
-    Human Services (HHS) and the Department of Homeland Security (DHS).
-    April 13th Data
-    Unaccompanied children apprehended and placed into CBP custody* 492
-    Children in CBP custody 2,853
-    Children transferred out of CBP custody 649
-    Children in HHS care 19,120
-    Children discharged from HHS care 303
-    30-Day Average Data
-    Unaccompanied children apprehended and placed into CBP custody* 496
-    Children in CBP custody 4,608
-    Children transferred out of CBP custody 620
-    *This number does not include children from Mexico, ...
-
-How it is read: pdfplumber extracts the text (no positions are relied on); rows are found by
-their label at the start of a line, so a reordered table or a label wrapped over two lines
-still reads. The data day comes from the ``April 13th Data`` heading (ordinal suffixes; no
-year: the year is the release date's, or the year before when the heading's day would fall
-after the release, as a December 31st report released on January 1 does).
-
-A PDF without the title, the release date, the data heading, the 30-day block or one of the
-rows raises ``LayoutChanged`` naming the file, the page and the text seen; a figure that is not
-a number raises ``BadValue``.
+A file kind of ``hhs_uc_daily`` for manual ingest (no stable public URL is known). Rows are
+found by their label at the start of a text line (pdfplumber), never by position; the layout
+is in docs/sources.md, section A. Text extraction runs in a child process bounded in time and
+memory (``PDF_SECONDS``, ``PDF_MEMORY_BYTES``), so a hostile PDF cannot hang a worker.
 """
 
 from __future__ import annotations
@@ -46,22 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from returnwatch.sources.base import FileKind
 from returnwatch.sources.errors import BadValue, LayoutChanged, SourceFileError, check_count
+from returnwatch.sources.hhs_uc_daily.schema import SOURCE
 
 if TYPE_CHECKING:
     import pandas as pd
 
-# The report carries the same five daily figures as the healthdata.gov dataset, so its rows
-# belong to that source; they go to their own raw table (they add the 30-day averages and a
-# release date, and are a different vintage stream).
 log = logging.getLogger(__name__)
 
-SOURCE = "hhs_uc_daily"
-RAW_TABLE = "hhs_uc_daily_report"
+
 TITLE = "Unaccompanied Children Daily Report"
 AVERAGE_HEADING = "30-Day Average Data"
-# The footnote's first words (its full text is in sources/hhs.py, MEXICO_FOOTNOTE).
+# The footnote's first words (its full text is export_csv.MEXICO_FOOTNOTE).
 FOOTNOTE_START = "*This number does not include children from Mexico"
 
 # Row label as published (without its '*') -> raw column. Same column names as raw.hhs_uc_daily.
@@ -100,7 +67,7 @@ class ParsedReport:
 
     source: str
     file: str
-    rows: list[dict[str, object]]
+    rows: list[dict[str, Any]]  # one: the dates, the counts, the averages, source_row
     pages: int
     footnote_present: bool
     notes: list[str] = field(default_factory=list)
@@ -517,53 +484,3 @@ def _line_of(block: list[_Line], text: str, offset: int) -> _Line:
     """The block line that holds character ``offset`` of the newline-joined ``text``."""
     index = text.count("\n", 0, offset)
     return block[min(index, len(block) - 1)]
-
-
-# ------------------------------------------------------------------ the file kind
-
-
-RAW_DDL = [
-    f"""
-    CREATE TABLE IF NOT EXISTS raw.{RAW_TABLE} (
-        report_date                                  DATE NOT NULL,  -- the data day ('April 13th Data')
-        release_date                                 DATE NOT NULL,  -- 'Release date: April 14, 2021'
-        apprehended_placed_in_cbp_custody            INTEGER,  -- excludes Mexican children (footnote)
-        in_cbp_custody                               INTEGER,
-        transferred_out_of_cbp_custody               INTEGER,
-        in_hhs_care                                  INTEGER,
-        discharged_from_hhs_care                     INTEGER,
-        apprehended_placed_in_cbp_custody_30day_avg  DOUBLE,
-        in_cbp_custody_30day_avg                     DOUBLE,
-        transferred_out_of_cbp_custody_30day_avg     DOUBLE,
-        source_file                                  VARCHAR NOT NULL,
-        source_row                                   INTEGER NOT NULL,  -- text line of the data heading
-        vintage                                      DATE NOT NULL,
-        PRIMARY KEY (source_file, source_row)
-    )
-    """,
-]
-
-
-def _prepare_for_validation(frame: pd.DataFrame) -> pd.DataFrame:
-    """Days between the data day and the release, for the release-lag expectations."""
-    import pandas as pd
-
-    frame = frame.copy()
-    lag = pd.to_datetime(frame["release_date"]) - pd.to_datetime(frame["report_date"])
-    frame["release_lag_days"] = lag.dt.days
-    return frame
-
-
-KIND = FileKind(
-    kind="daily_report_pdf",
-    parse=parse,
-    raw_table=RAW_TABLE,
-    suite="hhs_uc_daily_report",
-    # A data day whose figures differ in another report (a re-issued PDF) is a revision.
-    key_columns=("report_date",),
-    value_columns=(*COUNT_COLUMNS, *AVERAGE_COLUMNS),
-    unique_keys_only=True,
-    description="HHS/DHS 'Unaccompanied Children Daily Report' PDF: one data day's five "
-    "figures and three 30-day averages (manual ingest)",
-    prepare=_prepare_for_validation,
-)

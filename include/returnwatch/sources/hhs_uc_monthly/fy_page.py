@@ -1,68 +1,25 @@
-"""HHS's monthly "Latest UC Data – FY{YYYY}" pages (source ``hhs_uc_monthly``).
+"""HHS's "Latest UC Data – FY{YYYY}" HTML page into one row per figure (table, row, month).
 
-This module owns the source ``hhs_uc_monthly``: which pages to fetch (``discover``) and how one
-page becomes long rows of ``raw.hhs_uc_monthly`` (``parse``, kind ``fy_page``). Pure apart from
-``discover``, which reads pages only through the ``get_page`` it is given.
-
-The pages (``docs/sources.md`` A.3): one page per fiscal year at the stable address
-``/programs/social-services/unaccompanied-children/latest-uc-data-fy{YYYY}/index.html``; HTML
-tables under section headings (``Overall Data``, ``Gender``, ``Age``, ``Tender Age (0-12) UC By
-Shelter Type``, ``Total Monthly Discharges to Individual Sponsors Only (By Category)``); months
-as columns (``Oct`` … ``Sep``, only the months published so far); one row per label
-(``Average Number of Children in Care:``, ``Average Occupancy Rate:``, ``Male``, ``0-5``,
-``Category 1``...); figures like ``1,929``, ``15%`` or ``1.8``.
-
-How a page is read (with BeautifulSoup on lxml, cells by label, never by position):
-
-- the fiscal year comes from the page's heading (``Latest UC Data – FY2021``); a month column's
-  date is the first of that month, October–December in calendar year FY−1;
-- a table is a data table when one of its rows is a header of month names; its section is its
-  ``<caption>`` or the nearest heading before it;
-- the page renders each row label twice (two consecutive cells): the header row's cells before
-  the months say how many label cells each row has; their repeats are dropped, a repeated
-  *figure* never is (two months can have the same value, and the label ``17`` looks like one);
-- ``%`` makes a figure a ``Percent`` (0–100, as printed), anything else a ``Number``; the
-  label is kept as published (``category``), with a stable ``measure`` id for known labels
-  (``MEASURES``: e.g. ``17`` in FY2018–FY2019 and ``17+`` from FY2020 are both ``age_17_plus``).
-
-What is refused: an empty page, an HTML page that is not a UC data page (an error or
-maintenance page), a page without its fiscal year, a table whose rows do not line up with its
-month header, and a page that lacks a row the warehouse relies on (``REQUIRED_MEASURES``):
-``LayoutChanged``. A page cut short (no ``</html>``) or a figure that is not a number:
-``BadValue``.
-
-A renamed label, decided: if it is a required row, the page is refused (``LayoutChanged``
-naming the missing row and the unknown labels seen), because marts would silently lose the
-series; any other unknown label is loaded as published with ``measure`` NULL, listed in the
-parse summary, and the GX suite's ``warn`` expectation on ``measure`` makes it a finding, so a
-new or renamed breakdown row never blocks the headline figures.
+Tables are recognised by their section heading and months by their header labels, never by
+position; the layout and its quirks are in docs/sources.md. An unknown row label is kept with
+``measure`` NULL so a new breakdown row never blocks the headline figures.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
-from returnwatch.sources.base import FileKind, GetPage, Link
 from returnwatch.sources.errors import BadValue, LayoutChanged, refuse_nul, refuse_tag_flood
+from returnwatch.sources.hhs_uc_monthly.schema import COLUMNS, SOURCE
 
 if TYPE_CHECKING:
     import pandas as pd
     from bs4 import Tag
 
-log = logging.getLogger(__name__)
-
-SOURCE = "hhs_uc_monthly"
-RAW_TABLE = "hhs_uc_monthly"
-KIND_FY_PAGE = "fy_page"
-PUBLISHER_TZ = ZoneInfo("America/New_York")
-DEFAULT_FIRST_FISCAL_YEAR = 2018
 
 # Section heading as published -> its known row labels (normalised, see _norm) -> measure id.
 MEASURES: dict[str, dict[str, str]] = {
@@ -113,16 +70,7 @@ REQUIRED_MEASURES = (
     "discharges_sponsor_category_3",
 )
 NUMBER_TYPES = ("Number", "Percent")
-COLUMNS = [
-    "fiscal_year",
-    "month",
-    "section",
-    "category",
-    "measure",
-    "value",
-    "number_type",
-    "source_row",
-]
+
 
 _MONTHS = {
     "jan": 1,
@@ -154,7 +102,7 @@ class ParsedPage:
     source: str
     file: str
     fiscal_year: int
-    rows: list[dict[str, object]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # month is a date
     tables: int = 0
     tables_skipped: int = 0  # tables without a month header (layout tables, notes)
     repeated_label_cells: int = 0  # label cells dropped because the page renders labels twice
@@ -385,16 +333,17 @@ def _month_header(
     """The month columns' dates when the row ends in month names after its caption cells
     (none of them a figure), else None."""
     matches = [_MONTH_HEADER.match(cell.lower()) for cell in cells]
-    trailing = 0  # how many cells at the end of the row are month names
+    month_matches: list[re.Match[str]] = []  # the cells at the end of the row that are months
     for match in reversed(matches):
         if not (match and match["name"] in _MONTHS):
             break
-        trailing += 1
+        month_matches.insert(0, match)
+    trailing = len(month_matches)
     first = len(cells) - trailing
     if trailing == 0 or any(_FIGURE.match(cell) for cell in cells[:first]):
         return None
     dates = []
-    for cell, match in zip(cells[first:], matches[first:]):
+    for cell, match in zip(cells[first:], month_matches):
         month = _MONTHS[match["name"]]
         date = month_date(fiscal_year, month)
         if match["year"]:
@@ -504,122 +453,3 @@ def month_date(fiscal_year: int, month: int) -> dt.date:
 
 def fiscal_year_of(day: dt.date) -> int:
     return day.year + 1 if day.month >= 10 else day.year
-
-
-# ------------------------------------------------------------------ discover
-
-
-def discover(
-    get_page: GetPage, *, landing_url: str, run_at: dt.datetime, options: Mapping[str, Any]
-) -> list[Link]:
-    """The FY pages that exist, FY ``options['first_fiscal_year']`` .. the run's FY.
-
-    ``landing_url`` is the configured pattern with ``{fiscal_year}`` in it: HHS's documented,
-    stable address per fiscal year, not a link the publisher changes. Each page is asked for
-    once (``get_page``): a 404 is a fiscal year whose first month is not out yet (October and
-    early November) or a page that is gone; it is logged and left out, since failing the
-    whole run for it would stop the other years. Every other fetch error propagates. If no
-    page exists at all, the site has moved: ``LayoutChanged``.
-    """
-    from returnwatch.fetch import HTTPStatusError
-
-    if "{fiscal_year}" not in landing_url:
-        raise ValueError(
-            f"{SOURCE}: the configured path must contain '{{fiscal_year}}', got "
-            f"{landing_url!r} (config/sources.yaml)"
-        )
-    first = int(options.get("first_fiscal_year", DEFAULT_FIRST_FISCAL_YEAR))
-    current = fiscal_year_of(run_at.astimezone(PUBLISHER_TZ).date())
-    links: list[Link] = []
-    missing: list[int] = []
-    for fiscal_year in range(first, current + 1):  # bounded: one request per fiscal year
-        url = landing_url.replace("{fiscal_year}", str(fiscal_year))
-        try:
-            get_page(url)
-        except HTTPStatusError as exc:
-            if exc.status != 404:
-                raise
-            missing.append(fiscal_year)
-            continue
-        links.append(
-            Link(
-                url=url,
-                kind=KIND_FY_PAGE,
-                label=f"Latest UC Data – FY{fiscal_year}",
-                period=f"FY{fiscal_year}",
-                extra={"fiscal_year": str(fiscal_year)},
-            )
-        )
-    if missing:
-        log.warning("%s: no page (HTTP 404) for FY %s", SOURCE, ", ".join(map(str, missing)))
-    if not links and current >= first:
-        raise LayoutChanged(
-            source=SOURCE,
-            file=landing_url,
-            problem=f"none of the pages FY{first}..FY{current} exists (HTTP 404)",
-            expected="HHS's 'Latest UC Data – FY{YYYY}' pages at the configured address",
-            seen=f"404 for FY {', '.join(map(str, missing))}",
-        )
-    return links
-
-
-def detect_kind(name: str, content: bytes) -> str:
-    """Which of this source's layouts a hand-downloaded file is (only one: the FY page)."""
-    head = content[:200_000].decode("utf-8", "replace").lower()
-    if "<html" in head and (
-        "latest uc data" in head or "average number of children in care" in head
-    ):
-        return KIND_FY_PAGE
-    raise LayoutChanged(
-        source=SOURCE,
-        file=name,
-        problem="not a file this source publishes",
-        expected="an HHS 'Latest UC Data – FY{YYYY}' HTML page",
-        seen=content[:120].decode("utf-8", "replace"),
-    )
-
-
-# ------------------------------------------------------------------ the source module contract
-
-
-RAW_DDL = [
-    f"""
-    CREATE TABLE IF NOT EXISTS raw.{RAW_TABLE} (
-        fiscal_year   INTEGER NOT NULL,  -- US federal fiscal year of the page (Oct-Sep)
-        month         DATE NOT NULL,     -- first day of the month; Oct-Dec are in fiscal_year - 1
-        section       VARCHAR NOT NULL,  -- the table's heading as published ('Overall Data')
-        category      VARCHAR NOT NULL,  -- the row label as published ('Average Occupancy Rate:')
-        measure       VARCHAR,           -- stable id of a known label; NULL for an unknown one
-        value         DOUBLE,            -- NULL where the cell is blank (empty is not zero)
-        number_type   VARCHAR NOT NULL,  -- 'Number', or 'Percent' (0-100, as printed with '%')
-        source_file   VARCHAR NOT NULL,
-        source_row    INTEGER NOT NULL,  -- n-th figure on the page (tables, rows, months)
-        vintage       DATE NOT NULL,
-        PRIMARY KEY (source_file, source_row)
-    )
-    """,
-]
-
-
-def _prepare_for_validation(frame: pd.DataFrame) -> pd.DataFrame:
-    """Percent figures alone, for the expectations on percentages."""
-    frame = frame.copy()
-    frame["percent_value"] = frame["value"].where(frame["number_type"] == "Percent")
-    return frame
-
-
-KINDS: dict[str, FileKind] = {
-    KIND_FY_PAGE: FileKind(
-        kind=KIND_FY_PAGE,
-        parse=parse,
-        raw_table=RAW_TABLE,
-        suite="hhs_uc_monthly",
-        # A month's figure for a label that changes on a later fetch of the page is a revision.
-        key_columns=("month", "section", "category"),
-        value_columns=("value",),
-        unique_keys_only=True,
-        description="HHS 'Latest UC Data – FY{YYYY}' page: monthly ORR in-care statistics, "
-        "one page per fiscal year, months as columns",
-        prepare=_prepare_for_validation,
-    ),
-}

@@ -1,23 +1,8 @@
-"""HHS/DHS daily figures on unaccompanied children (healthdata.gov dataset ``ehpz-xc9n``).
+"""The dataset's CSV export (healthdata.gov ``ehpz-xc9n``) into typed rows of ``raw.hhs_uc_daily``.
 
-This module owns reading the dataset's CSV export into typed rows for ``raw.hhs_uc_daily``.
-It is a pure function of the bytes: no network, no warehouse.
-
-The quirks it handles, all seen in real copies (``docs/sources.md`` section A):
-
-- ``Date`` as ``December 09, 2025``, as ``March 23 2021`` (later exports: no comma), as ISO
-  ``2025-12-09``, as ``12/09/2025``, or as a spreadsheet serial number (copies that passed
-  through Excel);
-- the ``*`` on ``Children apprehended and placed in CBP custody*`` present or dropped, and other
-  header spelling noise (case, spaces);
-- counts with thousands separators (``"2,484"``) or as float strings (``9584.0``);
-- empty cells: kept as missing, never zero (later exports leave whole columns empty);
-- hundreds of blank trailing rows; rows newest-first, oldest-first or out of order;
-- a date repeated with different figures: both rows are kept (each with its file row number)
-  and counted in the stats, so validation can report it instead of silently picking one.
-
-Anything else (an HTML page, an unknown header, a row with the wrong number of fields, a
-truncated file, a count that is not a number) raises an error naming file, row and expectation.
+A pure function of the bytes. The quirks it handles (date spellings, header noise, thousands
+separators, blank trailing rows, repeated dates kept and counted) are in docs/sources.md,
+section A; anything else raises an error naming file, row and expectation.
 """
 
 from __future__ import annotations
@@ -27,17 +12,14 @@ import datetime as dt
 import io
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from returnwatch.sources import hhs_report
-from returnwatch.sources.base import FileKind
 from returnwatch.sources.errors import BadValue, LayoutChanged, check_count, csv_rows, refuse_nul
+from returnwatch.sources.hhs_uc_daily.schema import SOURCE
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SOURCE = "hhs_uc_daily"
-RAW_TABLE = "hhs_uc_daily"
 
 # The publisher's footnote on the first count, verbatim (docs/sources.md A.1).
 MEXICO_FOOTNOTE = (
@@ -75,7 +57,7 @@ class ParsedFile:
 
     source: str
     file: str
-    rows: list[dict[str, object]]
+    rows: list[dict[str, Any]]  # report_date (a date), the counts, source_row
     header: list[str]
     blank_rows: int = 0
     # report_date -> file rows, for dates that occur more than once with different figures.
@@ -156,7 +138,7 @@ def parse(content: bytes, *, file: str) -> ParsedFile:
                 expected="one value per header column",
                 seen=",".join(cells),
             )
-        record: dict[str, object] = {"source_row": row_number}
+        record: dict[str, Any] = {"source_row": row_number}
         for column, cell in zip(columns, cells):
             if column == "report_date":
                 record[column] = _parse_date(cell, file=file, row=row_number)
@@ -281,7 +263,7 @@ def _parse_count(cell: str, *, file: str, row: int, column: str) -> int | None:
 def _note_repeat(
     parsed: ParsedFile,
     seen: dict[dt.date, tuple[int, tuple[object, ...]]],
-    record: dict[str, object],
+    record: dict[str, Any],
     row_number: int,
 ) -> None:
     date = record["report_date"]
@@ -296,7 +278,7 @@ def _note_repeat(
         parsed.conflicting_dates.setdefault(date, [first_row]).append(row_number)
 
 
-def _order(rows: list[dict[str, object]]) -> str:
+def _order(rows: list[dict[str, Any]]) -> str:
     dates = [r["report_date"] for r in rows]
     if len(dates) < 2:
         return "single" if dates else "empty"
@@ -305,71 +287,3 @@ def _order(rows: list[dict[str, object]]) -> str:
     if all(a <= b for a, b in zip(dates, dates[1:])):
         return "oldest_first"
     return "mixed"
-
-
-# ------------------------------------------------------------------ the source module contract
-# (see sources/base.py): what ingest, the DAG and `returnwatch ingest` need to know.
-
-RAW_DDL = [
-    """
-    CREATE TABLE IF NOT EXISTS raw.hhs_uc_daily (
-        report_date                       DATE NOT NULL,
-        apprehended_placed_in_cbp_custody INTEGER,  -- excludes Mexican children (publisher's footnote)
-        in_cbp_custody                    INTEGER,
-        transferred_out_of_cbp_custody    INTEGER,
-        in_hhs_care                       INTEGER,
-        discharged_from_hhs_care          INTEGER,
-        source_file                       VARCHAR NOT NULL,
-        source_row                        INTEGER NOT NULL,  -- line number in the file, header = 1
-        vintage                           DATE NOT NULL,
-        PRIMARY KEY (source_file, source_row)
-    )
-    """,
-    *hhs_report.RAW_DDL,
-]
-
-
-def _prepare_for_validation(frame: pd.DataFrame) -> pd.DataFrame:
-    """The weekday of each report date, for the publishing-calendar expectation."""
-    import pandas as pd
-
-    frame = frame.copy()
-    frame["report_weekday"] = pd.to_datetime(frame["report_date"]).dt.day_name()
-    return frame
-
-
-KINDS: dict[str, FileKind] = {
-    "export_csv": FileKind(
-        kind="export_csv",
-        parse=parse,
-        raw_table=RAW_TABLE,
-        suite="hhs_uc_daily",
-        # A date whose figures change in a later export is a revision. A date repeated
-        # with different figures inside one file is an in-file conflict (a quality
-        # warning), not a revision, so revision checks skip keys repeated in a file.
-        key_columns=("report_date",),
-        value_columns=tuple(COUNT_COLUMNS),
-        unique_keys_only=True,
-        description="Socrata CSV export of dataset ehpz-xc9n (the whole history, daily)",
-        prepare=_prepare_for_validation,
-    ),
-    # The daily report PDF: manual ingest only (no stable public URL for it is known).
-    hhs_report.KIND.kind: hhs_report.KIND,
-}
-
-
-def detect_kind(name: str, content: bytes) -> str:
-    """Which of this source's layouts a hand-downloaded file is."""
-    if hhs_report.looks_like(content):
-        return hhs_report.KIND.kind
-    head = content[:4096].decode("utf-8-sig", "replace").lower()
-    if "children in cbp custody" in head and "date" in head:
-        return "export_csv"
-    raise LayoutChanged(
-        source=SOURCE,
-        file=name,
-        row=1,
-        problem="not a file this source publishes",
-        expected="the ehpz-xc9n CSV export or the daily report PDF",
-        seen=head[:120],
-    )

@@ -19,12 +19,12 @@ import pytest
 import xlwt
 
 from returnwatch import settings
-from returnwatch.sources import segob
+from returnwatch.sources import segob_bulletin_monthly
 from returnwatch.sources.base import Link
 from returnwatch.sources.errors import BadValue, LayoutChanged
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "segob"
-REPLAY = Path(__file__).resolve().parents[2] / "include" / "replay" / "segob_upm"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "segob"
+REPLAY = Path(__file__).resolve().parents[3] / "include" / "replay" / "segob_upm"
 
 Cell = str | int | float | None
 
@@ -132,11 +132,11 @@ def table_3_1_1(
     return rows
 
 
-def parse_3_1_1(rows: list[list[Cell]], **kwargs: Any) -> segob.ParsedTable:
-    return segob.parse_cuadro_3_1_1(xls(rows, **kwargs), file="test.xls")
+def parse_3_1_1(rows: list[list[Cell]], **kwargs: Any) -> segob_bulletin_monthly.ParsedTable:
+    return segob_bulletin_monthly.parse_cuadro_3_1_1(xls(rows, **kwargs), file="test.xls")
 
 
-def by_country(parsed: segob.ParsedTable) -> dict[tuple[str, int], int]:
+def by_country(parsed: segob_bulletin_monthly.ParsedTable) -> dict[tuple[str, int], int]:
     return {(r["country"], r["month"].month): r["events"] for r in parsed.rows}
 
 
@@ -385,13 +385,16 @@ def test_others_and_stateless_rows_have_no_continent_and_no_iso3() -> None:
     ]
     parsed = parse_3_1_1(rows)
     rows_by = {r["country"]: r for r in parsed.rows}
-    assert rows_by["Otros"]["continent"] == segob.NO_CONTINENT and rows_by["Otros"]["iso3"] is None
+    assert (
+        rows_by["Otros"]["continent"] == segob_bulletin_monthly.NO_CONTINENT
+        and rows_by["Otros"]["iso3"] is None
+    )
     assert rows_by["Apátrida"]["iso3"] is None and rows_by["Australia"]["iso3"] == "AUS"
 
 
 def test_frame_columns_and_types() -> None:
     frame = parse_3_1_1(table_3_1_1()).frame()
-    assert list(frame.columns) == segob.FRAME_COLUMNS["cuadro_3_1_1"]
+    assert list(frame.columns) == segob_bulletin_monthly.FRAME_COLUMNS["cuadro_3_1_1"]
     assert str(frame["events"].dtype) == "int64"
     assert frame["month"].iloc[0] == dt.date(2019, 1, 1)
 
@@ -411,13 +414,13 @@ def test_frame_columns_and_types() -> None:
 )
 def test_not_a_workbook(body: bytes, error: type[Exception], problem: str) -> None:
     with pytest.raises(error, match=problem):
-        segob.parse_cuadro_3_1_1(body, file="x.xls")
+        segob_bulletin_monthly.parse_cuadro_3_1_1(body, file="x.xls")
 
 
 def test_truncated_workbook() -> None:
     body = xls(table_3_1_1())
     with pytest.raises(BadValue, match="truncated or damaged") as caught:
-        segob.parse_cuadro_3_1_1(body[: len(body) // 2], file="cut.xls")
+        segob_bulletin_monthly.parse_cuadro_3_1_1(body[: len(body) // 2], file="cut.xls")
     assert caught.value.file == "cut.xls"
 
 
@@ -476,7 +479,7 @@ def men_women_3_1_3() -> list[list[Cell]]:
 
 
 def test_3_1_3_leaves_by_sex_age_and_condition() -> None:
-    parsed = segob.parse_cuadro_3_1_3(sex_age(men_women_3_1_3()), file="t313.xls")
+    parsed = segob_bulletin_monthly.parse_cuadro_3_1_3(sex_age(men_women_3_1_3()), file="t313.xls")
     leaves = {
         (r["sex"], r["age_group"], r["travel_condition"], r["month"].month): r["events"]
         for r in parsed.rows
@@ -494,11 +497,11 @@ def test_3_1_3_subtotal_must_be_the_sum_of_its_rows() -> None:
     under12 = next(i for i, r in enumerate(rows) if r and r[0] == "Menores de 12 años")
     rows[under12] = ["Menores de 12 años", 1, 655, 812]  # Total column still wrong -> row check
     with pytest.raises(BadValue):
-        segob.parse_cuadro_3_1_3(sex_age(rows), file="t.xls")
+        segob_bulletin_monthly.parse_cuadro_3_1_3(sex_age(rows), file="t.xls")
     rows = men_women_3_1_3()
     rows[under12] = ["Menores de 12 años", 1466, 654, 812]  # one less in January
     with pytest.raises(BadValue, match="'Menores de 12 años' row is not the sum") as caught:
-        segob.parse_cuadro_3_1_3(sex_age(rows), file="t.xls")
+        segob_bulletin_monthly.parse_cuadro_3_1_3(sex_age(rows), file="t.xls")
     assert caught.value.column == "E"
 
 
@@ -506,7 +509,7 @@ def test_3_1_3_unknown_row_is_a_layout_change() -> None:
     rows = men_women_3_1_3()
     rows.insert(3, ["Edad no especificada", 0, 0, 0])
     with pytest.raises(LayoutChanged, match="unknown row label") as caught:
-        segob.parse_cuadro_3_1_3(sex_age(rows), file="t.xls")
+        segob_bulletin_monthly.parse_cuadro_3_1_3(sex_age(rows), file="t.xls")
     assert caught.value.seen == "Edad no especificada" and caught.value.row == 10
 
 
@@ -530,7 +533,7 @@ def test_section_5_minors_table() -> None:
         *men,
         *women,
     ]
-    parsed = segob.parse_section_5_minors(sex_age(rows, "5.2.1"), file="m.xls")
+    parsed = segob_bulletin_monthly.parse_section_5_minors(sex_age(rows, "5.2.1"), file="m.xls")
     unaccompanied = sum(
         r["events"]
         for r in parsed.rows
@@ -587,7 +590,9 @@ def returns_table(group_row: list[Cell] | None = None) -> list[list[Cell]]:
 
 
 def test_3_2_4_return_types_from_the_group_row() -> None:
-    parsed = segob.parse_cuadro_3_2_4(xls(returns_table(), sheet="Cuadro 3.2.4"), file="r.xls")
+    parsed = segob_bulletin_monthly.parse_cuadro_3_2_4(
+        xls(returns_table(), sheet="Cuadro 3.2.4"), file="r.xls"
+    )
     figures = {(r["country"], r["return_type"], r["month"].month): r["events"] for r in parsed.rows}
     assert figures[("Guatemala", "assisted_return_children", 1)] == 1151
     assert figures[("Honduras", "assisted_return", 2)] == 3934
@@ -608,10 +613,10 @@ def test_3_2_4_older_heading_for_children() -> None:
         None,
         None,
     ]
-    parsed = segob.parse_cuadro_3_2_4(
+    parsed = segob_bulletin_monthly.parse_cuadro_3_2_4(
         xls(returns_table(groups), sheet="Cuadro 3.2.4"), file="r.xls"
     )
-    assert {r["return_type"] for r in parsed.rows} == set(segob.RETURN_TYPES)
+    assert {r["return_type"] for r in parsed.rows} == set(segob_bulletin_monthly.RETURN_TYPES)
 
 
 def test_3_2_4_unknown_return_type_is_a_layout_change() -> None:
@@ -628,7 +633,9 @@ def test_3_2_4_unknown_return_type_is_a_layout_change() -> None:
         None,
     ]
     with pytest.raises(LayoutChanged, match="unknown return type 'Expulsión'") as caught:
-        segob.parse_cuadro_3_2_4(xls(returns_table(groups), sheet="Cuadro 3.2.4"), file="r")
+        segob_bulletin_monthly.parse_cuadro_3_2_4(
+            xls(returns_table(groups), sheet="Cuadro 3.2.4"), file="r"
+        )
     assert (caught.value.row, caught.value.column) == (4, "G")
 
 
@@ -637,7 +644,7 @@ def test_3_2_4_without_group_row_is_a_layout_change() -> None:
     rows[3] = []
     rows[4][0] = "Continente y país de nacionalidad"
     with pytest.raises(LayoutChanged, match="return type"):
-        segob.parse_cuadro_3_2_4(xls(rows, sheet="Cuadro 3.2.4"), file="r")
+        segob_bulletin_monthly.parse_cuadro_3_2_4(xls(rows, sheet="Cuadro 3.2.4"), file="r")
 
 
 # ------------------------------------------------------------------ nationalities
@@ -650,9 +657,12 @@ def test_every_nationality_of_the_real_series_has_a_label() -> None:
     for name in ("iom_gdidata_irreg_mexico_nat.csv", "iom_gdidata_irreg_mexico_exp.csv"):
         with (REPLAY / name).open(encoding="utf-8") as handle:
             codes |= {row["nat"] for row in csv.DictReader(handle)}
-    assert codes - set(segob.COUNTRIES) == {"OOO", "STL"}  # other, stateless: no country
-    for code, country in segob.COUNTRIES.items():
-        assert segob.iso3_for(country.label) == code
+    assert codes - set(segob_bulletin_monthly.COUNTRIES) == {
+        "OOO",
+        "STL",
+    }  # other, stateless: no country
+    for code, country in segob_bulletin_monthly.COUNTRIES.items():
+        assert segob_bulletin_monthly.iso3_for(country.label) == code
 
 
 @pytest.mark.parametrize(
@@ -669,7 +679,7 @@ def test_every_nationality_of_the_real_series_has_a_label() -> None:
     ],
 )
 def test_iso3_lookup(label: str, iso3: str | None) -> None:
-    assert segob.iso3_for(label) == iso3
+    assert segob_bulletin_monthly.iso3_for(label) == iso3
 
 
 @pytest.mark.parametrize(
@@ -688,7 +698,7 @@ def test_iso3_lookup(label: str, iso3: str | None) -> None:
     ],
 )
 def test_footnote_stripping_keeps_ranges_and_years(text: str, cleaned: str) -> None:
-    assert segob.clean_label(text) == cleaned
+    assert segob_bulletin_monthly.clean_label(text) == cleaned
 
 
 @pytest.mark.parametrize(
@@ -703,7 +713,7 @@ def test_footnote_stripping_keeps_ranges_and_years(text: str, cleaned: str) -> N
     ],
 )
 def test_table_numbers(text: str, number: str | None) -> None:
-    assert segob.table_number(text) == number
+    assert segob_bulletin_monthly.table_number(text) == number
 
 
 # ------------------------------------------------------------------ microdata
@@ -727,7 +737,9 @@ EVENTS = [
 
 @pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
 def test_microdata_encodings_are_detected(encoding: str) -> None:
-    parsed = segob.parse_microdata(microdata(EVENTS, encoding=encoding), file="m.csv")
+    parsed = segob_bulletin_monthly.parse_microdata(
+        microdata(EVENTS, encoding=encoding), file="m.csv"
+    )
     frame = parsed.frame()
     assert parsed.encoding == encoding
     assert frame["repatriation_point"].tolist()[0] == "Ciudad Juárez, Chih."
@@ -739,12 +751,12 @@ def test_microdata_encodings_are_detected(encoding: str) -> None:
     ]
     assert frame["age"].tolist() == [16, 9, 34]
     assert frame["source_row"].tolist() == [2, 3, 4]
-    assert list(frame.columns) == segob.MICRODATA_COLUMNS
+    assert list(frame.columns) == segob_bulletin_monthly.MICRODATA_COLUMNS
 
 
 def test_microdata_semicolons_crlf_blank_line_extra_field_and_empty_age() -> None:
     content = (FIXTURES / "BDSIOMR_PUB_2024_UPMRIP_semicolon_latin1_constructed.csv").read_bytes()
-    parsed = segob.parse_microdata(content, file="f")
+    parsed = segob_bulletin_monthly.parse_microdata(content, file="f")
     frame = parsed.frame()
     assert (parsed.delimiter, parsed.encoding, parsed.extra_fields) == (
         ";",
@@ -758,13 +770,13 @@ def test_microdata_semicolons_crlf_blank_line_extra_field_and_empty_age() -> Non
 
 def test_microdata_byte_order_mark_and_iso_dates() -> None:
     rows = ["2024-01-03,1,16,2,Texas,Reynosa"]
-    parsed = segob.parse_microdata(b"\xef\xbb\xbf" + microdata(rows), file="m")
+    parsed = segob_bulletin_monthly.parse_microdata(b"\xef\xbb\xbf" + microdata(rows), file="m")
     assert parsed.frame()["repatriation_date"].tolist() == [dt.date(2024, 1, 3)]
 
 
 def test_microdata_missing_field_is_a_layout_change() -> None:
     with pytest.raises(LayoutChanged, match="FEC_REP") as caught:
-        segob.parse_microdata(
+        segob_bulletin_monthly.parse_microdata(
             microdata(EVENTS, header="FECHA_REP,SEXO,EDA,ACOM_REP,EDO_DET,PUNT_REP"), file="m"
         )
     assert caught.value.row == 1 and "FECHA_REP" in caught.value.seen
@@ -772,50 +784,62 @@ def test_microdata_missing_field_is_a_layout_change() -> None:
 
 def test_microdata_bad_date_and_bad_age_name_their_line() -> None:
     with pytest.raises(BadValue, match="repatriation date") as caught:
-        segob.parse_microdata(microdata([*EVENTS, "31/02/2024,1,5,1,Texas,Reynosa"]), file="m")
+        segob_bulletin_monthly.parse_microdata(
+            microdata([*EVENTS, "31/02/2024,1,5,1,Texas,Reynosa"]), file="m"
+        )
     assert (caught.value.row, caught.value.column) == (5, "FEC_REP")
     with pytest.raises(BadValue, match="age") as caught:
-        segob.parse_microdata(microdata([EVENTS[0], "03/01/2024,1,diez,1,Texas,Reynosa"]), file="m")
+        segob_bulletin_monthly.parse_microdata(
+            microdata([EVENTS[0], "03/01/2024,1,diez,1,Texas,Reynosa"]), file="m"
+        )
     assert caught.value.row == 3
 
 
 def test_microdata_truncated_html_and_empty() -> None:
     content = microdata(EVENTS)
     with pytest.raises(BadValue, match="truncated"):
-        segob.parse_microdata(content[:-25], file="m")
+        segob_bulletin_monthly.parse_microdata(content[:-25], file="m")
     with pytest.raises(LayoutChanged, match="HTML"):
-        segob.parse_microdata(b"<html><body>Error</body></html>", file="m")
+        segob_bulletin_monthly.parse_microdata(b"<html><body>Error</body></html>", file="m")
     with pytest.raises(LayoutChanged, match="empty"):
-        segob.parse_microdata(b"", file="m")
+        segob_bulletin_monthly.parse_microdata(b"", file="m")
 
 
 def test_microdata_complete_last_line_without_newline_is_fine() -> None:
     content = microdata(EVENTS).rstrip(b"\n")
-    assert segob.parse_microdata(content, file="m").table.num_rows == 3
+    assert segob_bulletin_monthly.parse_microdata(content, file="m").table.num_rows == 3
 
 
 # ------------------------------------------------------------------ detect_kind
 
 
 def test_detect_kind_by_content() -> None:
-    assert segob.detect_kind("descarga.xls", xls(table_3_1_1())) == "cuadro_3_1_1"
-    assert segob.detect_kind("x.xls", xls(returns_table(), sheet="Cuadro 3.2.4")) == "cuadro_3_2_4"
-    assert segob.detect_kind("x.xls", sex_age(men_women_3_1_3())) == "cuadro_3_1_3"
-    assert segob.detect_kind("x.xls", sex_age([], "5.2.1")) == "section_5_minors"
-    assert segob.detect_kind("datos.csv", microdata(EVENTS)) == "microdata"
+    assert segob_bulletin_monthly.detect_kind("descarga.xls", xls(table_3_1_1())) == "cuadro_3_1_1"
+    assert (
+        segob_bulletin_monthly.detect_kind("x.xls", xls(returns_table(), sheet="Cuadro 3.2.4"))
+        == "cuadro_3_2_4"
+    )
+    assert segob_bulletin_monthly.detect_kind("x.xls", sex_age(men_women_3_1_3())) == "cuadro_3_1_3"
+    assert segob_bulletin_monthly.detect_kind("x.xls", sex_age([], "5.2.1")) == "section_5_minors"
+    assert segob_bulletin_monthly.detect_kind("datos.csv", microdata(EVENTS)) == "microdata"
     # A sheet without a number: the title, then the name, decide.
-    assert segob.detect_kind("cuadro3.1.1.xls", xls(table_3_1_1(), sheet="Hoja1")) == "cuadro_3_1_1"
+    assert (
+        segob_bulletin_monthly.detect_kind("cuadro3.1.1.xls", xls(table_3_1_1(), sheet="Hoja1"))
+        == "cuadro_3_1_1"
+    )
 
 
 def test_detect_kind_refuses_other_files() -> None:
     with pytest.raises(LayoutChanged, match="none of the tables"):
-        segob.detect_kind(
+        segob_bulletin_monthly.detect_kind(
             "cuadro1.3.1.xls", xls([[], ["Cuadro 1.3.1 Entradas aéreas"]], sheet="Cuadro 1.3.1")
         )
     with pytest.raises(LayoutChanged, match="HTML"):
-        segob.detect_kind("cuadro3.1.1.xls", b"<html>Sitio en mantenimiento</html>")
+        segob_bulletin_monthly.detect_kind(
+            "cuadro3.1.1.xls", b"<html>Sitio en mantenimiento</html>"
+        )
     with pytest.raises(LayoutChanged, match="neither"):
-        segob.detect_kind("notas.txt", b"a,b,c\n1,2,3\n")
+        segob_bulletin_monthly.detect_kind("notas.txt", b"a,b,c\n1,2,3\n")
 
 
 # ------------------------------------------------------------------ discovery (no network)
@@ -864,12 +888,14 @@ OPTIONS = {"sections": [3, 5], "first_year": 2018}
 
 @pytest.fixture(autouse=True)
 def no_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(segob, "EMPTY_PAGE_PAUSES", (0.0, 0.0))
+    monkeypatch.setattr(segob_bulletin_monthly.discovery, "EMPTY_PAGE_PAUSES", (0.0, 0.0))
 
 
 def test_discovery_reads_table_numbers_from_text_or_file_name() -> None:
     get_page, asked = fake_site({LANDING: landing_page([2021]), page_url(2021, 3): SEC3_2021})
-    links = segob.discover(get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS)
+    links = segob_bulletin_monthly.discover(
+        get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS
+    )
     by_kind = {link.kind: link for link in links}
     assert set(by_kind) == {"cuadro_3_1_1", "cuadro_3_1_3", "cuadro_3_2_4"}
     folder = f"{BASE}/work/models/PoliticaMigratoria/CEM/Estadisticas/Boletines_Estadisticos/2021"
@@ -888,7 +914,9 @@ def test_discovery_reads_table_numbers_from_text_or_file_name() -> None:
 
 def test_discovery_finds_the_minors_table_and_the_microdata() -> None:
     get_page, _ = fake_site({LANDING: landing_page([2024]), page_url(2024, 5): SEC5_2024})
-    links = segob.discover(get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS)
+    links = segob_bulletin_monthly.discover(
+        get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS
+    )
     assert [(link.kind, link.period) for link in links] == [
         ("microdata", "2024"),
         ("section_5_minors", "2024"),
@@ -904,7 +932,12 @@ def test_discovery_finds_the_minors_table_and_the_microdata() -> None:
 def test_discovery_utf8_landing_years_and_sections_filtered() -> None:
     landing = (FIXTURES / "landing_utf8_constructed.html").read_bytes()
     get_page, asked = fake_site({LANDING: landing})
-    assert segob.discover(get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS) == []
+    assert (
+        segob_bulletin_monthly.discover(
+            get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS
+        )
+        == []
+    )
     # 2024 sections 3 and 5 (absolute and relative hrefs, any parameter case); not 2017 (before
     # first_year), 2026 (not begun in Mexico City), section 1 (not configured).
     assert asked[1:] == [
@@ -917,25 +950,31 @@ def test_current_year_is_mexico_city_s() -> None:
     # 03:00 UTC on 1 January 2025 is still 31 December 2024 in Mexico City.
     run_at = dt.datetime(2025, 1, 1, 3, tzinfo=dt.UTC)
     get_page, asked = fake_site({LANDING: landing_page([2024, 2025], sections=[3])})
-    segob.discover(get_page, landing_url=LANDING, run_at=run_at, options=OPTIONS)
+    segob_bulletin_monthly.discover(get_page, landing_url=LANDING, run_at=run_at, options=OPTIONS)
     assert asked[1:] == [page_url(2024, 3)]
 
 
 def test_landing_page_without_tables_pages_is_a_layout_change() -> None:
     get_page, _ = fake_site({LANDING: b"<html><body><p>Nuevo portal</p></body></html>"})
     with pytest.raises(LayoutChanged, match="lists no CuadrosBOLETIN pages") as caught:
-        segob.discover(get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS)
+        segob_bulletin_monthly.discover(
+            get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS
+        )
     assert caught.value.file == LANDING and "Nuevo portal" in caught.value.seen
     get_page, _ = fake_site({LANDING: landing_page([2010, 2011])})
     with pytest.raises(LayoutChanged, match="no tables page for 2018-2025"):
-        segob.discover(get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS)
+        segob_bulletin_monthly.discover(
+            get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS
+        )
 
 
 def test_a_page_empty_once_is_asked_again() -> None:
     get_page, asked = fake_site(
         {LANDING: landing_page([2021], sections=[3]), page_url(2021, 3): [b"", SEC3_2021]}
     )
-    links = segob.discover(get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS)
+    links = segob_bulletin_monthly.discover(
+        get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS
+    )
     assert len(links) == 3 and asked.count(page_url(2021, 3)) == 2
 
 
@@ -944,9 +983,11 @@ def test_a_page_that_stays_empty_is_a_layout_change() -> None:
         {LANDING: landing_page([2021], sections=[3]), page_url(2021, 3): [b""]}
     )
     with pytest.raises(LayoutChanged, match="came back empty 3 times") as caught:
-        segob.discover(get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS)
+        segob_bulletin_monthly.discover(
+            get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS
+        )
     assert caught.value.file == page_url(2021, 3)
-    assert asked.count(page_url(2021, 3)) == segob.EMPTY_PAGE_ATTEMPTS
+    assert asked.count(page_url(2021, 3)) == segob_bulletin_monthly.discovery.EMPTY_PAGE_ATTEMPTS
 
 
 def test_a_year_without_tables_yet_gives_no_links() -> None:
@@ -960,7 +1001,9 @@ def test_a_year_without_tables_yet_gives_no_links() -> None:
             page_url(2025, 3): empty_year,
         }
     )
-    links = segob.discover(get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS)
+    links = segob_bulletin_monthly.discover(
+        get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS
+    )
     assert {link.period for link in links} == {"2021"}
 
 
@@ -968,7 +1011,9 @@ def test_two_workbooks_for_one_table_and_year_is_a_layout_change() -> None:
     page = SEC3_2021.replace(b"cuadro3.2.4.xls", b"cuadro_3.1.1_v2.xls")
     get_page, _ = fake_site({LANDING: landing_page([2021], sections=[3]), page_url(2021, 3): page})
     with pytest.raises(LayoutChanged, match="two files for cuadro_3_1_1 2021"):
-        segob.discover(get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS)
+        segob_bulletin_monthly.discover(
+            get_page, landing_url=LANDING, run_at=RUN_AT, options=OPTIONS
+        )
 
 
 # ------------------------------------------------------------------ the contract
@@ -979,9 +1024,9 @@ def test_kinds_tables_and_ddl_agree(tmp_path: Path) -> None:
 
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     con.execute("CREATE SCHEMA raw")
-    for statement in segob.RAW_DDL:
+    for statement in segob_bulletin_monthly.RAW_DDL:
         con.execute(statement)
-    for kind, file_kind in segob.KINDS.items():
+    for kind, file_kind in segob_bulletin_monthly.KINDS.items():
         columns = [
             r[0]
             for r in con.execute(
@@ -991,7 +1036,9 @@ def test_kinds_tables_and_ddl_agree(tmp_path: Path) -> None:
             ).fetchall()
         ]
         frame_columns = (
-            segob.MICRODATA_COLUMNS if kind == "microdata" else segob.FRAME_COLUMNS[kind]
+            segob_bulletin_monthly.MICRODATA_COLUMNS
+            if kind == "microdata"
+            else segob_bulletin_monthly.FRAME_COLUMNS[kind]
         )
         assert [c for c in columns if c not in ("source_file", "vintage")] == frame_columns
         assert columns[-3:] == ["source_file", "source_row", "vintage"]
@@ -1042,7 +1089,7 @@ def _under_12_in_one_label(lines: list[Any]) -> list[Any]:
     return out
 
 
-def _without_rows(parsed: segob.ParsedTable) -> list[tuple[Any, ...]]:
+def _without_rows(parsed: segob_bulletin_monthly.ParsedTable) -> list[tuple[Any, ...]]:
     return sorted(tuple(v for k, v in row.items() if k != "source_row") for row in parsed.rows)
 
 
@@ -1068,8 +1115,8 @@ def _without_rows(parsed: segob.ParsedTable) -> list[tuple[Any, ...]]:
 def test_label_variants_of_other_editions_give_the_same_figures(
     relabel: Callable[[list[Any]], list[Any]],
 ) -> None:
-    real = segob.parse_cuadro_3_1_3(_real_3_1_3(), file="cuadro3.1.3.xls")
-    variant = segob.parse_cuadro_3_1_3(_real_3_1_3(relabel), file="variant.xls")
+    real = segob_bulletin_monthly.parse_cuadro_3_1_3(_real_3_1_3(), file="cuadro3.1.3.xls")
+    variant = segob_bulletin_monthly.parse_cuadro_3_1_3(_real_3_1_3(relabel), file="variant.xls")
     assert _without_rows(variant) == _without_rows(real)
     assert len(real.rows) == 2 * 4 * 3  # 2 sexes x 4 leaves x 3 months
 
@@ -1087,5 +1134,5 @@ def test_labels_that_mean_something_unknown_are_still_refused(
     names: dict[str, str], problem: str
 ) -> None:
     with pytest.raises(LayoutChanged, match=problem) as caught:
-        segob.parse_cuadro_3_1_3(_real_3_1_3(_renamed(names)), file="variant.xls")
+        segob_bulletin_monthly.parse_cuadro_3_1_3(_real_3_1_3(_renamed(names)), file="variant.xls")
     assert caught.value.sheet == "Cuadro 3.1.3" and caught.value.row
