@@ -18,7 +18,8 @@ What this module owns:
   dropped connections, 5xx, 429) are retried a bounded number of times with exponential
   backoff, honouring ``Retry-After``; anything else fails at once with a ``FetchError`` that
   names the source, the URL and what went wrong.
-- ``fetch_source()``: the one call a source DAG makes: fetch ``cfg.url`` and record the check in
+- ``fetch_url()``: the one call a source DAG makes, per file (a link read off the publisher's
+  pages, or the configured address of a single-file source): fetch it and record the check in
   the archive (``new``/``unchanged``/``not_modified``/``failed``), so every attempt, good or
   bad, leaves a manifest row for the freshness monitor (a ``MemoryError`` or any other
   unexpected error too: the row is written, then the error goes on).
