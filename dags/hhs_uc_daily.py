@@ -1,20 +1,15 @@
-"""HHS/DHS daily figures on unaccompanied children: fetch → parse → validate → load."""
+"""HHS/DHS daily figures on unaccompanied children (one export, every day in it): discover →
+fetch → parse → validate → load.
+
+An Airflow DAG file: a declaration only. Every source DAG's shape (discover, then one mapped
+chain per file) is ``returnwatch.source_dags.source_dag``; this source lists its one file at a
+fixed address. The steps are ``returnwatch.ingest``.
+"""
 
 from __future__ import annotations
 
-import pendulum
-from airflow.sdk import dag, get_current_context, task
-from airflow.timetables.trigger import CronTriggerTimetable
-
-from returnwatch.airflow_support import (
-    DAGRUN_TIMEOUTS,
-    DEFAULT_ARGS,
-    WAREHOUSE_POOL,
-    run_id,
-    run_time,
-)
 from returnwatch.assets import RAW_HHS_UC_DAILY
-from returnwatch.ops_view.documents import ui_links
+from returnwatch.source_dags import source_dag
 
 SOURCE = "hhs_uc_daily"
 
@@ -23,20 +18,22 @@ DOC = """
 
 **Fetches** the dataset's CSV export, `sources.hhs_uc_daily` in `config/sources.yaml`:
 https://healthdata.gov/api/views/ehpz-xc9n/rows.csv?accessType=DOWNLOAD (one file, every day
-in it). `fetch_export` keeps the bytes in the archive, `parse_export` reads them,
-`validate_rows` checks them with `expectations/hhs_uc_daily.json` and `load_rows` loads
-`raw.hhs_uc_daily`; a new file emits the `raw.hhs_uc_daily` Asset, which triggers `transform`.
+in it). `discover_files` lists that one file (its address is fixed: no request), then the
+`file` group: `fetch_file` keeps the bytes in the archive (a conditional GET), `parse_file`
+reads them, `validate_file` checks them with `expectations/hhs_uc_daily.json` and `load_file`
+loads `raw.hhs_uc_daily`; a new file emits the `raw.hhs_uc_daily` Asset, which triggers
+`transform`.
 
 **Schedule**: daily at 15:00 UTC. The publisher posts Sunday–Thursday; a run on other days finds
 the same file again, records the check and, once that file is in the warehouse, skips the
 rest (that is normal, not a failure). A file received but never loaded (a killed worker) is
 loaded by the next run.
 
-**When it fails** ([runbook: hhs_uc_daily](docs/runbook.md#hhs_uc_daily)): `fetch_export`
+**When it fails** ([runbook: hhs_uc_daily](docs/runbook.md#hhs_uc_daily)): `file.fetch_file`
 failing = the site is down or refused us (retried, then ops are told:
 [task_failed](docs/runbook.md#task_failed); if it lasts,
-[source_unreachable](docs/runbook.md#source_unreachable)). `parse_export` / `validate_rows`
-failing = the file changed layout or broke an expectation
+[source_unreachable](docs/runbook.md#source_unreachable)). `file.parse_file` /
+`file.validate_file` failing = the file changed layout or broke an expectation
 ([layout_changed](docs/runbook.md#layout_changed), [bad_value](docs/runbook.md#bad_value),
 [bad_file](docs/runbook.md#bad_file),
 [validation_failed](docs/runbook.md#validation_failed)): the first log line names file, row
@@ -46,51 +43,7 @@ alert. Fix the parser or the suite, then re-run the task. No new figures for day
 """
 
 
-@dag(
-    dag_id=SOURCE,
-    schedule=CronTriggerTimetable("0 15 * * *", timezone="UTC"),
-    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=DAGRUN_TIMEOUTS["hhs_uc_daily"],
-    default_args=DEFAULT_ARGS,
-    tags=["source", "hhs", "daily"],
-    doc_md=ui_links(DOC),  # runbook links lead to the plugin's copy in the UI
+# Schedules are UTC (publishing calendars, in the publisher's time zone, are the monitor's).
+dag = source_dag(
+    source=SOURCE, cron="0 15 * * *", tags=["hhs", "daily"], doc_md=DOC, outlet=RAW_HHS_UC_DAILY
 )
-def hhs_uc_daily():
-    @task
-    def fetch_export() -> dict:
-        """Fetch the export into the archive (conditional GET, size cap, bounded retries)."""
-        from returnwatch import ingest
-
-        return ingest.fetch(SOURCE, run_at=run_time(get_current_context()))
-
-    @task(pool=WAREHOUSE_POOL, retries=0)
-    def parse_export(fetched: dict) -> dict:
-        """Parse the archived file into typed rows (skipped when the warehouse already has it)."""
-        from returnwatch import ingest
-
-        return ingest.guarded(ingest.parse, fetched, context=get_current_context())
-
-    @task(pool=WAREHOUSE_POOL, retries=0)
-    def validate_rows(parsed: dict) -> dict:
-        """Check the rows with the source's Great Expectations suite before anything loads."""
-        from returnwatch import ingest
-
-        context = get_current_context()
-        return ingest.guarded(ingest.validate, parsed, context=context, run_at=run_time(context))
-
-    @task(pool=WAREHOUSE_POOL, outlets=[RAW_HHS_UC_DAILY])
-    def load_rows(validated: dict) -> dict:
-        """Load the rows into ``raw.hhs_uc_daily`` in one transaction; idempotent."""
-        from returnwatch import ingest
-
-        context = get_current_context()
-        return ingest.load(validated, run_at=run_time(context), run_id=run_id(context))
-
-    # Airflow's Task type keeps the function's parameter types for its __call__, which takes
-    # the upstream XComArg at parse time: its stubs cannot express that (airflow.sdk Task).
-    load_rows(validate_rows(parse_export(fetch_export())))  # type: ignore[arg-type]
-
-
-hhs_uc_daily()

@@ -1,13 +1,13 @@
 """HHS monthly UC pages: discover → per file fetch → parse → validate → load.
 
-An Airflow DAG file: wiring only. The DAG's shape (discover, then one mapped chain per file) is
-``returnwatch.file_tasks.files_dag``; the steps are ``returnwatch.ingest``.
+An Airflow DAG file: a declaration only. Every source DAG's shape (discover, then one mapped
+chain per file) is ``returnwatch.source_dags.source_dag``; the steps are ``returnwatch.ingest``.
 """
 
 from __future__ import annotations
 
 from returnwatch.assets import RAW_HHS_UC_MONTHLY
-from returnwatch.file_tasks import files_dag
+from returnwatch.source_dags import source_dag
 
 SOURCE = "hhs_uc_monthly"
 
@@ -41,6 +41,6 @@ fixed, `returnwatch backfill` over its period loads it ([backfill](docs/runbook.
 
 
 # Schedules are UTC (publishing calendars, in the publisher's time zone, are the monitor's).
-dag = files_dag(
+dag = source_dag(
     source=SOURCE, cron="0 13 * * 1", tags=["hhs", "monthly"], doc_md=DOC, outlet=RAW_HHS_UC_MONTHLY
 )

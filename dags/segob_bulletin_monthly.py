@@ -1,13 +1,13 @@
 """SEGOB/UPM monthly bulletin (workbooks + microdata): discover → per file fetch → parse → validate → load.
 
-An Airflow DAG file: wiring only. The DAG's shape (discover, then one mapped chain per file) is
-``returnwatch.file_tasks.files_dag``; the steps are ``returnwatch.ingest``.
+An Airflow DAG file: a declaration only. Every source DAG's shape (discover, then one mapped
+chain per file) is ``returnwatch.source_dags.source_dag``; the steps are ``returnwatch.ingest``.
 """
 
 from __future__ import annotations
 
 from returnwatch.assets import RAW_SEGOB_BULLETIN
-from returnwatch.file_tasks import files_dag
+from returnwatch.source_dags import source_dag
 
 SOURCE = "segob_bulletin_monthly"
 
@@ -46,7 +46,7 @@ one alert. Once the parser is fixed, `returnwatch backfill` over its period load
 
 
 # Schedules are UTC (publishing calendars, in the publisher's time zone, are the monitor's).
-dag = files_dag(
+dag = source_dag(
     source=SOURCE,
     cron="30 14 * * *",
     tags=["segob", "mexico", "monthly"],

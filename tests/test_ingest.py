@@ -314,3 +314,13 @@ def test_manual_ingest_refusal_is_one_line_naming_the_path_given(
     assert "row 5: the file holds NUL bytes" in line
     with warehouse.session() as con:
         assert con.execute("select count(*) from raw.files").fetchone() == (0,)
+
+
+def test_the_dag_and_the_cli_fetch_the_single_file_source_alike(mirror) -> None:
+    """The DAG fetches what ``discover`` lists; for HHS's daily export that is the address
+    ``ingest.fetch`` (the CLI, backfill) asks for, so the conditional GET carries over."""
+    first = ingest.fetch("hhs_uc_daily", run_at=RUN_AT)
+    [link] = ingest.discover("hhs_uc_daily", run_at=RUN_AT)
+    again = ingest.fetch_link(link, run_at=RUN_AT)
+    assert (first["outcome"], again["outcome"]) == ("new", "not_modified")
+    assert again["url"] == first["url"] and again["to_load"] and again["kind"] == first["kind"]

@@ -35,8 +35,8 @@ def on_task_failure(context: Mapping[str, Any]) -> None:
 # that stalls) fails, frees its pool slot and DuckDB's lock, and alerts ops once, instead of
 # holding everything behind it. Measured with `make demo` on the replay mirror (2 shared cores,
 # December 2026), longest run of each task:
-#   fetch_export 1.4 s, file.fetch_file 3.8 s (a real fetch is bounded by its own deadlines:
-#   timeout_seconds x (retries + 1) + backoff, at most ~5 min in config/sources.yaml);
+#   file.fetch_file 1.4 s (HHS daily), 3.8 s (others; a real fetch is bounded by its own
+#   deadlines: timeout_seconds x (retries + 1) + backoff, at most ~5 min in config/sources.yaml);
 #   discover_files 21 s; file.parse_file 9.4 s; file.validate_file 44 s (CBP, 10 files);
 #   load 2.5 s; evaluate_monitors 4.2 s; send_alerts 19 s (charts); refresh_snapshot 0.5 s;
 #   dbt_producer_watcher (the whole dbt build) 162 s cold; `python -m returnwatch.transform

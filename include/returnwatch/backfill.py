@@ -82,26 +82,20 @@ def plan(source: str, start: dt.date, end: dt.date, *, run_at: dt.datetime) -> P
     Raises what ``ingest.discover`` raises: ``FetchError`` (the site is down; recorded in the
     manifest) or ``LayoutChanged`` (the page no longer lists the files we know).
     """
-    from returnwatch import config, ingest, sources
+    from returnwatch import ingest
 
     if start > end:
         raise ValueError(f"the range is empty: {start} is after {end}")
-    if not hasattr(sources.module(source), "discover"):
-        # The HHS daily export: one file, every day in it, at the configured address (the
-        # URL ingest.fetch asks for).
-        import httpx
-
-        cfg = config.source(source)
-        url = str(httpx.URL(cfg.url).copy_merge_params(cfg.params))
-        link: dict[str, Any] = {
-            "source": source,
-            "url": url,
-            "kind": ingest.file_kind(source, None).kind,
-            "label": "the export (every day in one file)",
-            "period": None,
-            "extra": {},
-        }
-        return Plan(source, start, end, files=[link], left_out=[], single_file=True)
+    if not ingest.has_discovery(source):
+        # The HHS daily export: one file, every day in it, at the configured address.
+        return Plan(
+            source,
+            start,
+            end,
+            files=[ingest.configured_file(source)],
+            left_out=[],
+            single_file=True,
+        )
     links = ingest.discover(source, run_at=run_at)
     kept = [link for link in links if in_range(link, start, end)]
     return Plan(

@@ -6,8 +6,9 @@ What this module owns:
   size cap (on decoded bytes too), deadlines for headers and the whole response, conditional
   GETs, bounded retries of transient failures, and a ``FetchError`` naming source, URL and
   what went wrong;
-- ``fetch_source()``: the one call a source DAG makes: fetch ``cfg.url`` and record the check
-  in the archive, whatever its outcome.
+- ``fetch_url()``: the one call a source DAG makes, per file (a link read off the publisher's
+  pages, or the configured address of a single-file source): fetch it and record the check in
+  the archive, whatever its outcome.
 
 Nothing here parses content. Headers are never logged; credential-looking query values are
 masked. Details: docs/internals.md#fetch.

@@ -1,30 +1,30 @@
-"""The Airflow tasks of a source whose files are found on its pages (CBP, SEGOB, HHS monthly).
+"""The Airflow tasks of every source DAG (``source_dags.source_dag`` wires them).
 
 A run lists the files (``discover_files``), then each file goes through its own chain of
 fetch → parse → validate → load in a mapped task group, so the Airflow grid shows one row per
 file: a bad 2019 workbook fails its own chain and ops see which file, while the others load.
-The steps are the ``ingest`` functions the single-file HHS DAG and the CLI use. Task names
-read as the steps (``discover_files``, then ``file.fetch_file`` → ``file.parse_file`` →
-``file.validate_file`` → ``file.load_file``); docs/runbook.md and the tests refer to them.
+A source with one file at a fixed address (HHS's daily export) lists that one file. The steps
+are the ``ingest`` functions the CLI uses too. Task names read as the steps
+(``discover_files``, then ``file.fetch_file`` → ``file.parse_file`` → ``file.validate_file`` →
+``file.load_file``); docs/runbook.md and the tests refer to them.
 
 Imported by DAG files at parse time: only Airflow's light SDK at top level.
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from airflow.sdk import get_current_context, task
 
 from returnwatch.airflow_support import WAREHOUSE_POOL, run_id, run_time
-from returnwatch.ops_view.documents import ui_links
 from returnwatch.sources.base import file_label
 
 
 @task
 def discover_files(source: str) -> list[dict[str, Any]]:
-    """Read the publisher's pages and list the files to fetch (never built from a pattern).
+    """Read the publisher's pages and list the files to fetch (never built from a pattern);
+    a source with one file at a fixed address lists that file, without a request.
 
     A page that no longer looks like the one we know is a ``layout_changed`` incident for ops
     (once) and a failure without retries; a site that is down is retried like any fetch.
@@ -101,44 +101,3 @@ def load_file(validated: dict[str, Any]) -> dict[str, Any]:
 
     context = _context_for(validated)
     return ingest.load(validated, run_at=run_time(context), run_id=run_id(context))
-
-
-def files_dag(*, source: str, cron: str, tags: list[str], doc_md: str, outlet: Any) -> Any:
-    """The DAG of a multi-file source: ``discover_files`` then one mapped group per file.
-
-    Every multi-file source has the same shape, so the DAG files only say what differs
-    (schedule, tags, documentation, Asset) and the shape lives here once.
-    """
-    import pendulum
-    from airflow.sdk import DAG, task_group
-    from airflow.timetables.trigger import CronTriggerTimetable
-
-    from returnwatch.airflow_support import DAGRUN_TIMEOUTS, DEFAULT_ARGS
-
-    with DAG(
-        dag_id=source,
-        schedule=CronTriggerTimetable(cron, timezone="UTC"),
-        # Early enough that the demo and tests can replay the publishers' history through the
-        # real DAG (Airflow creates no task for a logical date before start_date); catchup is
-        # off, so the scheduler never backfills from it.
-        start_date=pendulum.datetime(2017, 1, 1, tz="UTC"),
-        catchup=False,
-        max_active_runs=1,
-        dagrun_timeout=DAGRUN_TIMEOUTS[source],
-        default_args=DEFAULT_ARGS,
-        tags=["source", *tags],
-        doc_md=ui_links(doc_md),  # runbook links lead to the plugin's copy in the UI
-    ) as dag:
-
-        @task_group(group_id="file")
-        def each_file(link: dict[str, Any]) -> None:
-            # Airflow's Task type keeps the function's parameter types for its __call__, which
-            # takes the upstream XComArg at parse time: its stubs cannot express that.
-            validated = validate_file(parse_file(fetch_file(link)))  # type: ignore[arg-type]
-            load_file.override(outlets=[outlet])(validated)  # type: ignore[arg-type]
-
-        each_file.expand(link=discover_files(source))
-    # Airflow records where a DAG was defined from the frame that built it (this module);
-    # point it at the DAG file that called us, which is what the dag-processor parses.
-    dag.fileloc = sys._getframe(1).f_code.co_filename
-    return dag

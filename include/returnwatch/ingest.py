@@ -101,23 +101,46 @@ def prune_parsed(source: str, *, now: float | None = None) -> list[Path]:
     return removed
 
 
-def fetch(source: str, *, run_at: dt.datetime) -> dict[str, Any]:
-    """Fetch the source's current file into the archive. ``to_load`` says whether to go on."""
-    from returnwatch import config
-    from returnwatch.archive import Archive
-    from returnwatch.fetch import fetch_source
+def configured_file(source: str) -> dict[str, Any]:
+    """The one file of a source without discovery (HHS's daily export: every day in one file),
+    at its configured address, in the shape ``discover`` lists files in."""
+    import httpx
 
-    entry = fetch_source(config.source(source), Archive(), run_at=run_at)
-    return _fetched(source, entry, run_at, kind=file_kind(source, None).kind)
+    from returnwatch import config
+
+    cfg = config.source(source)
+    return {
+        "source": source,
+        "url": str(httpx.URL(cfg.url).copy_merge_params(cfg.params)),
+        "kind": file_kind(source, None).kind,
+        "label": "the export (every day in one file)",
+        "period": None,
+        "extra": {},
+    }
+
+
+def has_discovery(source: str) -> bool:
+    """Whether the source's files are read off its pages (its module has ``discover``)."""
+    from returnwatch import sources
+
+    return hasattr(sources.module(source), "discover")
+
+
+def fetch(source: str, *, run_at: dt.datetime) -> dict[str, Any]:
+    """Fetch the source's configured file into the archive. ``to_load`` says whether to go on."""
+    return fetch_link(configured_file(source), run_at=run_at)
 
 
 def discover(source: str, *, run_at: dt.datetime) -> list[dict[str, Any]]:
-    """The files a multi-file source publishes now, read off its pages (``discover``)."""
+    """The files a source publishes now: read off its pages (its module's ``discover``), or
+    the one configured file of a source without discovery (no request is made for it)."""
     from returnwatch import config
     from returnwatch.archive import Archive
     from returnwatch.fetch import FetchError, page_getter
     from returnwatch.sources.base import discover as read_pages
 
+    if not has_discovery(source):
+        return [configured_file(source)]
     cfg = config.source(source)
     try:
         links = read_pages(

@@ -15,18 +15,18 @@ from returnwatch.alerts.delivery import is_final_failure
 def context(*, try_number: int, max_tries: int = 2, state=None, error: Exception | None = None):
     ti = SimpleNamespace(
         dag_id="hhs_uc_daily",
-        task_id="fetch_export",
+        task_id="file.fetch_file",
         run_id="scheduled__2025-06-17T15:00:00+00:00",
         try_number=try_number,
         max_tries=max_tries,
-        map_index=-1,
+        map_index=0,  # the one file hhs_uc_daily lists
         state=state,
     )
     return {
         "ti": ti,
         "task_instance": ti,
         "exception": error,
-        "task": SimpleNamespace(task_id="fetch_export", retries=max_tries),
+        "task": SimpleNamespace(task_id="file.fetch_file", retries=max_tries),
     }
 
 
@@ -55,9 +55,9 @@ def test_final_failure_alerts_ops_once(con, slack_standin) -> None:
     assert (audience, event, status) == ("ops", "task_failed", "sent")
     [posted] = slack_standin.posted()
     assert posted["channel"] == "#returnwatch-ops"
-    assert posted["blocks"][0]["text"]["text"] == "Task failed: hhs_uc_daily.fetch_export"
+    assert posted["blocks"][0]["text"]["text"] == "Task failed: hhs_uc_daily.file.fetch_file"
     assert (
-        "Task fetch_export of DAG hhs_uc_daily failed on try 3 of 3 in run "
+        "Task file.fetch_file of DAG hhs_uc_daily failed on try 3 of 3 in run "
         "scheduled__2025-06-17T15:00:00+00:00, with no retry left."
     ) in text
     assert "RuntimeError: healthdata.gov answered 503" in text
@@ -93,5 +93,5 @@ def test_a_locked_warehouse_does_not_stop_the_alert(
 def test_without_a_token_the_failure_is_printed(con, capsys) -> None:
     on_task_failure(context(try_number=3, state=TaskInstanceState.FAILED, error=ERROR))
     out = capsys.readouterr().out
-    assert "Task failed: hhs_uc_daily.fetch_export" in out and "hunter2" not in out
+    assert "Task failed: hhs_uc_daily.file.fetch_file" in out and "hunter2" not in out
     assert [row[:3] for row in alerts(con)] == [("ops", "task_failed", "sent")]

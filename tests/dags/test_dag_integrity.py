@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from returnwatch import airflow_env, settings
+from returnwatch import airflow_env, config, settings
 
 EXPECTED_DAGS = {
     "hhs_uc_daily",
@@ -32,6 +32,8 @@ HEAVY_MODULES = [
     "dbt.cli.main",
 ]
 PARSE_BUDGET_SECONDS = 2.0
+# The steps of a source DAG that read or write the warehouse (DuckDB has one writer).
+WAREHOUSE_STEPS = ("file.parse_file", "file.validate_file", "file.load_file")
 
 PROBE = textwrap.dedent("""
     import json, socket, sys, time
@@ -110,22 +112,37 @@ def test_ops_metadata(parsed: dict, dag_id: str) -> None:
         )
 
 
-def test_retries(parsed: dict) -> None:
-    fetch = parsed["dags"]["hhs_uc_daily"]["tasks"]["fetch_export"]
-    assert fetch["retries"] >= 2, "a flaky publisher site deserves retries"
+@pytest.mark.parametrize("source", sorted(config.sources()))
+def test_retries(parsed: dict, source: str) -> None:
+    tasks = parsed["dags"][source]["tasks"]
+    for step in ("discover_files", "file.fetch_file"):
+        assert tasks[step]["retries"] >= 2, "a flaky publisher site deserves retries"
     # A file that does not parse fails the same way every time: no retry loop.
-    assert parsed["dags"]["hhs_uc_daily"]["tasks"]["parse_export"]["retries"] == 0
+    assert tasks["file.parse_file"]["retries"] == 0
+    assert tasks["file.validate_file"]["retries"] == 0
 
 
 def test_warehouse_writers_share_the_one_slot_pool(parsed: dict) -> None:
     writers = {
-        ("hhs_uc_daily", "load_rows"),
+        *((source, step) for source in config.sources() for step in WAREHOUSE_STEPS),
         ("monitor", "evaluate_monitors"),
         ("monitor", "send_alerts"),
         ("monitor", "refresh_snapshot"),
     }
     for dag_id, task_id in writers:
         assert parsed["dags"][dag_id]["tasks"][task_id]["pool"] == "warehouse", (dag_id, task_id)
+
+
+def test_every_source_dag_has_the_factorys_shape(parsed: dict) -> None:
+    """The DAGs tagged ``source`` are exactly the sources of config/sources.yaml, each with the
+    task ids of ``source_dags.source_dag`` (tests/dags/test_source_dags.py checks each DAG file
+    calls it)."""
+    from returnwatch.source_dags import SOURCE_TAG, TASK_IDS
+
+    tagged = {dag_id for dag_id, dag in parsed["dags"].items() if SOURCE_TAG in dag["tags"]}
+    assert tagged == set(config.sources())
+    for dag_id in tagged:
+        assert set(parsed["dags"][dag_id]["tasks"]) == TASK_IDS, dag_id
 
 
 def test_the_dispatcher_runs_every_5_minutes_outside_the_warehouse_pool(parsed: dict) -> None:

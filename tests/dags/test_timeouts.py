@@ -87,17 +87,18 @@ def test_a_fetch_that_never_answers_times_out_and_alerts_once(
 ) -> None:
     monkeypatch.setenv("RETURNWATCH_HHS_UC_DAILY_BASE_URL", stalling.url)
     dag = dags["hhs_uc_daily"]
-    shortened(dag, "fetch_export")
+    shortened(dag, "file.fetch_file")
     run = dag.test(logical_date=AT, run_after=AT)
     assert states(run) == {
-        "fetch_export": "failed",
-        "parse_export": "upstream_failed",
-        "validate_rows": "upstream_failed",
-        "load_rows": "upstream_failed",
+        "discover_files": "success",
+        "file.fetch_file": "failed",
+        "file.parse_file": "upstream_failed",
+        "file.validate_file": "upstream_failed",
+        "file.load_file": "upstream_failed",
     }
     assert stalling.held, "the fetch did reach the stalling server"
     [post] = slack_standin.calls("chat.postMessage")
-    assert post.payload["blocks"][0]["text"]["text"] == "Task failed: hhs_uc_daily.fetch_export"
+    assert post.payload["blocks"][0]["text"]["text"] == "Task failed: hhs_uc_daily.file.fetch_file"
     assert "Timeout" in post.payload["text"]
     assert_no_slot_held()
 

@@ -27,7 +27,7 @@ FETCH_THEN_DIE = textwrap.dedent("""
     import datetime as dt, os, signal, sys
     from returnwatch import ingest
     ingest.fetch("hhs_uc_daily", run_at=dt.datetime.fromisoformat(sys.argv[1]))
-    os.kill(os.getpid(), signal.SIGKILL)  # the worker dies before parse_export starts
+    os.kill(os.getpid(), signal.SIGKILL)  # the worker dies before file.parse_file starts
 """)
 
 
@@ -79,10 +79,10 @@ def test_the_next_dag_run_loads_a_file_whose_worker_died_after_the_fetch(dags, m
 
     # The publisher posts nothing more; the next run's fetch hears "not modified".
     state, tasks = run(dags, DAY_2 + dt.timedelta(days=1))
-    assert state == "success" and tasks["load_rows"] == "success", tasks
+    assert state == "success" and tasks["file.load_file"] == "success", tasks
     assert Archive().entries(SOURCE)[-1].outcome == "not_modified"
     assert loaded_files()[-1] == stranded.sha256 and len(loaded_files()) == 2
 
     state, tasks = run(dags, DAY_2 + dt.timedelta(days=2))
-    assert state == "success" and tasks["parse_export"] == "skipped", tasks
+    assert state == "success" and tasks["file.parse_file"] == "skipped", tasks
     assert len(loaded_files()) == 2
