@@ -1,4 +1,4 @@
-"""The dispatcher: every few minutes, the watchdog, then every alert that is due.
+"""The dispatcher: every few minutes, every alert that is due, then the watchdog.
 
 What this module owns: ``dispatch()``, the one task of the ``dispatch_alerts`` DAG (every 5
 minutes), and ``airflow_dag_facts()``, what the watchdog asks Airflow about a DAG.
@@ -10,15 +10,15 @@ or a digest waited up to a day. Now a queued alert waits at most one dispatcher 
 run after their moment. The dispatcher also runs the watchdog (``monitor.watchdog``), so the
 watchers are watched from outside the DAGs they watch.
 
-The outbox lives in the warehouse (``monitor.alerts``), and this task does not take the
-one-slot ``warehouse`` pool: it waits for DuckDB's writer lock itself, at most
-``LOCK_WAIT_SECONDS``. Writers hold the lock for seconds to minutes (a load under 3 s, a
-warm ``dbt build`` ~10 s idle but 80-105 s measured on a loaded 2-core machine, a cold one
-162 s; figures in ``airflow_support``), so a build delays delivery by the rest of that build, not by a pool
-queue. That can exceed a minute: moving the outbox out of the warehouse file is the way to
-remove it (not done yet). A writer holding the
-lock for longer than the wait is itself a fault: the task fails and ops hear it directly
-(``on_task_failure`` sends without the outbox when the warehouse is locked).
+The outbox is its own SQLite file (``alerts.outbox``), out of reach of DuckDB's writer lock,
+and the run sends from it FIRST, without opening the warehouse: a ``dbt build`` holding the
+warehouse (10 s idle, 80-160 s measured under load) no longer delays a queued alert. Then it
+takes the warehouse (waiting for the writer lock at most ``LOCK_WAIT_SECONDS``; it does not
+take the one-slot ``warehouse`` pool, which would queue it behind every load) for what needs
+it: the watchdog, the hand-off of alerts the monitors queued but nobody handed over yet (a
+crash between the two stores), a second delivery of those, and the warehouse's copy of the
+outbox. A writer holding the lock for longer than the wait is itself a fault: the task fails
+and ops hear it at once (the failure callback needs only the outbox).
 
 Failures are never swallowed: when the watchdog fails, alerts are still delivered, then the
 watchdog's error fails the task (one ``task_failed`` alert for ops).
@@ -45,29 +45,57 @@ def dispatch(
     archive: Any = None,
     con: Any = None,
 ) -> dict[str, Any]:
-    """Run the watchdog, then deliver every pending alert that is due at ``now``.
+    """Deliver every pending alert of the outbox that is due at ``now``, then (with the
+    warehouse ``con``, opened here when None) run the watchdog, hand over what the monitors
+    queued, deliver that, and refresh the warehouse's copy.
 
     ``now`` is the clock (tests; default the wall clock: backoff and quiet hours are real
     time). Returns what was done, for the task's XCom and log.
     """
-    if con is None:
-        from returnwatch import warehouse
-
-        with contextlib.closing(warehouse.connect(wait_seconds=LOCK_WAIT_SECONDS)) as own:
-            warehouse.init(own)
-            return dispatch(run_id=run_id, now=now, dag_facts=dag_facts, archive=archive, con=own)
-    from returnwatch.alerts.delivery import (
-        absorb_spool,
-        check_slack_scopes,
-        deliver_pending,
-        ensure_schema,
-    )
-    from returnwatch.monitor.watchdog import run_watchdog
+    from returnwatch.alerts import outbox
+    from returnwatch.alerts.delivery import absorb_spool, check_slack_scopes, deliver_outbox
 
     clock = now or dt.datetime.now(dt.UTC)
-    ensure_schema(con)
-    # Alerts a failure callback could not put in the outbox (warehouse locked, Slack down).
-    spooled = absorb_spool(con)
+    with outbox.session() as box:
+        # Alerts a failure callback could not put in the outbox (disk full, Slack down).
+        spooled = absorb_spool(box)
+        missing_scopes = check_slack_scopes(box, now=clock)
+        first = deliver_outbox(box, now=now)  # no warehouse: a build cannot delay this
+        if con is None:
+            from returnwatch import warehouse
+
+            with contextlib.closing(warehouse.connect(wait_seconds=LOCK_WAIT_SECONDS)) as own:
+                warehouse.init(own)
+                second, watchdog = _with_warehouse(own, box, run_id, clock, now, dag_facts, archive)
+        else:
+            second, watchdog = _with_warehouse(con, box, run_id, clock, now, dag_facts, archive)
+    watchdog_alerts, watchdog_error = watchdog
+    if watchdog_error is not None:
+        raise watchdog_error
+    return {
+        "spooled": spooled,
+        "watchdog_alerts": watchdog_alerts,
+        "missing_scopes": missing_scopes,
+        "delivery": (first.then(second) if second is not None else first).as_dict(),
+    }
+
+
+def _with_warehouse(
+    con: Any,
+    box: Any,
+    run_id: str,
+    clock: dt.datetime,
+    now: dt.datetime | None,
+    dag_facts: Any,
+    archive: Any,
+) -> tuple[Any, tuple[list[str], Exception | None]]:
+    """The watchdog, the hand-off and the warehouse's copy; a second delivery if the
+    watchdog or the hand-off queued anything. Returns that delivery's report (or None) and
+    the watchdog's alerts and error (raised by the caller after delivering)."""
+    from returnwatch.alerts import handoff
+    from returnwatch.alerts.delivery import deliver_outbox
+    from returnwatch.monitor.watchdog import run_watchdog
+
     watchdog_error: Exception | None = None
     watchdog_alerts: list[str] = []
     try:
@@ -76,16 +104,10 @@ def dispatch(
     except Exception as exc:  # delivered first, raised below: one failure must not hide all
         log.exception("watchdog failed; delivering the queued alerts anyway")
         watchdog_error = exc
-    missing_scopes = check_slack_scopes(con, now=clock)
-    report = deliver_pending(con, now=now)
-    if watchdog_error is not None:
-        raise watchdog_error
-    return {
-        "spooled": spooled,
-        "watchdog_alerts": watchdog_alerts,
-        "missing_scopes": missing_scopes,
-        "delivery": report.as_dict(),
-    }
+    handed = handoff.hand_off(con, box, now=now)
+    second = deliver_outbox(box, now=now) if handed else None
+    handoff.copy_to_warehouse(con, box)
+    return second, (watchdog_alerts, watchdog_error)
 
 
 def airflow_dag_facts(dag_id: str) -> Any:

@@ -6,7 +6,7 @@ What this module owns:
   raw layer's DDL, so every writer sees the same schema.
 - ``record_findings()``: the one way findings get into ``monitor.findings`` (the validation code
   and every monitor use it).
-- ``enqueue_alert()``: the one way an alert gets into the outbox ``monitor.alerts``.
+- ``enqueue_alert()``: the one way a monitor queues an alert (``monitor.alerts``).
 - ``transaction()``: a transaction that joins the caller's if one is already open, so
   ``process_findings`` can be atomic on its own and inside a bigger unit of work.
 
@@ -18,9 +18,11 @@ Tables, and why they look like this:
   (enforced by ``monitor.incidents``, the only writer; DuckDB has no partial unique index).
   ``incident_id`` is derived from the key and the run that opened it, so re-running that run
   cannot open a second incident. ``slack_channel``/``slack_ts`` are the thread root for updates.
-- ``monitor.alerts``: the outbox. ``alert_id`` is the idempotency key (``<incident_id>:<event>``),
-  so enqueueing twice is a no-op; ``seq`` gives creation order; ``status`` goes
-  ``pending`` -> ``sent`` (or ``failed`` after bounded attempts / a permanent refusal).
+- ``monitor.alerts``: alerts as the monitors queue them, in the transaction that moves their
+  incident (``alert_id`` is the idempotency key, ``<incident_id>:<event>``, so enqueueing
+  twice is a no-op). The outbox proper is a separate file (``alerts.outbox``), where
+  ``alerts.handoff`` moves each new row, composed, after the commit; it then writes the
+  delivery state back here, so this table is also the outbox's copy for analysts.
 - ``monitor.runs``: bookkeeping of each monitor run (latest execution per run_id).
 - ``monitor.source_freshness``: what freshness saw for each source at each run (history; the
   newest row per source is the current state).
