@@ -27,7 +27,6 @@ KNOWN_MODULE_CYCLES: list[frozenset[str]] = [
     frozenset({"returnwatch.alerts.messages", "returnwatch.alerts.wording"}),
 ]
 KNOWN_PACKAGE_CYCLES: list[frozenset[str]] = [
-    frozenset({"returnwatch.alerts", "returnwatch.monitor", "returnwatch.warehouse"}),
     # the replay mirror and its per-publisher sites
     frozenset({"returnwatch_replay.mirror", "returnwatch_replay.sites"}),
 ]

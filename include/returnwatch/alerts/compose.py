@@ -24,13 +24,14 @@ it was enqueued, the error is logged and ops get one alert about it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 from typing import TYPE_CHECKING, Any
 
 from returnwatch.alerts.outbox import Outbox
-from returnwatch.alerts.routing import alerts_config, audience_for, channel_for
+from returnwatch.routing import alerts_config, audience_for, channel_for
 
 if TYPE_CHECKING:
     import duckdb
@@ -63,6 +64,10 @@ def compose(
             exc_info=True,
         )
         text, blocks, chart = row["text"], None, None
+        with contextlib.suppress(Exception):  # the plainer rendering, if that works
+            rendered = from_facts(row)
+            if rendered is not None:
+                text, blocks = rendered
         problem = {
             "key": f"compose:{row['alert_id']}",
             "header": "An alert could not be composed",
@@ -105,7 +110,12 @@ def _compose_incident(
         con.execute("SELECT * FROM monitor.incidents WHERE incident_id = ?", [row["incident_id"]])
     )
     if not incident:
-        return row["text"], None, row["audience"], None, None
+        rendered = from_facts(row)
+        return (
+            (rendered[0], rendered[1], row["audience"], None, None)
+            if rendered is not None
+            else (row["text"], None, row["audience"], None, None)
+        )
     inc = incident[0]
     event = row["event"]
     findings = _findings(con, inc, row["run_id"]) if event != "resolved" else []
@@ -130,10 +140,18 @@ def _compose_incident(
         event == "resolved"
         and inc["monitor"] not in ("anomaly", "policy_rule", "revision", "discrepancy")
     ):
-        text, blocks = (
-            row["text"],
-            json.loads(row["blocks"]) if isinstance(row["blocks"], str) else list(row["blocks"]),
-        )
+        # Words from what the monitor saw (a freshness "resolved" quotes it; it is stored
+        # nowhere else); a row queued by an older version carries its final words already.
+        rendered = from_facts(row)
+        if rendered is not None:
+            text, blocks = rendered
+        else:
+            text, blocks = (
+                row["text"],
+                json.loads(row["blocks"])
+                if isinstance(row["blocks"], str)
+                else list(row["blocks"]),
+            )
         if status:
             text, blocks = replace_status_in_text(text, status), with_status_line(blocks, status)
     else:
@@ -170,6 +188,27 @@ def _compose_incident(
             width, height = charts.CHART_SIZE_PX
             chart = (charts.render_png(spec), width, height)
     return text, blocks, audience, (lead or {}).get("severity") or inc["severity"], chart
+
+
+def from_facts(row: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
+    """The message of a queued alert from the facts its monitor stored (``monitor.alerts.facts``:
+    the incident as it was, the finding, what resolved it), without the warehouse's context;
+    None for a row without facts."""
+    from returnwatch.alerts.messages import incident_message
+
+    raw = row.get("facts")
+    facts = json.loads(raw) if isinstance(raw, str) else raw
+    if not facts or not facts.get("incident"):
+        return None
+    message = incident_message(
+        row["event"],
+        incident=facts["incident"],
+        finding=facts.get("finding"),
+        resolution=facts.get("resolution"),
+        opening=facts.get("opening"),
+        run_id=row["run_id"],
+    )
+    return message.text, message.blocks
 
 
 def _rank(finding: dict[str, Any]) -> tuple[int, str]:

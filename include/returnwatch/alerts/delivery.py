@@ -12,7 +12,7 @@ What this module owns:
   it delivers, then it refreshes the warehouse's copy ``monitor.alerts``;
 - ``requeue_failed()``: puts ``failed``/``unknown`` rows back to ``pending`` (after a fix);
 - ``on_task_failure()``: the Airflow ``on_failure_callback`` that tells ops about a task that
-  failed for good. Routing (config/alerts.yaml) is ``alerts.routing``, re-exported here.
+  failed for good. Routing (config/alerts.yaml) is ``returnwatch.routing``, re-exported here.
 
 Guarantees and their limits:
 
@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 from returnwatch import settings
 from returnwatch.alerts import outbox
 from returnwatch.alerts.handoff import ALERTS_DDL, ensure_schema  # noqa: F401 - re-exported
-from returnwatch.alerts.routing import (  # noqa: F401 - re-exported: the routing's old home
+from returnwatch.routing import (  # noqa: F401 - re-exported: the routing's old home
     AlertsConfig,
     AudienceSettings,
     DeliverySettings,

@@ -337,7 +337,7 @@ def notify_ops(
 ) -> bool:
     """Queue one ``delivery_problem`` alert for ops (idempotent on ``key``): the alert path
     telling ops about itself. Returns whether it was new."""
-    from returnwatch.alerts.routing import audience_for, channel_for
+    from returnwatch.routing import audience_for, channel_for
 
     audience = audience_for("delivery")
     return enqueue(

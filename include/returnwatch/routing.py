@@ -2,8 +2,9 @@
 
 What this module owns: the models of config/alerts.yaml (channels, routes, overrides, quiet
 hours, digest, suppression, delivery settings), ``alerts_config()``, and the routing answers
-``audience_for(monitor, kind, severity)`` and ``channel_for(audience)``. It imports no other
-alerts module, so composing, the outbox and delivery can all ask it.
+``audience_for(monitor, kind, severity)`` and ``channel_for(audience)``. It sits below both
+the monitors (an incident records its audience) and the alerts package, importing only
+``config`` and ``settings``, so either may ask it without tying one to the other.
 """
 
 from __future__ import annotations
