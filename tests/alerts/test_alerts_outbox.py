@@ -5,6 +5,7 @@ post, replies in the old thread, acknowledgements kept); the warehouse keeps a c
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 from returnwatch import settings
 from returnwatch.alerts import deliver_pending, handoff, outbox
@@ -129,3 +130,33 @@ def test_a_finding_the_monitor_never_made_is_not_sent(con) -> None:
     con.rollback()
     assert deliver_pending(con, now=T0).sent == []
     assert outbox_execute("SELECT count(*) FROM alerts") == [(0,)]
+
+
+def test_two_deliverers_at_once_post_an_alert_once(data_dir, slack_standin) -> None:
+    """The dispatcher and a monitor's send_alerts (or a failure callback) may deliver at the
+    same moment now that the warehouse's lock no longer keeps them apart: the outbox's
+    delivery lock does. Slack answers the first post slowly, so both would find it pending."""
+    from returnwatch import warehouse
+    from returnwatch.alerts.delivery import deliver_outbox
+
+    with warehouse.session() as con:
+        ops_problem(con, 0, "bad_file", severity="critical")
+        with outbox.session() as box:
+            assert len(handoff.hand_off(con, box, now=T0)) == 1
+    slack_standin.fail_next(1, status=200, delay=1.0, method="chat.postMessage")
+    start = threading.Barrier(2)
+    reports: list = []
+
+    def deliver() -> None:
+        with outbox.session() as box:
+            start.wait(timeout=30)
+            reports.append(deliver_outbox(box, now=T0 + dt.timedelta(minutes=5)))
+
+    workers = [threading.Thread(target=deliver) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert not any(w.is_alive() for w in workers)
+    assert len(slack_standin.calls("chat.postMessage")) == 1
+    assert sorted(len(r.sent) for r in reports) == [0, 1]

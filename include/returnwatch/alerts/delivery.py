@@ -16,7 +16,9 @@ What this module owns:
 
 Guarantees and their limits:
 
-- A row marked ``sent`` is never sent again; enqueueing is idempotent on ``alert_id``.
+- A row marked ``sent`` is never sent again; enqueueing is idempotent on ``alert_id``. One
+  process delivers at a time (``outbox.delivering``, a file lock): the warehouse's writer lock
+  no longer keeps the dispatcher, ``send_alerts`` and failure callbacks apart.
 - A failure leaves the row ``pending`` for the next run, with the error and the attempt count;
   after ``max_attempts`` (or a refusal no retry can fix, such as an unknown channel) it becomes
   ``failed``. Nothing is deleted.
@@ -154,6 +156,17 @@ def deliver_outbox(
 ) -> DeliveryReport:
     """Send every pending alert of the outbox that is due, oldest first; never opens the
     warehouse (every row is composed before it gets here)."""
+    with outbox.delivering(box):  # one deliverer at a time: no row posted by two
+        return _deliver_outbox(box, channel_for=channel_for, alert_ids=alert_ids, now=now)
+
+
+def _deliver_outbox(
+    box: outbox.Outbox,
+    *,
+    channel_for: Callable[[str], str | None] | None,
+    alert_ids: Sequence[str] | None,
+    now: dt.datetime | None,
+) -> DeliveryReport:
     from returnwatch.alerts.slack import SlackPoster, slack_token
 
     clock = _Clock(now)

@@ -29,6 +29,7 @@ import contextlib
 import datetime as dt
 import json
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -171,6 +172,9 @@ DDL = [
 
 # A writer holds SQLite's lock for one short transaction (milliseconds); wait this long at most.
 BUSY_TIMEOUT_SECONDS = 30
+# One deliverer at a time (``delivering``): a run takes seconds, a slow Slack ~10 s per
+# message; wait this long for another before giving up (below the dispatcher's timeout).
+DELIVERY_LOCK_WAIT_SECONDS = 120
 
 
 def to_db(value: Any) -> Any:
@@ -288,6 +292,58 @@ def session(path: Path | None = None) -> Iterator[Outbox]:
         box.close()
 
 
+class DeliveryBusy(RuntimeError):
+    """Another process has been delivering for longer than we are willing to wait."""
+
+
+_held = threading.local()  # lock files this thread holds, with their depth (re-entrant)
+
+
+@contextlib.contextmanager
+def delivering(box: Outbox, *, wait_seconds: float = DELIVERY_LOCK_WAIT_SECONDS) -> Iterator[None]:
+    """Hold the outbox's delivery lock: one deliverer at a time, across processes.
+
+    When the outbox lived in the warehouse, DuckDB's single writer kept two deliveries (the
+    dispatcher, a monitor's ``send_alerts``, a failure callback) apart; SQLite lets them run
+    at once, and two could both find a row ``pending`` and post it. An ``flock`` on a file
+    beside the outbox (released by the kernel if the process dies) restores the one deliverer.
+    Re-entrant within a thread.
+    """
+    import fcntl
+    import time
+
+    path = str(box.path.with_name(box.path.name + ".deliver.lock"))
+    depth = getattr(_held, "depth", {})
+    _held.depth = depth
+    if depth.get(path):
+        depth[path] += 1
+        try:
+            yield
+        finally:
+            depth[path] -= 1
+        return
+    with open(path, "a+") as handle:
+        deadline, delay = time.monotonic() + wait_seconds, 0.05
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise DeliveryBusy(
+                        f"another process has been delivering alerts for more than "
+                        f"{wait_seconds:.0f} s (lock {path}); the next run delivers"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        depth[path] = 1
+        try:
+            yield
+        finally:
+            depth[path] = 0
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def ids_param(ids: Sequence[str]) -> str:
     """A list of ids as one parameter: ``alert_id IN (SELECT value FROM json_each(?))``."""
     return json.dumps(list(ids))
@@ -361,7 +417,8 @@ def notify_ops(
 def read_only(path: Path | None = None) -> Outbox | None:
     """The outbox opened for reading only (nothing created, no lock taken), or None if there
     is no outbox file yet. On a read-only data folder SQLite cannot keep WAL's shared-memory
-    file, so it then reads the file as immutable (a consistent snapshot of the last commit)."""
+    file, so it then reads the main file as immutable: the state of the last checkpoint
+    (SQLite checkpoints by itself every ~1000 pages, and when the last writer closes)."""
     path = Path(path or settings.outbox_path())
     if not path.is_file():
         return None
