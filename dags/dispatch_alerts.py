@@ -29,8 +29,10 @@ DOC = """
 
 **Schedule**: every 5 minutes, around the clock (`catchup` off, one run at a time).
 
-It does **not** use the one-slot `warehouse` pool (it would queue behind every load); it waits
-for the warehouse's writer lock itself, at most 180 s ([timeouts](docs/runbook.md#timeouts)).
+Delivery comes first and reads only the outbox (`data/outbox.sqlite3`), so a `dbt build`
+holding the warehouse does not delay it. The watchdog then needs the warehouse: the task does
+**not** use the one-slot `warehouse` pool (it would queue behind every load); it waits for the
+writer lock itself, at most 180 s ([timeouts](docs/runbook.md#timeouts)).
 
 **When it fails** ([runbook: dispatch_alerts](docs/runbook.md#dispatch_alerts)): the next run
 five minutes later tries again; nothing is lost (alerts stay queued, sent once). A failure of

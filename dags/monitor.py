@@ -32,10 +32,10 @@ A metric or rule whose mart does not exist yet is skipped (named in the log). Ea
 judges only periods newer than those it judged before (`monitor.judged`), and only a series'
 newest period can alert: a backfill or catch-up records history as `info`, never pages.
 Findings land in `monitor.findings`; they open, update or resolve incidents in
-`monitor.incidents`; each incident opening or resolving queues one alert in `monitor.alerts`.
+`monitor.incidents`; each incident opening or resolving queues one alert (in `monitor.alerts`, handed at once to the outbox `data/outbox.sqlite3`).
 
 **send_alerts** sends queued alerts to Slack (connection `slack_default` or
-`SLACK_BOT_TOKEN`), or to the task log and `monitor.alerts` when no token is set. An alert is
+`SLACK_BOT_TOKEN`), or to the task log and the outbox when no token is set. An alert is
 sent once, even if this task is retried; one that Slack refused stays queued for the next run.
 
 **refresh_snapshot** copies the `monitor` tables into the analysts' read-only snapshot
@@ -78,10 +78,18 @@ leaves the previous snapshot in place; clear it to retry.
 def monitor():
     @task(pool=WAREHOUSE_POOL)
     def evaluate_monitors() -> dict:
+        from returnwatch import warehouse
+        from returnwatch.alerts import handoff, outbox
         from returnwatch.monitor import run_monitors
 
         context = get_current_context()
-        return run_monitors(run_at=run_time(context), run_id=run_id(context)).as_dict()
+        with warehouse.session() as con:
+            report = run_monitors(run_at=run_time(context), run_id=run_id(context), con=con)
+            # Into the outbox while this task holds the warehouse: the dispatcher can then
+            # send them even if a build takes the warehouse before send_alerts runs.
+            with outbox.session() as box:
+                handoff.hand_off(con, box)
+        return report.as_dict()
 
     @task(pool=WAREHOUSE_POOL)
     def send_alerts(checked: dict) -> dict:

@@ -41,6 +41,11 @@ def warehouse_path() -> Path:
     return data_dir() / "warehouse.duckdb"
 
 
+def outbox_path() -> Path:
+    """The alert outbox (SQLite): kept out of the warehouse so a build never delays delivery."""
+    return data_dir() / "outbox.sqlite3"
+
+
 def snapshot_path() -> Path:
     """Read-only copy for analysts, replaced atomically after each successful build."""
     return data_dir() / "snapshot" / "warehouse.duckdb"

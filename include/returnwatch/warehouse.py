@@ -160,7 +160,7 @@ def session(
 
 def init(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw and monitor schemas and their tables if they do not exist."""
-    from returnwatch.monitor.store import MONITOR_DDL
+    from returnwatch.schema import MONITOR_DDL
     from returnwatch.sources import raw_ddl
 
     for statement in RAW_DDL + raw_ddl() + MONITOR_DDL:

@@ -14,6 +14,7 @@ from returnwatch.alerts import deliver_pending
 from returnwatch.monitor.findings import Finding
 from returnwatch.monitor.incidents import process_findings
 from returnwatch.monitor.store import enqueue_alert
+from tests.alerts.outbox_sql import outbox_execute
 
 SOURCE = "segob_bulletin_monthly"
 # The clock the tests control: Tuesday 15 April 2025, 12:00 to 13:00 in New York (EDT).
@@ -135,9 +136,8 @@ def test_a_crash_after_slack_took_the_digest_does_not_repost(con, slack_standin,
     deliver_pending(con, now=DIGEST)
     [call] = slack_standin.calls("chat.postMessage")
     # As if the process died between Slack's answer and the "sent" update.
-    con.execute(
-        "UPDATE monitor.alerts SET status = 'pending', slack_ts = NULL, sent_at = NULL, "
-        "last_error = NULL"
+    outbox_execute(
+        "UPDATE alerts SET status = 'pending', slack_ts = NULL, sent_at = NULL, last_error = NULL"
     )
     report = deliver_pending(con, now=DIGEST + dt.timedelta(minutes=1))
     assert len(report.sent) == 3

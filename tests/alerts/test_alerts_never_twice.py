@@ -9,6 +9,7 @@ import logging
 
 from returnwatch.alerts import deliver_pending, requeue_failed
 from returnwatch.alerts.dispatch import dispatch
+from tests.alerts.outbox_sql import outbox_execute
 from tests.alerts.test_alerts_digest import T0, ops_problem
 
 MINUTE = dt.timedelta(minutes=1)
@@ -18,9 +19,8 @@ def crashed_after_slack_took_it(con, slack_standin) -> None:
     """One alert posted, then the process died before recording it (the ambiguous case)."""
     ops_problem(con, 0, "bad_file", severity="critical")
     assert len(deliver_pending(con, now=T0).sent) == 1
-    con.execute(
-        "UPDATE monitor.alerts SET status = 'pending', slack_ts = NULL, "
-        "sent_at = NULL, last_error = NULL"
+    outbox_execute(
+        "UPDATE alerts SET status = 'pending', slack_ts = NULL, sent_at = NULL, last_error = NULL"
     )
 
 

@@ -16,7 +16,7 @@ from tests.alerts.test_alerts_digest import T0, ops_problem
 def test_an_alert_that_cannot_be_composed_goes_out_and_ops_are_told(
     con, slack_standin, monkeypatch, caplog
 ) -> None:
-    def broken(con, row):
+    def broken(con, box, row):
         raise KeyError("details")
 
     monkeypatch.setattr(compose, "_compose_incident", broken)

@@ -8,8 +8,9 @@ import pytest
 from airflow.utils.state import TaskInstanceState
 
 from returnwatch import warehouse
-from returnwatch.alerts import on_task_failure
+from returnwatch.alerts import on_task_failure, outbox
 from returnwatch.alerts.delivery import is_final_failure
+from tests.alerts.outbox_sql import outbox_execute
 
 
 def context(*, try_number: int, max_tries: int = 2, state=None, error: Exception | None = None):
@@ -31,7 +32,8 @@ def context(*, try_number: int, max_tries: int = 2, state=None, error: Exception
 
 
 def alerts(con) -> list[tuple]:
-    return con.execute("SELECT audience, event, status, text FROM monitor.alerts").fetchall()
+    """The outbox's rows: a task failure goes there directly, never through the warehouse."""
+    return outbox_execute("SELECT audience, event, status, text FROM alerts ORDER BY seq")
 
 
 ERROR = RuntimeError(
@@ -78,7 +80,7 @@ def test_is_final_failure_without_state_uses_the_try_number() -> None:
     assert is_final_failure(context(try_number=1, max_tries=0))
 
 
-def test_a_locked_warehouse_does_not_stop_the_alert(
+def test_a_locked_warehouse_does_not_delay_the_alert(
     con, slack_standin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def locked(*args, **kwargs):
@@ -87,6 +89,19 @@ def test_a_locked_warehouse_does_not_stop_the_alert(
     monkeypatch.setattr(warehouse, "connect", locked)
     on_task_failure(context(try_number=3, state=TaskInstanceState.FAILED, error=ERROR))
     assert len(slack_standin.posted()) == 1
+    assert [row[:3] for row in alerts(con)] == [("ops", "task_failed", "sent")]
+
+
+def test_an_unreachable_outbox_does_not_stop_the_alert(
+    con, slack_standin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(outbox, "open_outbox", unreachable)
+    on_task_failure(context(try_number=3, state=TaskInstanceState.FAILED, error=ERROR))
+    assert len(slack_standin.posted()) == 1  # sent directly
+    monkeypatch.undo()
     assert alerts(con) == []  # not recorded: the outbox was unreachable
 
 

@@ -83,6 +83,8 @@ def test_real_june_gap_alerts_late_then_resolved(con, history) -> None:
         con, "SELECT state, opened_at, resolved_at FROM monitor.incidents"
     )
     assert (state, opened, resolved) == ("resolved", at("2025-06-17"), at("2025-06-18"))
+    # The monitor stores facts; the words are rendered when the alert enters the outbox.
+    deliver_pending(con, now=at("2025-06-18", 16))
     resolved_text = rows(con, "SELECT text FROM monitor.alerts WHERE event = 'resolved'")[0][0]
     assert "figures resumed on Wednesday 18 June 2025" in resolved_text
     assert "newest figures: Tuesday 17 June 2025" in resolved_text

@@ -227,6 +227,10 @@ def test_the_ops_alert_names_the_file_and_the_reason(con, monkeypatch):
     )
     report = run_monitors(run_at=LATER, run_id="r1", con=con, monitors=["unmarted"])
     [alert] = report.alerts
+    # The monitor queues facts; the words are rendered when the alert enters the outbox.
+    from returnwatch.alerts import deliver_pending
+
+    deliver_pending(con, now=LATER)
     [(audience, text, blocks)] = con.execute(
         "SELECT audience, text, blocks::VARCHAR FROM monitor.alerts WHERE alert_id = ?", [alert]
     ).fetchall()

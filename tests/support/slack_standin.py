@@ -80,6 +80,8 @@ class _State:
         default_factory=lambda: ["chat:write", "files:write", "channels:history", "groups:history"]
     )
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Notified after each answer, so a test can wait for a call instead of sleeping.
+    answered: threading.Condition = field(default_factory=threading.Condition)
     counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
 
@@ -150,6 +152,16 @@ class SlackStandIn:
     def received(self) -> list[Received]:
         with self.state.lock:
             return list(self.state.received)
+
+    def wait_for(self, method: str, *, count: int = 1, timeout: float = 60.0) -> bool:
+        """Block until ``count`` calls of ``method`` were answered, at most ``timeout``
+        seconds; whether they were."""
+
+        def done() -> bool:
+            return sum(1 for r in self.calls(method) if r.answered is not None) >= count
+
+        with self.state.answered:
+            return self.state.answered.wait_for(done, timeout)
 
     def calls(self, method: str) -> list[Received]:
         return [r for r in self.received if r.method == method]
@@ -232,6 +244,8 @@ def _handler_for(state: _State) -> type[BaseHTTPRequestHandler]:
             answer = self._authorised() or self._answer(method, payload)
             record.answered = answer
             self._json(200, answer, {"x-oauth-scopes": ",".join(state.scopes)})
+            with state.answered:
+                state.answered.notify_all()
 
         def _parse(self, raw: bytes, query: str) -> dict[str, Any]:
             fields: dict[str, Any] = {

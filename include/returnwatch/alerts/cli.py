@@ -80,72 +80,101 @@ def _resolve_id(con: duckdb.DuckDBPyConnection, prefix: str) -> str:
     return ids[0]
 
 
-def _control(
-    con: duckdb.DuckDBPyConnection, incident_id: str, now: dt.datetime, **values: Any
-) -> None:
-    from returnwatch.alerts.delivery import ensure_schema
+@contextlib.contextmanager
+def _outbox_reading() -> Iterator[Any]:
+    """The outbox read-only for list/show, or None when there is none yet (an installation
+    that has not delivered since the outbox left the warehouse: its copy is read instead)."""
+    from returnwatch.alerts import outbox
 
-    ensure_schema(con)
-    con.execute(
-        "INSERT INTO monitor.incident_controls (incident_id, updated_at) VALUES (?, ?) "
-        "ON CONFLICT (incident_id) DO NOTHING",
-        [incident_id, now],
-    )
-    for column, value in values.items():
-        con.execute(
-            f"UPDATE monitor.incident_controls SET {column} = ?, updated_at = ? "
-            "WHERE incident_id = ?",
-            [value, now, incident_id],
+    box = outbox.read_only()
+    try:
+        yield box
+    finally:
+        if box is not None:
+            box.close()
+
+
+def _control(box: Any, incident_id: str, now: dt.datetime, **values: Any) -> None:
+    from returnwatch.alerts import outbox
+
+    if not isinstance(box, outbox.Outbox):  # acknowledgements and mutes live in the outbox
+        with outbox.session() as own:
+            _control(own, incident_id, now, **values)
+        return
+    with box.transaction():
+        box.execute(
+            "INSERT OR IGNORE INTO incident_controls (incident_id, updated_at) VALUES (?, ?)",
+            [incident_id, now],
         )
+        for column, value in values.items():
+            box.execute(
+                f"UPDATE incident_controls SET {column} = ?, updated_at = ? WHERE incident_id = ?",
+                [value, now, incident_id],
+            )
 
 
 def mute_incident(
-    con: duckdb.DuckDBPyConnection,
-    incident_id: str,
-    *,
-    hours: float,
-    now: dt.datetime | None = None,
+    box: Any, incident_id: str, *, hours: float, now: dt.datetime | None = None
 ) -> dt.datetime:
-    """No alert for ``incident_id`` for ``hours``; returns the end of the mute."""
+    """No alert for ``incident_id`` for ``hours``; returns the end of the mute. ``box`` is
+    the outbox (opened here when it is not one)."""
     now = now or dt.datetime.now(dt.UTC)
     until = now + dt.timedelta(hours=hours)
-    _control(con, incident_id, now, muted_until=until)
+    _control(box, incident_id, now, muted_until=until)
     return until
 
 
 def acknowledge_incident(
-    con: duckdb.DuckDBPyConnection, incident_id: str, *, by: str, now: dt.datetime | None = None
+    box: Any, incident_id: str, *, by: str, now: dt.datetime | None = None
 ) -> None:
     """Someone is on it: its "updated" alerts are suppressed; "resolved" still goes out."""
     now = now or dt.datetime.now(dt.UTC)
-    _control(con, incident_id, now, acknowledged_at=now, acknowledged_by=by)
+    _control(box, incident_id, now, acknowledged_at=now, acknowledged_by=by)
 
 
 def incident_rows(
-    con: duckdb.DuckDBPyConnection, *, everything: bool = False
+    con: duckdb.DuckDBPyConnection, *, everything: bool = False, box: Any = None
 ) -> list[dict[str, Any]]:
-    """Incidents (open ones, or all), newest first, with their controls and alert count.
-    Only reads: tables or columns a newer version adds read as empty."""
+    """Incidents (open ones, or all), newest first, with their controls and alert count:
+    incidents from the warehouse, the rest from the outbox ``box`` (or, without one, the
+    warehouse's copy). Only reads."""
     from returnwatch.monitor.store import rows_as_dicts
 
     if not _columns(con, "incidents"):
         return []
-    controls = _columns(con, "incident_controls")
-    control_columns = _pick(controls, ["acknowledged_by", "muted_until"], "c")
-    join = "LEFT JOIN monitor.incident_controls c USING (incident_id)" if controls else ""
     count = (
         "(SELECT count(*) FROM monitor.alerts a WHERE a.incident_id = i.incident_id)"
-        if _columns(con, "alerts")
+        if box is None and _columns(con, "alerts")
         else "0"
     )
     where = "" if everything else "WHERE i.state = 'open'"
-    return rows_as_dicts(
+    rows = rows_as_dicts(
         con.execute(
             f"SELECT i.incident_id, i.state, i.monitor, i.series, i.source, i.severity, i.audience, "
-            f"i.opened_at, i.resolved_at, i.summary, {control_columns}, {count} AS alerts "
-            f"FROM monitor.incidents i {join} {where} ORDER BY i.opened_at DESC, i.incident_id"
+            f"i.opened_at, i.resolved_at, i.summary, NULL AS acknowledged_by, "
+            f"NULL AS muted_until, {count} AS alerts "
+            f"FROM monitor.incidents i {where} ORDER BY i.opened_at DESC, i.incident_id"
         )
     )
+    if box is not None:
+        controls = {
+            r["incident_id"]: r
+            for r in box.rows(
+                "SELECT incident_id, acknowledged_by, muted_until FROM incident_controls"
+            )
+        }
+        counts = dict(
+            box.execute(
+                "SELECT incident_id, count(*) FROM alerts WHERE incident_id IS NOT NULL "
+                "GROUP BY incident_id"
+            ).fetchall()
+        )
+        for row in rows:
+            control = controls.get(row["incident_id"], {})
+            row["acknowledged_by"] = control.get("acknowledged_by")
+            row["muted_until"] = control.get("muted_until")
+            row["alerts"] = counts.get(row["incident_id"], 0)
+    return rows
 
 
 _ALERT_COLUMNS = [
@@ -160,8 +189,11 @@ _ALERT_COLUMNS = [
 ]
 
 
-def incident_detail(con: duckdb.DuckDBPyConnection, incident_id: str) -> dict[str, Any]:
-    """One incident, its alerts in order, and its newest chart (PNG bytes, or None)."""
+def incident_detail(
+    con: duckdb.DuckDBPyConnection, incident_id: str, box: Any = None
+) -> dict[str, Any]:
+    """One incident (warehouse), its alerts in order, its thread and its newest chart (PNG
+    bytes, or None) from the outbox ``box`` (without one: the warehouse's copy)."""
     from returnwatch.monitor.store import rows_as_dicts
 
     [incident] = rows_as_dicts(
@@ -172,6 +204,23 @@ def incident_detail(con: duckdb.DuckDBPyConnection, incident_id: str) -> dict[st
             [incident_id],
         )
     )
+    if box is not None:
+        thread = box.execute(
+            "SELECT slack_channel, slack_ts FROM threads WHERE incident_id = ?", [incident_id]
+        ).fetchone()
+        if thread:
+            incident["slack_channel"], incident["slack_ts"] = thread
+        incident["alerts"] = box.rows(
+            f"SELECT {', '.join(_ALERT_COLUMNS)} FROM alerts WHERE incident_id = ? ORDER BY seq",
+            [incident_id],
+        )
+        chart = box.execute(
+            "SELECT c.png FROM alert_charts c JOIN alerts a USING (alert_id) "
+            "WHERE a.incident_id = ? ORDER BY a.seq DESC LIMIT 1",
+            [incident_id],
+        ).fetchone()
+        incident["chart"] = bytes(chart[0]) if chart else None
+        return incident
     alert_columns = _columns(con, "alerts")
     incident["alerts"] = (
         rows_as_dicts(
@@ -220,8 +269,8 @@ def as_json(value: Any) -> str:
 )
 def list_(everything: bool, as_json_output: bool) -> None:
     """Open incidents (with --all, every incident), newest first. Only reads."""
-    with _reading() as con:
-        rows = incident_rows(con, everything=everything)
+    with _reading() as con, _outbox_reading() as box:
+        rows = incident_rows(con, everything=everything, box=box)
     if as_json_output:
         click.echo(as_json({"command": "alerts list", "all": everything, "incidents": rows}))
         return
@@ -258,10 +307,10 @@ def list_(everything: bool, as_json_output: bool) -> None:
 )
 def show(incident: str, chart_path: str | None, as_json_output: bool) -> None:
     """One incident and the text of each of its alerts. Only reads."""
-    with _reading() as con:
+    with _reading() as con, _outbox_reading() as box:
         if not _columns(con, "incidents"):
             raise click.ClickException(f"no incident {incident!r}")
-        detail = incident_detail(con, _resolve_id(con, incident))
+        detail = incident_detail(con, _resolve_id(con, incident), box)
     chart = detail.pop("chart")
     if chart_path:
         if not chart:
@@ -311,9 +360,9 @@ def ack(incident: str, by: str | None) -> None:
     """Acknowledge an incident: no more "updated" alerts for it."""
     import getpass
 
-    with _session() as con:
+    with _reading() as con:
         incident_id = _resolve_id(con, incident)
-        acknowledge_incident(con, incident_id, by=by or getpass.getuser())
+    acknowledge_incident(None, incident_id, by=by or getpass.getuser())
     click.echo(f"{incident_id} acknowledged")
 
 
@@ -328,9 +377,9 @@ def ack(incident: str, by: str | None) -> None:
 )
 def mute(incident: str, hours: float) -> None:
     """Mute an incident: no alert for it (kept as 'suppressed') for HOURS."""
-    with _session() as con:
+    with _reading() as con:
         incident_id = _resolve_id(con, incident)
-        until = mute_incident(con, incident_id, hours=hours)
+    until = mute_incident(None, incident_id, hours=hours)
     click.echo(f"{incident_id} muted until {until:%Y-%m-%d %H:%M} UTC")
 
 
@@ -340,8 +389,7 @@ def requeue() -> None:
     after checking the channel for an alert held as unknown)."""
     from returnwatch.alerts.delivery import requeue_failed
 
-    with _session() as con:
-        click.echo(f"{requeue_failed(con)} alert(s) back to pending")
+    click.echo(f"{requeue_failed()} alert(s) back to pending")
 
 
 @alerts.command()

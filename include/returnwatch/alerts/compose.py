@@ -1,19 +1,24 @@
-"""Composing an outbox row before it is sent: every finding of its run, vintage, status, chart.
+"""Composing an alert for the outbox: every finding of its run, vintage, status line, chart.
 
-``compose()`` runs once per row before its first attempt: the run's findings of the incident
-become one message, with the vintage and link of the file the figure came from, the legal
-title's group total, routing overrides, the status line and the chart; text, blocks and
-``composed_at`` are written in one statement before any call to Slack. Composition never stops
-delivery: on an error the row goes out as enqueued and ops get one alert.
+Monitors queue an alert's facts in the warehouse (``monitor.alerts``); when
+``alerts.handoff`` moves it into the outbox it calls ``compose()`` once, with the warehouse at
+hand: the run's findings of the incident become one message, with the vintage and link of the
+file the figure came from, the legal title's group total, routing overrides, the status line
+and the chart. The outbox row is written composed, before any call to Slack. Composition never
+loses an alert: on an error the row goes out as enqueued and ops get one alert.
 Details: docs/internals.md#alerts-composing-a-message.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 from typing import TYPE_CHECKING, Any
+
+from returnwatch.alerts.outbox import Outbox
+from returnwatch.routing import alerts_config, audience_for, channel_for
 
 if TYPE_CHECKING:
     import duckdb
@@ -21,12 +26,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def compose(con: duckdb.DuckDBPyConnection, row: dict[str, Any], *, now: dt.datetime) -> None:
-    """Re-render ``row`` (a pending ``monitor.alerts`` row) and store its chart."""
-    text, blocks, audience, severity = row["text"], None, row["audience"], None
+Chart = tuple[bytes, int, int]  # PNG, width, height
+
+
+def compose(
+    con: duckdb.DuckDBPyConnection, box: Outbox, row: dict[str, Any], *, now: dt.datetime
+) -> tuple[dict[str, Any], Chart | None, dict[str, str] | None]:
+    """Render ``row`` (a pending ``monitor.alerts`` row of the warehouse) for the outbox:
+    the values that replace the row's (text, blocks, audience, channel, severity,
+    composed_at), its chart if any, and when composing failed the ops notice to queue after
+    it (``outbox.notify_ops`` arguments). Reads the warehouse ``con``; writes nothing."""
+    text, blocks, audience, severity, chart = row["text"], None, row["audience"], None, None
+    problem = None
     try:
         if row["incident_id"]:
-            text, blocks, audience, severity = _compose_incident(con, row)
+            text, blocks, audience, severity, chart = _compose_incident(con, box, row)
     except Exception as exc:  # noqa: BLE001 - a richer message is not worth a lost alert
         # Sent as enqueued, and never silently: a logged error and one ops alert.
         log.error(
@@ -36,43 +50,42 @@ def compose(con: duckdb.DuckDBPyConnection, row: dict[str, Any], *, now: dt.date
             str(exc)[:300],
             exc_info=True,
         )
-        text, blocks = row["text"], None
-        from returnwatch.alerts.delivery import notify_ops
-
-        notify_ops(
-            con,
-            f"compose:{row['alert_id']}",
-            header="An alert could not be composed",
-            body=(
+        text, blocks, chart = row["text"], None, None
+        with contextlib.suppress(Exception):  # the plainer rendering, if that works
+            rendered = from_facts(row)
+            if rendered is not None:
+                text, blocks = rendered
+        problem = {
+            "key": f"compose:{row['alert_id']}",
+            "header": "An alert could not be composed",
+            "body": (
                 f"Alert {row['alert_id']} went out with the text it was queued with: "
                 f"composing it failed with {type(exc).__name__}: {str(exc)[:300]}. "
                 "Its chart and related findings are missing. The task log of the "
                 "delivery has the traceback; this is a returnwatch bug to report."
             ),
-            now=now,
-        )
-    from returnwatch.alerts.delivery import channel_for
+        }
+    values = {
+        "text": text,
+        "blocks": (
+            json.dumps(blocks, ensure_ascii=False) if blocks is not None else _text(row["blocks"])
+        ),
+        "audience": audience,
+        "channel": channel_for(audience) or row["channel"],
+        "severity": severity,
+        "composed_at": now,
+    }
+    return values, chart, problem
 
-    con.execute(
-        "UPDATE monitor.alerts SET text = ?, blocks = coalesce(?::JSON, blocks), audience = ?, "
-        "channel = coalesce(?, channel), severity = ?, composed_at = ? WHERE alert_id = ?",
-        [
-            text,
-            json.dumps(blocks, ensure_ascii=False) if blocks is not None else None,
-            audience,
-            channel_for(audience),
-            severity,
-            now,
-            row["alert_id"],
-        ],
-    )
+
+def _text(blocks: Any) -> str:
+    return blocks if isinstance(blocks, str) else json.dumps(blocks or [], ensure_ascii=False)
 
 
 def _compose_incident(
-    con: duckdb.DuckDBPyConnection, row: dict[str, Any]
-) -> tuple[str, list[dict[str, Any]] | None, str, str | None]:
+    con: duckdb.DuckDBPyConnection, box: Outbox, row: dict[str, Any]
+) -> tuple[str, list[dict[str, Any]] | None, str, str | None, Chart | None]:
     from returnwatch.alerts import charts
-    from returnwatch.alerts.delivery import alerts_config, audience_for
     from returnwatch.alerts.messages import (
         incident_message,
         replace_status_in_text,
@@ -84,7 +97,12 @@ def _compose_incident(
         con.execute("SELECT * FROM monitor.incidents WHERE incident_id = ?", [row["incident_id"]])
     )
     if not incident:
-        return row["text"], None, row["audience"], None
+        rendered = from_facts(row)
+        return (
+            (rendered[0], rendered[1], row["audience"], None, None)
+            if rendered is not None
+            else (row["text"], None, row["audience"], None, None)
+        )
     inc = incident[0]
     event = row["event"]
     findings = _findings(con, inc, row["run_id"]) if event != "resolved" else []
@@ -94,15 +112,33 @@ def _compose_incident(
     )
     vintage, document = _figure_file(con, inc, lead)
     totals = _title_totals(con, inc, lead)
-    status = incident_status(con, inc["incident_id"]) if event == "opened" else None
+    status = (
+        incident_status(
+            box,
+            inc["incident_id"],
+            state=inc["state"],
+            opened_at=inc["opened_at"],
+            resolved_at=inc["resolved_at"],
+        )
+        if event == "opened"
+        else None
+    )
     if inc["monitor"] == "freshness" or (
         event == "resolved"
         and inc["monitor"] not in ("anomaly", "policy_rule", "revision", "discrepancy")
     ):
-        text, blocks = (
-            row["text"],
-            json.loads(row["blocks"]) if isinstance(row["blocks"], str) else list(row["blocks"]),
-        )
+        # Words from what the monitor saw (a freshness "resolved" quotes it; it is stored
+        # nowhere else); a row queued by an older version carries its final words already.
+        rendered = from_facts(row)
+        if rendered is not None:
+            text, blocks = rendered
+        else:
+            text, blocks = (
+                row["text"],
+                json.loads(row["blocks"])
+                if isinstance(row["blocks"], str)
+                else list(row["blocks"]),
+            )
         if status:
             text, blocks = replace_status_in_text(text, status), with_status_line(blocks, status)
     else:
@@ -129,19 +165,37 @@ def _compose_incident(
             totals=totals,
         )
         text, blocks = message.text, message.blocks
+    chart = None
     if alerts_config().delivery.charts and event != "resolved":
         chart_findings = findings or []
         if inc["monitor"] == "freshness" and not chart_findings:
             chart_findings = _findings(con, inc, inc["opened_run_id"])
         spec = charts.spec_for(inc, chart_findings, con, note=_note(inc["source"], vintage))
         if spec is not None:
-            png = charts.render_png(spec)
             width, height = charts.CHART_SIZE_PX
-            con.execute(
-                "INSERT OR REPLACE INTO monitor.alert_charts VALUES (?, ?, ?, ?, ?)",
-                [row["alert_id"], png, width, height, dt.datetime.now(dt.UTC)],
-            )
-    return text, blocks, audience, (lead or {}).get("severity") or inc["severity"]
+            chart = (charts.render_png(spec), width, height)
+    return text, blocks, audience, (lead or {}).get("severity") or inc["severity"], chart
+
+
+def from_facts(row: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
+    """The message of a queued alert from the facts its monitor stored (``monitor.alerts.facts``:
+    the incident as it was, the finding, what resolved it), without the warehouse's context;
+    None for a row without facts."""
+    from returnwatch.alerts.messages import incident_message
+
+    raw = row.get("facts")
+    facts = json.loads(raw) if isinstance(raw, str) else raw
+    if not facts or not facts.get("incident"):
+        return None
+    message = incident_message(
+        row["event"],
+        incident=facts["incident"],
+        finding=facts.get("finding"),
+        resolution=facts.get("resolution"),
+        opening=facts.get("opening"),
+        run_id=row["run_id"],
+    )
+    return message.text, message.blocks
 
 
 def _rank(finding: dict[str, Any]) -> tuple[int, str]:
@@ -280,21 +334,32 @@ def _note(source: str, vintage: Any) -> str:
     return f"Source: {title}" + (f" · file of {vintage:%d %B %Y}" if vintage else "")
 
 
-def incident_status(con: duckdb.DuckDBPyConnection, incident_id: str) -> str:
-    """The status line of an incident's opening message, from its row and its controls."""
+def incident_status(
+    box: Outbox,
+    incident_id: str,
+    *,
+    state: str | None,
+    opened_at: dt.datetime | None,
+    resolved_at: dt.datetime | None,
+) -> str:
+    """The status line of an incident's opening message: the incident's state (from the
+    warehouse, as the caller read it) with its controls and sent updates (from the outbox)."""
     from returnwatch.alerts.messages import status_line
 
-    row = con.execute(
-        "SELECT i.state, i.opened_at, i.resolved_at, c.acknowledged_by, "
-        "(SELECT count(*) FROM monitor.alerts a WHERE a.incident_id = i.incident_id "
-        " AND a.event = 'updated' AND a.status = 'sent') "
-        "FROM monitor.incidents i LEFT JOIN monitor.incident_controls c USING (incident_id) "
-        "WHERE i.incident_id = ?",
-        [incident_id],
-    ).fetchone()
-    if row is None:
+    if state is None:
         return "Status: unknown"
-    state, opened, resolved, acked_by, updates = row
+    acked_by = box.execute(
+        "SELECT acknowledged_by FROM incident_controls WHERE incident_id = ?", [incident_id]
+    ).fetchone()
+    updates = box.scalar(
+        "SELECT count(*) FROM alerts WHERE incident_id = ? AND event = 'updated' "
+        "AND status = 'sent'",
+        [incident_id],
+    )
     return status_line(
-        state, opened=opened, resolved=resolved, acknowledged_by=acked_by, updates=int(updates or 0)
+        state,
+        opened=opened_at,
+        resolved=resolved_at,
+        acknowledged_by=acked_by[0] if acked_by else None,
+        updates=int(updates or 0),
     )

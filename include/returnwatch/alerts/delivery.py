@@ -1,22 +1,21 @@
-"""The outbox: who gets which alert (config/alerts.yaml), and sending each pending alert once.
+"""Delivery: sending each pending alert of the outbox once, to Slack or the console.
 
 What this module owns:
 
-- routing: ``audience_for(monitor)`` and ``channel_for(audience)``;
-- ``deliver_pending()``: sends the ``pending`` rows of ``monitor.alerts`` in creation order
-  (Slack with a token, else the console), digests included, marking each ``sent`` or
-  recording the failed attempt;
-- ``requeue_failed()``: ``failed`` rows back to ``pending`` (after a config fix);
+- ``deliver_outbox()``: sends the ``pending`` rows of the outbox (``alerts.outbox``) in creation
+  order (Slack with a token, else the console), digests included, never opening the warehouse;
+- ``deliver_pending()``: the same for callers holding the warehouse: hand-off first, then
+  delivery, then the warehouse's copy ``monitor.alerts``;
+- ``requeue_failed()``: ``failed``/``unknown`` rows back to ``pending`` (after a fix);
 - ``on_task_failure()``: the Airflow callback telling ops about a task that failed for good.
 
-Guarantees (sent once, attempts counted before the call, ``unknown`` outcomes never re-posted
-blind, scope checks, digests): docs/internals.md#alerts-delivery and docs/alerts.md.
+Guarantees (sent once, one deliverer at a time, attempts counted before the call, ``unknown``
+outcomes never re-posted blind, scope checks, digests): docs/internals.md#alerts-delivery.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -24,221 +23,26 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from returnwatch import config, settings
-from returnwatch.duck import scalar
+from returnwatch import settings
+from returnwatch.alerts import outbox
+from returnwatch.alerts.handoff import ALERTS_DDL, ensure_schema  # noqa: F401 - re-exported
+from returnwatch.routing import (  # noqa: F401 - re-exported: the routing's old home
+    AlertsConfig,
+    AudienceSettings,
+    DeliverySettings,
+    Digest,
+    Override,
+    QuietHours,
+    Suppression,
+    alerts_config,
+    audience_for,
+    channel_for,
+)
 
 if TYPE_CHECKING:
     import duckdb
 
 log = logging.getLogger(__name__)
-
-
-# --------------------------------------------------------------------------- routing
-
-
-class Override(BaseModel):
-    """One routing exception: findings of ``monitor`` (and ``kind`` / ``severity``) -> audience."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    monitor: str
-    kind: str | None = None  # exact kind, or a prefix ending in '*' (restatement_*)
-    severity: str | None = None  # warning / critical
-    audience: str
-
-    def matches(self, monitor: str, kind: str | None, severity: str | None) -> bool:
-        if self.monitor != monitor:
-            return False
-        if self.kind is not None:
-            if kind is None:
-                return False
-            if self.kind.endswith("*") and not kind.startswith(self.kind[:-1]):
-                return False
-            if not self.kind.endswith("*") and kind != self.kind:
-                return False
-        return self.severity is None or self.severity == severity
-
-
-class QuietHours(BaseModel):
-    """Hours when an audience is not disturbed: alerts wait until ``end`` (local time)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    start: dt.time
-    end: dt.time
-    timezone: str = "America/New_York"
-    # Alerts of this severity go out anyway (a child expelled after a court order can't wait).
-    except_severity: str | None = "critical"
-
-    def deferred_until(self, now: dt.datetime, severity: str | None) -> dt.datetime | None:
-        """When an alert of ``severity`` may go out, if ``now`` is quiet; else None."""
-        from zoneinfo import ZoneInfo
-
-        if self.except_severity and severity == self.except_severity:
-            return None
-        local = now.astimezone(ZoneInfo(self.timezone))
-        t = local.time()
-        quiet = (
-            (self.start <= t < self.end)
-            if self.start < self.end
-            else (t >= self.start or t < self.end)
-        )
-        if not quiet:
-            return None
-        day = local.date() if t < self.end else local.date() + dt.timedelta(days=1)
-        return dt.datetime.combine(day, self.end, tzinfo=ZoneInfo(self.timezone))
-
-
-class Digest(BaseModel):
-    """Gather an audience's non-urgent openings into one message a day, sent at ``at``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    at: dt.time
-    timezone: str = "America/New_York"
-    except_severity: str | None = "critical"
-
-    def holds(self, event: str, severity: str | None) -> bool:
-        """Whether an alert waits for the digest: openings, never ``except_severity`` (as
-        quiet hours); updates and resolutions follow their opening (see the outbox)."""
-        return event == "opened" and not (self.except_severity and severity == self.except_severity)
-
-    def next_time(self, now: dt.datetime) -> dt.datetime:
-        from zoneinfo import ZoneInfo
-
-        local = now.astimezone(ZoneInfo(self.timezone))
-        moment = dt.datetime.combine(local.date(), self.at, tzinfo=ZoneInfo(self.timezone))
-        return moment if moment > local else moment + dt.timedelta(days=1)
-
-
-class AudienceSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    quiet_hours: QuietHours | None = None
-    digest: Digest | None = None
-
-
-class Suppression(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    # An incident's "updated" alerts: at most one per this many hours (later ones are kept in
-    # monitor.alerts as 'suppressed'). Openings and resolutions are never suppressed.
-    updates_within_hours: float = Field(ge=0, le=24 * 30, default=24)
-
-
-class DeliverySettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    max_attempts: int = Field(ge=1, le=100, default=5)
-    timeout_seconds: float = Field(gt=0, le=120, default=10)
-    max_rate_limit_wait_seconds: float = Field(ge=0, le=600, default=30)
-    backoff_first_seconds: float = Field(ge=0, le=3600, default=60)
-    backoff_max_seconds: float = Field(ge=1, le=24 * 3600, default=3600)
-    give_up_after_hours: float = Field(gt=0, le=24 * 60, default=72)
-    charts: bool = True
-
-
-class AlertsConfig(BaseModel):
-    """config/alerts.yaml."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    channels: dict[str, str]
-    routes: dict[str, str] = Field(default_factory=dict)
-    overrides: list[Override] = Field(default_factory=list)
-    default_audience: str = "ops"
-    audiences: dict[str, AudienceSettings] = Field(default_factory=dict)
-    suppression: Suppression = Field(default_factory=Suppression)
-    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
-
-    @model_validator(mode="after")
-    def _audiences_have_channels(self) -> AlertsConfig:
-        used = {
-            *self.routes.values(),
-            self.default_audience,
-            *(o.audience for o in self.overrides),
-            *self.audiences,
-        }
-        unknown = sorted(used - set(self.channels))
-        if unknown:
-            raise ValueError(f"audience(s) {unknown} have no entry under channels")
-        return self
-
-
-@functools.cache
-def _alerts_config(directory: str) -> AlertsConfig:
-    return config.load_yaml("alerts.yaml", AlertsConfig, Path(directory))
-
-
-def alerts_config() -> AlertsConfig:
-    return _alerts_config(str(settings.config_dir()))
-
-
-def audience_for(monitor: str, kind: str | None = None, severity: str | None = None) -> str:
-    """Who hears about a finding of ``monitor`` (and ``kind``, ``severity``): advocates / ops."""
-    cfg = alerts_config()
-    for override in cfg.overrides:
-        if override.matches(monitor, kind, severity):
-            return override.audience
-    return cfg.routes.get(monitor, cfg.default_audience)
-
-
-def channel_for(audience: str) -> str | None:
-    """The Slack channel of an audience, from config/alerts.yaml."""
-    return alerts_config().channels.get(audience)
-
-
-# --------------------------------------------------------------------------- schema
-
-# Alerts-side additions to the monitor schema (monitor/store.py owns the base tables; these are
-# added here, idempotently, so the outbox can grow without touching the monitors' code).
-ALERTS_DDL: list[str] = [
-    # When a pending alert may next be tried (backoff after a failure, quiet hours, digest).
-    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS next_attempt_at TIMESTAMPTZ",
-    # The last failure concerned Slack as a whole (down, rate limited): later rows wait too.
-    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS last_error_global BOOLEAN",
-    # Text/blocks re-rendered at delivery with every finding of the run, vintage, status line.
-    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS composed_at TIMESTAMPTZ",
-    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS severity VARCHAR",
-    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS suppressed_reason VARCHAR",
-    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS chart_file_id VARCHAR",
-    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS chart_error VARCHAR",
-    # Parent message's status line updated (chat.update) after this reply.
-    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS parent_updated_at TIMESTAMPTZ",
-    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS parent_update_error VARCHAR",
-    # Digest message that carried this alert (its alert_id).
-    "ALTER TABLE monitor.alerts ADD COLUMN IF NOT EXISTS digest_id VARCHAR",
-    """
-    CREATE TABLE IF NOT EXISTS monitor.alert_charts (
-        alert_id   VARCHAR PRIMARY KEY,   -- -> monitor.alerts
-        png        BLOB NOT NULL,
-        width      INTEGER NOT NULL,
-        height     INTEGER NOT NULL,
-        created_at TIMESTAMPTZ NOT NULL
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS monitor.incident_controls (
-        incident_id      VARCHAR PRIMARY KEY,  -- -> monitor.incidents
-        acknowledged_at  TIMESTAMPTZ,
-        acknowledged_by  VARCHAR,
-        muted_until      TIMESTAMPTZ,          -- no alert for this incident until then
-        updated_at       TIMESTAMPTZ NOT NULL
-    )
-    """,
-]
-
-
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """The monitor schema (``warehouse.init``) plus the alerts-side columns and tables."""
-    from returnwatch import warehouse
-
-    if not warehouse.table_exists(con, "monitor.alerts"):
-        warehouse.init(con)
-    for statement in ALERTS_DDL:
-        con.execute(statement)
 
 
 # --------------------------------------------------------------------------- delivery
@@ -264,6 +68,21 @@ class DeliveryReport:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def then(self, later: DeliveryReport) -> DeliveryReport:
+        """This run followed by ``later`` (the dispatcher delivers twice): each id once."""
+        merged = DeliveryReport(
+            via=later.via or self.via, pending_left=later.pending_left, errors=[*self.errors]
+        )
+        merged.errors += [e for e in later.errors if e not in merged.errors]
+        for name in ("sent", "retry_later", "failed", "suppressed", "deferred", "unknown"):
+            ids = list(getattr(self, name))
+            ids += [i for i in getattr(later, name) if i not in ids]
+            setattr(merged, name, ids)
+        # An id deferred by the first pass and sent by the second was sent.
+        done = set(merged.sent) | set(merged.failed) | set(merged.unknown)
+        merged.deferred = [i for i in merged.deferred if i not in done]
+        return merged
+
 
 def deliver_pending(
     con: duckdb.DuckDBPyConnection | None = None,
@@ -272,37 +91,62 @@ def deliver_pending(
     alert_ids: Sequence[str] | None = None,
     now: dt.datetime | None = None,
 ) -> DeliveryReport:
-    """Send every pending alert that is due, oldest first (only ``alert_ids`` when given).
+    """Hand the warehouse's new alerts to the outbox, send every one that is due, oldest first
+    (only ``alert_ids`` when given), and refresh the warehouse's copy ``monitor.alerts``.
 
+    ``con`` is the warehouse (opened here when None): callers that hold it anyway (the
+    monitor, ingest, the CLI) use this. The dispatcher sends from the outbox alone
+    (``deliver_outbox``), so a writer holding the warehouse never delays it.
     ``channel_for`` overrides the channel per audience (default: config/alerts.yaml, else the
     channel stored on the row). ``now`` is the clock (tests; default: the wall clock).
-    Must run after the data and the findings are committed: it commits its own bookkeeping.
+    Must run after the data and the findings are committed.
     """
     if con is None:
         from returnwatch import warehouse
 
         with warehouse.session() as own:
             return deliver_pending(own, channel_for=channel_for, alert_ids=alert_ids, now=now)
+    from returnwatch.alerts import handoff
+
+    with outbox.session() as box:
+        handoff.hand_off(con, box, now=now)
+        report = deliver_outbox(box, channel_for=channel_for, alert_ids=alert_ids, now=now)
+        handoff.copy_to_warehouse(con, box)
+    return report
+
+
+def deliver_outbox(
+    box: outbox.Outbox,
+    *,
+    channel_for: Callable[[str], str | None] | None = None,
+    alert_ids: Sequence[str] | None = None,
+    now: dt.datetime | None = None,
+) -> DeliveryReport:
+    """Send every pending alert of the outbox that is due, oldest first; never opens the
+    warehouse (every row is composed before it gets here)."""
+    with outbox.delivering(box):  # one deliverer at a time: no row posted by two
+        return _deliver_outbox(box, channel_for=channel_for, alert_ids=alert_ids, now=now)
+
+
+def _deliver_outbox(
+    box: outbox.Outbox,
+    *,
+    channel_for: Callable[[str], str | None] | None,
+    alert_ids: Sequence[str] | None,
+    now: dt.datetime | None,
+) -> DeliveryReport:
     from returnwatch.alerts.slack import SlackPoster, slack_token
 
     clock = _Clock(now)
-    ensure_schema(con)
     report = DeliveryReport()
-    rows = _pending(con, alert_ids)
+    rows = _pending(box, alert_ids)
     if rows:
-        from returnwatch.alerts import compose
-
-        cfg = alerts_config()
-        for row in rows:
-            if row["composed_at"] is None:
-                compose.compose(con, row, now=clock())
-        rows = _pending(con, alert_ids)
-        rows = _apply_policies(con, rows, cfg, clock(), report, channel_for)
+        rows = _apply_policies(box, rows, alerts_config(), clock(), report, channel_for)
     if rows:
         token = slack_token()
         if token is None:
             report.via = "console"
-            _deliver_to_console(con, rows, channel_for, report, clock)
+            _deliver_to_console(box, rows, channel_for, report, clock)
         else:
             report.via = "slack"
             sending = alerts_config().delivery
@@ -311,10 +155,8 @@ def deliver_pending(
                 timeout_seconds=sending.timeout_seconds,
                 max_rate_limit_wait_seconds=sending.max_rate_limit_wait_seconds,
             )
-            _deliver_to_slack(con, rows, channel_for, poster, sending, report, clock)
-    report.pending_left = scalar(
-        con, "SELECT count(*) FROM monitor.alerts WHERE status = 'pending'"
-    )
+            _deliver_to_slack(box, rows, channel_for, poster, sending, report, clock)
+    report.pending_left = box.scalar("SELECT count(*) FROM alerts WHERE status = 'pending'")
     if report.sent or report.errors or report.suppressed:
         log.info(
             "alerts: %d sent via %s, %d to retry, %d given up, %d suppressed, %d pending",
@@ -336,48 +178,52 @@ class _Clock:
         return self.fixed if self.fixed is not None else dt.datetime.now(dt.UTC)
 
 
-def requeue_failed(con: duckdb.DuckDBPyConnection, alert_ids: Sequence[str] | None = None) -> int:
+def requeue_failed(box: Any = None, alert_ids: Sequence[str] | None = None) -> int:
     """Put ``failed`` and ``unknown`` alerts back to ``pending`` with a fresh attempt count
     (so an ``unknown`` one is posted without a history lookup: a person has checked the
-    channel); returns how many."""
-    ensure_schema(con)
+    channel); returns how many. ``box`` is the outbox, or the warehouse (whose copy is then
+    refreshed), or None."""
+    if not isinstance(box, outbox.Outbox):
+        with outbox.session() as own:
+            count = requeue_failed(own, alert_ids)
+            if box is not None:  # the warehouse: its copy follows
+                from returnwatch.alerts.handoff import copy_to_warehouse
+
+                copy_to_warehouse(box, own)
+            return count
     where, params = "status IN ('failed', 'unknown')", []
     if alert_ids is not None:
-        where += " AND list_contains(?::VARCHAR[], alert_id)"
-        params.append(list(alert_ids))
-    count = scalar(con, f"SELECT count(*) FROM monitor.alerts WHERE {where}", params)
-    con.execute(
-        f"UPDATE monitor.alerts SET status = 'pending', attempts = 0, "
-        f"next_attempt_at = NULL, created_at = now() WHERE {where}",
-        params,
-    )
+        where += f" AND alert_id {outbox.IN_IDS}"
+        params.append(outbox.ids_param(alert_ids))
+    with box.transaction():
+        count = box.scalar(f"SELECT count(*) FROM alerts WHERE {where}", params)
+        box.execute(
+            f"UPDATE alerts SET status = 'pending', attempts = 0, next_attempt_at = NULL, "
+            f"created_at = ? WHERE {where}",
+            [_now(), *params],
+        )
     return int(count)
 
 
-def _pending(
-    con: duckdb.DuckDBPyConnection, alert_ids: Sequence[str] | None
-) -> list[dict[str, Any]]:
-    from returnwatch.monitor.store import rows_as_dicts
-
+def _pending(box: outbox.Outbox, alert_ids: Sequence[str] | None) -> list[dict[str, Any]]:
     where, params = "a.status = 'pending'", []
     if alert_ids is not None:
-        where += " AND list_contains(?::VARCHAR[], a.alert_id)"
-        params.append(list(alert_ids))
-    return rows_as_dicts(
-        con.execute(
-            f"SELECT a.alert_id, a.incident_id, a.event, a.audience, a.channel, a.text, a.blocks, "
-            f"a.attempts, a.run_id, a.created_at, a.next_attempt_at, a.last_error, "
-            f"a.last_error_global, a.composed_at, a.severity, a.last_attempt_at, a.digest_id, "
-            f"c.muted_until, c.acknowledged_at "
-            f"FROM monitor.alerts a LEFT JOIN monitor.incident_controls c USING (incident_id) "
-            f"WHERE {where} ORDER BY a.seq",
-            params,
-        )
+        where += f" AND a.alert_id {outbox.IN_IDS}"
+        params.append(outbox.ids_param(alert_ids))
+    return box.rows(
+        f"SELECT a.alert_id, a.incident_id, a.event, a.audience, a.channel, a.text, a.blocks, "
+        f"a.attempts, a.run_id, a.created_at, a.next_attempt_at, a.last_error, "
+        f"a.last_error_global, a.composed_at, a.severity, a.last_attempt_at, a.digest_id, "
+        f"a.incident_state, a.incident_opened_at, a.incident_resolved_at, "
+        f"c.muted_until, c.acknowledged_at "
+        f"FROM alerts a LEFT JOIN incident_controls c USING (incident_id) "
+        f"WHERE {where} ORDER BY a.seq",
+        params,
     )
 
 
 def _apply_policies(
-    con: duckdb.DuckDBPyConnection,
+    box: outbox.Outbox,
     rows: list[dict[str, Any]],
     cfg: AlertsConfig,
     now: dt.datetime,
@@ -394,18 +240,16 @@ def _apply_policies(
         elif row["event"] == "updated" and row["acknowledged_at"] is not None:
             reason = "incident acknowledged"
         elif row["event"] == "updated" and window:
-            last = scalar(
-                con,
-                "SELECT max(sent_at) FROM monitor.alerts WHERE incident_id = ? AND "
+            [last] = box.rows(
+                "SELECT max(sent_at) AS sent_at FROM alerts WHERE incident_id = ? AND "
                 "status = 'sent' AND event IN ('opened', 'updated')",
                 [row["incident_id"]],
             )
-            if last is not None and now - last < window:
+            if last["sent_at"] is not None and now - last["sent_at"] < window:
                 reason = f"an alert for this incident went out less than {window} ago"
         if reason is not None:
-            con.execute(
-                "UPDATE monitor.alerts SET status = 'suppressed', suppressed_reason = ? "
-                "WHERE alert_id = ?",
+            box.execute(
+                "UPDATE alerts SET status = 'suppressed', suppressed_reason = ? WHERE alert_id = ?",
                 [reason, row["alert_id"]],
             )
             report.suppressed.append(row["alert_id"])
@@ -417,7 +261,7 @@ def _apply_policies(
                 wait = audience.quiet_hours.deferred_until(now, row["severity"])
             digest = audience.digest
             if wait is None and digest is not None and digest.holds(row["event"], row["severity"]):
-                wait = _digest_wait(con, row, digest, now)
+                wait = _digest_wait(row, digest, now)
                 if wait is not None and row["digest_id"] is None:
                     # The digest's idempotency key: audience, channel, digest slot. Fixed
                     # while the row waits, so retries of the digest carry the same alerts.
@@ -425,14 +269,14 @@ def _apply_policies(
                         f"digest:{row['audience']}:{_channel(row, override) or '-'}:"
                         f"{wait.isoformat()}"
                     )
-                    con.execute(
-                        "UPDATE monitor.alerts SET digest_id = ? WHERE alert_id = ?",
+                    box.execute(
+                        "UPDATE alerts SET digest_id = ? WHERE alert_id = ?",
                         [digest_id, row["alert_id"]],
                     )
                     row = {**row, "digest_id": digest_id}
         if wait is not None and (row["next_attempt_at"] is None or row["next_attempt_at"] < wait):
-            con.execute(
-                "UPDATE monitor.alerts SET next_attempt_at = ? WHERE alert_id = ?",
+            box.execute(
+                "UPDATE alerts SET next_attempt_at = ? WHERE alert_id = ?",
                 [wait, row["alert_id"]],
             )
             row = {**row, "next_attempt_at": wait}
@@ -440,9 +284,7 @@ def _apply_policies(
     return due
 
 
-def _digest_wait(
-    con: duckdb.DuckDBPyConnection, row: dict[str, Any], digest: Digest, now: dt.datetime
-) -> dt.datetime | None:
+def _digest_wait(row: dict[str, Any], digest: Digest, now: dt.datetime) -> dt.datetime | None:
     # A digest row waits for the first digest time after it was created.
     created = row["created_at"]
     moment = digest.next_time(created if created is not None else now)
@@ -477,7 +319,7 @@ def _channel(row: dict[str, Any], override: Callable[[str], str | None] | None) 
 
 
 def _deliver_to_console(
-    con: duckdb.DuckDBPyConnection,
+    box: outbox.Outbox,
     rows: list[dict[str, Any]],
     override: Callable[[str], str | None] | None,
     report: DeliveryReport,
@@ -502,19 +344,19 @@ def _deliver_to_console(
                 alert_id=row["digest_id"],
             )
             ids = [r["alert_id"] for r in group]
-            con.execute(
-                """
-                UPDATE monitor.alerts SET status = 'sent', delivered_via = 'console',
+            box.execute(
+                f"""
+                UPDATE alerts SET status = 'sent', delivered_via = 'console',
                     attempts = attempts + 1, last_attempt_at = ?, sent_at = ?, last_error = NULL
-                WHERE list_contains(?::VARCHAR[], alert_id) AND status = 'pending'
+                WHERE alert_id {outbox.IN_IDS} AND status = 'pending'
                 """,
-                [clock(), clock(), ids],
+                [clock(), clock(), outbox.ids_param(ids)],
             )
             report.sent.extend(ids)
             done.update(ids)
             continue
-        chart = con.execute(
-            "SELECT width, height FROM monitor.alert_charts WHERE alert_id = ?", [row["alert_id"]]
+        chart = box.execute(
+            "SELECT width, height FROM alert_charts WHERE alert_id = ?", [row["alert_id"]]
         ).fetchone()
         print_alert(
             text=row["text"],
@@ -523,15 +365,15 @@ def _deliver_to_console(
             event=row["event"],
             alert_id=row["alert_id"],
             chart=(
-                f"chart {chart[0]}x{chart[1]} PNG kept in monitor.alert_charts "
+                f"chart {chart[0]}x{chart[1]} PNG kept in the outbox "
                 f"(returnwatch alerts show {row['incident_id']} --chart FILE)"
                 if chart
                 else None
             ),
         )
-        con.execute(
+        box.execute(
             """
-            UPDATE monitor.alerts SET status = 'sent', delivered_via = 'console',
+            UPDATE alerts SET status = 'sent', delivered_via = 'console',
                 attempts = attempts + 1, last_attempt_at = ?, sent_at = ?, last_error = NULL
             WHERE alert_id = ? AND status = 'pending'
             """,
@@ -541,7 +383,7 @@ def _deliver_to_console(
 
 
 def _deliver_to_slack(
-    con: duckdb.DuckDBPyConnection,
+    box: outbox.Outbox,
     rows: list[dict[str, Any]],
     override: Callable[[str], str | None] | None,
     poster: Any,
@@ -568,7 +410,7 @@ def _deliver_to_slack(
             now - row["created_at"] > dt.timedelta(hours=cfg.give_up_after_hours)
         ):
             _record_failure(
-                con,
+                box,
                 alert_id,
                 row["attempts"],
                 dead=True,
@@ -588,11 +430,10 @@ def _deliver_to_slack(
         done.update(ids if row["digest_id"] else ())
         channel, thread_ts, parent = _channel(row, override), None, None
         if incident_id and row["event"] != "opened":
-            parent = con.execute(
-                "SELECT i.slack_channel, i.slack_ts, a.text, a.blocks, a.digest_id "
-                "FROM monitor.incidents i "
-                "LEFT JOIN monitor.alerts a ON a.alert_id = i.incident_id || ':opened' "
-                "WHERE i.incident_id = ?",
+            parent = box.execute(
+                "SELECT t.slack_channel, t.slack_ts, a.text, a.blocks, a.digest_id "
+                "FROM threads t LEFT JOIN alerts a ON a.alert_id = t.incident_id || ':opened' "
+                "WHERE t.incident_id = ?",
                 [incident_id],
             ).fetchone()
             if parent and parent[0] and parent[1]:
@@ -604,7 +445,7 @@ def _deliver_to_slack(
         if not channel:
             for r in group:
                 _record_failure(
-                    con,
+                    box,
                     r["alert_id"],
                     attempts,
                     dead=True,
@@ -626,14 +467,14 @@ def _deliver_to_slack(
                     channel=channel, alert_id=key, oldest=row["last_attempt_at"]
                 )
             except HistoryUnavailable as exc:
-                _hold_unknown(con, group, key, channel, str(exc), now, report)
+                _hold_unknown(box, group, key, channel, str(exc), now, report)
                 held_back.update(r["incident_id"] or "" for r in group)
                 continue
             except SlackDeliveryError as exc:  # Slack down: the lookup waits with the rest
                 # Counted as an attempt, so an outage of hours backs off as a post would.
                 for r in group:
                     _record_failure(
-                        con,
+                        box,
                         r["alert_id"],
                         row["attempts"] + 1,
                         dead=False,
@@ -644,11 +485,12 @@ def _deliver_to_slack(
                         report=report,
                     )
                 break
-        # Count the attempt before calling Slack (see the module docstring).
-        con.execute(
-            "UPDATE monitor.alerts SET attempts = ?, last_attempt_at = ? "
-            "WHERE list_contains(?::VARCHAR[], alert_id)",
-            [attempts, now, ids],
+        # Count the attempt before calling Slack (see the module docstring): committed, so a
+        # process killed during the call leaves a row the next run looks up before posting.
+        box.execute(
+            f"UPDATE alerts SET attempts = ?, last_attempt_at = ?, last_error = NULL "
+            f"WHERE alert_id {outbox.IN_IDS}",
+            [attempts, now, outbox.ids_param(ids)],
         )
         if row["digest_id"]:
             message = _digest_message(group)
@@ -675,7 +517,7 @@ def _deliver_to_slack(
             dead = not exc.retryable or (not exc.global_ and attempts >= cfg.max_attempts)
             for r in group:
                 _record_failure(
-                    con,
+                    box,
                     r["alert_id"],
                     attempts,
                     dead=dead,
@@ -689,33 +531,35 @@ def _deliver_to_slack(
             if exc.global_:
                 break  # Slack itself is unavailable: the rest waits, in order, for next run
             continue
-        con.execute(
-            """
-            UPDATE monitor.alerts SET status = 'sent', delivered_via = 'slack', sent_at = ?,
-                channel = ?, slack_channel = ?, slack_ts = ?, thread_ts = ?, last_error = NULL,
-                last_error_global = NULL, next_attempt_at = NULL
-            WHERE list_contains(?::VARCHAR[], alert_id)
-            """,
-            [now, channel, posted.channel, posted.ts, thread_ts, ids],
-        )
-        if row["event"] == "opened":
-            # The opening message (or the digest) is the incident's thread: later events
-            # reply under it.
-            con.execute(
-                "UPDATE monitor.incidents SET slack_channel = ?, slack_ts = ? "
-                "WHERE list_contains(?::VARCHAR[], incident_id)",
-                [posted.channel, posted.ts, [r["incident_id"] for r in group]],
+        with box.transaction():  # "sent" and the incident's thread, together
+            box.execute(
+                f"""
+                UPDATE alerts SET status = 'sent', delivered_via = 'slack', sent_at = ?,
+                    channel = ?, slack_channel = ?, slack_ts = ?, thread_ts = ?, last_error = NULL,
+                    last_error_global = NULL, next_attempt_at = NULL
+                WHERE alert_id {outbox.IN_IDS}
+                """,
+                [now, channel, posted.channel, posted.ts, thread_ts, outbox.ids_param(ids)],
             )
+            if row["event"] == "opened":
+                # The opening message (or the digest) is the incident's thread: later events
+                # reply under it.
+                for r in group:
+                    if r["incident_id"]:
+                        box.execute(
+                            "INSERT OR REPLACE INTO threads VALUES (?, ?, ?, ?)",
+                            [r["incident_id"], posted.channel, posted.ts, key],
+                        )
         report.sent.extend(ids)
         # After "sent" is recorded: neither extra can ever cause a second post.
         if not row["digest_id"]:
-            _upload_chart(con, poster, alert_id, posted.channel, thread_ts or posted.ts, cfg, row)
+            _upload_chart(box, poster, alert_id, posted.channel, thread_ts or posted.ts, cfg, row)
         if parent is not None and incident_id:
-            _update_parent(con, poster, alert_id, incident_id, parent, now)
+            _update_parent(box, poster, alert_id, row, parent, now)
 
 
 def _hold_unknown(
-    con: duckdb.DuckDBPyConnection,
+    box: outbox.Outbox,
     group: list[dict[str, Any]],
     key: str,
     channel: str,
@@ -725,17 +569,17 @@ def _hold_unknown(
 ) -> None:
     """The alert may already be in Slack and nobody can tell: hold it, tell ops once."""
     ids = [r["alert_id"] for r in group]
-    con.execute(
-        "UPDATE monitor.alerts SET status = 'unknown', last_error = ?, "
-        "next_attempt_at = NULL WHERE list_contains(?::VARCHAR[], alert_id)",
-        [error[:1000], ids],
+    box.execute(
+        f"UPDATE alerts SET status = 'unknown', last_error = ?, "
+        f"next_attempt_at = NULL WHERE alert_id {outbox.IN_IDS}",
+        [error[:1000], outbox.ids_param(ids)],
     )
     report.unknown.extend(ids)
     report.errors.append(error)
     log.error("alert %s held as unknown (not re-posted blind): %s", key, error)
     headline = str(group[0]["text"] or "").split("\n", 1)[0][:150]
     notify_ops(
-        con,
+        box,
         f"unknown:{key}",
         header="An alert may or may not have reached Slack",
         body=(
@@ -751,7 +595,7 @@ def _hold_unknown(
 
 
 def notify_ops(
-    con: duckdb.DuckDBPyConnection,
+    box: outbox.Outbox,
     key: str,
     *,
     header: str,
@@ -760,36 +604,10 @@ def notify_ops(
 ) -> bool:
     """Queue one ``delivery_problem`` alert for ops (idempotent on ``key``): the outbox
     telling ops about itself. Returns whether it was new."""
-    from returnwatch.monitor.store import enqueue_alert
-
-    audience = audience_for("delivery")
-    blocks = [
-        {"type": "header", "text": {"type": "plain_text", "text": header[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": body[:2900]}},
-    ]
-    added = enqueue_alert(
-        con,
-        alert_id=f"delivery_problem:{key}",
-        incident_id=None,
-        event="delivery_problem",
-        audience=audience,
-        channel=channel_for(audience),
-        text=f"{header}\n\n{body}",
-        blocks=blocks,
-        run_id=None,
-    )
-    if added:
-        # Marked composed: its words are final (compose() re-renders incident alerts only).
-        con.execute(
-            "UPDATE monitor.alerts SET composed_at = ?, severity = 'warning' WHERE alert_id = ?",
-            [now or _now(), f"delivery_problem:{key}"],
-        )
-    return added
+    return outbox.notify_ops(box, key, header=header, body=body, now=now)
 
 
-def check_slack_scopes(
-    con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None
-) -> list[str] | None:
+def check_slack_scopes(box: outbox.Outbox, now: dt.datetime | None = None) -> list[str] | None:
     """At the start of a dispatcher run: the scopes Slack says the token has (``auth.test``
     and the ``x-oauth-scopes`` header), against the required ones. A missing scope is a
     logged error and one ops alert (queued, sent by this run). Returns the missing scopes, or
@@ -816,7 +634,7 @@ def check_slack_scopes(
             ", ".join(missing),
         )
         notify_ops(
-            con,
+            box,
             "scopes:" + ",".join(missing),
             header="Slack token lacks scopes",
             body=(
@@ -840,7 +658,7 @@ def _ambiguous(error: str | None) -> bool:
 
 
 def _upload_chart(
-    con: duckdb.DuckDBPyConnection,
+    box: outbox.Outbox,
     poster: Any,
     alert_id: str,
     channel: str,
@@ -850,9 +668,7 @@ def _upload_chart(
 ) -> None:
     if not cfg.charts:
         return
-    chart = con.execute(
-        "SELECT png FROM monitor.alert_charts WHERE alert_id = ?", [alert_id]
-    ).fetchone()
+    chart = box.execute("SELECT png FROM alert_charts WHERE alert_id = ?", [alert_id]).fetchone()
     if not chart:
         return
     from returnwatch.alerts.slack import SlackDeliveryError
@@ -867,26 +683,24 @@ def _upload_chart(
             title=title,
         )
     except SlackDeliveryError as exc:
-        con.execute(
-            "UPDATE monitor.alerts SET chart_error = ? WHERE alert_id = ?",
-            [str(exc)[:500], alert_id],
+        box.execute(
+            "UPDATE alerts SET chart_error = ? WHERE alert_id = ?", [str(exc)[:500], alert_id]
         )
         log.warning("alert %s: chart not uploaded: %s", alert_id, exc)
         return
-    con.execute(
-        "UPDATE monitor.alerts SET chart_file_id = ? WHERE alert_id = ?", [file_id, alert_id]
-    )
+    box.execute("UPDATE alerts SET chart_file_id = ? WHERE alert_id = ?", [file_id, alert_id])
 
 
 def _update_parent(
-    con: duckdb.DuckDBPyConnection,
+    box: outbox.Outbox,
     poster: Any,
     alert_id: str,
-    incident_id: str,
+    row: dict[str, Any],
     parent: tuple[Any, ...],
     now: dt.datetime,
 ) -> None:
-    """chat.update the incident's opening message with its new status line."""
+    """chat.update the incident's opening message with its new status line (the incident as
+    it was when this alert was composed; no warehouse needed)."""
     from returnwatch.alerts.compose import incident_status
     from returnwatch.alerts.messages import replace_status_in_text, with_status_line
     from returnwatch.alerts.slack import SlackDeliveryError
@@ -894,7 +708,13 @@ def _update_parent(
     channel, ts, text, blocks = parent
     if not text:
         return
-    line = incident_status(con, incident_id)
+    line = incident_status(
+        box,
+        row["incident_id"],
+        state=row["incident_state"],
+        opened_at=row["incident_opened_at"],
+        resolved_at=row["incident_resolved_at"],
+    )
     try:
         poster.update(
             channel=channel,
@@ -903,19 +723,17 @@ def _update_parent(
             blocks=with_status_line(_blocks(blocks), line),
         )
     except SlackDeliveryError as exc:
-        con.execute(
-            "UPDATE monitor.alerts SET parent_update_error = ? WHERE alert_id = ?",
+        box.execute(
+            "UPDATE alerts SET parent_update_error = ? WHERE alert_id = ?",
             [str(exc)[:500], alert_id],
         )
         log.warning("alert %s: status line of the thread not updated: %s", alert_id, exc)
         return
-    con.execute(
-        "UPDATE monitor.alerts SET parent_updated_at = ? WHERE alert_id = ?", [now, alert_id]
-    )
+    box.execute("UPDATE alerts SET parent_updated_at = ? WHERE alert_id = ?", [now, alert_id])
 
 
 def _record_failure(
-    con: duckdb.DuckDBPyConnection,
+    box: outbox.Outbox,
     alert_id: str,
     attempts: int,
     *,
@@ -928,8 +746,8 @@ def _record_failure(
 ) -> None:
     # Exponential backoff: 1, 2, 4 ... minutes, capped; an outage of hours costs a few calls.
     wait = min(cfg.backoff_max_seconds, cfg.backoff_first_seconds * 2 ** max(0, attempts - 1))
-    con.execute(
-        "UPDATE monitor.alerts SET status = ?, attempts = ?, last_attempt_at = ?, last_error = ?, "
+    box.execute(
+        "UPDATE alerts SET status = ?, attempts = ?, last_attempt_at = ?, last_error = ?, "
         "last_error_global = ?, next_attempt_at = ? WHERE alert_id = ?",
         [
             "failed" if dead else "pending",
@@ -962,9 +780,6 @@ def _now() -> dt.datetime:
 
 # --------------------------------------------------------------------------- task failures
 
-# How long a failure callback waits for the warehouse lock before sending without the outbox.
-_CALLBACK_LOCK_WAIT_SECONDS = 30
-
 
 def is_final_failure(context: Mapping[str, Any]) -> bool:
     """True when the task instance in ``context`` has failed for good.
@@ -994,7 +809,7 @@ def is_final_failure(context: Mapping[str, Any]) -> bool:
 def on_task_failure(context: Mapping[str, Any]) -> None:
     """Airflow ``on_failure_callback``: one ops alert naming DAG, task, run, try and error.
 
-    Goes through the outbox (so it is recorded and sent once); if the warehouse cannot be
+    Goes through the outbox (so it is recorded and sent once); if the outbox cannot be
     opened, it is sent directly. Never raises (Airflow would only log it), and never swallows:
     when composing, routing or sending fails, the error is logged and the alert is left in the
     spool folder, which the next ``dispatch_alerts`` run (5 minutes) puts in the outbox.
@@ -1017,7 +832,7 @@ def on_task_failure(context: Mapping[str, Any]) -> None:
 # --------------------------------------------------------------------------- spool
 
 # Alerts that could reach neither the outbox nor Slack wait here, one JSON file each, for the
-# dispatcher (``absorb_spool``). A folder, not the warehouse: it must work when that is locked.
+# dispatcher (``absorb_spool``). A plain folder: it must work when even the outbox does not.
 SPOOL_DIRNAME = "alert-spool"
 
 
@@ -1057,10 +872,8 @@ def spool_alert(alert_id: str, *, event: str, text: str, error: str) -> Path | N
         return None
 
 
-def absorb_spool(con: duckdb.DuckDBPyConnection) -> list[str]:
+def absorb_spool(box: outbox.Outbox) -> list[str]:
     """Put spooled alerts in the outbox (routed to ops now), then remove their files."""
-    from returnwatch.monitor.store import enqueue_alert
-
     folder = spool_dir()
     if not folder.is_dir():
         return []
@@ -1072,8 +885,8 @@ def absorb_spool(con: duckdb.DuckDBPyConnection) -> list[str]:
             f"{record['text']}\n\n(Delivered late by the dispatcher: the first attempt "
             f"failed with {record['error']})"
         )
-        enqueue_alert(
-            con,
+        outbox.enqueue(
+            box,
             alert_id=record["alert_id"],
             incident_id=None,
             event=record["event"],
@@ -1152,23 +965,15 @@ def _alert_task_failure(context: Mapping[str, Any]) -> None:
     channel = channel_for(audience)
 
     try:
-        from returnwatch import warehouse
-
-        con = warehouse.connect(wait_seconds=_CALLBACK_LOCK_WAIT_SECONDS)
-    except Exception as exc_:  # noqa: BLE001 - locked, disk full: still tell ops
-        log.warning(
-            "warehouse unavailable for the outbox (%s); sending the alert directly",
-            type(exc_).__name__,
-        )
+        box = outbox.open_outbox()
+    except Exception as exc_:  # noqa: BLE001 - disk full, unreadable file: still tell ops
+        log.warning("outbox unavailable (%s); sending the alert directly", type(exc_).__name__)
         _send_directly(alert_id, audience, channel, message)
         return
     try:
-        from returnwatch import warehouse
-        from returnwatch.monitor.store import enqueue_alert
-
-        warehouse.init(con)
-        enqueue_alert(
-            con,
+        # The outbox, not the warehouse: a build holding the warehouse does not delay this.
+        outbox.enqueue(
+            box,
             alert_id=alert_id,
             incident_id=None,
             event="task_failed",
@@ -1178,9 +983,9 @@ def _alert_task_failure(context: Mapping[str, Any]) -> None:
             blocks=message.blocks,
             run_id=f"{dag_id}/{run_id}",
         )
-        deliver_pending(con, alert_ids=[alert_id])
+        deliver_outbox(box, alert_ids=[alert_id])
     finally:
-        con.close()
+        box.close()
 
 
 def _send_directly(alert_id: str, audience: str, channel: str | None, message: Any) -> None:

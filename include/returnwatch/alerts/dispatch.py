@@ -1,12 +1,14 @@
-"""The dispatcher: every few minutes, the watchdog, then every alert that is due.
+"""The dispatcher: every few minutes, every alert that is due, then the watchdog.
 
 What this module owns: ``dispatch()``, the one task of the ``dispatch_alerts`` DAG (every 5
 minutes), and ``airflow_dag_facts()``, what the watchdog asks Airflow about a DAG.
 
-A queued alert waits at most one interval plus the run. The task waits for DuckDB's writer
-lock itself (at most ``LOCK_WAIT_SECONDS``) rather than the ``warehouse`` pool; a watchdog
-failure still lets alerts go out, then fails the task. Why, and the lock's cost:
-docs/internals.md#alerts-the-dispatcher.
+A queued alert waits at most one interval plus the run. The run sends from the outbox (its
+own SQLite file) first, without opening the warehouse, so a ``dbt build`` holding the writer
+does not delay it; then it waits for DuckDB's writer lock (at most ``LOCK_WAIT_SECONDS``, not
+the ``warehouse`` pool) for the watchdog, leftover hand-offs and the warehouse's copy. A
+watchdog failure still lets alerts go out, then fails the task.
+Details: docs/internals.md#alerts-the-dispatcher.
 """
 
 from __future__ import annotations
@@ -30,29 +32,57 @@ def dispatch(
     archive: Any = None,
     con: Any = None,
 ) -> dict[str, Any]:
-    """Run the watchdog, then deliver every pending alert that is due at ``now``.
+    """Deliver every pending alert of the outbox that is due at ``now``, then (with the
+    warehouse ``con``, opened here when None) run the watchdog, hand over what the monitors
+    queued, deliver that, and refresh the warehouse's copy.
 
     ``now`` is the clock (tests; default the wall clock: backoff and quiet hours are real
     time). Returns what was done, for the task's XCom and log.
     """
-    if con is None:
-        from returnwatch import warehouse
-
-        with contextlib.closing(warehouse.connect(wait_seconds=LOCK_WAIT_SECONDS)) as own:
-            warehouse.init(own)
-            return dispatch(run_id=run_id, now=now, dag_facts=dag_facts, archive=archive, con=own)
-    from returnwatch.alerts.delivery import (
-        absorb_spool,
-        check_slack_scopes,
-        deliver_pending,
-        ensure_schema,
-    )
-    from returnwatch.monitor.watchdog import run_watchdog
+    from returnwatch.alerts import outbox
+    from returnwatch.alerts.delivery import absorb_spool, check_slack_scopes, deliver_outbox
 
     clock = now or dt.datetime.now(dt.UTC)
-    ensure_schema(con)
-    # Alerts a failure callback could not put in the outbox (warehouse locked, Slack down).
-    spooled = absorb_spool(con)
+    with outbox.session() as box:
+        # Alerts a failure callback could not put in the outbox (disk full, Slack down).
+        spooled = absorb_spool(box)
+        missing_scopes = check_slack_scopes(box, now=clock)
+        first = deliver_outbox(box, now=now)  # no warehouse: a build cannot delay this
+        if con is None:
+            from returnwatch import warehouse
+
+            with contextlib.closing(warehouse.connect(wait_seconds=LOCK_WAIT_SECONDS)) as own:
+                warehouse.init(own)
+                second, watchdog = _with_warehouse(own, box, run_id, clock, now, dag_facts, archive)
+        else:
+            second, watchdog = _with_warehouse(con, box, run_id, clock, now, dag_facts, archive)
+    watchdog_alerts, watchdog_error = watchdog
+    if watchdog_error is not None:
+        raise watchdog_error
+    return {
+        "spooled": spooled,
+        "watchdog_alerts": watchdog_alerts,
+        "missing_scopes": missing_scopes,
+        "delivery": (first.then(second) if second is not None else first).as_dict(),
+    }
+
+
+def _with_warehouse(
+    con: Any,
+    box: Any,
+    run_id: str,
+    clock: dt.datetime,
+    now: dt.datetime | None,
+    dag_facts: Any,
+    archive: Any,
+) -> tuple[Any, tuple[list[str], Exception | None]]:
+    """The watchdog, the hand-off and the warehouse's copy; a second delivery if the
+    watchdog or the hand-off queued anything. Returns that delivery's report (or None) and
+    the watchdog's alerts and error (raised by the caller after delivering)."""
+    from returnwatch.alerts import handoff
+    from returnwatch.alerts.delivery import deliver_outbox
+    from returnwatch.monitor.watchdog import run_watchdog
+
     watchdog_error: Exception | None = None
     watchdog_alerts: list[str] = []
     try:
@@ -61,16 +91,10 @@ def dispatch(
     except Exception as exc:  # delivered first, raised below: one failure must not hide all
         log.exception("watchdog failed; delivering the queued alerts anyway")
         watchdog_error = exc
-    missing_scopes = check_slack_scopes(con, now=clock)
-    report = deliver_pending(con, now=now)
-    if watchdog_error is not None:
-        raise watchdog_error
-    return {
-        "spooled": spooled,
-        "watchdog_alerts": watchdog_alerts,
-        "missing_scopes": missing_scopes,
-        "delivery": report.as_dict(),
-    }
+    handed = handoff.hand_off(con, box, now=now)
+    second = deliver_outbox(box, now=now) if handed else None
+    handoff.copy_to_warehouse(con, box)
+    return second, (watchdog_alerts, watchdog_error)
 
 
 def airflow_dag_facts(dag_id: str) -> Any:

@@ -1,7 +1,8 @@
 """Incidents: findings open, update and resolve them; each opening and resolving queues one alert.
 
 What this module owns: ``process_findings()``, the only writer of ``monitor.incidents``, and
-the events it puts in the outbox ``monitor.alerts`` (``alerts.delivery`` sends them).
+the events it queues in ``monitor.alerts``: facts (the incident, the finding, what resolved
+it), not words; ``alerts.compose`` renders them when they are handed to the outbox.
 
 An incident is keyed by ``(monitor, series)``, at most one open per key; only a monitor that
 evaluated a series can resolve it; event monitors (``QUIET_RESOLVE``) resolve quietly. Ids are
@@ -213,7 +214,7 @@ def _open(
     run_at: dt.datetime,
     run_id: str,
 ) -> AlertEvent | None:
-    from returnwatch.alerts.delivery import audience_for
+    from returnwatch.routing import audience_for
 
     ikey = incident_key(*key)
     incident_id = incident_id_for(ikey, run_id)
@@ -307,17 +308,18 @@ def _enqueue(
     resolution: Mapping[str, Any] | None = None,
     opening: Mapping[str, Any] | None = None,
 ) -> AlertEvent | None:
-    from returnwatch.alerts.delivery import channel_for
-    from returnwatch.alerts.messages import incident_message
+    from returnwatch.routing import channel_for
 
-    message = incident_message(
-        event,
-        incident=incident,
-        finding=finding,
-        resolution=resolution,
-        opening=opening,
-        run_id=run_id,
-    )
+    # Facts only: the words are rendered in one place, alerts.compose (at the hand-off to the
+    # outbox). The summary line is what goes out if that rendering ever fails.
+    facts = {
+        "incident": incident,
+        "finding": finding,
+        "resolution": dict(resolution) if resolution is not None else None,
+        "opening": dict(opening) if opening is not None else None,
+    }
+    text = incident["summary"] if event != "resolved" else f"Resolved: {incident['summary']}"
+    blocks = [{"type": "section", "text": {"type": "plain_text", "text": text[:2900]}}]
     alert_id = f"{incident['incident_id']}:{event}"
     channel = channel_for(incident["audience"])
     added = store.enqueue_alert(
@@ -327,9 +329,10 @@ def _enqueue(
         event=event,
         audience=incident["audience"],
         channel=channel,
-        text=message.text,
-        blocks=message.blocks,
+        text=text,
+        blocks=blocks,
         run_id=run_id,
+        facts=facts,
     )
     if not added:
         return None
@@ -339,8 +342,8 @@ def _enqueue(
         event=event,
         audience=incident["audience"],
         channel=channel,
-        text=message.text,
-        blocks=message.blocks,
+        text=text,
+        blocks=blocks,
         incident_key=incident["incident_key"],
         severity=incident["severity"],
     )
