@@ -2,23 +2,14 @@
 
 What this module owns:
 
-- ``hand_off(con, box)``: every alert the monitors queued in the warehouse (``monitor.alerts``,
-  status ``pending``, written in the same transaction as their incidents) that the outbox does
-  not have yet is composed (``alerts.compose``, which reads findings, marts and files) and
-  inserted into the outbox with its chart, one short SQLite transaction per alert. Idempotent
-  on ``alert_id``: a crash between the two stores only means the next hand-off does it.
-  Callers holding the warehouse call it right after the monitors commit (the ``monitor``
-  DAG's ``evaluate_monitors``, ingest, ``deliver_pending``; the dispatcher after sending).
-- the one-time move of an older installation's outbox (``_migrate``): the warehouse's alerts
-  with their delivery state, charts (``monitor.alert_charts``), acknowledgements and mutes
-  (``monitor.incident_controls``) and threads (``monitor.incidents.slack_*``) are copied into
-  the outbox (``INSERT OR IGNORE``: running it twice changes nothing), then the two tables
-  that now live only in the outbox are dropped from the warehouse. A mark in the outbox's
-  ``meta`` says it is done.
-- ``copy_to_warehouse(con, box)``: the outbox's changes since the last copy (its ``rev``)
-  written back into ``monitor.alerts`` and the incidents' thread columns, so analysts, the
-  summary and the snapshot see what was sent. It lags the outbox by at most one dispatcher
-  run when the warehouse is free, longer while a writer holds it.
+- ``hand_off(con, box)``: alerts the monitors queued in ``monitor.alerts`` that the outbox
+  lacks are composed (``alerts.compose``) and inserted, one SQLite transaction each;
+  idempotent on ``alert_id``, so a crash between the two stores is finished by the next call;
+- the one-time move of an older installation's outbox from the warehouse (``_migrate``);
+- ``copy_to_warehouse(con, box)``: the outbox's changes written back into ``monitor.alerts``
+  so analysts, the summary and the snapshot see what was sent.
+
+Details: docs/internals.md#alerts-hand-off-between-warehouse-and-outbox.
 """
 
 from __future__ import annotations

@@ -1,26 +1,13 @@
 """The outbox store: alerts waiting for Slack, their delivery state and the incidents' threads.
 
 What this module owns: ``data/outbox.sqlite3`` (``settings.outbox_path()``), a SQLite file
-beside the warehouse, and the small API delivery uses on it (``open_outbox``, ``Outbox``).
+beside the warehouse, and the small API delivery uses on it (``open_outbox``, ``Outbox``):
+tables ``alerts`` (fully composed messages and their state), ``alert_charts``,
+``incident_controls`` (ack / mute), ``threads`` and ``meta``.
 
-Why not the warehouse: DuckDB has one writer per file, and a ``dbt build`` holds it for 10 s
-idle and 80-160 s on a loaded machine. With the outbox in the warehouse the dispatcher waited
-for every build before it could send anything. SQLite in WAL mode with short transactions
-(one per alert) lets delivery, the failure callbacks and the CLI work while a build runs;
-nothing here ever waits for DuckDB.
-
-Tables (timestamps are UTC ISO 8601 text, JSON is text):
-
-- ``alerts``: one row per message, as ``monitor.alerts`` was (``alert_id`` the idempotency
-  key, ``seq`` the order, ``status`` pending / sent / failed / unknown / suppressed), fully
-  composed (text, blocks) before it gets here, plus the incident's state when it was composed
-  (the status line of a thread's opening message is re-rendered from it, without the
-  warehouse). ``rev`` grows with every change (triggers): the warehouse's copy
-  ``monitor.alerts`` is refreshed from it (``alerts.handoff``).
-- ``alert_charts``: the PNG of an alert's chart.
-- ``incident_controls``: acknowledged / muted (``returnwatch alerts ack|mute``).
-- ``threads``: per incident, the Slack message that is its thread (channel id and ts).
-- ``meta``: this file's id and the one-time migration mark.
+Not in the warehouse because DuckDB has one writer per file and a ``dbt build`` holds it for
+minutes under load; SQLite in WAL mode with one short transaction per alert never waits for
+DuckDB. Why and each table: docs/internals.md#alerts-the-outbox.
 """
 
 from __future__ import annotations
