@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import email.utils
-import hashlib
 import html
 import io
-import json
 import logging
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
@@ -30,6 +27,14 @@ from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 from returnwatch import settings
+from returnwatch_replay.responses import (
+    OVERSIZE_BYTES,
+    Response,
+    http_date,
+    json_response,
+    text_response,
+    with_validators,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +67,6 @@ FAULT_MODES = (
 # (empty_page is for the sites that answer it on their pages: the site decides where).
 _AVAILABILITY_FAULTS = {"http_500", "http_429", "slow", "empty_page"}
 SLOW_SECONDS = 3.0
-# Just above the 5,000,000-byte cap in config/sources.yaml.
-OVERSIZE_BYTES = 5_250_000
 # Control request bodies are a date or a mode name: anything longer is a mistake.
 _MAX_CONTROL_BODY = 1024
 
@@ -155,65 +158,13 @@ def _parse_line(raw: bytes, path: Path, number: int) -> _Line:
 
 # ------------------------------------------------------------------------------ responses
 
-
-@dataclass
-class _Response:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    # When set, the body is streamed from this iterator without a Content-Length (the end of
-    # the body is the end of the connection, as HTTP/1.0 allows).
-    stream: Iterator[bytes] | None = None
-    delay: float = 0.0
-
-
-def _json_response(status: int, payload: dict[str, Any]) -> _Response:
-    body = json.dumps(payload, indent=2).encode("utf-8") + b"\n"
-    return _Response(status, {"Content-Type": "application/json; charset=utf-8"}, body)
-
-
-def _text_response(status: int, text: str, content_type: str = "text/plain") -> _Response:
-    return _Response(
-        status, {"Content-Type": f"{content_type}; charset=utf-8"}, text.encode("utf-8")
-    )
-
-
-def _http_date(moment: dt.datetime) -> str:
-    return email.utils.format_datetime(moment.astimezone(dt.UTC), usegmt=True)
-
-
-def _etag(body: bytes) -> str:
-    return '"' + hashlib.sha256(body).hexdigest() + '"'
-
-
-def _not_modified(request_headers: Any, etag: str, last_modified: dt.datetime | None) -> bool:
-    """RFC 9110 section 13.2.2: If-None-Match decides when present; If-Modified-Since otherwise."""
-    if_none_match = request_headers.get("If-None-Match")
-    if if_none_match is not None:
-        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        return "*" in tags or etag in tags
-    if_modified_since = request_headers.get("If-Modified-Since")
-    if if_modified_since and last_modified is not None:
-        try:
-            since = email.utils.parsedate_to_datetime(if_modified_since)
-        except (TypeError, ValueError):
-            return False  # an unreadable date is ignored, as the RFC says
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=dt.UTC)
-        # HTTP-dates have whole seconds.
-        return last_modified.replace(microsecond=0) <= since
-    return False
-
-
-def _with_validators(
-    request_headers: Any, body: bytes, content_type: str, last_modified: dt.datetime | None
-) -> _Response:
-    headers = {"Content-Type": content_type, "ETag": _etag(body)}
-    if last_modified is not None:
-        headers["Last-Modified"] = _http_date(last_modified)
-    if _not_modified(request_headers, headers["ETag"], last_modified):
-        return _Response(304, headers)
-    return _Response(200, headers, body)
+# Built in ``returnwatch_replay.responses``, which the per-publisher sites use too (a module
+# below both, so the mirror and its sites do not import each other).
+_Response = Response
+_json_response = json_response
+_text_response = text_response
+_http_date = http_date
+_with_validators = with_validators
 
 
 _MAINTENANCE_PAGE = """<!DOCTYPE html>
@@ -586,12 +537,6 @@ class ReplayMirror:
         return _json_response(404, {"error": f"no control endpoint {method} {path}"})
 
 
-# What the per-publisher sites in ``returnwatch_replay.sites`` build their answers with.
-Response = _Response
-text_response = _text_response
-json_response = _json_response
-http_date = _http_date
-with_validators = _with_validators
 MAINTENANCE_PAGE = _MAINTENANCE_PAGE
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from returnwatch import reference
-from returnwatch_replay.mirror import Response, text_response, with_validators
+from returnwatch_replay.responses import Response, text_response, with_validators
 
 SOURCE = "cbp_encounters_monthly"
 LANDING_PATH = "/document/stats/nationwide-encounters"

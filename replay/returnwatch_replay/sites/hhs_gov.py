@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from returnwatch_replay.mirror import OVERSIZE_BYTES, Response, text_response, with_validators
+from returnwatch_replay.responses import OVERSIZE_BYTES, Response, text_response, with_validators
 
 NAME = "hhs_uc_monthly"
 DATA_FILE = Path("hhs_gov") / "wapo_fy2018_fy2021.csv"

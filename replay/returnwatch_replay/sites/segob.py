@@ -27,7 +27,7 @@ from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 from returnwatch.sources import segob_bulletin_monthly as segob
-from returnwatch_replay.mirror import Response, with_validators
+from returnwatch_replay.responses import Response, with_validators
 
 SOURCE = segob.SOURCE
 DATA_DIR = Path("segob_upm")
