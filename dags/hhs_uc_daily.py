@@ -58,21 +58,22 @@ alert. Fix the parser or the suite, then re-run the task. No new figures for day
     doc_md=ui_links(DOC),  # runbook links lead to the plugin's copy in the UI
 )
 def hhs_uc_daily():
-    @task
+    # multiple_outputs=False: the next step takes the whole dict; one XCom, not one per key.
+    @task(multiple_outputs=False)
     def fetch_export() -> dict:
         """Fetch the export into the archive (conditional GET, size cap, bounded retries)."""
         from returnwatch import ingest
 
         return ingest.fetch(SOURCE, run_at=run_time(get_current_context()))
 
-    @task(pool=WAREHOUSE_POOL, retries=0)
+    @task(pool=WAREHOUSE_POOL, retries=0, multiple_outputs=False)
     def parse_export(fetched: dict) -> dict:
         """Parse the archived file into typed rows (skipped when the warehouse already has it)."""
         from returnwatch import ingest
 
         return ingest.guarded(ingest.parse, fetched, context=get_current_context())
 
-    @task(pool=WAREHOUSE_POOL, retries=0)
+    @task(pool=WAREHOUSE_POOL, retries=0, multiple_outputs=False)
     def validate_rows(parsed: dict) -> dict:
         """Check the rows with the source's Great Expectations suite before anything loads."""
         from returnwatch import ingest
@@ -80,7 +81,7 @@ def hhs_uc_daily():
         context = get_current_context()
         return ingest.guarded(ingest.validate, parsed, context=context, run_at=run_time(context))
 
-    @task(pool=WAREHOUSE_POOL, outlets=[RAW_HHS_UC_DAILY])
+    @task(pool=WAREHOUSE_POOL, outlets=[RAW_HHS_UC_DAILY], multiple_outputs=False)
     def load_rows(validated: dict) -> dict:
         """Load the rows into ``raw.hhs_uc_daily`` in one transaction; idempotent."""
         from returnwatch import ingest

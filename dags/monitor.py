@@ -76,20 +76,21 @@ leaves the previous snapshot in place; clear it to retry.
     doc_md=ui_links(DOC),  # runbook links lead to the plugin's copy in the UI
 )
 def monitor():
-    @task(pool=WAREHOUSE_POOL)
+    # multiple_outputs=False: each step's dict is one XCom, not one per key besides.
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
     def evaluate_monitors() -> dict:
         from returnwatch.monitor import run_monitors
 
         context = get_current_context()
         return run_monitors(run_at=run_time(context), run_id=run_id(context)).as_dict()
 
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
     def send_alerts(checked: dict) -> dict:
         from returnwatch.alerts import deliver_pending
 
         return deliver_pending().as_dict()
 
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
     def refresh_snapshot(sent: dict) -> dict | None:
         from returnwatch.status import refresh_snapshot
 
