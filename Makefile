@@ -14,7 +14,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install system-deps demo test test-fast test-faults ui bench dbt docs sql summary lint typecheck clean bench-detect fuzz
+.PHONY: help install system-deps demo test test-fast test-faults ui bench dbt docs sql summary lint typecheck clean bench-detect bench-cosmos fuzz
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -63,6 +63,9 @@ summary: install  ## what the warehouse holds now
 
 bench: install  ## install, demo and test times, DagBag parse time, peak RSS (prints a table)
 	$(RUN) python bench/run.py
+
+bench-cosmos: install  ## the transform under Airflow per Cosmos option vs a plain dbt build (after make demo)
+	$(RUN) python bench/cosmos_options.py
 
 bench-detect: install  ## anomaly detector vs z-score, ±10% and ruptures on real breaks + injected events -> bench/results/detection.json
 	$(RUN) python bench/detect.py
