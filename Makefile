@@ -14,7 +14,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install system-deps demo test test-fast test-faults ui bench dbt docs sql summary lint typecheck clean bench-detect bench-cosmos fuzz
+.PHONY: help install system-deps demo test test-fast test-faults ui bench dbt docs sql summary lint typecheck clean bench-detect bench-cosmos ui-screenshots fuzz
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -47,6 +47,9 @@ test-fast: install  ## everything but the end-to-end Airflow runs
 
 ui: install  ## Airflow UI on http://127.0.0.1:8080 with the demo's data (Ctrl-C to stop)
 	$(RUN) returnwatch ui
+
+ui-screenshots: install  ## README's docs/img/ui_*.png: make ui with the demo's data, in headless Chromium (after make demo)
+	$(RUN) python -m tests.support.ui_screenshots
 
 dbt: install  ## dbt build (models + tests) and publish the analysts' snapshot
 	$(RUN) returnwatch dbt
