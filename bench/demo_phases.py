@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import tempfile
 import time
 from collections import defaultdict
@@ -29,8 +30,9 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def measure() -> tuple[list[tuple[str, float, float]], float]:
-    """[(phase, wall seconds, CPU seconds)] in the order they ran, and the demo's total wall."""
+def measure() -> tuple[list[tuple[str, float, float]], Path]:
+    """[(phase, wall seconds, CPU seconds)] in the order they ran, and the scratch folder the
+    demo ran in (its data and Airflow home)."""
     scratch = Path(tempfile.mkdtemp(prefix="returnwatch-demo-phases-"))
     os.environ["RETURNWATCH_DATA_DIR"] = str(scratch / "data")
     os.environ["AIRFLOW_HOME"] = str(scratch / "airflow")
@@ -97,12 +99,13 @@ def measure() -> tuple[list[tuple[str, float, float]], float]:
         ("other (imports, mirror, day lines)", total_wall - accounted, total_cpu - accounted_cpu)
     )
     phases.append(("total", total_wall, total_cpu))
-    return phases, total_wall
+    return phases, scratch
 
 
 def run() -> list[dict]:
     load = os.getloadavg()
-    phases, _ = measure()
+    phases, scratch = measure()
+    shutil.rmtree(scratch, ignore_errors=True)
     rows = [
         {
             "measure": f"demo by phase (load average at start {load[0]:.1f} on "
