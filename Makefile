@@ -14,7 +14,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install system-deps demo test test-fast test-faults ui bench dbt docs sql summary lint typecheck clean bench-detect fuzz
+.PHONY: help install system-deps demo test test-fast test-faults ui bench dbt docs sql summary lint typecheck clean bench-detect bench-cosmos ui-screenshots fuzz
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -48,6 +48,9 @@ test-fast: install  ## everything but the end-to-end Airflow runs
 ui: install  ## Airflow UI on http://127.0.0.1:8080 with the demo's data (Ctrl-C to stop)
 	$(RUN) returnwatch ui
 
+ui-screenshots: install  ## README's docs/img/ui_*.png: make ui with the demo's data, in headless Chromium (after make demo)
+	$(RUN) python -m tests.support.ui_screenshots
+
 dbt: install  ## dbt build (models + tests) and publish the analysts' snapshot
 	$(RUN) returnwatch dbt
 
@@ -63,6 +66,9 @@ summary: install  ## what the warehouse holds now
 
 bench: install  ## install, demo and test times, DagBag parse time, peak RSS (prints a table)
 	$(RUN) python bench/run.py
+
+bench-cosmos: install  ## the transform under Airflow per Cosmos option vs a plain dbt build (after make demo)
+	$(RUN) python bench/cosmos_options.py
 
 bench-detect: install  ## anomaly detector vs z-score, ±10% and ruptures on real breaks + injected events -> bench/results/detection.json
 	$(RUN) python bench/detect.py

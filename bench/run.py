@@ -71,7 +71,14 @@ LAST_CPU = 0.0
 DEMO_TARGET_SECONDS = 90
 
 
-EXTRA_BENCHES = ("segob_microdata", "cbp_parse", "dbt_build", "monitors", "cosmos_options")
+EXTRA_BENCHES = (
+    "demo_phases",
+    "segob_microdata",
+    "cbp_parse",
+    "dbt_build",
+    "monitors",
+    "cosmos_options",
+)
 EXTRA_PROBE = (
     "import json, runpy, sys; module = runpy.run_path(sys.argv[1]); "
     "print(json.dumps(module['run'](), default=str))"

@@ -59,7 +59,7 @@ the watchdog does not stop delivery: the alerts go out, then the task fails and 
     doc_md=ui_links(DOC),  # runbook links lead to the plugin's copy in the UI
 )
 def dispatch_alerts():
-    @task
+    @task(multiple_outputs=False)  # its dict is one XCom, not one per key besides
     def dispatch() -> dict:
         from returnwatch.alerts.dispatch import airflow_dag_facts, dispatch
 

@@ -76,7 +76,8 @@ leaves the previous snapshot in place; clear it to retry.
     doc_md=ui_links(DOC),  # runbook links lead to the plugin's copy in the UI
 )
 def monitor():
-    @task(pool=WAREHOUSE_POOL)
+    # multiple_outputs=False: each step's dict is one XCom, not one per key besides.
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
     def evaluate_monitors() -> dict:
         from returnwatch import warehouse
         from returnwatch.alerts import handoff, outbox
@@ -91,13 +92,13 @@ def monitor():
                 handoff.hand_off(con, box)
         return report.as_dict()
 
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
     def send_alerts(checked: dict) -> dict:
         from returnwatch.alerts import deliver_pending
 
         return deliver_pending().as_dict()
 
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
     def refresh_snapshot(sent: dict) -> dict | None:
         from returnwatch.status import refresh_snapshot
 

@@ -61,7 +61,7 @@ with DAG(
     else:  # a fresh checkout: the DAG still imports, and its one task says what to run
         dbt = task(task_id="dbt", retries=0)(transform.raise_manifest_missing)()
 
-    @task(outlets=[MARTS])
+    @task(outlets=[MARTS], multiple_outputs=False)  # one XCom, not one per key besides
     def publish_snapshot() -> dict:
         return transform.publish_snapshot().as_dict()
 

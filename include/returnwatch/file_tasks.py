@@ -50,6 +50,10 @@ def discover_files(source: str) -> list[dict[str, Any]]:
         raise failure from error
 
 
+# A task whose return type is a dict would, by Airflow's default, also store every key of it as
+# an XCom of its own (multiple_outputs): a dozen extra writes per file and step that nothing
+# reads (the next step takes the whole dict). The file tasks say multiple_outputs=False.
+
 # The grid names each mapped file by what it is ("cuadro_3_1_1 2024"), not by 0, 1, 2...
 # Airflow renders this after the task ran, from the context the task filled in.
 FILE_LABEL = "{{ file_label }}"
@@ -63,7 +67,7 @@ def _context_for(payload: dict[str, Any]) -> Any:
     return context
 
 
-@task(map_index_template=FILE_LABEL)
+@task(map_index_template=FILE_LABEL, multiple_outputs=False)
 def fetch_file(link: dict[str, Any]) -> dict[str, Any]:
     """Fetch one listed file into the archive (conditional GET, size cap, bounded retries)."""
     from returnwatch import ingest
@@ -71,7 +75,7 @@ def fetch_file(link: dict[str, Any]) -> dict[str, Any]:
     return ingest.fetch_link(link, run_at=run_time(_context_for(link)))
 
 
-@task(pool=WAREHOUSE_POOL, retries=0, map_index_template=FILE_LABEL)
+@task(pool=WAREHOUSE_POOL, retries=0, map_index_template=FILE_LABEL, multiple_outputs=False)
 def parse_file(fetched: dict[str, Any]) -> dict[str, Any]:
     """Parse the archived file into typed rows (skipped when the warehouse already has it).
 
@@ -84,7 +88,7 @@ def parse_file(fetched: dict[str, Any]) -> dict[str, Any]:
     return ingest.guarded(ingest.parse, fetched, context=_context_for(fetched))
 
 
-@task(pool=WAREHOUSE_POOL, retries=0, map_index_template=FILE_LABEL)
+@task(pool=WAREHOUSE_POOL, retries=0, map_index_template=FILE_LABEL, multiple_outputs=False)
 def validate_file(parsed: dict[str, Any]) -> dict[str, Any]:
     """Check the rows with the file kind's Great Expectations suite before anything loads
     (a failed ``fail`` expectation: ``validation_failed``, no retries, one ops incident)."""
@@ -94,7 +98,7 @@ def validate_file(parsed: dict[str, Any]) -> dict[str, Any]:
     return ingest.guarded(ingest.validate, parsed, context=context, run_at=run_time(context))
 
 
-@task(pool=WAREHOUSE_POOL, map_index_template=FILE_LABEL)
+@task(pool=WAREHOUSE_POOL, map_index_template=FILE_LABEL, multiple_outputs=False)
 def load_file(validated: dict[str, Any]) -> dict[str, Any]:
     """Load into ``raw.*`` in one transaction with the file's revisions; idempotent."""
     from returnwatch import ingest

@@ -120,10 +120,22 @@ def cosmos_configs() -> CosmosConfigs:
     the snapshot publish (``dbt_producer_watcher_done`` is upstream of it) and tells ops; its
     log names the test. The producer is never retried (``producer_without_retries``): Cosmos
     skips a retried producer instead of building again, which would let the publish go ahead
-    after a failed test. Measured under ``dag.test()`` (``bench/cosmos_options.py``), a tests
-    task per model (``AFTER_EACH``, 24 more tasks) cost about twice the CPU of the build
-    itself, and one tests task after all (``AFTER_ALL``) runs every test a second time in its
-    own ``dbt test``; ``BUILD`` does not exist in watcher mode.
+    after a failed test.
+
+    What each Cosmos option cost, one warm run of the project under ``dag.test()`` on the
+    demo's warehouse, CPU seconds (``make bench-cosmos``; 2 cores, December 2026): a plain
+    ``dbt build`` on the command line 17.0 (in-process, dbt loaded, 6.7); this option, 36
+    tasks, 14.8 (0.9x the command line); watcher with a tests task per model (``AFTER_EACH``,
+    62 tasks) 34.1, without the ``warehouse`` pool 39.8 (``dag.test()`` runs one task at a
+    time, so the pool changes nothing there); watcher with one tests task after all
+    (``AFTER_ALL``: a second ``dbt test`` of everything) 20.2; local with the dbt runner, one
+    dbt invocation per model: tests in each model's build (``BUILD``) 51.4, after all 51.1,
+    after each model 88.0. On a quieter run: the command line 13.3, in-process 6.2, this
+    option without the pool 16.2 (1.2x; 17.3 s wall against 12.1 s), local with the dbt
+    runner and no tests 45.8. ``BUILD`` does not exist in watcher mode. Almost all of this
+    option's cost above the in-process build is Airflow's per-task work (about 0.25 s of CPU
+    per task instance under ``dag.test()``), so it grows with the number of models, not with
+    the data.
 
     The watcher tasks run in reschedule mode instead of deferring: they then need no
     triggerer, and ``dag.test()``, which runs one task at a time, cannot park a deferred
