@@ -525,6 +525,8 @@ def test_common_settings_use_celery_and_the_compose_services(common_env, airflow
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        # the producer never retries: no per-event XCom backup (returnwatch.airflow_env)
+        "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     }
     for key, value in expected.items():
