@@ -301,6 +301,11 @@ def test_dag_wiring(data_dir: Path) -> None:
     # time, and falls back on the project's data/ as an absolute path.
     assert "RETURNWATCH_WAREHOUSE" not in producer.env
     assert producer.env["RETURNWATCH_DEFAULT_DATA_DIR"] == str(settings.PROJECT_DIR / "data")
+    # dbt holds the warehouse open for the whole build; the producer closes it after, whether
+    # the build passed or failed (test_dag_runs_end_to_end_with_dag_test runs it).
+    assert producer.env["RETURNWATCH_DBT_KEEP_OPEN"] == "True"
+    assert producer._post_execute_hook is transform.release_dbt_warehouse
+    assert transform.release_dbt_warehouse in producer.on_failure_callback
 
 
 def test_a_build_leaves_the_unit_tests_out_unless_asked(data_dir: Path, monkeypatch) -> None:
@@ -350,17 +355,26 @@ DAG_TEST = textwrap.dedent("""
     os.environ["RETURNWATCH_DATA_DIR"] = run_data_dir
     for task in dag.tasks:  # a failure must fail the test now, not after the retry delays
         task.retries = 0
+    from dbt.adapters.duckdb.environments import Environment
+    opened, initialize_db = [], Environment.initialize_db.__func__
+    def counted(cls, *args, **kwargs):
+        opened.append(1)
+        return initialize_db(cls, *args, **kwargs)
+    Environment.initialize_db = classmethod(counted)
     started = time.perf_counter()
     run = dag.test()
-    print(json.dumps({{"state": str(run.state), "seconds": time.perf_counter() - started,
+    seconds = time.perf_counter() - started
+    import duckdb
+    from returnwatch import settings
+    # Another configuration of the same file in this process: refused while dbt holds it.
+    duckdb.connect(str(settings.warehouse_path()), read_only=True).close()
+    print(json.dumps({{"state": str(run.state), "seconds": seconds, "opened": len(opened),
                       "tasks": {{ti.task_id: str(ti.state) for ti in run.get_task_instances()}}}}))
 """)
 
 
-@pytest.mark.e2e
-def test_dag_runs_end_to_end_with_dag_test(tmp_path: Path, data_dir: Path, monkeypatch) -> None:
-    """One DAG run in its own process and Airflow home, on a warehouse with real rows."""
-    from returnwatch import airflow_env
+def load_hhs_daily_rows() -> None:
+    """HHS's real daily export (the replay copy) into raw.hhs_uc_daily."""
     from returnwatch.sources import hhs_uc_daily as hhs
 
     parsed = hhs.parse(
@@ -380,6 +394,37 @@ def test_dag_runs_end_to_end_with_dag_test(tmp_path: Path, data_dir: Path, monke
             vintage=dt.date(2025, 12, 22),
             fetched_at=dt.datetime.now(dt.UTC),
         )
+
+
+def test_an_in_process_build_opens_the_warehouse_once_and_lets_it_go(data_dir: Path) -> None:
+    """dbt holds the file open for the whole build (not one open per node), then closes it."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.adapters.duckdb.environments import Environment
+
+    load_hhs_daily_rows()
+    opened = []
+    initialize_db = Environment.initialize_db.__func__
+
+    def counted(cls, *args, **kwargs):
+        opened.append(1)
+        return initialize_db(cls, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Environment, "initialize_db", classmethod(counted))
+        result = transform.dbt_build("+hhs_uc_daily", quiet=True)
+    result.raise_for_status()
+    assert len(result.statuses) > 3 and len(opened) == 1
+    assert DuckDBConnectionManager._ENV is None
+    # Another configuration of the same file in this process: refused while dbt holds it.
+    duckdb.connect(str(settings.warehouse_path()), read_only=True).close()
+
+
+@pytest.mark.e2e
+def test_dag_runs_end_to_end_with_dag_test(tmp_path: Path, data_dir: Path, monkeypatch) -> None:
+    """One DAG run in its own process and Airflow home, on a warehouse with real rows."""
+    from returnwatch import airflow_env
+
+    load_hhs_daily_rows()
     transform.ensure_manifest()
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
     env = {
@@ -405,6 +450,9 @@ def test_dag_runs_end_to_end_with_dag_test(tmp_path: Path, data_dir: Path, monke
     print(f"\ndag.test of transform: {run['seconds']:.1f} s")
     assert run["state"] == "success", run
     assert set(run["tasks"].values()) == {"success"}, run["tasks"]
+    # One dbt build opened the warehouse once, not once per node (transform.KEEP_OPEN), and
+    # released it after (the script opened it read-only in the same process).
+    assert run["opened"] == 1, run["opened"]
     assert not (tmp_path / "decoy").exists(), "dbt built the warehouse seen at parse time"
     assert snapshot_count() == 720
     assert (transform.parquet_dir() / "hhs_uc_daily.parquet").exists()

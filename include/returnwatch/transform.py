@@ -86,6 +86,7 @@ def cosmos_dbt_env() -> dict[str, str]:
     return {
         "RETURNWATCH_DEFAULT_DATA_DIR": str(settings.PROJECT_DIR / "data"),
         "DO_NOT_TRACK": "1",
+        **KEEP_OPEN,  # the producer releases it (producer_without_retries)
     }
 
 
@@ -188,12 +189,40 @@ def cosmos_configs() -> CosmosConfigs:
 
 
 def producer_without_retries(group: Any) -> None:
-    """Set ``retries=0`` on the watcher producer of a ``DbtTaskGroup`` (see ``cosmos_configs``)."""
+    """Set ``retries=0`` on the watcher producer of a ``DbtTaskGroup`` (see ``cosmos_configs``),
+    and let it close the warehouse dbt kept open once its build is over (``KEEP_OPEN``)."""
     from cosmos.operators.watcher import DbtProducerWatcherOperator
 
     for task in group.children.values():
         if isinstance(task, DbtProducerWatcherOperator):
             task.retries = 0
+            task._post_execute_hook = release_dbt_warehouse
+            callbacks = task.on_failure_callback or []
+            callbacks = list(callbacks) if isinstance(callbacks, list | tuple) else [callbacks]
+            task.on_failure_callback = [*callbacks, release_dbt_warehouse]
+
+
+# dbt-duckdb closes the DuckDB database whenever no dbt thread holds a connection, which in a
+# build is after nearly every node: the file is reopened and checkpointed ~100 times a build
+# (~30% of its time). With this set, the profile's ``keep_open`` holds it for the whole build;
+# whoever sets it runs dbt in its own process and calls ``release_dbt_warehouse`` after, or
+# the warehouse's write lock would stay with this process (a test session, the demo).
+KEEP_OPEN = {"RETURNWATCH_DBT_KEEP_OPEN": "True"}
+
+
+def release_dbt_warehouse(*_: Any) -> None:
+    """Close the warehouse that dbt-duckdb kept open in this process (``KEEP_OPEN``).
+
+    Takes and ignores any arguments: it is also a task's post-execute hook and failure callback.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # a process that never loaded dbt holds nothing
+        return
+    environment = DuckDBConnectionManager._ENV  # dbt-duckdb's one database per process
+    DuckDBConnectionManager.close_all_connections()  # forgets it, without closing it
+    if environment is not None:
+        environment.close()
 
 
 # ------------------------------------------------------------------------------- dbt in-process ---
@@ -253,10 +282,13 @@ def _invoke(args: list[str]) -> Any:
     from dbt.cli.main import dbtRunner
 
     project_dir = settings.dbt_project_dir()
-    with _environ(dbt_env()):
-        return dbtRunner().invoke(
-            [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
-        )
+    try:
+        with _environ({**dbt_env(), **KEEP_OPEN}):
+            return dbtRunner().invoke(
+                [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+            )
+    finally:
+        release_dbt_warehouse()
 
 
 def dbt_parse(*, quiet: bool = False) -> Path:
