@@ -57,7 +57,7 @@ with DAG(
 ):
     if transform.manifest_path().is_file():
         dbt = DbtTaskGroup(group_id="dbt", **transform.cosmos_configs()._asdict())
-        transform.producer_without_retries(dbt)  # a retried producer would skip, hiding a failure
+        transform.configure_dbt_tasks(dbt)  # no producer retry (it would skip); dbt lets go
     else:  # a fresh checkout: the DAG still imports, and its one task says what to run
         dbt = task(task_id="dbt", retries=0)(transform.raise_manifest_missing)()
 

@@ -304,8 +304,10 @@ def test_dag_wiring(data_dir: Path) -> None:
     # dbt holds the warehouse open for the whole build; the producer closes it after, whether
     # the build passed or failed (test_dag_runs_end_to_end_with_dag_test runs it).
     assert producer.env["RETURNWATCH_DBT_KEEP_OPEN"] == "True"
-    assert producer._post_execute_hook is transform.release_dbt_warehouse
-    assert transform.release_dbt_warehouse in producer.on_failure_callback
+    # So does a watcher task that falls back on running its model itself.
+    for task in (producer, dag.task_dict["dbt.hhs_uc_daily_run"]):
+        assert task._post_execute_hook is transform.release_dbt_warehouse
+        assert transform.release_dbt_warehouse in task.on_failure_callback
 
 
 def test_a_build_leaves_the_unit_tests_out_unless_asked(data_dir: Path, monkeypatch) -> None:

@@ -26,7 +26,7 @@ def defaults() -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         # Cosmos backs up the dbt producer's XComs to an Airflow Variable after every dbt event,
-        # for a retry of the producer; ours is never retried (transform.producer_without_retries),
+        # for a retry of the producer; ours is never retried (transform.configure_dbt_tasks),
         # so the backup only cost ~4 s of CPU per transform run.
         "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",

@@ -86,7 +86,7 @@ def cosmos_dbt_env() -> dict[str, str]:
     return {
         "RETURNWATCH_DEFAULT_DATA_DIR": str(settings.PROJECT_DIR / "data"),
         "DO_NOT_TRACK": "1",
-        **KEEP_OPEN,  # the producer releases it (producer_without_retries)
+        **KEEP_OPEN,  # the tasks release it (configure_dbt_tasks)
     }
 
 
@@ -119,7 +119,7 @@ def cosmos_configs() -> CosmosConfigs:
     Tests: ``TestBehavior.NONE``: the producer's ``dbt build`` runs every test next to its
     model, and a failed error-severity test fails the producer, which fails the DAG run, stops
     the snapshot publish (``dbt_producer_watcher_done`` is upstream of it) and tells ops; its
-    log names the test. The producer is never retried (``producer_without_retries``): Cosmos
+    log names the test. The producer is never retried (``configure_dbt_tasks``): Cosmos
     skips a retried producer instead of building again, which would let the publish go ahead
     after a failed test.
 
@@ -188,14 +188,17 @@ def cosmos_configs() -> CosmosConfigs:
     )
 
 
-def producer_without_retries(group: Any) -> None:
+def configure_dbt_tasks(group: Any) -> None:
     """Set ``retries=0`` on the watcher producer of a ``DbtTaskGroup`` (see ``cosmos_configs``),
-    and let it close the warehouse dbt kept open once its build is over (``KEEP_OPEN``)."""
+    and let every task that may run dbt close the warehouse dbt kept open (``KEEP_OPEN``) when
+    it is done: the producer, and a watcher task that falls back on running its own model."""
+    from cosmos.operators.base import AbstractDbtBase
     from cosmos.operators.watcher import DbtProducerWatcherOperator
 
     for task in group.children.values():
         if isinstance(task, DbtProducerWatcherOperator):
             task.retries = 0
+        if isinstance(task, AbstractDbtBase):
             task._post_execute_hook = release_dbt_warehouse
             callbacks = task.on_failure_callback or []
             callbacks = list(callbacks) if isinstance(callbacks, list | tuple) else [callbacks]
