@@ -189,7 +189,7 @@ def _freshness(con: Any) -> list[str]:
                 line += " (months due since then are not verified yet)"
         out.append(line)
     kinds = _rows(
-        con, "select kind, severity, count(*) from monitor.findings group by 1, 2 order by 1"
+        con, "select kind, severity, count(*) from monitor.findings group by 1, 2 order by 1, 2"
     )
     if kinds:
         out.append("  findings: " + ", ".join(f"{k} ({s}) ×{n}" for k, s, n in kinds))
