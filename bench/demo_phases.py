@@ -2,8 +2,8 @@
 
 ``run()`` returns rows {measure, value, target} for ``bench/run.py``'s table. It runs the demo
 as ``make demo`` does (``returnwatch_replay.demo.run``, same days, same output) in a fresh
-data folder and Airflow home, timing each phase from outside: the Airflow metadata DB
-migration, the dbt manifest and DagBag, and for each replayed day its source runs, its
+data folder and Airflow home, timing each phase from outside: the dbt manifest and DagBag, the
+rest of the wait for the Airflow metadata DB (migrated in a child process meanwhile), and for each replayed day its source runs, its
 ``transform`` run and its ``monitor`` runs, then the summary. Nothing in the demo is changed.
 
 CPU seconds are user + system of this process and its finished children: on a shared machine
@@ -38,7 +38,7 @@ def measure() -> tuple[list[tuple[str, float, float]], Path]:
     os.environ["AIRFLOW_HOME"] = str(scratch / "airflow")
     began, began_cpu = time.perf_counter(), cpu_seconds()
 
-    from returnwatch import airflow_env, transform
+    from returnwatch import transform
     from returnwatch_replay import demo
 
     timings: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
@@ -65,14 +65,16 @@ def measure() -> tuple[list[tuple[str, float, float]], Path]:
         return f"{at:%d %b %Y}: {kind}"
 
     originals = (
-        airflow_env.prepare_metadata_db,
+        demo.MetadataDbAside.wait,
         transform.ensure_manifest,
         demo.load_dags,
         demo.SchedulerStandIn.run,
         demo.print_demo_summary,
     )
-    airflow_env.prepare_metadata_db = timed(
-        airflow_env.prepare_metadata_db, lambda: "set-up: Airflow metadata DB (migrate, pool)"
+    # The metadata DB is prepared in a child process beside the DagBag: the row is the wait
+    # for it after the DagBag, and its CPU the child's (counted once the child is reaped).
+    demo.MetadataDbAside.wait = timed(
+        demo.MetadataDbAside.wait, lambda _: "set-up: Airflow metadata DB (rest of the wait)"
     )
     transform.ensure_manifest = timed(
         transform.ensure_manifest, lambda **_: "set-up: dbt manifest (dbt parse)"
@@ -84,7 +86,7 @@ def measure() -> tuple[list[tuple[str, float, float]], Path]:
         demo.run()
     finally:
         (
-            airflow_env.prepare_metadata_db,
+            demo.MetadataDbAside.wait,
             transform.ensure_manifest,
             demo.load_dags,
             demo.SchedulerStandIn.run,
