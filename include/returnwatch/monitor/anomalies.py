@@ -17,6 +17,7 @@ docs/internals.md#monitor-anomalies.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -233,11 +234,22 @@ def _trailing_sum(flags: np.ndarray, width: int) -> np.ndarray:
 
 def expected_months(first: pd.Timestamp, last: pd.Timestamp) -> pd.DatetimeIndex:
     """Every month start from ``first`` to ``last`` (a monthly publisher skips none)."""
-    return pd.date_range(
-        pd.Timestamp(first).to_period("M").to_timestamp(),
-        pd.Timestamp(last).to_period("M").to_timestamp(),
-        freq="MS",
-    )
+    start = pd.Timestamp(first).to_period("M").to_timestamp()
+    end = pd.Timestamp(last).to_period("M").to_timestamp()
+    # The unit and zone are part of the key: equal Timestamps of another unit or zone give
+    # another index (its dtype), and callers reindex on it.
+    return _month_range(start, end, (start.unit, str(start.tz)), (end.unit, str(end.tz)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _month_range(
+    start: pd.Timestamp, end: pd.Timestamp, start_kind: tuple[str, str], end_kind: tuple[str, str]
+) -> pd.DatetimeIndex:
+    """``pd.date_range`` of month starts, cached: a monitor run asks for the same few spans
+    thousands of times (every series of a table shares one), and building the range is most
+    of the cost of placing a series on its months. A DatetimeIndex is immutable, so sharing
+    one is safe."""
+    return pd.date_range(start, end, freq="MS")
 
 
 def missing_periods(
@@ -360,7 +372,13 @@ def findings(
     ``details`` holds the value, the baseline, the band, the score and noise, the method and
     its parameters, and the periods the baseline and the noise were computed from.
     """
-    idx = pd.DatetimeIndex(pd.to_datetime(list(index)))
+    # A series' own DatetimeIndex is used as it is (periods are only compared and formatted
+    # here): converting it element by element cost more than the scan itself.
+    idx = (
+        index
+        if isinstance(index, pd.DatetimeIndex)
+        else pd.DatetimeIndex(pd.to_datetime(list(index)))
+    )
     mask = result.onset if onsets_only else result.alert
     if since is not None:
         mask = mask & (idx >= pd.Timestamp(since))
@@ -522,11 +540,6 @@ def series_frames(frame: pd.DataFrame, monitor: MetricMonitor) -> dict[str, pd.S
         rows = rows[rows[column].isin(allowed)]
     rows = rows.assign(_period=pd.to_datetime(rows[monitor.period_column]))
     out: dict[str, pd.Series] = {}
-    groups = (
-        rows.groupby(monitor.series_by, dropna=True, sort=True)
-        if monitor.series_by
-        else [((), rows)]
-    )
     # Tables listing only non-zero cells: every series runs over the span of the table's rows
     # that have its grouping columns and its figure (CBP names nationalities only from October
     # 2019 on; a mart may start one figure later than another).
@@ -539,10 +552,17 @@ def series_frames(frame: pd.DataFrame, monitor: MetricMonitor) -> dict[str, pd.S
         for c in monitor.value_columns
         if keyed[c].notna().any()
     }
-    for key, part in groups:
-        keys = key if isinstance(key, tuple) else (key,)
-        for column in monitor.value_columns:
-            values = part.groupby("_period")[column].sum(min_count=1).sort_index()
+    # One groupby over (group values, period) sums every series at once: a groupby per series
+    # and figure cost a pandas set-up each (thousands per run). Rows with an empty group value
+    # or period drop out (dropna), as they did from the per-group sums; sums are the same
+    # (same rows, same order within each (group, period)), groups come in sorted order.
+    value_columns = list(monitor.value_columns)
+    sums = rows.groupby([*monitor.series_by, "_period"], dropna=True, sort=True)[value_columns].sum(
+        min_count=1
+    )
+    for keys, part in _group_slices(sums, len(monitor.series_by)):
+        for column in value_columns:
+            values = part[column]
             if values.isna().all():
                 continue  # this group never has this figure (e.g. presented by nationality)
             if monitor.frequency == "month" and len(values):
@@ -553,6 +573,32 @@ def series_frames(frame: pd.DataFrame, monitor: MetricMonitor) -> dict[str, pd.S
             name = ":".join([column, *(str(k) for k in keys)])
             out[name] = values.astype(float)
     return out
+
+
+def _group_slices(
+    sums: pd.DataFrame, depth: int
+) -> Iterable[tuple[tuple[Any, ...], dict[str, pd.Series]]]:
+    """The per-group parts of ``sums`` (index: ``depth`` group levels, then the period; sorted):
+    (group values, column -> that group's figures on its periods), in the index's order.
+
+    Each group's rows are one contiguous slice of the sorted index, found from its codes;
+    slicing is cheaper than pandas' groupby plus ``droplevel`` per group.
+    """
+    if not depth:
+        yield (), {c: sums[c] for c in sums.columns}
+        return
+    if sums.empty:
+        return
+    index = sums.index
+    codes = np.column_stack([index.codes[level] for level in range(depth)])
+    starts = np.flatnonzero(np.r_[True, (codes[1:] != codes[:-1]).any(axis=1)])
+    ends = np.r_[starts[1:], len(sums)]
+    periods = index.get_level_values(depth)  # a DatetimeIndex named "_period"
+    columns = {c: sums[c].array for c in sums.columns}
+    for start, end in zip(starts, ends):
+        keys = tuple(index.levels[level][codes[start, level]] for level in range(depth))
+        at = periods[start:end]
+        yield keys, {c: pd.Series(a[start:end], index=at, name=c) for c, a in columns.items()}
 
 
 def evaluate_frame(
