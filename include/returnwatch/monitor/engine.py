@@ -163,10 +163,11 @@ def evaluate(
         raise ValueError(f"unknown data monitor(s) {unknown}; known: {list(DATA_MONITORS)}")
     judged = load_judged(con)
     result = DataMonitorResult()
+    catalog = _Catalog.read(con)
     steps = {ANOMALY: _anomalies, POLICY_RULE: _rules, REVISION: _revisions, UNMARTED: _unmarted}
     for name in wanted:
         started = time.perf_counter()
-        steps[name](con, result, judged, run_at=run_at, run_id=run_id)
+        steps[name](con, result, judged, run_at=run_at, run_id=run_id, catalog=catalog)
         result.seconds[name] = round(time.perf_counter() - started, 3)
     for line in result.skipped:
         log.info("skipped: %s", line)
@@ -249,33 +250,77 @@ def _mark_date(mark: str) -> dt.date:
 # --------------------------------------------------------------------------- tables
 
 
+@dataclass
+class _Catalog:
+    """What one run needs to know of the warehouse's tables, read once per run: each
+    ``information_schema`` query costs milliseconds, and the steps asked the same ones per
+    metric and rule. The data monitors only read, so it holds for the whole run."""
+
+    tables: set[str]  # "schema.table", views included
+    flags: dict[str, list[str]]  # "schema.table" -> its BOOLEAN *figures_constructed columns
+    has_lineage: bool  # marts.mart_source_files has its ``constructed`` column
+    constructed: dict[tuple[str, str, str], set[str]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection) -> _Catalog:
+        tables = {
+            f"{schema}.{name}"
+            for schema, name in con.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables"
+            ).fetchall()
+        }
+        flags: dict[str, list[str]] = {}
+        has_lineage = False
+        for schema, name, column in con.execute(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+            "WHERE (column_name LIKE '%figures_constructed' AND data_type = 'BOOLEAN') "
+            "OR (table_schema = 'marts' AND table_name = 'mart_source_files' "
+            "AND column_name = 'constructed')"
+        ).fetchall():
+            if column.endswith("figures_constructed"):
+                flags.setdefault(f"{schema}.{name}", []).append(column)
+            if (schema, name, column) == ("marts", "mart_source_files", "constructed"):
+                has_lineage = True
+        return cls(tables=tables, flags=flags, has_lineage=has_lineage)
+
+    def exists(self, qualified: str) -> bool:
+        return qualified in self.tables
+
+
 def _constructed_periods(
-    con: duckdb.DuckDBPyConnection, table: str, period_column: str, frequency: str
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    period_column: str,
+    frequency: str,
+    catalog: _Catalog,
 ) -> set[str]:
     """Periods resting on figures made by hand, as the files' own records say: a
     ``*figures_constructed`` column true, or (any mart) a file behind the period whose
-    ``raw.files.constructed`` is true, through the lineage mart ``marts.mart_source_files``."""
+    ``raw.files.constructed`` is true, through the lineage mart ``marts.mart_source_files``.
+    Read once per table in a run (several metrics share a table); callers only read it."""
+    key = (table, period_column, frequency)
+    if key not in catalog.constructed:
+        catalog.constructed[key] = _read_constructed_periods(
+            con, table, period_column, frequency, catalog
+        )
+    return catalog.constructed[key]
+
+
+def _read_constructed_periods(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    period_column: str,
+    frequency: str,
+    catalog: _Catalog,
+) -> set[str]:
     schema, name = table.split(".", 1)
     out: set[str] = set()
-    flags = [
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND "
-            "table_name = ? AND column_name LIKE '%figures_constructed' "
-            "AND data_type = 'BOOLEAN'",
-            [schema, name],
-        ).fetchall()
-    ]
+    flags = catalog.flags.get(table, [])
     if flags:
         where = " OR ".join(f'"{c}"' for c in flags)
         rows = con.execute(f'SELECT DISTINCT "{period_column}" FROM {table} WHERE {where}')
         out |= {_period_iso(r[0], frequency) for r in rows.fetchall() if r[0] is not None}
-    has_lineage = scalar(
-        con,
-        "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'marts' AND "
-        "table_name = 'mart_source_files' AND column_name = 'constructed'",
-    )
-    if has_lineage:
+    if catalog.has_lineage:
         rows = con.execute(
             "SELECT DISTINCT period FROM marts.mart_source_files WHERE mart = ? AND constructed",
             [name],
@@ -304,22 +349,22 @@ def _anomalies(
     *,
     run_at: dt.datetime,
     run_id: str,
+    catalog: _Catalog,
 ) -> None:
     import duckdb
 
     from returnwatch.monitor import anomalies as an
     from returnwatch.monitor import figures
-    from returnwatch.warehouse import table_exists
 
     cfg = an.load_config()
     for metric, monitor in cfg.metrics.items():
-        if not table_exists(con, monitor.table):
+        if not catalog.exists(monitor.table):
             result.skipped.append(f"anomaly {metric}: table {monitor.table} does not exist yet")
             continue
         try:
             frame = an.metric_rows(con, monitor)
             constructed = _constructed_periods(
-                con, monitor.table, monitor.period_column, monitor.frequency
+                con, monitor.table, monitor.period_column, monitor.frequency, catalog
             )
         except duckdb.Error as exc:
             result.skipped.append(
@@ -371,14 +416,14 @@ def _rules(
     *,
     run_at: dt.datetime,
     run_id: str,
+    catalog: _Catalog,
 ) -> None:
     import duckdb
 
     from returnwatch.monitor import rules as rl
-    from returnwatch.warehouse import table_exists
 
     for name, rule in rl.load_rules().items():
-        if not table_exists(con, rule.table):
+        if not catalog.exists(rule.table):
             result.skipped.append(f"policy_rule {name}: table {rule.table} does not exist yet")
             continue
         key = (POLICY_RULE, name)
@@ -397,7 +442,9 @@ def _rules(
             mark = _mark(key, judged, run_id)
             since = None if mark is None else _mark_date(min(mark, newest))
             found = rl.evaluate_rules(con, run_at=run_at, rules={name: rule}, since=since)
-            constructed = _constructed_periods(con, rule.table, rule.period_column, rule.period)
+            constructed = _constructed_periods(
+                con, rule.table, rule.period_column, rule.period, catalog
+            )
         except (duckdb.Error, KeyError) as exc:
             result.skipped.append(
                 f"policy_rule {name}: cannot evaluate on {rule.table}: {_first_line(exc)}"
@@ -422,6 +469,7 @@ def _unmarted(
     *,
     run_at: dt.datetime,
     run_id: str,
+    catalog: _Catalog,
 ) -> None:
     """Loaded files whose rows reach no mart; HHS daily publications that disagree. Judged
     afresh every run (no mark): a file that reaches a mart later resolves its incident."""
@@ -443,10 +491,9 @@ def _revisions(
     *,
     run_at: dt.datetime,
     run_id: str,
+    catalog: _Catalog,
 ) -> None:
     import duckdb
-
-    from returnwatch.warehouse import table_exists
 
     cfg = load_revisions_config()
     mark_key = (REVISION, REVISION_MARK)
@@ -481,7 +528,7 @@ def _revisions(
                 "revisions.tables (recorded, not judged)"
             )
             continue
-        if not sql_names.IDENTIFIER.match(figure) or not table_exists(con, table):
+        if not sql_names.IDENTIFIER.match(figure) or not catalog.exists(table):
             result.skipped.append(f"revision {table}.{figure}: cannot be read")
             continue
         try:
