@@ -234,22 +234,29 @@ def _trailing_sum(flags: np.ndarray, width: int) -> np.ndarray:
 
 def expected_months(first: pd.Timestamp, last: pd.Timestamp) -> pd.DatetimeIndex:
     """Every month start from ``first`` to ``last`` (a monthly publisher skips none)."""
-    start = pd.Timestamp(first).to_period("M").to_timestamp()
-    end = pd.Timestamp(last).to_period("M").to_timestamp()
+    first, last = pd.Timestamp(first), pd.Timestamp(last)
     # The unit and zone are part of the key: equal Timestamps of another unit or zone give
     # another index (its dtype), and callers reindex on it.
-    return _month_range(start, end, (start.unit, str(start.tz)), (end.unit, str(end.tz)))
+    return _month_range(first, last, _kind(first), _kind(last))
+
+
+def _kind(ts: pd.Timestamp) -> tuple[str | None, str]:
+    return getattr(ts, "unit", None), str(getattr(ts, "tz", None))
 
 
 @functools.lru_cache(maxsize=1024)
 def _month_range(
-    start: pd.Timestamp, end: pd.Timestamp, start_kind: tuple[str, str], end_kind: tuple[str, str]
+    first: pd.Timestamp,
+    last: pd.Timestamp,
+    first_kind: tuple[str | None, str],
+    last_kind: tuple[str | None, str],
 ) -> pd.DatetimeIndex:
-    """``pd.date_range`` of month starts, cached: a monitor run asks for the same few spans
-    thousands of times (every series of a table shares one), and building the range is most
-    of the cost of placing a series on its months. A DatetimeIndex is immutable, so sharing
-    one is safe."""
-    return pd.date_range(start, end, freq="MS")
+    """``expected_months``, cached: a monitor run asks for the same few spans thousands of
+    times (the series of a table share them), and building the range cost more than placing
+    a series on it. A DatetimeIndex is immutable, so sharing one is safe."""
+    return pd.date_range(
+        first.to_period("M").to_timestamp(), last.to_period("M").to_timestamp(), freq="MS"
+    )
 
 
 def missing_periods(
@@ -560,32 +567,37 @@ def series_frames(frame: pd.DataFrame, monitor: MetricMonitor) -> dict[str, pd.S
     sums = rows.groupby([*monitor.series_by, "_period"], dropna=True, sort=True)[value_columns].sum(
         min_count=1
     )
-    for keys, part in _group_slices(sums, len(monitor.series_by)):
+    for keys, periods, figures in _group_slices(sums, len(monitor.series_by)):
         for column in value_columns:
-            values = part[column]
-            if values.isna().all():
+            values = figures[column]
+            if pd.isna(values).all():
                 continue  # this group never has this figure (e.g. presented by nationality)
+            name = ":".join([column, *(str(k) for k in keys)])
             if monitor.frequency == "month" and len(values):
                 if monitor.absent_rows == "zero" and column in spans:
-                    values = values.reindex(expected_months(*spans[column]), fill_value=0.0)
+                    months = expected_months(*spans[column])
+                    out[name] = _on_months(values, periods, months, column, zero=True)
                 else:
-                    values = values.reindex(expected_months(values.index.min(), values.index.max()))
-            name = ":".join([column, *(str(k) for k in keys)])
-            out[name] = values.astype(float)
+                    months = expected_months(periods.min(), periods.max())
+                    out[name] = _on_months(values, periods, months, column, zero=False)
+            else:
+                out[name] = pd.Series(values, index=periods, name=column).astype(float)
     return out
 
 
 def _group_slices(
     sums: pd.DataFrame, depth: int
-) -> Iterable[tuple[tuple[Any, ...], dict[str, pd.Series]]]:
+) -> Iterable[tuple[tuple[Any, ...], pd.DatetimeIndex, dict[str, Any]]]:
     """The per-group parts of ``sums`` (index: ``depth`` group levels, then the period; sorted):
-    (group values, column -> that group's figures on its periods), in the index's order.
+    (group values, the group's periods, column -> its figures on them), in the index's order.
 
     Each group's rows are one contiguous slice of the sorted index, found from its codes;
-    slicing is cheaper than pandas' groupby plus ``droplevel`` per group.
+    slicing arrays is cheaper than pandas' groupby plus ``droplevel`` per group. Figures are
+    numpy arrays for numpy dtypes, pandas' own arrays otherwise (nullable integers).
     """
+    columns = {c: _figures(sums[c]) for c in sums.columns}
     if not depth:
-        yield (), {c: sums[c] for c in sums.columns}
+        yield (), sums.index, columns
         return
     if sums.empty:
         return
@@ -594,11 +606,34 @@ def _group_slices(
     starts = np.flatnonzero(np.r_[True, (codes[1:] != codes[:-1]).any(axis=1)])
     ends = np.r_[starts[1:], len(sums)]
     periods = index.get_level_values(depth)  # a DatetimeIndex named "_period"
-    columns = {c: sums[c].array for c in sums.columns}
     for start, end in zip(starts, ends):
         keys = tuple(index.levels[level][codes[start, level]] for level in range(depth))
-        at = periods[start:end]
-        yield keys, {c: pd.Series(a[start:end], index=at, name=c) for c, a in columns.items()}
+        yield keys, periods[start:end], {c: a[start:end] for c, a in columns.items()}
+
+
+def _figures(column: pd.Series) -> Any:
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
+        return column.to_numpy()
+    return column.array
+
+
+def _on_months(
+    values: Any, periods: pd.DatetimeIndex, months: pd.DatetimeIndex, column: str, *, zero: bool
+) -> pd.Series:
+    """``values`` (on ``periods``) on every month of ``months``, as floats: a month without a
+    row is 0 (``zero``) or NaN, as ``Series.reindex`` puts them. For numpy figures the same
+    is done with arrays (a reindex per series cost more than the detector)."""
+    if isinstance(values, np.ndarray):
+        out = np.full(len(months), 0.0 if zero else np.nan)
+        where = months.get_indexer(periods)  # -1: a period not on the month grid, dropped
+        found = where >= 0
+        out[where[found]] = values[found].astype(float)
+        return pd.Series(out, index=months, name=column)
+    series = pd.Series(values, index=periods, name=column)
+    if zero:
+        return series.reindex(months, fill_value=0.0).astype(float)
+    return series.reindex(months).astype(float)
 
 
 def evaluate_frame(

@@ -353,10 +353,12 @@ def _anomalies(
 ) -> None:
     import duckdb
 
+    from returnwatch import settings
     from returnwatch.monitor import anomalies as an
     from returnwatch.monitor import figures
 
     cfg = an.load_config()
+    config_dir = settings.config_dir()
     for metric, monitor in cfg.metrics.items():
         if not catalog.exists(monitor.table):
             result.skipped.append(f"anomaly {metric}: table {monitor.table} does not exist yet")
@@ -381,8 +383,9 @@ def _anomalies(
             regimes=cfg.regimes,
             annotate_within_periods=cfg.annotate_within_periods,
         )
-        # Each figure's documented severity policy (config/monitors.yaml `figures`).
-        found = [figures.apply_severity_policy(f) for f in found]
+        # Each figure's documented severity policy (config/monitors.yaml `figures`); the
+        # config folder resolved once, not per finding.
+        found = [figures.apply_severity_policy(f, config_dir) for f in found]
         by_series: dict[str, list[Finding]] = {}
         for finding in found:
             by_series.setdefault(finding.series, []).append(finding)
