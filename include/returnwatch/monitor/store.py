@@ -160,6 +160,17 @@ def enqueue_alert(
     return True
 
 
+def existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Every table and view of the warehouse as "schema.table", in one query: a run that
+    asks about many tables reads this once (``warehouse.table_exists`` is one query each)."""
+    return {
+        f"{schema}.{name}"
+        for schema, name in con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables"
+        ).fetchall()
+    }
+
+
 def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """The rows of the last query as dicts (column name -> value)."""
     names = [d[0] for d in cursor.description]
