@@ -118,9 +118,16 @@ def run_monitors(
 
             archive = Archive()
         began = time.perf_counter()
+        # Which tables exist, read once for every source (freshness only reads).
+        tables = store.existing_tables(con) if names else set()
         states = [
             freshness.assess_freshness(
-                con, name, run_at=run_at, archive=archive, freshness_rule=rules[name]
+                con,
+                name,
+                run_at=run_at,
+                archive=archive,
+                freshness_rule=rules[name],
+                tables=tables,
             )
             for name in names
         ]

@@ -17,6 +17,7 @@ docs/internals.md#monitor-anomalies.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -233,10 +234,28 @@ def _trailing_sum(flags: np.ndarray, width: int) -> np.ndarray:
 
 def expected_months(first: pd.Timestamp, last: pd.Timestamp) -> pd.DatetimeIndex:
     """Every month start from ``first`` to ``last`` (a monthly publisher skips none)."""
+    first, last = pd.Timestamp(first), pd.Timestamp(last)
+    # The unit and zone are part of the key: equal Timestamps of another unit or zone give
+    # another index (its dtype), and callers reindex on it.
+    return _month_range(first, last, _kind(first), _kind(last))
+
+
+def _kind(ts: pd.Timestamp) -> tuple[str | None, str]:
+    return getattr(ts, "unit", None), str(getattr(ts, "tz", None))
+
+
+@functools.lru_cache(maxsize=1024)
+def _month_range(
+    first: pd.Timestamp,
+    last: pd.Timestamp,
+    first_kind: tuple[str | None, str],
+    last_kind: tuple[str | None, str],
+) -> pd.DatetimeIndex:
+    """``expected_months``, cached: a monitor run asks for the same few spans thousands of
+    times (the series of a table share them), and building the range cost more than placing
+    a series on it. A DatetimeIndex is immutable, so sharing one is safe."""
     return pd.date_range(
-        pd.Timestamp(first).to_period("M").to_timestamp(),
-        pd.Timestamp(last).to_period("M").to_timestamp(),
-        freq="MS",
+        first.to_period("M").to_timestamp(), last.to_period("M").to_timestamp(), freq="MS"
     )
 
 
@@ -360,7 +379,13 @@ def findings(
     ``details`` holds the value, the baseline, the band, the score and noise, the method and
     its parameters, and the periods the baseline and the noise were computed from.
     """
-    idx = pd.DatetimeIndex(pd.to_datetime(list(index)))
+    # A series' own DatetimeIndex is used as it is (periods are only compared and formatted
+    # here): converting it element by element cost more than the scan itself.
+    idx = (
+        index
+        if isinstance(index, pd.DatetimeIndex)
+        else pd.DatetimeIndex(pd.to_datetime(list(index)))
+    )
     mask = result.onset if onsets_only else result.alert
     if since is not None:
         mask = mask & (idx >= pd.Timestamp(since))
@@ -522,11 +547,6 @@ def series_frames(frame: pd.DataFrame, monitor: MetricMonitor) -> dict[str, pd.S
         rows = rows[rows[column].isin(allowed)]
     rows = rows.assign(_period=pd.to_datetime(rows[monitor.period_column]))
     out: dict[str, pd.Series] = {}
-    groups = (
-        rows.groupby(monitor.series_by, dropna=True, sort=True)
-        if monitor.series_by
-        else [((), rows)]
-    )
     # Tables listing only non-zero cells: every series runs over the span of the table's rows
     # that have its grouping columns and its figure (CBP names nationalities only from October
     # 2019 on; a mart may start one figure later than another).
@@ -539,20 +559,81 @@ def series_frames(frame: pd.DataFrame, monitor: MetricMonitor) -> dict[str, pd.S
         for c in monitor.value_columns
         if keyed[c].notna().any()
     }
-    for key, part in groups:
-        keys = key if isinstance(key, tuple) else (key,)
-        for column in monitor.value_columns:
-            values = part.groupby("_period")[column].sum(min_count=1).sort_index()
-            if values.isna().all():
+    # One groupby over (group values, period) sums every series at once: a groupby per series
+    # and figure cost a pandas set-up each (thousands per run). Rows with an empty group value
+    # or period drop out (dropna), as they did from the per-group sums; sums are the same
+    # (same rows, same order within each (group, period)), groups come in sorted order.
+    value_columns = list(monitor.value_columns)
+    sums = rows.groupby([*monitor.series_by, "_period"], dropna=True, sort=True)[value_columns].sum(
+        min_count=1
+    )
+    for keys, periods, figures in _group_slices(sums, len(monitor.series_by)):
+        for column in value_columns:
+            values = figures[column]
+            if pd.isna(values).all():
                 continue  # this group never has this figure (e.g. presented by nationality)
+            name = ":".join([column, *(str(k) for k in keys)])
             if monitor.frequency == "month" and len(values):
                 if monitor.absent_rows == "zero" and column in spans:
-                    values = values.reindex(expected_months(*spans[column]), fill_value=0.0)
+                    months = expected_months(*spans[column])
+                    out[name] = _on_months(values, periods, months, column, zero=True)
                 else:
-                    values = values.reindex(expected_months(values.index.min(), values.index.max()))
-            name = ":".join([column, *(str(k) for k in keys)])
-            out[name] = values.astype(float)
+                    months = expected_months(periods.min(), periods.max())
+                    out[name] = _on_months(values, periods, months, column, zero=False)
+            else:
+                out[name] = pd.Series(values, index=periods, name=column).astype(float)
     return out
+
+
+def _group_slices(
+    sums: pd.DataFrame, depth: int
+) -> Iterable[tuple[tuple[Any, ...], pd.DatetimeIndex, dict[str, Any]]]:
+    """The per-group parts of ``sums`` (index: ``depth`` group levels, then the period; sorted):
+    (group values, the group's periods, column -> its figures on them), in the index's order.
+
+    Each group's rows are one contiguous slice of the sorted index, found from its codes;
+    slicing arrays is cheaper than pandas' groupby plus ``droplevel`` per group. Figures are
+    numpy arrays for numpy dtypes, pandas' own arrays otherwise (nullable integers).
+    """
+    columns = {c: _figures(sums[c]) for c in sums.columns}
+    if not depth:
+        yield (), sums.index, columns
+        return
+    if sums.empty:
+        return
+    index = sums.index
+    codes = np.column_stack([index.codes[level] for level in range(depth)])
+    starts = np.flatnonzero(np.r_[True, (codes[1:] != codes[:-1]).any(axis=1)])
+    ends = np.r_[starts[1:], len(sums)]
+    periods = index.get_level_values(depth)  # a DatetimeIndex named "_period"
+    for start, end in zip(starts, ends):
+        keys = tuple(index.levels[level][codes[start, level]] for level in range(depth))
+        yield keys, periods[start:end], {c: a[start:end] for c, a in columns.items()}
+
+
+def _figures(column: pd.Series) -> Any:
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
+        return column.to_numpy()
+    return column.array
+
+
+def _on_months(
+    values: Any, periods: pd.DatetimeIndex, months: pd.DatetimeIndex, column: str, *, zero: bool
+) -> pd.Series:
+    """``values`` (on ``periods``) on every month of ``months``, as floats: a month without a
+    row is 0 (``zero``) or NaN, as ``Series.reindex`` puts them. For numpy figures the same
+    is done with arrays (a reindex per series cost more than the detector)."""
+    if isinstance(values, np.ndarray):
+        out = np.full(len(months), 0.0 if zero else np.nan)
+        where = months.get_indexer(periods)  # -1: a period not on the month grid, dropped
+        found = where >= 0
+        out[where[found]] = values[found].astype(float)
+        return pd.Series(out, index=months, name=column)
+    series = pd.Series(values, index=periods, name=column)
+    if zero:
+        return series.reindex(months, fill_value=0.0).astype(float)
+    return series.reindex(months).astype(float)
 
 
 def evaluate_frame(

@@ -95,6 +95,7 @@ def record_marks(
         return
     judged = load_judged(con)
     now = dt.datetime.now(dt.UTC)
+    rows: list[Any] = []
     for (monitor, series), period in sorted(marks.items()):
         row = judged.get((monitor, series))
         if row is None:
@@ -105,14 +106,28 @@ def record_marks(
             previous = row.period
         if row is not None:
             period = max(period, row.period)
+        rows.append([monitor, series, period, previous, run_id, run_at, now])
+    # One statement for all the marks (a run moves a few hundred): DuckDB's fixed cost per
+    # statement made a row-by-row INSERT most of the run's time. Keys are unique (a dict's).
+    for chunk in _chunks(rows, MARKS_PER_STATEMENT):
+        placeholders = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
         con.execute(
-            """
+            f"""
             INSERT OR REPLACE INTO monitor.judged (monitor, series, period, previous, run_id,
                 run_at, judged_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            VALUES {placeholders}
             """,
-            [monitor, series, period, previous, run_id, run_at, now],
+            [value for row in chunk for value in row],
         )
+
+
+# Rows per multi-row INSERT: keeps each statement's parameter list of a bounded size.
+MARKS_PER_STATEMENT = 500
+
+
+def _chunks(rows: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
 
 
 # --------------------------------------------------------------------------- result
@@ -148,10 +163,11 @@ def evaluate(
         raise ValueError(f"unknown data monitor(s) {unknown}; known: {list(DATA_MONITORS)}")
     judged = load_judged(con)
     result = DataMonitorResult()
+    catalog = _Catalog.read(con)
     steps = {ANOMALY: _anomalies, POLICY_RULE: _rules, REVISION: _revisions, UNMARTED: _unmarted}
     for name in wanted:
         started = time.perf_counter()
-        steps[name](con, result, judged, run_at=run_at, run_id=run_id)
+        steps[name](con, result, judged, run_at=run_at, run_id=run_id, catalog=catalog)
         result.seconds[name] = round(time.perf_counter() - started, 3)
     for line in result.skipped:
         log.info("skipped: %s", line)
@@ -234,33 +250,74 @@ def _mark_date(mark: str) -> dt.date:
 # --------------------------------------------------------------------------- tables
 
 
+@dataclass
+class _Catalog:
+    """What one run needs to know of the warehouse's tables, read once per run: each
+    ``information_schema`` query costs milliseconds, and the steps asked the same ones per
+    metric and rule. The data monitors only read, so it holds for the whole run."""
+
+    tables: set[str]  # "schema.table", views included
+    flags: dict[str, list[str]]  # "schema.table" -> its BOOLEAN *figures_constructed columns
+    has_lineage: bool  # marts.mart_source_files has its ``constructed`` column
+    constructed: dict[tuple[str, str, str], set[str]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection) -> _Catalog:
+        from returnwatch.monitor.store import existing_tables
+
+        tables = existing_tables(con)
+        flags: dict[str, list[str]] = {}
+        has_lineage = False
+        for schema, name, column in con.execute(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+            "WHERE (column_name LIKE '%figures_constructed' AND data_type = 'BOOLEAN') "
+            "OR (table_schema = 'marts' AND table_name = 'mart_source_files' "
+            "AND column_name = 'constructed')"
+        ).fetchall():
+            if column.endswith("figures_constructed"):
+                flags.setdefault(f"{schema}.{name}", []).append(column)
+            if (schema, name, column) == ("marts", "mart_source_files", "constructed"):
+                has_lineage = True
+        return cls(tables=tables, flags=flags, has_lineage=has_lineage)
+
+    def exists(self, qualified: str) -> bool:
+        return qualified in self.tables
+
+
 def _constructed_periods(
-    con: duckdb.DuckDBPyConnection, table: str, period_column: str, frequency: str
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    period_column: str,
+    frequency: str,
+    catalog: _Catalog,
 ) -> set[str]:
     """Periods resting on figures made by hand, as the files' own records say: a
     ``*figures_constructed`` column true, or (any mart) a file behind the period whose
-    ``raw.files.constructed`` is true, through the lineage mart ``marts.mart_source_files``."""
+    ``raw.files.constructed`` is true, through the lineage mart ``marts.mart_source_files``.
+    Read once per table in a run (several metrics share a table); callers only read it."""
+    key = (table, period_column, frequency)
+    if key not in catalog.constructed:
+        catalog.constructed[key] = _read_constructed_periods(
+            con, table, period_column, frequency, catalog
+        )
+    return catalog.constructed[key]
+
+
+def _read_constructed_periods(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    period_column: str,
+    frequency: str,
+    catalog: _Catalog,
+) -> set[str]:
     schema, name = table.split(".", 1)
     out: set[str] = set()
-    flags = [
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND "
-            "table_name = ? AND column_name LIKE '%figures_constructed' "
-            "AND data_type = 'BOOLEAN'",
-            [schema, name],
-        ).fetchall()
-    ]
+    flags = catalog.flags.get(table, [])
     if flags:
         where = " OR ".join(f'"{c}"' for c in flags)
         rows = con.execute(f'SELECT DISTINCT "{period_column}" FROM {table} WHERE {where}')
         out |= {_period_iso(r[0], frequency) for r in rows.fetchall() if r[0] is not None}
-    has_lineage = scalar(
-        con,
-        "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'marts' AND "
-        "table_name = 'mart_source_files' AND column_name = 'constructed'",
-    )
-    if has_lineage:
+    if catalog.has_lineage:
         rows = con.execute(
             "SELECT DISTINCT period FROM marts.mart_source_files WHERE mart = ? AND constructed",
             [name],
@@ -289,22 +346,25 @@ def _anomalies(
     *,
     run_at: dt.datetime,
     run_id: str,
+    catalog: _Catalog,
 ) -> None:
     import duckdb
+    import numpy as np
 
+    from returnwatch import settings
     from returnwatch.monitor import anomalies as an
     from returnwatch.monitor import figures
-    from returnwatch.warehouse import table_exists
 
     cfg = an.load_config()
+    config_dir = settings.config_dir()
     for metric, monitor in cfg.metrics.items():
-        if not table_exists(con, monitor.table):
+        if not catalog.exists(monitor.table):
             result.skipped.append(f"anomaly {metric}: table {monitor.table} does not exist yet")
             continue
         try:
             frame = an.metric_rows(con, monitor)
             constructed = _constructed_periods(
-                con, monitor.table, monitor.period_column, monitor.frequency
+                con, monitor.table, monitor.period_column, monitor.frequency, catalog
             )
         except duckdb.Error as exc:
             result.skipped.append(
@@ -321,17 +381,20 @@ def _anomalies(
             regimes=cfg.regimes,
             annotate_within_periods=cfg.annotate_within_periods,
         )
-        # Each figure's documented severity policy (config/monitors.yaml `figures`).
-        found = [figures.apply_severity_policy(f) for f in found]
+        # Each figure's documented severity policy (config/monitors.yaml `figures`); the
+        # config folder resolved once, not per finding.
+        found = [figures.apply_severity_policy(f, config_dir) for f in found]
         by_series: dict[str, list[Finding]] = {}
         for finding in found:
             by_series.setdefault(finding.series, []).append(finding)
         for name, values in series.items():
-            present = values.dropna()
-            if present.empty:
+            # The newest period with a figure (position of the last non-NaN value: cheaper
+            # than dropna per series).
+            present = np.flatnonzero(values.notna().to_numpy())
+            if not len(present):
                 continue
             key = (ANOMALY, f"{metric}:{name}")
-            newest = _period_iso(present.index[-1], monitor.frequency)
+            newest = _period_iso(values.index[present[-1]], monitor.frequency)
             mark = _mark(key, judged, run_id)
             old = _is_old(newest, monitor.frequency, run_at)
             for finding in by_series.get(key[1], []):
@@ -356,14 +419,14 @@ def _rules(
     *,
     run_at: dt.datetime,
     run_id: str,
+    catalog: _Catalog,
 ) -> None:
     import duckdb
 
     from returnwatch.monitor import rules as rl
-    from returnwatch.warehouse import table_exists
 
     for name, rule in rl.load_rules().items():
-        if not table_exists(con, rule.table):
+        if not catalog.exists(rule.table):
             result.skipped.append(f"policy_rule {name}: table {rule.table} does not exist yet")
             continue
         key = (POLICY_RULE, name)
@@ -382,7 +445,9 @@ def _rules(
             mark = _mark(key, judged, run_id)
             since = None if mark is None else _mark_date(min(mark, newest))
             found = rl.evaluate_rules(con, run_at=run_at, rules={name: rule}, since=since)
-            constructed = _constructed_periods(con, rule.table, rule.period_column, rule.period)
+            constructed = _constructed_periods(
+                con, rule.table, rule.period_column, rule.period, catalog
+            )
         except (duckdb.Error, KeyError) as exc:
             result.skipped.append(
                 f"policy_rule {name}: cannot evaluate on {rule.table}: {_first_line(exc)}"
@@ -407,6 +472,7 @@ def _unmarted(
     *,
     run_at: dt.datetime,
     run_id: str,
+    catalog: _Catalog,
 ) -> None:
     """Loaded files whose rows reach no mart; HHS daily publications that disagree. Judged
     afresh every run (no mark): a file that reaches a mart later resolves its incident."""
@@ -428,10 +494,9 @@ def _revisions(
     *,
     run_at: dt.datetime,
     run_id: str,
+    catalog: _Catalog,
 ) -> None:
     import duckdb
-
-    from returnwatch.warehouse import table_exists
 
     cfg = load_revisions_config()
     mark_key = (REVISION, REVISION_MARK)
@@ -466,7 +531,7 @@ def _revisions(
                 "revisions.tables (recorded, not judged)"
             )
             continue
-        if not sql_names.IDENTIFIER.match(figure) or not table_exists(con, table):
+        if not sql_names.IDENTIFIER.match(figure) or not catalog.exists(table):
             result.skipped.append(f"revision {table}.{figure}: cannot be read")
             continue
         try:

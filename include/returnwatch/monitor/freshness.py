@@ -16,6 +16,7 @@ docs/internals.md#monitor-freshness.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -145,10 +146,13 @@ def assess_freshness(
     run_at: dt.datetime,
     archive: Any = None,
     freshness_rule: FreshnessRule | None = None,
+    tables: Collection[str] | None = None,
 ) -> FreshnessState:
     """The freshness state of ``source`` as of ``run_at``, with its finding (``.finding``).
 
-    ``freshness_rule`` defaults to the source's rule in config/monitors.yaml.
+    ``freshness_rule`` defaults to the source's rule in config/monitors.yaml. ``tables``: the
+    warehouse's tables ("schema.table", ``store.existing_tables``) when the caller has read
+    them (a monitor run, for all sources at once); otherwise each is looked up.
     """
     if run_at.tzinfo is None or run_at.utcoffset() is None:
         raise ValueError(f"freshness of {source}: run_at must be time-zone aware, got {run_at!r}")
@@ -157,11 +161,16 @@ def assess_freshness(
     checks = _Checks.from_archive(_archive(archive), source, run_at)
 
     newest, newest_file_sha, newest_file_loaded = _newest_period(
-        con, source, rule_, checks.future_files
+        con, source, rule_, checks.future_files, tables
     )
     arrived = newest
     newest, newest_file_sha, newest_file_loaded = _reached_marts(
-        con, source, rule_, checks.future_files, (newest, newest_file_sha, newest_file_loaded)
+        con,
+        source,
+        rule_,
+        checks.future_files,
+        (newest, newest_file_sha, newest_file_loaded),
+        tables,
     )
     # "checked": releases count as missed only if they were due when returnwatch last looked.
     judged_at = run_at
@@ -338,12 +347,16 @@ def _archive(archive: Any) -> Any:
 
 
 def _newest_period(
-    con: duckdb.DuckDBPyConnection, source: str, rule_: FreshnessRule, future_files: list[str]
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    rule_: FreshnessRule,
+    future_files: list[str],
+    tables: Collection[str] | None = None,
 ) -> tuple[dt.date | None, str | None, dt.datetime | None]:
     """Newest period in the raw tables (``table`` and ``also_tables``) among this source's
     files known at run_at: (newest period, sha256 of a file holding it, when it was fetched)."""
     found = [
-        _newest_in(con, source, table, rule_.period_column, future_files)
+        _newest_in(con, source, table, rule_.period_column, future_files, tables=tables)
         for table in [rule_.table, *rule_.also_tables]
     ]
     return max(found, key=lambda f: (f[0] is not None, f[0] or dt.date.min))
@@ -355,21 +368,36 @@ def _reached_marts(
     rule_: FreshnessRule,
     future_files: list[str],
     arrived: tuple[Any, Any, Any],
+    tables: Collection[str] | None = None,
 ) -> tuple[Any, Any, Any]:
     """The newest period that arrived AND reached the rule's mart (``arrived`` when the rule
     names no mart or the mart is not built yet): a file whose rows feed no mart does not keep
     the source fresh."""
-    from returnwatch.warehouse import table_exists
-
-    if rule_.mart is None or arrived[0] is None or not table_exists(con, rule_.mart.table):
+    if rule_.mart is None or arrived[0] is None or not _exists(con, rule_.mart.table, tables):
         return arrived
     # Any file's rows count as having reached the mart, a later file's included: when a replay
     # or a backfill judges a past day, the mart already holds the newer release that superseded
     # the day's file for the same periods. What had arrived by then caps it.
     marted = _newest_in(
-        con, source, rule_.mart.table, rule_.mart.period_column, [], at_most=arrived[0]
+        con,
+        source,
+        rule_.mart.table,
+        rule_.mart.period_column,
+        [],
+        at_most=arrived[0],
+        tables=tables,
     )
     return marted if marted[0] is None or marted[0] < arrived[0] else arrived
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: str, tables: Collection[str] | None) -> bool:
+    """Whether ``table`` exists: from the caller's list when it has one (read once per run,
+    not once per table and source), else asked of the warehouse."""
+    if tables is not None:
+        return table in tables
+    from returnwatch.warehouse import table_exists
+
+    return table_exists(con, table)
 
 
 def _newest_in(
@@ -380,13 +408,12 @@ def _newest_in(
     future_files: list[str],
     *,
     at_most: dt.date | None = None,
+    tables: Collection[str] | None = None,
 ) -> tuple[dt.date | None, str | None, dt.datetime | None]:
     """Newest period in one table (rows tied to their file by ``source_file``), not after
     ``at_most`` when given. A raw table that does not exist yet (raw tables are created by
     their first load) holds nothing."""
-    from returnwatch.warehouse import table_exists
-
-    if not table_exists(con, table):
+    if not _exists(con, table, tables):
         return None, None, None
     row = con.execute(
         f"""

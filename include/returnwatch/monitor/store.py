@@ -72,34 +72,49 @@ def record_findings(
     Idempotent: a finding already recorded for this run (same id) is left as it is.
     """
     ids: list[str] = []
+    rows: dict[str, list[Any]] = {}  # finding id -> its row; the first of a repeated id wins
+    for finding in findings:
+        finding_id = finding.finding_id(run_id)
+        ids.append(finding_id)
+        rows.setdefault(
+            finding_id,
+            [
+                finding_id,
+                run_id,
+                finding.run_at,
+                finding.monitor,
+                finding.kind,
+                finding.source,
+                finding.series,
+                finding.severity,
+                finding.period,
+                finding.value,
+                finding.expected,
+                finding.message,
+                details_json(finding.details),
+            ],
+        )
+    # A few statements of many rows each, not one per finding: a first run records hundreds,
+    # and each statement has a fixed cost in DuckDB.
+    batch = list(rows.values())
     with transaction(con):
-        for finding in findings:
-            finding_id = finding.finding_id(run_id)
-            ids.append(finding_id)
+        for start in range(0, len(batch), FINDINGS_PER_STATEMENT):
+            chunk = batch[start : start + FINDINGS_PER_STATEMENT]
+            placeholders = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
             con.execute(
-                """
+                f"""
                 INSERT INTO monitor.findings (finding_id, run_id, run_at, monitor, kind, source,
                     series, severity, period, value, expected, message, details)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES {placeholders}
                 ON CONFLICT (finding_id) DO NOTHING
                 """,
-                [
-                    finding_id,
-                    run_id,
-                    finding.run_at,
-                    finding.monitor,
-                    finding.kind,
-                    finding.source,
-                    finding.series,
-                    finding.severity,
-                    finding.period,
-                    finding.value,
-                    finding.expected,
-                    finding.message,
-                    details_json(finding.details),
-                ],
+                [value for row in chunk for value in row],
             )
     return ids
+
+
+# Rows per multi-row INSERT of findings (bounds one statement's parameter list).
+FINDINGS_PER_STATEMENT = 200
 
 
 def enqueue_alert(
@@ -143,6 +158,17 @@ def enqueue_alert(
         ],
     )
     return True
+
+
+def existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Every table and view of the warehouse as "schema.table", in one query: a run that
+    asks about many tables reads this once (``warehouse.table_exists`` is one query each)."""
+    return {
+        f"{schema}.{name}"
+        for schema, name in con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables"
+        ).fetchall()
+    }
 
 
 def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
