@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -159,12 +160,77 @@ def session(
 
 
 def init(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw and monitor schemas and their tables if they do not exist."""
+    """Create the raw and monitor schemas and their tables if they do not exist.
+
+    Every writer opens the warehouse through this, once per load: running the ~30 statements
+    each time cost more CPU than the load itself, and their ``COMMENT ON`` statements are
+    catalog writes that each close then checkpoints. So the statements run only when the
+    warehouse lacks something they create (see ``_catalog``); when it holds all of it, they
+    would change nothing, and nothing is run.
+    """
+    statements = tuple(_ddl())
+    expected = _expected_catalog(statements)
+    if expected <= _catalog(con, _schemas_of(expected)):
+        return
+    for statement in statements:
+        con.execute(statement)
+
+
+def _ddl() -> list[str]:
     from returnwatch.schema import MONITOR_DDL
     from returnwatch.sources import raw_ddl
 
-    for statement in RAW_DDL + raw_ddl() + MONITOR_DDL:
-        con.execute(statement)
+    return RAW_DDL + raw_ddl() + MONITOR_DDL
+
+
+# What ``init``'s statements leave in a catalog: tables, their columns and sequences, with
+# their comments (a COMMENT ON statement's effect), in the schemas the statements create.
+_CATALOG_SQL = """
+    SELECT 'table', schema_name, table_name, NULL, comment FROM duckdb_tables()
+    WHERE database_name = current_database() AND schema_name IN ({schemas})
+    UNION ALL
+    SELECT 'column', schema_name, table_name, column_name, comment FROM duckdb_columns()
+    WHERE database_name = current_database() AND schema_name IN ({schemas})
+    UNION ALL
+    SELECT 'sequence', schema_name, sequence_name, NULL, comment FROM duckdb_sequences()
+    WHERE database_name = current_database() AND schema_name IN ({schemas})
+    UNION ALL
+    SELECT 'schema', schema_name, NULL, NULL, comment FROM duckdb_schemas()
+    WHERE database_name = current_database() AND schema_name IN ({schemas})
+"""
+
+CatalogEntry = tuple[str, str, str | None, str | None, str | None]
+
+
+def _catalog(con: duckdb.DuckDBPyConnection, schemas: frozenset[str]) -> frozenset[CatalogEntry]:
+    if not schemas:
+        return frozenset()
+    placeholders = ", ".join("?" for _ in schemas)
+    rows = con.execute(_CATALOG_SQL.format(schemas=placeholders), [*sorted(schemas)] * 4).fetchall()
+    return frozenset(tuple(row) for row in rows)
+
+
+def _schemas_of(catalog: frozenset[CatalogEntry]) -> frozenset[str]:
+    return frozenset(entry[1] for entry in catalog if entry[0] == "schema")
+
+
+@functools.lru_cache(maxsize=4)
+def _expected_catalog(statements: tuple[str, ...]) -> frozenset[CatalogEntry]:
+    """What ``statements`` create, found by running them once on an empty in-memory
+    database (once per process and set of statements): the DDL itself is the reference,
+    so a new table, column or comment in it is never mistaken for one already there."""
+    import re
+
+    scratch = duckdb.connect(":memory:")
+    try:
+        for statement in statements:
+            scratch.execute(statement)
+        schemas = frozenset(
+            re.findall(r"CREATE\s+SCHEMA\s+IF\s+NOT\s+EXISTS\s+(\w+)", " ".join(statements), re.I)
+        )
+        return _catalog(scratch, schemas)
+    finally:
+        scratch.close()
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
