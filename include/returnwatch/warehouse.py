@@ -264,9 +264,13 @@ def file_is_loaded(sha256: str, path: Path | None = None) -> bool:
         # DAG test running tasks in one process): share that instance instead.
         con = connect(path)
     try:
-        if not table_exists(con, "raw.files"):
-            return False
+        # Ask raw.files directly: a look at the catalog first (table_exists) would load the
+        # whole catalog, dbt's views included, which costs ten times the lookup.
         return is_loaded(con, sha256)
+    except duckdb.CatalogException:
+        if table_exists(con, "raw.files"):
+            raise  # not the missing table: something else is wrong, say so
+        return False
     finally:
         con.close()
 
@@ -300,16 +304,12 @@ def load_file(
     qualified = f"raw.{table}"
     if is_loaded(con, sha256):
         return LoadResult(source, sha256, qualified, 0, already_loaded=True)
-    columns = [
-        row[0]
-        for row in con.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = 'raw' AND table_name = ? ORDER BY ordinal_position",
-            [table],
-        ).fetchall()
-    ]
-    if not columns:
-        raise ValueError(f"no table {qualified} in the warehouse")
+    # The table's own columns (DESCRIBE), not information_schema.columns: that one binds every
+    # view in the warehouse (dbt's) to list them, several times the cost of the whole insert.
+    try:
+        columns = [row[0] for row in con.execute(f'DESCRIBE raw."{table}"').fetchall()]
+    except duckdb.CatalogException:
+        raise ValueError(f"no table {qualified} in the warehouse") from None
     # source_file and vintage are the same for every row: SQL constants, not two more
     # DataFrame columns (a year of SEGOB microdata is 250k rows).
     added = {"source_file", "vintage"}
