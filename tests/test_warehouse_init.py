@@ -71,7 +71,6 @@ def test_a_new_warehouse_gets_every_statement_and_a_current_one_none(con) -> Non
         "DROP TABLE monitor.judged",
         "ALTER TABLE raw.files DROP COLUMN constructed",
         "ALTER TABLE monitor.findings DROP COLUMN last_seen_at",
-        "COMMENT ON TABLE raw.segob_presented_by_nationality IS NULL",
         "DROP SEQUENCE monitor.alert_seq CASCADE",
     ],
 )
@@ -97,6 +96,29 @@ def test_a_statement_added_to_the_ddl_reaches_an_existing_warehouse(con, monkeyp
     columns = {row[0] for row in con.execute("DESCRIBE raw.files").fetchall()}
     assert "note" in columns
     assert warehouse.table_exists(con, "raw.later")
+
+
+def test_a_comment_changed_in_the_ddl_reaches_an_existing_warehouse(con, monkeypatch) -> None:
+    warehouse.init(con)
+    warehouse.init(con)  # the comments are now known to be current in this process
+    changed = [*warehouse.RAW_DDL, "COMMENT ON TABLE raw.files IS 'one row per loaded file'"]
+    monkeypatch.setattr(warehouse, "RAW_DDL", changed)
+    warehouse.init(con)
+    [(comment,)] = con.execute(
+        "SELECT comment FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = 'files'"
+    ).fetchall()
+    assert comment == "one row per loaded file"
+
+
+def test_a_comment_lost_is_set_again_by_the_first_init_of_a_process(con, monkeypatch) -> None:
+    warehouse.init(con)
+    con.execute("COMMENT ON TABLE raw.segob_presented_by_nationality IS NULL")
+    monkeypatch.setattr(warehouse, "_COMMENTS_SEEN", set())  # as a new process
+    warehouse.init(con)
+    [(comment,)] = con.execute(
+        "SELECT comment FROM duckdb_tables() WHERE table_name = 'segob_presented_by_nationality'"
+    ).fetchall()
+    assert comment and "3.1.1" in comment
 
 
 def test_other_schemas_do_not_make_init_run(con) -> None:
