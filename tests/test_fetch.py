@@ -686,3 +686,44 @@ def test_a_file_without_a_content_disposition_has_no_served_name(
 ) -> None:
     entry = fetch_source(hhs_cfg, Archive(tmp_path), run_at=RUN_AT)
     assert entry.outcome == "new" and entry.served_name is None
+
+
+def test_clients_share_one_tls_context_per_ca_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building httpx's TLS context (loading the CA bundle) was most of a GET's CPU: it is built
+    once per CA setting, and a changed SSL_CERT_FILE still gets a context of its own."""
+    import ssl
+
+    import certifi
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    default = fetch_module._tls_context(True)
+    assert isinstance(default, ssl.SSLContext)
+    assert default.verify_mode == ssl.CERT_REQUIRED and default.check_hostname
+    assert fetch_module._tls_context(True) is default
+    # The loopback mirror's clients ignore the environment, as httpx does with trust_env=False.
+    assert fetch_module._tls_context(False) is fetch_module._tls_context(False)
+
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    own = fetch_module._tls_context(True)
+    assert own is not default
+    assert fetch_module._tls_context(False) is fetch_module._tls_context(False)
+    monkeypatch.delenv("SSL_CERT_FILE")
+    assert fetch_module._tls_context(True) is default
+
+
+def test_every_get_uses_the_shared_tls_context(
+    hhs_cfg: config.SourceConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[object] = []
+    real_client = httpx.Client
+
+    def client(**kwargs: object) -> httpx.Client:
+        built.append(kwargs.get("verify"))
+        return real_client(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fetch_module.httpx, "Client", client)
+    archive = Archive(tmp_path)
+    fetch_source(hhs_cfg, archive, run_at=RUN_AT)
+    fetch_source(hhs_cfg, archive, run_at=RUN_AT)
+    assert len(built) == 2 and built[0] is built[1] is fetch_module._tls_context(False)

@@ -19,10 +19,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import email.utils
+import functools
 import importlib.metadata
 import logging
 import re
 import socket
+import ssl
 import threading
 import time
 import zlib
@@ -239,11 +241,13 @@ def fetch(
     attempts = 0
     # Proxy settings from the environment apply to the real publishers, never to the loopback
     # mirror (a corporate HTTP_PROXY would otherwise swallow 127.0.0.1).
+    trust_env = host not in _LOOPBACK_HOSTS
     with httpx.Client(
         transport=transport,
         timeout=httpx.Timeout(timeout),
         follow_redirects=False,
-        trust_env=host not in _LOOPBACK_HOSTS,
+        trust_env=trust_env,
+        verify=_tls_context(trust_env),
     ) as client:
 
         def one_attempt() -> FetchResult:
@@ -582,6 +586,29 @@ class _Watchdog:
                 self._socket.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass  # already closed: the read is over anyway
+
+
+def _tls_context(trust_env: bool) -> ssl.SSLContext:
+    """The TLS context httpx would build for a ``Client``, built once per CA setting.
+
+    httpx builds a new one for every ``Client``, and loading the CA bundle was most of a
+    GET's CPU (tens of milliseconds, for each file and page of every run). A context holds
+    no per-connection state, so clients can share it. It is keyed by what httpx reads to
+    build it (``trust_env`` and then SSL_CERT_FILE / SSL_CERT_DIR), so a changed environment
+    still gets a context of its own; verification is httpx's default (hostnames checked).
+    """
+    import os
+
+    env = ("", "")
+    if trust_env:
+        env = (os.environ.get("SSL_CERT_FILE", ""), os.environ.get("SSL_CERT_DIR", ""))
+    return _tls_context_for(trust_env, *env)
+
+
+@functools.lru_cache(maxsize=8)
+def _tls_context_for(trust_env: bool, cert_file: str, cert_dir: str) -> ssl.SSLContext:
+    # cert_file and cert_dir only key the cache: httpx reads them from the environment itself.
+    return httpx.create_ssl_context(trust_env=trust_env)
 
 
 def _port(parts: object) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -159,12 +160,132 @@ def session(
 
 
 def init(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw and monitor schemas and their tables if they do not exist."""
+    """Create the raw and monitor schemas and their tables if they do not exist.
+
+    Every writer opens the warehouse through this, once per load: running the ~30 statements
+    each time cost more CPU than the load itself, and their ``COMMENT ON`` statements are
+    catalog writes that each close then checkpoints. So the statements run only when the
+    warehouse lacks something they create (``_holds``); when it holds all of it, they would
+    change nothing, and nothing is run.
+    """
+    statements = tuple(_ddl())
+    if _holds(con, _expected_catalog(statements)):
+        return
+    for statement in statements:
+        con.execute(statement)
+
+
+def _ddl() -> list[str]:
     from returnwatch.schema import MONITOR_DDL
     from returnwatch.sources import raw_ddl
 
-    for statement in RAW_DDL + raw_ddl() + MONITOR_DDL:
-        con.execute(statement)
+    return RAW_DDL + raw_ddl() + MONITOR_DDL
+
+
+@dataclass(frozen=True)
+class _Catalog:
+    """What ``init``'s statements create: schemas, sequences, tables and their columns, and
+    the tables' comments (the effect of a ``COMMENT ON``)."""
+
+    schemas: frozenset[str]
+    sequences: frozenset[tuple[str, str]]
+    columns: dict[str, frozenset[str]]  # "schema.table" -> its column names
+    comments: frozenset[tuple[str, str, str]]  # (schema, table, comment), commented tables
+
+
+@functools.lru_cache(maxsize=4)
+def _expected_catalog(statements: tuple[str, ...]) -> _Catalog:
+    """What ``statements`` create, found by running them once on an empty in-memory
+    database (once per process and set of statements): the DDL itself is the reference,
+    so a new table, column or comment in it is never mistaken for one already there."""
+    scratch = duckdb.connect(":memory:")
+    try:
+        for statement in statements:
+            scratch.execute(statement)
+        schemas = frozenset(
+            name
+            for (name,) in scratch.execute(
+                "SELECT schema_name FROM duckdb_schemas() WHERE NOT internal"
+                " AND database_name = current_database() AND schema_name <> 'main'"
+            ).fetchall()
+        )
+        where = "database_name = current_database() AND schema_name IN (SELECT unnest(?))"
+        tables = scratch.execute(
+            f"SELECT schema_name, table_name, comment FROM duckdb_tables() WHERE {where}",
+            [sorted(schemas)],
+        ).fetchall()
+        columns: dict[str, set[str]] = {f"{s}.{t}": set() for s, t, _ in tables}
+        for schema, table, column in scratch.execute(
+            f"SELECT schema_name, table_name, column_name FROM duckdb_columns() WHERE {where}",
+            [sorted(schemas)],
+        ).fetchall():
+            columns[f"{schema}.{table}"].add(column)
+        sequences = scratch.execute(
+            f"SELECT schema_name, sequence_name FROM duckdb_sequences() WHERE {where}",
+            [sorted(schemas)],
+        ).fetchall()
+        return _Catalog(
+            schemas=schemas,
+            sequences=frozenset((s, n) for s, n in sequences),
+            columns={name: frozenset(names) for name, names in columns.items()},
+            comments=frozenset((s, t, c) for s, t, c in tables if c is not None),
+        )
+    finally:
+        scratch.close()
+
+
+# (warehouse file, comments) this process has found as the DDL sets them.
+_COMMENTS_SEEN: set[tuple[str, frozenset[tuple[str, str, str]]]] = set()
+
+
+def _holds(con: duckdb.DuckDBPyConnection, expected: _Catalog) -> bool:
+    """Whether the warehouse already has everything in ``expected``.
+
+    Tables and columns are read with ``pragma_table_info`` per table, schemas and sequences
+    from their small catalog lists: a millisecond or two. duckdb_tables()/duckdb_columns()
+    would read every table's storage information (marts included) for ~10 ms per connection,
+    so table comments, which only change when the DDL text does, are checked that way once
+    per process, warehouse file and DDL; a dropped table or column is seen every time.
+    """
+    if not expected.columns:
+        return False
+    parts = [f"SELECT '{name}', name FROM pragma_table_info('{name}')" for name in expected.columns]
+    try:
+        rows = con.execute(" UNION ALL ".join(parts)).fetchall()
+    except duckdb.CatalogException:  # a table (or its schema) is missing
+        return False
+    have: dict[str, set[str]] = {}
+    for table, column in rows:
+        have.setdefault(table, set()).add(column)
+    if any(not names <= have.get(table, set()) for table, names in expected.columns.items()):
+        return False
+    present = set(
+        con.execute(
+            "SELECT schema_name, sequence_name FROM duckdb_sequences()"
+            " WHERE database_name = current_database()"
+            " UNION ALL SELECT schema_name, NULL FROM duckdb_schemas()"
+            " WHERE database_name = current_database()"
+        ).fetchall()
+    )
+    if not expected.sequences | {(s, None) for s in expected.schemas} <= present:
+        return False
+    if expected.comments:
+        row = con.execute(
+            "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+        ).fetchone()
+        seen = (row[0], expected.comments) if row and row[0] else None
+        if seen is None or seen not in _COMMENTS_SEEN:
+            comments = set(
+                con.execute(
+                    "SELECT schema_name, table_name, comment FROM duckdb_tables()"
+                    " WHERE database_name = current_database() AND comment IS NOT NULL"
+                ).fetchall()
+            )
+            if not expected.comments <= comments:
+                return False
+            if seen is not None:
+                _COMMENTS_SEEN.add(seen)
+    return True
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
@@ -198,9 +319,13 @@ def file_is_loaded(sha256: str, path: Path | None = None) -> bool:
         # DAG test running tasks in one process): share that instance instead.
         con = connect(path)
     try:
-        if not table_exists(con, "raw.files"):
-            return False
+        # Ask raw.files directly: a look at the catalog first (table_exists) would load the
+        # whole catalog, dbt's views included, which costs ten times the lookup.
         return is_loaded(con, sha256)
+    except duckdb.CatalogException:
+        if table_exists(con, "raw.files"):
+            raise  # not the missing table: something else is wrong, say so
+        return False
     finally:
         con.close()
 
@@ -234,16 +359,12 @@ def load_file(
     qualified = f"raw.{table}"
     if is_loaded(con, sha256):
         return LoadResult(source, sha256, qualified, 0, already_loaded=True)
-    columns = [
-        row[0]
-        for row in con.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = 'raw' AND table_name = ? ORDER BY ordinal_position",
-            [table],
-        ).fetchall()
-    ]
-    if not columns:
-        raise ValueError(f"no table {qualified} in the warehouse")
+    # The table's own columns (DESCRIBE), not information_schema.columns: that one binds every
+    # view in the warehouse (dbt's) to list them, several times the cost of the whole insert.
+    try:
+        columns = [row[0] for row in con.execute(f'DESCRIBE raw."{table}"').fetchall()]
+    except duckdb.CatalogException:
+        raise ValueError(f"no table {qualified} in the warehouse") from None
     # source_file and vintage are the same for every row: SQL constants, not two more
     # DataFrame columns (a year of SEGOB microdata is 250k rows).
     added = {"source_file", "vintage"}
