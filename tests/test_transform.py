@@ -304,6 +304,7 @@ def test_dag_wiring(data_dir: Path) -> None:
     # dbt holds the warehouse open for the whole build; the producer closes it after, whether
     # the build passed or failed (test_dag_runs_end_to_end_with_dag_test runs it).
     assert producer.env["RETURNWATCH_DBT_KEEP_OPEN"] == "True"
+    assert producer.env["DBT_LOG_LEVEL_FILE"] == "none"  # the temporary copy's log: never read
     # So does a watcher task that falls back on running its model itself.
     for task in (producer, dag.task_dict["dbt.hhs_uc_daily_run"]):
         assert task._post_execute_hook is transform.release_dbt_warehouse
