@@ -2,8 +2,9 @@
 
 ``run()`` returns rows {measure, value, target} for ``bench/run.py``'s table. It runs the demo
 as ``make demo`` does (``returnwatch_replay.demo.run``, same days, same output) in a fresh
-data folder and Airflow home, timing each phase from outside: the dbt manifest and DagBag, the
-rest of the wait for the Airflow metadata DB (migrated in a child process meanwhile), and for each replayed day its source runs, its
+data folder and Airflow home, timing each phase from outside: the set-up (the libraries the
+runs import, the rest of the waits for the dbt manifest and the Airflow metadata DB, both
+made in child processes meanwhile, the DagBag), for each replayed day its source runs, its
 ``transform`` run and its ``monitor`` runs, then the summary. Nothing in the demo is changed.
 
 CPU seconds are user + system of this process and its finished children: on a shared machine
@@ -38,7 +39,6 @@ def measure() -> tuple[list[tuple[str, float, float]], Path]:
     os.environ["AIRFLOW_HOME"] = str(scratch / "airflow")
     began, began_cpu = time.perf_counter(), cpu_seconds()
 
-    from returnwatch import transform
     from returnwatch_replay import demo
 
     timings: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
@@ -64,38 +64,39 @@ def measure() -> tuple[list[tuple[str, float, float]], Path]:
         kind = {demo.TRANSFORM: "transform", demo.MONITOR: "monitor"}.get(dag_id, "source runs")
         return f"{at:%d %b %Y}: {kind}"
 
+    def wait_phase(step) -> str:
+        what = "dbt manifest" if "manifest" in step.code else "Airflow metadata DB"
+        return f"set-up: rest of the wait for the {what} (child process)"
+
     originals = (
-        demo.MetadataDbAside.wait,
-        transform.ensure_manifest,
+        demo.Aside.wait,
+        demo.load_what_the_runs_import,
         demo.load_dags,
         demo.SchedulerStandIn.run,
         demo.print_demo_summary,
     )
-    # The metadata DB is prepared in a child process beside the DagBag: the row is the wait
-    # for it after the DagBag, and its CPU the child's (counted once the child is reaped).
-    demo.MetadataDbAside.wait = timed(
-        demo.MetadataDbAside.wait, lambda _: "set-up: Airflow metadata DB (rest of the wait)"
+    # The manifest and the metadata DB are made in child processes meanwhile: their rows are
+    # the rest of the wait for each, and their CPU the child's (counted once it is reaped).
+    demo.Aside.wait = timed(demo.Aside.wait, wait_phase)
+    demo.load_what_the_runs_import = timed(
+        demo.load_what_the_runs_import, lambda: "set-up: libraries the runs import (meanwhile)"
     )
-    transform.ensure_manifest = timed(
-        transform.ensure_manifest, lambda **_: "set-up: dbt manifest (dbt parse)"
-    )
-    demo.load_dags = timed(demo.load_dags, lambda **_: "set-up: DagBag (manifest included)")
+    demo.load_dags = timed(demo.load_dags, lambda **_: "set-up: DagBag")
     demo.SchedulerStandIn.run = timed(demo.SchedulerStandIn.run, run_phase)
     demo.print_demo_summary = timed(demo.print_demo_summary, lambda report: "summary")
     try:
         demo.run()
     finally:
         (
-            demo.MetadataDbAside.wait,
-            transform.ensure_manifest,
+            demo.Aside.wait,
+            demo.load_what_the_runs_import,
             demo.load_dags,
             demo.SchedulerStandIn.run,
             demo.print_demo_summary,
         ) = originals
     total_wall, total_cpu = time.perf_counter() - began, cpu_seconds() - began_cpu
     phases = [(phase, *timings[phase]) for phase in order]
-    # The manifest is made inside load_dags (the DagBag row includes it): counted once.
-    top_level = [(w, c) for name, w, c in phases if not name.startswith("set-up: dbt")]
+    top_level = [(w, c) for _, w, c in phases]
     accounted, accounted_cpu = sum(w for w, _ in top_level), sum(c for _, c in top_level)
     phases.append(
         ("other (imports, mirror, day lines)", total_wall - accounted, total_cpu - accounted_cpu)

@@ -226,6 +226,11 @@ def quiet_gx_logging() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def warm_up() -> None:
+    """Import GX and make this process's context now (the demo does it while it waits)."""
+    _context()
+
+
 @functools.cache
 def _context() -> Any:
     quiet_gx_logging()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import io
 import os
 import time
@@ -108,16 +109,20 @@ def run(
     from returnwatch_replay.mirror import ReplayMirror
 
     with contextlib.ExitStack() as stack:
-        # The metadata DB is migrated in a second process while this one parses the dbt
-        # project and the DAG files, which need no DB: on two cores, ~5 s less set-up.
-        metadata_db = stack.enter_context(metadata_db_prepared_aside())
+        stack.callback(gc.unfreeze)  # whatever happens (settle_the_heap)
+        # Set-up on two cores: child processes migrate the metadata DB and parse the dbt project
+        # (neither needs the other) while this one loads what the runs will import anyway.
+        metadata_db = stack.enter_context(aside("airflow_env.prepare_metadata_db()"))
+        manifest = stack.enter_context(aside("transform.ensure_manifest(quiet=True)"))
         mirror = stack.enter_context(ReplayMirror(as_of=(days or (start,))[0]))
         _say(
             f"Replay mirror of the publishers on {mirror.url} (real published data, "
             "see include/replay/PROVENANCE.md)"
         )
         os.environ.update(mirror.env())  # every source's base URL -> the mirror
-        dags = load_dags(quiet=not verbose)
+        load_what_the_runs_import()
+        manifest.wait()
+        dags = load_dags(quiet=not verbose)  # the manifest is fresh: dbt does not parse again
         metadata_db.wait()
         scheduler = SchedulerStandIn(dags, mirror, report, verbose=verbose)
         stack.enter_context(dag_files_parsed_once())
@@ -166,19 +171,16 @@ def load_dags(*, quiet: bool = False) -> dict[str, Any]:
     return bag.dags
 
 
-class MetadataDbAside:
-    """``airflow_env.prepare_metadata_db()`` running in a child process (see ``run``)."""
+class Aside:
+    """One set-up step (Python code using ``returnwatch``'s modules) in a child process."""
 
-    def __init__(self) -> None:
+    def __init__(self, code: str) -> None:
         import subprocess
         import sys
 
+        self.code = code
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from returnwatch import airflow_env\nairflow_env.prepare_metadata_db()",
-            ],
+            [sys.executable, "-c", f"from returnwatch import airflow_env, transform\n{code}"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -186,31 +188,43 @@ class MetadataDbAside:
         self.done = False
 
     def wait(self) -> None:
-        """Return once the DB is ready; stop the demo with the child's output if it failed."""
-        output, _ = self.process.communicate(timeout=METADATA_DB_SECONDS)
+        """Return once the step is done; stop the demo with the child's output if it failed."""
+        output, _ = self.process.communicate(timeout=ASIDE_SECONDS)
         self.done = True
         if self.process.returncode != 0:
             raise SystemExit(
-                f"demo: preparing Airflow's metadata DB failed (exit {self.process.returncode}):"
-                f"\n{output[-3000:]}"
+                f"demo: set-up step {self.code} failed (exit {self.process.returncode}):\n"
+                f"{output[-3000:]}"
             )
 
 
-# Far above the ~6 s it takes; only a wedged child gets here.
-METADATA_DB_SECONDS = 600
+# Far above the ~6 s each step takes; only a wedged child gets here.
+ASIDE_SECONDS = 600
 
 
 @contextlib.contextmanager
-def metadata_db_prepared_aside() -> Iterator[MetadataDbAside]:
-    """Prepare the metadata DB in a child process; the caller ``wait()``s before using it.
-    Leaving early (an error elsewhere) stops the child."""
-    aside = MetadataDbAside()
+def aside(code: str) -> Iterator[Aside]:
+    """Run ``code`` in a child process; the caller ``wait()``s before relying on it. Leaving
+    early (an error elsewhere) stops the child."""
+    step = Aside(code)
     try:
-        yield aside
+        yield step
     finally:
-        if not aside.done:
-            aside.process.kill()
-            aside.process.wait()
+        if not step.done:
+            step.process.kill()
+            step.process.wait()
+
+
+def load_what_the_runs_import() -> None:
+    """Import the libraries the first runs load (dbt and Cosmos, GX's context, matplotlib) while
+    the set-up's child processes work, instead of after them, in the first runs."""
+    import cosmos.operators.watcher  # noqa: F401
+    import dbt.cli.main  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+
+    from returnwatch import quality
+
+    quality.warm_up()
 
 
 @contextlib.contextmanager
@@ -292,10 +306,9 @@ def settle_the_heap() -> None:
     In production each task runs in a fresh process; the demo runs ~470 of them in one, whose
     heap (Airflow, dbt, GX, pandas and the DAGs) every full collection walks again, among them
     the one Cosmos forces after each dbt run: ~0.7 s a transform. What survives a set-up or a
-    replayed day is long-lived, so it is frozen once instead.
+    replayed day is long-lived, so it is frozen once instead; ``run`` unfreezes it at the end,
+    or the interpreter's exit would leave it (DuckDB's bindings report it as leaked).
     """
-    import gc
-
     gc.collect()
     gc.freeze()
 
