@@ -135,12 +135,13 @@ def cosmos_configs() -> CosmosConfigs:
     time, so the pool changes nothing there); watcher with one tests task after all
     (``AFTER_ALL``: a second ``dbt test`` of everything) 20.2; local with the dbt runner, one
     dbt invocation per model: tests in each model's build (``BUILD``) 51.4, after all 51.1,
-    after each model 88.0. On a quieter run: the command line 13.3, in-process 6.2, this
-    option without the pool 16.2 (1.2x; 17.3 s wall against 12.1 s), local with the dbt
-    runner and no tests 45.8. ``BUILD`` does not exist in watcher mode. Almost all of this
-    option's cost above the in-process build is Airflow's per-task work (about 0.25 s of CPU
-    per task instance under ``dag.test()``), so it grows with the number of models, not with
-    the data.
+    after each model 88.0. ``BUILD`` does not exist in watcher mode. Since then, on a quiet
+    machine: the command line 11.8, in-process 4.1, this option 9.2 (0.8x; 8.9 s wall), local
+    with the dbt runner and no tests 34.2, after three changes: dbt keeps the warehouse open
+    for the whole build (``KEEP_OPEN``), no per-event XCom backup (Airflow setting
+    ``cosmos.enable_watcher_reliable_retry``: the producer is never retried) and no dbt log
+    file in Cosmos's throwaway copy. What is left above the in-process build is Airflow's
+    per-task work, so it grows with the number of models, not with the data.
 
     The watcher tasks run in reschedule mode instead of deferring: they then need no
     triggerer, and ``dag.test()``, which runs one task at a time, cannot park a deferred
