@@ -459,3 +459,11 @@ def test_dag_runs_end_to_end_with_dag_test(tmp_path: Path, data_dir: Path, monke
     assert not (tmp_path / "decoy").exists(), "dbt built the warehouse seen at parse time"
     assert snapshot_count() == 720
     assert (transform.parquet_dir() / "hhs_uc_daily.parquet").exists()
+
+
+def test_cosmos_keeps_dbt_parse_state_in_this_airflow_home() -> None:
+    """Not in the machine's shared temporary folder, where another checkout's state (other
+    paths) made the next build parse the whole project again."""
+    from cosmos import settings as cosmos_settings
+
+    assert Path(cosmos_settings.cache_dir).is_relative_to(settings.airflow_home())

@@ -29,6 +29,10 @@ def defaults() -> dict[str, str]:
         # for a retry of the producer; ours is never retried (transform.configure_dbt_tasks),
         # so the backup only cost ~4 s of CPU per transform run.
         "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
+        # Cosmos keeps dbt's partial-parse state in one folder per DAG and task group, by
+        # default under the system's temporary folder, shared by every checkout on the machine:
+        # another checkout's state (other paths) made the next build parse the project again.
+        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
         # The local UI listens on the loopback only, so everyone who can reach it is the admin.
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
