@@ -228,6 +228,12 @@ def test_ensure_manifest_parses_only_when_the_project_changed(tmp_path: Path, mo
     manifest.unlink()
     transform.ensure_manifest()
     assert parses == [1, 1]
+    # `make install` builds it this way: `parse --if-stale` parses only a stale manifest.
+    manifest.write_text("{}")
+    os.utime(manifest, (now + 120, now + 120))  # parsed after the edit
+    assert transform.main(["parse", "--if-stale"]) == 0 and parses == [1, 1]
+    os.utime(model, (now + 3600, now + 3600))
+    assert transform.main(["parse", "--if-stale"]) == 0 and parses == [1, 1, 1]
 
 
 # ------------------------------------------------------------------------------------ DAG ---

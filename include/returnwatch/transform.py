@@ -336,14 +336,17 @@ def _newest_source_mtime(project_dir: Path) -> float:
     return newest
 
 
+def manifest_is_stale() -> bool:
+    """Whether the manifest is missing or older than a file of the dbt project."""
+    path = manifest_path()
+    return not path.is_file() or path.stat().st_mtime < _newest_source_mtime(
+        settings.dbt_project_dir()
+    )
+
+
 def ensure_manifest(*, quiet: bool = False) -> Path:
     """The manifest path, parsing the project first if the manifest is missing or older than it."""
-    path = manifest_path()
-    if not path.is_file() or path.stat().st_mtime < _newest_source_mtime(
-        settings.dbt_project_dir()
-    ):
-        return dbt_parse(quiet=quiet)
-    return path
+    return dbt_parse(quiet=quiet) if manifest_is_stale() else manifest_path()
 
 
 def dbt_build(
@@ -620,7 +623,7 @@ def sql_path(path: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m returnwatch.transform parse|build|publish``.
+    """``python -m returnwatch.transform parse [--if-stale]|build|publish``.
 
     ``build`` refreshes the manifest if the project changed, runs ``dbt build`` and, if it
     succeeded, publishes the snapshot; it exits 1 when the build failed.
@@ -632,9 +635,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("command", choices=["parse", "build", "publish"])
     parser.add_argument("--select", nargs="*", help="dbt node selection for build")
+    parser.add_argument(
+        "--if-stale",
+        action="store_true",
+        help="parse only if the manifest is missing or older than the project (make install)",
+    )
     args = parser.parse_args(argv)
     if args.command == "parse":
-        print(dbt_parse())
+        print(ensure_manifest(quiet=True) if args.if_stale else dbt_parse())
         return 0
     if args.command == "build":
         ensure_manifest()
