@@ -230,10 +230,30 @@ def test_ensure_manifest_parses_only_when_the_project_changed(tmp_path: Path, mo
     assert parses == [1, 1]
     # `make install` builds it this way: `parse --if-stale` parses only a stale manifest.
     manifest.write_text("{}")
-    os.utime(manifest, (now + 120, now + 120))  # parsed after the edit
+    os.utime(manifest, (now + 120, now + 120))  # parsed after the edit, for this warehouse
+    (project / "target" / "partial_parse.warehouse").write_text(str(settings.warehouse_path()))
     assert transform.main(["parse", "--if-stale"]) == 0 and parses == [1, 1]
     os.utime(model, (now + 3600, now + 3600))
     assert transform.main(["parse", "--if-stale"]) == 0 and parses == [1, 1, 1]
+
+
+def test_a_parse_state_made_for_another_warehouse_is_stale_for_the_demo(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # dbt reuses its partial-parse state only for the same warehouse path: the demo and
+    # `make install` parse again when it was made for another data folder; others need not.
+    project = tmp_path / "dbt_project"
+    (project / "target").mkdir(parents=True)
+    (project / "target" / "manifest.json").write_text("{}")
+    monkeypatch.setattr(settings, "dbt_project_dir", lambda: project)
+    monkeypatch.setenv("RETURNWATCH_DATA_DIR", str(tmp_path / "a"))
+    assert not transform.manifest_is_stale()
+    assert transform.manifest_is_stale(for_this_warehouse=True)  # for no known warehouse
+    (project / "target" / "partial_parse.warehouse").write_text(str(settings.warehouse_path()))
+    assert not transform.manifest_is_stale(for_this_warehouse=True)
+    monkeypatch.setenv("RETURNWATCH_DATA_DIR", str(tmp_path / "b"))
+    assert transform.manifest_is_stale(for_this_warehouse=True)
+    assert not transform.manifest_is_stale()
 
 
 # ------------------------------------------------------------------------------------ DAG ---

@@ -55,7 +55,12 @@ def main() -> None:
     help="Replay every day from this one (default: 7, 16, 17, 18 June 2025).",
 )
 @click.option("--to", "end", type=DATE, help="... to this one (default 2025-06-18).")
-@click.option("--final", type=DATE, help="Catch-up day after the stretch (default 2025-12-22).")
+@click.option(
+    "--final",
+    type=DATE,
+    help="Also a catch-up day after the stretch, e.g. 2025-12-22: the end of HHS's real daily "
+    "file (default: none).",
+)
 @click.option("--verbose", is_flag=True, help="Show Airflow's task logs.")
 def demo(
     start: dt.datetime | None, end: dt.datetime | None, final: dt.datetime | None, verbose: bool

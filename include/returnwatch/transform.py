@@ -318,11 +318,30 @@ def dbt_parse(*, quiet: bool = False) -> Path:
                 f"{result.exception or 'see the dbt log above'}"
             )
         os.replace(produced, manifest_path())
-        # Keep dbt's partial-parse cache next to the manifest for the next parse or build.
+        # Keep dbt's partial-parse cache next to the manifest for the next parse or build, and
+        # which warehouse it was made for (parse_state_warehouse).
         cache = Path(scratch) / "partial_parse.msgpack"
         if cache.is_file():
             os.replace(cache, target / "partial_parse.msgpack")
+            _parse_state_for().write_text(str(settings.warehouse_path()))
     return manifest_path()
+
+
+def _parse_state_for() -> Path:
+    return manifest_path().parent / "partial_parse.warehouse"
+
+
+def parse_state_warehouse() -> str | None:
+    """The warehouse file the project's partial-parse state was made for, if known.
+
+    dbt reuses that state (Cosmos copies it into each build's throwaway project) only when the
+    profile's connection (the warehouse path among it) is the same; with another data folder
+    the first build of an Airflow home parses the whole project again (~4 s of CPU).
+    """
+    try:
+        return _parse_state_for().read_text().strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def _newest_source_mtime(project_dir: Path) -> float:
@@ -336,17 +355,23 @@ def _newest_source_mtime(project_dir: Path) -> float:
     return newest
 
 
-def manifest_is_stale() -> bool:
-    """Whether the manifest is missing or older than a file of the dbt project."""
+def manifest_is_stale(*, for_this_warehouse: bool = False) -> bool:
+    """Whether the manifest is missing or older than a file of the dbt project; with
+    ``for_this_warehouse``, also whether its partial-parse state was made for another warehouse
+    file than this process's (``parse_state_warehouse``: builds here would parse again)."""
     path = manifest_path()
-    return not path.is_file() or path.stat().st_mtime < _newest_source_mtime(
+    if not path.is_file() or path.stat().st_mtime < _newest_source_mtime(
         settings.dbt_project_dir()
-    )
+    ):
+        return True
+    return for_this_warehouse and parse_state_warehouse() != str(settings.warehouse_path())
 
 
-def ensure_manifest(*, quiet: bool = False) -> Path:
-    """The manifest path, parsing the project first if the manifest is missing or older than it."""
-    return dbt_parse(quiet=quiet) if manifest_is_stale() else manifest_path()
+def ensure_manifest(*, quiet: bool = False, for_this_warehouse: bool = False) -> Path:
+    """The manifest path, parsing the project first if the manifest is missing or older than it
+    (or, with ``for_this_warehouse``, made for another warehouse: ``manifest_is_stale``)."""
+    stale = manifest_is_stale(for_this_warehouse=for_this_warehouse)
+    return dbt_parse(quiet=quiet) if stale else manifest_path()
 
 
 def dbt_build(
@@ -642,7 +667,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "parse":
-        print(ensure_manifest(quiet=True) if args.if_stale else dbt_parse())
+        print(
+            ensure_manifest(quiet=True, for_this_warehouse=True) if args.if_stale else dbt_parse()
+        )
         return 0
     if args.command == "build":
         ensure_manifest()
