@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import io
+import os
+from types import SimpleNamespace
+from typing import Any
+
 from fastapi import Depends, FastAPI
 from fastapi.dependencies import utils
 from fastapi.testclient import TestClient
@@ -104,3 +111,59 @@ def test_the_metadata_db_flushes_at_checkpoints_only_while_the_demo_runs() -> No
     with demo.metadata_db_synced_at_checkpoints():
         assert synchronous() == 1
     assert synchronous() == 2
+
+
+class _SourceDag:
+    """A stand-in source DAG: its run says which process ran it; the first and the last of
+    the day wait for each other (so the test fails unless two processes run at once)."""
+
+    def __init__(self, dag_id: str, minute: int, meet: Any = None, fails: bool = False) -> None:
+        self.dag_id, self.meet, self.fails = dag_id, meet, fails
+        self.timetable = SimpleNamespace(expression=f"{minute} 13 * * *")
+
+    def test(self, *, logical_date: Any, run_after: Any) -> Any:
+        if self.meet is not None:
+            self.meet.wait(timeout=60)
+        if self.fails:
+            raise RuntimeError(f"{self.dag_id} broke")
+        print(f"{self.dag_id} ran in {os.getpid()}")
+        return SimpleNamespace(state="success", run_id=None)
+
+
+def test_a_days_source_runs_are_shared_by_two_processes_each_run_once(data_dir) -> None:
+    import multiprocessing
+
+    meet = multiprocessing.get_context("fork").Barrier(2)
+    dags = {
+        f"source_{n}": _SourceDag(f"source_{n}", n, meet if n in (0, 4) else None) for n in range(5)
+    }
+    scheduler = demo.SchedulerStandIn(dags, mirror=None, report=demo.DemoReport())
+    with demo.SourceLane.forked(dags) as lane, contextlib.redirect_stdout(io.StringIO()) as out:
+        scheduler.lane = lane
+        results = scheduler._run_sources(sorted(dags), dt.date(2025, 6, 7))
+    assert [r.dag_id for r in results] == sorted(dags)  # each once, in cron order
+    assert {r.state for r in results} == {"success"}
+    ran_in = dict(line.split(" ran in ") for line in out.getvalue().splitlines())
+    assert sorted(ran_in) == sorted(dags)
+    assert ran_in["source_0"] == str(os.getpid()) and ran_in["source_4"] != str(os.getpid())
+    assert scheduler.report.dag_runs == 5 and not scheduler.report.failed_runs
+
+
+def test_a_run_that_breaks_in_the_lane_is_a_failed_run_with_its_traceback(data_dir) -> None:
+    import multiprocessing
+
+    meet = multiprocessing.get_context("fork").Barrier(2)  # source_1 then runs in the lane
+    dags = {
+        "source_0": _SourceDag("source_0", 0, meet),
+        "source_1": _SourceDag("source_1", 1, meet, fails=True),
+    }
+    scheduler = demo.SchedulerStandIn(dags, mirror=None, report=demo.DemoReport())
+    with demo.SourceLane.forked(dags) as lane, contextlib.redirect_stdout(io.StringIO()) as out:
+        scheduler.lane = lane
+        results = scheduler._run_sources(sorted(dags), dt.date(2025, 6, 7))
+    assert [(r.dag_id, r.state) for r in results] == [
+        ("source_0", "success"),
+        ("source_1", "failed"),
+    ]
+    assert scheduler.report.failed_runs == ["source_1@2025-06-07 13:01"]
+    assert "RuntimeError: source_1 broke" in out.getvalue()

@@ -95,7 +95,9 @@ def connect(
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_seconds
-    delay = 0.2
+    # Short at first: another worker's load holds the lock for tens of milliseconds; a build
+    # for seconds, which the doubling reaches in a few tries.
+    delay = 0.01
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)

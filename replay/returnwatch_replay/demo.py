@@ -3,7 +3,8 @@
 What this module owns: the demo's replay plan (which days, which source DAGs on each), the
 scheduler stand-in that starts the DAGs as Airflow's scheduler would (source DAGs at their
 cron time, then ``transform`` on the day's ``raw.*`` Assets, then ``monitor`` on ``marts``),
-and what the demo prints. Everything runs in one process through ``dag.test()``.
+and what the demo prints. Every run goes through ``dag.test()``, in the demo's process, or for
+a day's source runs also in a second one forked from it (``SourceLane``: two worker slots).
 
 The days replayed (20 March 2021; 7, 16, 17, 18 June 2025; with ``final``, a catch-up day such
 as 22 December 2025) and what each shows: docs/replay.md#the-demo. Running the demo again changes no row and sends no alert.
@@ -140,7 +141,10 @@ def run(
         stack.enter_context(overridden_dependencies_analysed_once())
         stack.enter_context(test_loop_waits_briefly())
         stack.enter_context(metadata_db_synced_at_checkpoints())
+        dag_files_synced()
         settle_the_heap()
+        # Forked now, warm and before any run has started a thread: see SourceLane.
+        scheduler.lane = stack.enter_context(SourceLane.forked(dags))
         phase("set-up")
         if history:
             _say(f"The monthly sources as they stood on {HISTORY_DAY:%d %B %Y} …")
@@ -273,6 +277,28 @@ def dag_files_parsed_once() -> Iterator[None]:
         yield
 
 
+def dag_files_synced() -> None:
+    """Parse the DAG folder and store its DAGs in the metadata DB, as ``dag.test()`` does first.
+
+    Run inside ``dag_files_parsed_once`` before ``SourceLane`` forks, so that neither process
+    writes the DAGs again (two first runs at once would both insert them).
+    """
+    from airflow.dag_processing import dagbag as dagbag_module
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.utils.session import create_session
+
+    manager = DagBundlesManager()
+    with create_session() as session:
+        manager.sync_bundles_to_db(session=session)
+    for bundle in manager.get_all_dag_bundles():
+        if not bundle.is_initialized:
+            bundle.initialize()
+        bag = dagbag_module.BundleDagBag(
+            dag_folder=bundle.path, bundle_path=bundle.path, bundle_name=bundle.name
+        )
+        dagbag_module.sync_bag_to_db(bag, bundle.name, bundle.version)
+
+
 @contextlib.contextmanager
 def overridden_dependencies_analysed_once() -> Iterator[None]:
     """Let the in-process execution API analyse each overridden dependency once, not per request.
@@ -380,7 +406,7 @@ def metadata_db_synced_at_checkpoints() -> Iterator[None]:
 def settle_the_heap() -> None:
     """Collect garbage, then exempt what survived from later collections (``gc.freeze``).
 
-    In production each task runs in a fresh process; the demo runs ~470 of them in one, whose
+    In production each task runs in a fresh process; the demo runs ~430 of them in two, whose
     heap (Airflow, dbt, GX, pandas and the DAGs) every full collection walks again, among them
     the one Cosmos forces after each dbt run: ~0.7 s a transform. What survives a set-up or a
     replayed day is long-lived, so it is frozen once instead; ``run`` unfreezes it at the end,
@@ -403,6 +429,7 @@ class SchedulerStandIn:
         self.report = report
         self.verbose = verbose
         self._conditions: dict[str, Any] | None = None
+        self.lane: SourceLane | None = None  # a second worker slot for the day's source runs
         # monitor.alerts.seq of the newest alert already told (a demo run again tells only new ones)
         self._alerts_seen = 0
         self._alerts_seen = max((seq for seq, *_ in self._alerts_since()), default=0)
@@ -458,10 +485,9 @@ class SchedulerStandIn:
     def _run_day(
         self, day: dt.date, sources: Iterable[str], *, monitor_cron: bool
     ) -> list[RunResult]:
-        results = [
-            self.run(dag_id, cron_time(self.dags[dag_id], day), "cron")
-            for dag_id in sorted(sources, key=lambda s: cron_time(self.dags[s], day))
-        ]
+        results = self._run_sources(
+            sorted(sources, key=lambda s: cron_time(self.dags[s], day)), day
+        )
         pending = [r for r in results if r.emitted]
         while pending:  # asset events -> the runs they trigger, until nothing new is emitted
             emitted = frozenset().union(*(r.emitted for r in pending))
@@ -477,6 +503,21 @@ class SchedulerStandIn:
             if all(r.at < at for r in results):
                 results.append(self.run(MONITOR, at, "cron"))
         return results
+
+    def _run_sources(self, sources: list[str], day: dt.date) -> list[RunResult]:
+        """The day's source DAG runs, in cron order; on two worker slots when there is a lane.
+
+        The sources are independent of one another, as on production's workers: this process
+        takes them from the front of the list, the lane from the back, each the next one as
+        soon as it is free. Results come back in cron order, as the day's line tells them.
+        """
+        runs = [(dag_id, cron_time(self.dags[dag_id], day)) for dag_id in sources]
+        if self.lane is None or len(runs) < 2:
+            return [self.run(dag_id, at, "cron") for dag_id, at in runs]
+        self.lane.share(runs)
+        results = [self.run(*runs[i], "cron") for i in iter(self.lane.take_front, None)]
+        results += [self._recorded(*outcome, reason="cron") for outcome in self.lane.outcomes()]
+        return sorted(results, key=lambda r: (r.at, r.dag_id))
 
     def triggered_by(self, emitted: frozenset[str]) -> list[str]:
         """DAGs whose asset condition (their schedule) is met by Assets ``emitted`` just now,
@@ -507,20 +548,154 @@ class SchedulerStandIn:
         return triggered
 
     def run(self, dag_id: str, at: dt.datetime, reason: str) -> RunResult:
-        began, began_at = time.monotonic(), dt.datetime.now(dt.UTC)
-        dag_run = self.dags[dag_id].test(logical_date=at, run_after=at)
-        state = str(getattr(dag_run.state, "value", dag_run.state))
+        return self._recorded(*run_here(self.dags, dag_id, at), reason=reason)
+
+    def _recorded(self, ran: Ran, output: str, *, reason: str) -> RunResult:
+        """Count a finished run (in this process or the lane) and what its Assets triggered."""
+        if output:  # the lane's console output, printed where this process's goes
+            print(output, end="", flush=True)
         self.report.dag_runs += 1
-        if state != "success":
-            self.report.failed_runs.append(f"{dag_id}@{at:%Y-%m-%d %H:%M}")
-        return RunResult(
-            dag_id=dag_id,
-            at=at,
-            state=state,
-            reason=reason,
-            emitted=emitted_assets(dag_id, dag_run.run_id, since=began_at),
-            seconds=time.monotonic() - began,
+        if ran.state != "success":
+            self.report.failed_runs.append(f"{ran.dag_id}@{ran.at:%Y-%m-%d %H:%M}")
+            if ran.error:
+                _say(ran.error)
+        emitted = (
+            emitted_assets(ran.dag_id, ran.run_id, since=ran.began_at)
+            if ran.run_id
+            else frozenset()
         )
+        return RunResult(
+            dag_id=ran.dag_id,
+            at=ran.at,
+            state=ran.state,
+            reason=reason,
+            emitted=emitted,
+            seconds=ran.seconds,
+        )
+
+
+@dataclass(frozen=True)
+class Ran:
+    """One ``dag.test()`` as it ended, in whichever process ran it."""
+
+    dag_id: str
+    at: dt.datetime
+    state: str
+    run_id: str | None
+    began_at: dt.datetime  # wall clock when this execution started (emitted_assets' since)
+    seconds: float
+    error: str | None = None  # the traceback, when dag.test() itself raised
+
+
+def run_here(dags: dict[str, Any], dag_id: str, at: dt.datetime) -> tuple[Ran, str]:
+    """Run ``dag_id`` at ``at`` in this process; what happened, and no output of its own."""
+    began, began_at = time.monotonic(), dt.datetime.now(dt.UTC)
+    dag_run = dags[dag_id].test(logical_date=at, run_after=at)
+    state = str(getattr(dag_run.state, "value", dag_run.state))
+    return Ran(dag_id, at, state, dag_run.run_id, began_at, time.monotonic() - began), ""
+
+
+class SourceLane:
+    """A second worker slot for the day's source DAG runs: a process forked from the demo's.
+
+    Production runs independent tasks side by side (the executor's parallelism); ``dag.test()``
+    runs one task instance at a time, so the demo used one of the machine's two cores. The lane
+    is forked once the demo's process is warm (libraries imported, DAGs parsed and stored,
+    heap frozen) and before any run has started a thread: the in-process execution API and its
+    event loop are started by each process's first run. Each process then writes Airflow's
+    metadata DB (SQLite waits for the other's write), the archive (a lock per source) and the
+    warehouse (``warehouse.connect`` waits for the write lock), as production's workers do.
+    Only source runs go there: ``transform`` and ``monitor`` wait for them anyway.
+
+    The day's runs are shared as a list both processes take from, under one lock: the demo's
+    process from the front (``take_front``), the lane from the back, until they meet.
+    """
+
+    def __init__(self, context: Any, dags: dict[str, Any]) -> None:
+        self._dags = dags
+        self._lock = context.Lock()
+        self._front = context.Value("i", 0, lock=False)  # next index from the front
+        self._back = context.Value("i", -1, lock=False)  # next index from the back
+        self._connection, self._there = context.Pipe()
+        self.process = context.Process(target=self._main, name="returnwatch-demo-lane", daemon=True)
+
+    @classmethod
+    @contextlib.contextmanager
+    def forked(cls, dags: dict[str, Any]) -> Iterator[SourceLane]:
+        import multiprocessing
+
+        lane = cls(multiprocessing.get_context("fork"), dags)
+        lane.process.start()
+        lane._there.close()
+        try:
+            yield lane
+        finally:
+            with contextlib.suppress(OSError):
+                lane._connection.send(None)  # done: the lane exits
+            lane.process.join(LANE_EXIT_SECONDS)
+            if lane.process.is_alive():
+                lane.process.kill()
+                lane.process.join()
+
+    def share(self, runs: list[tuple[str, dt.datetime]]) -> None:
+        """Offer the day's runs [(dag_id, at)] to both processes."""
+        with self._lock:
+            self._front.value, self._back.value = 0, len(runs) - 1
+        self._connection.send(runs)
+
+    def take_front(self) -> int | None:
+        """The index of the next run for the demo's process, None when all are taken."""
+        with self._lock:
+            if self._front.value > self._back.value:
+                return None
+            self._front.value += 1
+            return self._front.value - 1
+
+    def _take_back(self) -> int | None:
+        with self._lock:
+            if self._back.value < self._front.value:
+                return None
+            self._back.value -= 1
+            return self._back.value + 1
+
+    def outcomes(self) -> Iterator[tuple[Ran, str]]:
+        """What the lane ran of the day's runs, waiting (bounded) until it has taken no more."""
+        while True:
+            if not self._connection.poll(LANE_RUN_SECONDS):
+                raise SystemExit(f"demo: the source lane answered nothing in {LANE_RUN_SECONDS} s")
+            try:
+                answer = self._connection.recv()
+            except EOFError:
+                raise SystemExit(
+                    f"demo: the source lane ended (exit code {self.process.exitcode})"
+                ) from None
+            if answer is None:  # it found nothing more to take
+                return
+            yield answer
+
+    def _main(self) -> None:
+        """The lane's loop (in the forked process): each day's runs from the back."""
+        import traceback
+
+        self._connection.close()
+        while (runs := self._there.recv()) is not None:
+            while (index := self._take_back()) is not None:
+                dag_id, at = runs[index]
+                output = io.StringIO()
+                began_at = dt.datetime.now(dt.UTC)
+                try:
+                    with contextlib.redirect_stdout(output):
+                        ran, _ = run_here(self._dags, dag_id, at)
+                except Exception:
+                    ran = Ran(dag_id, at, "failed", None, began_at, 0.0, traceback.format_exc())
+                settle_the_heap()
+                self._there.send((ran, output.getvalue()))
+            self._there.send(None)
+
+
+# Far above a source run's seconds; only a wedged lane gets here.
+LANE_RUN_SECONDS = 600
+LANE_EXIT_SECONDS = 10
 
 
 def run_dag(dag: Any, at: dt.datetime) -> str:
