@@ -78,6 +78,9 @@ class SourceStatus:
     judged_at: dt.datetime | None  # run_at (logical time) of the run that judged it
     open_incidents: int
     recent_revisions: int
+    # The watchdog has an incident open for this source's unchecked site (it runs every few
+    # minutes; the monitor's own "unchecked" opens none): the page points to it only then.
+    watchdog_incident: bool = False
 
     @property
     def mark(self) -> str:
@@ -257,6 +260,7 @@ def collect(
                 judged_at=row.get("run_at"),
                 open_incidents=sum(1 for i in incidents if i.source == source),
                 recent_revisions=sum(1 for r in revision_rows if r["source"] == source),
+                watchdog_incident=source in unchecked_now,
             )
         )
     judged = [s.judged_at for s in sources if s.judged_at is not None]

@@ -86,9 +86,8 @@ def test_status_shows_unchecked_from_the_watchdog_before_the_monitor_runs(con, h
     )
     assert next(s for s in status_mod.collect(con).sources if s.source == SOURCE).state == "fresh"
     dispatch(run_id="dispatch_alerts/x", now=at("2025-06-08", 16), dag_facts=paused, con=con)
-    assert (
-        next(s for s in status_mod.collect(con).sources if s.source == SOURCE).state == "unchecked"
-    )
+    now = next(s for s in status_mod.collect(con).sources if s.source == SOURCE)
+    assert now.state == "unchecked" and now.watchdog_incident  # the page points to it
 
 
 def test_a_dag_that_cannot_be_asked_is_still_reported(con, history) -> None:

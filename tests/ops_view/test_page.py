@@ -267,6 +267,8 @@ def test_an_unchecked_source_says_so_with_its_last_check(
     pill = row.select_one(".pill")
     assert text(pill) == "not checked" and "state-unchecked" in pill["class"]
     assert "site not checked since 2025-06-16" in text(row)
+    # The monitor judged it so; the watchdog has no incident open: none is pointed to.
+    assert "watchdog" not in text(row)
 
 
 # ------------------------------------------------------------------- the runbook in the UI ---
